@@ -1,0 +1,106 @@
+"""Settings: read once from command-line flags with environment fallbacks, then passed down frozen."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, get_args
+
+Role = Literal["admin", "worker", "observer"]
+ROLES: tuple[Role, ...] = get_args(Role)
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names the variable and the fix."""
+
+
+def default_db_path(env: Mapping[str, str]) -> Path:
+    """`$XDG_DATA_HOME/roundtable/roundtable.db`, else `~/.local/share/roundtable/roundtable.db`."""
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "roundtable" / "roundtable.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: Path
+    agent: str | None = None
+    role: Role = "worker"
+    presence_timeout: float = 30.0
+    lease_seconds: float = 900.0
+    secret: str | None = field(default=None, repr=False)
+    send_rate_per_minute: int = 60
+    sandbox_allow: tuple[str, ...] = ()
+    sandbox_root: Path | None = None
+    sandbox_timeout: float = 120.0
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """Heartbeats come three times per presence timeout, so one lost beat never looks like a departure."""
+        return max(self.presence_timeout / 3, 0.05)
+
+    def ensure_db_folder(self) -> None:
+        """Create the database folder with user-only permissions when it does not exist yet."""
+        folder = self.db_path.parent
+        if not folder.exists():
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number; set it to a number of seconds or unset it") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} is below the minimum {minimum}; raise it or unset it")
+    return value
+
+
+def parser(prog: str, description: str, version: str) -> argparse.ArgumentParser:
+    """The flags every Roundtable server accepts; each falls back to its environment variable."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--db", help="SQLite file shared by the team (env ROUNDTABLE_DB; default: per-user data dir)")
+    p.add_argument("--agent", help="name this process speaks for (env ROUNDTABLE_AGENT; default: derived)")
+    p.add_argument("--role", choices=ROLES, help="admin | worker | observer (env ROUNDTABLE_ROLE; default worker)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {version}")
+    return p
+
+
+def load_settings(args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from parsed flags (which win) and the environment."""
+    env = os.environ if env is None else env
+    db = getattr(args, "db", None) or env.get("ROUNDTABLE_DB") or ""
+    db_path = Path(db).expanduser() if db else default_db_path(env)
+    role = getattr(args, "role", None) or env.get("ROUNDTABLE_ROLE") or "worker"
+    if role not in ROLES:
+        raise ConfigError(f"ROUNDTABLE_ROLE={role!r} is not a role; use one of {', '.join(ROLES)}")
+    agent = (getattr(args, "agent", None) or env.get("ROUNDTABLE_AGENT") or "").strip() or None
+    allow = tuple(p.strip() for p in env.get("ROUNDTABLE_SANDBOX_ALLOW", "").split(",") if p.strip())
+    root = env.get("ROUNDTABLE_SANDBOX_ROOT")
+    return Settings(
+        db_path=db_path.absolute(),
+        agent=agent,
+        role=role,  # checked against ROLES above
+        presence_timeout=_number(env, "ROUNDTABLE_PRESENCE_TIMEOUT", 30.0, minimum=0.2),
+        lease_seconds=_number(env, "ROUNDTABLE_LEASE_SECONDS", 900.0, minimum=1.0),
+        secret=env.get("ROUNDTABLE_SECRET") or None,
+        send_rate_per_minute=int(_number(env, "ROUNDTABLE_SEND_RATE", 60, minimum=1)),
+        sandbox_allow=allow,
+        sandbox_root=Path(root).expanduser().absolute() if root else None,
+        sandbox_timeout=_number(env, "ROUNDTABLE_SANDBOX_TIMEOUT", 120.0, minimum=1.0),
+    )
+
+
+def settings_from_argv(argv: Sequence[str] | None, prog: str, description: str, version: str) -> Settings:
+    """Parse argv (sys.argv[1:] when None) and the environment into Settings; exit 2 on a bad value."""
+    p = parser(prog, description, version)
+    args = p.parse_args(argv)
+    try:
+        return load_settings(args)
+    except ConfigError as exc:
+        p.error(str(exc))

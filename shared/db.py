@@ -1,0 +1,188 @@
+"""One long-lived aiosqlite connection per process, the write-transaction helper and schema migrations.
+
+Rules from SQLITE.md, enforced here so no caller has to remember them:
+- WAL + synchronous=NORMAL, busy_timeout 10 s, foreign keys on, a bounded WAL file;
+- every write runs under an in-process lock (one connection is shared by concurrent tool calls) and
+  starts with BEGIN IMMEDIATE, so the busy handler applies and no read lock is ever upgraded;
+- no read transaction is ever left open (isolation_level None: each read is its own statement).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import anyio
+
+from shared.errors import SchemaTooNew
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+JOURNAL_SIZE_LIMIT = 32 * 1024 * 1024
+
+Params = Sequence[Any] | dict[str, Any]
+Row = sqlite3.Row
+
+
+class Transaction:
+    """Statements inside one BEGIN IMMEDIATE transaction; each call is one hop to the db thread."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> list[Row]:
+        """Run one statement and return its rows (RETURNING rows for writes)."""
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.execute(sql, params)
+        return rows[0] if rows else None
+
+    async def executemany(self, sql: str, params: Iterable[Params]) -> None:
+        await self._conn.executemany(sql, params)
+
+
+class Database:
+    """The process's connection to the shared file."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = anyio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, migrate: bool = True) -> Database:
+        """Connect, set the PRAGMAs and (by default) bring the schema up to date."""
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+            db = cls(conn, path)
+            if migrate:
+                await db.migrate()
+        except BaseException:
+            await conn.close()
+            raise
+        return db
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    # -- reads ---------------------------------------------------------------------------------
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def scalar(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def data_version(self) -> int:
+        """Changes whenever another connection commits to the file (cheap; for change detection)."""
+        return int(await self.scalar("PRAGMA data_version"))
+
+    # -- writes --------------------------------------------------------------------------------
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Transaction]:
+        """A write transaction: BEGIN IMMEDIATE, commit on success, roll back on any exception.
+
+        Keep the body to database calls only: the file's write lock is held until it exits.
+        """
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(self._conn)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._conn.execute("ROLLBACK")
+                raise
+            else:
+                with anyio.CancelScope(shield=True):
+                    await self._conn.execute("COMMIT")
+
+    async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
+        """A single-statement write (its own transaction, one hop), e.g. UPDATE … RETURNING."""
+        async with self._lock:
+            return list(await self._conn.execute_fetchall(sql, params))
+
+    # -- schema --------------------------------------------------------------------------------
+    async def migrate(self) -> int:
+        """Apply the numbered migrations this code knows and the file lacks; return the schema version.
+
+        Runs under BEGIN IMMEDIATE, so servers starting together on a new file apply each migration once.
+        A file written by a newer schema is refused untouched.
+        """
+        known = load_migrations()
+        latest = known[-1][0] if known else 0
+        async with self.write() as tx:
+            await tx.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+            )
+            row = await tx.fetchone("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            current = int(row[0]) if row else 0
+            if current > latest:
+                raise SchemaTooNew(
+                    f"{self.path} has schema version {current}, but this Roundtable knows only up to "
+                    f"{latest}; upgrade Roundtable (uvx --refresh …) or point ROUNDTABLE_DB at another file. "
+                    "The file was not modified."
+                )
+            for version, name, sql in known:
+                if version <= current:
+                    continue
+                for statement in split_statements(sql):
+                    await tx.execute(statement)
+                await tx.execute(
+                    "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
+                    (version, name, time.time()),
+                )
+                log.info("applied migration %04d_%s", version, name)
+        return max(current, latest)
+
+    async def schema_version(self) -> int:
+        return int(await self.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") or 0)
+
+
+def load_migrations() -> list[tuple[int, str, str]]:
+    """The migration files `NNNN_name.sql` shipped in shared/migrations, in order."""
+    folder = resources.files("shared") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), name[5:-4], entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"duplicate migration numbers in shared/migrations: {versions}")
+    return found
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a SQL script into complete statements (trigger bodies stay whole)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise ValueError(f"incomplete SQL statement at end of migration: {buffer.strip()[:80]!r}")
+    return statements

@@ -1,0 +1,1 @@
+"""Pydantic models that cross the tool boundary, one module per area."""

@@ -1,0 +1,232 @@
+"""What every Roundtable server shares: the per-process Runtime, the lifespan that opens the database,
+registers this agent's session and heartbeats, the tool decorator that maps domain errors to ToolErrors,
+and `main()` plumbing. Server modules build on `create_server` and `tool` and never repeat this.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import socket
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, TypeVar
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+
+from shared import __version__, identity
+from shared.clock import Clock, system_clock
+from shared.config import Settings, settings_from_argv
+from shared.db import Database
+from shared.errors import Forbidden, RoundtableError, Unavailable, from_sqlite
+from shared.store import agents
+
+log = logging.getLogger("roundtable")
+
+Background = Callable[["Runtime"], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Runtime:
+    """Per-process state handed to every tool: settings, the database, who we are, the clock."""
+
+    settings: Settings
+    server: str
+    clock: Clock
+    started_at: float
+    me: agents.Me | None = None
+    failure: str | None = None
+    _db: Database | None = field(default=None, repr=False)
+
+    @property
+    def db(self) -> Database:
+        """The shared database; raises Unavailable (with the fix) when it could not be opened."""
+        if self._db is None:
+            raise Unavailable(self.failure or "the shared database is not open yet; retry in a moment")
+        return self._db
+
+    @property
+    def agent(self) -> agents.Me:
+        if self.me is None:
+            raise Unavailable(self.failure or "this server has not registered its agent yet; retry in a moment")
+        return self.me
+
+    def now(self) -> float:
+        return self.clock()
+
+    @property
+    def live_after(self) -> float:
+        """Sessions that heartbeated at or after this time are alive."""
+        return self.clock() - self.settings.presence_timeout
+
+    def require_writer(self) -> agents.Me:
+        """The caller, if it may change shared state; observers are refused with the fix."""
+        me = self.agent
+        if self.settings.role == "observer":
+            raise Forbidden(
+                f"{me.name} is an observer (ROUNDTABLE_ROLE=observer) and cannot change shared state; "
+                "run this server with ROUNDTABLE_ROLE=worker to take part"
+            )
+        return me
+
+    @property
+    def is_admin(self) -> bool:
+        return self.settings.role == "admin"
+
+
+def runtime(ctx: Context[Any, Any]) -> Runtime:
+    """The Runtime of the server handling this request."""
+    state = ctx.request_context.lifespan_context
+    assert isinstance(state, Runtime)
+    return state
+
+
+async def _open(rt: Runtime) -> None:
+    """Open the database and register this process's session; record the reason on failure."""
+    try:
+        rt.settings.ensure_db_folder()
+        db = await Database.open(rt.settings.db_path)
+    except (sqlite3.Error, OSError) as exc:
+        rt.failure = (
+            str(from_sqlite(exc))
+            if isinstance(exc, sqlite3.Error)
+            else (f"cannot open {rt.settings.db_path}: {exc}; fix the path or its permissions, or set ROUNDTABLE_DB")
+        )
+        log.error("%s", rt.failure)
+        return
+    except RoundtableError as exc:
+        rt.failure = str(exc)
+        log.error("%s", rt.failure)
+        return
+    try:
+        ident = identity.resolve(rt.settings)
+        rt.me = await agents.register_session(
+            db,
+            key=ident.key,
+            explicit_name=ident.explicit_name,
+            default_base=ident.default_base,
+            client_name=ident.client_name,
+            host=ident.host,
+            role=rt.settings.role,
+            server=rt.server,
+            pid=os.getpid(),
+            now=rt.now(),
+        )
+    except BaseException:
+        await db.close()
+        raise
+    rt._db, rt.failure = db, None
+    log.info("%s server for agent %s on %s", rt.server, rt.me.name, rt.settings.db_path)
+
+
+async def _heartbeat(rt: Runtime) -> None:
+    """Beat while the process lives; reopen the database if it was unavailable at start."""
+    host = socket.gethostname()
+    while True:
+        await anyio.sleep(rt.settings.heartbeat_interval)
+        try:
+            if rt._db is None:
+                await _open(rt)
+                continue
+            await agents.heartbeat(rt.db, rt.agent, server=rt.server, pid=os.getpid(), host=host, now=rt.now())
+        except (sqlite3.Error, RoundtableError) as exc:
+            log.warning("heartbeat failed: %s", exc)
+
+
+def create_server(
+    kind: str,
+    settings: Settings,
+    *,
+    instructions: str,
+    clock: Clock = system_clock,
+    background: Sequence[Background] = (),
+) -> MCPServer[Runtime]:
+    """An MCPServer for one Roundtable server kind with the shared lifespan installed."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
+        rt = Runtime(settings=settings, server=kind, clock=clock, started_at=clock())
+        await _open(rt)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_heartbeat, rt)
+                for task in background:
+                    tg.start_soon(task, rt)
+                try:
+                    yield rt
+                finally:
+                    tg.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                if rt._db is not None:
+                    try:
+                        if rt.me is not None:
+                            await agents.end_session(rt._db, rt.me)
+                    except sqlite3.Error as exc:
+                        log.warning("could not end session cleanly: %s", exc)
+                    await rt._db.close()
+
+    return MCPServer(name=f"roundtable-{kind}", version=__version__, instructions=instructions, lifespan=lifespan)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def tool(
+    mcp: MCPServer[Runtime],
+    *,
+    read_only: bool,
+    destructive: bool = False,
+    idempotent: bool = False,
+    title: str | None = None,
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Register an async tool with true annotations; domain and database errors become ToolErrors.
+
+    The docstring is the description the model reads.
+    """
+
+    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(fn)
+        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return await fn(*args, **kwargs)
+            except RoundtableError as exc:
+                raise ToolError(str(exc)) from exc
+            except sqlite3.Error as exc:
+                raise ToolError(str(from_sqlite(exc))) from exc
+
+        annotations = ToolAnnotations(
+            title=title,
+            read_only_hint=read_only,
+            destructive_hint=None if read_only else destructive,
+            idempotent_hint=idempotent,
+            open_world_hint=False,
+        )
+        mcp.tool(annotations=annotations)(call)
+        return fn
+
+    return decorate
+
+
+def run_main(
+    kind: str,
+    build: Callable[[Settings], MCPServer[Runtime]],
+    description: str,
+    argv: Sequence[str] | None = None,
+) -> None:
+    """Console-script entry point: flags and env → Settings → the server over stdio; logs go to stderr."""
+    settings = settings_from_argv(argv, f"roundtable-{kind}", description, __version__)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=os.environ.get("ROUNDTABLE_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    build(settings).run()
