@@ -134,8 +134,8 @@ class Database:
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
             )
-            row = await tx.fetchone("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-            current = int(row[0]) if row else 0
+            applied = {int(r[0]) for r in await tx.execute("SELECT version FROM schema_migrations")}
+            current = max(applied, default=0)
             if current > latest:
                 raise SchemaTooNew(
                     f"{self.path} has schema version {current}, but this Roundtable knows only up to "
@@ -143,7 +143,7 @@ class Database:
                     "The file was not modified."
                 )
             for version, name, sql in known:
-                if version <= current:
+                if version in applied:
                     continue
                 for statement in split_statements(sql):
                     await tx.execute(statement)
