@@ -44,6 +44,27 @@ class SchemaTooNew(Unavailable):
     kind = "schema_too_new"
 
 
+FILE_PROBLEMS = (
+    "readonly",
+    "read-only",
+    "full",
+    "locked",
+    "busy",
+    "not a database",
+    "malformed",
+    "corrupt",
+    "unable to open",
+    "disk i/o",
+    "no such table",
+)
+
+
+def is_file_problem(exc: sqlite3.Error) -> bool:
+    """True when the error is about the database file (a condition to report), not a bug in our SQL."""
+    text = str(exc).lower()
+    return any(marker in text for marker in FILE_PROBLEMS)
+
+
 def from_sqlite(exc: sqlite3.Error) -> Unavailable:
     """Translate an sqlite3 error about the file itself into a message that names the fix."""
     text = str(exc).lower()

@@ -25,7 +25,7 @@ from shared import __version__, identity
 from shared.clock import Clock, system_clock
 from shared.config import Settings, settings_from_argv
 from shared.db import Database
-from shared.errors import Forbidden, RoundtableError, Unavailable, from_sqlite
+from shared.errors import Forbidden, RoundtableError, Unavailable, from_sqlite, is_file_problem
 from shared.store import agents
 
 log = logging.getLogger("roundtable")
@@ -201,6 +201,8 @@ def tool(
             except RoundtableError as exc:
                 raise ToolError(str(exc)) from exc
             except sqlite3.Error as exc:
+                if not is_file_problem(exc):
+                    raise  # a bug in our SQL: logged with its traceback, reported as an internal error
                 raise ToolError(str(from_sqlite(exc))) from exc
 
         annotations = ToolAnnotations(

@@ -1,6 +1,7 @@
 -- Tasks: the shared queue. A task is open (in the queue), claimed (held under a lease), blocked (waiting
 -- on a person or a reason), or finished (done, failed, cancelled). A claim whose lease expired, or whose
 -- holder has no live session, is treated as open by the SQL that claims and lists.
+-- previous_holder: who last held or blocked it, so a holder whose claim lapsed can be told so.
 -- priority: 0 low, 1 normal, 2 high, 3 urgent. tags/requires: JSON arrays of strings.
 
 CREATE TABLE tasks (
@@ -15,6 +16,7 @@ CREATE TABLE tasks (
     created_by       TEXT NOT NULL,
     assignee         TEXT,
     holder           TEXT,
+    previous_holder  TEXT,
     claimed_at       REAL,
     lease_expires_at REAL,
     lease_seconds    REAL NOT NULL,

@@ -1,0 +1,3 @@
+from servers.coordination import main
+
+main()

@@ -1,0 +1,57 @@
+"""What task tools return."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Priority = Literal["low", "normal", "high", "urgent"]
+PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high", "urgent")
+TaskStatus = Literal["open", "claimed", "blocked", "done", "failed", "cancelled"]
+FINAL_STATUSES = ("done", "failed", "cancelled")
+
+
+class Task(BaseModel):
+    id: int
+    title: str
+    description: str
+    status: TaskStatus = Field(description="open tasks are in the queue; a lapsed claim shows as open")
+    ready: bool = Field(description="open, dependencies done, not_before passed, and claimable by you")
+    priority: Priority
+    tags: list[str]
+    requires: list[str] = Field(description="capabilities an agent must have (agent_register) to claim it")
+    created_by: str
+    assignee: str | None = Field(description="only this agent may claim it")
+    holder: str | None
+    lease_expires_at: str | None
+    progress: int
+    note: str | None
+    blocked_reason: str | None
+    depends_on: list[int]
+    waiting_on: list[int] = Field(description="dependencies not done yet")
+    not_before: str | None
+    repeat_every_seconds: float | None
+    attempts: int = Field(description="claims that ended in failure or a lapsed lease")
+    max_attempts: int
+    result: str | None
+    created_at: str
+    updated_at: str
+    completed_at: str | None
+
+
+class TaskResult(BaseModel):
+    task: Task
+    next_step: str
+
+
+class ClaimResult(BaseModel):
+    claimed: bool
+    task: Task | None
+    next_step: str
+
+
+class TaskPage(BaseModel):
+    tasks: list[Task]
+    total: int = Field(description="how many tasks match the filters in all")
+    next_cursor: str | None = Field(description="pass as cursor to get the next page; null when this is the last")

@@ -1,0 +1,165 @@
+"""Changing a task someone holds or created: progress, release, block, cancel, lease extension, and
+completion with retries and repeats. Every change runs in one write transaction after a sweep, so a
+holder whose claim lapsed is told so instead of silently overwriting someone else's work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.clock import iso
+from shared.db import Database, Row, Transaction
+from shared.errors import Conflict, Forbidden, InvalidArgument
+from shared.models.tasks import FINAL_STATUSES
+from shared.store.task_queries import Viewer
+from shared.store.tasks import (
+    TaskChange,
+    check_dependencies,
+    locked_task,
+    record,
+    require_holder,
+    schedule_next,
+    sweep,
+    tell_creator_it_failed,
+)
+
+MAX_LEASE = 7 * 86400
+
+
+def _may_manage(row: Row, viewer: Viewer, admin: bool) -> bool:
+    """Creators and admins manage a task's definition (priority, dependencies, cancel, unblock)."""
+    return admin or row["created_by"] == viewer.agent_id
+
+
+async def update(db: Database, viewer: Viewer, task_id: int, change: TaskChange, *, admin: bool) -> list[str]:
+    """Apply a change; returns what changed, in words. Refuses changes that make no sense, with the reason."""
+    async with db.write() as tx:
+        await sweep(tx, viewer)
+        row = await locked_task(tx, task_id)
+        if row["status"] in FINAL_STATUSES:
+            raise Conflict(f"task {task_id} is {row['status']} and cannot change; create a new task with task_create")
+        sets: dict[str, object] = {}
+        said: list[str] = []
+        touches_claim = change.progress is not None or change.note is not None or change.extend_lease is not None
+        if touches_claim:
+            require_holder(row, viewer, admin=admin, action="update")
+        if change.progress is not None:
+            sets["progress"] = change.progress
+            said.append(f"progress {change.progress}%")
+        if change.note is not None:
+            sets["note"] = change.note
+            said.append("note saved")
+        if change.extend_lease is not None:
+            if change.extend_lease > MAX_LEASE:
+                raise InvalidArgument(f"extend_lease is at most {MAX_LEASE // 86400} days; extend again later")
+            until = viewer.now + change.extend_lease
+            sets["lease_expires_at"] = until
+            said.append(f"lease extended to {iso(until)}")
+        if change.priority is not None:
+            if not _may_manage(row, viewer, admin):
+                raise Forbidden(f"only task {task_id}'s creator or an admin may change its priority")
+            sets["priority"] = change.priority
+            said.append("priority changed")
+        if change.add_depends_on:
+            if not _may_manage(row, viewer, admin):
+                raise Forbidden(f"only task {task_id}'s creator or an admin may change its dependencies")
+            await check_dependencies(tx, task_id, change.add_depends_on)
+            await tx.executemany(
+                "INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES (?, ?)",
+                [(task_id, d) for d in change.add_depends_on],
+            )
+            said.append(f"now depends on {sorted(set(change.add_depends_on))}")
+        if change.status is not None:
+            said.append(_status_change(row, viewer, change, sets, admin=admin))
+        if not said:
+            raise InvalidArgument(
+                "nothing to change; pass progress, note, status, extend_lease, priority or add_depends_on"
+            )
+        if sets:
+            sets["updated_at"] = viewer.now
+            assignments = ", ".join(f"{column} = :{column}" for column in sets)
+            await tx.execute(f"UPDATE tasks SET {assignments} WHERE id = :id", {**sets, "id": task_id})
+        kind = {"open": "task.released", "blocked": "task.blocked", "cancelled": "task.cancelled"}.get(
+            change.status or "", "task.updated"
+        )
+        if kind == "task.released" and row["status"] == "blocked":
+            kind = "task.unblocked"
+        await record(tx, viewer, kind, task_id, changes=said)
+    return said
+
+
+def _status_change(row: Row, viewer: Viewer, change: TaskChange, sets: dict[str, object], *, admin: bool) -> str:
+    """Fill `sets` for a release, unblock, block or cancel; return what happened in words."""
+    task_id, status, wanted = row["id"], row["status"], change.status
+    release = {"holder": None, "claimed_at": None, "lease_expires_at": None}
+    if wanted == "cancelled":
+        if not _may_manage(row, viewer, admin):
+            raise Forbidden(f"only task {task_id}'s creator or an admin may cancel it; release it instead")
+        sets.update(release, status="cancelled", completed_at=viewer.now, result=change.reason or "cancelled")
+        return "cancelled"
+    if wanted == "blocked":
+        if not change.reason:
+            raise InvalidArgument("blocking needs a reason (what or whom the task waits for); pass reason=")
+        if status == "claimed":
+            require_holder(row, viewer, admin=admin, action="block")
+        elif not _may_manage(row, viewer, admin):
+            raise Forbidden(f"only task {task_id}'s creator or an admin may block it while nobody holds it")
+        sets.update(release, status="blocked", blocked_reason=change.reason, previous_holder=viewer.agent_id)
+        return f"blocked: {change.reason}"
+    if wanted == "open":
+        if status == "claimed":
+            require_holder(row, viewer, admin=admin, action="release")
+            sets.update(release, status="open", progress=0)
+            return "released back to the queue"
+        if status == "blocked":
+            if not (_may_manage(row, viewer, admin) or row["previous_holder"] == viewer.agent_id):
+                raise Forbidden(f"only whoever blocked task {task_id}, its creator or an admin may unblock it")
+            sets.update(status="open", blocked_reason=None, previous_holder=None)
+            return "unblocked and back in the queue"
+        raise Conflict(f"task {task_id} is already open")
+    raise InvalidArgument(f"status {wanted!r} cannot be set here; use open, blocked or cancelled")
+
+
+@dataclass(frozen=True)
+class Completion:
+    status: str
+    next_occurrence: int | None
+    unblocked: list[int]
+
+
+async def complete(db: Database, viewer: Viewer, task_id: int, *, success: bool, result: str) -> Completion:
+    """Finish a claim. Success unblocks dependents; failure retries until max_attempts, then fails."""
+    async with db.write() as tx:
+        await sweep(tx, viewer)
+        row = await locked_task(tx, task_id)
+        if row["status"] in FINAL_STATUSES:
+            raise Conflict(f"task {task_id} is already {row['status']}")
+        require_holder(row, viewer, admin=False, action="complete")
+        attempts = row["attempts"] + (0 if success else 1)
+        final = success or attempts >= row["max_attempts"]
+        status = "done" if success else ("failed" if final else "open")
+        updated = await tx.fetchone(
+            "UPDATE tasks SET status = :status, holder = NULL, claimed_at = NULL, lease_expires_at = NULL,"
+            " attempts = :attempts, result = :result, progress = CASE WHEN :success THEN 100 ELSE progress END,"
+            " completed_at = CASE WHEN :final THEN :now END, updated_at = :now WHERE id = :id RETURNING *",
+            {"status": status, "attempts": attempts, "result": result, "success": success, "final": final,
+             "now": viewer.now, "id": task_id},
+        )  # fmt: skip
+        assert updated is not None
+        kind = {"done": "task.completed", "failed": "task.failed", "open": "task.retry"}[status]
+        await record(tx, viewer, kind, task_id, attempts=attempts)
+        if status == "failed":
+            await tell_creator_it_failed(tx, viewer, updated, result or "no result given")
+        following = await schedule_next(tx, viewer, updated) if final else None
+        unblocked = await _newly_ready_dependents(tx, task_id) if success else []
+    return Completion(status=status, next_occurrence=following, unblocked=unblocked)
+
+
+async def _newly_ready_dependents(tx: Transaction, task_id: int) -> list[int]:
+    rows = await tx.execute(
+        "SELECT d.task_id FROM task_deps d JOIN tasks t ON t.id = d.task_id"
+        " WHERE d.depends_on = ? AND t.status = 'open' AND NOT EXISTS ("
+        "  SELECT 1 FROM task_deps o JOIN tasks ot ON ot.id = o.depends_on"
+        "  WHERE o.task_id = d.task_id AND ot.status != 'done') ORDER BY d.task_id",
+        (task_id,),
+    )
+    return [int(r[0]) for r in rows]

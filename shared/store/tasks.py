@@ -1,0 +1,279 @@
+"""Changing tasks: create, claim, update, complete, and the sweep that returns lapsed claims to the queue.
+
+Each change is one BEGIN IMMEDIATE transaction that first sweeps lapsed claims (so every caller sees
+the same truth), then changes the task with a single statement and appends its event. A claim is one
+`UPDATE … WHERE id = (SELECT … ready … LIMIT 1) RETURNING`, never read-then-write, so no task is ever
+held by two agents.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from shared.clock import iso
+from shared.db import Database, Row, Transaction
+from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from shared.models.tasks import FINAL_STATUSES
+from shared.store import events, messages
+from shared.store.task_queries import LAPSED, READY, UNMET_DEPS, Viewer, get
+
+MAX_DEPENDENCIES = 50
+
+
+@dataclass(frozen=True)
+class NewTask:
+    title: str
+    description: str = ""
+    priority: int = 1
+    tags: Sequence[str] = ()
+    requires: Sequence[str] = ()
+    assignee_id: str | None = None
+    depends_on: Sequence[int] = ()
+    not_before: float | None = None
+    repeat_every: float | None = None
+    max_attempts: int = 3
+    lease_seconds: float = 900.0
+
+
+@dataclass(frozen=True)
+class TaskChange:
+    progress: int | None = None
+    note: str | None = None
+    status: str | None = None  # "open" (release / unblock), "blocked", "cancelled"
+    reason: str | None = None
+    extend_lease: float | None = None
+    priority: int | None = None
+    add_depends_on: Sequence[int] = field(default_factory=tuple)
+
+
+async def record(tx: Transaction, viewer: Viewer, kind: str, task_id: int, **data: object) -> None:
+    await events.record(
+        tx, now=viewer.now, agent_id=viewer.agent_id, kind=kind, object_type="task", object_id=task_id, data=data
+    )
+
+
+async def check_dependencies(tx: Transaction, task_id: int | None, depends_on: Sequence[int]) -> None:
+    """Refuse unknown ids, self-dependencies and cycles, naming the offending ids."""
+    wanted = sorted(set(depends_on))
+    if len(wanted) > MAX_DEPENDENCIES:
+        raise InvalidArgument(f"a task may depend on at most {MAX_DEPENDENCIES} tasks; split it up")
+    if not wanted:
+        return
+    marks = ",".join(str(int(i)) for i in wanted)
+    found = {int(r["id"]) for r in await tx.execute(f"SELECT id FROM tasks WHERE id IN ({marks})")}
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise NotFound(f"depends_on names tasks that do not exist: {missing}; check the ids with task_list()")
+    if task_id is None:
+        return
+    if task_id in wanted:
+        raise InvalidArgument(f"task {task_id} cannot depend on itself")
+    cycle = await tx.fetchone(
+        "WITH RECURSIVE reach(id) AS (SELECT value FROM json_each(:deps)"
+        " UNION SELECT d.depends_on FROM task_deps d JOIN reach r ON d.task_id = r.id)"
+        " SELECT 1 FROM reach WHERE id = :task",
+        {"deps": json.dumps(wanted), "task": task_id},
+    )
+    if cycle is not None:
+        raise InvalidArgument(
+            f"adding {wanted} to task {task_id}'s dependencies would make a cycle (one of them already waits on "
+            f"task {task_id}); remove that dependency instead ({marks} → {task_id})"
+        )
+
+
+async def create(db: Database, viewer: Viewer, spec: NewTask) -> int:
+    """Insert a task with its dependencies; tell the assignee. Returns the new id."""
+    async with db.write() as tx:
+        await check_dependencies(tx, None, spec.depends_on)
+        row = await tx.fetchone(
+            "INSERT INTO tasks(title, description, priority, tags, requires, created_by, assignee, lease_seconds,"
+            " not_before, repeat_every, max_attempts, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                spec.title, spec.description, spec.priority, json.dumps(list(spec.tags)),
+                json.dumps(list(spec.requires)), viewer.agent_id, spec.assignee_id, spec.lease_seconds,
+                spec.not_before, spec.repeat_every, spec.max_attempts, viewer.now, viewer.now,
+            ),
+        )  # fmt: skip
+        assert row is not None
+        task_id = int(row["id"])
+        await tx.executemany(
+            "INSERT INTO task_deps(task_id, depends_on) VALUES (?, ?)", [(task_id, d) for d in set(spec.depends_on)]
+        )
+        await record(tx, viewer, "task.created", task_id, priority=spec.priority, depends_on=sorted(spec.depends_on))
+        if spec.assignee_id and spec.assignee_id != viewer.agent_id:
+            await messages.post_notice(
+                tx, recipients=[spec.assignee_id], subject=f"Task {task_id} assigned to you: {spec.title}",
+                body=f"Task {task_id} ({spec.title}) was assigned to you. Claim it with task_claim(task_id={task_id}).",
+                ref_type="task", ref_id=task_id, now=viewer.now,
+            )  # fmt: skip
+    return task_id
+
+
+async def schedule_next(tx: Transaction, viewer: Viewer, row: Row) -> int | None:
+    """For a repeating task that finished, create its next occurrence at the next slot after now."""
+    every = row["repeat_every"]
+    if not every:
+        return None
+    slot = (row["not_before"] or row["created_at"]) + every
+    if slot <= viewer.now:
+        slot += math.floor((viewer.now - slot) / every + 1) * every
+    new = await tx.fetchone(
+        "INSERT INTO tasks(title, description, priority, tags, requires, created_by, assignee, lease_seconds,"
+        " not_before, repeat_every, series_id, max_attempts, created_at, updated_at)"
+        " SELECT title, description, priority, tags, requires, created_by, assignee, lease_seconds, :slot,"
+        " repeat_every, COALESCE(series_id, id), max_attempts, :now, :now FROM tasks WHERE id = :id RETURNING id",
+        {"slot": slot, "now": viewer.now, "id": row["id"]},
+    )
+    assert new is not None
+    await record(tx, viewer, "task.repeated", int(new["id"]), previous=row["id"], not_before=iso(slot))
+    return int(new["id"])
+
+
+async def tell_creator_it_failed(tx: Transaction, viewer: Viewer, row: Row, why: str) -> None:
+    if row["created_by"] != viewer.agent_id:
+        await messages.post_notice(
+            tx, recipients=[row["created_by"]], subject=f"Task {row['id']} failed: {row['title']}",
+            body=f"Task {row['id']} ({row['title']}) failed after {row['max_attempts']} attempts: {why}",
+            ref_type="task", ref_id=row["id"], now=viewer.now,
+        )  # fmt: skip
+
+
+async def sweep(tx: Transaction, viewer: Viewer) -> list[int]:
+    """Return lapsed claims to the queue (or fail them on their last attempt), recording why. Idempotent:
+    each lapsed claim is swept by exactly one transaction."""
+    rows = await tx.execute(
+        f"UPDATE tasks AS t SET"
+        f" status = CASE WHEN t.attempts + 1 >= t.max_attempts THEN 'failed' ELSE 'open' END,"
+        f" previous_holder = t.holder, holder = NULL, claimed_at = NULL, lease_expires_at = NULL,"
+        f" attempts = t.attempts + 1, updated_at = :now,"
+        f" completed_at = CASE WHEN t.attempts + 1 >= t.max_attempts THEN :now END,"
+        f" result = CASE WHEN t.attempts + 1 >= t.max_attempts"
+        f"   THEN 'gave up: the claim lapsed on the last attempt' ELSE t.result END"
+        f" WHERE {LAPSED} RETURNING *",
+        viewer.params(),
+    )
+    for row in rows:
+        await record(tx, viewer, "task.lease_lapsed", row["id"], holder=row["previous_holder"], now=row["status"])
+        if row["status"] == "failed":
+            await tell_creator_it_failed(tx, viewer, row, "its holder's claim lapsed on the last attempt")
+            await schedule_next(tx, viewer, row)
+    return [int(r["id"]) for r in rows]
+
+
+async def sweep_lapsed(db: Database, viewer: Viewer) -> list[int]:
+    """Run the sweep on its own (the coordination server does this in the background)."""
+    async with db.write() as tx:
+        return await sweep(tx, viewer)
+
+
+CLAIM_SET = (
+    "UPDATE tasks AS t SET status = 'claimed', holder = :me, claimed_at = :now,"
+    " previous_holder = CASE WHEN t.previous_holder = :me THEN NULL ELSE t.previous_holder END,"
+    " lease_expires_at = :now + COALESCE(:lease, t.lease_seconds), progress = 0, updated_at = :now"
+)
+
+
+async def claim(db: Database, viewer: Viewer, task_id: int | None, lease: float | None) -> int | None:
+    """Atomically claim a task (the given one, or the best ready one). Returns its id, or None when no
+    task is ready; raises with the reason when the given task cannot be claimed."""
+    params = viewer.params(lease=lease)
+    async with db.write() as tx:
+        await sweep(tx, viewer)
+        if task_id is None:
+            rows = await tx.execute(
+                f"{CLAIM_SET} WHERE t.id = (SELECT t.id FROM tasks t WHERE t.status = 'open' AND {READY}"
+                " ORDER BY t.priority DESC, t.id LIMIT 1) RETURNING id, lease_expires_at",
+                params,
+            )
+        else:
+            rows = await tx.execute(
+                f"{CLAIM_SET} WHERE t.id = :id AND t.status = 'open' AND {READY} RETURNING id, lease_expires_at",
+                {**params, "id": task_id},
+            )
+        if rows:
+            claimed = int(rows[0]["id"])
+            await record(tx, viewer, "task.claimed", claimed, lease_until=iso(rows[0]["lease_expires_at"]))
+            return claimed
+    if task_id is not None:
+        await _explain_unclaimable(db, viewer, task_id)
+    return None
+
+
+async def _explain_unclaimable(db: Database, viewer: Viewer, task_id: int) -> None:
+    """Raise the precise reason a specific task could not be claimed (or return if it is already ours)."""
+    task = await get(db, viewer, task_id)
+    pick = "pick another with task_claim() or task_list(ready_only=true)"
+    if task.status == "claimed":
+        if task.holder is not None and await db.scalar("SELECT holder FROM tasks WHERE id = ?", (task_id,)) == (
+            viewer.agent_id
+        ):
+            return
+        raise Conflict(f"task {task_id} is claimed by {task.holder} until {task.lease_expires_at}; {pick}")
+    if task.status in FINAL_STATUSES:
+        raise Conflict(f"task {task_id} is {task.status}; {pick}")
+    if task.status == "blocked":
+        raise Conflict(f"task {task_id} is blocked: {task.blocked_reason}; unblock it with task_update first")
+    if task.waiting_on:
+        raise Conflict(f"task {task_id} waits on tasks {task.waiting_on}, not done yet; {pick}")
+    if task.not_before is not None and task.not_before > (iso(viewer.now) or ""):
+        raise Conflict(f"task {task_id} is scheduled for {task.not_before}; {pick}")
+    if task.assignee is not None:
+        raise Forbidden(f"task {task_id} is assigned to {task.assignee}; {pick}")
+    raise Forbidden(
+        f"task {task_id} requires capabilities {task.requires}; if you have them, declare them with "
+        f"agent_register(capabilities=[...]), otherwise {pick}"
+    )
+
+
+async def why_nothing_ready(db: Database, viewer: Viewer) -> str:
+    """A sentence on why task_claim() found nothing, for the model's next step."""
+    row = await db.fetchone(
+        f"SELECT count(*) AS open, sum({UNMET_DEPS}) AS waiting,"
+        " sum(t.not_before IS NOT NULL AND t.not_before > :now) AS scheduled,"
+        " min(CASE WHEN t.not_before > :now THEN t.not_before END) AS next_at"
+        " FROM tasks t WHERE t.status = 'open'",
+        viewer.params(),
+    )
+    if row is None or not row["open"]:
+        return "No task is open. Create one with task_create, or wait and try again."
+    parts = [f"{row['open']} open task(s) but none ready for you"]
+    if row["waiting"]:
+        parts.append(f"{row['waiting']} wait on dependencies")
+    if row["scheduled"]:
+        parts.append(f"{row['scheduled']} are scheduled (next at {iso(row['next_at'])})")
+    return "; ".join(parts) + ". Others may be assigned to someone else or need capabilities you lack."
+
+
+async def locked_task(tx: Transaction, task_id: int) -> Row:
+    row = await tx.fetchone(
+        "SELECT t.*, (SELECT name FROM agents WHERE id = t.holder) AS holder_name FROM tasks t WHERE t.id = ?",
+        (task_id,),
+    )
+    if row is None:
+        raise NotFound(f"task {task_id} does not exist; find tasks with task_list()")
+    return row
+
+
+def require_holder(row: Row, viewer: Viewer, *, admin: bool, action: str) -> None:
+    """Only the current holder (or an admin, where allowed) may act on a claimed task; say why not."""
+    task_id, me = row["id"], viewer.agent_id
+    if row["status"] == "claimed" and row["holder"] == me:
+        return
+    if admin and row["status"] == "claimed":
+        return
+    if row["previous_holder"] == me and row["status"] in ("open", "claimed", "failed"):
+        now_with = "it is now held by someone else" if row["status"] == "claimed" else f"it is {row['status']} now"
+        raise Conflict(
+            f"your claim on task {task_id} lapsed (lease ran out or your session stopped heartbeating) and it went "
+            f"back to the queue; {now_with}. Stop working on it, or claim it again with task_claim(task_id={task_id})"
+        )
+    if row["status"] == "claimed":
+        raise Forbidden(
+            f"task {task_id} is claimed by {row['holder_name']} until {iso(row['lease_expires_at'])}; "
+            f"only its holder or an admin may {action} it"
+        )
+    raise Conflict(f"you do not hold task {task_id} (it is {row['status']}); claim it first with task_claim")

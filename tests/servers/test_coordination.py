@@ -1,0 +1,213 @@
+"""The coordination server's task tools through MCP: the tool contract, bad arguments, roles, and real
+processes racing for work and dying while holding it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+from collections import Counter
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+import psutil
+import pytest
+from mcp import Client
+
+from servers.coordination import build_server
+from shared.config import Settings
+from shared.db import Database
+from shared.store import agents
+from shared.store import tasks as store
+from shared.store.task_queries import Viewer
+from tests.stdio import server_params
+
+pytestmark = pytest.mark.anyio
+
+TASK_TOOLS = {"task_create", "task_list", "task_claim", "task_update", "task_complete"}
+
+
+def text(result: Any) -> str:
+    return str(result.content[0].text)
+
+
+async def test_every_tool_has_a_description_annotations_and_schemas(settings: Settings) -> None:
+    async with Client(build_server(settings)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(tools) >= TASK_TOOLS
+    for tool in tools.values():
+        assert tool.description and len(tool.description) > 40, tool.name
+        assert tool.annotations is not None and tool.annotations.read_only_hint is not None, tool.name
+        assert tool.output_schema is not None, tool.name
+        assert "as_agent" not in tool.input_schema.get("properties", {}), tool.name
+    assert tools["task_list"].annotations.read_only_hint  # type: ignore[union-attr]
+    assert not tools["task_claim"].annotations.read_only_hint  # type: ignore[union-attr]
+
+
+async def test_two_agents_share_the_queue_through_the_tools(settings: Settings, as_agent: Any) -> None:
+    async with Client(build_server(settings)) as ana, Client(build_server(as_agent("bo"))) as bo:
+        first = await ana.call_tool("task_create", {"title": "plan", "priority": "high"})
+        first_id = first.structured_content["task"]["id"]  # type: ignore[index]
+        second = await ana.call_tool("task_create", {"title": "build", "depends_on": [first_id], "assignee": "bo"})
+        second_id = second.structured_content["task"]["id"]  # type: ignore[index]
+        claim = await bo.call_tool("task_claim", {})
+        assert claim.structured_content["task"]["id"] == first_id  # type: ignore[index]
+        assert "task_complete" in claim.structured_content["next_step"]  # type: ignore[index]
+        refused = await ana.call_tool("task_claim", {"task_id": first_id})
+        assert refused.is_error and "claimed by bo" in text(refused)
+        done = await bo.call_tool("task_complete", {"task_id": first_id, "result": "planned"})
+        assert f"Now ready: tasks [{second_id}]" in done.structured_content["next_step"]  # type: ignore[index]
+        mine = await bo.call_tool("task_list", {"ready_only": True})
+        assert [t["id"] for t in mine.structured_content["tasks"]] == [second_id]  # type: ignore[index]
+        theirs = await ana.call_tool("task_list", {"ready_only": True})
+        assert theirs.structured_content["tasks"] == []  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "expected"),
+    [
+        ("task_create", {"title": ""}, "title"),
+        ("task_create", {"title": "x" * 201}, "title"),
+        ("task_create", {"title": "x", "priority": "asap"}, "priority"),
+        ("task_create", {"title": "x", "depends_on": [0]}, "depends_on"),
+        ("task_create", {"title": "x", "depends_on": [999]}, "do not exist: [999]"),
+        ("task_create", {"title": "x", "assignee": "nobody"}, "known agents: ana"),
+        ("task_create", {"title": "x", "repeat_every": "often"}, "is not understood"),
+        ("task_create", {"title": "x", "repeat_every": "5s"}, "out of range"),
+        ("task_create", {"title": "x", "not_before": "2026-13-45T99:00"}, "not an ISO 8601 time"),
+        ("task_create", {"title": "x", "max_attempts": 0}, "max_attempts"),
+        ("task_create", {"title": "x", "tags": ["ok", ""]}, "tags"),
+        ("task_create", {"title": ["not", "a", "string"]}, "title"),
+        ("task_claim", {"task_id": 999}, "does not exist"),
+        ("task_claim", {"task_id": "one"}, "task_id"),
+        ("task_update", {"task_id": 999, "progress": 5}, "does not exist"),
+        ("task_update", {"task_id": 1, "progress": 101}, "progress"),
+        ("task_update", {"task_id": 1, "status": "done"}, "status"),
+        ("task_update", {"task_id": 1}, "nothing to change"),
+        ("task_complete", {"task_id": 1}, "claim it first"),
+        ("task_list", {"limit": 1000}, "limit"),
+        ("task_list", {"cursor": "abc"}, "next_cursor"),
+    ],
+)
+async def test_bad_arguments_get_an_error_that_names_the_problem(
+    settings: Settings, tool: str, arguments: dict[str, Any], expected: str
+) -> None:
+    async with Client(build_server(settings)) as client:
+        await client.call_tool("task_create", {"title": "existing"})
+        result = await client.call_tool(tool, arguments)
+        assert result.is_error, result
+        assert expected in text(result)
+        still = await client.call_tool("task_list", {})
+        assert not still.is_error and still.structured_content["total"] == 1  # type: ignore[index]
+
+
+async def test_observers_can_read_but_not_change_tasks(settings: Settings, as_agent: Any) -> None:
+    async with Client(build_server(as_agent("watcher", role="observer"))) as client:
+        refused = await client.call_tool("task_create", {"title": "x"})
+        assert refused.is_error and "observer" in text(refused)
+        assert not (await client.call_tool("task_list", {})).is_error
+
+
+async def seed(db_path: Path, count: int) -> list[int]:
+    db = await Database.open(db_path)
+    try:
+        me = await agents.register_session(
+            db, key="named:planner", explicit_name="planner", default_base="planner", client_name="test",
+            host="h", role="worker", server="test", pid=os.getpid(), now=0.0,
+        )  # fmt: skip
+        viewer = Viewer(agent_id=me.id, now=0.0, live_after=0.0)
+        return [await store.create(db, viewer, store.NewTask(title=f"job {i}")) for i in range(count)]
+    finally:
+        await db.close()
+
+
+async def test_eight_processes_racing_claim_every_task_exactly_once(db_path: Path) -> None:
+    ids = await seed(db_path, 400)
+    claimed: list[tuple[str, int]] = []
+    errors: list[str] = []
+
+    async def worker(name: str) -> None:
+        async with Client(server_params("coordination", db_path, name)) as client:
+            while True:
+                result = await client.call_tool("task_claim", {})
+                if result.is_error:
+                    errors.append(text(result))
+                    return
+                if not result.structured_content["claimed"]:  # type: ignore[index]
+                    return
+                task_id = result.structured_content["task"]["id"]  # type: ignore[index]
+                claimed.append((name, task_id))
+                done = await client.call_tool("task_complete", {"task_id": task_id, "result": name})
+                if done.is_error:
+                    errors.append(text(done))
+
+    with anyio.fail_after(90):
+        async with anyio.create_task_group() as tg:
+            for i in range(8):
+                tg.start_soon(worker, f"worker-{i}")
+    assert errors == []
+    counts = Counter(task_id for _, task_id in claimed)
+    assert sorted(counts) == sorted(ids) and set(counts.values()) == {1}
+    assert len({name for name, _ in claimed}) > 1
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM tasks WHERE status = 'done'").fetchone() == (400,)
+        per_task = conn.execute(
+            "SELECT max(n) FROM (SELECT count(*) AS n FROM events WHERE kind = 'task.claimed' GROUP BY object_id)"
+        ).fetchone()
+        assert per_task == (1,)
+
+
+def server_pids(module: str) -> list[int]:
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if f"servers.{module}" in " ".join(child.cmdline()):
+                found.append(child.pid)
+        except psutil.Error:
+            continue
+    return found
+
+
+async def test_claims_of_a_killed_process_return_to_the_queue_after_the_presence_timeout(db_path: Path) -> None:
+    ids = await seed(db_path, 3)
+    fast = {"ROUNDTABLE_PRESENCE_TIMEOUT": "1"}
+    stack = AsyncExitStack()
+    doomed = await stack.enter_async_context(Client(server_params("coordination", db_path, "doomed", **fast)))
+    for _ in ids:
+        assert (await doomed.call_tool("task_claim", {})).structured_content["claimed"]  # type: ignore[index]
+    (pid,) = server_pids("coordination")
+    os.kill(pid, signal.SIGKILL)
+    await stack.aclose()
+
+    rescued: list[int] = []
+    async with Client(server_params("coordination", db_path, "rescuer", **fast)) as rescuer:
+        with anyio.fail_after(20):
+            while len(rescued) < len(ids):
+                result = await rescuer.call_tool("task_claim", {})
+                assert not result.is_error, text(result)
+                if result.structured_content["claimed"]:  # type: ignore[index]
+                    rescued.append(result.structured_content["task"]["id"])  # type: ignore[index]
+                else:
+                    await anyio.sleep(0.2)  # waiting for the dead process's heartbeats to age out
+        listed = await rescuer.call_tool("task_list", {"mine": True})
+        assert all(t["attempts"] == 1 for t in listed.structured_content["tasks"])  # type: ignore[index]
+    assert sorted(rescued) == sorted(ids)
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+async def test_four_servers_starting_at_once_on_a_new_file_all_come_up(db_path: Path) -> None:
+    async def start(name: str) -> None:
+        async with Client(server_params("coordination", db_path, name)) as client:
+            assert not (await client.call_tool("task_list", {})).is_error
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            for i in range(4):
+                tg.start_soon(start, f"agent-{i}")
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute(
+            "SELECT max(n) FROM (SELECT count(*) n FROM schema_migrations GROUP BY version)"
+        ).fetchone() == (1,)

@@ -1,0 +1,267 @@
+"""Task logic through the store: lifecycle, dependencies, schedules, repeats, leases, presence, permissions."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.db import Database
+from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from shared.store import agents, task_changes, task_queries
+from shared.store import tasks as store
+from shared.store.agents import Me
+from shared.store.task_queries import TaskFilter, Viewer
+from tests.conftest import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+TIMEOUT = 30.0
+
+
+async def join(db: Database, clock: FakeClock, name: str, role: str = "worker") -> Me:
+    return await agents.register_session(
+        db, key=f"named:{name}", explicit_name=name, default_base=name, client_name="test", host="h",
+        role=role, server="coordination", pid=1, now=clock(),
+    )  # fmt: skip
+
+
+def view(me: Me, clock: FakeClock) -> Viewer:
+    return Viewer(agent_id=me.id, now=clock(), live_after=clock() - TIMEOUT)
+
+
+async def beat(db: Database, clock: FakeClock, *who: Me) -> None:
+    for me in who:
+        await agents.heartbeat(db, me, server="coordination", pid=1, host="h", now=clock())
+
+
+async def new(db: Database, clock: FakeClock, me: Me, title: str = "t", **kw: object) -> int:
+    return await store.create(db, view(me, clock), store.NewTask(title=title, **kw))  # type: ignore[arg-type]
+
+
+async def events_of(db: Database, task_id: int) -> list[str]:
+    rows = await db.fetchall(
+        "SELECT kind FROM events WHERE object_type = 'task' AND object_id = ? ORDER BY id", (str(task_id),)
+    )
+    return [r["kind"] for r in rows]
+
+
+async def test_the_whole_lifecycle_is_recorded_in_the_audit_trail(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    task_id = await new(db, clock, ana, "write the docs")
+    assert await store.claim(db, view(ana, clock), None, None) == task_id
+    await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(progress=50, note="half"), admin=False)
+    done = await task_changes.complete(db, view(ana, clock), task_id, success=True, result="written")
+    assert done.status == "done"
+    task = await task_queries.get(db, view(ana, clock), task_id)
+    assert (task.status, task.progress, task.result, task.holder) == ("done", 100, "written", None)
+    assert await events_of(db, task_id) == ["task.created", "task.claimed", "task.updated", "task.completed"]
+
+
+async def test_claim_takes_the_highest_priority_then_the_oldest(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    low = await new(db, clock, ana, "low", priority=0)
+    first_high = await new(db, clock, ana, "high 1", priority=2)
+    await new(db, clock, ana, "high 2", priority=2)
+    assert await store.claim(db, view(ana, clock), None, None) == first_high
+    assert low != first_high
+
+
+async def test_a_claimed_task_cannot_be_claimed_again_and_says_by_whom(db: Database, clock: FakeClock) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    task_id = await new(db, clock, ana)
+    await store.claim(db, view(ana, clock), task_id, None)
+    with pytest.raises(Conflict, match="claimed by ana until"):
+        await store.claim(db, view(bo, clock), task_id, None)
+    assert await store.claim(db, view(bo, clock), None, None) is None
+    assert await store.claim(db, view(ana, clock), task_id, None) is None  # already mine: no error
+
+
+async def test_dependencies_hold_a_task_back_until_they_are_done(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    first = await new(db, clock, ana, "first")
+    second = await new(db, clock, ana, "second", depends_on=[first])
+    assert not (await task_queries.get(db, view(ana, clock), second)).ready
+    with pytest.raises(Conflict, match=rf"waits on tasks \[{first}\]"):
+        await store.claim(db, view(ana, clock), second, None)
+    await store.claim(db, view(ana, clock), first, None)
+    done = await task_changes.complete(db, view(ana, clock), first, success=True, result="")
+    assert done.unblocked == [second]
+    assert (await task_queries.get(db, view(ana, clock), second)).ready
+
+
+async def test_unknown_dependencies_and_cycles_are_refused(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    with pytest.raises(NotFound, match=r"\[404\]"):
+        await new(db, clock, ana, depends_on=[404])
+    a = await new(db, clock, ana, "a")
+    b = await new(db, clock, ana, "b", depends_on=[a])
+    c = await new(db, clock, ana, "c", depends_on=[b])
+    with pytest.raises(InvalidArgument, match="cycle"):
+        await task_changes.update(db, view(ana, clock), a, store.TaskChange(add_depends_on=(c,)), admin=False)
+    with pytest.raises(InvalidArgument, match="itself"):
+        await task_changes.update(db, view(ana, clock), a, store.TaskChange(add_depends_on=(a,)), admin=False)
+    assert await db.scalar("SELECT count(*) FROM task_deps") == 2  # nothing half-written
+
+
+async def test_a_scheduled_task_becomes_ready_at_its_time(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    task_id = await new(db, clock, ana, not_before=clock() + 600)
+    assert await store.claim(db, view(ana, clock), None, None) is None
+    assert "scheduled" in await store.why_nothing_ready(db, view(ana, clock))
+    clock.advance(601)
+    await beat(db, clock, ana)
+    assert await store.claim(db, view(ana, clock), None, None) == task_id
+
+
+async def test_a_repeating_task_queues_its_next_occurrence_at_the_next_slot(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    start = clock()
+    task_id = await new(db, clock, ana, "sync", repeat_every=3600.0)
+    await store.claim(db, view(ana, clock), task_id, 4 * 3600.0)
+    clock.advance(2.5 * 3600)  # two slots were missed while it ran
+    await beat(db, clock, ana)
+    done = await task_changes.complete(db, view(ana, clock), task_id, success=True, result="")
+    assert done.next_occurrence is not None
+    following = await task_queries.get(db, view(ana, clock), done.next_occurrence)
+    nb = await db.scalar("SELECT not_before FROM tasks WHERE id = ?", (done.next_occurrence,))
+    assert nb == start + 3 * 3600
+    assert following.title == "sync" and following.repeat_every_seconds == 3600.0 and not following.ready
+
+
+async def test_an_expired_lease_returns_the_task_and_tells_the_old_holder(db: Database, clock: FakeClock) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    task_id = await new(db, clock, ana)
+    await store.claim(db, view(ana, clock), task_id, 60.0)
+    clock.advance(20)
+    await beat(db, clock, ana, bo)
+    clock.advance(45)  # lease over, ana still present
+    await beat(db, clock, ana, bo)
+    listed = await task_queries.get(db, view(bo, clock), task_id)
+    assert (listed.status, listed.holder, listed.attempts) == ("open", None, 1)
+    assert await store.claim(db, view(bo, clock), None, None) == task_id
+    with pytest.raises(Conflict, match="lapsed"):
+        await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(progress=10), admin=False)
+    assert "task.lease_lapsed" in await events_of(db, task_id)
+
+
+async def test_a_holder_that_goes_away_loses_its_claims_after_the_presence_timeout(
+    db: Database, clock: FakeClock
+) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    task_id = await new(db, clock, ana)
+    await store.claim(db, view(ana, clock), task_id, None)
+    clock.advance(TIMEOUT - 1)
+    await beat(db, clock, bo)
+    assert await store.claim(db, view(bo, clock), None, None) is None  # ana may just be slow
+    clock.advance(2)
+    await beat(db, clock, bo)
+    assert await store.claim(db, view(bo, clock), None, None) == task_id
+
+
+async def test_failures_retry_until_max_attempts_then_fail_and_tell_the_creator(db: Database, clock: FakeClock) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    task_id = await new(db, clock, ana, "flaky", max_attempts=2)
+    await store.claim(db, view(bo, clock), task_id, None)
+    first = await task_changes.complete(db, view(bo, clock), task_id, success=False, result="timeout")
+    assert first.status == "open"
+    await store.claim(db, view(bo, clock), task_id, None)
+    second = await task_changes.complete(db, view(bo, clock), task_id, success=False, result="timeout again")
+    assert second.status == "failed"
+    notice = await db.fetchone(
+        "SELECT m.subject FROM messages m JOIN message_recipients r ON r.message_id = m.id WHERE r.agent_id = ?",
+        (ana.id,),
+    )
+    assert notice is not None and "failed" in notice["subject"]
+
+
+async def test_only_the_holder_or_an_admin_changes_a_claimed_task(db: Database, clock: FakeClock) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    boss = await join(db, clock, "boss", role="admin")
+    task_id = await new(db, clock, ana)
+    await store.claim(db, view(ana, clock), task_id, None)
+    with pytest.raises(Forbidden, match="claimed by ana"):
+        await task_changes.update(db, view(bo, clock), task_id, store.TaskChange(progress=5), admin=False)
+    with pytest.raises(Forbidden, match="claimed by ana"):
+        await task_changes.complete(db, view(bo, clock), task_id, success=True, result="")
+    said = await task_changes.update(db, view(boss, clock), task_id, store.TaskChange(status="open"), admin=True)
+    assert said == ["released back to the queue"]
+
+
+async def test_cancel_is_for_the_creator_or_an_admin(db: Database, clock: FakeClock) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    task_id = await new(db, clock, ana)
+    with pytest.raises(Forbidden, match="creator or an admin"):
+        await task_changes.update(db, view(bo, clock), task_id, store.TaskChange(status="cancelled"), admin=False)
+    await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(status="cancelled"), admin=False)
+    with pytest.raises(Conflict, match="cancelled and cannot change"):
+        await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(progress=1), admin=False)
+
+
+async def test_block_needs_a_reason_and_unblock_returns_it_to_the_queue(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    task_id = await new(db, clock, ana)
+    await store.claim(db, view(ana, clock), task_id, None)
+    with pytest.raises(InvalidArgument, match="reason"):
+        await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(status="blocked"), admin=False)
+    await task_changes.update(
+        db, view(ana, clock), task_id, store.TaskChange(status="blocked", reason="needs a human OK"), admin=False
+    )
+    blocked = await task_queries.get(db, view(ana, clock), task_id)
+    assert (blocked.status, blocked.blocked_reason, blocked.holder) == ("blocked", "needs a human OK", None)
+    await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(status="open"), admin=False)
+    assert (await task_queries.get(db, view(ana, clock), task_id)).ready
+
+
+async def test_assigned_tasks_go_only_to_their_assignee_who_is_told(db: Database, clock: FakeClock) -> None:
+    ana, bo, cy = await join(db, clock, "ana"), await join(db, clock, "bo"), await join(db, clock, "cy")
+    task_id = await new(db, clock, ana, "for bo", assignee_id=bo.id)
+    with pytest.raises(Forbidden, match="assigned to bo"):
+        await store.claim(db, view(cy, clock), task_id, None)
+    assert await store.claim(db, view(cy, clock), None, None) is None
+    assert await store.claim(db, view(bo, clock), None, None) == task_id
+    subject = await db.scalar(
+        "SELECT m.subject FROM messages m JOIN message_recipients r ON r.message_id = m.id WHERE r.agent_id = ?",
+        (bo.id,),
+    )
+    assert "assigned to you" in subject
+
+
+async def test_required_capabilities_decide_who_may_claim(db: Database, clock: FakeClock) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    await db.write_one('UPDATE agents SET capabilities = \'["python", "sql"]\' WHERE id = ?', (bo.id,))
+    task_id = await new(db, clock, ana, requires=["python"])
+    with pytest.raises(Forbidden, match="agent_register"):
+        await store.claim(db, view(ana, clock), task_id, None)
+    assert await store.claim(db, view(bo, clock), None, None) == task_id
+
+
+async def test_paging_visits_every_task_once_and_reports_the_total(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    ids = {await new(db, clock, ana, f"t{i}", priority=i % 4) for i in range(45)}
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page, total, cursor = await task_queries.page(db, view(ana, clock), TaskFilter(), limit=20, cursor=cursor)
+        assert total == 45
+        seen += [t.id for t in page]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(ids)
+    with pytest.raises(InvalidArgument, match="next_cursor"):
+        await task_queries.page(db, view(ana, clock), TaskFilter(), limit=20, cursor="nonsense")
+
+
+async def test_filters_by_status_tag_text_and_mine(db: Database, clock: FakeClock) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    docs = await new(db, clock, ana, "Write 100% of the docs", tags=["docs"])
+    await new(db, clock, ana, "fix the build", tags=["ci"])
+    await store.claim(db, view(bo, clock), docs, None)
+
+    async def ids(**f: object) -> list[int]:
+        page, _, _ = await task_queries.page(db, view(bo, clock), TaskFilter(**f), limit=50, cursor=None)  # type: ignore[arg-type]
+        return [t.id for t in page]
+
+    assert await ids(tag="DOCS") == [docs]
+    assert await ids(text="100%") == [docs]
+    assert await ids(text="50%") == []
+    assert await ids(mine=True) == [docs]
+    assert await ids(statuses=["claimed"]) == [docs]

@@ -1,0 +1,79 @@
+"""The database helper: PRAGMAs, migrations (idempotent, concurrent, refused when newer), rollbacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import pytest
+
+from shared.db import Database, load_migrations, split_statements
+from shared.errors import SchemaTooNew
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_connections_use_wal_normal_sync_foreign_keys_and_a_busy_timeout(db: Database) -> None:
+    assert await db.scalar("PRAGMA journal_mode") == "wal"
+    assert await db.scalar("PRAGMA synchronous") == 1  # NORMAL
+    assert await db.scalar("PRAGMA foreign_keys") == 1
+    assert await db.scalar("PRAGMA busy_timeout") >= 5000
+    assert await db.scalar("PRAGMA journal_size_limit") > 0
+
+
+async def test_migrations_applied_twice_change_nothing(db: Database, db_path: Path) -> None:
+    latest = load_migrations()[-1][0]
+    assert await db.schema_version() == latest
+    before = await db.fetchall("SELECT version, applied_at FROM schema_migrations ORDER BY version")
+    assert await db.migrate() == latest
+    after = await db.fetchall("SELECT version, applied_at FROM schema_migrations ORDER BY version")
+    assert [tuple(r) for r in before] == [tuple(r) for r in after]
+
+
+async def test_four_connections_migrating_a_new_file_at_once_all_come_up(db_path: Path) -> None:
+    opened: list[Database] = []
+
+    async def open_one() -> None:
+        opened.append(await Database.open(db_path))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(4):
+            tg.start_soon(open_one)
+    try:
+        counts = await opened[0].fetchall("SELECT version, count(*) FROM schema_migrations GROUP BY version")
+        assert all(row[1] == 1 for row in counts)
+    finally:
+        for database in opened:
+            await database.close()
+
+
+async def test_a_database_from_a_newer_schema_is_refused_untouched(db: Database, db_path: Path) -> None:
+    async with db.write() as tx:
+        await tx.execute("INSERT INTO schema_migrations(version, name, applied_at) VALUES (9999, 'future', 0)")
+    size_before = db_path.stat().st_size
+    with pytest.raises(SchemaTooNew, match="upgrade Roundtable"):
+        await Database.open(db_path)
+    assert await db.scalar("SELECT count(*) FROM schema_migrations WHERE version = 9999") == 1
+    assert db_path.stat().st_size == size_before
+
+
+async def test_a_failing_write_transaction_rolls_back_everything(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO events(ts, kind) VALUES (1, 'x')")
+            raise RuntimeError("boom")
+    assert await db.scalar("SELECT count(*) FROM events") == 0
+
+
+def test_statement_splitting_keeps_trigger_bodies_whole() -> None:
+    script = """
+    -- a comment
+    CREATE TABLE a (x);
+    CREATE TRIGGER t AFTER INSERT ON a BEGIN
+        INSERT INTO a VALUES (1);
+        INSERT INTO a VALUES (2);
+    END;
+    """
+    statements = split_statements(script)
+    assert len(statements) == 2
+    assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
