@@ -1,0 +1,79 @@
+"""Identity: explicit names, derivation from the launching client, launchers skipped, one agent per client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import psutil
+import pytest
+from mcp import Client
+
+from shared.config import Settings
+from shared.identity import client_process, resolve, slug
+from tests.stdio import server_params
+
+pytestmark = pytest.mark.anyio
+
+
+class FakeProcess:
+    def __init__(self, name: str, cmdline: list[str], parent: FakeProcess | None, pid: int = 1) -> None:
+        self._name, self._cmdline, self._parent, self.pid = name, cmdline, parent, pid
+
+    def name(self) -> str:
+        return self._name
+
+    def cmdline(self) -> list[str]:
+        return self._cmdline
+
+    def parent(self) -> FakeProcess | None:
+        return self._parent
+
+    def create_time(self) -> float:
+        return 1000.0 + self.pid
+
+
+def test_launchers_between_the_client_and_the_server_are_skipped() -> None:
+    claude = FakeProcess("Claude", ["/Applications/Claude.app/Contents/MacOS/Claude"], None, pid=10)
+    uvx = FakeProcess("uvx", ["uvx", "--from", ".", "roundtable-coordination"], claude, pid=11)
+    uv = FakeProcess("uv", ["uv", "tool", "uvx"], uvx, pid=12)
+    py_uv = FakeProcess("python3", ["python3", "-m", "uv", "run"], uv, pid=13)
+    server = FakeProcess("python3", ["python3", "-m", "servers.coordination"], py_uv, pid=14)
+    assert client_process(server) is claude  # type: ignore[arg-type]
+
+
+def test_default_names_are_readable_slugs_of_the_client() -> None:
+    assert slug("Claude Desktop") == "claude-desktop"
+    assert slug("python3.11") == "python"
+    assert slug("Code.exe") == "code"
+    assert slug("!!!") == "agent"
+
+
+def test_an_explicit_agent_name_wins(settings: Settings) -> None:
+    ident = resolve(settings)
+    assert (ident.key, ident.explicit_name) == ("named:ana", "ana")
+
+
+def test_without_a_name_the_identity_is_this_process_parent_with_its_start_time(settings: Settings) -> None:
+    from dataclasses import replace
+
+    ident = resolve(replace(settings, agent=None))
+    assert ident.explicit_name is None and ident.key.startswith("proc:")
+    assert ident.key.count(":") == 3  # host, pid and start time
+
+
+async def test_servers_launched_by_one_client_are_one_agent(db_path: Path) -> None:
+    names: list[Any] = []
+
+    async def whoami() -> None:
+        async with Client(server_params("coordination", db_path)) as client:
+            created = await client.call_tool("task_create", {"title": "who am I"})
+            names.append(created.structured_content["task"]["created_by"])  # type: ignore[index]
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(whoami)
+            tg.start_soon(whoami)
+    assert len(set(names)) == 1
+    assert names[0].startswith(slug(psutil.Process().name()) + "-")  # this test process is the client
