@@ -34,9 +34,9 @@ CREATE TABLE tasks (
     completed_at     REAL,
     CHECK ((status = 'claimed') = (holder IS NOT NULL))
 );
-CREATE INDEX tasks_queue ON tasks(priority DESC, id) WHERE status IN ('open', 'claimed');
+CREATE INDEX tasks_queue ON tasks(priority DESC, id) WHERE status = 'open';
 CREATE INDEX tasks_by_holder ON tasks(holder) WHERE holder IS NOT NULL;
-CREATE INDEX tasks_by_status ON tasks(status, id);
+CREATE INDEX tasks_claimed ON tasks(lease_expires_at) WHERE status = 'claimed';
 
 CREATE TABLE task_deps (
     task_id    INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
@@ -45,3 +45,19 @@ CREATE TABLE task_deps (
     CHECK (task_id != depends_on)
 ) WITHOUT ROWID;
 CREATE INDEX task_deps_reverse ON task_deps(depends_on, task_id);
+
+-- A claim is one UPDATE statement (a single hop through aiosqlite, no transaction held open), so its
+-- audit rows are written here, with the old and new holder at hand. Claiming a lapsed claim records the
+-- lapse first.
+CREATE TRIGGER tasks_claim_events AFTER UPDATE OF holder ON tasks
+WHEN NEW.status = 'claimed' AND NEW.holder IS NOT OLD.holder
+BEGIN
+    INSERT INTO events(ts, agent_id, agent_name, kind, object_type, object_id, data)
+    SELECT NEW.claimed_at, OLD.holder, (SELECT name FROM agents WHERE id = OLD.holder), 'task.lease_lapsed',
+           'task', NEW.id, json_object('holder', OLD.holder, 'now', 'open')
+    WHERE OLD.status = 'claimed';
+    INSERT INTO events(ts, agent_id, agent_name, kind, object_type, object_id, data)
+    VALUES (NEW.claimed_at, NEW.holder, (SELECT name FROM agents WHERE id = NEW.holder), 'task.claimed', 'task',
+            NEW.id, json_object('lease_until', strftime('%Y-%m-%dT%H:%M:%SZ', NEW.lease_expires_at, 'unixepoch'),
+                                'attempt', NEW.attempts + 1));
+END;

@@ -141,9 +141,16 @@ async def complete(db: Database, viewer: Viewer, task_id: int, *, success: bool,
             "UPDATE tasks SET status = :status, holder = NULL, claimed_at = NULL, lease_expires_at = NULL,"
             " attempts = :attempts, result = :result, progress = CASE WHEN :success THEN 100 ELSE progress END,"
             " completed_at = CASE WHEN :final THEN :now END, updated_at = :now WHERE id = :id RETURNING *",
-            {"status": status, "attempts": attempts, "result": result, "success": success, "final": final,
-             "now": viewer.now, "id": task_id},
-        )  # fmt: skip
+            {
+                "status": status,
+                "attempts": attempts,
+                "result": result,
+                "success": success,
+                "final": final,
+                "now": viewer.now,
+                "id": task_id,
+            },
+        )
         assert updated is not None
         kind = {"done": "task.completed", "failed": "task.failed", "open": "task.retry"}[status]
         await record(tx, viewer, kind, task_id, attempts=attempts)

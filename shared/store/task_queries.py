@@ -29,13 +29,15 @@ UNMET_DEPS = (
     "EXISTS (SELECT 1 FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on"
     " WHERE d.task_id = t.id AND dt.status != 'done')"
 )
-READY = (
-    f"({EFFECTIVE_STATUS} = 'open' AND NOT {UNMET_DEPS}"
+CLAIMABLE = (
+    f"(NOT {UNMET_DEPS}"
     " AND (t.not_before IS NULL OR t.not_before <= :now)"
     " AND (t.assignee IS NULL OR t.assignee = :me)"
     " AND NOT EXISTS (SELECT 1 FROM json_each(t.requires) r WHERE r.value NOT IN ("
     "   SELECT c.value FROM agents a, json_each(a.capabilities) c WHERE a.id = :me)))"
 )
+"""Whether :me may take this task now, its status aside."""
+READY = f"({EFFECTIVE_STATUS} = 'open' AND {CLAIMABLE})"
 COLUMNS = f"""
     t.*,
     {EFFECTIVE_STATUS} AS effective_status,

@@ -18,7 +18,7 @@ from shared.db import Database, Row, Transaction
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.models.tasks import FINAL_STATUSES
 from shared.store import events, messages
-from shared.store.task_queries import LAPSED, READY, UNMET_DEPS, Viewer, get
+from shared.store.task_queries import CLAIMABLE, LAPSED, UNMET_DEPS, Viewer, get
 
 MAX_DEPENDENCIES = 50
 
@@ -93,11 +93,21 @@ async def create(db: Database, viewer: Viewer, spec: NewTask) -> int:
             " not_before, repeat_every, max_attempts, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
-                spec.title, spec.description, spec.priority, json.dumps(list(spec.tags)),
-                json.dumps(list(spec.requires)), viewer.agent_id, spec.assignee_id, spec.lease_seconds,
-                spec.not_before, spec.repeat_every, spec.max_attempts, viewer.now, viewer.now,
+                spec.title,
+                spec.description,
+                spec.priority,
+                json.dumps(list(spec.tags)),
+                json.dumps(list(spec.requires)),
+                viewer.agent_id,
+                spec.assignee_id,
+                spec.lease_seconds,
+                spec.not_before,
+                spec.repeat_every,
+                spec.max_attempts,
+                viewer.now,
+                viewer.now,
             ),
-        )  # fmt: skip
+        )
         assert row is not None
         task_id = int(row["id"])
         await tx.executemany(
@@ -106,10 +116,14 @@ async def create(db: Database, viewer: Viewer, spec: NewTask) -> int:
         await record(tx, viewer, "task.created", task_id, priority=spec.priority, depends_on=sorted(spec.depends_on))
         if spec.assignee_id and spec.assignee_id != viewer.agent_id:
             await messages.post_notice(
-                tx, recipients=[spec.assignee_id], subject=f"Task {task_id} assigned to you: {spec.title}",
+                tx,
+                recipients=[spec.assignee_id],
+                subject=f"Task {task_id} assigned to you: {spec.title}",
                 body=f"Task {task_id} ({spec.title}) was assigned to you. Claim it with task_claim(task_id={task_id}).",
-                ref_type="task", ref_id=task_id, now=viewer.now,
-            )  # fmt: skip
+                ref_type="task",
+                ref_id=task_id,
+                now=viewer.now,
+            )
     return task_id
 
 
@@ -136,10 +150,14 @@ async def schedule_next(tx: Transaction, viewer: Viewer, row: Row) -> int | None
 async def tell_creator_it_failed(tx: Transaction, viewer: Viewer, row: Row, why: str) -> None:
     if row["created_by"] != viewer.agent_id:
         await messages.post_notice(
-            tx, recipients=[row["created_by"]], subject=f"Task {row['id']} failed: {row['title']}",
+            tx,
+            recipients=[row["created_by"]],
+            subject=f"Task {row['id']} failed: {row['title']}",
             body=f"Task {row['id']} ({row['title']}) failed after {row['max_attempts']} attempts: {why}",
-            ref_type="task", ref_id=row["id"], now=viewer.now,
-        )  # fmt: skip
+            ref_type="task",
+            ref_id=row["id"],
+            now=viewer.now,
+        )
 
 
 async def sweep(tx: Transaction, viewer: Viewer) -> list[int]:
@@ -172,32 +190,40 @@ async def sweep_lapsed(db: Database, viewer: Viewer) -> list[int]:
 
 CLAIM_SET = (
     "UPDATE tasks AS t SET status = 'claimed', holder = :me, claimed_at = :now,"
-    " previous_holder = CASE WHEN t.previous_holder = :me THEN NULL ELSE t.previous_holder END,"
-    " lease_expires_at = :now + COALESCE(:lease, t.lease_seconds), progress = 0, updated_at = :now"
+    " lease_expires_at = :now + COALESCE(:lease, t.lease_seconds), progress = 0, updated_at = :now,"
+    " attempts = t.attempts + (t.status = 'claimed'),"
+    " previous_holder = CASE WHEN t.status = 'claimed' THEN t.holder"
+    "   WHEN t.previous_holder = :me THEN NULL ELSE t.previous_holder END"
+)
+TAKEABLE = f"(t.status = 'open' OR ({LAPSED} AND t.attempts + 1 < t.max_attempts)) AND {CLAIMABLE}"
+"""Open, or a lapsed claim with attempts left (taking it over counts the lapse), and claimable by :me."""
+BEST = (
+    "SELECT id FROM ("
+    f" SELECT * FROM (SELECT t.id, t.priority FROM tasks t WHERE t.status = 'open' AND {CLAIMABLE}"
+    "  ORDER BY t.priority DESC, t.id LIMIT 1)"
+    " UNION ALL"
+    f" SELECT * FROM (SELECT t.id, t.priority FROM tasks t WHERE {LAPSED} AND t.attempts + 1 < t.max_attempts"
+    f"  AND {CLAIMABLE} ORDER BY t.priority DESC, t.id LIMIT 1)"
+    ") ORDER BY priority DESC, id LIMIT 1"
 )
 
 
 async def claim(db: Database, viewer: Viewer, task_id: int | None, lease: float | None) -> int | None:
     """Atomically claim a task (the given one, or the best ready one). Returns its id, or None when no
-    task is ready; raises with the reason when the given task cannot be claimed."""
+    task is ready; raises with the reason when the given task cannot be claimed.
+
+    One UPDATE statement, its own transaction: the write lock is held for microseconds, never across
+    hops, and two claimers can never both win. The claim's events are written by a trigger (0002).
+    """
     params = viewer.params(lease=lease)
-    async with db.write() as tx:
-        await sweep(tx, viewer)
-        if task_id is None:
-            rows = await tx.execute(
-                f"{CLAIM_SET} WHERE t.id = (SELECT t.id FROM tasks t WHERE t.status = 'open' AND {READY}"
-                " ORDER BY t.priority DESC, t.id LIMIT 1) RETURNING id, lease_expires_at",
-                params,
-            )
-        else:
-            rows = await tx.execute(
-                f"{CLAIM_SET} WHERE t.id = :id AND t.status = 'open' AND {READY} RETURNING id, lease_expires_at",
-                {**params, "id": task_id},
-            )
-        if rows:
-            claimed = int(rows[0]["id"])
-            await record(tx, viewer, "task.claimed", claimed, lease_until=iso(rows[0]["lease_expires_at"]))
-            return claimed
+    if task_id is None:
+        rows = await db.write_one(f"{CLAIM_SET} WHERE t.id = ({BEST}) RETURNING id", params)
+    else:
+        rows = await db.write_one(
+            f"{CLAIM_SET} WHERE t.id = :id AND {TAKEABLE} RETURNING id", {**params, "id": task_id}
+        )
+    if rows:
+        return int(rows[0]["id"])
     if task_id is not None:
         await _explain_unclaimable(db, viewer, task_id)
     return None

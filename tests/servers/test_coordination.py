@@ -114,9 +114,17 @@ async def seed(db_path: Path, count: int) -> list[int]:
     db = await Database.open(db_path)
     try:
         me = await agents.register_session(
-            db, key="named:planner", explicit_name="planner", default_base="planner", client_name="test",
-            host="h", role="worker", server="test", pid=os.getpid(), now=0.0,
-        )  # fmt: skip
+            db,
+            key="named:planner",
+            explicit_name="planner",
+            default_base="planner",
+            client_name="test",
+            host="h",
+            role="worker",
+            server="test",
+            pid=os.getpid(),
+            now=0.0,
+        )
         viewer = Viewer(agent_id=me.id, now=0.0, live_after=0.0)
         return [await store.create(db, viewer, store.NewTask(title=f"job {i}")) for i in range(count)]
     finally:

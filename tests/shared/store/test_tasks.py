@@ -19,9 +19,17 @@ TIMEOUT = 30.0
 
 async def join(db: Database, clock: FakeClock, name: str, role: str = "worker") -> Me:
     return await agents.register_session(
-        db, key=f"named:{name}", explicit_name=name, default_base=name, client_name="test", host="h",
-        role=role, server="coordination", pid=1, now=clock(),
-    )  # fmt: skip
+        db,
+        key=f"named:{name}",
+        explicit_name=name,
+        default_base=name,
+        client_name="test",
+        host="h",
+        role=role,
+        server="coordination",
+        pid=1,
+        now=clock(),
+    )
 
 
 def view(me: Me, clock: FakeClock) -> Viewer:

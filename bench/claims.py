@@ -1,0 +1,214 @@
+"""Claims per second and p99 with 1, 4, 8 and 16 processes: raw sqlite3 (the floor), Roundtable's task
+store, and full MCP stdio round trips to coordination servers.
+
+    uv run python -m bench.claims [--seconds 3] [--procs 1,4,8,16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import shutil
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+from mcp import Client
+
+from bench.common import ms, pct, stdio, table
+from shared.db import Database
+from shared.store import agents
+from shared.store import tasks as store
+from shared.store.task_queries import Viewer
+
+TASKS = 20_000
+RAW_CLAIM = (
+    "UPDATE tasks SET status = 'claimed', holder = ?, claimed_at = ?, lease_expires_at = ? + lease_seconds"
+    " WHERE id = (SELECT id FROM tasks WHERE status = 'open' ORDER BY priority DESC, id LIMIT 1) RETURNING id"
+)
+
+
+def template(folder: Path) -> Path:
+    """A migrated database holding TASKS ready tasks, copied for every run."""
+    path = folder / "template.db"
+
+    async def build() -> None:
+        db = await Database.open(path)
+        await db.close()
+
+    asyncio.run(build())
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO tasks(title, created_by, lease_seconds, created_at, updated_at)"
+            " VALUES (?, 'bench', 900, 0, 0)",
+            [(f"task {i}",) for i in range(TASKS)],
+        )
+        conn.commit()
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def fresh(template_db: Path, folder: Path, name: str) -> Path:
+    target = folder / f"{name}.db"
+    shutil.copy(template_db, target)
+    return target
+
+
+def raw_worker(db: str, who: str, seconds: float, out: mp.Queue, go: object) -> None:  # type: ignore[type-arg]
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    latencies, errors = [], 0
+    go.wait()  # type: ignore[attr-defined]
+    begun = time.perf_counter()
+    deadline = begun + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute(RAW_CLAIM, (who, time.time(), time.time())).fetchone()
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError:
+            errors += 1
+            conn.execute("ROLLBACK") if conn.in_transaction else None
+            continue
+        if row is None:
+            break
+        latencies.append(time.perf_counter() - start)
+    out.put((latencies, errors, time.perf_counter() - begun))
+
+
+def store_worker(db: str, who: str, seconds: float, out: mp.Queue, go: object) -> None:  # type: ignore[type-arg]
+    async def loop() -> tuple[list[float], int, float]:
+        database = await Database.open(Path(db))
+        me = await agents.register_session(
+            database,
+            key=f"named:{who}",
+            explicit_name=who,
+            default_base=who,
+            client_name="bench",
+            host="h",
+            role="worker",
+            server="bench",
+            pid=0,
+            now=time.time(),
+        )
+        latencies, errors = [], 0
+        await anyio.to_thread.run_sync(go.wait)  # type: ignore[attr-defined]
+        begun = time.perf_counter()
+        deadline = begun + seconds
+        while time.perf_counter() < deadline:
+            now = time.time()
+            start = time.perf_counter()
+            try:
+                got = await store.claim(database, Viewer(me.id, now, now - 30), None, None)
+            except sqlite3.OperationalError:
+                errors += 1
+                continue
+            if got is None:
+                break
+            latencies.append(time.perf_counter() - start)
+        await database.close()
+        return latencies, errors, time.perf_counter() - begun
+
+    out.put(asyncio.run(loop()))
+
+
+def in_processes(target: object, db: Path, procs: int, seconds: float) -> tuple[list[float], int, float]:
+    ctx = mp.get_context("spawn")
+    out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    go = ctx.Barrier(procs)
+    workers = [ctx.Process(target=target, args=(str(db), f"w{i}", seconds, out, go)) for i in range(procs)]  # type: ignore[arg-type]
+    for w in workers:
+        w.start()
+    results = [out.get() for _ in workers]
+    for w in workers:
+        w.join()
+    latencies = [x for lat, _, _ in results for x in lat]
+    return latencies, sum(e for _, e, _ in results), max(wall for _, _, wall in results)
+
+
+async def mcp_run(db: Path, procs: int, seconds: float) -> tuple[list[float], int, float]:
+    """procs coordination servers over stdio, one client each, claiming for `seconds` after all are up."""
+    latencies: list[float] = []
+    errors = 0
+    ready = anyio.Event()
+    up = 0
+
+    async def client(i: int) -> None:
+        nonlocal up, errors
+        async with Client(stdio("servers.coordination", db, f"mcp{i}")) as c:
+            up += 1
+            if up == procs:
+                ready.set()
+            await ready.wait()
+            deadline = time.perf_counter() + seconds
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                result = await c.call_tool("task_claim", {})
+                if result.is_error:
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - start)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(procs):
+            tg.start_soon(client, i)
+    return latencies, errors, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--procs", default="1,4,8,16")
+    args = parser.parse_args()
+    counts = [int(p) for p in args.procs.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        base = template(folder)
+        for procs in counts:
+            raw, raw_err, raw_wall = in_processes(raw_worker, fresh(base, folder, f"raw{procs}"), procs, args.seconds)
+            st, st_err, st_wall = in_processes(store_worker, fresh(base, folder, f"st{procs}"), procs, args.seconds)
+            over, mcp_err, mcp_wall = anyio.run(mcp_run, fresh(base, folder, f"mcp{procs}"), procs, args.seconds)
+            raw_rate, st_rate, mcp_rate = len(raw) / raw_wall, len(st) / st_wall, len(over) / mcp_wall
+            rows.append(
+                [
+                    procs,
+                    f"{raw_rate:,.0f}",
+                    ms(pct(raw, 99)),
+                    f"{st_rate:,.0f}",
+                    ms(pct(st, 99)),
+                    f"{st_rate / raw_rate:.2f}",
+                    f"{mcp_rate:,.0f}",
+                    ms(pct(over, 99)),
+                    f"{mcp_rate / raw_rate:.3f}",
+                    raw_err + st_err + mcp_err,
+                ]
+            )
+    print(
+        table(
+            "Claims: raw sqlite3 floor vs the task store vs MCP stdio",
+            [
+                "procs",
+                "raw/s",
+                "raw p99 ms",
+                "store/s",
+                "store p99 ms",
+                "store/raw",
+                "mcp/s",
+                "mcp p99 ms",
+                "mcp/raw",
+                "errors",
+            ],
+            rows,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""What every benchmark shares: percentiles, an aligned table, the machine it ran on, process launching."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import psutil
+from mcp import StdioServerParameters
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pct(samples: Sequence[float], q: float) -> float:
+    """The q-th percentile (0 to 100) by nearest rank; 0 for no samples."""
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}"
+
+
+def mean(samples: Sequence[float]) -> float:
+    return statistics.fmean(samples) if samples else 0.0
+
+
+def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [list(map(str, headers)), *[[str(c) for c in r] for r in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    out = [f"### {title}", "", "| " + " | ".join(h.ljust(widths[i]) for i, h in enumerate(cells[0])) + " |"]
+    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    out += ["| " + " | ".join(c.ljust(widths[i]) for i, c in enumerate(r)) + " |" for r in cells[1:]]
+    return "\n".join(out) + "\n"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    memory = psutil.virtual_memory().total / 2**30
+    return (
+        f"{platform.system()} {platform.release()} ({cpu}), {os.cpu_count()} cores, {memory:.0f} GiB RAM, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def stdio(module: str, db: Path, agent: str, **env: str) -> StdioServerParameters:
+    """A server module launched over stdio the way a client launches it."""
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", module],
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", ""),
+            "PYTHONPATH": str(ROOT),
+            "ROUNDTABLE_DB": str(db),
+            "ROUNDTABLE_AGENT": agent,
+            "ROUNDTABLE_LOG_LEVEL": "ERROR",
+            **env,
+        },
+        cwd=ROOT,
+    )

@@ -1,0 +1,49 @@
+"""`roundtable`: the people's view of a Roundtable team — a demo, status, a live tail, a doctor, and
+ready-to-paste client configs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from servers.cli import clientconfig, doctor
+from shared import __version__
+from shared.config import default_db_path
+
+
+def database_path(flag: str | None) -> Path:
+    raw = flag or os.environ.get("ROUNDTABLE_DB")
+    return (Path(raw).expanduser() if raw else default_db_path(os.environ)).absolute()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="roundtable", description=__doc__)
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_db(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--db", help="the shared SQLite file (env ROUNDTABLE_DB; default: per-user data dir)")
+        return sp
+
+    with_db(sub.add_parser("doctor", help="check Python, uv, the database and that each server starts"))
+    cfg = sub.add_parser("config", help="print a ready-to-paste client config for this machine")
+    cfg.add_argument("client", choices=["claude-desktop", "claude-code"])
+    cfg.add_argument(
+        "--db", help="database path to put in the config (claude-code default: ./.roundtable/roundtable.db)"
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "doctor":
+        sys.exit(doctor.run(database_path(args.db)))
+    if args.command == "config":
+        source = clientconfig.source_spec()
+        if args.client == "claude-desktop":
+            print(clientconfig.claude_desktop(source, args.db))
+        else:
+            print(clientconfig.claude_code(source, args.db or clientconfig.PROJECT_DB))

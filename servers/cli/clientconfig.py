@@ -1,0 +1,72 @@
+"""Ready-to-paste client configurations: Claude Desktop's JSON, Claude Code's .mcp.json and `claude mcp add`.
+
+The source given to `uvx --from` is where this copy of Roundtable came from: the local checkout or the
+git URL it was installed from (read from the installation's PEP 610 `direct_url.json`).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from servers import SERVER_KINDS
+
+DISTRIBUTION = "mcp-roundtable"
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def source_spec() -> str:
+    """What to pass to `uvx --from` so a client runs this same Roundtable."""
+    if (CHECKOUT / "pyproject.toml").is_file() and (CHECKOUT / "servers").is_dir():
+        return str(CHECKOUT)
+    try:
+        raw = distribution(DISTRIBUTION).read_text("direct_url.json")
+    except PackageNotFoundError:
+        raw = None
+    if raw:
+        info = json.loads(raw)
+        url = str(info.get("url", ""))
+        vcs = info.get("vcs_info")
+        if vcs:
+            revision = vcs.get("requested_revision")
+            return f"{vcs.get('vcs', 'git')}+{url}" + (f"@{revision}" if revision else "")
+        if url.startswith("file://"):
+            return unquote(urlparse(url).path)
+    return DISTRIBUTION
+
+
+def server_entries(source: str, env: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """One `mcpServers` entry per server, each launched with uvx from `source`."""
+    entries: dict[str, dict[str, Any]] = {}
+    for kind in SERVER_KINDS:
+        entry: dict[str, Any] = {"command": "uvx", "args": ["--from", source, f"roundtable-{kind}"]}
+        if env:
+            entry["env"] = dict(env)
+        entries[f"roundtable-{kind}"] = entry
+    return entries
+
+
+def claude_desktop(source: str, db: str | None = None) -> str:
+    """The block for claude_desktop_config.json."""
+    env = {"ROUNDTABLE_DB": db} if db else None
+    return json.dumps({"mcpServers": server_entries(source, env)}, indent=2)
+
+
+PROJECT_DB = "./.roundtable/roundtable.db"
+
+
+def claude_code(source: str, db: str | None = PROJECT_DB) -> str:
+    """`claude mcp add` lines (project scope) and the equivalent .mcp.json."""
+    lines = ["# Run in your project folder (writes .mcp.json; omit -s project for just you):"]
+    for kind in SERVER_KINDS:
+        env = f" -e ROUNDTABLE_DB={shlex.quote(db)}" if db else ""
+        lines.append(
+            f"claude mcp add roundtable-{kind} -s project{env} -- uvx --from {shlex.quote(source)} roundtable-{kind}"
+        )
+    entries = server_entries(source, {"ROUNDTABLE_DB": db} if db else None)
+    lines += ["", "# or put this in .mcp.json:", json.dumps({"mcpServers": entries}, indent=2)]
+    return "\n".join(lines)

@@ -1,0 +1,140 @@
+"""`roundtable doctor`: check what Roundtable needs on this machine and say what to fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import stat
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from servers import SERVER_KINDS
+from servers.cli.render import mark, paint
+from shared.db import load_migrations
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def check_python() -> Check:
+    ok = sys.version_info >= (3, 11)
+    return Check("Python", ok, sys.version.split()[0], "" if ok else "install Python 3.11 or newer")
+
+
+UV_INSTALL = "install uv (https://docs.astral.sh/uv/): `pip install uv`, or see its site for other installers"
+
+
+def check_uv() -> Check:
+    uvx = shutil.which("uvx")
+    return Check(
+        "uv / uvx",
+        uvx is not None,
+        uvx or "not found",
+        "" if uvx else UV_INSTALL,
+    )
+
+
+def check_database(db: Path) -> list[Check]:
+    folder = db.parent
+    checks = []
+    if not folder.exists():
+        parent = next((p for p in folder.parents if p.exists()), Path("/"))
+        ok = os.access(parent, os.W_OK)
+        checks.append(
+            Check("database folder", ok, f"{folder} (will be created)", "" if ok else f"make {parent} writable")
+        )
+        return checks
+    writable = os.access(folder, os.W_OK)
+    mode = stat.S_IMODE(folder.stat().st_mode)
+    checks.append(
+        Check("database folder", writable, f"{folder} (mode {mode:o})", "" if writable else f"chmod u+w {folder}")
+    )
+    if mode & 0o077:
+        checks.append(Check("folder privacy", True, f"others can read {folder}", f"optional: chmod 700 {folder}"))
+    if not db.exists():
+        checks.append(Check("database file", True, f"{db} does not exist yet; the first server creates it"))
+        return checks
+    if not os.access(db, os.R_OK | os.W_OK):
+        checks.append(Check("database file", False, f"{db} is not readable and writable", f"chmod u+rw {db}"))
+        return checks
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            quick = conn.execute("PRAGMA quick_check").fetchone()[0]
+            version = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+    except sqlite3.Error as exc:
+        checks.append(
+            Check("database file", False, f"{db}: {exc}", "move the file away or set ROUNDTABLE_DB to another path")
+        )
+        return checks
+    latest = load_migrations()[-1][0]
+    checks.append(Check("integrity", quick == "ok", str(quick), "" if quick == "ok" else "restore from a backup"))
+    newer = version > latest
+    checks.append(
+        Check(
+            "schema version",
+            not newer,
+            f"{version} (this Roundtable knows up to {latest})",
+            "upgrade Roundtable: uvx --refresh --from <source> roundtable-coordination" if newer else "",
+        )
+    )
+    return checks
+
+
+async def check_server(kind: str, db: Path) -> Check:
+    """Start the server as a client would and list its tools."""
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", f"servers.{kind}"],
+        env={
+            **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "SYSTEMROOT", "PYTHONPATH")},
+            "ROUNDTABLE_DB": str(db),
+            "ROUNDTABLE_AGENT": "roundtable-doctor",
+            "ROUNDTABLE_ROLE": "observer",
+            "ROUNDTABLE_LOG_LEVEL": "ERROR",
+        },
+    )
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as errors:
+        try:
+            with anyio.fail_after(30):
+                async with Client(stdio_client(params, errlog=errors)) as client:
+                    tools = (await client.list_tools()).tools
+        except Exception:  # any failure to start or answer is what this check reports
+            errors.seek(0)
+            last = [line for line in errors.read().splitlines() if line.strip()][-1:] or ["no output"]
+            return Check(
+                f"roundtable-{kind}",
+                False,
+                f"did not answer: {last[0][:200]}",
+                f"run `python -m servers.{kind}` to see the whole error",
+            )
+    elapsed = time.perf_counter() - started
+    return Check(f"roundtable-{kind}", True, f"answers, {len(tools)} tools, started in {elapsed:.1f}s")
+
+
+def run(db: Path) -> int:
+    checks = [check_python(), check_uv(), *check_database(db)]
+    for kind in SERVER_KINDS:
+        checks.append(anyio.run(check_server, kind, db))
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        line = f"{mark(c.ok)} {c.name.ljust(width)}  {c.detail}"
+        print(line)
+        if c.fix:
+            print(f"  {' ' * width}  {paint('fix: ' + c.fix, 'yellow' if c.ok else 'red')}")
+    failed = [c for c in checks if not c.ok]
+    print(paint(f"\n{len(failed)} problem(s) found." if failed else "\nAll good.", "red" if failed else "green"))
+    return 1 if failed else 0

@@ -1,0 +1,35 @@
+"""Terminal output: aligned tables, and colour only when writing to a terminal (and NO_COLOR is unset)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34", "cyan": "36"}
+
+
+def use_colour(stream: TextIO = sys.stdout) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def paint(text: str, style: str, stream: TextIO = sys.stdout) -> str:
+    if not use_colour(stream):
+        return text
+    return f"\033[{STYLES[style]}m{text}\033[0m"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], stream: TextIO = sys.stdout) -> str:
+    """Rows aligned under their headers; empty tables say so."""
+    if not rows:
+        return paint("  (none)", "dim", stream)
+    cells = [[str(c) for c in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells]
+    lines[0] = paint(lines[0], "bold", stream)
+    return "\n".join(lines)
+
+
+def mark(ok: bool, stream: TextIO = sys.stdout) -> str:
+    return paint("✓", "green", stream) if ok else paint("✗", "red", stream)
