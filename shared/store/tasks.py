@@ -224,20 +224,20 @@ async def claim(db: Database, viewer: Viewer, task_id: int | None, lease: float 
         )
     if rows:
         return int(rows[0]["id"])
-    if task_id is not None:
-        await _explain_unclaimable(db, viewer, task_id)
+    if task_id is not None and await _explain_unclaimable(db, viewer, task_id):
+        return task_id
     return None
 
 
-async def _explain_unclaimable(db: Database, viewer: Viewer, task_id: int) -> None:
-    """Raise the precise reason a specific task could not be claimed (or return if it is already ours)."""
+async def _explain_unclaimable(db: Database, viewer: Viewer, task_id: int) -> bool:
+    """Raise the precise reason a specific task could not be claimed; True when we already hold it."""
     task = await get(db, viewer, task_id)
     pick = "pick another with task_claim() or task_list(ready_only=true)"
     if task.status == "claimed":
         if task.holder is not None and await db.scalar("SELECT holder FROM tasks WHERE id = ?", (task_id,)) == (
             viewer.agent_id
         ):
-            return
+            return True
         raise Conflict(f"task {task_id} is claimed by {task.holder} until {task.lease_expires_at}; {pick}")
     if task.status in FINAL_STATUSES:
         raise Conflict(f"task {task_id} is {task.status}; {pick}")
