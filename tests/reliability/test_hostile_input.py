@@ -1,0 +1,80 @@
+"""Hostile input: every tool of every server driven with generated arguments — wrong types, huge strings,
+unicode edge cases, SQL and FTS syntax, negative and enormous numbers, unknown ids. Each answer must be a
+valid result or an error with a message (never a crash), and the server must stay alive and consistent."""
+
+from __future__ import annotations
+
+import importlib
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mcp import Client
+
+from servers import SERVER_KINDS
+from shared.config import Settings
+
+NASTY_TEXT = [
+    "'; DROP TABLE tasks; --", '" OR 1=1 --', "NEAR(a b)", 'title:"x"', "a AND OR NOT", "(((", ")", "*", "-x",
+    "^", "\x00", "\u202e\u0301", "🦜" * 50, "\ufeff", "x" * 70_000, "", " ", "topic:", "build.*", "**",
+    "../../etc/passwd", "%", "_", "\\", "NULL",
+]  # fmt: skip
+EDGE_NUMBERS = [0, -1, 1, 2**31, 2**63 - 1, -(2**63), 10**30, 1e308, -1e308, 0.5]
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.sampled_from(EDGE_NUMBERS),
+    st.integers(min_value=-5, max_value=50),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(NASTY_TEXT),
+    st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=300),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+    max_leaves=10,
+)
+
+
+@dataclass
+class Live:
+    portal: BlockingPortal
+    client: Client
+    tools: dict[str, set[str]]
+
+
+def available_kinds() -> list[str]:
+    return [k for k in SERVER_KINDS if importlib.util.find_spec(f"servers.{k}") is not None]
+
+
+@pytest.fixture(params=available_kinds())
+def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
+    module = importlib.import_module(f"servers.{request.param}")
+    server = module.build_server(Settings(db_path=tmp_path / "hostile.db", agent="fuzzer", role="admin"))
+    with start_blocking_portal("asyncio") as portal, portal.wrap_async_context_manager(Client(server)) as client:
+        listed = portal.call(client.list_tools)
+        tools = {t.name: set(t.input_schema.get("properties", {})) for t in listed.tools}
+        yield Live(portal, client, tools)
+    with sqlite3.connect(tmp_path / "hostile.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_tool_answers_generated_arguments_with_a_result_or_a_clear_error(live: Live, data: Any) -> None:
+    name = data.draw(st.sampled_from(sorted(live.tools)))
+    keys = st.sampled_from(sorted(live.tools[name] | {"as_agent", "extra"}))
+    arguments = data.draw(st.dictionaries(keys, values, max_size=6))
+    result = live.portal.call(live.client.call_tool, name, arguments)
+    if result.is_error:
+        message = result.content[0].text  # type: ignore[union-attr]
+        assert message.strip() and message != f"Error executing tool {name}", (name, arguments, message)
+    alive = live.portal.call(live.client.list_tools)
+    assert {t.name for t in alive.tools} == set(live.tools)
