@@ -19,6 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import Tool as MCPTool
 from mcp.types import ToolAnnotations
 
 from shared import __version__, identity
@@ -79,6 +80,34 @@ class Runtime:
     @property
     def is_admin(self) -> bool:
         return self.settings.role == "admin"
+
+
+def compact_schema(schema: Any) -> Any:
+    """A JSON schema without pydantic's generated "title" annotations (a property named title stays).
+
+    They repeat each field name in Title Case and make up a quarter of a tools/list; every byte of it is
+    read by the model on every conversation.
+    """
+    if isinstance(schema, dict):
+        return {k: compact_schema(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
+    if isinstance(schema, list):
+        return [compact_schema(v) for v in schema]
+    return schema
+
+
+class RoundtableServer(MCPServer[Runtime]):
+    """MCPServer with compact tool schemas in tools/list."""
+
+    async def list_tools(self) -> list[MCPTool]:
+        return [
+            tool.model_copy(
+                update={
+                    "input_schema": compact_schema(tool.input_schema),
+                    "output_schema": compact_schema(tool.output_schema),
+                }
+            )
+            for tool in await super().list_tools()
+        ]
 
 
 def runtime(ctx: Context[Any, Any]) -> Runtime:
@@ -173,7 +202,9 @@ def create_server(
                         log.warning("could not end session cleanly: %s", exc)
                     await rt._db.close()
 
-    return MCPServer(name=f"roundtable-{kind}", version=__version__, instructions=instructions, lifespan=lifespan)
+    return RoundtableServer(
+        name=f"roundtable-{kind}", version=__version__, instructions=instructions, lifespan=lifespan
+    )
 
 
 P = ParamSpec("P")
