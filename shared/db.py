@@ -10,6 +10,7 @@ Rules from SQLITE.md, enforced here so no caller has to remember them:
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 import aiosqlite
 import anyio
 
-from shared.errors import SchemaTooNew
+from shared.errors import SchemaTooNew, from_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Database:
         self._conn = conn
         self.path = path
         self._lock = anyio.Lock()
+        self._identity = _file_identity(path)
 
     @classmethod
     async def open(cls, path: Path, *, migrate: bool = True) -> Database:
@@ -120,6 +122,37 @@ class Database:
         async with self._lock:
             return list(await self._conn.execute_fetchall(sql, params))
 
+    # -- the file under us ----------------------------------------------------------------------
+    def file_changed(self) -> bool:
+        """True when the path no longer names the file this connection has open (deleted or replaced)."""
+        return _file_identity(self.path) != self._identity
+
+    async def restore_file(self) -> bool:
+        """Write this connection's copy back to the path if the file was deleted; True if we restored it.
+
+        The open connection still holds every committed row of a deleted file. The copy goes to a
+        temporary name first and is linked into place only if nobody restored it meanwhile.
+        """
+        if self.path.exists():
+            return False
+        temporary = self.path.with_name(f".{self.path.name}.restore-{os.getpid()}")
+        target = sqlite3.connect(temporary, check_same_thread=False)
+        try:
+            async with self._lock:
+                # Fold the WAL into the (deleted) file first: the restored copy then starts with an
+                # empty WAL, and no frame of the old file is replayed onto the new one.
+                await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                await self._conn.backup(target)
+        finally:
+            target.close()
+        try:
+            os.link(temporary, self.path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            temporary.unlink(missing_ok=True)
+
     # -- schema --------------------------------------------------------------------------------
     async def migrate(self) -> int:
         """Apply the numbered migrations this code knows and the file lacks; return the schema version.
@@ -156,6 +189,34 @@ class Database:
 
     async def schema_version(self) -> int:
         return int(await self.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") or 0)
+
+
+def explain_open_failure(path: Path, exc: BaseException) -> str:
+    """Why the database could not be opened, in terms a person can act on."""
+    folder = path.parent
+    try:
+        read_only_fs = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only_fs = False
+    if read_only_fs:
+        why = f"{folder} is on a read-only file system; remount it writable or set ROUNDTABLE_DB to a writable place"
+    elif folder.exists() and not os.access(folder, os.W_OK):
+        why = f"the folder {folder} is read-only for this user (SQLite needs to create files beside the database)"
+    elif path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        why = f"{path} is read-only for this user; make it readable and writable"
+    elif isinstance(exc, sqlite3.Error):
+        return str(from_sqlite(exc))
+    else:
+        why = f"{exc}; fix the path or its permissions, or set ROUNDTABLE_DB"
+    return f"Cannot open the shared database {path}: {why}. The server keeps retrying."
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def load_migrations() -> list[tuple[int, str, str]]:

@@ -44,40 +44,34 @@ class SchemaTooNew(Unavailable):
     kind = "schema_too_new"
 
 
-FILE_PROBLEMS = (
-    "readonly",
-    "read-only",
-    "full",
-    "locked",
-    "busy",
-    "not a database",
-    "malformed",
-    "corrupt",
-    "unable to open",
-    "disk i/o",
-    "no such table",
-)
+# SQLite result codes (primary, as sqlite3 exceptions name them) that describe the file or the machine,
+# not our SQL: each maps to what a person should do about it.
+FILE_PROBLEMS = {
+    "SQLITE_READONLY": "the database file or its folder is read-only for this process; make it writable",
+    "SQLITE_FULL": "the disk holding the database is full; free space",
+    "SQLITE_IOERR": "the database file could not be read or written (disk full, a file size limit or a failing "
+    "disk); free space or check the disk",
+    "SQLITE_BUSY": "another process held the write lock for over 10 s; retry in a moment",
+    "SQLITE_LOCKED": "the database is locked by another operation; retry in a moment",
+    "SQLITE_NOTADB": "the file is not a SQLite database; point ROUNDTABLE_DB at another file or restore it",
+    "SQLITE_CORRUPT": "the database file is damaged; restore it from a backup or point ROUNDTABLE_DB elsewhere",
+    "SQLITE_CANTOPEN": "the database file cannot be opened (missing folder or permissions); check ROUNDTABLE_DB",
+    "SQLITE_PERM": "the operating system refused access to the database file; check its permissions",
+    "SQLITE_PROTOCOL": "the database lock protocol failed (a network filesystem?); keep the file on a local disk",
+}
+
+
+def _primary(exc: sqlite3.Error) -> str:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return next((code for code in FILE_PROBLEMS if name == code or name.startswith(code + "_")), "")
 
 
 def is_file_problem(exc: sqlite3.Error) -> bool:
-    """True when the error is about the database file (a condition to report), not a bug in our SQL."""
-    text = str(exc).lower()
-    return any(marker in text for marker in FILE_PROBLEMS)
+    """True when the error is about the database file or the machine (to report), not a bug in our SQL."""
+    return bool(_primary(exc))
 
 
 def from_sqlite(exc: sqlite3.Error) -> Unavailable:
     """Translate an sqlite3 error about the file itself into a message that names the fix."""
-    text = str(exc).lower()
-    if "readonly" in text or "read-only" in text:
-        hint = "the database file or its folder is read-only; make it writable by this user"
-    elif "full" in text:
-        hint = "the disk holding the database is full; free space"
-    elif "locked" in text or "busy" in text:
-        hint = "another process held the write lock for over 10 s; retry in a moment"
-    elif "not a database" in text or "malformed" in text or "corrupt" in text:
-        hint = "the file is not a usable SQLite database; point ROUNDTABLE_DB at another file or restore it"
-    elif "unable to open" in text or "no such table" in text or "disk i/o" in text:
-        hint = "the database file is missing or unreadable (was it deleted?); restart the server to recreate it"
-    else:
-        hint = "retry; if it persists run `roundtable doctor`"
+    hint = FILE_PROBLEMS.get(_primary(exc), "retry; if it persists run `roundtable doctor`")
     return Unavailable(f"Shared database error ({exc}): {hint}. Nothing was changed by this call.")

@@ -25,7 +25,7 @@ from mcp.types import ToolAnnotations
 from shared import __version__, identity
 from shared.clock import Clock, system_clock
 from shared.config import Settings, settings_from_argv
-from shared.db import Database
+from shared.db import Database, explain_open_failure
 from shared.errors import Forbidden, RoundtableError, Unavailable, from_sqlite, is_file_problem
 from shared.store import agents
 
@@ -123,11 +123,7 @@ async def _open(rt: Runtime) -> None:
         rt.settings.ensure_db_folder()
         db = await Database.open(rt.settings.db_path)
     except (sqlite3.Error, OSError) as exc:
-        rt.failure = (
-            str(from_sqlite(exc))
-            if isinstance(exc, sqlite3.Error)
-            else (f"cannot open {rt.settings.db_path}: {exc}; fix the path or its permissions, or set ROUNDTABLE_DB")
-        )
+        rt.failure = explain_open_failure(rt.settings.db_path, exc)
         log.error("%s", rt.failure)
         return
     except RoundtableError as exc:
@@ -155,6 +151,19 @@ async def _open(rt: Runtime) -> None:
     log.info("%s server for agent %s on %s", rt.server, rt.me.name, rt.settings.db_path)
 
 
+async def _reopen_moved_file(rt: Runtime) -> None:
+    """The database file was deleted or replaced under us: restore it from our open copy if it is gone,
+    then reconnect to whatever file the path names now, so every process shares one file again."""
+    old = rt.db
+    if await old.restore_file():
+        log.warning("%s was deleted while in use; restored it from this server's open copy", old.path)
+    else:
+        log.warning("%s was replaced while in use; reconnecting to the new file", old.path)
+    rt._db = None
+    await old.close()
+    await _open(rt)
+
+
 async def _heartbeat(rt: Runtime) -> None:
     """Beat while the process lives; reopen the database if it was unavailable at start."""
     host = socket.gethostname()
@@ -164,6 +173,8 @@ async def _heartbeat(rt: Runtime) -> None:
             if rt._db is None:
                 await _open(rt)
                 continue
+            if rt._db.file_changed():
+                await _reopen_moved_file(rt)
             await agents.heartbeat(rt.db, rt.agent, server=rt.server, pid=os.getpid(), host=host, now=rt.now())
         except (sqlite3.Error, RoundtableError) as exc:
             log.warning("heartbeat failed: %s", exc)
