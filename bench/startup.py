@@ -48,12 +48,32 @@ async def run(runs: int) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         floor, floor_rss, floor_size, _ = await measure("bench.floor_server", db, runs)
-        rows = [["bare MCPServer (floor)", ms(pct(floor, 50)), ms(max(floor)), "1.00", f"{floor_rss:.0f}", 1,
-                 floor_size, floor_size // 4]]  # fmt: skip
+        rows = [
+            [
+                "bare MCPServer (floor)",
+                ms(pct(floor, 50)),
+                ms(max(floor)),
+                "1.00",
+                f"{floor_rss:.0f}",
+                1,
+                floor_size,
+                floor_size // 4,
+            ]
+        ]
         for kind in kinds():
             starts, rss, size, count = await measure(f"servers.{kind}", db, runs)
-            rows.append([f"roundtable-{kind}", ms(pct(starts, 50)), ms(max(starts)),
-                         f"{mean(starts) / mean(floor):.2f}", f"{rss:.0f}", count, size, size // 4])  # fmt: skip
+            rows.append(
+                [
+                    f"roundtable-{kind}",
+                    ms(pct(starts, 50)),
+                    ms(max(starts)),
+                    f"{mean(starts) / mean(floor):.2f}",
+                    f"{rss:.0f}",
+                    count,
+                    size,
+                    size // 4,
+                ]
+            )
     return table(
         f"Cold start until initialize answers ({runs} runs), memory, tools/list size",
         ["server", "start p50 ms", "start max ms", "vs floor", "RSS MiB", "tools", "tools/list bytes", "≈ tokens"],

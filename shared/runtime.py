@@ -27,6 +27,7 @@ from shared.clock import Clock, system_clock
 from shared.config import Settings, settings_from_argv
 from shared.db import Database, explain_open_failure
 from shared.errors import Forbidden, RoundtableError, Unavailable, from_sqlite, is_file_problem
+from shared.notify import CountingBus, Notifier
 from shared.store import agents
 
 log = logging.getLogger("roundtable")
@@ -42,6 +43,7 @@ class Runtime:
     server: str
     clock: Clock
     started_at: float
+    notifier: Notifier
     me: agents.Me | None = None
     failure: str | None = None
     _db: Database | None = field(default=None, repr=False)
@@ -96,7 +98,18 @@ def compact_schema(schema: Any) -> Any:
 
 
 class RoundtableServer(MCPServer[Runtime]):
-    """MCPServer with compact tool schemas in tools/list."""
+    """MCPServer with compact tool schemas in tools/list, and the Runtime of its running lifespan.
+
+    `runtime` serves handlers that get no Context (static resources). A stdio server process has
+    exactly one lifespan, so it is always the caller's.
+    """
+
+    runtime: Runtime | None = None
+
+    def current(self) -> Runtime:
+        if self.runtime is None:
+            raise Unavailable("the server is still starting; retry in a moment")
+        return self.runtime
 
     async def list_tools(self) -> list[MCPTool]:
         return [
@@ -187,22 +200,27 @@ def create_server(
     instructions: str,
     clock: Clock = system_clock,
     background: Sequence[Background] = (),
-) -> MCPServer[Runtime]:
+) -> RoundtableServer:
     """An MCPServer for one Roundtable server kind with the shared lifespan installed."""
+    bus = CountingBus()
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
-        rt = Runtime(settings=settings, server=kind, clock=clock, started_at=clock())
+    async def lifespan(server: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
+        rt = Runtime(settings=settings, server=kind, clock=clock, started_at=clock(), notifier=Notifier(bus))
         await _open(rt)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_heartbeat, rt)
                 for task in background:
                     tg.start_soon(task, rt)
+                if isinstance(server, RoundtableServer):
+                    server.runtime = rt
                 try:
                     yield rt
                 finally:
                     tg.cancel_scope.cancel()
+                    if isinstance(server, RoundtableServer):
+                        server.runtime = None
         finally:
             with anyio.CancelScope(shield=True):
                 if rt._db is not None:
@@ -214,7 +232,7 @@ def create_server(
                     await rt._db.close()
 
     return RoundtableServer(
-        name=f"roundtable-{kind}", version=__version__, instructions=instructions, lifespan=lifespan
+        name=f"roundtable-{kind}", version=__version__, instructions=instructions, lifespan=lifespan, subscriptions=bus
     )
 
 

@@ -1,10 +1,220 @@
-"""The message table shared by agent mail and system notices."""
+"""Sending mail: direct, topic and broadcast messages, system notices, subscriptions, acknowledgements.
+
+One `messages` row per message (signed when the team has a secret) and one `message_recipients` row per
+addressee holding read/ack state. Broadcasts have no recipient rows until read: everyone — including
+agents who join later — sees them while they have not expired.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from shared.db import Transaction
+from shared import signing
+from shared.clock import iso
+from shared.db import Database, Transaction
+from shared.errors import InvalidArgument, NotFound, RateLimited
+from shared.store import events
+
+SUBJECT_MAX = 200
+BODY_MAX = 64 * 1024
+RECIPIENTS_MAX = 50
+SUBSCRIPTIONS_MAX = 100
+TOPIC = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+PATTERN = re.compile(r"[a-z0-9*][a-z0-9._*-]{0,99}")
+
+
+def check_topic(topic: str, *, pattern: bool = False) -> str:
+    value = topic.strip().lower()
+    rule = PATTERN if pattern else TOPIC
+    if not rule.fullmatch(value):
+        allowed = "letters, digits, '.', '_', '-'" + (" and '*' wildcards" if pattern else "")
+        raise InvalidArgument(
+            f"topic {topic!r} is not valid: use {allowed}, e.g. build.done" + (" or build.*" if pattern else "")
+        )
+    return value
+
+
+def check_text(subject: str, body: str) -> None:
+    if len(subject) > SUBJECT_MAX:
+        raise InvalidArgument(f"subject is {len(subject)} characters; the limit is {SUBJECT_MAX}")
+    size = len(body.encode())
+    if size > BODY_MAX:
+        raise InvalidArgument(
+            f"body is {size} bytes; the limit is {BODY_MAX} bytes (64 KiB). Put large content in knowledge_add "
+            "and send its id instead"
+        )
+    if not body.strip():
+        raise InvalidArgument("body is empty; say something")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    subject: str
+    body: str
+    priority: str = "normal"
+    reply_to: int | None = None
+    correlation_id: str | None = None
+    expires_at: float | None = None
+    ack_required: bool = False
+    ack_deadline: float | None = None
+
+
+@dataclass(frozen=True)
+class Sender:
+    id: str
+    name: str
+    secret: str | None
+    per_minute: int
+
+
+async def _rate_check(tx: Transaction, sender: Sender, now: float) -> None:
+    rows = await tx.execute(
+        "SELECT created_at FROM messages WHERE sender_id = ? AND created_at > ? ORDER BY created_at",
+        (sender.id, now - 60),
+    )
+    if len(rows) >= sender.per_minute:
+        wait = max(rows[len(rows) - sender.per_minute]["created_at"] + 60 - now, 0.1)
+        raise RateLimited(
+            f"{sender.name} sent {len(rows)} messages in the last minute (limit {sender.per_minute}, "
+            f"ROUNDTABLE_SEND_RATE); you may send again in {wait:.0f} s"
+        )
+
+
+async def _thread_of(tx: Transaction, reply_to: int | None, me: str) -> int | None:
+    if reply_to is None:
+        return None
+    row = await tx.fetchone(
+        "SELECT m.thread_id, m.id FROM messages m WHERE m.id = :id AND (m.sender_id = :me OR m.kind = 'broadcast'"
+        " OR EXISTS (SELECT 1 FROM message_recipients r WHERE r.message_id = m.id AND r.agent_id = :me))",
+        {"id": reply_to, "me": me},
+    )
+    if row is None:
+        raise NotFound(f"reply_to={reply_to}: you have no message with that id; see message_query()")
+    return int(row["thread_id"] or row["id"])
+
+
+async def _insert(
+    tx: Transaction,
+    sender_id: str | None,
+    sender_name: str,
+    kind: str,
+    audience: str,
+    topic: str | None,
+    out: Outgoing,
+    now: float,
+    secret: str | None,
+    ref: tuple[str, str] | None = None,
+) -> int:
+    payload = signing.canonical(
+        sender=sender_name, audience=audience, subject=out.subject, body=out.body, created_at=now
+    )
+    thread = await _thread_of(tx, out.reply_to, sender_id or "") if out.reply_to else None
+    row = await tx.fetchone(
+        "INSERT INTO messages(sender_id, sender_name, kind, topic, subject, body, priority, reply_to, thread_id,"
+        " correlation_id, ack_required, ack_deadline, created_at, expires_at, signature, ref_type, ref_id, audience)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            sender_id,
+            sender_name,
+            kind,
+            topic,
+            out.subject,
+            out.body,
+            out.priority,
+            out.reply_to,
+            thread,
+            out.correlation_id,
+            int(out.ack_required),
+            out.ack_deadline if out.ack_required else None,
+            now,
+            out.expires_at,
+            signing.sign(secret, payload) if secret else None,
+            ref[0] if ref else None,
+            ref[1] if ref else None,
+            audience,
+        ),
+    )
+    assert row is not None
+    message_id = int(row["id"])
+    if thread is None:
+        await tx.execute("UPDATE messages SET thread_id = id WHERE id = ?", (message_id,))
+    return message_id
+
+
+async def send(db: Database, sender: Sender, to: Sequence[str], out: Outgoing, *, now: float) -> tuple[int, list[str]]:
+    """Send to agent names or one `topic:<name>`; returns the message id and who it was delivered to."""
+    check_text(out.subject, out.body)
+    targets = [t.strip() for t in to if t.strip()]
+    if not targets:
+        raise InvalidArgument("to is empty; name at least one agent, or 'topic:<name>'")
+    if len(targets) > RECIPIENTS_MAX:
+        raise InvalidArgument(f"{len(targets)} recipients; the limit is {RECIPIENTS_MAX}. Use message_broadcast")
+    topics = [t for t in targets if t.lower().startswith("topic:")]
+    if topics and len(targets) > 1:
+        raise InvalidArgument("send to one topic ('topic:<name>') or to agent names, not both; send twice")
+    async with db.write() as tx:
+        await _rate_check(tx, sender, now)
+        if topics:
+            topic = check_topic(topics[0][6:])
+            rows = await tx.execute(
+                "SELECT s.agent_id, a.name FROM topic_subscriptions s JOIN agents a ON a.id = s.agent_id"
+                " WHERE ? GLOB s.pattern GROUP BY s.agent_id ORDER BY a.name",
+                (topic,),
+            )
+            ids, names = [r["agent_id"] for r in rows], [r["name"] for r in rows]
+            kind, audience = "topic", f"topic:{topic}"
+        else:
+            topic = None
+            found = {}
+            for name in dict.fromkeys(targets):
+                row = await tx.fetchone("SELECT id, name FROM agents WHERE name = ?", (name,))
+                if row is None:
+                    known = (
+                        ", ".join(
+                            r["name"]
+                            for r in await tx.execute("SELECT name FROM agents ORDER BY last_seen DESC LIMIT 50")
+                        )
+                        or "none"
+                    )
+                    raise NotFound(f"no agent is named {name!r}; known agents: {known}")
+                found[row["id"]] = row["name"]
+            ids, names = list(found), sorted(found.values(), key=str.lower)
+            kind, audience = "direct", json.dumps(names)
+        message_id = await _insert(tx, sender.id, sender.name, kind, audience, topic, out, now, sender.secret)
+        await tx.executemany(
+            "INSERT INTO message_recipients(agent_id, message_id) VALUES (?, ?)", [(i, message_id) for i in ids]
+        )
+        await events.record(
+            tx,
+            now=now,
+            agent_id=sender.id,
+            kind="message.sent",
+            object_type="message",
+            object_id=message_id,
+            data={"kind": kind, "recipients": len(ids), "topic": topic},
+        )
+    return message_id, names
+
+
+async def broadcast(db: Database, sender: Sender, out: Outgoing, *, now: float) -> int:
+    """A message for every agent, including those who join before it expires."""
+    check_text(out.subject, out.body)
+    async with db.write() as tx:
+        await _rate_check(tx, sender, now)
+        message_id = await _insert(tx, sender.id, sender.name, "broadcast", "*", None, out, now, sender.secret)
+        await events.record(
+            tx,
+            now=now,
+            agent_id=sender.id,
+            kind="message.broadcast",
+            object_type="message",
+            object_id=message_id,
+            data={"expires_at": iso(out.expires_at)},
+        )
+    return message_id
 
 
 async def post_notice(
@@ -16,21 +226,100 @@ async def post_notice(
     ref_type: str,
     ref_id: str | int,
     now: float,
+    secret: str | None = None,
 ) -> int | None:
     """Deliver a system notice ("vote requested", "task assigned to you") to agent ids, inside the
     caller's transaction. Returns the message id, or None when there is nobody to tell."""
     unique = sorted(set(recipients))
     if not unique:
         return None
-    row = await tx.fetchone(
-        "INSERT INTO messages(sender_id, sender_name, kind, subject, body, created_at, ref_type, ref_id)"
-        " VALUES (NULL, 'system', 'system', ?, ?, ?, ?, ?) RETURNING id",
-        (subject, body, now, ref_type, str(ref_id)),
-    )
-    assert row is not None
-    message_id = int(row["id"])
+    audience = json.dumps(unique)
+    out = Outgoing(subject=subject[:SUBJECT_MAX], body=body)
+    message_id = await _insert(tx, None, "system", "system", audience, None, out, now, secret, (ref_type, str(ref_id)))
     await tx.executemany(
-        "INSERT INTO message_recipients(agent_id, message_id) VALUES (?, ?)",
-        [(agent_id, message_id) for agent_id in unique],
+        "INSERT INTO message_recipients(agent_id, message_id) VALUES (?, ?)", [(a, message_id) for a in unique]
     )
     return message_id
+
+
+async def set_subscription(db: Database, agent_id: str, pattern: str, *, subscribe: bool, now: float) -> None:
+    value = check_topic(pattern, pattern=True)
+    async with db.write() as tx:
+        if subscribe:
+            count = await tx.fetchone("SELECT count(*) FROM topic_subscriptions WHERE agent_id = ?", (agent_id,))
+            if count is not None and count[0] >= SUBSCRIPTIONS_MAX:
+                raise InvalidArgument(f"you follow {SUBSCRIPTIONS_MAX} patterns already; unsubscribe from some")
+            await tx.execute(
+                "INSERT OR IGNORE INTO topic_subscriptions(agent_id, pattern, created_at) VALUES (?, ?, ?)",
+                (agent_id, value, now),
+            )
+        else:
+            gone = await tx.execute(
+                "DELETE FROM topic_subscriptions WHERE agent_id = ? AND pattern = ? RETURNING pattern",
+                (agent_id, value),
+            )
+            if not gone:
+                raise NotFound(f"you are not subscribed to {value!r}; list your patterns with message_subscribe()")
+        await events.record(
+            tx,
+            now=now,
+            agent_id=agent_id,
+            kind="topic.subscribed" if subscribe else "topic.unsubscribed",
+            object_type="topic",
+            object_id=value,
+        )
+
+
+async def subscriptions(db: Database, agent_id: str) -> list[str]:
+    rows = await db.fetchall("SELECT pattern FROM topic_subscriptions WHERE agent_id = ? ORDER BY pattern", (agent_id,))
+    return [str(r["pattern"]) for r in rows]
+
+
+async def acknowledge(
+    db: Database, agent_id: str, ids: Sequence[int], up_to: int | None, *, now: float
+) -> tuple[list[int], list[int]]:
+    """Acknowledge messages addressed to me (by id, or every one up to an id); returns (new, already)."""
+    async with db.write() as tx:
+        visible = (
+            "SELECT m.id, r.acked_at FROM messages m LEFT JOIN message_recipients r"
+            " ON r.message_id = m.id AND r.agent_id = :me"
+            " WHERE (r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND m.sender_id IS NOT :me))"
+        )
+        if up_to is not None:
+            rows = await tx.execute(visible + " AND m.id <= :up_to", {"me": agent_id, "up_to": up_to})
+        else:
+            marks = ",".join(str(int(i)) for i in ids)
+            rows = await tx.execute(visible + f" AND m.id IN ({marks})", {"me": agent_id})
+            missing = sorted(set(ids) - {int(r["id"]) for r in rows})
+            if missing:
+                raise NotFound(f"messages {missing} are not addressed to you; see message_query()")
+        fresh = [int(r["id"]) for r in rows if r["acked_at"] is None]
+        already = [int(r["id"]) for r in rows if r["acked_at"] is not None]
+        await tx.executemany(
+            "INSERT INTO message_recipients(agent_id, message_id, read_at, acked_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(agent_id, message_id) DO UPDATE SET acked_at = excluded.acked_at,"
+            " read_at = COALESCE(read_at, excluded.read_at)",
+            [(agent_id, i, now, now) for i in fresh],
+        )
+        if fresh:
+            await events.record(
+                tx,
+                now=now,
+                agent_id=agent_id,
+                kind="message.acknowledged",
+                object_type="message",
+                object_id=fresh[-1],
+                data={"ids": fresh[:50], "count": len(fresh)},
+            )
+    return sorted(fresh), sorted(already)
+
+
+async def overdue_acks(db: Database, *, now: float) -> int:
+    """How many (message, recipient) pairs await an acknowledgement past their deadline."""
+    return int(
+        await db.scalar(
+            "SELECT count(*) FROM message_recipients r JOIN messages m ON m.id = r.message_id"
+            " WHERE r.acked_at IS NULL AND m.ack_required = 1 AND m.ack_deadline < ?",
+            (now,),
+        )
+    )

@@ -21,10 +21,32 @@ from servers import SERVER_KINDS
 from shared.config import Settings
 
 NASTY_TEXT = [
-    "'; DROP TABLE tasks; --", '" OR 1=1 --', "NEAR(a b)", 'title:"x"', "a AND OR NOT", "(((", ")", "*", "-x",
-    "^", "\x00", "\u202e\u0301", "🦜" * 50, "\ufeff", "x" * 70_000, "", " ", "topic:", "build.*", "**",
-    "../../etc/passwd", "%", "_", "\\", "NULL",
-]  # fmt: skip
+    "'; DROP TABLE tasks; --",
+    '" OR 1=1 --',
+    "NEAR(a b)",
+    'title:"x"',
+    "a AND OR NOT",
+    "(((",
+    ")",
+    "*",
+    "-x",
+    "^",
+    "\x00",
+    "\u202e\u0301",
+    "🦜" * 50,
+    "\ufeff",
+    "x" * 70_000,
+    "",
+    " ",
+    "topic:",
+    "build.*",
+    "**",
+    "../../etc/passwd",
+    "%",
+    "_",
+    "\\",
+    "NULL",
+]
 EDGE_NUMBERS = [0, -1, 1, 2**31, 2**63 - 1, -(2**63), 10**30, 1e308, -1e308, 0.5]
 
 scalars = st.one_of(

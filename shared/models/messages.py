@@ -1,0 +1,68 @@
+"""What messaging tools return."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+MessagePriority = Literal["low", "normal", "high", "urgent"]
+
+
+class Receipt(BaseModel):
+    agent: str
+    read_at: str | None
+    acked_at: str | None
+
+
+class Message(BaseModel):
+    id: int
+    kind: Literal["direct", "broadcast", "topic", "system"]
+    sender: str = Field(description="agent name, or 'system' for notices from the coordination server")
+    to: str = Field(description="recipient names, 'topic:<name>' or '*' (everyone)")
+    topic: str | None
+    subject: str
+    body: str
+    priority: MessagePriority
+    thread_id: int
+    reply_to: int | None
+    correlation_id: str | None
+    about: str | None = Field(description="what a system notice is about, e.g. 'task 12' or 'proposal 3'")
+    created_at: str
+    expires_at: str | None
+    ack_required: bool
+    ack_deadline: str | None
+    read: bool
+    acknowledged: bool
+    overdue: bool = Field(description="ack_required, not acknowledged, and past its deadline")
+    verified: bool | None = Field(description="signature checked against ROUNDTABLE_SECRET; null when unsigned")
+    receipts: list[Receipt] | None = Field(default=None, description="for your sent messages: who read/acked")
+
+
+class SendResult(BaseModel):
+    message: Message
+    delivered_to: list[str]
+    next_step: str
+
+
+class Inbox(BaseModel):
+    messages: list[Message]
+    unread_left: int = Field(description="unread messages for you not in this page")
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null when this is the last")
+
+
+class AckResult(BaseModel):
+    acknowledged: list[int]
+    already: list[int] = Field(description="ids you had acknowledged before")
+
+
+class Subscriptions(BaseModel):
+    patterns: list[str]
+    next_step: str
+
+
+class WaitResult(BaseModel):
+    arrived: bool
+    messages: list[Message]
+    waited_seconds: float
+    next_step: str

@@ -1,0 +1,172 @@
+"""Reading mail: my inbox (unread first-class), threads, what I sent and who read it, waiting for mail.
+
+Visibility: a message is mine if I have a recipient row for it, or it is an unexpired broadcast from
+someone else. Reading marks it read (a recipient row), so each message is delivered once per agent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shared import signing
+from shared.clock import iso
+from shared.db import Database, Row
+from shared.errors import InvalidArgument, NotFound
+from shared.models.messages import Message, Receipt
+
+MINE = (
+    "(r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND m.sender_id IS NOT :me))"
+    " AND (m.expires_at IS NULL OR m.expires_at > :now)"
+)
+FROM = "FROM messages m LEFT JOIN message_recipients r ON r.message_id = m.id AND r.agent_id = :me"
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    unread_only: bool = True
+    sender: str | None = None
+    topic: str | None = None
+    thread: int | None = None
+    since: float | None = None
+    text: str | None = None
+
+
+def fts_query(text: str) -> str:
+    """User words as an FTS5 query that cannot be a syntax error: every term quoted, all must match."""
+    terms = [t.replace('"', '""') for t in text.split()]
+    if not terms:
+        raise InvalidArgument("text has no words to search for")
+    return " ".join(f'"{t}"' for t in terms[:20])
+
+
+def to_message(row: Row, secret: str | None, now: float) -> Message:
+    payload = signing.canonical(
+        sender=row["sender_name"],
+        audience=row["audience"],
+        subject=row["subject"],
+        body=row["body"],
+        created_at=row["created_at"],
+    )
+    audience = row["audience"]
+    to = ", ".join(json.loads(audience)) if audience.startswith("[") else audience
+    acked = row["acked_at"] is not None
+    return Message(
+        id=row["id"],
+        kind=row["kind"],
+        sender=row["sender_name"],
+        to=to,
+        topic=row["topic"],
+        subject=row["subject"],
+        body=row["body"],
+        priority=row["priority"],
+        thread_id=row["thread_id"] or row["id"],
+        reply_to=row["reply_to"],
+        correlation_id=row["correlation_id"],
+        about=f"{row['ref_type']} {row['ref_id']}" if row["ref_type"] else None,
+        created_at=iso(row["created_at"]) or "",
+        expires_at=iso(row["expires_at"]),
+        ack_required=bool(row["ack_required"]),
+        ack_deadline=iso(row["ack_deadline"]),
+        read=row["read_at"] is not None,
+        acknowledged=acked,
+        overdue=bool(row["ack_required"]) and not acked and (row["ack_deadline"] or now + 1) < now,
+        verified=signing.verify(secret, payload, row["signature"]),
+    )
+
+
+def _where(f: InboxFilter, params: dict[str, Any]) -> str:
+    where = [MINE]
+    if f.unread_only:
+        where.append("r.read_at IS NULL")
+    if f.sender:
+        where.append("m.sender_name = :sender COLLATE NOCASE")
+        params["sender"] = f.sender
+    if f.topic:
+        where.append("m.topic GLOB :topic")
+        params["topic"] = f.topic
+    if f.thread is not None:
+        where.append("m.thread_id = :thread")
+        params["thread"] = f.thread
+    if f.since is not None:
+        where.append("m.created_at >= :since")
+        params["since"] = f.since
+    if f.text:
+        where.append("m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :fts)")
+        params["fts"] = fts_query(f.text)
+    return " AND ".join(where)
+
+
+async def page(
+    db: Database, me: str, f: InboxFilter, *, limit: int, after: int, now: float, secret: str | None
+) -> tuple[list[Message], bool]:
+    """Messages for me in id order after the cursor, and whether more follow."""
+    params: dict[str, Any] = {"me": me, "now": now, "after": after, "limit": limit + 1}
+    rows = await db.fetchall(
+        f"SELECT m.*, r.read_at, r.acked_at {FROM} WHERE {_where(f, params)} AND m.id > :after"
+        " ORDER BY m.id LIMIT :limit",
+        params,
+    )
+    return [to_message(r, secret, now) for r in rows[:limit]], len(rows) > limit
+
+
+async def unread_count(db: Database, me: str, *, now: float) -> int:
+    return int(await db.scalar(f"SELECT count(*) {FROM} WHERE {MINE} AND r.read_at IS NULL", {"me": me, "now": now}))
+
+
+async def unread_fingerprint(db: Database, me: str, *, now: float) -> tuple[int, int]:
+    """(count, newest id) of my unread mail: changes exactly when the inbox resource changes."""
+    row = await db.fetchone(
+        f"SELECT count(*), COALESCE(max(m.id), 0) {FROM} WHERE {MINE} AND r.read_at IS NULL", {"me": me, "now": now}
+    )
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+async def mark_read(db: Database, me: str, ids: Sequence[int], *, now: float) -> None:
+    if not ids:
+        return
+    await db.write_one(
+        "INSERT INTO message_recipients(agent_id, message_id, read_at) SELECT :me, value, :now FROM json_each(:ids)"
+        " WHERE true ON CONFLICT(agent_id, message_id) DO UPDATE SET read_at = COALESCE(read_at, excluded.read_at)",
+        {"me": me, "now": now, "ids": json.dumps(list(ids))},
+    )
+
+
+async def thread(db: Database, me: str, thread_id: int, *, now: float, secret: str | None) -> list[Message]:
+    """Every message of a thread I sent or received, in order."""
+    rows = await db.fetchall(
+        f"SELECT m.*, r.read_at, r.acked_at {FROM} WHERE m.thread_id = :thread"
+        " AND (m.sender_id = :me OR r.agent_id IS NOT NULL OR m.kind = 'broadcast') ORDER BY m.id LIMIT 500",
+        {"me": me, "thread": thread_id},
+    )
+    if not rows:
+        raise NotFound(f"thread {thread_id} has no message you sent or received; see message_query()")
+    return [to_message(r, secret, now) for r in rows]
+
+
+async def sent(
+    db: Database, me: str, *, limit: int, after: int, now: float, secret: str | None
+) -> tuple[list[Message], bool]:
+    """My sent messages with who read and acknowledged each."""
+    rows = await db.fetchall(
+        "SELECT m.*, NULL AS read_at, NULL AS acked_at FROM messages m WHERE m.sender_id = :me AND m.id > :after"
+        " ORDER BY m.id LIMIT :limit",
+        {"me": me, "after": after, "limit": limit + 1},
+    )
+    found = [to_message(r, secret, now) for r in rows[:limit]]
+    if found:
+        marks = ",".join(str(m.id) for m in found)
+        receipts = await db.fetchall(
+            "SELECT r.message_id, COALESCE(a.name, r.agent_id) AS name, r.read_at, r.acked_at"
+            " FROM message_recipients r LEFT JOIN agents a ON a.id = r.agent_id"
+            f" WHERE r.message_id IN ({marks}) ORDER BY name",
+        )
+        by_id: dict[int, list[Receipt]] = {}
+        for r in receipts:
+            by_id.setdefault(r["message_id"], []).append(
+                Receipt(agent=r["name"], read_at=iso(r["read_at"]), acked_at=iso(r["acked_at"]))
+            )
+        found = [m.model_copy(update={"receipts": by_id.get(m.id, [])}) for m in found]
+    return found, len(rows) > limit

@@ -1,0 +1,263 @@
+"""The messaging server: delivery exactly once and in order, broadcasts to late joiners, topics, threads,
+acknowledgements, expiry, rate limits, bad input, signing, waiting across processes, inbox notifications."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.types import ResourceUpdatedNotification, ServerNotification
+
+from servers.messaging import INBOX_URI, build_server
+from shared.config import Settings
+from tests.conftest import FakeClock
+from tests.stdio import server_params
+
+pytestmark = pytest.mark.anyio
+
+
+def text(result: Any) -> str:
+    return str(result.content[0].text)
+
+
+def data(result: Any) -> Any:
+    assert not result.is_error, text(result)
+    return result.structured_content
+
+
+async def test_mail_arrives_exactly_once_in_order_across_pages(settings: Settings, as_agent: Any) -> None:
+    async with Client(build_server(settings)) as ana, Client(build_server(as_agent("bo"))) as bo:
+        sent = [
+            data(await ana.call_tool("message_send", {"to": ["bo"], "body": f"m{i}"}))["message"]["id"]
+            for i in range(25)
+        ]
+        seen: list[int] = []
+        while True:
+            page = data(await bo.call_tool("message_query", {"limit": 10}))
+            if not page["messages"]:
+                break
+            seen += [m["id"] for m in page["messages"]]
+        assert seen == sent
+        assert data(await bo.call_tool("message_query", {}))["messages"] == []
+        everything = data(await bo.call_tool("message_query", {"unread_only": False, "limit": 100}))
+        assert [m["id"] for m in everything["messages"]] == sent
+
+
+async def test_unknown_recipients_are_refused_with_the_known_names(settings: Settings, as_agent: Any) -> None:
+    async with Client(build_server(settings)) as ana, Client(build_server(as_agent("bo"))):
+        refused = await ana.call_tool("message_send", {"to": ["bo", "zed"], "body": "hi"})
+        assert refused.is_error and "no agent is named 'zed'" in text(refused) and "bo" in text(refused)
+
+
+async def test_broadcasts_reach_agents_who_join_later_until_they_expire(
+    settings: Settings, as_agent: Any, clock: FakeClock
+) -> None:
+    async with Client(build_server(settings, clock)) as ana:
+        data(await ana.call_tool("message_broadcast", {"body": "standup at 10", "expires_in": "1h"}))
+        own = data(await ana.call_tool("message_query", {}))
+        assert own["messages"] == []  # not to yourself
+    async with Client(build_server(as_agent("late"), clock)) as late:
+        got = data(await late.call_tool("message_query", {}))
+        assert [m["body"] for m in got["messages"]] == ["standup at 10"]
+        assert data(await late.call_tool("message_query", {}))["messages"] == []
+    clock.advance(3601)
+    async with Client(build_server(as_agent("later"), clock)) as later:
+        assert data(await later.call_tool("message_query", {}))["messages"] == []
+
+
+async def test_topic_patterns_route_mail_to_followers(settings: Settings, as_agent: Any) -> None:
+    async with (
+        Client(build_server(settings)) as ana,
+        Client(build_server(as_agent("bo"))) as bo,
+        Client(build_server(as_agent("cy"))) as cy,
+    ):
+        data(await bo.call_tool("message_subscribe", {"subscribe": ["build.*"]}))
+        data(await cy.call_tool("message_subscribe", {"subscribe": ["deploy.*"]}))
+        sent = data(await ana.call_tool("message_send", {"to": ["topic:build.done"], "body": "green"}))
+        assert sent["delivered_to"] == ["bo"]
+        assert [m["topic"] for m in data(await bo.call_tool("message_query", {}))["messages"]] == ["build.done"]
+        assert data(await cy.call_tool("message_query", {}))["messages"] == []
+        listed = data(await bo.call_tool("message_subscribe", {"unsubscribe": ["build.*"]}))
+        assert listed["patterns"] == []
+        bad = await bo.call_tool("message_subscribe", {"subscribe": ["Build Done!"]})
+        assert bad.is_error and "not valid" in text(bad)
+
+
+async def test_replies_form_a_thread(settings: Settings, as_agent: Any) -> None:
+    async with Client(build_server(settings)) as ana, Client(build_server(as_agent("bo"))) as bo:
+        first = data(await ana.call_tool("message_send", {"to": ["bo"], "body": "question"}))["message"]
+        reply = data(await bo.call_tool("message_send", {"to": ["ana"], "body": "answer", "reply_to": first["id"]}))
+        assert reply["message"]["thread_id"] == first["id"]
+        thread = data(await ana.call_tool("message_query", {"thread": first["id"]}))
+        assert [m["body"] for m in thread["messages"]] == ["question", "answer"]
+        missing = await bo.call_tool("message_send", {"to": ["ana"], "body": "x", "reply_to": 999})
+        assert missing.is_error and "reply_to=999" in text(missing)
+
+
+async def test_acknowledgements_are_visible_to_the_sender_and_overdue_when_late(
+    settings: Settings, as_agent: Any, clock: FakeClock
+) -> None:
+    async with Client(build_server(settings, clock)) as ana, Client(build_server(as_agent("bo"), clock)) as bo:
+        asks = [
+            data(
+                await ana.call_tool(
+                    "message_send", {"to": ["bo"], "body": f"do {i}", "ack_required": True, "ack_within": "10m"}
+                )
+            )["message"]["id"]
+            for i in range(3)
+        ]
+        clock.advance(601)
+        inbox = data(await bo.call_tool("message_query", {}))
+        assert all(m["overdue"] for m in inbox["messages"])
+        acked = data(await bo.call_tool("message_acknowledge", {"up_to": asks[1]}))
+        assert acked == {"acknowledged": asks[:2], "already": []}
+        again = data(await bo.call_tool("message_acknowledge", {"ids": [asks[0]]}))
+        assert again == {"acknowledged": [], "already": [asks[0]]}
+        sent = data(await ana.call_tool("message_query", {"sent": True}))
+        states = [m["receipts"][0]["acked_at"] is not None for m in sent["messages"]]
+        assert states == [True, True, False]
+        foreign = await ana.call_tool("message_acknowledge", {"ids": [asks[2]]})
+        assert foreign.is_error and "not addressed to you" in text(foreign)
+
+
+async def test_sends_beyond_the_rate_limit_say_when_to_try_again(settings: Settings, as_agent: Any) -> None:
+    limited = replace(settings, send_rate_per_minute=3)
+    async with Client(build_server(limited)) as ana, Client(build_server(as_agent("bo"))):
+        for _ in range(3):
+            data(await ana.call_tool("message_send", {"to": ["bo"], "body": "spam"}))
+        refused = await ana.call_tool("message_broadcast", {"body": "more spam"})
+        assert refused.is_error and "you may send again in" in text(refused)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"to": ["bo"], "body": "x" * 70_000}, "body"),
+        ({"to": ["bo"], "body": ""}, "body"),
+        ({"to": ["bo"], "body": "x", "subject": "s" * 201}, "subject"),
+        ({"to": [], "body": "x"}, "to"),
+        ({"to": ["topic:a", "bo"], "body": "x"}, "not both"),
+        ({"to": ["topic:a b"], "body": "x"}, "not valid"),
+        ({"to": "bo", "body": "x"}, "to"),
+        ({"to": ["bo"], "body": "x", "expires_in": "forever"}, "not understood"),
+        ({"to": ["bo"], "body": "x", "priority": "asap"}, "priority"),
+    ],
+)
+async def test_malformed_messages_are_refused_and_nothing_is_stored(
+    settings: Settings, as_agent: Any, arguments: dict[str, Any], expected: str
+) -> None:
+    async with Client(build_server(settings)) as ana, Client(build_server(as_agent("bo"))):
+        refused = await ana.call_tool("message_send", arguments)
+        assert refused.is_error and expected in text(refused)
+    with sqlite3.connect(settings.db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+
+
+async def test_text_search_is_safe_against_query_syntax(settings: Settings, as_agent: Any) -> None:
+    async with Client(build_server(settings)) as ana, Client(build_server(as_agent("bo"))) as bo:
+        data(await ana.call_tool("message_send", {"to": ["bo"], "subject": "deploy", "body": "the NEAR-term plan"}))
+        data(await ana.call_tool("message_send", {"to": ["bo"], "body": "lunch?"}))
+        for hostile in ["NEAR(", '"', "a:b", "-x", "AND OR", "((("]:
+            assert not (await bo.call_tool("message_query", {"text": hostile, "unread_only": False})).is_error
+        found = data(await bo.call_tool("message_query", {"text": "plan", "unread_only": False}))
+        assert [m["subject"] for m in found["messages"]] == ["deploy"]
+
+
+async def test_signed_messages_verify_and_tampering_shows(settings: Settings, as_agent: Any) -> None:
+    secret = replace(settings, secret="team-secret")
+    async with Client(build_server(secret)) as ana, Client(build_server(replace(secret, agent="bo"))) as bo:
+        data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 10"}))
+        data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 20"}))
+        with sqlite3.connect(settings.db_path) as conn:
+            conn.execute("UPDATE messages SET body = 'pay 1000' WHERE body = 'pay 20'")
+        got = data(await bo.call_tool("message_query", {}))["messages"]
+        assert [(m["body"], m["verified"]) for m in got] == [("pay 10", True), ("pay 1000", False)]
+    async with Client(build_server(replace(settings, agent="cy"))) as cy:
+        data(await cy.call_tool("message_send", {"to": ["bo"], "body": "unsigned"}))
+        assert all(m["verified"] is None for m in data(await cy.call_tool("message_query", {"sent": True}))["messages"])
+
+
+async def test_system_notices_from_coordination_arrive_as_mail(settings: Settings, as_agent: Any) -> None:
+    from servers.coordination import build_server as coordination
+
+    async with Client(coordination(settings)) as planner, Client(build_server(as_agent("bo"))) as bo:
+        data(await planner.call_tool("task_create", {"title": "review", "assignee": "bo"}))
+        notices = data(await bo.call_tool("message_query", {}))["messages"]
+        assert [(m["kind"], m["sender"], m["about"]) for m in notices] == [("system", "system", "task 1")]
+
+
+async def test_waiting_returns_mail_already_there_at_once(settings: Settings, as_agent: Any) -> None:
+    async with Client(build_server(settings)) as ana, Client(build_server(as_agent("bo"))) as bo:
+        data(await ana.call_tool("message_send", {"to": ["bo"], "body": "ready"}))
+        waited = data(await bo.call_tool("message_wait", {"timeout": 5}))
+        assert waited["arrived"] and [m["body"] for m in waited["messages"]] == ["ready"]
+        nothing = data(await bo.call_tool("message_wait", {"timeout": 1, "thread": 1}))
+        assert not nothing["arrived"]
+
+
+async def test_a_wait_in_one_process_returns_soon_after_a_send_in_another(db_path: Path) -> None:
+    async with (
+        Client(server_params("messaging", db_path, "ana")) as ana,
+        Client(server_params("messaging", db_path, "bo")) as bo,
+    ):
+        data(await bo.call_tool("message_query", {}))  # bo exists before ana writes to it
+        returned_at: list[float] = []
+
+        async def wait() -> None:
+            result = data(await bo.call_tool("message_wait", {"timeout": 30}))
+            assert result["arrived"]
+            returned_at.append(time.perf_counter())
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait)
+                await anyio.sleep(0.5)  # let the wait begin
+                sent_at = time.perf_counter()
+                data(await ana.call_tool("message_send", {"to": ["bo"], "body": "now"}))
+        assert returned_at[0] - sent_at < 1.0  # generous; bench/messaging_latency.py measures the real figure
+
+
+async def collect_updates(settings: Settings, as_agent: Any, mode: str) -> list[str]:
+    updates: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, ServerNotification) and isinstance(message, ResourceUpdatedNotification):
+            updates.append(str(message.params.uri))
+        elif isinstance(getattr(message, "root", None), ResourceUpdatedNotification):
+            updates.append(str(message.root.params.uri))
+
+    async with Client(build_server(as_agent("bo")), mode=mode, message_handler=on_message) as bo:  # type: ignore[arg-type]
+        async with Client(build_server(settings)) as ana:
+            if mode == "legacy":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", MCPDeprecationWarning)
+                    await bo.subscribe_resource(INBOX_URI)
+                data(await ana.call_tool("message_send", {"to": ["bo"], "body": "ping"}))
+                with anyio.fail_after(5):
+                    while not updates:
+                        await anyio.sleep(0.02)
+            else:
+                async with bo.listen(resource_subscriptions=[INBOX_URI]) as sub:
+                    data(await ana.call_tool("message_send", {"to": ["bo"], "body": "ping"}))
+                    with anyio.fail_after(5):
+                        async for event in sub:
+                            updates.append(str(event.uri))  # type: ignore[union-attr]
+                            break
+        inbox = await bo.read_resource(INBOX_URI)
+        assert "ping" in inbox.contents[0].text  # type: ignore[union-attr]
+    return updates
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_inbox_subscribers_are_notified_in_both_protocol_eras(
+    settings: Settings, as_agent: Any, mode: str
+) -> None:
+    assert INBOX_URI in await collect_updates(settings, as_agent, mode)
