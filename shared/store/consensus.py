@@ -1,0 +1,402 @@
+"""Proposals and votes: opening a proposal over a fixed electorate, casting and changing votes, closing.
+
+Every change is one BEGIN IMMEDIATE transaction. Closing is `settle`, used alike by a vote, a read and the
+deadline sweep: it counts the votes inside the caller's transaction, asks `resolution.resolve` whether the
+proposal is decided, and closes it with `UPDATE … WHERE status = 'open' RETURNING`, so exactly one
+process records the close (and sends the notices) however many race to it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.clock import iso
+from shared.db import Database, Row, Transaction
+from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from shared.store import events, messages
+from shared.store.agents import live_session_sql
+from shared.store.resolution import ABSTAIN, Counts, Decision, Rule, resolve
+from shared.store.sandbox import Run
+
+MAX_ELECTORATE = 200
+MIN_OPTIONS, MAX_OPTIONS = 2, 10
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who acts, when, and what the settings say about presence and signing."""
+
+    agent_id: str
+    now: float
+    presence_timeout: float = 30.0
+    secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class NewProposal:
+    title: str
+    options: tuple[str, ...]
+    rule: Rule
+    deadline: float
+    description: str = ""
+    kind: str = "decision"
+    quorum: int | None = None
+    voters: Sequence[str] = ()  # agent names; empty means "the agents present now" (or `role`)
+    role: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cast:
+    """What a vote did."""
+
+    choice: str
+    changed: bool
+    closed: Decision | None
+
+
+def check_options(options: Sequence[str]) -> tuple[str, ...]:
+    """2-10 distinct options (case-insensitively), none of them the reserved word 'abstain'."""
+    cleaned = tuple(" ".join(o.split()) for o in options)
+    if any(not o for o in cleaned):
+        raise InvalidArgument("options must not be empty strings")
+    if len({o.lower() for o in cleaned}) != len(cleaned):
+        raise InvalidArgument(f"options must be distinct (ignoring case): {list(cleaned)}")
+    if not MIN_OPTIONS <= len(cleaned) <= MAX_OPTIONS:
+        raise InvalidArgument(f"give {MIN_OPTIONS} to {MAX_OPTIONS} options, not {len(cleaned)}")
+    if ABSTAIN in {o.lower() for o in cleaned}:
+        raise InvalidArgument("'abstain' is always available to voters; leave it out of options")
+    return cleaned
+
+
+async def _names(tx: Transaction, ids: Sequence[str]) -> list[str]:
+    rows = await tx.execute(
+        "SELECT COALESCE(a.name, j.value) AS name FROM json_each(?) j LEFT JOIN agents a ON a.id = j.value"
+        " ORDER BY name COLLATE NOCASE",
+        (json.dumps(list(ids)),),
+    )
+    return [str(r["name"]) for r in rows]
+
+
+async def _electorate(tx: Transaction, spec: NewProposal, caller: Caller) -> tuple[str, list[str]]:
+    """The electors' ids and how they were chosen; observers never vote."""
+    if spec.voters and spec.role:
+        raise InvalidArgument("give either voters (names) or role, not both")
+    if spec.voters:
+        wanted = list(dict.fromkeys(v.strip() for v in spec.voters if v.strip()))
+        rows = await tx.execute(
+            "SELECT a.id, a.name, a.role FROM json_each(?) j JOIN agents a ON a.name = j.value", (json.dumps(wanted),)
+        )
+        found = {str(r["name"]).lower(): r for r in rows}
+        missing = [n for n in wanted if n.lower() not in found]
+        if missing:
+            known = await tx.execute("SELECT name FROM agents ORDER BY last_seen DESC LIMIT 50")
+            names = ", ".join(str(r["name"]) for r in known) or "none yet"
+            raise NotFound(f"no agent is named {', '.join(map(repr, missing))}; known agents: {names}")
+        observers = sorted(str(r["name"]) for r in rows if r["role"] == "observer")
+        if observers:
+            raise InvalidArgument(f"{', '.join(observers)} are observers (read-only) and cannot vote; leave them out")
+        return "named", sorted({str(r["id"]) for r in rows})
+    sql = f"SELECT a.id FROM agents a WHERE {live_session_sql('a.id')} AND a.role != 'observer'"
+    params: dict[str, Any] = {"live_after": caller.now - caller.presence_timeout}
+    if spec.role:
+        sql += " AND a.role = :role"
+        params["role"] = spec.role
+    ids = sorted(str(r["id"]) for r in await tx.execute(sql, params))
+    if not ids:
+        who = f"no {spec.role} is" if spec.role else "nobody who may vote is"
+        raise InvalidArgument(f"{who} present to vote; name the electors with voters=[...] instead")
+    return (f"role:{spec.role}" if spec.role else "present"), ids
+
+
+async def propose(db: Database, spec: NewProposal, caller: Caller) -> tuple[int, list[str]]:
+    """Open a proposal, fix its electorate and ask each elector to vote. Returns (id, elector names)."""
+    options = check_options(spec.options)
+    async with db.write() as tx:
+        how, electors = await _electorate(tx, spec, caller)
+        if len(electors) > MAX_ELECTORATE:
+            raise InvalidArgument(f"the electorate has {len(electors)} agents; at most {MAX_ELECTORATE} may vote")
+        size = len(electors)
+        quorum = size // 2 + 1 if spec.quorum is None else spec.quorum
+        if not 1 <= quorum <= size:
+            raise InvalidArgument(
+                f"quorum={quorum} is more than the {size} electors ({', '.join(await _names(tx, electors))}); "
+                f"use a quorum between 1 and {size}, or leave it out for a majority of them ({size // 2 + 1})"
+            )
+        row = await tx.fetchone(
+            "INSERT INTO proposals(kind, title, description, options, rule, quorum, electorate, proposer_id,"
+            " details, created_at, deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                spec.kind,
+                spec.title,
+                spec.description,
+                json.dumps(list(options)),
+                spec.rule,
+                quorum,
+                how,
+                caller.agent_id,
+                json.dumps(spec.details, sort_keys=True),
+                caller.now,
+                spec.deadline,
+            ),
+        )
+        assert row is not None
+        pid = int(row["id"])
+        await tx.executemany(
+            "INSERT INTO proposal_electors(proposal_id, agent_id) VALUES (?, ?)", [(pid, e) for e in electors]
+        )
+        await events.record(
+            tx,
+            now=caller.now,
+            agent_id=caller.agent_id,
+            kind="proposal.proposed",
+            object_type="proposal",
+            object_id=pid,
+            data={"kind": spec.kind, "rule": spec.rule, "quorum": quorum, "electorate": how, "electors": size},
+        )
+        choices = ", ".join([*options, ABSTAIN])
+        await messages.post_notice(
+            tx,
+            recipients=electors,
+            subject=f"Vote requested: {spec.title}",
+            body=(
+                f"Proposal {pid} ({spec.kind}): {spec.title}\nChoices: {choices}. Rule: {spec.rule.replace('_', ' ')}"
+                f", quorum {quorum} of {size}. Closes by {iso(spec.deadline)} or as soon as it is settled.\n"
+                f"Read it with consensus_list(proposal_id={pid}); vote with consensus_vote(proposal_id={pid}, "
+                f'choice="{options[0]}", rationale="why").'
+            ),
+            ref_type="proposal",
+            ref_id=pid,
+            now=caller.now,
+            secret=caller.secret,
+        )
+        return pid, await _names(tx, electors)
+
+
+def _closed_error(row: Row) -> Conflict:
+    outcome = f": {row['outcome']}" if row["outcome"] else ""
+    return Conflict(
+        f"proposal {row['id']} is closed ({row['status']}{outcome}, at {iso(row['closed_at'])}); votes are no "
+        f"longer accepted. Read the result with consensus_list(proposal_id={row['id']})."
+    )
+
+
+async def vote(db: Database, proposal_id: int, choice: str, rationale: str | None, caller: Caller) -> Cast:
+    """Cast or change the caller's vote, then close the proposal if that settled it.
+
+    A vote after the deadline closes the proposal (as any read would) and is refused once that is committed.
+    """
+    async with db.write() as tx:
+        row = await tx.fetchone("SELECT * FROM proposals WHERE id = ?", (proposal_id,))
+        if row is None:
+            raise NotFound(f"proposal {proposal_id} does not exist; see open proposals with consensus_list()")
+        if row["status"] != "open":
+            raise _closed_error(row)
+        if caller.now < row["deadline"]:
+            return await _cast(tx, row, choice, rationale, caller)
+        await settle(tx, row, caller.now, by=None, trigger="deadline", secret=caller.secret)
+    closed = await db.fetchone("SELECT * FROM proposals WHERE id = ?", (proposal_id,))
+    assert closed is not None
+    outcome = f": {closed['outcome']}" if closed["outcome"] else ""
+    raise Conflict(
+        f"too late: proposal {proposal_id}'s deadline passed at {iso(closed['deadline'])}, so your vote was not "
+        f"counted; it closed as {closed['status']}{outcome}. Read the result with "
+        f"consensus_list(proposal_id={proposal_id})."
+    )
+
+
+async def _cast(tx: Transaction, row: Row, choice: str, rationale: str | None, caller: Caller) -> Cast:
+    pid = int(row["id"])
+    elector = await tx.fetchone(
+        "SELECT 1 FROM proposal_electors WHERE proposal_id = ? AND agent_id = ?", (pid, caller.agent_id)
+    )
+    if elector is None:
+        ids = [str(r["agent_id"]) for r in await tx.execute(_ELECTORS, (pid,))]
+        raise Forbidden(
+            f"you are not an elector of proposal {pid}: its electors ({row['electorate']}, fixed when it opened) "
+            f"are {', '.join(await _names(tx, ids))}. Only they vote; propose anew to ask a different group."
+        )
+    options: list[str] = json.loads(row["options"])
+    canonical = {o.lower(): o for o in [*options, ABSTAIN]}
+    picked = canonical.get(choice.strip().lower())
+    if picked is None:
+        raise InvalidArgument(
+            f"choice={choice!r} is not an option of proposal {pid}; choose one of {', '.join(canonical.values())}"
+        )
+    before = await tx.fetchone(
+        "SELECT choice FROM votes WHERE proposal_id = ? AND agent_id = ?", (pid, caller.agent_id)
+    )
+    await tx.execute(
+        "INSERT INTO votes(proposal_id, agent_id, choice, rationale, cast_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT(proposal_id, agent_id) DO UPDATE SET choice = excluded.choice, rationale = excluded.rationale,"
+        " cast_at = excluded.cast_at, changes = changes + (choice != excluded.choice)",
+        (pid, caller.agent_id, picked, rationale, caller.now),
+    )
+    changed = before is not None and before["choice"] != picked
+    await events.record(
+        tx,
+        now=caller.now,
+        agent_id=caller.agent_id,
+        kind="proposal.voted",
+        object_type="proposal",
+        object_id=pid,
+        data={"choice": picked, "changed": changed, "again": before is not None},
+    )
+    closed = await settle(tx, row, caller.now, by=caller.agent_id, trigger="vote", secret=caller.secret)
+    return Cast(choice=picked, changed=changed, closed=closed)
+
+
+_ELECTORS = "SELECT agent_id FROM proposal_electors WHERE proposal_id = ?"
+
+
+async def counts(tx: Transaction | Database, row: Row) -> Counts:
+    """The ballot box of a proposal row, read in one statement."""
+    options: list[str] = json.loads(row["options"])
+    found = await tx.fetchone(
+        "SELECT (SELECT count(*) FROM proposal_electors WHERE proposal_id = :id) AS electorate,"
+        " (SELECT json_group_object(choice, n) FROM"
+        "  (SELECT choice, count(*) AS n FROM votes WHERE proposal_id = :id GROUP BY choice)) AS votes",
+        {"id": row["id"]},
+    )
+    assert found is not None
+    by_choice: dict[str, int] = json.loads(found["votes"] or "{}")
+    return Counts(
+        options=tuple(options),
+        votes=tuple(int(by_choice.get(o, 0)) for o in options),
+        abstain=int(by_choice.get(ABSTAIN, 0)),
+        electorate=int(found["electorate"]),
+        quorum=int(row["quorum"]),
+        rule=row["rule"],
+    )
+
+
+async def settle(
+    tx: Transaction, row: Row, now: float, *, by: str | None, trigger: str, secret: str | None = None
+) -> Decision | None:
+    """Close the proposal if it is decided (settled, everyone voted, or past its deadline); idempotent.
+
+    Returns the decision when this call closed it, None when it stays open or was already closed.
+    """
+    c = await counts(tx, row)
+    decision = resolve(c, deadline_passed=now >= row["deadline"])
+    if decision is None:
+        return None
+    closed = await tx.fetchone(
+        "UPDATE proposals SET status = ?, outcome = ?, outcome_reason = ?, closed_at = ?"
+        " WHERE id = ? AND status = 'open' RETURNING id, proposer_id, title",
+        (decision.status, decision.option, decision.reason, now, row["id"]),
+    )
+    if closed is None:
+        return None
+    pid = int(closed["id"])
+    tally = dict(zip(c.options, c.votes, strict=True))
+    await events.record(
+        tx,
+        now=now,
+        agent_id=by,
+        agent_name=None if by else "system",
+        kind="proposal.closed",
+        object_type="proposal",
+        object_id=pid,
+        data={
+            "status": decision.status,
+            "outcome": decision.option,
+            "trigger": trigger,
+            "votes": tally,
+            "abstain": c.abstain,
+            "electorate": c.electorate,
+        },
+    )
+    electors = [str(r["agent_id"]) for r in await tx.execute(_ELECTORS, (pid,))]
+    outcome = f": {decision.option}" if decision.option else ""
+    await messages.post_notice(
+        tx,
+        recipients=[*electors, str(closed["proposer_id"])],
+        subject=f"Proposal {pid} {decision.status}{outcome}: {closed['title']}",
+        body=f"Proposal {pid} ({closed['title']}) closed as {decision.status}{outcome}. {decision.reason}.",
+        ref_type="proposal",
+        ref_id=pid,
+        now=now,
+        secret=secret,
+    )
+    return decision
+
+
+async def settle_if_due(db: Database, proposal_id: int, now: float, *, secret: str | None = None) -> bool:
+    """A read's part in resolution: close the proposal if it is decided. True if this call closed it.
+
+    Checks with reads first, so reading an undecided proposal never takes the write lock.
+    """
+    row = await db.fetchone("SELECT * FROM proposals WHERE id = ? AND status = 'open'", (proposal_id,))
+    if row is None:
+        return False
+    if now < row["deadline"] and resolve(await counts(db, row), deadline_passed=False) is None:
+        return False
+    async with db.write() as tx:
+        fresh = await tx.fetchone("SELECT * FROM proposals WHERE id = ? AND status = 'open'", (proposal_id,))
+        if fresh is None:
+            return False
+        trigger = "deadline" if now >= fresh["deadline"] else "read"
+        return await settle(tx, fresh, now, by=None, trigger=trigger, secret=secret) is not None
+
+
+async def close_due(db: Database, now: float, *, secret: str | None = None) -> list[int]:
+    """Close every open proposal whose deadline has passed (the sweep and every listing call this)."""
+    rows = await db.fetchall("SELECT id FROM proposals WHERE status = 'open' AND deadline <= ? ORDER BY id", (now,))
+    return [int(r["id"]) for r in rows if await settle_if_due(db, int(r["id"]), now, secret=secret)]
+
+
+async def evidence_target(db: Database, proposal_id: int) -> Row:
+    """The improvement proposal a sandbox run will be attached to; refused before anything runs."""
+    row = await db.fetchone("SELECT id, kind, status, title FROM proposals WHERE id = ?", (proposal_id,))
+    if row is None:
+        raise NotFound(f"proposal {proposal_id} does not exist; open one with improvement_propose() first")
+    if row["kind"] != "improvement":
+        raise InvalidArgument(
+            f"proposal {proposal_id} is a decision, not an improvement; sandbox evidence belongs to improvements "
+            "(improvement_propose)"
+        )
+    if row["status"] != "open":
+        raise Conflict(f"proposal {proposal_id} is already closed ({row['status']}); evidence can no longer sway it")
+    return row
+
+
+async def attach_evidence(db: Database, proposal_id: int, run: Run, caller: Caller) -> int:
+    """Record a sandbox run against a proposal, with its event, in one transaction. Returns the evidence id."""
+    async with db.write() as tx:
+        row = await tx.fetchone(
+            "INSERT INTO proposal_evidence(proposal_id, agent_id, command, directory, exit_code, timed_out, duration,"
+            " output_tail, output_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                proposal_id,
+                caller.agent_id,
+                run.command,
+                run.directory,
+                run.exit_code,
+                int(run.timed_out),
+                run.duration,
+                run.output_tail,
+                run.output_bytes,
+                caller.now,
+            ),
+        )
+        assert row is not None
+        await events.record(
+            tx,
+            now=caller.now,
+            agent_id=caller.agent_id,
+            kind="proposal.evidence",
+            object_type="proposal",
+            object_id=proposal_id,
+            data={
+                "evidence": int(row["id"]),
+                "program": run.program,
+                "exit_code": run.exit_code,
+                "timed_out": run.timed_out,
+                "duration": round(run.duration, 3),
+            },
+        )
+        return int(row["id"])
