@@ -1,4 +1,4 @@
-"""roundtable-coordination: the shared task queue (and, with it, team decisions).
+"""roundtable-coordination: the shared task queue, and team decisions and improvements by vote.
 
 A thin MCP adapter: tools validate arguments and call the stores in shared/store; no SQL here.
 """
@@ -9,27 +9,38 @@ from collections.abc import Sequence
 
 from mcp.server.mcpserver import MCPServer
 
-from servers.coordination import tasks
+from servers.coordination import consensus, tasks
 from shared.clock import Clock, system_clock
 from shared.config import Settings
 from shared.runtime import Runtime, create_server, run_main
 
-DESCRIPTION = "Roundtable coordination server: shared tasks with claims, leases, dependencies and schedules."
+DESCRIPTION = (
+    "Roundtable coordination server: shared tasks with claims, leases, dependencies and schedules; "
+    "decisions and improvements by vote."
+)
 
-INSTRUCTIONS = """\
+INSTRUCTIONS = (
+    """\
 Coordinates work between several agents sharing one Roundtable database.
 Tasks: task_create puts work in the queue; task_claim() takes the best ready task for you atomically (no
 two agents ever hold the same task); report with task_update (progress, note, release, block) while you
 work and finish with task_complete. A claim lasts while you are present, up to its lease: extend it with
 task_update(extend_lease=...) for long work. task_list(ready_only=true) shows what you could claim.
 """
+    + consensus.INSTRUCTIONS
+)
 
 
 def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[Runtime]:
     mcp = create_server(
-        "coordination", settings, instructions=INSTRUCTIONS, clock=clock, background=[tasks.sweep_periodically]
+        "coordination",
+        settings,
+        instructions=INSTRUCTIONS,
+        clock=clock,
+        background=[tasks.sweep_periodically, consensus.close_due_periodically],
     )
     tasks.register(mcp)
+    consensus.register(mcp)
     return mcp
 
 

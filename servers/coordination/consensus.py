@@ -1,0 +1,311 @@
+"""Consensus tools: propose a decision or an improvement, vote, list, and test an improvement in a sandbox."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import Field, StringConstraints
+
+from shared.clock import iso
+from shared.errors import InvalidArgument, RoundtableError
+from shared.models.consensus import Proposal, ProposalList, ProposeResult, SandboxResult, VoteResult
+from shared.runtime import Runtime, runtime, tool
+from shared.store import consensus as store
+from shared.store import consensus_queries as queries
+from shared.store import sandbox
+from shared.store.resolution import Rule
+from shared.timeparse import parse_when
+
+log = logging.getLogger(__name__)
+
+MIN_DEADLINE = 10.0
+MAX_DEADLINE = 30 * 86400.0
+DEFAULT_OPTIONS = ("approve", "reject")
+
+INSTRUCTIONS = """\
+Decisions: consensus_propose puts a question to the team (options, a rule — majority, two_thirds or
+unanimous — a quorum, a deadline). By default the agents present now are the electors; each gets a
+"vote requested" notice by mail. consensus_list() shows open proposals awaiting your vote first;
+consensus_list(proposal_id=N) shows the tally, who voted what and why, and the outcome. consensus_vote casts
+or changes your vote (or abstain) while the proposal is open. A proposal closes by itself as soon as the
+remaining votes cannot change the outcome, when everyone has voted, or at its deadline.
+Improvements to how the team works: improvement_propose (what to change, why, the expected effect), then
+attach evidence with sandbox_test, which runs an allowed test command in a temporary copy of the project.
+"""
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+ProposalId = Annotated[int, Field(ge=1, le=2**62, description="the proposal's id, from consensus_list")]
+Option = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+AgentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+OptionsArg = Annotated[list[Option], Field(min_length=2, max_length=10, description="2-10 distinct choices")]
+RuleArg = Annotated[
+    Rule,
+    Field(description="majority: more than half of the votes for options; two_thirds: at least 2/3; unanimous: all"),
+]
+QuorumArg = Annotated[
+    int | None,
+    Field(ge=1, le=store.MAX_ELECTORATE, description="votes needed, abstentions included; default: most electors"),
+]
+DeadlineArg = Annotated[
+    str, Field(max_length=40, description='when voting ends: a delay such as "30m", "2h", "1d", or an ISO time')
+]
+VotersArg = Annotated[
+    list[AgentName],
+    Field(max_length=store.MAX_ELECTORATE, description="agent names who vote; empty: every agent present now"),
+]
+RoleArg = Annotated[
+    Literal["admin", "worker"] | None, Field(description="instead of voters: the agents of this role present now")
+]
+
+
+def caller(rt: Runtime) -> store.Caller:
+    return store.Caller(
+        agent_id=rt.agent.id, now=rt.now(), presence_timeout=rt.settings.presence_timeout, secret=rt.settings.secret
+    )
+
+
+def deadline_from(value: str, now: float) -> float:
+    moment = parse_when(value, field="deadline", now=now, max_ahead=MAX_DEADLINE)
+    if moment - now < MIN_DEADLINE:
+        raise InvalidArgument(
+            f"deadline={value!r} is {'in the past' if moment <= now else 'too soon'}; give electors at least "
+            f'{MIN_DEADLINE:g} seconds, e.g. deadline="30m"'
+        )
+    return moment
+
+
+async def close_due_periodically(rt: Runtime) -> None:
+    """Background: close proposals whose deadline passed, so the outcome is recorded even if nobody looks."""
+    while True:
+        await anyio.sleep(max(rt.settings.presence_timeout / 2, 0.5))
+        try:
+            if rt.me is not None:
+                await store.close_due(rt.db, rt.now(), secret=rt.settings.secret)
+        except (sqlite3.Error, RoundtableError) as exc:
+            log.warning("closing proposals past their deadline failed: %s", exc)
+
+
+def _how_to_vote(p: Proposal) -> str:
+    return f'consensus_vote(proposal_id={p.id}, choice="{p.options[0]}", rationale="…")'
+
+
+def _next_after_propose(p: Proposal, sandbox_on: bool) -> str:
+    step = (
+        f"Proposal {p.id} is open until {p.deadline}; {len(p.electors)} electors were asked to vote "
+        f"({', '.join(p.electors)}), quorum {p.quorum}, rule {p.rule}. "
+    )
+    if p.awaiting_your_vote:
+        step += f"You are an elector: vote with {_how_to_vote(p)}. "
+    if p.kind == "improvement" and sandbox_on:
+        step += f'Attach test evidence with sandbox_test(proposal_id={p.id}, command="pytest -q"). '
+    elif p.kind == "improvement":
+        step += "sandbox_test (test evidence) is off on this server; its error says how to turn it on. "
+    return step + f"Follow it with consensus_list(proposal_id={p.id})."
+
+
+def _next_after_vote(p: Proposal, closed_now: bool) -> str:
+    if p.status != "open":
+        outcome = f" ({p.outcome})" if p.outcome else ""
+        lead = "Your vote settled it" if closed_now else "It is closed"
+        return f"{lead}: proposal {p.id} {p.status}{outcome}. {p.outcome_reason}."
+    waiting = f" Waiting for: {', '.join(p.not_voted)}." if p.not_voted else ""
+    return (
+        f"Recorded. {p.tally.cast} of {p.tally.electorate} electors have voted (quorum {p.quorum}).{waiting} "
+        f"It closes as soon as the result cannot change, or at {p.deadline}; you may change your vote until then."
+    )
+
+
+async def _propose(rt: Runtime, spec: store.NewProposal) -> ProposeResult:
+    who = caller(rt)
+    pid, notified = await store.propose(rt.db, spec, who)
+    proposal = await queries.get(rt.db, pid, who.agent_id)
+    sandbox_on = bool(rt.settings.sandbox_allow and rt.settings.sandbox_root)
+    return ProposeResult(proposal=proposal, notified=notified, next_step=_next_after_propose(proposal, sandbox_on))
+
+
+def register(mcp: MCPServer[Runtime]) -> None:
+    @tool(mcp, read_only=False, title="Put a question to the team")
+    async def consensus_propose(
+        title: Annotated[Text, Field(max_length=200, description="the question, e.g. 'Ship the refactor now?'")],
+        ctx: Context[Any, Any],
+        description: Annotated[str, Field(max_length=10_000, description="context electors need to decide")] = "",
+        options: OptionsArg = ["approve", "reject"],  # noqa: B006 - pydantic copies defaults
+        rule: RuleArg = "majority",
+        quorum: QuorumArg = None,
+        deadline: DeadlineArg = "24h",
+        voters: VotersArg = [],  # noqa: B006
+        role: RoleArg = None,
+    ) -> ProposeResult:
+        """Ask the team to decide something ("ship the refactor now or after the release?") by vote.
+
+        The electors are fixed when it opens: the agents present now (default), the named `voters`, or the
+        present agents of a `role`; each gets a "vote requested" notice. Abstaining is always possible and
+        counts toward the quorum only. It closes by itself as passed (with the winning option), rejected
+        (an option named reject/no won, or no option cleared the rule's bar), or failed (no quorum or a tie),
+        as soon as the outcome can no longer change, when everyone voted, or at the deadline.
+        """
+        rt = runtime(ctx)
+        rt.require_writer()
+        spec = store.NewProposal(
+            title=title,
+            description=description,
+            options=tuple(options),
+            rule=rule,
+            quorum=quorum,
+            deadline=deadline_from(deadline, rt.now()),
+            voters=tuple(voters),
+            role=role,
+        )
+        return await _propose(rt, spec)
+
+    @tool(mcp, read_only=False, title="Propose an improvement to how the team works")
+    async def improvement_propose(
+        title: Annotated[Text, Field(max_length=200, description="a short name for the change")],
+        change: Annotated[Text, Field(max_length=10_000, description="what to change, concretely")],
+        why: Annotated[Text, Field(max_length=10_000, description="the problem it solves, with evidence")],
+        expected_effect: Annotated[Text, Field(max_length=5_000, description="what should get better, measurably")],
+        ctx: Context[Any, Any],
+        rule: RuleArg = "majority",
+        quorum: QuorumArg = None,
+        deadline: DeadlineArg = "24h",
+        voters: VotersArg = [],  # noqa: B006
+        role: RoleArg = None,
+    ) -> ProposeResult:
+        """Propose a change to how the team works, voted approve/reject like consensus_propose.
+
+        Attach evidence that it helps with sandbox_test (a test run in a temporary copy of the project);
+        electors see the evidence in consensus_list(proposal_id=N). Returns the proposal and who was asked.
+        """
+        rt = runtime(ctx)
+        rt.require_writer()
+        spec = store.NewProposal(
+            kind="improvement",
+            title=title,
+            description=change,
+            options=DEFAULT_OPTIONS,
+            rule=rule,
+            quorum=quorum,
+            deadline=deadline_from(deadline, rt.now()),
+            voters=tuple(voters),
+            role=role,
+            details={"change": change, "why": why, "expected_effect": expected_effect},
+        )
+        return await _propose(rt, spec)
+
+    @tool(mcp, read_only=False, idempotent=True, title="Vote on a proposal")
+    async def consensus_vote(
+        proposal_id: ProposalId,
+        choice: Annotated[str, Field(max_length=80, description="one of the proposal's options, or 'abstain'")],
+        ctx: Context[Any, Any],
+        rationale: Annotated[str | None, Field(max_length=2_000, description="why; shown to everyone")] = None,
+    ) -> VoteResult:
+        """Cast your vote on an open proposal, or change it (one vote per agent; the latest counts).
+
+        'abstain' counts toward the quorum but for no option. Only the proposal's electors may vote, and only
+        while it is open. Returns the proposal with its tally, and whether your vote settled it.
+        """
+        rt = runtime(ctx)
+        rt.require_writer()
+        who = caller(rt)
+        cast = await store.vote(rt.db, proposal_id, choice, (rationale or "").strip() or None, who)
+        proposal = await queries.get(rt.db, proposal_id, who.agent_id)
+        closed_now = cast.closed is not None
+        return VoteResult(
+            proposal=proposal,
+            your_vote=cast.choice,
+            changed=cast.changed,
+            closed_now=closed_now,
+            next_step=_next_after_vote(proposal, closed_now),
+        )
+
+    @tool(mcp, read_only=True, idempotent=True, title="List proposals or show one")
+    async def consensus_list(
+        ctx: Context[Any, Any],
+        proposal_id: Annotated[
+            int | None, Field(ge=1, le=2**62, description="show this proposal in full: tally, votes, evidence")
+        ] = None,
+        status: Annotated[Literal["open", "closed", "all"], Field(description="which proposals to list")] = "open",
+        limit: Annotated[int, Field(ge=1, le=100)] = 20,
+    ) -> ProposalList:
+        """List proposals — open ones awaiting your vote first — or show one with its tally, who voted what
+        and why, its evidence and its outcome.
+
+        Proposals past their deadline are closed before they are shown (by the same rules a vote uses).
+        """
+        rt = runtime(ctx)
+        me, now = rt.agent.id, rt.now()
+        if proposal_id is not None:
+            await store.settle_if_due(rt.db, proposal_id, now, secret=rt.settings.secret)
+            p = await queries.get(rt.db, proposal_id, me)
+            if p.awaiting_your_vote:
+                step = f"It awaits your vote: {_how_to_vote(p)}."
+            elif p.status == "open":
+                step = f"It is open until {p.deadline}; {p.tally.cast} of {p.tally.electorate} electors have voted."
+            else:
+                step = f"It closed at {p.closed_at} as {p.status}{f' ({p.outcome})' if p.outcome else ''}."
+            return ProposalList(proposal=p, proposals=[], next_step=step)
+        await store.close_due(rt.db, now, secret=rt.settings.secret)
+        found = await queries.summaries(rt.db, me, status, limit)
+        awaiting = [p.id for p in found if p.awaiting_your_vote]
+        if awaiting:
+            step = f"Proposals {awaiting} await your vote; read one with consensus_list(proposal_id={awaiting[0]})."
+        elif found:
+            step = "Nothing awaits your vote. consensus_list(proposal_id=N) shows a proposal in full."
+        else:
+            step = f"No {status} proposals. Ask the team something with consensus_propose."
+        return ProposalList(proposal=None, proposals=found, next_step=step)
+
+    @tool(mcp, read_only=False, title="Test an improvement in a sandbox")
+    async def sandbox_test(
+        proposal_id: ProposalId,
+        command: Annotated[
+            str, Field(min_length=1, max_length=2_000, description="one allowed program and its arguments, no shell")
+        ],
+        ctx: Context[Any, Any],
+        directory: Annotated[
+            str, Field(max_length=500, description="folder inside the sandbox root to copy and run in")
+        ] = ".",
+        timeout_seconds: Annotated[
+            float | None, Field(ge=1, le=86_400, description="stop it sooner than the server's limit")
+        ] = None,
+    ) -> SandboxResult:
+        """Run a test command for an improvement proposal in isolation and attach the result as evidence.
+
+        The command (e.g. "pytest -q tests/") runs without a shell, in a temporary copy of the directory the
+        server allows (ROUNDTABLE_SANDBOX_ROOT), with a scrubbed environment and a time limit; only programs
+        on the allow-list (ROUNDTABLE_SANDBOX_ALLOW) run. Off unless configured. Returns the exit code,
+        duration and the tail of the output, now attached to the proposal. Admins and workers only.
+        """
+        rt = runtime(ctx)
+        rt.require_writer()
+        box = sandbox.Sandbox.from_settings(rt.settings)
+        box.check_on()
+        if timeout_seconds is not None and timeout_seconds > box.timeout:
+            raise InvalidArgument(
+                f"timeout_seconds={timeout_seconds:g} is above this server's limit of {box.timeout:g} s "
+                "(ROUNDTABLE_SANDBOX_TIMEOUT); use a smaller value or leave it out"
+            )
+        await store.evidence_target(rt.db, proposal_id)
+        run = await sandbox.run(box, command, directory or ".", time_limit=timeout_seconds)
+        who = caller(rt)
+        evidence_id = await store.attach_evidence(rt.db, proposal_id, run, who)
+        proposal = await queries.get(rt.db, proposal_id, who.agent_id)
+        evidence = next(e for e in proposal.evidence if e.id == evidence_id)
+        limit = timeout_seconds or box.timeout
+        if run.timed_out:
+            summary = f"stopped: {run.command} ran past its {limit:g} s time limit and was killed"
+        else:
+            summary = f"{run.command} exited with code {run.exit_code} after {run.duration:.1f} s"
+        if run.skipped:
+            summary += f"; left out of the copy (symlinks leading outside it): {', '.join(run.skipped[:10])}"
+        return SandboxResult(
+            evidence=evidence,
+            passed=run.exit_code == 0,
+            summary=summary,
+            next_step=f"The result is attached to proposal {proposal_id} (at {iso(who.now)}); electors see it in "
+            f"consensus_list(proposal_id={proposal_id}).",
+        )
