@@ -16,7 +16,8 @@ from shared.models.consensus import Proposal, ProposalList, ProposeResult, Sandb
 from shared.runtime import Runtime, runtime, tool
 from shared.store import consensus as store
 from shared.store import consensus_queries as queries
-from shared.store import sandbox
+from shared.store import consensus_settle as closing
+from shared.store import evidence, sandbox
 from shared.store.resolution import Rule
 from shared.timeparse import parse_when
 
@@ -84,8 +85,9 @@ async def close_due_periodically(rt: Runtime) -> None:
         await anyio.sleep(max(rt.settings.presence_timeout / 2, 0.5))
         try:
             if rt.me is not None:
-                await store.close_due(rt.db, rt.now(), secret=rt.settings.secret)
-        except (sqlite3.Error, RoundtableError) as exc:
+                await closing.close_due(rt.db, rt.now(), secret=rt.settings.secret)
+        except (sqlite3.Error, RoundtableError, ValueError) as exc:
+            # ValueError: aiosqlite's "Connection closed" when the file was replaced mid-sweep; retry next time
             log.warning("closing proposals past their deadline failed: %s", exc)
 
 
@@ -239,7 +241,7 @@ def register(mcp: MCPServer[Runtime]) -> None:
         rt = runtime(ctx)
         me, now = rt.agent.id, rt.now()
         if proposal_id is not None:
-            await store.settle_if_due(rt.db, proposal_id, now, secret=rt.settings.secret)
+            await closing.settle_if_due(rt.db, proposal_id, now, secret=rt.settings.secret)
             p = await queries.get(rt.db, proposal_id, me)
             if p.awaiting_your_vote:
                 step = f"It awaits your vote: {_how_to_vote(p)}."
@@ -248,7 +250,7 @@ def register(mcp: MCPServer[Runtime]) -> None:
             else:
                 step = f"It closed at {p.closed_at} as {p.status}{f' ({p.outcome})' if p.outcome else ''}."
             return ProposalList(proposal=p, proposals=[], next_step=step)
-        await store.close_due(rt.db, now, secret=rt.settings.secret)
+        await closing.close_due(rt.db, now, secret=rt.settings.secret)
         found = await queries.summaries(rt.db, me, status, limit)
         awaiting = [p.id for p in found if p.awaiting_your_vote]
         if awaiting:
@@ -289,12 +291,12 @@ def register(mcp: MCPServer[Runtime]) -> None:
                 f"timeout_seconds={timeout_seconds:g} is above this server's limit of {box.timeout:g} s "
                 "(ROUNDTABLE_SANDBOX_TIMEOUT); use a smaller value or leave it out"
             )
-        await store.evidence_target(rt.db, proposal_id)
+        await evidence.target(rt.db, proposal_id)
         run = await sandbox.run(box, command, directory or ".", time_limit=timeout_seconds)
         who = caller(rt)
-        evidence_id = await store.attach_evidence(rt.db, proposal_id, run, who)
+        evidence_id = await evidence.attach(rt.db, proposal_id, run, who)
         proposal = await queries.get(rt.db, proposal_id, who.agent_id)
-        evidence = next(e for e in proposal.evidence if e.id == evidence_id)
+        attached = next(e for e in proposal.evidence if e.id == evidence_id)
         limit = timeout_seconds or box.timeout
         if run.timed_out:
             summary = f"stopped: {run.command} ran past its {limit:g} s time limit and was killed"
@@ -303,7 +305,7 @@ def register(mcp: MCPServer[Runtime]) -> None:
         if run.skipped:
             summary += f"; left out of the copy (symlinks leading outside it): {', '.join(run.skipped[:10])}"
         return SandboxResult(
-            evidence=evidence,
+            evidence=attached,
             passed=run.exit_code == 0,
             summary=summary,
             next_step=f"The result is attached to proposal {proposal_id} (at {iso(who.now)}); electors see it in "

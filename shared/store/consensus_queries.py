@@ -1,6 +1,6 @@
 """Reading proposals: the list (awaiting the reader's vote first) and one proposal in full.
 
-Reads never decide anything themselves: callers run `consensus.close_due` / `settle_if_due` first, so a
+Reads never decide anything themselves: callers run `consensus_settle.close_due` / `settle_if_due` first, so a
 proposal past its deadline is closed by the same code a vote would use before it is shown.
 """
 
@@ -21,7 +21,7 @@ from shared.models.consensus import (
     Tally,
     Vote,
 )
-from shared.store import consensus
+from shared.store import consensus_settle
 
 Which = Literal["open", "closed", "all"]
 
@@ -88,7 +88,7 @@ async def get(db: Database, proposal_id: int, me: str) -> Proposal:
         " LEFT JOIN agents a ON a.id = x.agent_id WHERE x.proposal_id = ? ORDER BY x.id",
         (proposal_id,),
     )
-    c = await consensus.counts(db, row)
+    c = await consensus_settle.counts(db, row)
     details = json.loads(row["details"])
     summary = _summary(row)
     return Proposal(

@@ -13,6 +13,7 @@ from shared.db import Database
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.store import agents, consensus_queries
 from shared.store import consensus as store
+from shared.store import consensus_settle as closing
 from shared.store.agents import Me
 from tests.conftest import FakeClock
 
@@ -238,14 +239,14 @@ async def test_a_read_or_the_sweep_closes_what_is_past_its_deadline(db: Database
     second = await propose(db, clock, ana, quorum=1, deadline=clock() + 2 * HOUR)
     await vote(db, clock, bo, first, "approve")
     await vote(db, clock, bo, second, "reject")
-    assert await store.close_due(db, clock()) == []
-    assert not await store.settle_if_due(db, first, clock())
+    assert await closing.close_due(db, clock()) == []
+    assert not await closing.settle_if_due(db, first, clock())
     clock.advance(HOUR)
-    assert await store.settle_if_due(db, first, clock())
-    assert not await store.settle_if_due(db, first, clock())  # idempotent
+    assert await closing.settle_if_due(db, first, clock())
+    assert not await closing.settle_if_due(db, first, clock())  # idempotent
     assert await status(db, first) == ("passed", "approve")
     clock.advance(HOUR)
-    assert await store.close_due(db, clock()) == [second]
+    assert await closing.close_due(db, clock()) == [second]
     assert await status(db, second) == ("rejected", "reject")
     assert (await kinds(db, second)).count("proposal.closed") == 1
 
@@ -259,7 +260,7 @@ async def test_racing_closers_record_exactly_one_close(db: Database, db_path: Pa
         closed: list[list[int]] = []
 
         async def sweep(conn: Database) -> None:
-            closed.append(await store.close_due(conn, clock()))
+            closed.append(await closing.close_due(conn, clock()))
 
         async with anyio.create_task_group() as tg:
             for conn in [db, *others]:

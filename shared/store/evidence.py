@@ -1,0 +1,62 @@
+"""Evidence on improvement proposals: the results of sandbox runs, attached with their event."""
+
+from __future__ import annotations
+
+from shared.db import Database, Row
+from shared.errors import Conflict, InvalidArgument, NotFound
+from shared.store import events
+from shared.store.consensus import Caller
+from shared.store.sandbox import Run
+
+
+async def target(db: Database, proposal_id: int) -> Row:
+    """The improvement proposal a sandbox run will be attached to; refused before anything runs."""
+    row = await db.fetchone("SELECT id, kind, status, title FROM proposals WHERE id = ?", (proposal_id,))
+    if row is None:
+        raise NotFound(f"proposal {proposal_id} does not exist; open one with improvement_propose() first")
+    if row["kind"] != "improvement":
+        raise InvalidArgument(
+            f"proposal {proposal_id} is a decision, not an improvement; sandbox evidence belongs to improvements "
+            "(improvement_propose)"
+        )
+    if row["status"] != "open":
+        raise Conflict(f"proposal {proposal_id} is already closed ({row['status']}); evidence can no longer sway it")
+    return row
+
+
+async def attach(db: Database, proposal_id: int, run: Run, caller: Caller) -> int:
+    """Record a sandbox run against a proposal, with its event, in one transaction. Returns the evidence id."""
+    async with db.write() as tx:
+        row = await tx.fetchone(
+            "INSERT INTO proposal_evidence(proposal_id, agent_id, command, directory, exit_code, timed_out, duration,"
+            " output_tail, output_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                proposal_id,
+                caller.agent_id,
+                run.command,
+                run.directory,
+                run.exit_code,
+                int(run.timed_out),
+                run.duration,
+                run.output_tail,
+                run.output_bytes,
+                caller.now,
+            ),
+        )
+        assert row is not None
+        await events.record(
+            tx,
+            now=caller.now,
+            agent_id=caller.agent_id,
+            kind="proposal.evidence",
+            object_type="proposal",
+            object_id=proposal_id,
+            data={
+                "evidence": int(row["id"]),
+                "program": run.program,
+                "exit_code": run.exit_code,
+                "timed_out": run.timed_out,
+                "duration": round(run.duration, 3),
+            },
+        )
+        return int(row["id"])
