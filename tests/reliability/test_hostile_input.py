@@ -88,7 +88,7 @@ def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_every_tool_answers_generated_arguments_with_a_result_or_a_clear_error(live: Live, data: Any) -> None:
     name = data.draw(st.sampled_from(sorted(live.tools)))
