@@ -6,6 +6,7 @@ and `main()` plumbing. Server modules build on `create_server` and `tool` and ne
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 import socket
@@ -272,7 +273,7 @@ def tool(
             idempotent_hint=idempotent,
             open_world_hint=False,
         )
-        mcp.tool(annotations=annotations)(call)
+        mcp.tool(annotations=annotations, description=inspect.cleandoc(fn.__doc__ or ""))(call)
         return fn
 
     return decorate

@@ -45,7 +45,7 @@ async def sweep_periodically(rt: Runtime) -> None:
         try:
             if rt.me is not None:
                 await store.sweep_lapsed(rt.db, viewer(rt))
-        except (sqlite3.Error, RoundtableError) as exc:
+        except (sqlite3.Error, RoundtableError, ValueError) as exc:  # ValueError: connection closed by a reopen
             log.warning("sweeping lapsed claims failed: %s", exc)
 
 

@@ -11,31 +11,17 @@ import pytest
 
 from shared.db import Database
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from shared.store import agents, consensus_queries
 from shared.store import consensus as store
+from shared.store import consensus_queries
 from shared.store import consensus_settle as closing
 from shared.store.agents import Me
+from tests.agents import join
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
 
 TIMEOUT = 30.0
 HOUR = 3600.0
-
-
-async def join(db: Database, clock: FakeClock, name: str, role: str = "worker") -> Me:
-    return await agents.register_session(
-        db,
-        key=f"named:{name}",
-        explicit_name=name,
-        default_base=name,
-        client_name="test",
-        host="h",
-        role=role,
-        server="coordination",
-        pid=1,
-        now=clock(),
-    )
 
 
 def who(me: Me, clock: FakeClock) -> store.Caller:

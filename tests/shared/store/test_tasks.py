@@ -10,26 +10,12 @@ from shared.store import agents, task_changes, task_queries
 from shared.store import tasks as store
 from shared.store.agents import Me
 from shared.store.task_queries import TaskFilter, Viewer
+from tests.agents import join
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
 
 TIMEOUT = 30.0
-
-
-async def join(db: Database, clock: FakeClock, name: str, role: str = "worker") -> Me:
-    return await agents.register_session(
-        db,
-        key=f"named:{name}",
-        explicit_name=name,
-        default_base=name,
-        client_name="test",
-        host="h",
-        role=role,
-        server="coordination",
-        pid=1,
-        now=clock(),
-    )
 
 
 def view(me: Me, clock: FakeClock) -> Viewer:
