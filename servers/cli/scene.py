@@ -282,7 +282,7 @@ SCENE: tuple[Part, ...] = (
     Part(mail, ("messaging", "coordination")),
     Part(finish),
     Part(vote),
-    Part(scene_more.experience, ("knowledge",)),
+    Part(scene_more.experience, ("knowledge", "messaging")),
     Part(scene_more.skill, ("knowledge",)),
     Part(scene_more.presence, ("monitoring",)),
 )

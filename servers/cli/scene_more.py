@@ -1,9 +1,10 @@
 """The demo's knowledge and monitoring steps, played only when those servers are in the build.
 
-TODO(lead, after merging servers/knowledge.py and servers/monitoring.py): the tool names are the product's
-(PRODUCT.md); the argument and result field names below are guesses made before those servers existed.
-Replace each `# guess` with the real names, then run `uv run roundtable demo` until every step checks out.
-Everything else about a step (narration, check, failure) works as in servers/cli/scene.py.
+The knowledge steps follow the knowledge server as committed on its branch (bbaf764) and were run against
+it. TODO(lead, after merging servers/monitoring.py): `presence` and `board` were written before the
+monitoring server existed; the argument and result field names marked `# guess` must be replaced with the
+real ones, then `uv run roundtable demo` run until every step checks out. Everything else about a step
+(narration, check, failure) works as in servers/cli/scene.py.
 """
 
 from __future__ import annotations
@@ -15,49 +16,92 @@ if TYPE_CHECKING:
 
 
 async def experience(s: Scene) -> None:
-    """ana shares what she learned from the review; planner finds it by searching."""
+    """ana shares what the review taught her; the planner, following the topic, is told and finds it."""
+    s.step("planner", "follows announcements of new experience", "message_subscribe")
+    followed = await s.call("planner", "message_subscribe", subscribe=["knowledge.*"])
+    s.check(
+        "knowledge.*" in followed["patterns"],
+        "planner follows knowledge.*",
+        expected="knowledge.* among planner's patterns",
+        got=followed["patterns"],
+    )
     s.step("ana", "shares what the review taught her", "experience_share")
-    shared: Any = await s.call(
+    shared = await s.call(
         "ana",
         "experience_share",
-        title="review migrations against a copy of the real database",  # guess
-        what_happened="the migration passed on an empty file but would have locked a large table",  # guess
-        lesson="run migrations on a copy of production data before review",  # guess
-        tags=["migrations"],  # guess
+        title="test migrations on a copy of real data",
+        context=f"reviewing the migration of task {s.tasks.get('migration')}",
+        tried="ran it on an empty database only",
+        outcome="mixed",
+        lesson="run every migration on a copy of production-sized data before review",
+        tags=["migrations"],
     )
-    entry = shared.get("experience") or shared.get("entry") or {}  # guess
-    s.notes["experience"] = entry.get("id")
-    s.check(bool(entry.get("id")), f"experience {entry.get('id')} saved", expected="a saved experience", got=shared)
-    s.step("planner", 'searches the knowledge base for "migration"', "knowledge_query")
-    found: Any = await s.call("planner", "knowledge_query", query="migration")  # guess
-    hits = found.get("results") or found.get("entries") or []  # guess
+    entry = shared["entry"]
+    s.notes["experience"] = entry["id"]
     s.check(
-        any(h.get("id") == entry.get("id") for h in hits),
-        f"planner finds ana's experience among {len(hits)} result(s)",
-        expected=f"experience {entry.get('id')} among the results",
-        got=[h.get("id") for h in hits],
+        entry["kind"] == "experience" and "planner" in shared["announced_to"],
+        f"entry {entry['id']} saved and announced to {', '.join(shared['announced_to'])}",
+        expected="an experience entry announced to planner",
+        got=f"kind {entry['kind']}, announced to {shared['announced_to']}",
+    )
+    s.step("planner", 'searches the knowledge base for "migration data"', "knowledge_query")
+    found = await s.call("planner", "knowledge_query", text="migration data")
+    hits = [h["id"] for h in found["hits"]]
+    s.check(
+        entry["id"] in hits,
+        f"planner finds entry {entry['id']} by ana among {found['total']} match(es)",
+        expected=f"entry {entry['id']} among the hits",
+        got=hits,
     )
 
 
 async def skill(s: Scene) -> None:
-    """bo composes a reusable skill from steps; ana runs it."""
-    s.step("bo", 'composes the skill "ship a migration"', "skill_compose")
-    made: Any = await s.call(
-        "bo",
-        "skill_compose",
-        name="ship-a-migration",  # guess
-        description="write, test on a copy, get a review, then ship",  # guess
-        steps=["write the migration", "test it on a copy of the data", "ask for a review", "ship"],  # guess
-    )
-    skill_id = (made.get("skill") or {}).get("name")  # guess
-    s.check(bool(skill_id), f'skill "{skill_id}" saved', expected="a saved skill", got=made)
-    s.step("ana", f'runs the skill "{skill_id}"', "skill_execute")
-    ran: Any = await s.call("ana", "skill_execute", name=skill_id, inputs={"task": s.tasks.get("migration")})  # guess
+    """bo saves two small skills, composes them into one; ana runs it for the next migration."""
+    parts = {
+        "test-a-migration": ["run migration {number} on a copy of production-sized data", "time it"],
+        "get-a-review": ["ask a teammate to review migration {number}, acknowledgement required"],
+    }
+    s.step("bo", f"saves the skills {' and '.join(parts)}", "skill_define")
+    for name, steps in parts.items():
+        saved = (
+            await s.call(
+                "bo",
+                "skill_define",
+                name=name,
+                description=f"{name.replace('-', ' ')}, the way the team learned to",
+                steps=steps,
+                parameters=[{"name": "number", "description": "the migration's number"}],
+            )
+        )["skill"]
+        s.check(
+            saved["name"] == name and saved["version"] == 1,
+            f"skill {name} version 1 saved",
+            expected=f"skill {name} version 1",
+            got=f"{saved['name']} version {saved['version']}",
+        )
+    s.step("bo", "composes them into ship-a-migration", "skill_compose")
+    made = (
+        await s.call(
+            "bo",
+            "skill_compose",
+            name="ship-a-migration",
+            description="test a migration on real-sized data, then get it reviewed",
+            skills=list(parts),
+        )
+    )["skill"]
     s.check(
-        ran.get("ok", ran.get("success")) is True,  # guess
-        f"skill ran: {ran.get('summary') or ran.get('next_step')}",
-        expected="the skill to run successfully",
-        got=ran,
+        len(made["steps"]) == 3 and [p.split("@")[0] for p in made["composed_of"] or []] == list(parts),
+        f"ship-a-migration has {len(made['steps'])} steps, from {', '.join(made['composed_of'] or [])}",
+        expected="3 steps composed from " + ", ".join(parts),
+        got=f"{len(made['steps'])} steps from {made['composed_of']}",
+    )
+    s.step("ana", "runs ship-a-migration for migration 0006", "skill_execute")
+    ran = await s.call("ana", "skill_execute", name="ship-a-migration", arguments={"number": "0006"})
+    s.check(
+        len(ran["steps"]) == 3 and ran["arguments"] == {"number": "0006"} and "0006" in ran["steps"][0],
+        f'ana gets {len(ran["steps"])} steps to follow, starting "{ran["steps"][0]}"',
+        expected="3 rendered steps mentioning migration 0006",
+        got=ran["steps"],
     )
 
 
@@ -65,8 +109,8 @@ async def presence(s: Scene) -> None:
     """Each agent says what it is doing; the planner sees the whole team."""
     for who, doing in (("planner", "planning the release"), ("ana", "reviewing"), ("bo", "writing migrations")):
         s.step(who, f'tells the team it is "{doing}"', "agent_register")
-        reg: Any = await s.call(who, "agent_register", activity=doing)  # guess
-        me = reg.get("agent") or {}  # guess
+        reg: Any = await s.call(who, "agent_register", activity=doing)  # guess: the argument's name
+        me = reg.get("agent") or {}
         s.check(
             me.get("name") == who and me.get("activity") == doing,
             f"{who} is registered, doing: {doing}",
@@ -74,17 +118,24 @@ async def presence(s: Scene) -> None:
             got=reg,
         )
     s.step("planner", "looks at who is here", "agent_status")
-    status: Any = await s.call("planner", "agent_status")
-    online = sorted(a["name"] for a in status.get("agents", []) if a.get("online"))  # guess
+    status: Any = await s.call("planner", "agent_status")  # guess: no arguments needed
+    here = {a["name"]: a for a in status.get("agents", []) if a.get("presence") in ("online", "idle")}
     s.check(
-        set(s.cast) <= set(online),
-        f"online: {', '.join(online)}",
-        expected=f"{', '.join(s.cast)} online",
-        got=online,
+        set(s.cast) <= set(here),
+        "present: " + ", ".join(f"{n} ({a.get('activity')})" for n, a in sorted(here.items())),
+        expected=f"{', '.join(s.cast)} present",
+        got=sorted(here),
     )
 
 
 async def board(s: Scene) -> None:
-    """Lines for the final board from the knowledge and monitoring servers (TODO(lead): e.g. the number of
-    entries and skills, each agent's activity); nothing while those servers are not in the build."""
-    del s
+    """The knowledge (and, TODO(lead), monitoring) lines of the final board."""
+    if "knowledge" in s.kinds:
+        entries = await s.call("planner", "knowledge_query", limit=1)
+        skills = await s.call("planner", "skill_list", limit=100)
+        names = ", ".join(k["name"] for k in skills["skills"])
+        print(
+            f"\nknowledge: {entries['total']} entr{'y' if entries['total'] == 1 else 'ies'}; skills: {names or 'none'}",
+            file=s.out,
+        )
+    # TODO(lead): with monitoring merged, e.g. network_health's status and each agent's activity.
