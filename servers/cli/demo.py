@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
-from mcp import Client
+from mcp import Client, MCPError
 from mcp.client.stdio import stdio_client
 
 from servers.cli import scene as scenes
@@ -69,6 +69,9 @@ class Agent:
                 result = await server.client.call_tool(tool, arguments)
         except TimeoutError:
             raise StepFailed(f"an answer to {tool} within {CALL_TIMEOUT:g} s", "none") from None
+        except (MCPError, anyio.ClosedResourceError, anyio.BrokenResourceError) as exc:
+            lost = f"{exc or type(exc).__name__} (roundtable-{server.kind} of {self.name} stopped?)"
+            raise StepFailed(f"an answer to {tool}", lost) from None
         text = " ".join(getattr(block, "text", "") for block in result.content).strip()
         if result.is_error:
             return False, text.removeprefix(f"Error executing tool {tool}: ")
@@ -227,11 +230,8 @@ def run(db: Path | None, keep: bool, default_db: Path | None = None) -> int:
         print(paint(f"database: a fresh temporary file, {path}", "dim", out))
     else:
         note = " (your default shared database)" if default_db is not None and db == default_db else ""
-        print(
-            paint(
-                f"database: {path}{note}; the demo's agents {', '.join(CAST)} and their work join that team", "yellow"
-            )
-        )
+        joins = f"the demo's agents {', '.join(CAST)} and their work join that team"
+        print(paint(f"database: {path}{note}; {joins}", "yellow", out))
     missing = [k for k in scenes.OPTIONAL if k not in installed_kinds()]
     if missing:
         print(paint(f"not in this build: {', '.join(missing)} (their steps are skipped)", "dim", out))

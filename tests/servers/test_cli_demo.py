@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from servers.cli.demo import play
@@ -92,3 +93,17 @@ async def test_a_server_that_does_not_start_is_named_with_its_last_words(tmp_pat
     assert "roundtable-nosuchkind for planner did not start" in text
     assert "No module named servers.nosuchkind" in text
     assert " 1. " not in text  # the scene never began
+
+
+async def test_a_server_that_dies_mid_scene_fails_the_step_instead_of_crashing_the_demo(tmp_path: Path) -> None:
+    async def lose_a_server(s: Scene) -> None:
+        for child in psutil.Process().children(recursive=True):
+            if child.environ().get("ROUNDTABLE_AGENT") == "bo" and "servers.coordination" in child.cmdline():
+                child.kill()
+        s.step("bo", "asks for work", "task_claim")
+        await s.call("bo", "task_claim")
+
+    out = io.StringIO()
+    outcome = await play(tmp_path / "t.db", out, acts=[Part(plan), Part(lose_a_server)], kinds=("coordination",))
+    assert outcome.code == 1
+    assert "✗ step 4: expected an answer to task_claim, got " in out.getvalue()
