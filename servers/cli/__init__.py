@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from servers.cli import clientconfig, doctor
+from servers.cli import clientconfig, demo, doctor
 from shared import __version__
 from shared.config import default_db_path
 
@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--db", help="the shared SQLite file (env ROUNDTABLE_DB; default: per-user data dir)")
         return sp
 
+    play = sub.add_parser("demo", help="watch three agents work as a team through real servers (about 10 s)")
+    play.add_argument("--db", help="play on this SQLite file instead of a fresh temporary one")
+    play.add_argument("--keep", action="store_true", help="keep the temporary database and print its path")
     with_db(sub.add_parser("doctor", help="check Python, uv, the database and that each server starts"))
     cfg = sub.add_parser("config", help="print a ready-to-paste client config for this machine")
     cfg.add_argument("client", choices=["claude-desktop", "claude-code"])
@@ -39,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        db = Path(args.db).expanduser().absolute() if args.db else None
+        sys.exit(demo.run(db, args.keep, default_db=database_path(None)))
     if args.command == "doctor":
         sys.exit(doctor.run(database_path(args.db)))
     if args.command == "config":

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.client.stdio import stdio_client
 
 from servers import SERVER_KINDS
+from servers.cli.launch import last_lines, server_params
 from servers.cli.render import mark, paint
 from shared.db import load_migrations
 
@@ -95,17 +96,7 @@ def check_database(db: Path) -> list[Check]:
 
 async def check_server(kind: str, db: Path) -> Check:
     """Start the server as a client would and list its tools."""
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", f"servers.{kind}"],
-        env={
-            **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "SYSTEMROOT", "PYTHONPATH")},
-            "ROUNDTABLE_DB": str(db),
-            "ROUNDTABLE_AGENT": "roundtable-doctor",
-            "ROUNDTABLE_ROLE": "observer",
-            "ROUNDTABLE_LOG_LEVEL": "ERROR",
-        },
-    )
+    params = server_params(kind, db, "roundtable-doctor", role="observer", log_level="ERROR")
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as errors:
         try:
@@ -113,8 +104,7 @@ async def check_server(kind: str, db: Path) -> Check:
                 async with Client(stdio_client(params, errlog=errors)) as client:
                     tools = (await client.list_tools()).tools
         except Exception:  # any failure to start or answer is what this check reports
-            errors.seek(0)
-            last = [line for line in errors.read().splitlines() if line.strip()][-1:] or ["no output"]
+            last = last_lines(errors, 1) or ["no output"]
             return Check(
                 f"roundtable-{kind}",
                 False,
