@@ -60,9 +60,8 @@ def build(path: Path, entries: int, seed: int = 7) -> tuple[Counter[str], float]
     return df, time.perf_counter() - started
 
 
-INSERT = (
-    "INSERT INTO knowledge(kind, title, title_key, body, author_id, author_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+COLUMNS = "kind, title, title_key, body, author_id, author_name, created_at"
+INSERT = f"INSERT INTO knowledge({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
 def pick(df: Counter[str], entries: int) -> list[tuple[str, str, int]]:
@@ -151,12 +150,12 @@ def run(quick: bool, entries: int | None = None, repeats: int | None = None) -> 
         ],
         rows,
     )
-    return (
-        out
-        + f"\nBuilt in {seconds:.1f} s, {size:.0f} MB; {repeats} queries each. Floor: raw sqlite3 FTS5 MATCH, bm25 top 10"
+    how = (
+        f"Built in {seconds:.1f} s, {size:.0f} MB; {repeats} queries each. Floor: raw sqlite3 FTS5 MATCH, bm25 top 10"
         f" over every match. Store: quoted words, bm25 over the newest {knowledge_search.RANK_CAP:,} matches, count"
-        f" capped at {knowledge_search.COUNT_CAP:,}, snippets for the page. {machine()}\n"
+        f" capped at {knowledge_search.COUNT_CAP:,}, snippets for the page. {machine()}"
     )
+    return f"{out}\n{how}\n"
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ Tags = Annotated[
     Field(max_length=knowledge.TAGS_MAX, description="lower-case labels, e.g. ci, sqlite.locking"),
 ]
 Title = Annotated[str, Field(min_length=1, max_length=knowledge.TITLE_MAX, description="short and specific")]
-Text = Annotated[str, Field(min_length=1, max_length=8000)]
+Text = Annotated[str, Field(min_length=1, max_length=knowledge.EXPERIENCE_FIELD_MAX)]
 EntryId = Annotated[int, Field(ge=1, description="an entry id, as knowledge_query or knowledge_add returned it")]
 
 

@@ -27,6 +27,8 @@ TAG_MAX = 50
 TAGS_MAX = 20
 KINDS = ("fact", "decision", "howto", "note", "postmortem", "experience", "reference")
 EXPERIENCE_TOPIC = "knowledge.experience"
+EXPERIENCE_FIELD_MAX = 8000
+OUTCOMES = ("success", "failure", "mixed")
 TAG = re.compile(r"[a-z0-9][a-z0-9._-]{0,49}")
 FIELDS = (
     "k.id, k.kind, k.title, k.body, k.tags, k.source, k.links, k.data, k.created_at, k.supersedes,"
@@ -218,6 +220,10 @@ async def share_experience(db: Database, author: Author, e: Experience, *, now: 
     for name, value in (("context", e.context), ("tried", e.tried), ("lesson", e.lesson)):
         if not value.strip():
             raise InvalidArgument(f"{name} is empty; an experience needs context, what was tried and the lesson")
+        if len(value) > EXPERIENCE_FIELD_MAX:
+            raise InvalidArgument(f"{name} is {len(value)} characters; the limit is {EXPERIENCE_FIELD_MAX}")
+    if e.outcome not in OUTCOMES:
+        raise InvalidArgument(f"outcome {e.outcome!r} is not one of {', '.join(OUTCOMES)}")
     data = {"context": e.context, "tried": e.tried, "outcome": e.outcome, "lesson": e.lesson}
     new = NewEntry(title=e.title, body=experience_body(e), kind="experience", tags=e.tags, data=data)
     sender = messages.Sender(id=author.id, name=author.name, secret=author.secret, per_minute=0)

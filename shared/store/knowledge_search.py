@@ -11,7 +11,6 @@ through and turns its syntax errors into a message that names the fix.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from shared.db import Database
 from shared.errors import InvalidArgument
 from shared.models.knowledge import Hit, QueryResult
+from shared.store import fts
 from shared.store.knowledge import FROM, check_kind, check_tags, summary
 
 RANK_CAP = 1000
@@ -26,7 +26,6 @@ COUNT_CAP = 10_000
 TERMS_MAX = 20
 TEXT_MAX = 500
 WEIGHTS = "10.0, 1.0, 5.0"  # title, body, tags: a title hit outweighs a passing mention in the body
-WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -44,10 +43,10 @@ class Search:
 
 def fts_query(text: str) -> str:
     """The words of `text` as an FTS5 query that cannot be a syntax error: each quoted, all must match."""
-    terms = WORD.findall(text)
-    if len(terms) > TERMS_MAX:
-        raise InvalidArgument(f"{len(terms)} words; search with at most {TERMS_MAX}")
-    return " ".join(f'"{t}"' for t in terms)
+    words = len(text.split())
+    if words > TERMS_MAX:
+        raise InvalidArgument(f"{words} words; search with at most {TERMS_MAX}")
+    return fts.quote_words(text, limit=TERMS_MAX)
 
 
 def _filters(s: Search, params: dict[str, Any]) -> str:
