@@ -15,6 +15,7 @@ from shared.store.knowledge import Author
 from shared.timeparse import parse_duration
 
 Kind = Literal["fact", "decision", "howto", "note", "postmortem", "reference"]
+AnyKind = Literal["fact", "decision", "howto", "note", "postmortem", "reference", "experience"]
 Tags = Annotated[
     list[Annotated[str, Field(max_length=knowledge.TAG_MAX)]],
     Field(max_length=knowledge.TAGS_MAX, description="lower-case labels, e.g. ci, sqlite.locking"),
@@ -86,10 +87,7 @@ def register(mcp: MCPServer[Runtime]) -> None:
                 description="words to find (all must match); empty lists the newest",
             ),
         ] = "",
-        kind: Annotated[
-            str | None,
-            Field(max_length=20, description="fact, decision, howto, note, postmortem, experience, reference"),
-        ] = None,
+        kind: Annotated[AnyKind | None, Field(description="only entries of this kind")] = None,
         tags: Annotated[
             list[Annotated[str, Field(max_length=50)]], Field(max_length=5, description="entries carrying all of these")
         ] = [],  # noqa: B006

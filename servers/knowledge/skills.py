@@ -86,10 +86,14 @@ def register(mcp: MCPServer[Runtime]) -> None:
         rt = runtime(ctx)
         if cursor and not cursor.isdigit():
             raise InvalidArgument(f"cursor {cursor!r} is not one skill_list returned; omit it")
-        found = await store.newest(rt.db, text=text, limit=limit, offset=int(cursor or 0))
-        total = await store.count(rt.db)
-        step = "Run one with skill_execute(name, arguments)." if found else "No skills yet; save one with skill_define."
-        return SkillList(skills=found, total=total, next_step=step)
+        offset = int(cursor or 0)
+        found = await store.newest(rt.db, text=text, limit=limit, offset=offset)
+        total = await store.count(rt.db, text=text)
+        more = str(offset + len(found)) if offset + len(found) < total else None
+        step = (
+            "Run one with skill_execute(name, arguments)." if found else "No skills found; save one with skill_define."
+        )
+        return SkillList(skills=found, total=total, next_cursor=more, next_step=step)
 
     @tool(mcp, read_only=True, title="Execute a skill")
     async def skill_execute(

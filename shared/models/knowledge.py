@@ -105,7 +105,8 @@ class SkillSaved(BaseModel):
 
 class SkillList(BaseModel):
     skills: list[Skill]
-    total: int
+    total: int = Field(description="how many skills match in all")
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null when this is the last")
     next_step: str
 
 

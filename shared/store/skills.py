@@ -216,25 +216,32 @@ async def names(db: Database, *, limit: int = LIST_MAX) -> list[str]:
     return [str(r["name"]) for r in rows]
 
 
+NEWEST = "s.version = (SELECT MAX(version) FROM skills m WHERE m.name = s.name)"
+
+
+def _matching(text: str | None) -> tuple[str, list[str]]:
+    if not text or not text.strip():
+        return "", []
+    like = "%" + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return " AND (s.name LIKE ? ESCAPE '\\' OR lower(s.description) LIKE ? ESCAPE '\\')", [like, like]
+
+
 async def newest(db: Database, *, text: str | None = None, limit: int = LIST_MAX, offset: int = 0) -> list[Skill]:
     """The newest version of every skill, by name; `text` filters on name or description (plain words)."""
-    where, params = "", []
-    if text and text.strip():
-        like = "%" + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where = " AND (s.name LIKE ? ESCAPE '\\' OR lower(s.description) LIKE ? ESCAPE '\\')"
-        params = [like, like]
+    where, params = _matching(text)
     rows = await db.fetchall(
         f"SELECT {FIELDS}, (SELECT json_group_array(version) FROM (SELECT version FROM skills v"
         " WHERE v.name = s.name ORDER BY version)) AS all_versions"
-        f" FROM {FROM} WHERE s.version = (SELECT MAX(version) FROM skills m WHERE m.name = s.name){where}"
-        " ORDER BY s.name LIMIT ? OFFSET ?",
+        f" FROM {FROM} WHERE {NEWEST}{where} ORDER BY s.name LIMIT ? OFFSET ?",
         (*params, limit, offset),
     )
     return [_skill(r, json.loads(r["all_versions"])) for r in rows]
 
 
-async def count(db: Database) -> int:
-    return int(await db.scalar("SELECT count(DISTINCT name) FROM skills"))
+async def count(db: Database, *, text: str | None = None) -> int:
+    """How many skills (names) there are, or match `text`."""
+    where, params = _matching(text)
+    return int(await db.scalar(f"SELECT count(*) FROM skills s WHERE {NEWEST}{where}", params))
 
 
 async def fingerprint(db: Database) -> tuple[int, int]:
