@@ -17,6 +17,7 @@ from shared.config import Settings
 from shared.notify import prompts_watcher
 from shared.runtime import Runtime, create_server, run_main
 
+PROMPTS_POLL_SECONDS = 0.5  # a prompt menu needs no faster; older clients that listed prompts keep it polling
 DESCRIPTION = "Roundtable knowledge server: a shared, searchable knowledge base, experience reports and skills."
 
 INSTRUCTIONS = """\
@@ -31,7 +32,11 @@ skill_define and skill_compose make new ones. Skills also appear as prompts in t
 
 def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[Runtime]:
     mcp = create_server(
-        "knowledge", settings, instructions=INSTRUCTIONS, clock=clock, background=[prompts_watcher(prompts.fingerprint)]
+        "knowledge",
+        settings,
+        instructions=INSTRUCTIONS,
+        clock=clock,
+        background=[prompts_watcher(prompts.fingerprint, interval=PROMPTS_POLL_SECONDS)],
     )
     entries.register(mcp)
     skills.register(mcp)

@@ -119,6 +119,10 @@ async def test_skills_are_defined_listed_and_executed_as_tools(settings: Setting
             )
         )
         assert composed["skill"]["composed_of"] == ["ship@1", "announce@1"]
+        some = data(await ana.call_tool("skill_list", {"text": "then tell", "limit": 1}))
+        assert [s["name"] for s in some["skills"]] == ["release"] and some["total"] == 1 and some["next_cursor"] is None
+        first = data(await ana.call_tool("skill_list", {"limit": 2}))
+        assert first["total"] == 3 and first["next_cursor"] == "2"
 
 
 async def test_skills_appear_as_prompts_and_render_with_arguments(settings: Settings, as_agent: Any) -> None:
