@@ -16,6 +16,7 @@ from shared.clock import iso
 from shared.db import Database, Row
 from shared.errors import InvalidArgument, NotFound
 from shared.models.messages import Message, Receipt
+from shared.store import fts
 
 MINE = (
     "(r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND m.sender_id IS NOT :me))"
@@ -36,10 +37,10 @@ class InboxFilter:
 
 def fts_query(text: str) -> str:
     """User words as an FTS5 query that cannot be a syntax error: every term quoted, all must match."""
-    terms = [t.replace('"', '""') for t in text.split()]
-    if not terms:
+    query = fts.quote_words(text)
+    if not query:
         raise InvalidArgument("text has no words to search for")
-    return " ".join(f'"{t}"' for t in terms[:20])
+    return query
 
 
 def to_message(row: Row, secret: str | None, now: float) -> Message:

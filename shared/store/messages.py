@@ -158,45 +158,65 @@ async def send(db: Database, sender: Sender, to: Sequence[str], out: Outgoing, *
     async with db.write() as tx:
         await _rate_check(tx, sender, now)
         if topics:
-            topic = check_topic(topics[0][6:])
-            rows = await tx.execute(
-                "SELECT s.agent_id, a.name FROM topic_subscriptions s JOIN agents a ON a.id = s.agent_id"
-                " WHERE ? GLOB s.pattern GROUP BY s.agent_id ORDER BY a.name",
-                (topic,),
-            )
-            ids, names = [r["agent_id"] for r in rows], [r["name"] for r in rows]
-            kind, audience = "topic", f"topic:{topic}"
-        else:
-            topic = None
-            found = {}
-            for name in dict.fromkeys(targets):
-                row = await tx.fetchone("SELECT id, name FROM agents WHERE name = ?", (name,))
-                if row is None:
-                    known = (
-                        ", ".join(
-                            r["name"]
-                            for r in await tx.execute("SELECT name FROM agents ORDER BY last_seen DESC LIMIT 50")
-                        )
-                        or "none"
+            return await post_to_topic(tx, sender, topics[0][6:], out, now=now)
+        found = {}
+        for name in dict.fromkeys(targets):
+            row = await tx.fetchone("SELECT id, name FROM agents WHERE name = ?", (name,))
+            if row is None:
+                known = (
+                    ", ".join(
+                        r["name"] for r in await tx.execute("SELECT name FROM agents ORDER BY last_seen DESC LIMIT 50")
                     )
-                    raise NotFound(f"no agent is named {name!r}; known agents: {known}")
-                found[row["id"]] = row["name"]
-            ids, names = list(found), sorted(found.values(), key=str.lower)
-            kind, audience = "direct", json.dumps(names)
-        message_id = await _insert(tx, sender.id, sender.name, kind, audience, topic, out, now, sender.secret)
-        await tx.executemany(
-            "INSERT INTO message_recipients(agent_id, message_id) VALUES (?, ?)", [(i, message_id) for i in ids]
-        )
-        await events.record(
-            tx,
-            now=now,
-            agent_id=sender.id,
-            kind="message.sent",
-            object_type="message",
-            object_id=message_id,
-            data={"kind": kind, "recipients": len(ids), "topic": topic},
-        )
+                    or "none"
+                )
+                raise NotFound(f"no agent is named {name!r}; known agents: {known}")
+            found[row["id"]] = row["name"]
+        names = sorted(found.values(), key=str.lower)
+        message_id = await _deliver(tx, sender, "direct", json.dumps(names), None, list(found), out, now)
     return message_id, names
+
+
+async def post_to_topic(
+    tx: Transaction, sender: Sender, topic: str, out: Outgoing, *, now: float
+) -> tuple[int, list[str]]:
+    """A message from `sender` to the current followers of `topic`, inside the caller's transaction (so it
+    commits with whatever it announces). Returns the message id and the names it reached."""
+    check_text(out.subject, out.body)
+    topic = check_topic(topic)
+    rows = await tx.execute(
+        "SELECT s.agent_id, a.name FROM topic_subscriptions s JOIN agents a ON a.id = s.agent_id"
+        " WHERE ? GLOB s.pattern GROUP BY s.agent_id ORDER BY a.name",
+        (topic,),
+    )
+    ids = [r["agent_id"] for r in rows]
+    message_id = await _deliver(tx, sender, "topic", f"topic:{topic}", topic, ids, out, now)
+    return message_id, [r["name"] for r in rows]
+
+
+async def _deliver(
+    tx: Transaction,
+    sender: Sender,
+    kind: str,
+    audience: str,
+    topic: str | None,
+    recipients: Sequence[str],
+    out: Outgoing,
+    now: float,
+) -> int:
+    message_id = await _insert(tx, sender.id, sender.name, kind, audience, topic, out, now, sender.secret)
+    await tx.executemany(
+        "INSERT INTO message_recipients(agent_id, message_id) VALUES (?, ?)", [(i, message_id) for i in recipients]
+    )
+    await events.record(
+        tx,
+        now=now,
+        agent_id=sender.id,
+        kind="message.sent",
+        object_type="message",
+        object_id=message_id,
+        data={"kind": kind, "recipients": len(recipients), "topic": topic},
+    )
+    return message_id
 
 
 async def broadcast(db: Database, sender: Sender, out: Outgoing, *, now: float) -> int:

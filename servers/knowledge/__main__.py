@@ -1,0 +1,3 @@
+from servers.knowledge import main
+
+main()

@@ -1,0 +1,165 @@
+"""Knowledge tools: add, query, get, and share an experience."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import Field
+
+from shared.errors import InvalidArgument, NotFound
+from shared.models.knowledge import AddResult, EntryDetail, ExperienceResult, Outcome, QueryResult
+from shared.runtime import Runtime, runtime, tool
+from shared.store import agents, knowledge, knowledge_search
+from shared.store.knowledge import Author
+from shared.timeparse import parse_duration
+
+Kind = Literal["fact", "decision", "howto", "note", "postmortem", "reference"]
+AnyKind = Literal["fact", "decision", "howto", "note", "postmortem", "reference", "experience"]
+Tags = Annotated[
+    list[Annotated[str, Field(max_length=knowledge.TAG_MAX)]],
+    Field(max_length=knowledge.TAGS_MAX, description="lower-case labels, e.g. ci, sqlite.locking"),
+]
+Title = Annotated[str, Field(min_length=1, max_length=knowledge.TITLE_MAX, description="short and specific")]
+Text = Annotated[str, Field(min_length=1, max_length=knowledge.EXPERIENCE_FIELD_MAX)]
+EntryId = Annotated[int, Field(ge=1, description="an entry id, as knowledge_query or knowledge_add returned it")]
+
+
+def author(rt: Runtime) -> Author:
+    me = rt.require_writer()
+    return Author(id=me.id, name=me.name, secret=rt.settings.secret)
+
+
+def _next_for_add(result: AddResult) -> str:
+    entry = result.entry
+    if result.possible_duplicates:
+        others = ", ".join(f"{d.id} ({d.author}: {d.title!r})" for d in result.possible_duplicates)
+        return (
+            f"Added as entry {entry.id}, but entries with the same title exist: {others}. Read them with "
+            "knowledge_get; "
+            f"if yours replaces one, add it again with supersedes=<its id> (then this one can be ignored), and if "
+            "they disagree, say so in the body."
+        )
+    if entry.supersedes:
+        return f"Entry {entry.id} supersedes entry {entry.supersedes}; searches now show only the new one."
+    return f"Saved as entry {entry.id}; every agent can find it with knowledge_query."
+
+
+def register(mcp: MCPServer[Runtime]) -> None:
+    @tool(mcp, read_only=False, title="Add knowledge")
+    async def knowledge_add(
+        title: Title,
+        body: Annotated[str, Field(min_length=1, max_length=knowledge.BODY_MAX, description="the content (≤ 64 KiB)")],
+        ctx: Context[Any, Any],
+        kind: Annotated[Kind, Field(description="what sort of knowledge it is")] = "note",
+        tags: Tags = [],  # noqa: B006 - pydantic copies defaults
+        source: Annotated[str | None, Field(max_length=knowledge.SOURCE_MAX, description="where it came from")] = None,
+        links: Annotated[
+            list[Annotated[str, Field(max_length=knowledge.LINK_MAX)]],
+            Field(max_length=knowledge.LINKS_MAX, description="URLs, paths or 'task 12'"),
+        ] = [],  # noqa: B006
+        supersedes: Annotated[
+            int | None, Field(ge=1, description="id of the entry this one replaces (it is kept as history)")
+        ] = None,
+    ) -> AddResult:
+        """Record a fact, decision, how-to, note, post-mortem or reference for every agent to find.
+
+        You are the author. To correct or update an entry, pass supersedes=<its id>: the old one is kept as
+        history and hidden from searches. An entry with the same title as a current one is still added, and
+        the answer lists those possible duplicates so you can supersede or reconcile them.
+        """
+        rt = runtime(ctx)
+        new = knowledge.NewEntry(
+            title=title, body=body, kind=kind, tags=tags, source=source, links=links, supersedes=supersedes
+        )
+        entry, duplicates = await knowledge.add(rt.db, author(rt), new, now=rt.now())
+        result = AddResult(entry=entry, possible_duplicates=duplicates, next_step="")
+        result.next_step = _next_for_add(result)
+        return result
+
+    @tool(mcp, read_only=True, title="Search knowledge")
+    async def knowledge_query(
+        ctx: Context[Any, Any],
+        text: Annotated[
+            str,
+            Field(
+                max_length=knowledge_search.TEXT_MAX,
+                description="words to find (all must match); empty lists the newest",
+            ),
+        ] = "",
+        kind: Annotated[AnyKind | None, Field(description="only entries of this kind")] = None,
+        tags: Annotated[
+            list[Annotated[str, Field(max_length=50)]], Field(max_length=5, description="entries carrying all of these")
+        ] = [],  # noqa: B006
+        author: Annotated[str | None, Field(max_length=100, description="agent name")] = None,
+        max_age: Annotated[
+            str | None, Field(max_length=40, description='only entries newer than this, e.g. "7d"')
+        ] = None,
+        include_superseded: Annotated[bool, Field(description="also show entries that were replaced")] = False,
+        raw: Annotated[
+            bool, Field(description='treat text as FTS5 query syntax (OR, NEAR, "phrases", prefix*)')
+        ] = False,
+        limit: Annotated[int, Field(ge=1, le=50)] = 10,
+        cursor: Annotated[str | None, Field(max_length=10, description="next_cursor from the previous page")] = None,
+    ) -> QueryResult:
+        """Search the team's knowledge by words (title, body and tags), best match first, with highlighted
+        snippets; filter by kind, tags, author and age. Replaced (superseded) entries are hidden unless asked.
+
+        Your words are matched as plain words (punctuation and operators are ignored) unless raw=true. The
+        result says how many matched in all; for very common words only the newest 1,000 matches are ranked
+        and the result says so. Read a hit in full with knowledge_get.
+        """
+        rt = runtime(ctx)
+        if cursor and not cursor.isdigit():
+            raise InvalidArgument(f"cursor {cursor!r} is not one knowledge_query returned; pass next_cursor or omit it")
+        author_id = None
+        if author:
+            found = await agents.by_names(rt.db, [author.strip()])
+            if author.strip().lower() not in found:
+                known = ", ".join(await agents.known_names(rt.db)) or "none yet"
+                raise NotFound(f"no agent is named {author!r}; known agents: {known}")
+            author_id = str(found[author.strip().lower()]["id"])
+        now = rt.now()
+        since = (
+            now - parse_duration(max_age, field="max_age", minimum=1, maximum=100 * 365 * 86400) if max_age else None
+        )
+        search = knowledge_search.Search(
+            text=text,
+            raw=raw,
+            kind=kind,
+            tags=tuple(tags),
+            author_id=author_id,
+            since=since,
+            include_superseded=include_superseded,
+            limit=limit,
+            offset=int(cursor or 0),
+        )
+        return await knowledge_search.search(rt.db, search, now=now)
+
+    @tool(mcp, read_only=True, title="Read a knowledge entry")
+    async def knowledge_get(entry_id: EntryId, ctx: Context[Any, Any]) -> EntryDetail:
+        """One knowledge entry in full (body, source, links, experience details) with its supersede history,
+        oldest first, and the id of its current version."""
+        rt = runtime(ctx)
+        return await knowledge.get(rt.db, entry_id, now=rt.now())
+
+    @tool(mcp, read_only=False, title="Share an experience")
+    async def experience_share(
+        title: Title,
+        context: Annotated[Text, Field(description="the situation and goal")],
+        tried: Annotated[Text, Field(description="what was tried")],
+        outcome: Annotated[Outcome, Field(description="how it went")],
+        lesson: Annotated[Text, Field(description="what others should do (or avoid) next time")],
+        ctx: Context[Any, Any],
+        tags: Tags = [],  # noqa: B006
+    ) -> ExperienceResult:
+        """Share a lesson from experience — context, what was tried, the outcome, the lesson — as a knowledge
+        entry of kind 'experience', announced to agents following the topic 'knowledge.experience'
+        (message_subscribe). Use it after something worked or failed in a way others can learn from."""
+        rt = runtime(ctx)
+        e = knowledge.Experience(title=title, context=context, tried=tried, outcome=outcome, lesson=lesson, tags=tags)
+        entry, message_id, reached = await knowledge.share_experience(rt.db, author(rt), e, now=rt.now())
+        step = f"Saved as entry {entry.id}" + (
+            f" and announced to {', '.join(reached)}." if reached else "; nobody follows knowledge.experience yet."
+        )
+        return ExperienceResult(entry=entry, announced_to=reached, message_id=message_id, next_step=step)

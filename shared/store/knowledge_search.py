@@ -1,0 +1,167 @@
+"""Searching knowledge: FTS5 over title, body and tags with bm25 ranking, filters and paging — bounded.
+
+The cost of a full-text query grows with the number of matching rows (SQLITE.md), so neither ranking nor
+counting looks at more than a fixed number of them:
+- ranking: the newest RANK_CAP matching entries (after the filters) are ranked by bm25 and paged; when
+  more match, the result says how many were ranked (`ranked_over`) so nobody mistakes it for all of them;
+- counting: up to COUNT_CAP matches are counted; beyond, the total is reported as a lower bound.
+User words are quoted term by term, so no input can be an FTS5 syntax error; `raw=True` passes FTS5 syntax
+through and turns its syntax errors into a message that names the fix.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from shared.db import Database
+from shared.errors import InvalidArgument
+from shared.models.knowledge import Hit, QueryResult
+from shared.store import fts
+from shared.store.knowledge import FROM, check_kind, check_tags, summary
+
+RANK_CAP = 1000
+COUNT_CAP = 10_000
+TERMS_MAX = 20
+TEXT_MAX = 500
+WEIGHTS = "10.0, 1.0, 5.0"  # title, body, tags: a title hit outweighs a passing mention in the body
+
+
+@dataclass(frozen=True)
+class Search:
+    text: str = ""
+    raw: bool = False
+    kind: str | None = None
+    tags: tuple[str, ...] = ()
+    author_id: str | None = None
+    since: float | None = None
+    include_superseded: bool = False
+    limit: int = 10
+    offset: int = 0
+
+
+def fts_query(text: str) -> str:
+    """The words of `text` as an FTS5 query that cannot be a syntax error: each quoted, all must match."""
+    words = len(text.split())
+    if words > TERMS_MAX:
+        raise InvalidArgument(f"{words} words; search with at most {TERMS_MAX}")
+    return fts.quote_words(text, limit=TERMS_MAX)
+
+
+def _filters(s: Search, params: dict[str, Any]) -> str:
+    where = []
+    if not s.include_superseded:
+        where.append("k.superseded_by IS NULL")
+    if s.kind:
+        where.append("k.kind = :kind")
+        params["kind"] = check_kind(s.kind)
+    for i, tag in enumerate(check_tags(s.tags)):
+        where.append(f"EXISTS (SELECT 1 FROM knowledge_tags t WHERE t.tag = :tag{i} AND t.entry_id = k.id)")
+        params[f"tag{i}"] = tag
+    if s.author_id is not None:
+        where.append("k.author_id = :author")
+        params["author"] = s.author_id
+    if s.since is not None:
+        where.append("k.created_at >= :since")
+        params["since"] = s.since
+    return " AND ".join(where) or "1"
+
+
+async def search(db: Database, s: Search, *, now: float) -> QueryResult:
+    if len(s.text) > TEXT_MAX:
+        raise InvalidArgument(f"text is {len(s.text)} characters; the limit is {TEXT_MAX}")
+    if s.offset >= RANK_CAP:
+        raise InvalidArgument(f"paging stops after the best {RANK_CAP} results; narrow the search with more words")
+    query = s.text.strip() if s.raw else fts_query(s.text)
+    params: dict[str, Any] = {"limit": s.limit, "offset": s.offset, "cap": RANK_CAP, "count_cap": COUNT_CAP}
+    where = _filters(s, params)
+    if query:
+        params["q"] = query
+        source = f"knowledge_fts f JOIN knowledge k ON k.id = f.rowid WHERE knowledge_fts MATCH :q AND {where}"
+        score, newest = f"bm25(knowledge_fts, {WEIGHTS})", "f.rowid DESC"
+    else:
+        source = f"knowledge k WHERE {where}"
+        score, newest = "NULL", "k.id DESC"
+    try:
+        ranked = await db.fetchall(
+            f"WITH c AS MATERIALIZED (SELECT k.id AS id, {score} AS score FROM {source} ORDER BY {newest} LIMIT :cap)"
+            " SELECT id, score, (SELECT count(*) FROM c) AS candidates FROM c"
+            " ORDER BY score, id DESC LIMIT :limit OFFSET :offset",
+            params,
+        )
+        candidates = int(ranked[0]["candidates"]) if ranked else await _candidates(db, source, params, s.offset)
+        total, lower_bound = candidates, False
+        if candidates >= RANK_CAP:
+            total = int(await db.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {source} LIMIT :count_cap)", params))
+            lower_bound = total >= COUNT_CAP
+        scores = {int(r["id"]): None if r["score"] is None else round(-float(r["score"]), 6) for r in ranked}
+        hits = await _hits(db, scores, query, now)
+    except sqlite3.OperationalError as exc:
+        if not s.raw:
+            raise
+        raise InvalidArgument(
+            f'raw FTS5 query {query!r} is not valid ({exc}); fix the syntax (quote phrases with "…") '
+            "or search without raw=true"
+        ) from exc
+    shown = s.offset + len(hits)
+    more = shown < min(total, RANK_CAP)
+    return QueryResult(
+        hits=hits,
+        total=total,
+        total_is_lower_bound=lower_bound,
+        ranked_over=min(candidates, RANK_CAP),
+        query=query,
+        next_cursor=str(shown) if more else None,
+        next_step=_next_step(hits, total, more),
+    )
+
+
+async def _candidates(db: Database, source: str, params: dict[str, Any], offset: int) -> int:
+    """How many candidates there are when the page came back empty (an offset past the end, or none)."""
+    if offset == 0:
+        return 0
+    return int(await db.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {source} LIMIT :cap)", params))
+
+
+async def _hits(db: Database, scores: dict[int, float | None], query: str, now: float) -> list[Hit]:
+    """The page's entries, in rank order, with highlighted titles and body snippets (for the page only)."""
+    ids = list(scores)
+    if not ids:
+        return []
+    marks = ",".join(str(i) for i in ids)
+    rows = await db.fetchall(
+        "SELECT k.id, k.kind, k.title, k.tags, k.created_at, k.superseded_by,"
+        " COALESCE(a.name, k.author_name) AS author, substr(k.body, 1, 240) AS opening FROM "
+        f"{FROM} WHERE k.id IN ({marks})"
+    )
+    marked: dict[int, tuple[str, str]] = {}
+    if query:
+        for r in await db.fetchall(
+            "SELECT rowid, highlight(knowledge_fts, 0, '**', '**') AS title,"
+            " snippet(knowledge_fts, 1, '**', '**', '…', 24) AS snippet"
+            f" FROM knowledge_fts WHERE knowledge_fts MATCH ? AND rowid IN ({marks})",
+            (query,),
+        ):
+            marked[int(r["rowid"])] = (r["title"], r["snippet"])
+    by_id = {int(r["id"]): r for r in rows}
+    hits = []
+    for i in ids:
+        row = by_id[i]
+        title, snippet = marked.get(i, (row["title"], row["opening"]))
+        hits.append(Hit(**summary(row, now).model_dump(), title_highlighted=title, snippet=snippet, score=scores[i]))
+    return hits
+
+
+def _next_step(hits: list[Hit], total: int, more: bool) -> str:
+    if not hits:
+        return "Nothing matched. Try fewer or other words, drop filters, or add what you learn with knowledge_add."
+    step = f"Read an entry in full with knowledge_get(entry_id={hits[0].id})."
+    if total > RANK_CAP:
+        step += (
+            f" The words are very common: only the newest {RANK_CAP} matching entries were ranked;"
+            " add words or filters (kind, tags, author, max_age) to find older ones."
+        )
+    if more:
+        step += " More results: pass next_cursor."
+    return step

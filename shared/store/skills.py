@@ -1,0 +1,280 @@
+"""Skills: named, versioned procedures with declared parameters and steps (text templates).
+
+Defining a name again makes a new version; every version is kept and can still be executed. A composed
+skill is a snapshot: the steps of its parts, in order, with their parameters merged (a parameter declared
+differently by two parts is a conflict, refused). Executing renders the steps; it runs no code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+
+from shared.clock import iso
+from shared.db import Database, Row, Transaction
+from shared.errors import Conflict, InvalidArgument, NotFound
+from shared.models.knowledge import Skill, SkillParameter, SkillRun
+from shared.store import events, templates
+from shared.store.knowledge import Author
+
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+DESCRIPTION_MAX = 1000
+PARAMETERS_MAX = 20
+STEPS_MAX = 50
+STEP_MAX = 4000
+ARGUMENT_MAX = 10_000
+PARTS_MAX = 20
+LIST_MAX = 500
+
+
+def check_name(name: str) -> str:
+    value = name.strip().lower()
+    if not NAME.fullmatch(value):
+        raise InvalidArgument(
+            f"skill name {name!r} is not valid: use 1-64 lower-case letters, digits, '-' or '_', e.g. release-checklist"
+        )
+    return value
+
+
+def _check_parameters(parameters: Sequence[SkillParameter]) -> list[SkillParameter]:
+    if len(parameters) > PARAMETERS_MAX:
+        raise InvalidArgument(f"{len(parameters)} parameters; the limit is {PARAMETERS_MAX}")
+    seen: set[str] = set()
+    clean = []
+    for p in parameters:
+        if p.name in seen:
+            raise InvalidArgument(f"parameter {p.name!r} is declared twice; declare each once")
+        seen.add(p.name)
+        # A parameter with a default is optional whatever `required` says: the default fills it in.
+        clean.append(p.model_copy(update={"required": p.required and p.default is None}))
+    return clean
+
+
+def _check_steps(steps: Sequence[str], declared: set[str]) -> list[str]:
+    if not steps:
+        raise InvalidArgument("a skill needs at least one step")
+    if len(steps) > STEPS_MAX:
+        raise InvalidArgument(f"{len(steps)} steps; the limit is {STEPS_MAX}")
+    for number, step in enumerate(steps, 1):
+        if not step.strip():
+            raise InvalidArgument(f"step {number} is empty")
+        if len(step) > STEP_MAX:
+            raise InvalidArgument(f"step {number} is {len(step)} characters; the limit is {STEP_MAX}")
+        unknown = [p for p in templates.placeholders(step) if p not in declared]
+        if unknown:
+            raise InvalidArgument(
+                f"step {number} uses {{{unknown[0]}}}, which is not a declared parameter "
+                f"(declared: {', '.join(sorted(declared)) or 'none'}); declare it or write {{{{ }}}} for braces"
+            )
+    return list(steps)
+
+
+def _check_description(description: str) -> str:
+    value = description.strip()
+    if not value:
+        raise InvalidArgument("description is empty; say what the skill achieves and when to use it")
+    if len(value) > DESCRIPTION_MAX:
+        raise InvalidArgument(f"description is {len(value)} characters; the limit is {DESCRIPTION_MAX}")
+    return value
+
+
+def _skill(row: Row, versions: list[int]) -> Skill:
+    return Skill(
+        name=row["name"],
+        version=row["version"],
+        description=row["description"],
+        parameters=[SkillParameter(**p) for p in json.loads(row["parameters"])],
+        steps=json.loads(row["steps"]),
+        composed_of=json.loads(row["composed_of"]) if row["composed_of"] else None,
+        author=row["author"],
+        created_at=iso(row["created_at"]) or "",
+        versions=versions,
+    )
+
+
+FIELDS = "s.*, COALESCE(a.name, s.author_name) AS author"
+FROM = "skills s LEFT JOIN agents a ON a.id = s.author_id"
+
+
+async def _save(
+    tx: Transaction,
+    author: Author,
+    name: str,
+    description: str,
+    parameters: list[SkillParameter],
+    steps: list[str],
+    composed_of: list[str] | None,
+    now: float,
+) -> int:
+    row = await tx.fetchone(
+        "INSERT INTO skills(name, version, description, parameters, steps, composed_of, author_id, author_name,"
+        " created_at) SELECT ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM skills WHERE name = ?"
+        " RETURNING version",
+        (
+            name,
+            description,
+            json.dumps([p.model_dump() for p in parameters]),
+            json.dumps(steps),
+            json.dumps(composed_of) if composed_of else None,
+            author.id,
+            author.name,
+            now,
+            name,
+        ),
+    )
+    assert row is not None
+    version = int(row["version"])
+    await events.record(
+        tx,
+        now=now,
+        agent_id=author.id,
+        kind="skill.composed" if composed_of else "skill.defined",
+        object_type="skill",
+        object_id=f"{name}@{version}",
+        data={"composed_of": composed_of} if composed_of else {},
+    )
+    return version
+
+
+async def define(
+    db: Database,
+    author: Author,
+    name: str,
+    description: str,
+    parameters: Sequence[SkillParameter],
+    steps: Sequence[str],
+    *,
+    now: float,
+) -> Skill:
+    """Save a skill (a new version if the name exists); returns it."""
+    name = check_name(name)
+    description = _check_description(description)
+    params = _check_parameters(parameters)
+    clean_steps = _check_steps(steps, {p.name for p in params})
+    async with db.write() as tx:
+        version = await _save(tx, author, name, description, params, clean_steps, None, now)
+    return await get(db, name, version)
+
+
+def _split_ref(ref: str) -> tuple[str, int | None]:
+    name, _, version = ref.strip().partition("@")
+    if version and not version.isdigit():
+        raise InvalidArgument(f"{ref!r}: write a skill as 'name' (newest version) or 'name@3'")
+    return check_name(name), int(version) if version else None
+
+
+async def compose(
+    db: Database, author: Author, name: str, description: str, parts: Sequence[str], *, now: float
+) -> Skill:
+    """A new skill (or version) made of the steps of `parts` in order, their parameters merged."""
+    name = check_name(name)
+    description = _check_description(description)
+    if not 2 <= len(parts) <= PARTS_MAX:
+        raise InvalidArgument(f"compose from 2 to {PARTS_MAX} skills, in the order to follow them")
+    merged: dict[str, tuple[SkillParameter, str]] = {}
+    steps: list[str] = []
+    refs: list[str] = []
+    for ref in parts:
+        part = await get(db, *_split_ref(ref))
+        refs.append(f"{part.name}@{part.version}")
+        for p in part.parameters:
+            if p.name not in merged:
+                merged[p.name] = (p, refs[-1])
+                continue
+            first, where = merged[p.name]
+            if (first.required, first.default) != (p.required, p.default):
+                raise Conflict(
+                    f"parameter {p.name!r} is declared differently by {where} (required={first.required}, "
+                    f"default={first.default!r}) and {refs[-1]} (required={p.required}, default={p.default!r}); "
+                    "define one of them again (skill_define) so they agree, then compose"
+                )
+        steps += part.steps
+    params = _check_parameters([p for p, _ in merged.values()])
+    clean_steps = _check_steps(steps, set(merged))
+    async with db.write() as tx:
+        version = await _save(tx, author, name, description, params, clean_steps, refs, now)
+    return await get(db, name, version)
+
+
+async def get(db: Database, name: str, version: int | None = None) -> Skill:
+    """A skill by name: the newest version, or the one asked for."""
+    name = check_name(name)
+    rows = await db.fetchall(f"SELECT {FIELDS} FROM {FROM} WHERE s.name = ? ORDER BY s.version", (name,))
+    if not rows:
+        known = ", ".join(await names(db, limit=30)) or "none yet; define one with skill_define"
+        raise NotFound(f"there is no skill named {name!r}; known skills: {known}")
+    versions = [int(r["version"]) for r in rows]
+    chosen = rows[-1] if version is None else next((r for r in rows if r["version"] == version), None)
+    if chosen is None:
+        raise NotFound(f"skill {name!r} has no version {version}; its versions are {versions}")
+    return _skill(chosen, versions)
+
+
+async def names(db: Database, *, limit: int = LIST_MAX) -> list[str]:
+    rows = await db.fetchall("SELECT DISTINCT name FROM skills ORDER BY name LIMIT ?", (limit,))
+    return [str(r["name"]) for r in rows]
+
+
+NEWEST = "s.version = (SELECT MAX(version) FROM skills m WHERE m.name = s.name)"
+
+
+def _matching(text: str | None) -> tuple[str, list[str]]:
+    if not text or not text.strip():
+        return "", []
+    like = "%" + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return " AND (s.name LIKE ? ESCAPE '\\' OR lower(s.description) LIKE ? ESCAPE '\\')", [like, like]
+
+
+async def newest(db: Database, *, text: str | None = None, limit: int = LIST_MAX, offset: int = 0) -> list[Skill]:
+    """The newest version of every skill, by name; `text` filters on name or description (plain words)."""
+    where, params = _matching(text)
+    rows = await db.fetchall(
+        f"SELECT {FIELDS}, (SELECT json_group_array(version) FROM (SELECT version FROM skills v"
+        " WHERE v.name = s.name ORDER BY version)) AS all_versions"
+        f" FROM {FROM} WHERE {NEWEST}{where} ORDER BY s.name LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    )
+    return [_skill(r, json.loads(r["all_versions"])) for r in rows]
+
+
+async def count(db: Database, *, text: str | None = None) -> int:
+    """How many skills (names) there are, or match `text`."""
+    where, params = _matching(text)
+    return int(await db.scalar(f"SELECT count(*) FROM skills s WHERE {NEWEST}{where}", params))
+
+
+async def fingerprint(db: Database) -> tuple[int, int]:
+    """Changes whenever a skill is defined or composed (for prompts list-changed notifications)."""
+    row = await db.fetchone("SELECT count(*), COALESCE(MAX(id), 0) FROM skills")
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def execute(skill: Skill, arguments: Mapping[str, str]) -> SkillRun:
+    """Validate the arguments against the declared parameters and render the steps."""
+    declared = {p.name: p for p in skill.parameters}
+    listing = ", ".join(f"{p.name}{'' if p.required else ' (optional)'}" for p in skill.parameters) or "none"
+    unknown = sorted(set(arguments) - set(declared))
+    if unknown:
+        raise InvalidArgument(f"skill {skill.name!r} has no parameter {unknown[0]!r}; its parameters: {listing}")
+    missing = [p.name for p in skill.parameters if p.required and p.name not in arguments]
+    if missing:
+        raise InvalidArgument(f"skill {skill.name!r} needs {', '.join(missing)}; its parameters: {listing}")
+    for key, value in arguments.items():
+        if len(value) > ARGUMENT_MAX:
+            raise InvalidArgument(f"argument {key!r} is {len(value)} characters; the limit is {ARGUMENT_MAX}")
+    values = {name: arguments.get(name, p.default or "") for name, p in declared.items()}
+    steps = [templates.render(step, values) for step in skill.steps]
+    lines = [f"# {skill.name} (version {skill.version})", skill.description, ""]
+    if values:
+        lines += ["Arguments: " + ", ".join(f"{k}={v!r}" for k, v in values.items()), ""]
+    lines += [f"{n}. {step}" for n, step in enumerate(steps, 1)]
+    return SkillRun(
+        name=skill.name,
+        version=skill.version,
+        arguments=values,
+        steps=steps,
+        text="\n".join(lines),
+        next_step="Follow the steps in order. Record what you learn with experience_share.",
+    )
