@@ -21,6 +21,7 @@ from servers.monitoring import STATUS_URI, build_server
 from shared.config import Settings
 from shared.runtime import create_server, tool
 from tests.conftest import FakeClock
+from tests.stdio import server_params
 
 pytestmark = pytest.mark.anyio
 
@@ -214,3 +215,19 @@ async def test_status_subscribers_are_notified_when_the_team_changes(
         status = await bo.read_resource(STATUS_URI)
         assert '"open":1' in status.contents[0].text  # type: ignore[union-attr]
     assert STATUS_URI in updates
+
+
+async def test_calls_in_another_server_process_reach_the_metrics_while_it_runs(settings: Settings) -> None:
+    async with Client(server_params("coordination", settings.db_path, agent="cy")) as cy:
+        for _ in range(3):
+            data(await cy.call_tool("task_list", {}))
+        async with Client(build_server(settings)) as mon:
+            with anyio.fail_after(10):  # the other process flushes its samples about once a second
+                while True:
+                    found = data(await mon.call_tool("performance_metrics", {"agent": "cy"}))
+                    if found["totals"]["tool_calls"] >= 3:
+                        break
+                    await anyio.sleep(0.1)
+            status = data(await mon.call_tool("agent_status", {"name": "cy"}))
+    assert [t["tool"] for t in found["tools"]] == ["task_list"]
+    assert status["agents"][0]["presence"] == "online" and status["agents"][0]["servers"] == ["coordination"]
