@@ -19,7 +19,7 @@ from pydantic import Field, StringConstraints
 from shared import instrument
 from shared.clock import Clock, iso, system_clock
 from shared.config import Settings
-from shared.errors import InvalidArgument, NotFound, RoundtableError
+from shared.errors import InvalidArgument, RoundtableError
 from shared.models.monitoring import AgentStatusPage, EventPage, Health, Metrics, RegisterResult
 from shared.notify import serve_legacy_subscriptions, watcher
 from shared.runtime import Runtime, create_server, run_main, runtime, tool
@@ -89,11 +89,7 @@ async def _fingerprint(rt: Runtime) -> Hashable:
 
 
 async def agent_id_for(rt: Runtime, name: str) -> str:
-    found = await agents.by_names(rt.db, [name])
-    if name.lower() not in found:
-        known = ", ".join(await agents.known_names(rt.db)) or "none yet"
-        raise NotFound(f"no agent is named {name!r}; known agents: {known}")
-    return str(found[name.lower()]["id"])
+    return await agents.id_by_name(rt.db, name)
 
 
 def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[Runtime]:
@@ -230,8 +226,10 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         ] = None,
         object_type: Annotated[str | None, Field(max_length=40, description="task, message, proposal, agent …")] = None,
         object_id: Annotated[str | None, Field(max_length=100, description="with object_type: one object")] = None,
-        since: Annotated[int | None, Field(ge=0, description="events after this id, oldest first (follow)")] = None,
-        before: Annotated[int | None, Field(ge=1, description="events before this id (older pages)")] = None,
+        since: Annotated[
+            int | None, Field(ge=0, le=2**62, description="events after this id, oldest first (follow)")
+        ] = None,
+        before: Annotated[int | None, Field(ge=1, le=2**62, description="events before this id (older pages)")] = None,
         limit: Annotated[int, Field(ge=1, le=200)] = 50,
     ) -> EventPage:
         """The audit trail of every change (who, what, which object, when), newest first; page back with

@@ -147,6 +147,15 @@ async def by_names(db: Database, names: list[str]) -> dict[str, Row]:
     return {str(r["name"]).lower(): r for r in rows}
 
 
+async def id_by_name(db: Database, name: str) -> str:
+    """The id of the agent of this name (any case); NotFound lists the known names."""
+    found = await by_names(db, [name])
+    if name.lower() not in found:
+        known = ", ".join(await known_names(db)) or "none yet"
+        raise NotFound(f"no agent is named {name!r}; known agents: {known}")
+    return str(found[name.lower()]["id"])
+
+
 async def known_names(db: Database, limit: int = 50) -> list[str]:
     rows = await db.fetchall("SELECT name FROM agents ORDER BY last_seen DESC LIMIT ?", (limit,))
     return [str(r["name"]) for r in rows]

@@ -204,11 +204,12 @@ async def check(
     *,
     now: float,
     presence_timeout: float,
-    limits: Limits,
+    limits: Limits | None = None,
     integrity: bool = True,
     process: ProcessInfo | None = None,
 ) -> Health:
     """The health of the shared state (plus `process`, the answering server, when given)."""
+    limits = limits or Limits()
     d = await database_info(db, integrity=integrity)
     w = await work_info(db, now=now, presence_timeout=presence_timeout, limits=limits)
     found = reasons(d, w, limits)

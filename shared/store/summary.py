@@ -20,7 +20,7 @@ async def task_counts(db: Database, *, now: float, live_after: float) -> dict[st
 
 
 async def team_summary(
-    db: Database, *, now: float, presence_timeout: float, idle_after: float, limits: health.Limits
+    db: Database, *, now: float, presence_timeout: float, idle_after: float, limits: health.Limits | None = None
 ) -> TeamSummary:
     """Everything `roundtable status` shows, as of `now`."""
     at = presence.Moment(now=now, presence_timeout=presence_timeout, idle_after=idle_after)
