@@ -67,26 +67,36 @@ async def record_calls(db: Database, samples: Sequence[Sample]) -> None:
         )
 
 
+OLD_SAMPLES = (
+    "id IN (SELECT id FROM tool_calls WHERE ts < :cutoff"
+    " UNION SELECT id FROM tool_calls WHERE id <= (SELECT max(id) FROM tool_calls) - :cap)"
+)
+"""Samples to fold: older than the cutoff (the ts index) or beyond the newest MAX_SAMPLES (the rowid)."""
+
+
 async def roll_up(db: Database, *, now: float, raw_retention: float, retention: float) -> int:
     """Fold samples older than `raw_retention` (whole hours), or beyond MAX_SAMPLES, into hourly rollups;
     drop rollups older than `retention`. Returns how many samples were folded. Safe to run from every
-    process at once: each sample is folded by exactly one transaction."""
-    cutoff = math.floor((now - raw_retention) / 3600) * 3600
+    process at once: each sample is folded by exactly one transaction. With nothing to fold it costs two
+    index probes and takes no write lock for the samples."""
+    params = {"cutoff": math.floor((now - raw_retention) / 3600) * 3600, "cap": MAX_SAMPLES}
+    if not await db.scalar(f"SELECT EXISTS (SELECT 1 FROM tool_calls WHERE {OLD_SAMPLES})", params):
+        await db.write_one("DELETE FROM tool_call_hours WHERE hour < ?", (now - retention,))
+        return 0
     async with db.write() as tx:
-        top = await tx.fetchone("SELECT COALESCE(max(id), 0) AS top FROM tool_calls")
-        params = {"cutoff": cutoff, "below": (top["top"] if top else 0) - MAX_SAMPLES}
-        old = "(ts < :cutoff OR id <= :below)"
         await tx.execute(
             "INSERT INTO tool_call_hours(hour, server, tool, agent_id, error, bucket, calls, seconds, max_seconds)"
             " SELECT CAST(ts / 3600 AS INTEGER) * 3600.0, server, tool, COALESCE(agent_id, ''), COALESCE(error, ''),"
-            f" bucket, count(*), sum(seconds), max(seconds) FROM tool_calls WHERE {old} GROUP BY 1, 2, 3, 4, 5, 6"
+            f" bucket, count(*), sum(seconds), max(seconds) FROM tool_calls WHERE {OLD_SAMPLES}"
+            " GROUP BY 1, 2, 3, 4, 5, 6"
             " ON CONFLICT(hour, server, tool, agent_id, error, bucket) DO UPDATE SET calls = calls + excluded.calls,"
             " seconds = seconds + excluded.seconds, max_seconds = max(max_seconds, excluded.max_seconds)",
             params,
         )
-        folded = await tx.execute(f"DELETE FROM tool_calls WHERE {old} RETURNING id", params)
+        await tx.execute(f"DELETE FROM tool_calls WHERE {OLD_SAMPLES}", params)
+        folded = await tx.fetchone("SELECT changes()")
         await tx.execute("DELETE FROM tool_call_hours WHERE hour < ?", (now - retention,))
-    return len(folded)
+    return int(folded[0]) if folded else 0
 
 
 @dataclass(frozen=True)

@@ -111,3 +111,14 @@ async def test_totals_count_messages_and_tasks_in_the_window(db: Database, clock
     t = await metrics.totals(db, q, tools)
     assert (t.messages_sent, t.notices_sent, t.messages_received, t.messages_failed) == (1, 1, 1, 1)
     assert (t.tasks_created, t.tasks_completed, t.tasks_failed, t.tool_calls, t.tool_errors) == (2, 1, 1, 1, 1)
+
+
+async def test_samples_beyond_the_cap_are_folded_early_whatever_their_age(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metrics, "MAX_SAMPLES", 3)
+    await metrics.record_calls(db, calls(clock, None, "task_list", [0.001] * 10))
+    assert await metrics.roll_up(db, now=clock(), raw_retention=DAY, retention=30 * DAY) == 7
+    assert await db.scalar("SELECT count(*) FROM tool_calls") == 3
+    [stats] = await metrics.histogram_stats(db, window(clock))
+    assert stats.calls == 10
