@@ -5,7 +5,6 @@ and `main()` plumbing. Server modules build on `create_server` and `tool` and ne
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import logging
@@ -136,8 +135,10 @@ class RoundtableServer(MCPServer[Runtime]):
         runs (unknown tool, arguments failing validation): one sample each, with its error kind."""
         rt = self.runtime
         if context is not None:
-            with contextlib.suppress(ValueError):  # no request: a direct call, e.g. from a test
+            try:  # noqa: SIM105 - contextlib.suppress would cost a fraction of a µs on every call
                 rt = context.request_context.lifespan_context
+            except ValueError:  # no request: a direct call, e.g. from a test
+                pass
         if rt is None or not self.instrumented:
             return await super().call_tool(name, arguments, context)
         started, clock = rt.clock(), time.perf_counter()
