@@ -67,13 +67,14 @@ async def prune(rt: Runtime) -> list[str]:
 
 
 async def prune_periodically(rt: Runtime) -> None:
+    """Background: prune at start, then every minute (observers only look)."""
     while True:
-        await anyio.sleep(PRUNE_SECONDS)
         try:
-            if rt._db is not None:
+            if rt._db is not None and rt.settings.role != "observer":
                 await prune(rt)
         except (sqlite3.Error, RoundtableError, ValueError) as exc:  # ValueError: connection closed by a reopen
             log.warning("pruning agents failed: %s", exc)
+        await anyio.sleep(PRUNE_SECONDS)
 
 
 async def team(rt: Runtime) -> str:
@@ -129,7 +130,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
             step += " See tasks you can now claim with task_list(ready_only=true)."
         return RegisterResult(agent=info, changed=changed, next_step=step)
 
-    @tool(mcp, read_only=False, title="Who is here and what they are doing")
+    @tool(mcp, read_only=True, title="Who is here and what they are doing")
     async def agent_status(
         ctx: Context[Any, Any],
         name: Annotated[str | None, Field(max_length=100, description="one agent; default: every agent")] = None,
@@ -137,10 +138,9 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
     ) -> AgentStatusPage:
         """Every agent (or one): online (heartbeating and called a tool lately), idle (heartbeating, quiet)
         or offline; last seen, activity, the tasks it holds with their lease expiry, unread and overdue
-        messages, client and host. Agents offline longer than the retention period are pruned first (their
-        history stays in event_log)."""
+        messages, client and host. Agents offline longer than the retention period are removed by the
+        server in the background (their history stays in event_log, kind agent.pruned)."""
         rt = runtime(ctx)
-        pruned = await prune(rt) if rt.settings.role != "observer" else []
         agent_id = await agent_id_for(rt, name) if name else None
         infos = await presence.agent_infos(rt.db, moment(rt), agent_id=agent_id)
         counts = {p: sum(1 for a in infos if a.presence == p) for p in ("online", "idle", "offline")}
@@ -150,7 +150,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         step = f"{counts['online']} online, {counts['idle']} idle, {counts['offline']} offline."
         if owing:
             step += f" Overdue acknowledgements: {', '.join(owing)}; remind them with message_send."
-        return AgentStatusPage(agents=infos, pruned=pruned, next_step=step, **counts)
+        return AgentStatusPage(agents=infos, next_step=step, **counts)
 
     @tool(mcp, read_only=True, title="Health of the shared state")
     async def network_health(

@@ -38,7 +38,6 @@ class AgentStatusPage(BaseModel):
     online: int
     idle: int
     offline: int
-    pruned: list[str] = Field(description="agents removed just now: offline longer than the retention period")
     next_step: str
 
 
