@@ -269,8 +269,11 @@ async def totals(db: Database, q: Query, tools: Sequence[ToolStats]) -> Totals:
     tasks = {
         r["kind"]: int(r["n"])
         for r in await db.fetchall(
-            "SELECT kind, count(*) AS n FROM events WHERE kind IN ('task.created', 'task.completed', 'task.failed')"
-            f" AND ts >= :since AND ts < :until {mine.format('agent_id')} GROUP BY kind",
+            # A claim that lapsed on its last attempt fails the task too (recorded by the sweep).
+            "SELECT CASE WHEN kind = 'task.lease_lapsed' THEN 'task.failed' ELSE kind END AS kind, count(*) AS n"
+            " FROM events WHERE (kind IN ('task.created', 'task.completed', 'task.failed')"
+            "  OR (kind = 'task.lease_lapsed' AND json_extract(data, '$.now') = 'failed'))"
+            f" AND ts >= :since AND ts < :until {mine.format('agent_id')} GROUP BY 1",
             window,
         )
     }

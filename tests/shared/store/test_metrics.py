@@ -105,12 +105,18 @@ async def test_totals_count_messages_and_tasks_in_the_window(db: Database, clock
         )
         for kind in ("task.created", "task.created", "task.completed", "task.failed"):
             await tx.execute("INSERT INTO events(ts, agent_id, kind) VALUES (?, ?, ?)", (clock(), ana.id, kind))
+        for state in ("open", "failed"):  # a lapse on the last attempt fails the task
+            await tx.execute(
+                "INSERT INTO events(ts, agent_id, kind, data)"
+                " VALUES (?, ?, 'task.lease_lapsed', json_object('now', ?))",
+                (clock(), ana.id, state),
+            )
     await metrics.record_calls(db, calls(clock, ana.id, "message_send", [0.001], "rate_limited"))
     q = window(clock)
     tools = await metrics.exact_stats(db, q)
     t = await metrics.totals(db, q, tools)
     assert (t.messages_sent, t.notices_sent, t.messages_received, t.messages_failed) == (1, 1, 1, 1)
-    assert (t.tasks_created, t.tasks_completed, t.tasks_failed, t.tool_calls, t.tool_errors) == (2, 1, 1, 1, 1)
+    assert (t.tasks_created, t.tasks_completed, t.tasks_failed, t.tool_calls, t.tool_errors) == (2, 1, 2, 1, 1)
 
 
 async def test_samples_beyond_the_cap_are_folded_early_whatever_their_age(
