@@ -31,6 +31,8 @@ ROLL_UP_SECONDS = 300.0
 MAX_PENDING = 50_000
 """Samples kept in memory while the database cannot take them; beyond it the oldest are dropped."""
 UNKNOWN_TOOL = "(unknown)"
+WARN_EVERY = 60.0
+"""A failing flush is logged at most once a minute (a read-only file would fail every second)."""
 
 
 class Recorder:
@@ -39,6 +41,7 @@ class Recorder:
     def __init__(self) -> None:
         self.pending: list[metrics.Sample] = []
         self.dropped = 0
+        self.warned_at = -WARN_EVERY
 
     def add(self, sample: metrics.Sample) -> None:
         self.pending.append(sample)
@@ -88,7 +91,9 @@ async def flush(rt: Runtime) -> None:
         await metrics.record_calls(rt._db, batch)
     except (sqlite3.Error, RoundtableError, ValueError) as exc:  # ValueError: connection closed by a reopen
         rt.recorder.give_back(batch)
-        log.warning("writing %d tool-call samples failed (kept for the next try): %s", len(batch), exc)
+        if time.monotonic() - rt.recorder.warned_at >= WARN_EVERY:
+            rt.recorder.warned_at = time.monotonic()
+            log.warning("writing %d tool-call samples failed (kept for the next try): %s", len(batch), exc)
 
 
 async def roll_up(rt: Runtime) -> None:
