@@ -12,7 +12,7 @@ from shared.errors import Conflict, InvalidArgument
 from shared.store import agents, metrics, presence
 from shared.store import tasks as task_store
 from shared.store.task_queries import Viewer
-from tests.agents import join
+from tests.agents import join, mail
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -58,13 +58,7 @@ async def test_status_rows_show_claims_servers_and_overdue_mail(db: Database, cl
     viewer = Viewer(ana.id, clock(), clock() - TIMEOUT)
     task_id = await task_store.create(db, viewer, task_store.NewTask(title="write the docs"))
     assert await task_store.claim(db, viewer, task_id, None) == task_id
-    async with db.write() as tx:
-        await tx.execute(
-            "INSERT INTO messages(id, sender_id, sender_name, kind, body, ack_required, ack_deadline, created_at)"
-            " VALUES (1, ?, 'bo', 'direct', 'please confirm', 1, ?, ?)",
-            (bo.id, clock() + 60, clock()),
-        )
-        await tx.execute("INSERT INTO message_recipients(agent_id, message_id) VALUES (?, 1)", (ana.id,))
+    await mail(db, clock, bo, ["ana"], ack_within=60)
     clock.advance(61)
     await beat(db, ana, clock)
     infos = {a.name: a for a in await presence.agent_infos(db, at(clock))}

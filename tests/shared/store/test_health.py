@@ -10,7 +10,7 @@ from shared.db import Database
 from shared.store import health, metrics, summary
 from shared.store import tasks as task_store
 from shared.store.task_queries import Viewer
-from tests.agents import join
+from tests.agents import join, mail
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -65,13 +65,7 @@ async def test_a_claim_past_its_lease_is_a_lapsed_lease_until_swept(db: Database
 
 async def test_an_acknowledgement_past_its_deadline_is_overdue(db: Database, clock: FakeClock) -> None:
     ana = await join(db, clock, "ana")
-    async with db.write() as tx:
-        await tx.execute(
-            "INSERT INTO messages(id, sender_id, sender_name, kind, body, ack_required, ack_deadline, created_at)"
-            " VALUES (1, ?, 'ana', 'direct', 'confirm', 1, ?, ?)",
-            (ana.id, clock() + 5, clock()),
-        )
-        await tx.execute("INSERT INTO message_recipients(agent_id, message_id) VALUES (?, 1)", (ana.id,))
+    await mail(db, clock, ana, ["ana"], ack_within=5)
     assert await codes(db, clock) == []
     clock.advance(10)
     await join(db, clock, "ana")
