@@ -20,7 +20,7 @@ from shared.errors import InvalidArgument
 from shared.models.messages import AckResult, Inbox, Message, MessagePriority, SendResult, Subscriptions, WaitResult
 from shared.notify import serve_legacy_subscriptions, watcher
 from shared.runtime import Runtime, create_server, run_main, runtime, tool
-from shared.store import inbox, messages
+from shared.store import agents, inbox, messages
 from shared.timeparse import parse_duration, parse_when
 
 DESCRIPTION = "Roundtable messaging server: mail between agents, topics, broadcasts and waiting for mail."
@@ -42,11 +42,10 @@ Body = Annotated[str, Field(min_length=1, max_length=messages.BODY_MAX, descript
 Expiry = Annotated[str | None, Field(max_length=40, description='gone after this long, e.g. "2h" or "1d"')]
 
 
-def _sender(rt: Runtime) -> messages.Sender:
+async def _sender(rt: Runtime) -> messages.Sender:
     me = rt.require_writer()
-    return messages.Sender(
-        id=me.id, name=me.name, secret=rt.settings.secret, per_minute=rt.settings.send_rate_per_minute
-    )
+    name = await agents.current_name(rt.db, me.id)  # agent_register may have renamed it since we started
+    return messages.Sender(id=me.id, name=name, secret=rt.settings.secret, per_minute=rt.settings.send_rate_per_minute)
 
 
 async def _fingerprint(rt: Runtime) -> tuple[int, int]:
@@ -101,7 +100,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         of known agents. Returns the message and who it reached.
         """
         rt = runtime(ctx)
-        sender = _sender(rt)
+        sender = await _sender(rt)
         now = rt.now()
         deadline = now + parse_duration(ack_within, field="ack_within", minimum=10, maximum=30 * 86400)
         out = await outgoing(
@@ -133,7 +132,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
     ) -> SendResult:
         """Send a message to every agent, including agents that join before it expires."""
         rt = runtime(ctx)
-        sender = _sender(rt)
+        sender = await _sender(rt)
         out = await outgoing(rt, subject, body, priority, expires_in)
         message_id = await messages.broadcast(rt.db, sender, out, now=rt.now())
         return SendResult(

@@ -35,6 +35,11 @@ class Settings:
     sandbox_allow: tuple[str, ...] = ()
     sandbox_root: Path | None = None
     sandbox_timeout: float = 120.0
+    idle_after: float = 300.0
+    agent_retention: float = 7 * 86400.0
+    stuck_after: float = 3600.0
+    metrics_raw_retention: float = 86400.0
+    metrics_retention: float = 30 * 86400.0
 
     @property
     def heartbeat_interval(self) -> float:
@@ -93,6 +98,11 @@ def load_settings(args: argparse.Namespace | None = None, env: Mapping[str, str]
         sandbox_allow=allow,
         sandbox_root=Path(root).expanduser().absolute() if root else None,
         sandbox_timeout=_number(env, "ROUNDTABLE_SANDBOX_TIMEOUT", 120.0, minimum=1.0),
+        idle_after=_number(env, "ROUNDTABLE_IDLE_AFTER", 300.0, minimum=1.0),
+        agent_retention=_number(env, "ROUNDTABLE_AGENT_RETENTION", 7 * 86400.0, minimum=60.0),
+        stuck_after=_number(env, "ROUNDTABLE_STUCK_AFTER", 3600.0, minimum=1.0),
+        metrics_raw_retention=_number(env, "ROUNDTABLE_METRICS_RAW_RETENTION", 86400.0, minimum=3600.0),
+        metrics_retention=_number(env, "ROUNDTABLE_METRICS_RETENTION", 30 * 86400.0, minimum=3600.0),
     )
 
 

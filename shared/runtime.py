@@ -12,6 +12,7 @@ import os
 import socket
 import sqlite3
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,10 +21,10 @@ from typing import Any, ParamSpec, TypeVar
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from mcp.types import Tool as MCPTool
-from mcp.types import ToolAnnotations
 
-from shared import __version__, identity
+from shared import __version__, identity, instrument
 from shared.clock import Clock, system_clock
 from shared.config import Settings, settings_from_argv
 from shared.db import Database, explain_open_failure
@@ -47,6 +48,7 @@ class Runtime:
     notifier: Notifier
     me: agents.Me | None = None
     failure: str | None = None
+    recorder: instrument.Recorder = field(default_factory=instrument.Recorder)
     _db: Database | None = field(default=None, repr=False)
 
     @property
@@ -99,13 +101,16 @@ def compact_schema(schema: Any) -> Any:
 
 
 class RoundtableServer(MCPServer[Runtime]):
-    """MCPServer with compact tool schemas in tools/list, and the Runtime of its running lifespan.
+    """MCPServer with compact tool schemas in tools/list, every tool call measured, and the Runtime of
+    its running lifespan.
 
     `runtime` serves handlers that get no Context (static resources). A stdio server process has
-    exactly one lifespan, so it is always the caller's.
+    exactly one lifespan, so it is always the caller's. `instrumented = False` turns the measuring off
+    (the instrumentation benchmark compares both).
     """
 
     runtime: Runtime | None = None
+    instrumented: bool = True
 
     def current(self) -> Runtime:
         if self.runtime is None:
@@ -122,6 +127,31 @@ class RoundtableServer(MCPServer[Runtime]):
             )
             for tool in await super().list_tools()
         ]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """Every tool call of every server passes here, including calls the SDK refuses before the tool
+        runs (unknown tool, arguments failing validation): one sample each, with its error kind."""
+        rt = self.runtime
+        if context is not None:
+            try:  # noqa: SIM105 - contextlib.suppress would cost a fraction of a µs on every call
+                rt = context.request_context.lifespan_context
+            except ValueError:  # no request: a direct call, e.g. from a test
+                pass
+        if rt is None or not self.instrumented:
+            return await super().call_tool(name, arguments, context)
+        started, clock = rt.clock(), time.perf_counter()
+        agent = rt.me.id if rt.me is not None else None
+        try:
+            result = await super().call_tool(name, arguments, context)
+        except BaseException as exc:
+            kind = instrument.error_kind(exc)
+            tool_name = instrument.UNKNOWN_TOOL if kind == "unknown_tool" else name
+            rt.recorder.add((started, agent, rt.server, tool_name, time.perf_counter() - clock, kind))
+            raise
+        rt.recorder.add((started, agent, rt.server, name, time.perf_counter() - clock, None))
+        return result
 
 
 def runtime(ctx: Context[Any, Any]) -> Runtime:
@@ -212,6 +242,7 @@ def create_server(
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_heartbeat, rt)
+                tg.start_soon(instrument.flush_periodically, rt)
                 for task in background:
                     tg.start_soon(task, rt)
                 if isinstance(server, RoundtableServer):
@@ -224,6 +255,7 @@ def create_server(
                         server.runtime = None
         finally:
             with anyio.CancelScope(shield=True):
+                await instrument.flush(rt)
                 if rt._db is not None:
                     try:
                         if rt.me is not None:

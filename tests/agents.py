@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.db import Database
-from shared.store import agents
+from shared.store import agents, messages
 from shared.store.agents import Me
 from tests.conftest import FakeClock
 
@@ -22,3 +22,16 @@ async def join(db: Database, clock: FakeClock, name: str, role: str = "worker") 
         pid=1,
         now=clock(),
     )
+
+
+async def mail(db: Database, clock: FakeClock, sender: Me, to: list[str], *, ack_within: float | None = None) -> int:
+    """Send a direct message through the messaging store; with `ack_within`, asking for an acknowledgement."""
+    out = messages.Outgoing(
+        subject="",
+        body="please confirm",
+        ack_required=ack_within is not None,
+        ack_deadline=None if ack_within is None else clock() + ack_within,
+    )
+    sent = messages.Sender(id=sender.id, name=sender.name, secret=None, per_minute=1000)
+    message_id, _ = await messages.send(db, sent, to, out, now=clock())
+    return message_id

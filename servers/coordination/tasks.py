@@ -10,7 +10,7 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field, StringConstraints
 
-from shared.errors import NotFound, RoundtableError
+from shared.errors import RoundtableError
 from shared.models.tasks import PRIORITIES, ClaimResult, Priority, Task, TaskPage, TaskResult, TaskStatus
 from shared.runtime import Runtime, runtime, tool
 from shared.store import agents, task_changes, task_queries
@@ -31,11 +31,7 @@ def viewer(rt: Runtime) -> Viewer:
 
 
 async def agent_id_for(rt: Runtime, name: str) -> str:
-    found = await agents.by_names(rt.db, [name])
-    if name.lower() not in found:
-        known = ", ".join(await agents.known_names(rt.db)) or "none yet"
-        raise NotFound(f"no agent is named {name!r}; known agents: {known}")
-    return str(found[name.lower()]["id"])
+    return await agents.id_by_name(rt.db, name)
 
 
 async def sweep_periodically(rt: Runtime) -> None:

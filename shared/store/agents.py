@@ -7,12 +7,22 @@ presence timeout. Presence is computed in SQL from `sessions.heartbeat_at`, neve
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.db import Database, Row, Transaction
-from shared.errors import Conflict
+from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.store import events
+
+NAME_MAX = 64
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+RESERVED_NAMES = frozenset({"system", "everyone", "all", "*"})
+ACTIVITY_MAX = 200
+CAPABILITY_MAX = 50
+CAPABILITIES_MAX = 30
 
 
 @dataclass(frozen=True)
@@ -72,9 +82,9 @@ async def register_session(
         if row is None:
             name = explicit_name or await _free_name(tx, default_base, key)
             await tx.execute(
-                "INSERT INTO agents(id, name, client_name, host, role, created_at, last_seen)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (agent_id, name, client_name, host, role, now, now),
+                "INSERT INTO agents(id, name, client_name, host, role, created_at, last_seen, last_active)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (agent_id, name, client_name, host, role, now, now, now),
             )
             await events.record(
                 tx,
@@ -89,8 +99,8 @@ async def register_session(
         else:
             name = row["name"]
             await tx.execute(
-                "UPDATE agents SET client_name = ?, host = ?, role = ?, last_seen = ? WHERE id = ?",
-                (client_name, host, role, now, agent_id),
+                "UPDATE agents SET client_name = ?, host = ?, role = ?, last_seen = ?, last_active = ? WHERE id = ?",
+                (client_name, host, role, now, now, agent_id),
             )
         await tx.execute(
             "INSERT INTO sessions(id, agent_id, server, pid, host, started_at, heartbeat_at)"
@@ -137,6 +147,15 @@ async def by_names(db: Database, names: list[str]) -> dict[str, Row]:
     return {str(r["name"]).lower(): r for r in rows}
 
 
+async def id_by_name(db: Database, name: str) -> str:
+    """The id of the agent of this name (any case); NotFound lists the known names."""
+    found = await by_names(db, [name])
+    if name.lower() not in found:
+        known = ", ".join(await known_names(db)) or "none yet"
+        raise NotFound(f"no agent is named {name!r}; known agents: {known}")
+    return str(found[name.lower()]["id"])
+
+
 async def known_names(db: Database, limit: int = 50) -> list[str]:
     rows = await db.fetchall("SELECT name FROM agents ORDER BY last_seen DESC LIMIT ?", (limit,))
     return [str(r["name"]) for r in rows]
@@ -151,3 +170,121 @@ async def online_ids(db: Database, *, now: float, presence_timeout: float, role:
         params["role"] = role
     rows = await db.fetchall(sql + " ORDER BY a.created_at, a.id", params)
     return [str(r["id"]) for r in rows]
+
+
+def check_name(name: str) -> str:
+    """A name other agents can type: letters, digits, '.', '_' and '-', starting with a letter or digit."""
+    name = name.strip()
+    if not (0 < len(name) <= NAME_MAX) or not NAME_PATTERN.fullmatch(name):
+        raise InvalidArgument(
+            f"name {name!r} is not usable; use 1-{NAME_MAX} letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (e.g. 'reviewer-2')"
+        )
+    if name.lower() in RESERVED_NAMES:
+        raise InvalidArgument(f"name {name!r} is reserved (system notices use it); pick another")
+    return name
+
+
+def check_capabilities(capabilities: Sequence[str]) -> list[str]:
+    """Capabilities as task_create's `requires` names them: stripped, de-duplicated, in the given order."""
+    found = list(dict.fromkeys(c.strip() for c in capabilities if c.strip()))
+    if len(found) > CAPABILITIES_MAX:
+        raise InvalidArgument(f"{len(found)} capabilities; declare at most {CAPABILITIES_MAX}")
+    long = [c for c in found if len(c) > CAPABILITY_MAX]
+    if long:
+        raise InvalidArgument(f"capability {long[0][:60]!r}… is over {CAPABILITY_MAX} characters; shorten it")
+    return found
+
+
+async def _suggest(tx: Transaction, name: str) -> str:
+    base = name[: NAME_MAX - 3]
+    for n in range(2, 100):
+        candidate = f"{base}-{n}"
+        if await tx.fetchone("SELECT 1 FROM agents WHERE name = ?", (candidate,)) is None:
+            return candidate
+    return f"{base[: NAME_MAX - 9]}-{uuid.uuid4().hex[:8]}"
+
+
+async def update_profile(
+    db: Database,
+    agent_id: str,
+    *,
+    name: str | None = None,
+    capabilities: Sequence[str] | None = None,
+    activity: str | None = None,
+    now: float,
+) -> list[str]:
+    """Rename the agent, replace its capabilities and/or set its activity; returns what changed, in words.
+
+    Names are unique without regard to case; a taken name is refused with a free one to use instead.
+    Each change is an event (agent.renamed, agent.capabilities, agent.activity) in the same transaction.
+    """
+    new_name = check_name(name) if name is not None else None
+    caps = check_capabilities(capabilities) if capabilities is not None else None
+    if activity is not None:
+        activity = " ".join(activity.split())
+        if len(activity) > ACTIVITY_MAX:
+            raise InvalidArgument(f"activity is {len(activity)} characters; keep it under {ACTIVITY_MAX}")
+    changed: list[str] = []
+    async with db.write() as tx:
+        row = await tx.fetchone("SELECT name, capabilities, activity FROM agents WHERE id = ?", (agent_id,))
+        if row is None:
+            raise NotFound("this agent is not registered (it was pruned?); restart this server to register again")
+        changes: list[tuple[str, str, str, dict[str, object]]] = []
+        if new_name is not None and new_name != row["name"]:
+            taken = await tx.fetchone("SELECT id FROM agents WHERE name = ? AND id != ?", (new_name, agent_id))
+            if taken is not None:
+                suggestion = await _suggest(tx, new_name)
+                raise Conflict(
+                    f"the name {new_name!r} is taken by another agent (names ignore case); "
+                    f"pick another, e.g. {suggestion!r}"
+                )
+            changes.append(("name", new_name, "agent.renamed", {"from": row["name"], "to": new_name}))
+            changed.append(f"renamed from {row['name']} to {new_name}")
+        if caps is not None and caps != json.loads(row["capabilities"]):
+            changes.append(("capabilities", json.dumps(caps), "agent.capabilities", {"capabilities": caps}))
+            changed.append(f"capabilities now {caps}")
+        if activity is not None and activity != row["activity"]:
+            changes.append(("activity", activity, "agent.activity", {"activity": activity}))
+            changed.append(f"activity: {activity!r}" if activity else "activity cleared")
+        for column, value, kind, data in changes:
+            await tx.execute(f"UPDATE agents SET {column} = ?, last_active = ? WHERE id = ?", (value, now, agent_id))
+            await events.record(
+                tx, now=now, agent_id=agent_id, kind=kind, object_type="agent", object_id=agent_id, data=data
+            )
+    return changed
+
+
+async def prune_gone(db: Database, *, now: float, retention: float, live_after: float) -> list[str]:
+    """Remove agents offline for longer than `retention` (their sessions and topic subscriptions go too);
+    returns their names. Never an agent with a live session or a claimed task. Each removal is an
+    `agent.pruned` event, so the history of who was here stays in the audit trail."""
+    async with db.write() as tx:
+        rows = await tx.execute(
+            "DELETE FROM agents AS a WHERE a.last_seen < :cutoff"
+            f" AND NOT {live_session_sql('a.id')}"
+            " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.holder = a.id AND t.status = 'claimed')"
+            " RETURNING id, name, client_name, host, role, created_at, last_seen",
+            {"cutoff": now - retention, "live_after": live_after},
+        )
+        if rows:
+            await tx.executemany("DELETE FROM topic_subscriptions WHERE agent_id = ?", [(r["id"],) for r in rows])
+        for r in rows:
+            await events.record(
+                tx,
+                now=now,
+                agent_id=r["id"],
+                agent_name=r["name"],
+                kind="agent.pruned",
+                object_type="agent",
+                object_id=r["id"],
+                data={
+                    "client": r["client_name"],
+                    "host": r["host"],
+                    "role": r["role"],
+                    "joined": r["created_at"],
+                    "last_seen": r["last_seen"],
+                    "offline_seconds": round(now - r["last_seen"]),
+                },
+            )
+    return sorted(str(r["name"]) for r in rows)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
-from shared.db import Transaction
+from shared.clock import iso
+from shared.db import Database, Row, Transaction
+from shared.models.monitoring import Event, EventPage
 
 
 async def record(
@@ -37,3 +40,82 @@ async def record(
             json.dumps(data or {}, separators=(",", ":"), sort_keys=True),
         ),
     )
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events: by agent (name, as recorded or current), kind ('task.claimed' or a prefix 'task.'),
+    and object (type, optionally id)."""
+
+    agent: str | None = None
+    kind: str | None = None
+    object_type: str | None = None
+    object_id: str | None = None
+
+
+def _conditions(f: EventFilter, params: dict[str, Any]) -> list[str]:
+    where = []
+    if f.agent:
+        where.append(
+            "(e.agent_id IN (SELECT id FROM agents WHERE name = :agent) OR e.agent_name = :agent COLLATE NOCASE)"
+        )
+        params["agent"] = f.agent
+    if f.kind:
+        kind = f.kind.rstrip("*")
+        if kind.endswith("."):
+            where.append("e.kind >= :kind AND e.kind < :kind_end")
+            params.update(kind=kind, kind_end=kind[:-1] + "/")  # '/' sorts right after '.'
+        else:
+            where.append("e.kind = :kind")
+            params["kind"] = kind
+    if f.object_type:
+        where.append("e.object_type = :object_type")
+        params["object_type"] = f.object_type
+    if f.object_id:
+        where.append("e.object_id = :object_id")
+        params["object_id"] = f.object_id
+    return where
+
+
+async def page(
+    db: Database, f: EventFilter, *, limit: int, before: int | None = None, since: int | None = None
+) -> EventPage:
+    """The audit trail: newest first (older pages with `before`), or with `since` the events after that id,
+    oldest first, to follow the trail. The cursor continues either way."""
+    params: dict[str, Any] = {"limit": limit + 1}
+    where = _conditions(f, params)
+    if since is not None:
+        where.append("e.id > :since")
+        params["since"] = since
+        order = "ASC"
+    else:
+        if before is not None:
+            where.append("e.id < :before")
+            params["before"] = before
+        order = "DESC"
+    condition = " AND ".join(where) or "1"
+    rows = await db.fetchall(f"SELECT e.* FROM events e WHERE {condition} ORDER BY e.id {order} LIMIT :limit", params)
+    more = len(rows) > limit
+    found = [to_event(r) for r in rows[:limit]]
+    if since is not None:
+        cursor: int | None = found[-1].id if found else since
+    else:
+        cursor = found[-1].id if more and found else None
+    return EventPage(events=found, next_cursor=cursor)
+
+
+def to_event(row: Row) -> Event:
+    return Event(
+        id=row["id"],
+        at=iso(row["ts"]) or "",
+        agent=row["agent_name"] or row["agent_id"],
+        kind=row["kind"],
+        object_type=row["object_type"],
+        object_id=row["object_id"],
+        data=json.loads(row["data"] or "{}"),
+    )
+
+
+async def latest_id(db: Database) -> int:
+    """The newest event's id (0 for none): a cursor to start following from."""
+    return int(await db.scalar("SELECT COALESCE(max(id), 0) FROM events"))

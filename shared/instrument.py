@@ -1,0 +1,122 @@
+"""Tool-call instrumentation shared by every server: the in-memory sample buffer, error kinds, and the
+background flush that writes samples in batches and keeps the metrics tables bounded.
+
+The hot path (RoundtableServer.call_tool in shared/runtime.py) only reads two clocks and appends a
+tuple to a list. A background task writes the list once a second with one executemany (and at
+shutdown), which also moves the agent's last activity forward for presence. Arguments are never kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
+
+from shared.errors import RoundtableError
+from shared.store import metrics
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 1.0
+ROLL_UP_SECONDS = 300.0
+MAX_PENDING = 50_000
+"""Samples kept in memory while the database cannot take them; beyond it the oldest are dropped."""
+UNKNOWN_TOOL = "(unknown)"
+WARN_EVERY = 60.0
+"""A failing flush is logged at most once a minute (a read-only file would fail every second)."""
+
+
+class Recorder:
+    """Samples of this process's tool calls not yet written."""
+
+    def __init__(self) -> None:
+        self.pending: list[metrics.Sample] = []
+        self.dropped = 0
+        self.warned_at = -WARN_EVERY
+
+    def add(self, sample: metrics.Sample) -> None:
+        self.pending.append(sample)
+        if len(self.pending) > MAX_PENDING:
+            del self.pending[: len(self.pending) - MAX_PENDING]
+            self.dropped += 1
+
+    def take(self) -> list[metrics.Sample]:
+        batch, self.pending = self.pending, []
+        return batch
+
+    def give_back(self, batch: list[metrics.Sample]) -> None:
+        """A batch the database refused: keep it (ahead of newer samples) for the next flush."""
+        self.pending[:0] = batch[-MAX_PENDING:]
+
+
+def error_kind(exc: BaseException) -> str:
+    """How a tool call failed, for metrics: a domain error's kind (not_found, invalid_argument, forbidden …),
+    'validation' (arguments refused by the schema), 'unavailable' (the database file), 'internal' (a crash),
+    'unknown_tool', 'cancelled' or 'protocol'."""
+    if isinstance(exc, anyio.get_cancelled_exc_class()):
+        return "cancelled"
+    if isinstance(exc, UnexpectedToolError):
+        return "internal"
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, RoundtableError):
+            return cause.kind
+        if isinstance(cause, ValidationError):
+            return "validation"
+        if isinstance(cause, sqlite3.Error):
+            return "unavailable"  # only file problems reach a tool as a ToolError (shared/runtime.tool)
+        cause = cause.__cause__
+    if isinstance(exc, MCPError):
+        return "protocol"
+    if isinstance(exc, ToolError) and str(exc).startswith("Unknown tool"):
+        return "unknown_tool"
+    return "tool_error"
+
+
+async def flush(rt: Runtime) -> None:
+    """Write this process's pending samples now (one transaction, one executemany)."""
+    if not rt.recorder.pending or rt._db is None:
+        return
+    batch = rt.recorder.take()
+    try:
+        await metrics.record_calls(rt._db, batch)
+    except (sqlite3.Error, RoundtableError, ValueError) as exc:  # ValueError: connection closed by a reopen
+        rt.recorder.give_back(batch)
+        if time.monotonic() - rt.recorder.warned_at >= WARN_EVERY:
+            rt.recorder.warned_at = time.monotonic()
+            log.warning("writing %d tool-call samples failed (kept for the next try): %s", len(batch), exc)
+
+
+async def roll_up(rt: Runtime) -> None:
+    """Fold old samples into hourly rollups and drop expired rollups (any process may; each row once)."""
+    if rt._db is None:
+        return
+    try:
+        await metrics.roll_up(
+            rt._db,
+            now=rt.now(),
+            raw_retention=rt.settings.metrics_raw_retention,
+            retention=rt.settings.metrics_retention,
+        )
+    except (sqlite3.Error, RoundtableError, ValueError) as exc:
+        log.warning("rolling up tool-call samples failed: %s", exc)
+
+
+async def flush_periodically(rt: Runtime) -> None:
+    """Background task of every server: flush each second, roll up every few minutes."""
+    next_roll_up = time.monotonic()
+    while True:
+        await anyio.sleep(FLUSH_SECONDS)
+        await flush(rt)
+        if time.monotonic() >= next_roll_up:
+            next_roll_up = time.monotonic() + ROLL_UP_SECONDS
+            await roll_up(rt)

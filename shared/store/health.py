@@ -1,0 +1,254 @@
+"""Is the shared state healthy? Checks of the file (integrity, schema, WAL, disk) and of the work (stuck
+and lapsed tasks, overdue acknowledgements, proposals past their deadline, crashing tools), each
+failing check a reason with a stable code and a sentence naming the fix. Every figure is read from the
+database, the file system or this process, at the time of the call.
+
+Reason codes (documented in the README): integrity, schema_mismatch, disk_full, disk_low, wal_large,
+no_agents_online, stuck_tasks, lapsed_leases, overdue_acks, proposals_past_deadline, internal_errors,
+and database_unavailable (from `unavailable`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import psutil
+
+from shared import __version__
+from shared.clock import iso
+from shared.db import Database, load_migrations
+from shared.models.monitoring import DatabaseInfo, Health, HealthReason, HealthStatus, ProcessInfo, WorkInfo
+from shared.store import messages, metrics
+from shared.store.task_queries import LAPSED, UNMET_DEPS
+
+MIB = 1024 * 1024
+Severity = Literal["degraded", "unhealthy"]
+READY_SINCE = (
+    "max(t.updated_at, COALESCE(t.not_before, 0), COALESCE((SELECT max(dt.completed_at) FROM task_deps d"
+    " JOIN tasks dt ON dt.id = d.depends_on WHERE d.task_id = t.id), 0))"
+)
+"""When an open task became ready: created or released, scheduled time passed, last dependency done."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Thresholds of the degraded and unhealthy conditions."""
+
+    stuck_after: float = 3600.0
+    wal_large_bytes: int = 64 * MIB
+    disk_low_bytes: int = 500 * MIB
+    disk_full_bytes: int = 50 * MIB
+    internal_errors_per_hour: int = 1
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+async def database_info(db: Database, *, integrity: bool) -> DatabaseInfo:
+    """The file: schema version, PRAGMA quick_check (or 'skipped'), sizes of the file and its WAL, free disk."""
+    quick = "skipped"
+    if integrity:
+        rows = await db.fetchall("PRAGMA quick_check(3)")
+        quick = "; ".join(str(r[0]) for r in rows) or "ok"
+    known = load_migrations()
+    return DatabaseInfo(
+        path=str(db.path),
+        schema_version=await db.schema_version(),
+        schema_expected=known[-1][0] if known else 0,
+        quick_check=quick,
+        size_bytes=_size(db.path),
+        wal_bytes=_size(db.path.with_name(db.path.name + "-wal")),
+        free_disk_bytes=shutil.disk_usage(db.path.parent).free,
+    )
+
+
+async def work_info(db: Database, *, now: float, presence_timeout: float, limits: Limits) -> WorkInfo:
+    """The shared work: agents here, ready and stuck tasks, lapsed claims, overdue acks, late proposals."""
+    params = {"now": now, "live_after": now - presence_timeout}
+    agents = await db.fetchone(
+        "SELECT count(*) AS known, sum(EXISTS (SELECT 1 FROM sessions s WHERE s.agent_id = a.id"
+        " AND s.heartbeat_at >= :live_after)) AS online FROM agents a",
+        params,
+    )
+    ready = await db.fetchall(
+        f"SELECT t.id, {READY_SINCE} AS since FROM tasks t WHERE t.status = 'open' AND NOT {UNMET_DEPS}"
+        " AND (t.not_before IS NULL OR t.not_before <= :now) ORDER BY since, t.id",
+        params,
+    )
+    lapsed = await db.fetchall(f"SELECT t.id FROM tasks t WHERE {LAPSED} ORDER BY t.id LIMIT 20", params)
+    late = await db.fetchall(
+        "SELECT id FROM proposals WHERE status = 'open' AND deadline < :now ORDER BY id LIMIT 20", params
+    )
+    return WorkInfo(
+        agents_known=int(agents["known"] if agents else 0),
+        agents_online=int((agents["online"] if agents else 0) or 0),
+        tasks_ready=len(ready),
+        oldest_ready_seconds=round(now - ready[0]["since"], 1) if ready else None,
+        stuck_tasks=[int(r["id"]) for r in ready if now - r["since"] > limits.stuck_after][:20],
+        lapsed_leases=[int(r["id"]) for r in lapsed],
+        overdue_acks=await messages.overdue_acks(db, now=now),
+        proposals_past_deadline=[int(r["id"]) for r in late],
+        internal_errors_last_hour=await metrics.internal_errors(db, since=now - 3600),
+    )
+
+
+def reasons(d: DatabaseInfo, w: WorkInfo, limits: Limits) -> list[HealthReason]:
+    """Every failing check as a reason: a stable code, a severity and what to do."""
+    found: list[HealthReason] = []
+
+    def add(code: str, message: str, severity: Severity = "degraded") -> None:
+        found.append(HealthReason(code=code, severity=severity, message=message))
+
+    if d.quick_check not in ("ok", "skipped"):
+        add(
+            "integrity",
+            f"PRAGMA quick_check found damage ({d.quick_check[:200]}); stop the servers, restore {d.path} from a "
+            "backup (or `sqlite3 … .recover`), or point ROUNDTABLE_DB at a new file",
+            "unhealthy",
+        )
+    if d.schema_version != d.schema_expected:
+        add(
+            "schema_mismatch",
+            f"the file has schema version {d.schema_version} but this server knows {d.schema_expected}; "
+            "upgrade Roundtable everywhere (uvx --refresh …) and restart the clients",
+            "unhealthy",
+        )
+    free = f"{d.free_disk_bytes / MIB:.0f} MiB free"
+    if d.free_disk_bytes < limits.disk_full_bytes:
+        add(
+            "disk_full",
+            f"the disk holding the database has {free}; writes will fail soon — free space now",
+            "unhealthy",
+        )
+    elif d.free_disk_bytes < limits.disk_low_bytes:
+        add(
+            "disk_low",
+            f"the disk holding the database has {free} (below {limits.disk_low_bytes // MIB} MiB); "
+            "free space before writes start failing",
+        )
+    if d.wal_bytes > limits.wal_large_bytes:
+        add(
+            "wal_large",
+            f"the write-ahead log is {d.wal_bytes / MIB:.0f} MiB (over {limits.wal_large_bytes // MIB} MiB): a "
+            "long-running reader blocks checkpoints; close tools that keep the file open (sqlite3 shells, "
+            "browsers), or restart the clients",
+        )
+    if w.agents_known and not w.agents_online:
+        add(
+            "no_agents_online",
+            f"none of the {w.agents_known} known agents is online; nobody will pick up work "
+            "until a client starts its Roundtable servers",
+        )
+    if w.stuck_tasks:
+        add(
+            "stuck_tasks",
+            f"{len(w.stuck_tasks)} ready task(s) waited over {_duration(limits.stuck_after)} for a claimer "
+            f"(oldest {_duration(w.oldest_ready_seconds or 0)}: tasks {w.stuck_tasks[:5]}); start a worker, check "
+            "their `requires` against agents' capabilities (agent_register) and their assignee, or cancel them",
+        )
+    if w.lapsed_leases:
+        add(
+            "lapsed_leases",
+            f"claims on tasks {w.lapsed_leases[:5]} are past their lease or their holder left, and were not "
+            "returned to the queue yet: no coordination server is sweeping. Start one (any client's "
+            "roundtable-coordination), or they return at the next task_claim/task_update",
+        )
+    if w.overdue_acks:
+        add(
+            "overdue_acks",
+            f"{w.overdue_acks} acknowledgement(s) are past their deadline; agent_status shows "
+            "who owes them — remind them with message_send or re-send with a longer ack_within",
+        )
+    if w.proposals_past_deadline:
+        add(
+            "proposals_past_deadline",
+            f"proposals {w.proposals_past_deadline[:5]} are open past their deadline: no coordination server is "
+            "closing them. Start one, or read them with consensus_list(proposal_id=…), which closes them",
+        )
+    if w.internal_errors_last_hour >= limits.internal_errors_per_hour:
+        add(
+            "internal_errors",
+            f"{w.internal_errors_last_hour} tool call(s) crashed in the last hour (a bug, not bad input); see "
+            "performance_metrics for which tool and the servers' stderr log for the traceback, and report it",
+        )
+    return found
+
+
+def status_of(found: list[HealthReason]) -> HealthStatus:
+    if any(r.severity == "unhealthy" for r in found):
+        return "unhealthy"
+    return "degraded" if found else "healthy"
+
+
+async def check(
+    db: Database,
+    *,
+    now: float,
+    presence_timeout: float,
+    limits: Limits | None = None,
+    integrity: bool = True,
+    process: ProcessInfo | None = None,
+) -> Health:
+    """The health of the shared state (plus `process`, the answering server, when given)."""
+    limits = limits or Limits()
+    d = await database_info(db, integrity=integrity)
+    w = await work_info(db, now=now, presence_timeout=presence_timeout, limits=limits)
+    found = reasons(d, w, limits)
+    return Health(
+        status=status_of(found),
+        reasons=found,
+        checked_at=iso(now) or "",
+        database=d,
+        work=w,
+        process=process,
+    )
+
+
+def unavailable(failure: str, *, now: float, process: ProcessInfo | None = None) -> Health:
+    """Health when the database could not be opened at all."""
+    reason = HealthReason(code="database_unavailable", severity="unhealthy", message=failure)
+    return Health(
+        status="unhealthy", reasons=[reason], checked_at=iso(now) or "", database=None, work=None, process=process
+    )
+
+
+async def live_sessions(db: Database, *, live_after: float) -> int:
+    return int(await db.scalar("SELECT count(*) FROM sessions WHERE heartbeat_at >= ?", (live_after,)))
+
+
+def process_info(*, server: str, uptime: float, connections: int, tools: int) -> ProcessInfo:
+    """This process: version, uptime, live sessions, tool count, memory (RSS) and CPU."""
+    me = psutil.Process()
+    cpu = me.cpu_times()
+    cpu_seconds = cpu.user + cpu.system
+    lifetime = max(time.time() - me.create_time(), 1e-3)
+    return ProcessInfo(
+        server=server,
+        version=__version__,
+        pid=os.getpid(),
+        uptime_seconds=round(uptime, 1),
+        connections=connections,
+        tools=tools,
+        memory_rss_bytes=me.memory_info().rss,
+        cpu_seconds=round(cpu_seconds, 3),
+        cpu_percent=round(100 * cpu_seconds / lifetime, 2),
+    )

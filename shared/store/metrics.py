@@ -1,0 +1,295 @@
+"""Tool-call metrics: samples written in batches, hourly rollups, and per-tool latency statistics.
+
+Every tool call of every server becomes one `tool_calls` row (which tool, whose call, when, how long,
+the error kind) — never its arguments. The instrumentation buffers them in memory and writes each
+batch with one executemany (`record_calls`), never a transaction per call.
+
+Bounded: `roll_up` folds samples older than the raw retention (default a day) into `tool_call_hours`
+— one row per hour, server, tool, agent, error kind and latency bucket — and deletes them in the same
+transaction; rollups older than the metrics retention (default 30 days) are deleted. Percentiles over
+a window inside the raw retention are exact (nearest rank over the samples); over a longer window they
+are estimated from the latency histogram (buckets 25 % wide; the estimate is the bucket's geometric
+middle, within ±12 %).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shared.clock import iso
+from shared.db import Database, Row
+from shared.models.monitoring import SlowCall, ToolStats, Totals
+
+Sample = tuple[float, str | None, str, str, float, str | None]
+"""(started at, agent id, server, tool, seconds, error kind or None)."""
+
+BUCKET_FLOOR = 1e-4
+BUCKET_RATIO = 1.25
+BUCKET_MAX = 100
+MAX_SAMPLES = 500_000
+"""Raw samples beyond this many (newest kept) are rolled up early, whatever their age."""
+MESSAGE_TOOLS = ("message_send", "message_broadcast")
+
+
+def bucket(seconds: float) -> int:
+    """The latency histogram bucket of a duration: 0 up to 0.1 ms, then 25 % wider per bucket."""
+    if not seconds > BUCKET_FLOOR:
+        return 0
+    return min(BUCKET_MAX, math.ceil(math.log(seconds / BUCKET_FLOOR) / math.log(BUCKET_RATIO) - 1e-9))
+
+
+def bucket_middle(index: int) -> float:
+    """A representative duration of a bucket (its geometric middle)."""
+    if index <= 0:
+        return BUCKET_FLOOR
+    return float(BUCKET_FLOOR * BUCKET_RATIO ** (index - 0.5))
+
+
+async def record_calls(db: Database, samples: Sequence[Sample]) -> None:
+    """Write a batch of samples (one executemany) and move each caller's last activity forward."""
+    if not samples:
+        return
+    latest: dict[str, float] = {}
+    for ts, agent, *_ in samples:
+        if agent is not None:
+            latest[agent] = max(ts, latest.get(agent, ts))
+    async with db.write() as tx:
+        await tx.executemany(
+            "INSERT INTO tool_calls(ts, agent_id, server, tool, seconds, bucket, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(ts, agent, server, tool, secs, bucket(secs), error) for ts, agent, server, tool, secs, error in samples],
+        )
+        await tx.executemany(
+            "UPDATE agents SET last_active = max(COALESCE(last_active, 0), ?) WHERE id = ?",
+            [(ts, agent) for agent, ts in latest.items()],
+        )
+
+
+OLD_SAMPLES = (
+    "id IN (SELECT id FROM tool_calls WHERE ts < :cutoff"
+    " UNION SELECT id FROM tool_calls WHERE id <= (SELECT max(id) FROM tool_calls) - :cap)"
+)
+"""Samples to fold: older than the cutoff (the ts index) or beyond the newest MAX_SAMPLES (the rowid)."""
+
+
+async def roll_up(db: Database, *, now: float, raw_retention: float, retention: float) -> int:
+    """Fold samples older than `raw_retention` (whole hours), or beyond MAX_SAMPLES, into hourly rollups;
+    drop rollups older than `retention`. Returns how many samples were folded. Safe to run from every
+    process at once: each sample is folded by exactly one transaction. With nothing to fold it costs two
+    index probes and takes no write lock for the samples."""
+    params = {"cutoff": math.floor((now - raw_retention) / 3600) * 3600, "cap": MAX_SAMPLES}
+    if not await db.scalar(f"SELECT EXISTS (SELECT 1 FROM tool_calls WHERE {OLD_SAMPLES})", params):
+        await db.write_one("DELETE FROM tool_call_hours WHERE hour < ?", (now - retention,))
+        return 0
+    async with db.write() as tx:
+        await tx.execute(
+            "INSERT INTO tool_call_hours(hour, server, tool, agent_id, error, bucket, calls, seconds, max_seconds)"
+            " SELECT CAST(ts / 3600 AS INTEGER) * 3600.0, server, tool, COALESCE(agent_id, ''), COALESCE(error, ''),"
+            f" bucket, count(*), sum(seconds), max(seconds) FROM tool_calls WHERE {OLD_SAMPLES}"
+            " GROUP BY 1, 2, 3, 4, 5, 6"
+            " ON CONFLICT(hour, server, tool, agent_id, error, bucket) DO UPDATE SET calls = calls + excluded.calls,"
+            " seconds = seconds + excluded.seconds, max_seconds = max(max_seconds, excluded.max_seconds)",
+            params,
+        )
+        await tx.execute(f"DELETE FROM tool_calls WHERE {OLD_SAMPLES}", params)
+        folded = await tx.fetchone("SELECT changes()")
+        await tx.execute("DELETE FROM tool_call_hours WHERE hour < ?", (now - retention,))
+    return int(folded[0]) if folded else 0
+
+
+@dataclass(frozen=True)
+class Query:
+    """Which calls to look at: a window, optional server/tool/agent filters, per-agent grouping."""
+
+    since: float
+    until: float
+    server: str | None = None
+    tool: str | None = None
+    agent_id: str | None = None
+    by_agent: bool = False
+
+    def where(self, time_column: str, *, whole_hours: bool = False) -> tuple[str, dict[str, Any]]:
+        """SQL conditions on table alias `c`; rollups (whole_hours) include the hour the window starts in."""
+        since = math.floor(self.since / 3600) * 3600 if whole_hours else self.since
+        key = "since_hour" if whole_hours else "since"
+        parts = [f"{time_column} >= :{key} AND {time_column} < :until"]
+        params: dict[str, Any] = {key: since, "until": self.until}
+        for column, value in (("server", self.server), ("tool", self.tool), ("agent_id", self.agent_id)):
+            if value is not None:
+                parts.append(f"c.{column} = :{column}")
+                params[column] = value
+        return " AND ".join(parts), params
+
+    def agent_column(self, column: str = "COALESCE(c.agent_id, '')") -> str:
+        return column if self.by_agent else "''"
+
+
+def _nearest_rank(q: int) -> str:
+    return f"min(CASE WHEN rn >= (n * {q} + 99) / 100 THEN seconds END)"
+
+
+async def _names(db: Database) -> dict[str, str]:
+    return {str(r["id"]): str(r["name"]) for r in await db.fetchall("SELECT id, name FROM agents")}
+
+
+def _stats(row: Row | dict[str, Any], errors: dict[str, int], names: dict[str, str], by_agent: bool) -> ToolStats:
+    calls = int(row["calls"])
+    agent = str(row["agent_id"])
+    return ToolStats(
+        server=row["server"],
+        tool=row["tool"],
+        agent=(names.get(agent, agent) or None) if by_agent else None,
+        calls=calls,
+        errors=errors,
+        error_rate=round(sum(errors.values()) / calls, 4) if calls else 0.0,
+        mean_ms=round(row["total"] / calls * 1000, 3) if calls else 0.0,
+        p50_ms=round(row["p50"] * 1000, 3),
+        p95_ms=round(row["p95"] * 1000, 3),
+        p99_ms=round(row["p99"] * 1000, 3),
+        max_ms=round(row["max"] * 1000, 3),
+    )
+
+
+async def exact_stats(db: Database, q: Query) -> list[ToolStats]:
+    """Per tool (and agent): calls, errors by kind, mean, p50/p95/p99 (nearest rank) and max, from samples."""
+    where, params = q.where("c.ts")
+    part = f"c.server, c.tool, {q.agent_column()}"
+    rows = await db.fetchall(
+        "WITH s AS (SELECT c.server, c.tool, "
+        f"{q.agent_column()} AS agent_id, c.seconds, row_number() OVER (PARTITION BY {part} ORDER BY c.seconds) AS rn,"
+        f" count(*) OVER (PARTITION BY {part}) AS n FROM tool_calls c WHERE {where})"
+        " SELECT server, tool, agent_id, n AS calls, sum(seconds) AS total, max(seconds) AS max,"
+        f" {_nearest_rank(50)} AS p50, {_nearest_rank(95)} AS p95, {_nearest_rank(99)} AS p99"
+        " FROM s GROUP BY server, tool, agent_id ORDER BY calls DESC, server, tool",
+        params,
+    )
+    errors: dict[tuple[str, str, str], dict[str, int]] = {}
+    for r in await db.fetchall(
+        f"SELECT c.server, c.tool, {q.agent_column()} AS agent_id, c.error, count(*) AS n FROM tool_calls c"
+        f" WHERE {where} AND c.error IS NOT NULL GROUP BY 1, 2, 3, 4",
+        params,
+    ):
+        errors.setdefault((r["server"], r["tool"], r["agent_id"]), {})[r["error"]] = int(r["n"])
+    names = await _names(db)
+    return [_stats(r, errors.get((r["server"], r["tool"], r["agent_id"]), {}), names, q.by_agent) for r in rows]
+
+
+async def histogram_stats(db: Database, q: Query) -> list[ToolStats]:
+    """The same figures over samples and hourly rollups, percentiles estimated from the histogram."""
+    raw_where, params = q.where("c.ts")
+    hour_where, hour_params = q.where("c.hour", whole_hours=True)
+    rows = await db.fetchall(
+        "SELECT server, tool, agent_id, error, bucket, sum(calls) AS calls, sum(seconds) AS total,"
+        " max(max_seconds) AS max FROM ("
+        f" SELECT c.server, c.tool, {q.agent_column()} AS agent_id, COALESCE(c.error, '') AS error, c.bucket,"
+        f"  1 AS calls, c.seconds, c.seconds AS max_seconds FROM tool_calls c WHERE {raw_where}"
+        " UNION ALL"
+        f" SELECT c.server, c.tool, {q.agent_column('c.agent_id')} AS agent_id, c.error, c.bucket, c.calls,"
+        f"  c.seconds, c.max_seconds FROM tool_call_hours c WHERE {hour_where})"
+        " GROUP BY 1, 2, 3, 4, 5",
+        {**params, **hour_params},
+    )
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in rows:
+        g = groups.setdefault(
+            (r["server"], r["tool"], r["agent_id"]),
+            {
+                "server": r["server"],
+                "tool": r["tool"],
+                "agent_id": r["agent_id"],
+                "calls": 0,
+                "total": 0.0,
+                "max": 0.0,
+                "buckets": {},
+                "errors": {},
+            },
+        )
+        g["calls"] += r["calls"]
+        g["total"] += r["total"]
+        g["max"] = max(g["max"], r["max"])
+        g["buckets"][r["bucket"]] = g["buckets"].get(r["bucket"], 0) + r["calls"]
+        if r["error"]:
+            g["errors"][r["error"]] = g["errors"].get(r["error"], 0) + r["calls"]
+    names = await _names(db)
+    found = []
+    for g in groups.values():
+        for name, quantile in (("p50", 50), ("p95", 95), ("p99", 99)):
+            g[name] = min(g["max"], _estimate(g["buckets"], g["calls"], quantile))
+        found.append(_stats(g, g["errors"], names, q.by_agent))
+    return sorted(found, key=lambda s: (-s.calls, s.server, s.tool))
+
+
+def _estimate(buckets: dict[int, int], calls: int, quantile: int) -> float:
+    rank = (calls * quantile + 99) // 100
+    seen = 0
+    for index in sorted(buckets):
+        seen += buckets[index]
+        if seen >= rank:
+            return bucket_middle(index)
+    return 0.0
+
+
+async def slowest(db: Database, q: Query, limit: int) -> list[SlowCall]:
+    """The slowest calls in the window that are still kept as samples."""
+    where, params = q.where("c.ts")
+    rows = await db.fetchall(
+        "SELECT c.*, COALESCE(a.name, c.agent_id) AS agent FROM tool_calls c LEFT JOIN agents a ON a.id = c.agent_id"
+        f" WHERE {where} ORDER BY c.seconds DESC LIMIT :limit",
+        {**params, "limit": limit},
+    )
+    return [
+        SlowCall(
+            at=iso(r["ts"]) or "",
+            server=r["server"],
+            tool=r["tool"],
+            agent=r["agent"],
+            ms=round(r["seconds"] * 1000, 3),
+            error=r["error"],
+        )
+        for r in rows
+    ]
+
+
+async def totals(db: Database, q: Query, tools: Sequence[ToolStats]) -> Totals:
+    """Messages sent/received/failed and tasks created/completed/failed in the window, plus tool totals."""
+    window = {"since": q.since, "until": q.until, "agent": q.agent_id}
+    mine = "AND (:agent IS NULL OR {} = :agent)"
+    sent = await db.fetchone(
+        "SELECT sum(kind != 'system') AS agents, sum(kind = 'system') AS notices FROM messages"
+        f" WHERE created_at >= :since AND created_at < :until {mine.format('sender_id')}",
+        window,
+    )
+    received = await db.scalar(
+        "SELECT count(*) FROM message_recipients WHERE read_at >= :since AND read_at < :until"
+        f" {mine.format('agent_id')}",
+        window,
+    )
+    tasks = {
+        r["kind"]: int(r["n"])
+        for r in await db.fetchall(
+            # A claim that lapsed on its last attempt fails the task too (recorded by the sweep).
+            "SELECT CASE WHEN kind = 'task.lease_lapsed' THEN 'task.failed' ELSE kind END AS kind, count(*) AS n"
+            " FROM events WHERE (kind IN ('task.created', 'task.completed', 'task.failed')"
+            "  OR (kind = 'task.lease_lapsed' AND json_extract(data, '$.now') = 'failed'))"
+            f" AND ts >= :since AND ts < :until {mine.format('agent_id')} GROUP BY 1",
+            window,
+        )
+    }
+    return Totals(
+        tool_calls=sum(t.calls for t in tools),
+        tool_errors=sum(sum(t.errors.values()) for t in tools),
+        messages_sent=int((sent["agents"] if sent else 0) or 0),
+        messages_received=int(received or 0),
+        messages_failed=sum(sum(t.errors.values()) for t in tools if t.tool in MESSAGE_TOOLS),
+        notices_sent=int((sent["notices"] if sent else 0) or 0),
+        tasks_created=tasks.get("task.created", 0),
+        tasks_completed=tasks.get("task.completed", 0),
+        tasks_failed=tasks.get("task.failed", 0),
+    )
+
+
+async def internal_errors(db: Database, *, since: float) -> int:
+    """Calls that crashed (a bug, not a caller's mistake) since a time."""
+    return int(await db.scalar("SELECT count(*) FROM tool_calls WHERE ts >= ? AND error = 'internal'", (since,)))

@@ -1,0 +1,234 @@
+"""The monitoring server: tool calls of every server counted with their error kinds, renames seen by all
+servers at once, presence and pruning, health through the tool, the audit trail, the status resource."""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from dataclasses import replace
+from typing import Annotated, Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.server.mcpserver import Context
+from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.types import ResourceUpdatedNotification
+from pydantic import Field
+
+from servers import SERVER_KINDS, coordination, messaging
+from servers.monitoring import STATUS_URI, build_server
+from shared.config import Settings
+from shared.runtime import create_server, tool
+from tests.conftest import FakeClock
+from tests.stdio import server_params
+
+pytestmark = pytest.mark.anyio
+
+CHEAP_CALL = {"coordination": "task_list", "messaging": "message_subscribe", "monitoring": "event_log"}
+
+
+def text(result: Any) -> str:
+    return str(result.content[0].text)
+
+
+def data(result: Any) -> Any:
+    assert not result.is_error, text(result)
+    return result.structured_content
+
+
+def kinds() -> list[str]:
+    return [k for k in SERVER_KINDS if importlib.util.find_spec(f"servers.{k}") is not None]
+
+
+async def metrics_of(settings: Settings, **args: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    async with Client(build_server(settings)) as mon:
+        found = data(await mon.call_tool("performance_metrics", args))
+    return {(t["server"], t["tool"]): t for t in found["tools"]}
+
+
+async def test_calls_through_every_server_are_counted_with_plausible_percentiles(settings: Settings) -> None:
+    for kind in kinds():
+        module = importlib.import_module(f"servers.{kind}")
+        async with Client(module.build_server(settings)) as client:
+            for _ in range(5):
+                await client.call_tool(CHEAP_CALL.get(kind, "no_such_tool"), {})
+    stats = await metrics_of(settings)
+    for kind in kinds():
+        row = stats[(kind, CHEAP_CALL.get(kind, "(unknown)"))]
+        assert row["calls"] == 5, row
+        assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"] <= row["max_ms"] < 10_000
+        assert row["mean_ms"] <= row["max_ms"]
+
+
+async def test_failures_are_counted_by_kind(settings: Settings) -> None:
+    async with Client(coordination.build_server(settings)) as ana:
+        await ana.call_tool("task_claim", {"task_id": 0})  # refused by the schema
+        await ana.call_tool("task_claim", {"task_id": "seven"})
+        await ana.call_tool("task_update", {"task_id": 999, "progress": 5})  # no such task
+        await ana.call_tool("no_such_tool", {"x": "an argument never stored"})
+    async with Client(coordination.build_server(replace(settings, agent="olly", role="observer"))) as olly:
+        await olly.call_tool("task_create", {"title": "not allowed"})
+    stats = await metrics_of(settings)
+    assert stats[("coordination", "task_claim")]["errors"] == {"validation": 2}
+    assert stats[("coordination", "task_update")]["errors"] == {"not_found": 1}
+    assert stats[("coordination", "(unknown)")]["errors"] == {"unknown_tool": 1}
+    assert stats[("coordination", "task_create")]["errors"] == {"forbidden": 1}
+    per_agent = await metrics_of(settings, by_agent=True, server="coordination", agent="olly")
+    assert per_agent[("coordination", "task_create")]["agent"] == "olly"
+    assert per_agent[("coordination", "task_create")]["errors"] == {"forbidden": 1}
+
+
+async def test_a_crashing_tool_counts_as_internal_and_degrades_health(settings: Settings) -> None:
+    toy = create_server("toy", settings, instructions="A toy server.")
+
+    @tool(toy, read_only=True)
+    async def explode(ctx: Context[Any, Any], n: Annotated[int, Field(ge=0)] = 0) -> str:
+        """Crash like a bug."""
+        raise RuntimeError("a bug")
+
+    async with Client(toy) as client:
+        assert (await client.call_tool("explode", {})).is_error
+    stats = await metrics_of(settings)
+    assert stats[("toy", "explode")]["errors"] == {"internal": 1}
+    async with Client(build_server(settings)) as mon:
+        found = data(await mon.call_tool("network_health", {}))
+    assert "internal_errors" in [r["code"] for r in found["reasons"]]
+
+
+async def test_a_rename_is_seen_by_the_other_servers_of_the_agent_at_once(settings: Settings, as_agent: Any) -> None:
+    async with (
+        Client(build_server(settings)) as mon,
+        Client(messaging.build_server(settings)) as mail,
+        Client(coordination.build_server(settings)) as work,
+        Client(messaging.build_server(as_agent("bo"))) as bo,
+    ):
+        result = data(await mon.call_tool("agent_register", {"name": "anna", "activity": "reviewing PR 12"}))
+        assert result["agent"]["name"] == "anna" and result["agent"]["activity"] == "reviewing PR 12"
+        data(await mail.call_tool("message_send", {"to": ["bo"], "body": "hello"}))
+        inbox = data(await bo.call_tool("message_query", {}))
+        assert inbox["messages"][0]["sender"] == "anna"
+        task = data(await work.call_tool("task_create", {"title": "x"}))["task"]
+        assert task["created_by"] == "anna"
+        taken = await mon.call_tool("agent_register", {"name": "BO"})
+        assert taken.is_error and "'BO' is taken" in text(taken) and "'BO-2'" in text(taken)
+
+
+async def test_declared_capabilities_make_tasks_claimable(settings: Settings) -> None:
+    async with Client(build_server(settings)) as mon, Client(coordination.build_server(settings)) as work:
+        data(await work.call_tool("task_create", {"title": "port it", "requires": ["rust"]}))
+        assert data(await work.call_tool("task_claim", {}))["claimed"] is False
+        data(await mon.call_tool("agent_register", {"capabilities": ["rust"]}))
+        assert data(await work.call_tool("task_claim", {}))["claimed"] is True
+
+
+async def test_observers_may_look_but_not_register(settings: Settings) -> None:
+    async with Client(build_server(replace(settings, role="observer"))) as mon:
+        refused = await mon.call_tool("agent_register", {"activity": "watching"})
+        assert refused.is_error and "observer" in text(refused)
+        assert data(await mon.call_tool("agent_status", {}))["agents"]
+
+
+async def test_agent_status_shows_idle_agents_and_long_gone_ones_are_pruned(
+    settings: Settings, as_agent: Any, clock: FakeClock
+) -> None:
+    slow = replace(settings, presence_timeout=100_000.0, idle_after=300.0, agent_retention=7 * 86400.0)
+    async with Client(build_server(replace(slow, agent="gone"), clock=clock)):
+        pass  # joined and left: its session ended
+    clock.advance(7 * 86400 + 10)
+    async with (
+        Client(build_server(replace(slow, agent="bo"), clock=clock)),
+        Client(build_server(slow, clock=clock)) as ana,
+    ):
+        with anyio.fail_after(5):  # the server prunes in the background, at start and every minute
+            while len(first := data(await ana.call_tool("agent_status", {}))["agents"]) > 2:
+                await anyio.sleep(0.02)
+        assert {a["name"]: a["presence"] for a in first} == {"ana": "online", "bo": "online"}
+        clock.advance(301)
+        later = data(await ana.call_tool("agent_status", {"name": "bo"}))
+        assert [(a["name"], a["presence"], a["servers"]) for a in later["agents"]] == [("bo", "idle", ["monitoring"])]
+        missing = await ana.call_tool("agent_status", {"name": "gone"})
+        assert missing.is_error and "known agents" in text(missing)
+        trail = data(await ana.call_tool("event_log", {"kind": "agent.pruned"}))
+        assert [e["agent"] for e in trail["events"]] == ["gone"]
+
+
+async def test_network_health_reports_the_process(settings: Settings) -> None:
+    async with Client(build_server(settings)) as mon:
+        found = data(await mon.call_tool("network_health", {"integrity": False}))
+    assert found["status"] == "healthy" and found["database"]["quick_check"] == "skipped"
+    process = found["process"]
+    assert process["server"] == "monitoring" and process["tools"] == 5 and process["connections"] >= 1
+    assert process["memory_rss_bytes"] > 0 and process["version"]
+
+
+async def test_the_event_log_pages_newest_first_follows_and_filters(settings: Settings, as_agent: Any) -> None:
+    async with Client(coordination.build_server(settings)) as work, Client(build_server(as_agent("bo"))) as mon:
+        for n in range(5):
+            data(await work.call_tool("task_create", {"title": f"t{n}"}))
+        data(await work.call_tool("task_claim", {"task_id": 2}))
+        first = data(await mon.call_tool("event_log", {"kind": "task.", "limit": 4}))
+        assert [e["kind"] for e in first["events"]] == ["task.claimed", "task.created", "task.created", "task.created"]
+        older = data(await mon.call_tool("event_log", {"kind": "task.*", "before": first["next_cursor"]}))
+        assert [e["object_id"] for e in older["events"]] == ["2", "1"] and older["next_cursor"] is None
+        start = first["events"][-1]["id"]
+        follow = data(await mon.call_tool("event_log", {"since": start, "kind": "task."}))
+        assert [e["id"] for e in follow["events"]] == sorted(e["id"] for e in first["events"][:-1])
+        tail = data(await mon.call_tool("event_log", {"since": follow["next_cursor"]}))
+        assert tail["events"] == [] and tail["next_cursor"] == follow["next_cursor"]
+        one = data(await mon.call_tool("event_log", {"object_type": "task", "object_id": "2", "agent": "ana"}))
+        assert [e["kind"] for e in one["events"]] == ["task.claimed", "task.created"]
+        both = await mon.call_tool("event_log", {"since": 1, "before": 5})
+        assert both.is_error and "not both" in text(both)
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_status_subscribers_are_notified_when_the_team_changes(
+    settings: Settings, as_agent: Any, mode: str
+) -> None:
+    updates: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, ResourceUpdatedNotification):
+            updates.append(str(message.params.uri))
+
+    async with Client(build_server(as_agent("bo")), mode=mode, message_handler=on_message) as bo:  # type: ignore[arg-type]
+        async with Client(coordination.build_server(settings)) as ana:
+            if mode == "legacy":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", MCPDeprecationWarning)
+                    await bo.subscribe_resource(STATUS_URI)
+                with anyio.fail_after(5):
+                    while not updates:  # the level trigger: "read it now"
+                        await anyio.sleep(0.02)
+                updates.clear()
+                data(await ana.call_tool("task_create", {"title": "new work"}))
+                with anyio.fail_after(5):
+                    while not updates:
+                        await anyio.sleep(0.02)
+            else:
+                async with bo.listen(resource_subscriptions=[STATUS_URI]) as sub:
+                    data(await ana.call_tool("task_create", {"title": "new work"}))
+                    with anyio.fail_after(5):
+                        async for event in sub:
+                            updates.append(str(event.uri))  # type: ignore[union-attr]
+                            break
+        status = await bo.read_resource(STATUS_URI)
+        assert '"open":1' in status.contents[0].text  # type: ignore[union-attr]
+    assert STATUS_URI in updates
+
+
+async def test_calls_in_another_server_process_reach_the_metrics_while_it_runs(settings: Settings) -> None:
+    async with Client(server_params("coordination", settings.db_path, agent="cy")) as cy:
+        for _ in range(3):
+            data(await cy.call_tool("task_list", {}))
+        async with Client(build_server(settings)) as mon:
+            with anyio.fail_after(10):  # the other process flushes its samples about once a second
+                while True:
+                    found = data(await mon.call_tool("performance_metrics", {"agent": "cy"}))
+                    if found["totals"]["tool_calls"] >= 3:
+                        break
+                    await anyio.sleep(0.1)
+            status = data(await mon.call_tool("agent_status", {"name": "cy"}))
+    assert [t["tool"] for t in found["tools"]] == ["task_list"]
+    assert status["agents"][0]["presence"] == "online" and status["agents"][0]["servers"] == ["coordination"]

@@ -1,0 +1,138 @@
+"""Agents: presence transitions (online → idle → offline) on an injected clock, renaming, capabilities,
+activity, and pruning agents gone longer than the retention period."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.db import Database
+from shared.errors import Conflict, InvalidArgument
+from shared.store import agents, metrics, presence
+from shared.store import tasks as task_store
+from shared.store.task_queries import Viewer
+from tests.agents import join, mail
+from tests.conftest import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+TIMEOUT, IDLE, RETENTION = 30.0, 300.0, 7 * 86400.0
+
+
+def at(clock: FakeClock) -> presence.Moment:
+    return presence.Moment(now=clock(), presence_timeout=TIMEOUT, idle_after=IDLE)
+
+
+async def presence_of(db: Database, clock: FakeClock) -> dict[str, str]:
+    return {a.name: a.presence for a in await presence.agent_infos(db, at(clock))}
+
+
+async def beat(db: Database, me: agents.Me, clock: FakeClock) -> None:
+    await agents.heartbeat(db, me, server="coordination", pid=1, host="h", now=clock())
+
+
+async def test_an_agent_is_online_then_idle_without_tool_calls_then_offline_without_heartbeats(
+    db: Database, clock: FakeClock
+) -> None:
+    ana = await join(db, clock, "ana")
+    assert await presence_of(db, clock) == {"ana": "online"}
+    clock.advance(IDLE - 10)
+    await beat(db, ana, clock)
+    await metrics.record_calls(db, [(clock(), ana.id, "coordination", "task_list", 0.001, None)])
+    clock.advance(IDLE - 10)
+    await beat(db, ana, clock)
+    assert await presence_of(db, clock) == {"ana": "online"}  # a tool call within idle_after
+    clock.advance(20)
+    await beat(db, ana, clock)
+    assert await presence_of(db, clock) == {"ana": "idle"}  # heartbeating, quiet for over idle_after
+    clock.advance(TIMEOUT + 1)
+    assert await presence_of(db, clock) == {"ana": "offline"}  # no live session
+    await beat(db, ana, clock)
+    assert await presence_of(db, clock) == {"ana": "idle"}
+
+
+async def test_status_rows_show_claims_servers_and_overdue_mail(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    bo = await join(db, clock, "bo")
+    viewer = Viewer(ana.id, clock(), clock() - TIMEOUT)
+    task_id = await task_store.create(db, viewer, task_store.NewTask(title="write the docs"))
+    assert await task_store.claim(db, viewer, task_id, None) == task_id
+    await mail(db, clock, bo, ["ana"], ack_within=60)
+    clock.advance(61)
+    await beat(db, ana, clock)
+    infos = {a.name: a for a in await presence.agent_infos(db, at(clock))}
+    assert [c.task_id for c in infos["ana"].claims] == [task_id]
+    assert infos["ana"].claims[0].lease_expires_at is not None
+    assert infos["ana"].servers == ["coordination"]
+    assert (infos["ana"].unread, infos["ana"].overdue_acks) == (1, 1)
+    assert (infos["bo"].claims, infos["bo"].unread, infos["bo"].overdue_acks) == ([], 0, 0)
+
+
+async def test_a_rename_is_unique_ignoring_case_and_a_taken_name_gets_a_suggestion(
+    db: Database, clock: FakeClock
+) -> None:
+    ana = await join(db, clock, "ana")
+    await join(db, clock, "bo")
+    with pytest.raises(Conflict, match=r"'BO' is taken.*'BO-2'"):
+        await agents.update_profile(db, ana.id, name="BO", now=clock())
+    with pytest.raises(InvalidArgument, match="reserved"):
+        await agents.update_profile(db, ana.id, name="system", now=clock())
+    with pytest.raises(InvalidArgument, match="letters, digits"):
+        await agents.update_profile(db, ana.id, name="ana smith", now=clock())
+    changed = await agents.update_profile(db, ana.id, name="Ana-Reviewer", now=clock())
+    assert changed == ["renamed from ana to Ana-Reviewer"]
+    assert await agents.current_name(db, ana.id) == "Ana-Reviewer"
+    kinds = [r["kind"] for r in await db.fetchall("SELECT kind FROM events WHERE object_type = 'agent'")]
+    assert "agent.renamed" in kinds
+
+
+async def test_capabilities_decide_which_tasks_an_agent_may_claim(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    viewer = Viewer(ana.id, clock(), clock() - TIMEOUT)
+    task_id = await task_store.create(db, viewer, task_store.NewTask(title="fix the build", requires=["rust"]))
+    assert await task_store.claim(db, viewer, None, None) is None
+    await agents.update_profile(db, ana.id, capabilities=[" rust ", "python", "rust"], now=clock())
+    row = await db.fetchone("SELECT capabilities FROM agents WHERE id = ?", (ana.id,))
+    assert row is not None and json.loads(row["capabilities"]) == ["rust", "python"]
+    assert await task_store.claim(db, viewer, None, None) == task_id
+
+
+async def test_activity_is_saved_trimmed_and_limited(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    assert await agents.update_profile(db, ana.id, activity="  reviewing   PR 12 ", now=clock()) == [
+        "activity: 'reviewing PR 12'"
+    ]
+    assert await agents.update_profile(db, ana.id, activity="reviewing PR 12", now=clock()) == []
+    with pytest.raises(InvalidArgument, match="under 200"):
+        await agents.update_profile(db, ana.id, activity="x" * 201, now=clock())
+    assert (await presence.agent_infos(db, at(clock)))[0].activity == "reviewing PR 12"
+
+
+async def test_agents_gone_longer_than_the_retention_are_pruned_and_their_history_kept(
+    db: Database, clock: FakeClock
+) -> None:
+    gone = await join(db, clock, "gone")
+    holder = await join(db, clock, "holder")
+    await join(db, clock, "here")
+    viewer = Viewer(holder.id, clock(), clock() - TIMEOUT)
+    task_id = await task_store.create(db, viewer, task_store.NewTask(title="long job", lease_seconds=30 * 86400))
+    await task_store.claim(db, viewer, task_id, None)
+    await db.write_one(
+        "INSERT INTO topic_subscriptions(agent_id, pattern, created_at) VALUES (?, 'x.*', 0)", (gone.id,)
+    )
+    clock.advance(RETENTION - 100)
+    here = await join(db, clock, "here")  # a new session: still here
+    live_after = clock() - TIMEOUT
+    assert await agents.prune_gone(db, now=clock(), retention=RETENTION, live_after=live_after) == []
+    clock.advance(200)
+    await beat(db, here, clock)
+    pruned = await agents.prune_gone(db, now=clock(), retention=RETENTION, live_after=clock() - TIMEOUT)
+    assert pruned == ["gone"]  # "holder" still holds a claim (it lapsed, but is not returned yet)
+    names = {r["name"] for r in await db.fetchall("SELECT name FROM agents")}
+    assert names == {"holder", "here"}
+    assert await db.scalar("SELECT count(*) FROM sessions WHERE agent_id = ?", (gone.id,)) == 0
+    assert await db.scalar("SELECT count(*) FROM topic_subscriptions WHERE agent_id = ?", (gone.id,)) == 0
+    event = await db.fetchone("SELECT * FROM events WHERE kind = 'agent.pruned'")
+    assert event is not None and event["agent_name"] == "gone" and json.loads(event["data"])["client"] == "test"
+    assert await db.scalar("SELECT count(*) FROM events WHERE agent_id = ? AND kind = 'agent.joined'", (gone.id,)) == 1

@@ -1,0 +1,130 @@
+"""Tool-call metrics: batches of samples, exact percentiles, errors by kind, rollups that keep the tables
+bounded and still answer long windows from the histogram."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.db import Database
+from shared.store import metrics
+from tests.agents import join
+from tests.conftest import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+DAY = 86400.0
+
+
+def calls(clock: FakeClock, agent: str | None, tool: str, durations: list[float], error: str | None = None) -> list:  # type: ignore[type-arg]
+    return [(clock() + i * 0.01, agent, "coordination", tool, d, error) for i, d in enumerate(durations)]
+
+
+def window(clock: FakeClock, seconds: float = 3600, **filters: object) -> metrics.Query:
+    return metrics.Query(since=clock() - seconds, until=clock() + 10, **filters)  # type: ignore[arg-type]
+
+
+async def test_percentiles_are_nearest_rank_over_the_samples(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    await metrics.record_calls(db, calls(clock, ana.id, "task_claim", [i / 1000 for i in range(1, 101)]))
+    [stats] = await metrics.exact_stats(db, window(clock))
+    assert (stats.tool, stats.calls, stats.errors) == ("task_claim", 100, {})
+    assert (stats.p50_ms, stats.p95_ms, stats.p99_ms, stats.max_ms) == (50.0, 95.0, 99.0, 100.0)
+    assert stats.mean_ms == pytest.approx(50.5)
+
+
+async def test_errors_are_counted_by_kind_per_tool_and_agent(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    bo = await join(db, clock, "bo")
+    await metrics.record_calls(
+        db,
+        calls(clock, ana.id, "task_update", [0.001] * 3)
+        + calls(clock, ana.id, "task_update", [0.002] * 2, "not_found")
+        + calls(clock, bo.id, "task_update", [0.002], "validation"),
+    )
+    [total] = await metrics.exact_stats(db, window(clock))
+    assert (total.calls, total.errors, total.error_rate) == (6, {"not_found": 2, "validation": 1}, 0.5)
+    per_agent = {s.agent: s for s in await metrics.exact_stats(db, window(clock, by_agent=True))}
+    assert per_agent["ana"].errors == {"not_found": 2} and per_agent["bo"].errors == {"validation": 1}
+    only_bo = await metrics.exact_stats(db, window(clock, agent_id=bo.id))
+    assert [s.calls for s in only_bo] == [1]
+    slow = await metrics.slowest(db, window(clock), 2)
+    assert [s.ms for s in slow] == [2.0, 2.0] and slow[0].agent in ("ana", "bo")
+
+
+async def test_a_batch_moves_each_callers_last_activity_forward(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    clock.advance(100)
+    await metrics.record_calls(db, calls(clock, ana.id, "task_list", [0.001, 0.001]))
+    assert await db.scalar("SELECT last_active FROM agents WHERE id = ?", (ana.id,)) == pytest.approx(clock() + 0.01)
+    await metrics.record_calls(db, [(clock() - 50, ana.id, "coordination", "task_list", 0.001, None)])
+    assert await db.scalar("SELECT last_active FROM agents WHERE id = ?", (ana.id,)) == pytest.approx(clock() + 0.01)
+
+
+async def test_old_samples_are_rolled_up_and_long_windows_use_the_histogram(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    durations = [i / 1000 for i in range(1, 101)]
+    await metrics.record_calls(db, calls(clock, ana.id, "task_claim", durations))
+    await metrics.record_calls(db, calls(clock, ana.id, "task_claim", [0.005], "conflict"))
+    clock.advance(2 * DAY)
+    await metrics.record_calls(db, calls(clock, ana.id, "task_claim", [0.010]))
+    folded = await metrics.roll_up(db, now=clock(), raw_retention=DAY, retention=30 * DAY)
+    assert folded == 101
+    assert await db.scalar("SELECT count(*) FROM tool_calls") == 1
+    assert await metrics.roll_up(db, now=clock(), raw_retention=DAY, retention=30 * DAY) == 0
+    [stats] = await metrics.histogram_stats(db, window(clock, 3 * DAY))
+    assert (stats.calls, stats.errors, stats.max_ms) == (102, {"conflict": 1}, 100.0)
+    assert stats.p50_ms == pytest.approx(50, rel=0.15)
+    assert stats.p99_ms == pytest.approx(99, rel=0.15)
+    assert stats.mean_ms == pytest.approx((sum(durations) + 0.015) / 102 * 1000, abs=0.001)
+    [recent] = await metrics.exact_stats(db, window(clock, 3600))
+    assert recent.calls == 1
+    clock.advance(31 * DAY)
+    await metrics.roll_up(db, now=clock(), raw_retention=DAY, retention=30 * DAY)
+    assert await db.scalar("SELECT count(*) FROM tool_call_hours") == 0
+    assert await db.scalar("SELECT count(*) FROM tool_calls") == 0
+
+
+async def test_histogram_buckets_are_a_quarter_wide() -> None:
+    assert metrics.bucket(0) == 0 and metrics.bucket(0.0001) == 0
+    for seconds in (0.0003, 0.004, 0.05, 1.7, 30.0):
+        middle = metrics.bucket_middle(metrics.bucket(seconds))
+        assert middle == pytest.approx(seconds, rel=0.13)
+    assert metrics.bucket(1e9) == metrics.BUCKET_MAX
+
+
+async def test_totals_count_messages_and_tasks_in_the_window(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    async with db.write() as tx:
+        await tx.execute(
+            "INSERT INTO messages(id, sender_id, sender_name, kind, body, created_at) VALUES"
+            " (1, ?, 'ana', 'direct', 'hi', ?), (2, NULL, 'system', 'system', 'task', ?)",
+            (ana.id, clock(), clock()),
+        )
+        await tx.execute(
+            "INSERT INTO message_recipients(agent_id, message_id, read_at) VALUES (?, 1, ?)", (ana.id, clock())
+        )
+        for kind in ("task.created", "task.created", "task.completed", "task.failed"):
+            await tx.execute("INSERT INTO events(ts, agent_id, kind) VALUES (?, ?, ?)", (clock(), ana.id, kind))
+        for state in ("open", "failed"):  # a lapse on the last attempt fails the task
+            await tx.execute(
+                "INSERT INTO events(ts, agent_id, kind, data)"
+                " VALUES (?, ?, 'task.lease_lapsed', json_object('now', ?))",
+                (clock(), ana.id, state),
+            )
+    await metrics.record_calls(db, calls(clock, ana.id, "message_send", [0.001], "rate_limited"))
+    q = window(clock)
+    tools = await metrics.exact_stats(db, q)
+    t = await metrics.totals(db, q, tools)
+    assert (t.messages_sent, t.notices_sent, t.messages_received, t.messages_failed) == (1, 1, 1, 1)
+    assert (t.tasks_created, t.tasks_completed, t.tasks_failed, t.tool_calls, t.tool_errors) == (2, 1, 2, 1, 1)
+
+
+async def test_samples_beyond_the_cap_are_folded_early_whatever_their_age(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metrics, "MAX_SAMPLES", 3)
+    await metrics.record_calls(db, calls(clock, None, "task_list", [0.001] * 10))
+    assert await metrics.roll_up(db, now=clock(), raw_retention=DAY, retention=30 * DAY) == 7
+    assert await db.scalar("SELECT count(*) FROM tool_calls") == 3
+    [stats] = await metrics.histogram_stats(db, window(clock))
+    assert stats.calls == 10
