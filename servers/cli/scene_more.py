@@ -1,10 +1,6 @@
 """The demo's knowledge and monitoring steps, played only when those servers are in the build.
 
-The knowledge steps follow the knowledge server as committed on its branch (bbaf764) and were run against
-it. TODO(lead, after merging servers/monitoring.py): `presence` and `board` were written before the
-monitoring server existed; the argument and result field names marked `# guess` must be replaced with the
-real ones, then `uv run roundtable demo` run until every step checks out. Everything else about a step
-(narration, check, failure) works as in servers/cli/scene.py.
+Each step narrates, calls and checks exactly as in servers/cli/scene.py.
 """
 
 from __future__ import annotations
@@ -109,7 +105,7 @@ async def presence(s: Scene) -> None:
     """Each agent says what it is doing; the planner sees the whole team."""
     for who, doing in (("planner", "planning the release"), ("ana", "reviewing"), ("bo", "writing migrations")):
         s.step(who, f'tells the team it is "{doing}"', "agent_register")
-        reg: Any = await s.call(who, "agent_register", activity=doing)  # guess: the argument's name
+        reg: Any = await s.call(who, "agent_register", activity=doing)
         me = reg.get("agent") or {}
         s.check(
             me.get("name") == who and me.get("activity") == doing,
@@ -118,7 +114,7 @@ async def presence(s: Scene) -> None:
             got=reg,
         )
     s.step("planner", "looks at who is here", "agent_status")
-    status: Any = await s.call("planner", "agent_status")  # guess: no arguments needed
+    status: Any = await s.call("planner", "agent_status")
     here = {a["name"]: a for a in status.get("agents", []) if a.get("presence") in ("online", "idle")}
     s.check(
         set(s.cast) <= set(here),
@@ -129,7 +125,7 @@ async def presence(s: Scene) -> None:
 
 
 async def board(s: Scene) -> None:
-    """The knowledge (and, TODO(lead), monitoring) lines of the final board."""
+    """The knowledge and monitoring lines of the final board."""
     if "knowledge" in s.kinds:
         entries = await s.call("planner", "knowledge_query", limit=1)
         skills = await s.call("planner", "skill_list", limit=100)
@@ -138,4 +134,7 @@ async def board(s: Scene) -> None:
             f"\nknowledge: {entries['total']} entr{'y' if entries['total'] == 1 else 'ies'}; skills: {names or 'none'}",
             file=s.out,
         )
-    # TODO(lead): with monitoring merged, e.g. network_health's status and each agent's activity.
+    if "monitoring" in s.kinds:
+        health = await s.call("planner", "network_health")
+        reasons = "; ".join(f"{r['code']}: {r['message']}" for r in health["reasons"])
+        print(f"health: {health['status']}" + (f" — {reasons}" if reasons else ""), file=s.out)
