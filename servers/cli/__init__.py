@@ -9,9 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from servers.cli import clientconfig, demo, doctor
+from servers.cli import clientconfig, demo, doctor, team
 from shared import __version__
-from shared.config import default_db_path
+from shared.config import ConfigError, default_db_path, load_settings
+from shared.store.events import EventFilter
 
 
 def database_path(flag: str | None) -> Path:
@@ -31,6 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     play = sub.add_parser("demo", help="watch three agents work as a team through real servers (about 10 s)")
     play.add_argument("--db", help="play on this SQLite file instead of a fresh temporary one")
     play.add_argument("--keep", action="store_true", help="keep the temporary database and print its path")
+    st = with_db(sub.add_parser("status", help="agents, tasks by state, open proposals, unread mail, health"))
+    st.add_argument("--json", action="store_true", help="print the summary as JSON")
+    tl = with_db(sub.add_parser("tail", help="follow the audit trail live (Ctrl-C to stop)"))
+    tl.add_argument("-n", "--lines", type=int, default=10, metavar="N", help="show the last N events first (10)")
+    tl.add_argument("--agent", help="only events by this agent")
+    tl.add_argument("--kind", help="only this kind, or a prefix ending in '.', e.g. task.")
+    tl.add_argument("--no-follow", action="store_true", help="print the last events and exit")
     with_db(sub.add_parser("doctor", help="check Python, uv, the database and that each server starts"))
     cfg = sub.add_parser("config", help="print a ready-to-paste client config for this machine")
     cfg.add_argument("client", choices=["claude-desktop", "claude-code"])
@@ -45,6 +53,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "demo":
         db = Path(args.db).expanduser().absolute() if args.db else None
         sys.exit(demo.run(db, args.keep, default_db=database_path(None)))
+    if args.command in ("status", "tail"):
+        try:
+            settings = load_settings(args)
+        except ConfigError as exc:
+            sys.exit(f"roundtable {args.command}: {exc}")
+        if args.command == "status":
+            sys.exit(team.status(settings, as_json=args.json))
+        wanted = EventFilter(agent=args.agent, kind=args.kind)
+        sys.exit(team.tail(settings, wanted, backlog=max(args.lines, 0), keep_following=not args.no_follow))
     if args.command == "doctor":
         sys.exit(doctor.run(database_path(args.db)))
     if args.command == "config":

@@ -1,0 +1,134 @@
+"""`roundtable status` and `roundtable tail`: the team at a glance, and the audit trail as it happens.
+
+Both read the shared file through the same store functions the monitoring server uses; neither needs a
+server running.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TextIO
+
+import anyio
+
+from servers.cli.render import paint, table
+from shared.config import Settings
+from shared.db import Database
+from shared.errors import RoundtableError
+from shared.models.monitoring import Event, TeamSummary
+from shared.store import events, summary
+
+HEALTH_STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}
+PRESENCE_STYLE = {"online": "green", "idle": "yellow", "offline": "dim"}
+FOLLOW_POLL = 0.25
+
+
+class NoDatabase(Exception):
+    """There is no database at the path yet: nothing to show."""
+
+
+@asynccontextmanager
+async def opened(settings: Settings) -> AsyncIterator[Database]:
+    if not settings.db_path.exists():
+        raise NoDatabase(
+            f"there is no Roundtable database at {settings.db_path} yet: start a client with the Roundtable "
+            "servers, run `roundtable demo --db <path> --keep`, or point --db / ROUNDTABLE_DB at your team's file"
+        )
+    db = await Database.open(settings.db_path)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def read_summary(settings: Settings) -> TeamSummary:
+    async with opened(settings) as db:
+        return await summary.team_summary(
+            db, now=time.time(), presence_timeout=settings.presence_timeout, idle_after=settings.idle_after
+        )
+
+
+def render_summary(s: TeamSummary, settings: Settings, out: TextIO) -> str:
+    health = paint(s.health, HEALTH_STYLE.get(s.health, "bold"), out)
+    lines = [f"{paint('Roundtable', 'bold', out)} team at {settings.db_path} — {health}"]
+    if s.reasons:
+        lines.append(f"  reasons: {', '.join(s.reasons)} (details: network_health on the monitoring server)")
+    lines += ["", paint("Agents", "bold", out)]
+    rows = [
+        (a.name, paint(a.presence, PRESENCE_STYLE.get(a.presence, "bold"), out), a.claims, a.activity or "-")
+        for a in s.agents
+    ]
+    lines.append(table(["agent", "presence", "claims", "activity"], rows, out))
+    order = ["open", "claimed", "blocked", "done", "failed", "cancelled"]
+    counts = [f"{k} {s.tasks[k]}" for k in [*order, *sorted(set(s.tasks) - set(order))] if s.tasks.get(k)]
+    lines += [
+        "",
+        f"{paint('Tasks', 'bold', out)}      {' · '.join(counts) or 'none'}; ready to claim: {s.ready_tasks}",
+        f"{paint('Proposals', 'bold', out)}  {s.open_proposals} open",
+        f"{paint('Mail', 'bold', out)}       {s.unread_messages} unread, {s.overdue_acks} acknowledgement(s) overdue",
+    ]
+    return "\n".join(lines)
+
+
+def status(settings: Settings, *, as_json: bool, out: TextIO = sys.stdout) -> int:
+    """Print the team summary; 0 when healthy, 1 when degraded or unhealthy, 2 when there is no database."""
+    try:
+        s = anyio.run(read_summary, settings)
+    except (NoDatabase, RoundtableError) as exc:
+        print(f"roundtable status: {exc}", file=sys.stderr)
+        return 2
+    print(s.model_dump_json(indent=2) if as_json else render_summary(s, settings, out), file=out)
+    return 0 if s.health == "healthy" else 1
+
+
+def render_event(e: Event, out: TextIO) -> str:
+    at = e.at[11:19] if len(e.at) >= 19 else e.at
+    what = f"{e.object_type} {e.object_id}" if e.object_type else ""
+    data = json.dumps(e.data, ensure_ascii=False, separators=(", ", ": ")) if e.data else ""
+    if len(data) > 120:
+        data = data[:117] + "..."
+    return "  ".join(
+        [paint(at, "dim", out), (e.agent or "-").ljust(16), paint(e.kind.ljust(22), "cyan", out), what.ljust(16), data]
+    ).rstrip()
+
+
+async def follow(settings: Settings, f: events.EventFilter, *, backlog: int, keep_following: bool, out: TextIO) -> None:
+    """Print the last `backlog` events, then (when following) every new one as it is committed."""
+    async with opened(settings) as db:
+        recent = await events.page(db, f, limit=backlog) if backlog else None
+        for e in reversed(recent.events if recent else []):
+            print(render_event(e, out), file=out, flush=True)
+        if not keep_following:
+            return
+        cursor = await events.latest_id(db)
+        version = await db.data_version()
+        print(paint(f"— following {settings.db_path} (Ctrl-C to stop) —", "dim", out), file=out, flush=True)
+        while True:
+            await anyio.sleep(FOLLOW_POLL)
+            now_version = await db.data_version()
+            if now_version == version:
+                continue
+            version = now_version
+            while True:
+                found = await events.page(db, f, limit=200, since=cursor)
+                for e in found.events:
+                    print(render_event(e, out), file=out, flush=True)
+                if found.next_cursor is not None:
+                    cursor = found.next_cursor
+                if len(found.events) < 200:
+                    break
+
+
+def tail(settings: Settings, f: events.EventFilter, *, backlog: int, keep_following: bool) -> int:
+    try:
+        anyio.run(lambda: follow(settings, f, backlog=backlog, keep_following=keep_following, out=sys.stdout))
+    except KeyboardInterrupt:
+        return 0
+    except (NoDatabase, RoundtableError) as exc:
+        print(f"roundtable tail: {exc}", file=sys.stderr)
+        return 2
+    return 0

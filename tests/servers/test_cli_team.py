@@ -1,0 +1,132 @@
+"""`roundtable status` and `roundtable tail` against a real database file: what they print, their exit
+codes, following new events live and stopping cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+
+from shared.db import Database
+from shared.store import tasks
+from shared.store.task_queries import Viewer
+from tests.agents import join
+from tests.conftest import FakeClock
+from tests.stdio import ROOT
+
+
+def roundtable(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "servers.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+def seed(db_path: Path) -> None:
+    """Two agents present now; ana holds one task and another waits in the queue."""
+
+    async def build() -> None:
+        clock = FakeClock(time.time())
+        db = await Database.open(db_path)
+        try:
+            ana = await join(db, clock, "ana")
+            await join(db, clock, "bo")
+            viewer = Viewer(agent_id=ana.id, now=clock(), live_after=clock() - 30)
+            first = await tasks.create(db, viewer, tasks.NewTask(title="write the docs"))
+            await tasks.create(db, viewer, tasks.NewTask(title="review the docs"))
+            assert await tasks.claim(db, viewer, task_id=first, lease=600) == first
+        finally:
+            await db.close()
+
+    anyio.run(build)
+
+
+def test_status_on_a_missing_database_says_how_to_get_one(tmp_path: Path) -> None:
+    done = roundtable("status", "--db", str(tmp_path / "nothing.db"))
+    assert done.returncode == 2
+    assert "no Roundtable database" in done.stderr and "roundtable demo" in done.stderr
+    assert not (tmp_path / "nothing.db").exists()
+
+
+def test_status_shows_agents_tasks_and_health(tmp_path: Path) -> None:
+    db = tmp_path / "team.db"
+    seed(db)
+    done = roundtable("status", "--db", str(db))
+    assert done.returncode in (0, 1), done.stderr
+    out = done.stdout
+    assert str(db) in out and "ana" in out and "bo" in out and "online" in out
+    assert "open 1" in out and "claimed 1" in out and "ready to claim: 1" in out
+    summary = json.loads(roundtable("status", "--db", str(db), "--json").stdout)
+    assert {a["name"]: a["claims"] for a in summary["agents"]} == {"ana": 1, "bo": 0}
+    assert summary["tasks"] == {"open": 1, "claimed": 1}
+    assert summary["health"] in ("healthy", "degraded", "unhealthy")
+
+
+def test_tail_prints_the_latest_events_oldest_first_and_filters_by_kind(tmp_path: Path) -> None:
+    db = tmp_path / "team.db"
+    seed(db)
+    done = roundtable("tail", "--db", str(db), "--no-follow", "--kind", "task.")
+    assert done.returncode == 0, done.stderr
+    kinds = [line.split()[2] for line in done.stdout.splitlines()]
+    assert kinds == ["task.created", "task.created", "task.claimed"]
+
+
+def read_until(proc: subprocess.Popen[str], needle: str, seconds: float = 30) -> str:
+    """Lines the process prints until one contains `needle` (bounded in time)."""
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + seconds
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{needle!r} not printed; got {seen!r}"
+        ready, _, _ = select.select([proc.stdout], [], [], left)
+        if ready:
+            line = proc.stdout.readline()
+            assert line, f"process ended before printing {needle!r}; got {seen!r}"
+            seen += line
+    return seen
+
+
+def test_tail_follows_new_events_live_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    db = tmp_path / "team.db"
+    seed(db)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "servers.cli", "tail", "--db", str(db), "-n", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        read_until(proc, "following")
+
+        async def add() -> None:
+            database = await Database.open(db)
+            try:
+                now = time.time()
+                viewer = Viewer(agent_id="named:bo", now=now, live_after=now - 30)
+                await tasks.create(database, viewer, tasks.NewTask(title="a new one"))
+            finally:
+                await database.close()
+
+        anyio.run(add)
+        assert "task.created" in read_until(proc, "task.created")
+        proc.send_signal(signal.SIGINT)
+        _, errors = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "Traceback" not in errors, errors
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
