@@ -5,10 +5,13 @@ and nothing already committed is lost."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,16 @@ def count_tasks(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM tasks").fetchone()[0])
 
 
+def reconnected(db: Path, since: float) -> int:
+    """How many agents opened a session in the file at `db` after `since` (0 while there is no file)."""
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            row = conn.execute("SELECT count(DISTINCT agent_id) FROM sessions WHERE started_at > ?", (since,))
+            return int(row.fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
 async def test_a_database_deleted_under_running_servers_is_restored_with_everything_committed(
     db_path: Path,
 ) -> None:
@@ -42,12 +55,12 @@ async def test_a_database_deleted_under_running_servers_is_restored_with_everyth
     ):
         for i in range(3):
             assert not (await ana.call_tool("task_create", {"title": f"before {i}"})).is_error
+        deleted_at = time.time()
         db_path.unlink()
         assert not (await ana.call_tool("task_create", {"title": "while deleted"})).is_error
-        with anyio.fail_after(10):
-            while not db_path.exists():
+        with anyio.fail_after(20):  # both servers reconnected: each registered a new session in the new file
+            while reconnected(db_path, deleted_at) < 2:
                 await anyio.sleep(0.05)
-        await anyio.sleep(0.5)  # let both servers notice and reconnect
         assert not (await bo.call_tool("task_create", {"title": "after restore"})).is_error
         for client in (ana, bo):
             listed = await client.call_tool("task_list", {})
@@ -110,6 +123,28 @@ async def test_a_read_only_file_system_is_reported_and_the_server_recovers_when_
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(tiny_mount)], check=False)
     assert count_tasks(db) == 2
+
+
+async def test_a_full_file_system_is_reported_and_writes_resume_when_space_is_freed(tiny_mount: Path) -> None:
+    db, filler = tiny_mount / "roundtable.db", tiny_mount / "filler"
+    created = 0
+    async with Client(server_params("coordination", db, "ana")) as client:
+        assert not (await client.call_tool("task_create", {"title": "kept"})).is_error
+        created += 1
+        filler.write_bytes(b"\0" * max(shutil.disk_usage(tiny_mount).free - 256 * 1024, 0))
+        for i in range(200):
+            result = await client.call_tool("task_create", {"title": f"t{i}", "description": "x" * 9000})
+            if result.is_error:
+                assert "free space" in text(result) and "Nothing was changed" in text(result), text(result)
+                break
+            created += 1
+        else:
+            pytest.fail("the file system never filled up")
+        listed = await client.call_tool("task_list", {"limit": 1})
+        assert not listed.is_error and listed.structured_content["total"] == created  # type: ignore[index]
+        filler.unlink()
+        assert not (await client.call_tool("task_create", {"title": "after"})).is_error
+    assert count_tasks(db) == created + 1
 
 
 async def test_a_file_that_is_not_a_database_is_reported_and_the_server_answers(db_path: Path) -> None:
