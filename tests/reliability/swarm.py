@@ -19,6 +19,7 @@ import anyio
 import anyio.lowlevel
 from mcp import Client
 
+from bench.common import fit_arguments
 from tests.stdio import server_params
 
 WORDS = ["alpha", "build", "deploy", "cache", "schema", "retry", "lease", "index", "vote", "quorum", "queue", "wal"]
@@ -143,29 +144,8 @@ class Agent:
             return got
 
     def arguments(self, tool: str, wanted: dict[str, Any]) -> dict[str, Any]:
-        """`wanted`, fitted to the tool's input schema: only properties it has, enum values it accepts, and
-        a plain value for every other required property (for servers written elsewhere)."""
-        schema = self._schemas.get(tool, {})
-        props: dict[str, Any] = schema.get("properties", {})
-        out: dict[str, Any] = {}
-        for key, prop in props.items():
-            choices = _enum(prop, schema)
-            if key in wanted:
-                value = wanted[key]
-                out[key] = value if not choices or value in choices else choices[0]
-            elif key in schema.get("required", []):
-                kind = prop.get("type")
-                out[key] = choices[0] if choices else {"array": [], "integer": 1, "boolean": False}.get(kind, "swarm")
-        return out
-
-
-def _enum(prop: dict[str, Any], schema: dict[str, Any]) -> list[Any]:
-    for option in [prop, *prop.get("anyOf", [])]:
-        if "$ref" in option:
-            option = schema.get("$defs", {}).get(option["$ref"].rsplit("/", 1)[-1], {})
-        if "enum" in option:
-            return list(option["enum"])
-    return []
+        """`wanted`, fitted to the tool's input schema (for servers written elsewhere)."""
+        return fit_arguments(self._schemas.get(tool, {}), wanted)
 
 
 # -- coordination -----------------------------------------------------------------------------------------
