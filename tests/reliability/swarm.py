@@ -165,6 +165,13 @@ async def claim_task(a: Agent) -> None:
         a.claims.append(got.data["task"]["id"])
 
 
+async def claim_two_at_once(a: Agent) -> None:
+    """Parallel tool calls, as a model makes them: two claims in flight together never get one task."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(claim_task, a)
+        tg.start_soon(claim_task, a)
+
+
 async def complete_task(a: Agent) -> None:
     if a.held:
         task = a.rng.choice(sorted(a.held))
@@ -219,6 +226,13 @@ async def read(a: Agent) -> None:
         a.seen += [m["id"] for m in got.data["messages"]]
 
 
+async def read_two_at_once(a: Agent) -> None:
+    """Two reads in flight together (parallel tool calls): each unread message goes to exactly one."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(read, a)
+        tg.start_soon(wait, a)
+
+
 async def wait(a: Agent) -> None:
     got = await a.call("message_wait", {"timeout": 1})
     if not got.is_error:
@@ -245,8 +259,24 @@ async def query_knowledge(a: Agent) -> None:
 
 Action = Callable[[Agent], Awaitable[None]]
 ACTIONS: dict[str, list[tuple[int, Action]]] = {
-    "coordination": [(3, create_task), (4, claim_task), (3, complete_task), (1, release_task), (1, propose), (3, vote)],
-    "messaging": [(4, send), (1, send_topic), (1, broadcast), (3, read), (1, wait), (2, acknowledge)],
+    "coordination": [
+        (3, create_task),
+        (3, claim_task),
+        (1, claim_two_at_once),
+        (3, complete_task),
+        (1, release_task),
+        (1, propose),
+        (3, vote),
+    ],
+    "messaging": [
+        (4, send),
+        (1, send_topic),
+        (1, broadcast),
+        (3, read),
+        (1, wait),
+        (1, read_two_at_once),
+        (2, acknowledge),
+    ],
     "knowledge": [(2, add_knowledge), (3, query_knowledge)],
 }
 
