@@ -26,8 +26,9 @@ WORDS = ["alpha", "build", "deploy", "cache", "schema", "retry", "lease", "index
 ALLOWED_ERRORS = {
     # A claim lapses when its holder missed heartbeats (a busy machine, or a killed process): the holder is
     # told so. Votes race with the close of their proposal. Both are answers, not failures.
-    "task_complete": ("lapsed", "you do not hold", "is already"),
-    "task_update": ("lapsed", "you do not hold", "cannot change"),
+    # After several hand-overs the error names the current holder instead.
+    "task_complete": ("lapsed", "you do not hold", "is already", "only its holder"),
+    "task_update": ("lapsed", "you do not hold", "cannot change", "only its holder"),
     "consensus_vote": ("is closed", "too late"),
     # Rescuing a killed agent's task races with the other claimers (only rescues name a task).
     "task_claim": ("is claimed by", "is done", "is failed"),
