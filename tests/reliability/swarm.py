@@ -2,7 +2,7 @@
 ROUNDTABLE_AGENT) doing random actions from its kind's action table, and every answer it gets is recorded
 for the invariant checks in tests/reliability/invariants.py.
 
-The knowledge entry of the table runs only when servers.knowledge exists.
+The knowledge and monitoring entries of the table run only when their servers exist.
 """
 
 from __future__ import annotations
@@ -258,6 +258,14 @@ async def query_knowledge(a: Agent) -> None:
     await a.call("knowledge_query", a.arguments("knowledge_query", {"query": a.rng.choice(WORDS)}))
 
 
+# -- monitoring (runs when servers.monitoring exists) -----------------------------------------------------
+async def look_around(a: Agent) -> None:
+    """One of the monitoring server's views that needs no arguments (who is here, health, metrics, events)."""
+    views = [t for t, schema in sorted(a._schemas.items()) if not schema.get("required") and t != "agent_register"]
+    if views:
+        await a.call(tool := a.rng.choice(views), a.arguments(tool, {}))
+
+
 Action = Callable[[Agent], Awaitable[None]]
 ACTIONS: dict[str, list[tuple[int, Action]]] = {
     "coordination": [
@@ -279,6 +287,7 @@ ACTIONS: dict[str, list[tuple[int, Action]]] = {
         (2, acknowledge),
     ],
     "knowledge": [(2, add_knowledge), (3, query_knowledge)],
+    "monitoring": [(1, look_around)],
 }
 
 
