@@ -255,7 +255,8 @@ async def add_knowledge(a: Agent) -> None:
 
 
 async def query_knowledge(a: Agent) -> None:
-    await a.call("knowledge_query", a.arguments("knowledge_query", {"query": a.rng.choice(WORDS)}))
+    word = a.rng.choice(WORDS)
+    await a.call("knowledge_query", a.arguments("knowledge_query", {"query": word, "text": word}))
 
 
 # -- monitoring (runs when servers.monitoring exists) -----------------------------------------------------
