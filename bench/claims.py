@@ -161,20 +161,27 @@ async def mcp_run(db: Path, procs: int, seconds: float) -> tuple[list[float], in
     return latencies, errors, seconds
 
 
+def run(quick: bool) -> str:
+    return measure([1, 4, 8, 16], 1.0 if quick else 3.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--procs", default="1,4,8,16")
     args = parser.parse_args()
-    counts = [int(p) for p in args.procs.split(",")]
+    print(measure([int(p) for p in args.procs.split(",")], args.seconds))
+
+
+def measure(counts: list[int], seconds: float) -> str:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         base = template(folder)
         for procs in counts:
-            raw, raw_err, raw_wall = in_processes(raw_worker, fresh(base, folder, f"raw{procs}"), procs, args.seconds)
-            st, st_err, st_wall = in_processes(store_worker, fresh(base, folder, f"st{procs}"), procs, args.seconds)
-            over, mcp_err, mcp_wall = anyio.run(mcp_run, fresh(base, folder, f"mcp{procs}"), procs, args.seconds)
+            raw, raw_err, raw_wall = in_processes(raw_worker, fresh(base, folder, f"raw{procs}"), procs, seconds)
+            st, st_err, st_wall = in_processes(store_worker, fresh(base, folder, f"st{procs}"), procs, seconds)
+            over, mcp_err, mcp_wall = anyio.run(mcp_run, fresh(base, folder, f"mcp{procs}"), procs, seconds)
             raw_rate, st_rate, mcp_rate = len(raw) / raw_wall, len(st) / st_wall, len(over) / mcp_wall
             rows.append(
                 [
@@ -190,23 +197,27 @@ def main() -> None:
                     raw_err + st_err + mcp_err,
                 ]
             )
-    print(
-        table(
-            "Claims: raw sqlite3 floor vs the task store vs MCP stdio",
-            [
-                "procs",
-                "raw/s",
-                "raw p99 ms",
-                "store/s",
-                "store p99 ms",
-                "store/raw",
-                "mcp/s",
-                "mcp p99 ms",
-                "mcp/raw",
-                "errors",
-            ],
-            rows,
-        )
+    return table(
+        f"Claims: raw sqlite3 floor vs the task store vs MCP stdio ({seconds:g} s per run)",
+        [
+            "procs",
+            "raw/s",
+            "raw p99 ms",
+            "store/s",
+            "store p99 ms",
+            "store/raw",
+            "mcp/s",
+            "mcp p99 ms",
+            "mcp/raw",
+            "errors",
+        ],
+        rows,
+    ) + (
+        "\nEach run claims from 20,000 open tasks and completes none. Besides the open queue, the store's claim "
+        "looks for lapsed claims to take over, which scans the tasks claimed at that moment: in this loop that set "
+        "grows to thousands, and the scan (under 1 µs per claimed task) dominates the store and MCP columns. With "
+        "the tens of claimed tasks of a real team it costs microseconds. The MCP column also carries the client: "
+        "one Python process drives every stdio session and validates every result against its outputSchema.\n"
     )
 
 

@@ -17,7 +17,7 @@ import anyio
 import psutil
 from mcp import Client
 
-from bench.common import mean, ms, pct, stdio, table
+from bench.common import ms, pct, stdio, table
 from servers import SERVER_KINDS
 
 
@@ -31,8 +31,8 @@ def server_rss(module: str) -> float:
     return max(found, key=lambda p: p.create_time()).memory_info().rss / 2**20 if found else 0.0
 
 
-async def measure(module: str, db: Path, runs: int) -> tuple[list[float], float, int, int]:
-    starts, rss, size, count = [], 0.0, 0, 0
+async def measure(module: str, db: Path, runs: int) -> tuple[list[float], float, int, int, int]:
+    starts, rss, size, model, count = [], 0.0, 0, 0, 0
     for i in range(runs):
         began = time.perf_counter()
         async with Client(stdio(module, db, f"bench-{i}")) as client:
@@ -40,51 +40,56 @@ async def measure(module: str, db: Path, runs: int) -> tuple[list[float], float,
             listed = await client.list_tools()
             rss = max(rss, server_rss(module))
             payload = json.dumps(listed.model_dump(mode="json", by_alias=True, exclude_none=True))
-            size, count = len(payload.encode()), len(listed.tools)
-    return starts, rss, size, count
+            # What a model is shown of each tool: its name, description and input schema (clients such as
+            # Claude's pass these and keep outputSchema and annotations to themselves).
+            shown = [
+                {"name": t.name, "description": t.description, "input_schema": t.input_schema} for t in listed.tools
+            ]
+            size, model, count = len(payload.encode()), len(json.dumps(shown).encode()), len(listed.tools)
+    return starts, rss, size, model, count
 
 
-async def run(runs: int) -> str:
+async def measure_all(runs: int) -> str:
+    rows: list[list[object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
-        floor, floor_rss, floor_size, _ = await measure("bench.floor_server", db, runs)
-        rows = [
-            [
-                "bare MCPServer (floor)",
-                ms(pct(floor, 50)),
-                ms(max(floor)),
-                "1.00",
-                f"{floor_rss:.0f}",
-                1,
-                floor_size,
-                floor_size // 4,
-            ]
-        ]
-        for kind in kinds():
-            starts, rss, size, count = await measure(f"servers.{kind}", db, runs)
+        floor: list[float] = []
+        for name, module in [("bare MCPServer (floor)", "bench.floor_server")] + [
+            (f"roundtable-{k}", f"servers.{k}") for k in kinds()
+        ]:
+            starts, rss, size, model, count = await measure(module, db, runs)
+            floor = floor or starts
             rows.append(
                 [
-                    f"roundtable-{kind}",
+                    name,
                     ms(pct(starts, 50)),
                     ms(max(starts)),
-                    f"{mean(starts) / mean(floor):.2f}",
+                    f"{pct(starts, 50) / pct(floor, 50):.2f}",
                     f"{rss:.0f}",
                     count,
                     size,
                     size // 4,
+                    model,
+                    model // 4,
                 ]
             )
-    return table(
-        f"Cold start until initialize answers ({runs} runs), memory, tools/list size",
-        ["server", "start p50 ms", "start max ms", "vs floor", "RSS MiB", "tools", "tools/list bytes", "≈ tokens"],
-        rows,
+    headers = ["server", "start p50 ms", "start max ms", "p50 vs floor", "RSS MiB", "tools"]
+    headers += ["tools/list bytes", "≈ tokens", "model-facing bytes", "≈ tokens"]
+    return table(f"Cold start until initialize answers ({runs} runs), memory, tools/list size", headers, rows) + (
+        "\nStart: spawn until `initialize` answers. RSS: the server process once up. tools/list: the JSON of the "
+        "result as sent; model-facing: names, descriptions and input schemas only (the rest is mostly output "
+        "schemas, which clients keep to themselves). Tokens ≈ bytes/4.\n"
     )
+
+
+def run(quick: bool) -> str:
+    return anyio.run(measure_all, 3 if quick else 10)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
-    print(anyio.run(run, parser.parse_args().runs))
+    print(anyio.run(measure_all, parser.parse_args().runs))
 
 
 if __name__ == "__main__":

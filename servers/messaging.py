@@ -201,10 +201,13 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
                 unread_only=unread_only and not sent, sender=sender, topic=pattern, since=since_ts, text=text
             )
             found, more = await inbox.page(rt.db, me.id, f, limit=limit, after=after, now=now, secret=secret)
+        next_cursor = str(found[-1].id) if more and found else None
         if mark_read and not sent and rt.settings.role != "observer":
-            await inbox.mark_read(rt.db, me.id, [m.id for m in found if not m.read], now=now)
+            taken = await inbox.mark_read(rt.db, me.id, [m.id for m in found if not m.read], now=now)
+            if unread_only and thread is None:  # unread mail another reader of ours took meanwhile is theirs
+                found = [m for m in found if m.id in taken]
         left = await inbox.unread_count(rt.db, me.id, now=now)
-        return Inbox(messages=found, unread_left=left, next_cursor=str(found[-1].id) if more and found else None)
+        return Inbox(messages=found, unread_left=left, next_cursor=next_cursor)
 
     @tool(mcp, read_only=False, idempotent=True, title="Acknowledge messages")
     async def message_acknowledge(
@@ -241,9 +244,12 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
             if version != last_version:
                 last_version = version
                 found, _ = await inbox.page(rt.db, me.id, f, limit=50, after=0, now=rt.now(), secret=rt.settings.secret)
+                if found and rt.settings.role != "observer":
+                    taken = await inbox.mark_read(rt.db, me.id, [m.id for m in found], now=rt.now())
+                    if not taken:  # another reader of ours took them all; look again at the next poll
+                        last_version = None
+                    found = [m for m in found if m.id in taken]
                 if found:
-                    if rt.settings.role != "observer":
-                        await inbox.mark_read(rt.db, me.id, [m.id for m in found], now=rt.now())
                     waited = round(time.monotonic() - started, 3)
                     return WaitResult(
                         arrived=True,

@@ -125,14 +125,21 @@ async def unread_fingerprint(db: Database, me: str, *, now: float) -> tuple[int,
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-async def mark_read(db: Database, me: str, ids: Sequence[int], *, now: float) -> None:
+async def mark_read(db: Database, me: str, ids: Sequence[int], *, now: float) -> set[int]:
+    """Mark messages read; returns the ids this call marked (those that were unread until now).
+
+    One statement, so of several readers of one agent racing for the same unread mail (parallel tool
+    calls, or two processes of the agent), each message is marked, and so delivered, by exactly one.
+    """
     if not ids:
-        return
-    await db.write_one(
+        return set()
+    rows = await db.write_one(
         "INSERT INTO message_recipients(agent_id, message_id, read_at) SELECT :me, value, :now FROM json_each(:ids)"
-        " WHERE true ON CONFLICT(agent_id, message_id) DO UPDATE SET read_at = COALESCE(read_at, excluded.read_at)",
+        " WHERE true ON CONFLICT(agent_id, message_id) DO UPDATE SET read_at = excluded.read_at WHERE read_at IS NULL"
+        " RETURNING message_id",
         {"me": me, "now": now, "ids": json.dumps(list(ids))},
     )
+    return {int(r["message_id"]) for r in rows}
 
 
 async def thread(db: Database, me: str, thread_id: int, *, now: float, secret: str | None) -> list[Message]:

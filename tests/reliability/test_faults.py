@@ -5,10 +5,13 @@ and nothing already committed is lost."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -33,49 +36,61 @@ def count_tasks(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM tasks").fetchone()[0])
 
 
+def reconnected(db: Path, since: float) -> int:
+    """How many agents opened a session in the file at `db` after `since` (0 while there is no file)."""
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            row = conn.execute("SELECT count(DISTINCT agent_id) FROM sessions WHERE started_at > ?", (since,))
+            return int(row.fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
 async def test_a_database_deleted_under_running_servers_is_restored_with_everything_committed(
     db_path: Path,
 ) -> None:
-    async with (
-        Client(server_params("coordination", db_path, "ana", **FAST)) as ana,
-        Client(server_params("coordination", db_path, "bo", **FAST)) as bo,
-    ):
-        for i in range(3):
-            assert not (await ana.call_tool("task_create", {"title": f"before {i}"})).is_error
-        db_path.unlink()
-        assert not (await ana.call_tool("task_create", {"title": "while deleted"})).is_error
-        with anyio.fail_after(10):
-            while not db_path.exists():
-                await anyio.sleep(0.05)
-        await anyio.sleep(0.5)  # let both servers notice and reconnect
-        assert not (await bo.call_tool("task_create", {"title": "after restore"})).is_error
-        for client in (ana, bo):
-            listed = await client.call_tool("task_list", {})
-            assert listed.structured_content["total"] == 5  # type: ignore[index]
-    assert count_tasks(db_path) == 5
+    with anyio.fail_after(60):
+        async with (
+            Client(server_params("coordination", db_path, "ana", **FAST)) as ana,
+            Client(server_params("coordination", db_path, "bo", **FAST)) as bo,
+        ):
+            for i in range(3):
+                assert not (await ana.call_tool("task_create", {"title": f"before {i}"})).is_error
+            deleted_at = time.time()
+            db_path.unlink()
+            assert not (await ana.call_tool("task_create", {"title": "while deleted"})).is_error
+            with anyio.fail_after(20):  # both servers reconnected: each registered a new session in the new file
+                while reconnected(db_path, deleted_at) < 2:
+                    await anyio.sleep(0.05)
+            assert not (await bo.call_tool("task_create", {"title": "after restore"})).is_error
+            for client in (ana, bo):
+                listed = await client.call_tool("task_list", {})
+                assert listed.structured_content["total"] == 5  # type: ignore[index]
+        assert count_tasks(db_path) == 5
 
 
 async def test_a_full_disk_is_reported_and_reads_keep_working(db_path: Path) -> None:
-    base = server_params("coordination", db_path, "ana")
-    limited = StdioServerParameters(  # a 200 KiB file size limit stands in for a full disk
-        command="bash",
-        args=["-c", 'ulimit -f 400 && exec "$0" "$@"', sys.executable, *base.args],
-        env=base.env,
-        cwd=base.cwd,
-    )
-    created = 0
-    async with Client(limited) as client:
-        for i in range(100):
-            result = await client.call_tool("task_create", {"title": f"t{i}", "description": "x" * 9000})
-            if result.is_error:
-                assert "free space" in text(result) and "Nothing was changed" in text(result)
-                break
-            created += 1
-        else:
-            pytest.fail("the file size limit was never reached")
-        listed = await client.call_tool("task_list", {"limit": 1})
-        assert not listed.is_error and listed.structured_content["total"] == created  # type: ignore[index]
-    assert count_tasks(db_path) == created
+    with anyio.fail_after(60):
+        base = server_params("coordination", db_path, "ana")
+        limited = StdioServerParameters(  # a 200 KiB file size limit stands in for a full disk
+            command="bash",
+            args=["-c", 'ulimit -f 400 && exec "$0" "$@"', sys.executable, *base.args],
+            env=base.env,
+            cwd=base.cwd,
+        )
+        created = 0
+        async with Client(limited) as client:
+            for i in range(100):
+                result = await client.call_tool("task_create", {"title": f"t{i}", "description": "x" * 9000})
+                if result.is_error:
+                    assert "free space" in text(result) and "Nothing was changed" in text(result)
+                    break
+                created += 1
+            else:
+                pytest.fail("the file size limit was never reached")
+            listed = await client.call_tool("task_list", {"limit": 1})
+            assert not listed.is_error and listed.structured_content["total"] == created  # type: ignore[index]
+        assert count_tasks(db_path) == created
 
 
 @pytest.fixture
@@ -94,28 +109,53 @@ def tiny_mount(tmp_path: Path) -> Iterator[Path]:
 async def test_a_read_only_file_system_is_reported_and_the_server_recovers_when_it_is_writable(
     tiny_mount: Path,
 ) -> None:
-    db = tiny_mount / "roundtable.db"
-    async with Client(server_params("coordination", db, "ana")) as client:
-        assert not (await client.call_tool("task_create", {"title": "kept"})).is_error
-    subprocess.run(["mount", "-o", "remount,ro", str(tiny_mount)], check=True)
-    try:
-        async with Client(server_params("coordination", db, "ana", **FAST)) as client:
-            refused = await client.call_tool("task_create", {"title": "refused"})
-            assert refused.is_error and "read-only" in text(refused), text(refused)
-            assert (await client.list_tools()).tools
-            subprocess.run(["mount", "-o", "remount,rw", str(tiny_mount)], check=True)
-            with anyio.fail_after(10):  # the server retries opening the file on its heartbeat
-                while (await client.call_tool("task_create", {"title": "after"})).is_error:
-                    await anyio.sleep(0.1)
-    finally:
-        subprocess.run(["mount", "-o", "remount,rw", str(tiny_mount)], check=False)
-    assert count_tasks(db) == 2
+    with anyio.fail_after(60):
+        db = tiny_mount / "roundtable.db"
+        async with Client(server_params("coordination", db, "ana")) as client:
+            assert not (await client.call_tool("task_create", {"title": "kept"})).is_error
+        subprocess.run(["mount", "-o", "remount,ro", str(tiny_mount)], check=True)
+        try:
+            async with Client(server_params("coordination", db, "ana", **FAST)) as client:
+                refused = await client.call_tool("task_create", {"title": "refused"})
+                assert refused.is_error and "read-only" in text(refused), text(refused)
+                assert (await client.list_tools()).tools
+                subprocess.run(["mount", "-o", "remount,rw", str(tiny_mount)], check=True)
+                with anyio.fail_after(10):  # the server retries opening the file on its heartbeat
+                    while (await client.call_tool("task_create", {"title": "after"})).is_error:
+                        await anyio.sleep(0.1)
+        finally:
+            subprocess.run(["mount", "-o", "remount,rw", str(tiny_mount)], check=False)
+        assert count_tasks(db) == 2
+
+
+async def test_a_full_file_system_is_reported_and_writes_resume_when_space_is_freed(tiny_mount: Path) -> None:
+    with anyio.fail_after(60):
+        db, filler = tiny_mount / "roundtable.db", tiny_mount / "filler"
+        created = 0
+        async with Client(server_params("coordination", db, "ana")) as client:
+            assert not (await client.call_tool("task_create", {"title": "kept"})).is_error
+            created += 1
+            filler.write_bytes(b"\0" * max(shutil.disk_usage(tiny_mount).free - 256 * 1024, 0))
+            for i in range(200):
+                result = await client.call_tool("task_create", {"title": f"t{i}", "description": "x" * 9000})
+                if result.is_error:
+                    assert "free space" in text(result) and "Nothing was changed" in text(result), text(result)
+                    break
+                created += 1
+            else:
+                pytest.fail("the file system never filled up")
+            listed = await client.call_tool("task_list", {"limit": 1})
+            assert not listed.is_error and listed.structured_content["total"] == created  # type: ignore[index]
+            filler.unlink()
+            assert not (await client.call_tool("task_create", {"title": "after"})).is_error
+        assert count_tasks(db) == created + 1
 
 
 async def test_a_file_that_is_not_a_database_is_reported_and_the_server_answers(db_path: Path) -> None:
-    db_path.write_bytes(b"definitely not sqlite\n" * 200)
-    async with Client(server_params("coordination", db_path, "ana")) as client:
-        result = await client.call_tool("task_list", {})
-        assert result.is_error and "not a SQLite database" in text(result)
-        assert (await client.list_tools()).tools
-    assert db_path.read_bytes().startswith(b"definitely not sqlite")
+    with anyio.fail_after(60):
+        db_path.write_bytes(b"definitely not sqlite\n" * 200)
+        async with Client(server_params("coordination", db_path, "ana")) as client:
+            result = await client.call_tool("task_list", {})
+            assert result.is_error and "not a SQLite database" in text(result)
+            assert (await client.list_tools()).tools
+        assert db_path.read_bytes().startswith(b"definitely not sqlite")

@@ -265,7 +265,7 @@ async def test_eight_processes_voting_at_once_close_the_proposal_exactly_once(db
     names = [f"voter-{i}" for i in range(8)]
     clients: dict[str, Client] = {}
     results: dict[str, dict[str, Any]] = {}
-    all_up, go, done = anyio.Event(), anyio.Event(), anyio.Event()
+    all_up, go, done, all_voted = anyio.Event(), anyio.Event(), anyio.Event(), anyio.Event()
 
     async def hold(name: str) -> None:
         async with Client(server_params("coordination", db_path, name)) as client:
@@ -277,8 +277,12 @@ async def test_eight_processes_voting_at_once_close_the_proposal_exactly_once(db
     async def cast(name: str, pid: int, choice: str) -> None:
         await go.wait()
         voted = await clients[name].call_tool("consensus_vote", {"proposal_id": pid, "choice": choice})
+        results[name] = {"vote": data(voted)}
+        if len(results) == len(names):
+            all_voted.set()
+        await all_voted.wait()  # a tie is settled by the last vote; look only after it
         shown = await clients[name].call_tool("consensus_list", {"proposal_id": pid})
-        results[name] = {"vote": data(voted), "shown": data(shown)["proposal"]}
+        results[name]["shown"] = data(shown)["proposal"]
 
     with anyio.fail_after(25):
         async with anyio.create_task_group() as tg:

@@ -261,3 +261,32 @@ async def test_inbox_subscribers_are_notified_in_both_protocol_eras(
     settings: Settings, as_agent: Any, mode: str
 ) -> None:
     assert INBOX_URI in await collect_updates(settings, as_agent, mode)
+
+
+async def test_readers_of_one_agent_racing_for_its_mail_each_get_a_message_exactly_once(
+    settings: Settings, as_agent: Any
+) -> None:
+    fast = {"send_rate_per_minute": 10_000}
+    bo = replace(as_agent("bo"), **fast)
+    async with (
+        Client(build_server(replace(settings, **fast))) as ana,
+        Client(build_server(bo)) as bo_one,
+        Client(build_server(bo)) as bo_two,  # two processes of one agent, each taking parallel calls
+    ):
+        sent = [
+            data(await ana.call_tool("message_send", {"to": ["bo"], "body": f"m{i}"}))["message"]["id"]
+            for i in range(60)
+        ]
+        seen: list[int] = []
+
+        async def reader(client: Client, tool: str, arguments: dict[str, Any]) -> None:
+            while found := data(await client.call_tool(tool, arguments))["messages"]:
+                seen.extend(m["id"] for m in found)
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(reader, bo_one, "message_query", {"limit": 3})
+                tg.start_soon(reader, bo_one, "message_query", {"limit": 3})
+                tg.start_soon(reader, bo_two, "message_query", {"limit": 3})
+                tg.start_soon(reader, bo_two, "message_wait", {"timeout": 1})
+        assert sorted(seen) == sent

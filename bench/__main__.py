@@ -1,0 +1,79 @@
+"""Every benchmark in one command, each printing its table(s):
+
+    uv run python -m bench            # quick: a few minutes in all
+    uv run python -m bench --full     # the issue's full sizes
+    uv run python -m bench --write    # and rewrite bench/RESULTS.md with the machine, date and tables
+
+`--only latency,claims` runs some of them. Each module also runs alone: `uv run python -m bench.<name>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+
+from bench.common import machine
+
+MODULES = ("startup", "latency", "claims", "delivery", "knowledge", "instrumentation")
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def present() -> list[str]:
+    """The bench modules on this branch (knowledge and instrumentation come with their servers)."""
+    return [m for m in MODULES if importlib.util.find_spec(f"bench.{m}") is not None]
+
+
+def report(command: str, load: float, sections: list[tuple[str, float, str]]) -> str:
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmark results",
+        "",
+        f"- Command: `{command}`",
+        f"- Date: {when}",
+        f"- Machine: {machine()}; a shared, noisy virtual machine where other jobs ran at the same time "
+        f"(load average {load:.1f} when the run began)",
+        "- Each figure is one run, beside its floor measured in the same run (a bare MCPServer for anything over "
+        "stdio, raw sqlite3 for claims); ratios are comparable across machines, absolute figures less so.",
+        "",
+    ]
+    for name, seconds, text in sections:
+        lines += [f"## bench.{name} ({seconds:.0f} s)", "", text.rstrip(), ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="the full sizes (slower)")
+    parser.add_argument("--write", action="store_true", help="rewrite bench/RESULTS.md")
+    parser.add_argument("--only", help="comma-separated module names, e.g. latency,claims")
+    args = parser.parse_args()
+    names = present()
+    if args.only:
+        wanted = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = sorted(set(wanted) - set(names))
+        if unknown:
+            parser.error(f"no bench module {', '.join(unknown)}; choose from {', '.join(names)}")
+        names = [n for n in names if n in wanted]
+    load = os.getloadavg()[0]
+    print(f"Machine: {machine()}, load average {load:.1f}\n", flush=True)
+    sections = []
+    for name in names:
+        began = time.perf_counter()
+        text = importlib.import_module(f"bench.{name}").run(not args.full)
+        seconds = time.perf_counter() - began
+        print(f"{text}\n({name}: {seconds:.0f} s)\n", flush=True)
+        sections.append((name, seconds, text))
+    if args.write:
+        command = "uv run python -m bench " + " ".join(sys.argv[1:])
+        RESULTS.write_text(report(command.strip(), load, sections), encoding="utf-8")
+        print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Message delivery latency: message_send in one server process → message_wait returns in another, p50/p99.
+
+uv run python -m bench.delivery [--messages 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+from mcp import Client
+
+from bench.common import ms, pct, stdio, table
+
+SETTLE = 0.03  # let the receiver's message_wait start waiting before the send (its poll is 15 ms)
+
+
+async def measure(messages: int) -> str:
+    delivery, sends = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.db"
+        env = {"ROUNDTABLE_SEND_RATE": "1000000"}
+        async with (
+            Client(stdio("servers.messaging", db, "receiver", **env)) as receiver,
+            Client(stdio("servers.messaging", db, "sender", **env)) as sender,
+        ):
+            for i in range(messages + 5):
+                arrived = anyio.Event()
+                got: list[float] = []
+
+                async def wait() -> None:
+                    result = await receiver.call_tool("message_wait", {"timeout": 10})
+                    assert not result.is_error and result.structured_content["arrived"]  # type: ignore[index]
+                    got.append(time.perf_counter())  # noqa: B023
+                    arrived.set()  # noqa: B023
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(wait)
+                    await anyio.sleep(SETTLE)
+                    began = time.perf_counter()
+                    sent = await sender.call_tool("message_send", {"to": ["receiver"], "body": f"ping {i}"})
+                    assert not sent.is_error, sent.content
+                    sent_at = time.perf_counter()
+                    await arrived.wait()
+                if i >= 5:  # the first few warm up both processes
+                    delivery.append(got[0] - began)
+                    sends.append(sent_at - began)
+    return table(
+        f"Message delivery across processes ({messages} messages, one at a time)",
+        ["measure", "p50 ms", "p99 ms"],
+        [
+            ["message_send round trip (sender)", ms(pct(sends, 50)), ms(pct(sends, 99))],
+            ["send → message_wait returns (receiver)", ms(pct(delivery, 50)), ms(pct(delivery, 99))],
+        ],
+    )
+
+
+def run(quick: bool) -> str:
+    return anyio.run(measure, 60 if quick else 300)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=200)
+    print(anyio.run(measure, parser.parse_args().messages))
+
+
+if __name__ == "__main__":
+    main()
