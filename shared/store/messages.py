@@ -335,10 +335,12 @@ async def acknowledge(
 
 
 async def overdue_acks(db: Database, *, now: float) -> int:
-    """How many (message, recipient) pairs await an acknowledgement past their deadline."""
+    """How many (message, recipient) pairs await an acknowledgement past their deadline, from agents still
+    known (a pruned agent can no longer acknowledge, and agent_status cannot show it)."""
     return int(
         await db.scalar(
             "SELECT count(*) FROM message_recipients r JOIN messages m ON m.id = r.message_id"
+            " JOIN agents a ON a.id = r.agent_id"
             " WHERE r.acked_at IS NULL AND m.ack_required = 1 AND m.ack_deadline < ?",
             (now,),
         )
