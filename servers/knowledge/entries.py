@@ -66,7 +66,8 @@ def register(mcp: MCPServer[Runtime]) -> None:
 
         You are the author. To correct or update an entry, pass supersedes=<its id>: the old one is kept as
         history and hidden from searches. An entry with the same title as a current one is still added, and
-        the answer lists those possible duplicates so you can supersede or reconcile them.
+        the answer lists those possible duplicates so you can supersede or reconcile them. Returns the saved
+        entry with its id.
         """
         rt = runtime(ctx)
         new = knowledge.NewEntry(
@@ -155,7 +156,8 @@ def register(mcp: MCPServer[Runtime]) -> None:
     ) -> ExperienceResult:
         """Share a lesson from experience — context, what was tried, the outcome, the lesson — as a knowledge
         entry of kind 'experience', announced to agents following the topic 'knowledge.experience'
-        (message_subscribe). Use it after something worked or failed in a way others can learn from."""
+        (message_subscribe). Use it after something worked or failed in a way others can learn from. Returns
+        the entry and the names the announcement reached."""
         rt = runtime(ctx)
         e = knowledge.Experience(title=title, context=context, tried=tried, outcome=outcome, lesson=lesson, tags=tags)
         entry, message_id, reached = await knowledge.share_experience(rt.db, author(rt), e, now=rt.now())
