@@ -15,20 +15,12 @@ from mcp import Client
 from servers.coordination import build_server
 from shared.config import Settings
 from tests.conftest import FakeClock
+from tests.results import data, text
 from tests.stdio import server_params
 
 pytestmark = pytest.mark.anyio
 
 CONSENSUS_TOOLS = {"consensus_propose", "consensus_vote", "consensus_list", "improvement_propose", "sandbox_test"}
-
-
-def text(result: Any) -> str:
-    return str(result.content[0].text)
-
-
-def data(result: Any) -> dict[str, Any]:
-    assert not result.is_error, text(result)
-    return result.structured_content  # type: ignore[no-any-return]
 
 
 async def test_the_consensus_tools_are_listed_with_true_annotations(settings: Settings) -> None:

@@ -19,18 +19,10 @@ from mcp.types import ResourceUpdatedNotification, ServerNotification
 from servers.messaging import INBOX_URI, build_server
 from shared.config import Settings
 from tests.conftest import FakeClock
+from tests.results import data, text
 from tests.stdio import server_params
 
 pytestmark = pytest.mark.anyio
-
-
-def text(result: Any) -> str:
-    return str(result.content[0].text)
-
-
-def data(result: Any) -> Any:
-    assert not result.is_error, text(result)
-    return result.structured_content
 
 
 async def test_mail_arrives_exactly_once_in_order_across_pages(settings: Settings, as_agent: Any) -> None:

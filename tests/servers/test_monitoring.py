@@ -21,20 +21,12 @@ from servers.monitoring import STATUS_URI, build_server
 from shared.config import Settings
 from shared.runtime import create_server, tool
 from tests.conftest import FakeClock
+from tests.results import data, text
 from tests.stdio import server_params
 
 pytestmark = pytest.mark.anyio
 
 CHEAP_CALL = {"coordination": "task_list", "messaging": "message_subscribe", "monitoring": "event_log"}
-
-
-def text(result: Any) -> str:
-    return str(result.content[0].text)
-
-
-def data(result: Any) -> Any:
-    assert not result.is_error, text(result)
-    return result.structured_content
 
 
 def kinds() -> list[str]:
