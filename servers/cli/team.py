@@ -20,7 +20,7 @@ from shared.config import Settings
 from shared.db import Database
 from shared.errors import RoundtableError
 from shared.models.monitoring import Event, TeamSummary
-from shared.store import events, summary
+from shared.store import events, health, summary
 
 HEALTH_STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}
 PRESENCE_STYLE = {"online": "green", "idle": "yellow", "offline": "dim"}
@@ -48,7 +48,11 @@ async def opened(settings: Settings) -> AsyncIterator[Database]:
 async def read_summary(settings: Settings) -> TeamSummary:
     async with opened(settings) as db:
         return await summary.team_summary(
-            db, now=time.time(), presence_timeout=settings.presence_timeout, idle_after=settings.idle_after
+            db,
+            now=time.time(),
+            presence_timeout=settings.presence_timeout,
+            idle_after=settings.idle_after,
+            limits=health.Limits(stuck_after=settings.stuck_after),
         )
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import anyio
 
+from servers.cli import team
+from shared.config import Settings
 from shared.db import Database
 from shared.store import tasks
 from shared.store.task_queries import Viewer
@@ -130,3 +132,11 @@ def test_tail_follows_new_events_live_and_stops_cleanly_on_ctrl_c(tmp_path: Path
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_status_judges_stuck_tasks_by_the_configured_stuck_after(tmp_path: Path) -> None:
+    db_path = tmp_path / "team.db"
+    seed(db_path)  # "review the docs" is ready and nobody claims it
+    assert "stuck_tasks" not in anyio.run(team.read_summary, Settings(db_path=db_path)).reasons
+    impatient = Settings(db_path=db_path, stuck_after=0.001)  # as ROUNDTABLE_STUCK_AFTER would set it
+    assert "stuck_tasks" in anyio.run(team.read_summary, impatient).reasons
