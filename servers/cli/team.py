@@ -42,7 +42,8 @@ async def opened(settings: Settings) -> AsyncIterator[Database]:
     try:
         yield db
     finally:
-        await db.close()
+        with anyio.CancelScope(shield=True):  # stopped by Ctrl-C or a cancel: still close the connection
+            await db.close()
 
 
 async def read_summary(settings: Settings) -> TeamSummary:
@@ -103,13 +104,14 @@ def render_event(e: Event, out: TextIO) -> str:
 async def follow(settings: Settings, f: events.EventFilter, *, backlog: int, keep_following: bool, out: TextIO) -> None:
     """Print the last `backlog` events, then (when following) every new one as it is committed."""
     async with opened(settings) as db:
-        recent = await events.page(db, f, limit=backlog) if backlog else None
+        # Where following starts is fixed before the backlog is read: whatever commits meanwhile comes next.
+        version = await db.data_version()
+        cursor = await events.latest_id(db)
+        recent = await events.page(db, f, limit=backlog, before=cursor + 1) if backlog else None
         for e in reversed(recent.events if recent else []):
             print(render_event(e, out), file=out, flush=True)
         if not keep_following:
             return
-        cursor = await events.latest_id(db)
-        version = await db.data_version()
         print(paint(f"— following {settings.db_path} (Ctrl-C to stop) —", "dim", out), file=out, flush=True)
         while True:
             await anyio.sleep(FOLLOW_POLL)
