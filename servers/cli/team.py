@@ -7,6 +7,7 @@ server running.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ import anyio
 from servers.cli.render import paint, table
 from shared.config import Settings
 from shared.db import Database
-from shared.errors import RoundtableError
+from shared.errors import RoundtableError, from_sqlite, is_file_problem
 from shared.models.monitoring import Event, TeamSummary
 from shared.store import events, health, summary
 
@@ -38,7 +39,12 @@ async def opened(settings: Settings) -> AsyncIterator[Database]:
             f"there is no Roundtable database at {settings.db_path} yet: start a client with the Roundtable "
             "servers, run `roundtable demo --db <path> --keep`, or point --db / ROUNDTABLE_DB at your team's file"
         )
-    db = await Database.open(settings.db_path)
+    try:
+        db = await Database.open(settings.db_path)
+    except sqlite3.Error as exc:
+        if not is_file_problem(exc):
+            raise
+        raise from_sqlite(exc) from exc
     try:
         yield db
     finally:

@@ -183,3 +183,15 @@ def test_tail_loses_no_event_committed_while_it_prints_the_last_ones(tmp_path: P
 
     anyio.run(watch)
     assert out.getvalue().count("test.in_between") == 1
+
+
+def test_status_and_tail_on_a_file_that_is_not_a_database_say_so_without_a_traceback(
+    tmp_path: Path, capsys: Any
+) -> None:
+    garbage = tmp_path / "notes.db"
+    garbage.write_text("these are my notes, not a database " * 50)
+    settings = Settings(db_path=garbage)
+    assert team.status(settings, as_json=False) == 2
+    assert team.tail(settings, events.EventFilter(), backlog=5, keep_following=False) == 2
+    errors = capsys.readouterr().err
+    assert errors.count("the file is not a SQLite database") == 2 and "Traceback" not in errors
