@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
-from shared.errors import InvalidArgument, NotFound
+from shared.errors import InvalidArgument
 from shared.models.knowledge import AddResult, EntryDetail, ExperienceResult, Outcome, QueryResult
 from shared.runtime import Runtime, runtime, tool
 from shared.store import agents, knowledge, knowledge_search
@@ -113,13 +113,7 @@ def register(mcp: MCPServer[Runtime]) -> None:
         rt = runtime(ctx)
         if cursor and not cursor.isdigit():
             raise InvalidArgument(f"cursor {cursor!r} is not one knowledge_query returned; pass next_cursor or omit it")
-        author_id = None
-        if author:
-            found = await agents.by_names(rt.db, [author.strip()])
-            if author.strip().lower() not in found:
-                known = ", ".join(await agents.known_names(rt.db)) or "none yet"
-                raise NotFound(f"no agent is named {author!r}; known agents: {known}")
-            author_id = str(found[author.strip().lower()]["id"])
+        author_id = await agents.id_by_name(rt.db, author.strip()) if author and author.strip() else None
         now = rt.now()
         since = (
             now - parse_duration(max_age, field="max_age", minimum=1, maximum=100 * 365 * 86400) if max_age else None
