@@ -4,7 +4,6 @@ servers at once, presence and pruning, health through the tool, the audit trail,
 from __future__ import annotations
 
 import importlib
-import warnings
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -12,8 +11,6 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import Context
-from mcp.shared.exceptions import MCPDeprecationWarning
-from mcp.types import ResourceUpdatedNotification
 from pydantic import Field
 
 from servers import SERVER_KINDS, coordination, messaging
@@ -21,6 +18,7 @@ from servers.monitoring import STATUS_URI, build_server
 from shared.config import Settings
 from shared.runtime import create_server, tool
 from tests.conftest import FakeClock
+from tests.notifications import collector, updated_by
 from tests.results import data, text
 from tests.stdio import server_params
 
@@ -179,32 +177,9 @@ async def test_status_subscribers_are_notified_when_the_team_changes(
     settings: Settings, as_agent: Any, mode: str
 ) -> None:
     updates: list[str] = []
-
-    async def on_message(message: Any) -> None:
-        if isinstance(message, ResourceUpdatedNotification):
-            updates.append(str(message.params.uri))
-
-    async with Client(build_server(as_agent("bo")), mode=mode, message_handler=on_message) as bo:  # type: ignore[arg-type]
+    async with Client(build_server(as_agent("bo")), mode=mode, message_handler=collector(updates)) as bo:  # type: ignore[arg-type]
         async with Client(coordination.build_server(settings)) as ana:
-            if mode == "legacy":
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", MCPDeprecationWarning)
-                    await bo.subscribe_resource(STATUS_URI)
-                with anyio.fail_after(5):
-                    while not updates:  # the level trigger: "read it now"
-                        await anyio.sleep(0.02)
-                updates.clear()
-                data(await ana.call_tool("task_create", {"title": "new work"}))
-                with anyio.fail_after(5):
-                    while not updates:
-                        await anyio.sleep(0.02)
-            else:
-                async with bo.listen(resource_subscriptions=[STATUS_URI]) as sub:
-                    data(await ana.call_tool("task_create", {"title": "new work"}))
-                    with anyio.fail_after(5):
-                        async for event in sub:
-                            updates.append(str(event.uri))  # type: ignore[union-attr]
-                            break
+            await updated_by(bo, STATUS_URI, mode, updates, lambda: ana.call_tool("task_create", {"title": "new work"}))
         status = await bo.read_resource(STATUS_URI)
         assert '"open":1' in status.contents[0].text  # type: ignore[union-attr]
     assert STATUS_URI in updates
