@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import anyio
 import pytest
@@ -14,7 +14,7 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from servers import SERVER_KINDS, coordination, messaging
-from servers.monitoring import STATUS_URI, build_server
+from servers.monitoring import STATUS_URI, ServerKind, build_server
 from shared.config import Settings
 from shared.runtime import create_server, tool
 from tests.conftest import FakeClock
@@ -67,6 +67,13 @@ async def test_failures_are_counted_by_kind(settings: Settings) -> None:
     per_agent = await metrics_of(settings, by_agent=True, server="coordination", agent="olly")
     assert per_agent[("coordination", "task_create")]["agent"] == "olly"
     assert per_agent[("coordination", "task_create")]["errors"] == {"forbidden": 1}
+
+
+async def test_metrics_of_a_server_that_does_not_exist_are_refused_with_the_four_names(settings: Settings) -> None:
+    async with Client(build_server(settings)) as mon:
+        wrong = await mon.call_tool("performance_metrics", {"server": "coordinator"})
+    assert wrong.is_error and "'coordination'" in text(wrong) and "'monitoring'" in text(wrong)
+    assert get_args(ServerKind) == SERVER_KINDS
 
 
 async def test_a_crashing_tool_counts_as_internal_and_degrades_health(settings: Settings) -> None:
