@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Hashable, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -41,6 +41,7 @@ not, why and what to do. performance_metrics: which tool is slow or failing, for
 trail of every change. The resource roundtable://status is a compact team summary.
 """
 
+ServerKind = Literal["coordination", "messaging", "knowledge", "monitoring"]  # servers.SERVER_KINDS (tested)
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=agents.NAME_MAX)]
 Capability = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=agents.CAPABILITY_MAX)]
 
@@ -185,7 +186,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         ctx: Context[Any, Any],
         window: Annotated[str, Field(max_length=40, description='how far back, e.g. "15m", "1h", "7d"')] = "1h",
         tool: Annotated[str | None, Field(max_length=100, description="one tool, e.g. task_claim")] = None,
-        server: Annotated[str | None, Field(max_length=40, description="coordination, messaging …")] = None,
+        server: Annotated[ServerKind | None, Field(description="only this server's tools")] = None,
         agent: Annotated[str | None, Field(max_length=100, description="only this agent's calls")] = None,
         by_agent: Annotated[bool, Field(description="one row per tool and agent")] = False,
         slowest: Annotated[int, Field(ge=0, le=50, description="how many of the slowest calls to list")] = 5,

@@ -28,9 +28,17 @@ def parse_duration(value: str | float | int, *, field: str, minimum: float = 0, 
         else:
             raise InvalidArgument(f"{field}={value!r} is not understood; use {DURATION_HELP}")
     if seconds != seconds or seconds < minimum or (maximum is not None and seconds > maximum):
-        upper = f" and at most {maximum:g}s" if maximum is not None else ""
-        raise InvalidArgument(f"{field}={value!r} is out of range; use at least {minimum:g}s{upper}")
+        upper = f" and at most {spoken(maximum)}" if maximum is not None else ""
+        raise InvalidArgument(f"{field}={value!r} is out of range; use at least {spoken(minimum)}{upper}")
     return seconds
+
+
+def spoken(seconds: float) -> str:
+    """A limit as a model would write it: "60s", "15m", "30d" (the largest unit that divides it)."""
+    for unit in ("w", "d", "h", "m"):
+        if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
+            return f"{seconds / _UNITS[unit]:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def parse_when(value: str | float | int, *, field: str, now: float, max_ahead: float = 366 * 86400) -> float:

@@ -7,6 +7,7 @@ server running.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -18,9 +19,9 @@ import anyio
 from servers.cli.render import paint, table
 from shared.config import Settings
 from shared.db import Database
-from shared.errors import RoundtableError
+from shared.errors import RoundtableError, from_sqlite, is_file_problem
 from shared.models.monitoring import Event, TeamSummary
-from shared.store import events, summary
+from shared.store import events, health, summary
 
 HEALTH_STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}
 PRESENCE_STYLE = {"online": "green", "idle": "yellow", "offline": "dim"}
@@ -38,17 +39,27 @@ async def opened(settings: Settings) -> AsyncIterator[Database]:
             f"there is no Roundtable database at {settings.db_path} yet: start a client with the Roundtable "
             "servers, run `roundtable demo --db <path> --keep`, or point --db / ROUNDTABLE_DB at your team's file"
         )
-    db = await Database.open(settings.db_path)
+    try:
+        db = await Database.open(settings.db_path)
+    except sqlite3.Error as exc:
+        if not is_file_problem(exc):
+            raise
+        raise from_sqlite(exc) from exc
     try:
         yield db
     finally:
-        await db.close()
+        with anyio.CancelScope(shield=True):  # stopped by Ctrl-C or a cancel: still close the connection
+            await db.close()
 
 
 async def read_summary(settings: Settings) -> TeamSummary:
     async with opened(settings) as db:
         return await summary.team_summary(
-            db, now=time.time(), presence_timeout=settings.presence_timeout, idle_after=settings.idle_after
+            db,
+            now=time.time(),
+            presence_timeout=settings.presence_timeout,
+            idle_after=settings.idle_after,
+            limits=health.Limits(stuck_after=settings.stuck_after),
         )
 
 
@@ -99,13 +110,14 @@ def render_event(e: Event, out: TextIO) -> str:
 async def follow(settings: Settings, f: events.EventFilter, *, backlog: int, keep_following: bool, out: TextIO) -> None:
     """Print the last `backlog` events, then (when following) every new one as it is committed."""
     async with opened(settings) as db:
-        recent = await events.page(db, f, limit=backlog) if backlog else None
+        # Where following starts is fixed before the backlog is read: whatever commits meanwhile comes next.
+        version = await db.data_version()
+        cursor = await events.latest_id(db)
+        recent = await events.page(db, f, limit=backlog, before=cursor + 1) if backlog else None
         for e in reversed(recent.events if recent else []):
             print(render_event(e, out), file=out, flush=True)
         if not keep_following:
             return
-        cursor = await events.latest_id(db)
-        version = await db.data_version()
         print(paint(f"— following {settings.db_path} (Ctrl-C to stop) —", "dim", out), file=out, flush=True)
         while True:
             await anyio.sleep(FOLLOW_POLL)

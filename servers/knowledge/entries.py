@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
-from shared.errors import InvalidArgument, NotFound
+from shared.errors import InvalidArgument
 from shared.models.knowledge import AddResult, EntryDetail, ExperienceResult, Outcome, QueryResult
 from shared.runtime import Runtime, runtime, tool
 from shared.store import agents, knowledge, knowledge_search
@@ -66,7 +66,8 @@ def register(mcp: MCPServer[Runtime]) -> None:
 
         You are the author. To correct or update an entry, pass supersedes=<its id>: the old one is kept as
         history and hidden from searches. An entry with the same title as a current one is still added, and
-        the answer lists those possible duplicates so you can supersede or reconcile them.
+        the answer lists those possible duplicates so you can supersede or reconcile them. Returns the saved
+        entry with its id.
         """
         rt = runtime(ctx)
         new = knowledge.NewEntry(
@@ -112,13 +113,7 @@ def register(mcp: MCPServer[Runtime]) -> None:
         rt = runtime(ctx)
         if cursor and not cursor.isdigit():
             raise InvalidArgument(f"cursor {cursor!r} is not one knowledge_query returned; pass next_cursor or omit it")
-        author_id = None
-        if author:
-            found = await agents.by_names(rt.db, [author.strip()])
-            if author.strip().lower() not in found:
-                known = ", ".join(await agents.known_names(rt.db)) or "none yet"
-                raise NotFound(f"no agent is named {author!r}; known agents: {known}")
-            author_id = str(found[author.strip().lower()]["id"])
+        author_id = await agents.id_by_name(rt.db, author.strip()) if author and author.strip() else None
         now = rt.now()
         since = (
             now - parse_duration(max_age, field="max_age", minimum=1, maximum=100 * 365 * 86400) if max_age else None
@@ -155,7 +150,8 @@ def register(mcp: MCPServer[Runtime]) -> None:
     ) -> ExperienceResult:
         """Share a lesson from experience — context, what was tried, the outcome, the lesson — as a knowledge
         entry of kind 'experience', announced to agents following the topic 'knowledge.experience'
-        (message_subscribe). Use it after something worked or failed in a way others can learn from."""
+        (message_subscribe). Use it after something worked or failed in a way others can learn from. Returns
+        the entry and the names the announcement reached."""
         rt = runtime(ctx)
         e = knowledge.Experience(title=title, context=context, tried=tried, outcome=outcome, lesson=lesson, tags=tags)
         entry, message_id, reached = await knowledge.share_experience(rt.db, author(rt), e, now=rt.now())

@@ -66,7 +66,7 @@ def register(mcp: MCPServer[Runtime]) -> None:
     ) -> SkillSaved:
         """Build a new skill (or a new version of one) from existing skills in order: their steps one after the
         other, their parameters merged. A parameter declared differently by two parts is refused. The result
-        is a snapshot: later versions of the parts do not change it."""
+        is a snapshot: later versions of the parts do not change it. Returns the new skill."""
         rt = runtime(ctx)
         skill = await store.compose(rt.db, author(rt), name, description, skills, now=rt.now())
         await rt.notifier.prompts_changed()
@@ -82,7 +82,9 @@ def register(mcp: MCPServer[Runtime]) -> None:
         limit: Annotated[int, Field(ge=1, le=100)] = 50,
         cursor: Annotated[str | None, Field(max_length=10, description="next_cursor from the previous page")] = None,
     ) -> SkillList:
-        """The team's skills (newest version of each, by name) with their parameters and steps."""
+        """The team's skills (newest version of each, by name) with their parameters, steps and versions.
+        Look here before writing a procedure down: `text` filters on name or description; the result gives
+        the total and a next_cursor when there are more. Run one with skill_execute."""
         rt = runtime(ctx)
         if cursor and not cursor.isdigit():
             raise InvalidArgument(f"cursor {cursor!r} is not one skill_list returned; omit it")

@@ -224,7 +224,7 @@ async def update_profile(
     if activity is not None:
         activity = " ".join(activity.split())
         if len(activity) > ACTIVITY_MAX:
-            raise InvalidArgument(f"activity is {len(activity)} characters; keep it under {ACTIVITY_MAX}")
+            raise InvalidArgument(f"activity is {len(activity)} characters; the limit is {ACTIVITY_MAX}")
     changed: list[str] = []
     async with db.write() as tx:
         row = await tx.fetchone("SELECT name, capabilities, activity FROM agents WHERE id = ?", (agent_id,))

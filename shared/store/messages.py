@@ -204,9 +204,7 @@ async def _deliver(
     now: float,
 ) -> int:
     message_id = await _insert(tx, sender.id, sender.name, kind, audience, topic, out, now, sender.secret)
-    await tx.executemany(
-        "INSERT INTO message_recipients(agent_id, message_id) VALUES (?, ?)", [(i, message_id) for i in recipients]
-    )
+    await _fan_out(tx, message_id, recipients)
     await events.record(
         tx,
         now=now,
@@ -256,10 +254,15 @@ async def post_notice(
     audience = json.dumps(unique)
     out = Outgoing(subject=subject[:SUBJECT_MAX], body=body)
     message_id = await _insert(tx, None, "system", "system", audience, None, out, now, secret, (ref_type, str(ref_id)))
-    await tx.executemany(
-        "INSERT INTO message_recipients(agent_id, message_id) VALUES (?, ?)", [(a, message_id) for a in unique]
-    )
+    await _fan_out(tx, message_id, unique)
     return message_id
+
+
+async def _fan_out(tx: Transaction, message_id: int, agent_ids: Sequence[str]) -> None:
+    """One unread copy of the message for each recipient."""
+    await tx.executemany(
+        "INSERT INTO message_recipients(agent_id, message_id) VALUES (?, ?)", [(a, message_id) for a in agent_ids]
+    )
 
 
 async def set_subscription(db: Database, agent_id: str, pattern: str, *, subscribe: bool, now: float) -> None:
@@ -335,10 +338,12 @@ async def acknowledge(
 
 
 async def overdue_acks(db: Database, *, now: float) -> int:
-    """How many (message, recipient) pairs await an acknowledgement past their deadline."""
+    """How many (message, recipient) pairs await an acknowledgement past their deadline, from agents still
+    known (a pruned agent can no longer acknowledge, and agent_status cannot show it)."""
     return int(
         await db.scalar(
             "SELECT count(*) FROM message_recipients r JOIN messages m ON m.id = r.message_id"
+            " JOIN agents a ON a.id = r.agent_id"
             " WHERE r.acked_at IS NULL AND m.ack_required = 1 AND m.ack_deadline < ?",
             (now,),
         )

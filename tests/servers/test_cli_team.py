@@ -3,6 +3,8 @@ codes, following new events live and stopping cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import os
 import select
@@ -11,11 +13,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 
+from servers.cli import team
+from shared.config import Settings
 from shared.db import Database
-from shared.store import tasks
+from shared.store import events, tasks
 from shared.store.task_queries import Viewer
 from tests.agents import join
 from tests.conftest import FakeClock
@@ -83,18 +88,20 @@ def test_tail_prints_the_latest_events_oldest_first_and_filters_by_kind(tmp_path
 
 
 def read_until(proc: subprocess.Popen[str], needle: str, seconds: float = 30) -> str:
-    """Lines the process prints until one contains `needle` (bounded in time)."""
+    """What the process prints until it contains `needle` (bounded in time). Reads the pipe itself: a
+    buffered readline could swallow two lines while select waits for more."""
     assert proc.stdout is not None
     seen = ""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     deadline = time.monotonic() + seconds
     while needle not in seen:
         left = deadline - time.monotonic()
         assert left > 0, f"{needle!r} not printed; got {seen!r}"
         ready, _, _ = select.select([proc.stdout], [], [], left)
         if ready:
-            line = proc.stdout.readline()
-            assert line, f"process ended before printing {needle!r}; got {seen!r}"
-            seen += line
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            assert chunk, f"process ended before printing {needle!r}; got {seen!r}"
+            seen += decoder.decode(chunk)
     return seen
 
 
@@ -130,3 +137,61 @@ def test_tail_follows_new_events_live_and_stops_cleanly_on_ctrl_c(tmp_path: Path
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_status_judges_stuck_tasks_by_the_configured_stuck_after(tmp_path: Path) -> None:
+    db_path = tmp_path / "team.db"
+    seed(db_path)  # "review the docs" is ready and nobody claims it
+    assert "stuck_tasks" not in anyio.run(team.read_summary, Settings(db_path=db_path)).reasons
+    impatient = Settings(db_path=db_path, stuck_after=0.001)  # as ROUNDTABLE_STUCK_AFTER would set it
+    assert "stuck_tasks" in anyio.run(team.read_summary, impatient).reasons
+
+
+def test_tail_loses_no_event_committed_while_it_prints_the_last_ones(tmp_path: Path, monkeypatch: Any) -> None:
+    db_path = tmp_path / "team.db"
+    seed(db_path)
+    real_page = events.page
+    committed = False
+
+    async def page_then_another_process_commits(*args: Any, **kwargs: Any) -> Any:
+        nonlocal committed
+        found = await real_page(*args, **kwargs)
+        if not committed:
+            committed = True
+            other = await Database.open(db_path)
+            try:
+                async with other.write() as tx:
+                    await events.record(tx, now=time.time(), agent_id=None, kind="test.in_between")
+            finally:
+                await other.close()
+        return found
+
+    monkeypatch.setattr(events, "page", page_then_another_process_commits)
+    out = io.StringIO()
+
+    async def watch() -> None:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(
+                    lambda: team.follow(
+                        Settings(db_path=db_path), events.EventFilter(), backlog=2, keep_following=True, out=out
+                    )
+                )
+                while "test.in_between" not in out.getvalue():
+                    await anyio.sleep(0.05)
+                tg.cancel_scope.cancel()
+
+    anyio.run(watch)
+    assert out.getvalue().count("test.in_between") == 1
+
+
+def test_status_and_tail_on_a_file_that_is_not_a_database_say_so_without_a_traceback(
+    tmp_path: Path, capsys: Any
+) -> None:
+    garbage = tmp_path / "notes.db"
+    garbage.write_text("these are my notes, not a database " * 50)
+    settings = Settings(db_path=garbage)
+    assert team.status(settings, as_json=False) == 2
+    assert team.tail(settings, events.EventFilter(), backlog=5, keep_following=False) == 2
+    errors = capsys.readouterr().err
+    assert errors.count("the file is not a SQLite database") == 2 and "Traceback" not in errors

@@ -22,15 +22,12 @@ from shared.db import Database
 from shared.store import agents
 from shared.store import tasks as store
 from shared.store.task_queries import Viewer
+from tests.results import text
 from tests.stdio import server_params
 
 pytestmark = pytest.mark.anyio
 
 TASK_TOOLS = {"task_create", "task_list", "task_claim", "task_update", "task_complete"}
-
-
-def text(result: Any) -> str:
-    return str(result.content[0].text)
 
 
 async def test_every_tool_has_a_description_annotations_and_schemas(settings: Settings) -> None:

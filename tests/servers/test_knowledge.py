@@ -15,17 +15,9 @@ from mcp.types import PromptListChangedNotification, ServerNotification
 from servers import messaging
 from servers.knowledge import build_server
 from shared.config import Settings
+from tests.results import data, text
 
 pytestmark = pytest.mark.anyio
-
-
-def text(result: Any) -> str:
-    return str(result.content[0].text)
-
-
-def data(result: Any) -> Any:
-    assert not result.is_error, text(result)
-    return result.structured_content
 
 
 SHIP = {

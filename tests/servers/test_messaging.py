@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,24 +12,15 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
-from mcp.shared.exceptions import MCPDeprecationWarning
-from mcp.types import ResourceUpdatedNotification, ServerNotification
 
 from servers.messaging import INBOX_URI, build_server
 from shared.config import Settings
 from tests.conftest import FakeClock
+from tests.notifications import collector, updated_by
+from tests.results import data, text
 from tests.stdio import server_params
 
 pytestmark = pytest.mark.anyio
-
-
-def text(result: Any) -> str:
-    return str(result.content[0].text)
-
-
-def data(result: Any) -> Any:
-    assert not result.is_error, text(result)
-    return result.structured_content
 
 
 async def test_mail_arrives_exactly_once_in_order_across_pages(settings: Settings, as_agent: Any) -> None:
@@ -222,45 +212,22 @@ async def test_a_wait_in_one_process_returns_soon_after_a_send_in_another(db_pat
                 await anyio.sleep(0.5)  # let the wait begin
                 sent_at = time.perf_counter()
                 data(await ana.call_tool("message_send", {"to": ["bo"], "body": "now"}))
-        assert returned_at[0] - sent_at < 1.0  # generous; bench/messaging_latency.py measures the real figure
-
-
-async def collect_updates(settings: Settings, as_agent: Any, mode: str) -> list[str]:
-    updates: list[str] = []
-
-    async def on_message(message: Any) -> None:
-        if isinstance(message, ServerNotification) and isinstance(message, ResourceUpdatedNotification):
-            updates.append(str(message.params.uri))
-        elif isinstance(getattr(message, "root", None), ResourceUpdatedNotification):
-            updates.append(str(message.root.params.uri))
-
-    async with Client(build_server(as_agent("bo")), mode=mode, message_handler=on_message) as bo:  # type: ignore[arg-type]
-        async with Client(build_server(settings)) as ana:
-            if mode == "legacy":
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", MCPDeprecationWarning)
-                    await bo.subscribe_resource(INBOX_URI)
-                data(await ana.call_tool("message_send", {"to": ["bo"], "body": "ping"}))
-                with anyio.fail_after(5):
-                    while not updates:
-                        await anyio.sleep(0.02)
-            else:
-                async with bo.listen(resource_subscriptions=[INBOX_URI]) as sub:
-                    data(await ana.call_tool("message_send", {"to": ["bo"], "body": "ping"}))
-                    with anyio.fail_after(5):
-                        async for event in sub:
-                            updates.append(str(event.uri))  # type: ignore[union-attr]
-                            break
-        inbox = await bo.read_resource(INBOX_URI)
-        assert "ping" in inbox.contents[0].text  # type: ignore[union-attr]
-    return updates
+        assert returned_at[0] - sent_at < 1.0  # generous; bench/delivery.py measures the real figure
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_inbox_subscribers_are_notified_in_both_protocol_eras(
     settings: Settings, as_agent: Any, mode: str
 ) -> None:
-    assert INBOX_URI in await collect_updates(settings, as_agent, mode)
+    updates: list[str] = []
+    async with Client(build_server(as_agent("bo")), mode=mode, message_handler=collector(updates)) as bo:  # type: ignore[arg-type]
+        async with Client(build_server(settings)) as ana:
+            await updated_by(
+                bo, INBOX_URI, mode, updates, lambda: ana.call_tool("message_send", {"to": ["bo"], "body": "ping"})
+            )
+        inbox = await bo.read_resource(INBOX_URI)
+        assert "ping" in inbox.contents[0].text  # type: ignore[union-attr]
+    assert INBOX_URI in updates
 
 
 async def test_readers_of_one_agent_racing_for_its_mail_each_get_a_message_exactly_once(

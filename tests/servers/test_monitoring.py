@@ -4,37 +4,27 @@ servers at once, presence and pruning, health through the tool, the audit trail,
 from __future__ import annotations
 
 import importlib
-import warnings
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import anyio
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import Context
-from mcp.shared.exceptions import MCPDeprecationWarning
-from mcp.types import ResourceUpdatedNotification
 from pydantic import Field
 
 from servers import SERVER_KINDS, coordination, messaging
-from servers.monitoring import STATUS_URI, build_server
+from servers.monitoring import STATUS_URI, ServerKind, build_server
 from shared.config import Settings
 from shared.runtime import create_server, tool
 from tests.conftest import FakeClock
+from tests.notifications import collector, updated_by
+from tests.results import data, text
 from tests.stdio import server_params
 
 pytestmark = pytest.mark.anyio
 
 CHEAP_CALL = {"coordination": "task_list", "messaging": "message_subscribe", "monitoring": "event_log"}
-
-
-def text(result: Any) -> str:
-    return str(result.content[0].text)
-
-
-def data(result: Any) -> Any:
-    assert not result.is_error, text(result)
-    return result.structured_content
 
 
 def kinds() -> list[str]:
@@ -77,6 +67,13 @@ async def test_failures_are_counted_by_kind(settings: Settings) -> None:
     per_agent = await metrics_of(settings, by_agent=True, server="coordination", agent="olly")
     assert per_agent[("coordination", "task_create")]["agent"] == "olly"
     assert per_agent[("coordination", "task_create")]["errors"] == {"forbidden": 1}
+
+
+async def test_metrics_of_a_server_that_does_not_exist_are_refused_with_the_four_names(settings: Settings) -> None:
+    async with Client(build_server(settings)) as mon:
+        wrong = await mon.call_tool("performance_metrics", {"server": "coordinator"})
+    assert wrong.is_error and "'coordination'" in text(wrong) and "'monitoring'" in text(wrong)
+    assert get_args(ServerKind) == SERVER_KINDS
 
 
 async def test_a_crashing_tool_counts_as_internal_and_degrades_health(settings: Settings) -> None:
@@ -187,32 +184,9 @@ async def test_status_subscribers_are_notified_when_the_team_changes(
     settings: Settings, as_agent: Any, mode: str
 ) -> None:
     updates: list[str] = []
-
-    async def on_message(message: Any) -> None:
-        if isinstance(message, ResourceUpdatedNotification):
-            updates.append(str(message.params.uri))
-
-    async with Client(build_server(as_agent("bo")), mode=mode, message_handler=on_message) as bo:  # type: ignore[arg-type]
+    async with Client(build_server(as_agent("bo")), mode=mode, message_handler=collector(updates)) as bo:  # type: ignore[arg-type]
         async with Client(coordination.build_server(settings)) as ana:
-            if mode == "legacy":
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", MCPDeprecationWarning)
-                    await bo.subscribe_resource(STATUS_URI)
-                with anyio.fail_after(5):
-                    while not updates:  # the level trigger: "read it now"
-                        await anyio.sleep(0.02)
-                updates.clear()
-                data(await ana.call_tool("task_create", {"title": "new work"}))
-                with anyio.fail_after(5):
-                    while not updates:
-                        await anyio.sleep(0.02)
-            else:
-                async with bo.listen(resource_subscriptions=[STATUS_URI]) as sub:
-                    data(await ana.call_tool("task_create", {"title": "new work"}))
-                    with anyio.fail_after(5):
-                        async for event in sub:
-                            updates.append(str(event.uri))  # type: ignore[union-attr]
-                            break
+            await updated_by(bo, STATUS_URI, mode, updates, lambda: ana.call_tool("task_create", {"title": "new work"}))
         status = await bo.read_resource(STATUS_URI)
         assert '"open":1' in status.contents[0].text  # type: ignore[union-attr]
     assert STATUS_URI in updates

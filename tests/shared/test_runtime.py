@@ -13,6 +13,7 @@ from pydantic import Field
 from shared.config import Settings
 from shared.errors import NotFound
 from shared.runtime import Runtime, create_server, runtime, tool
+from tests.results import text
 
 pytestmark = pytest.mark.anyio
 
@@ -50,7 +51,7 @@ async def test_domain_errors_reach_the_model_with_their_message(settings: Settin
     async with Client(toy_server(settings)) as client:
         result = await client.call_tool("lookup", {"item": 7})
         assert result.is_error
-        assert "item 7 does not exist; list items first" in result.content[0].text  # type: ignore[union-attr]
+        assert "item 7 does not exist; list items first" in text(result)
         bad = await client.call_tool("lookup", {"item": 0})
         assert bad.is_error
 
@@ -67,7 +68,7 @@ async def test_observers_are_refused_writes_with_the_fix(settings: Settings) -> 
     async with Client(toy_server(replace(settings, role="observer"))) as client:
         result = await client.call_tool("write", {})
         assert result.is_error
-        assert "ROUNDTABLE_ROLE=worker" in result.content[0].text  # type: ignore[union-attr]
+        assert "ROUNDTABLE_ROLE=worker" in text(result)
 
 
 async def test_a_file_that_is_not_a_database_gives_a_clear_error_and_the_server_answers(
@@ -77,5 +78,5 @@ async def test_a_file_that_is_not_a_database_gives_a_clear_error_and_the_server_
     async with Client(toy_server(settings)) as client:
         result = await client.call_tool("whoami", {})
         assert result.is_error
-        assert "not a SQLite database" in result.content[0].text  # type: ignore[union-attr]
+        assert "not a SQLite database" in text(result)
         assert (await client.list_tools()).tools

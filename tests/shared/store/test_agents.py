@@ -104,7 +104,7 @@ async def test_activity_is_saved_trimmed_and_limited(db: Database, clock: FakeCl
         "activity: 'reviewing PR 12'"
     ]
     assert await agents.update_profile(db, ana.id, activity="reviewing PR 12", now=clock()) == []
-    with pytest.raises(InvalidArgument, match="under 200"):
+    with pytest.raises(InvalidArgument, match="the limit is 200"):
         await agents.update_profile(db, ana.id, activity="x" * 201, now=clock())
     assert (await presence.agent_infos(db, at(clock)))[0].activity == "reviewing PR 12"
 

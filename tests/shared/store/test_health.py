@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from shared.db import Database
-from shared.store import health, metrics, summary
+from shared.store import agents, health, metrics, summary
 from shared.store import tasks as task_store
 from shared.store.task_queries import Viewer
 from tests.agents import join, mail
@@ -70,6 +70,19 @@ async def test_an_acknowledgement_past_its_deadline_is_overdue(db: Database, clo
     clock.advance(10)
     await join(db, clock, "ana")
     assert await codes(db, clock) == ["overdue_acks"]
+
+
+async def test_an_overdue_acknowledgement_owed_by_a_pruned_agent_no_longer_counts(
+    db: Database, clock: FakeClock
+) -> None:
+    ana = await join(db, clock, "ana")
+    await join(db, clock, "gone")
+    await mail(db, clock, ana, ["gone"], ack_within=5)
+    clock.advance(86400)
+    await join(db, clock, "ana")
+    assert await codes(db, clock) == ["overdue_acks"]
+    assert await agents.prune_gone(db, now=clock(), retention=3600, live_after=clock() - TIMEOUT) == ["gone"]
+    assert await codes(db, clock) == []  # nobody is left to owe it, and agent_status cannot show them
 
 
 async def test_an_open_proposal_past_its_deadline_is_reported(db: Database, clock: FakeClock) -> None:
