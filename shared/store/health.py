@@ -24,7 +24,7 @@ from shared.clock import iso
 from shared.db import Database, load_migrations
 from shared.models.monitoring import DatabaseInfo, Health, HealthReason, HealthStatus, ProcessInfo, WorkInfo
 from shared.store import messages, metrics
-from shared.store.task_queries import LAPSED, UNMET_DEPS
+from shared.store.task_queries import LAPSED_IDS, UNMET_DEPS
 
 MIB = 1024 * 1024
 Severity = Literal["degraded", "unhealthy"]
@@ -94,7 +94,7 @@ async def work_info(db: Database, *, now: float, presence_timeout: float, limits
         " AND (t.not_before IS NULL OR t.not_before <= :now) ORDER BY since, t.id",
         params,
     )
-    lapsed = await db.fetchall(f"SELECT t.id FROM tasks t WHERE {LAPSED} ORDER BY t.id LIMIT 20", params)
+    lapsed = await db.fetchall(f"SELECT t.id FROM tasks t WHERE t.id IN ({LAPSED_IDS}) ORDER BY t.id LIMIT 20", params)
     late = await db.fetchall(
         "SELECT id FROM proposals WHERE status = 'open' AND deadline < :now ORDER BY id LIMIT 20", params
     )

@@ -21,6 +21,16 @@ LAPSED = (
     "(t.status = 'claimed' AND (t.lease_expires_at < :now OR NOT EXISTS ("
     "SELECT 1 FROM sessions s WHERE s.agent_id = t.holder AND s.heartbeat_at >= :live_after)))"
 )
+LAPSED_IDS = (
+    "SELECT lt.id FROM tasks lt WHERE lt.status = 'claimed' AND lt.lease_expires_at < :now"
+    " UNION ALL"
+    " SELECT lt.id FROM agents la CROSS JOIN tasks lt ON lt.holder = la.id AND lt.status = 'claimed'"
+    " WHERE lt.lease_expires_at >= :now AND NOT EXISTS ("
+    "SELECT 1 FROM sessions s WHERE s.agent_id = la.id AND s.heartbeat_at >= :live_after)"
+)
+"""The ids of the claims LAPSED describes, found through indexes rather than by testing every claimed task:
+leases past their expiry, and the claims of agents without a live session (agents are few, and a claim's
+holder is always a known agent: pruning never removes one that holds a claim)."""
 EFFECTIVE_STATUS = (
     f"(CASE WHEN {LAPSED} THEN (CASE WHEN t.attempts + 1 >= t.max_attempts THEN 'failed' ELSE 'open' END)"
     " ELSE t.status END)"

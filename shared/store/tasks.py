@@ -18,7 +18,7 @@ from shared.db import Database, Row, Transaction
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.models.tasks import FINAL_STATUSES
 from shared.store import events, messages
-from shared.store.task_queries import CLAIMABLE, LAPSED, UNMET_DEPS, Viewer, get
+from shared.store.task_queries import CLAIMABLE, LAPSED, LAPSED_IDS, UNMET_DEPS, Viewer, get
 
 MAX_DEPENDENCIES = 50
 
@@ -171,7 +171,7 @@ async def sweep(tx: Transaction, viewer: Viewer) -> list[int]:
         f" completed_at = CASE WHEN t.attempts + 1 >= t.max_attempts THEN :now END,"
         f" result = CASE WHEN t.attempts + 1 >= t.max_attempts"
         f"   THEN 'gave up: the claim lapsed on the last attempt' ELSE t.result END"
-        f" WHERE {LAPSED} RETURNING *",
+        f" WHERE t.id IN ({LAPSED_IDS}) RETURNING *",
         viewer.params(),
     )
     for row in rows:
@@ -202,7 +202,8 @@ BEST = (
     f" SELECT * FROM (SELECT t.id, t.priority FROM tasks t WHERE t.status = 'open' AND {CLAIMABLE}"
     "  ORDER BY t.priority DESC, t.id LIMIT 1)"
     " UNION ALL"
-    f" SELECT * FROM (SELECT t.id, t.priority FROM tasks t WHERE {LAPSED} AND t.attempts + 1 < t.max_attempts"
+    f" SELECT * FROM (SELECT t.id, t.priority FROM tasks t WHERE t.id IN ({LAPSED_IDS})"
+    "  AND t.attempts + 1 < t.max_attempts"
     f"  AND {CLAIMABLE} ORDER BY t.priority DESC, t.id LIMIT 1)"
     ") ORDER BY priority DESC, id LIMIT 1"
 )

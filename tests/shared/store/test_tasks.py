@@ -151,6 +151,25 @@ async def test_a_holder_that_goes_away_loses_its_claims_after_the_presence_timeo
     assert await store.claim(db, view(bo, clock), None, None) == task_id
 
 
+
+async def test_among_many_live_claims_the_best_lapsed_ones_are_found_and_swept(db: Database, clock: FakeClock) -> None:
+    ana, bo, cy = await join(db, clock, "ana"), await join(db, clock, "bo"), await join(db, clock, "cy")
+    held = [await new(db, clock, ana, f"live {i}") for i in range(30)]
+    gone_low = await new(db, clock, bo, "bo's, low", priority=0)
+    gone_high = await new(db, clock, bo, "bo's, high", priority=3)
+    expiring = await new(db, clock, ana, "ana's, short lease", priority=2)
+    for task_id in held:
+        await store.claim(db, view(ana, clock), task_id, None)
+    await store.claim(db, view(ana, clock), expiring, 10.0)
+    await store.claim(db, view(bo, clock), gone_low, None)
+    await store.claim(db, view(bo, clock), gone_high, None)
+    clock.advance(TIMEOUT + 1)  # bo went away; ana is still here, but one lease of hers ran out
+    await beat(db, clock, ana, cy)
+    assert await store.claim(db, view(cy, clock), None, None) == gone_high
+    assert await store.claim(db, view(cy, clock), None, None) == expiring
+    assert sorted(await store.sweep_lapsed(db, view(cy, clock))) == [gone_low]
+    assert await store.claim(db, view(cy, clock), None, None) == gone_low
+    assert await store.claim(db, view(cy, clock), None, None) is None  # ana's live claims stay hers
 async def test_failures_retry_until_max_attempts_then_fail_and_tell_the_creator(db: Database, clock: FakeClock) -> None:
     ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
     task_id = await new(db, clock, ana, "flaky", max_attempts=2)
