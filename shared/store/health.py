@@ -89,10 +89,14 @@ async def work_info(db: Database, *, now: float, presence_timeout: float, limits
         " AND s.heartbeat_at >= :live_after)) AS online FROM agents a",
         params,
     )
-    ready = await db.fetchall(
+    ready_sql = (
         f"SELECT t.id, {READY_SINCE} AS since FROM tasks t WHERE t.status = 'open' AND NOT {UNMET_DEPS}"
-        " AND (t.not_before IS NULL OR t.not_before <= :now) ORDER BY since, t.id",
-        params,
+        " AND (t.not_before IS NULL OR t.not_before <= :now)"
+    )
+    ready = await db.fetchone(f"SELECT count(*) AS n, min(since) AS oldest FROM ({ready_sql})", params)
+    stuck = await db.fetchall(
+        f"SELECT id FROM ({ready_sql}) WHERE since < :stuck_before ORDER BY since, id LIMIT 20",
+        {**params, "stuck_before": now - limits.stuck_after},
     )
     lapsed = await db.fetchall(f"SELECT t.id FROM tasks t WHERE t.id IN ({LAPSED_IDS}) ORDER BY t.id LIMIT 20", params)
     late = await db.fetchall(
@@ -101,9 +105,9 @@ async def work_info(db: Database, *, now: float, presence_timeout: float, limits
     return WorkInfo(
         agents_known=int(agents["known"] if agents else 0),
         agents_online=int((agents["online"] if agents else 0) or 0),
-        tasks_ready=len(ready),
-        oldest_ready_seconds=round(now - ready[0]["since"], 1) if ready else None,
-        stuck_tasks=[int(r["id"]) for r in ready if now - r["since"] > limits.stuck_after][:20],
+        tasks_ready=int(ready["n"]) if ready else 0,
+        oldest_ready_seconds=round(now - ready["oldest"], 1) if ready and ready["oldest"] is not None else None,
+        stuck_tasks=[int(r["id"]) for r in stuck],
         lapsed_leases=[int(r["id"]) for r in lapsed],
         overdue_acks=await messages.overdue_acks(db, now=now),
         proposals_past_deadline=[int(r["id"]) for r in late],
