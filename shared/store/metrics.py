@@ -157,7 +157,8 @@ async def exact_stats(db: Database, q: Query) -> list[ToolStats]:
     """Per tool (and agent): calls, errors by kind, mean, p50/p95/p99 (nearest rank) and max, from samples.
 
     The samples of the window are read in one pass and ranked here: sorting a list per tool is several
-    times cheaper than SQLite's window functions over the same rows (15,000 samples: 27 ms against 68 ms, aiosqlite included).
+    times cheaper than SQLite's window functions over the same rows (15,000 samples: 27 ms against 68 ms,
+    aiosqlite included).
     """
     where, params = q.where("c.ts")
     durations: dict[tuple[str, str, str], list[float]] = {}

@@ -151,7 +151,6 @@ async def test_a_holder_that_goes_away_loses_its_claims_after_the_presence_timeo
     assert await store.claim(db, view(bo, clock), None, None) == task_id
 
 
-
 async def test_among_many_live_claims_the_best_lapsed_ones_are_found_and_swept(db: Database, clock: FakeClock) -> None:
     ana, bo, cy = await join(db, clock, "ana"), await join(db, clock, "bo"), await join(db, clock, "cy")
     held = [await new(db, clock, ana, f"live {i}") for i in range(30)]
@@ -170,6 +169,8 @@ async def test_among_many_live_claims_the_best_lapsed_ones_are_found_and_swept(d
     assert sorted(await store.sweep_lapsed(db, view(cy, clock))) == [gone_low]
     assert await store.claim(db, view(cy, clock), None, None) == gone_low
     assert await store.claim(db, view(cy, clock), None, None) is None  # ana's live claims stay hers
+
+
 async def test_failures_retry_until_max_attempts_then_fail_and_tell_the_creator(db: Database, clock: FakeClock) -> None:
     ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
     task_id = await new(db, clock, ana, "flaky", max_attempts=2)
