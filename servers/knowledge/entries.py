@@ -66,16 +66,20 @@ def register(mcp: MCPServer[Runtime]) -> None:
 
         You are the author. To correct or update an entry, pass supersedes=<its id>: the old one is kept as
         history and hidden from searches. An entry with the same title as a current one is still added, and
-        the answer lists those possible duplicates so you can supersede or reconcile them. Returns the saved
-        entry with its id.
+        the answer lists those possible duplicates so you can supersede or reconcile them. Adding exactly the
+        same entry again (a retry) returns the first one. Returns the saved entry with its id.
         """
         rt = runtime(ctx)
         new = knowledge.NewEntry(
             title=title, body=body, kind=kind, tags=tags, source=source, links=links, supersedes=supersedes
         )
-        entry, duplicates = await knowledge.add(rt.db, author(rt), new, now=rt.now())
-        result = AddResult(entry=entry, possible_duplicates=duplicates, next_step="")
-        result.next_step = _next_for_add(result)
+        entry, duplicates, again = await knowledge.add(rt.db, author(rt), new, now=rt.now())
+        result = AddResult(entry=entry, possible_duplicates=duplicates, already_recorded=again, next_step="")
+        result.next_step = (
+            f"You had already recorded this as entry {entry.id}; nothing new was written."
+            if again
+            else _next_for_add(result)
+        )
         return result
 
     @tool(mcp, read_only=True, title="Search knowledge")

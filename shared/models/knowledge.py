@@ -57,6 +57,9 @@ class AddResult(BaseModel):
     possible_duplicates: list[Duplicate] = Field(
         description="current entries with the same title: check whether yours contradicts or repeats them"
     )
+    already_recorded: bool = Field(
+        default=False, description="you had added exactly this entry before (e.g. a retry); nothing new was written"
+    )
     next_step: str
 
 

@@ -190,13 +190,23 @@ async def _insert(tx: Transaction, author: Author, new: NewEntry, now: float) ->
     return added, duplicates
 
 
-async def add(db: Database, author: Author, new: NewEntry, *, now: float) -> tuple[Entry, list[Duplicate]]:
-    """Add an entry (superseding `new.supersedes` if given); returns it and current entries with its title."""
+async def add(db: Database, author: Author, new: NewEntry, *, now: float) -> tuple[Entry, list[Duplicate], bool]:
+    """Add an entry (superseding `new.supersedes` if given); returns it, the current entries with its title,
+    and whether it was already recorded: the same author adding the same current entry again (a retried
+    call) gets that entry back and nothing new is written."""
     if new.kind.strip().lower() == "experience":
         raise InvalidArgument("use experience_share for experience reports (it structures and announces them)")
+    title, kind, _ = _check(new)
     async with db.write() as tx:
+        again = await tx.fetchone(
+            f"SELECT {FIELDS} FROM {FROM} WHERE k.author_id = ? AND k.title_key = ? AND k.kind = ? AND k.body = ?"
+            " AND k.supersedes IS ? AND k.superseded_by IS NULL ORDER BY k.id LIMIT 1",
+            (author.id, title_key(title), kind, new.body, new.supersedes),
+        )
+        if again is not None:
+            return to_entry(again, now), [], True
         row, duplicates = await _insert(tx, author, new, now)
-    return to_entry(row, now), duplicates
+    return to_entry(row, now), duplicates, False
 
 
 @dataclass(frozen=True)

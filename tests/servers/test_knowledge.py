@@ -53,6 +53,16 @@ async def test_what_one_agent_adds_another_finds_with_its_author(settings: Setti
         assert unknown.is_error and "no agent is named 'zed'" in text(unknown)
 
 
+async def test_a_retried_add_returns_the_entry_already_recorded(settings: Settings) -> None:
+    async with Client(build_server(settings)) as ana:
+        entry = {"title": "Release steps", "body": "tag, build, publish", "kind": "howto"}
+        first = data(await ana.call_tool("knowledge_add", entry))
+        retry = data(await ana.call_tool("knowledge_add", entry))
+        assert not first["already_recorded"] and retry["already_recorded"]
+        assert retry["entry"]["id"] == first["entry"]["id"] and "nothing new was written" in retry["next_step"]
+        assert data(await ana.call_tool("knowledge_query", {"text": "release"}))["total"] == 1
+
+
 async def test_observers_may_search_but_not_write(settings: Settings, as_agent: Any) -> None:
     async with Client(build_server(as_agent("watcher", role="observer"))) as observer:
         assert data(await observer.call_tool("knowledge_query", {"text": "anything"}))["total"] == 0

@@ -24,7 +24,7 @@ async def author(db: Database, clock: FakeClock, name: str = "ana") -> Author:
 
 
 async def add(db: Database, who: Author, clock: FakeClock, title: str, body: str = "some body", **kw: object) -> int:
-    entry, _ = await knowledge.add(db, who, NewEntry(title=title, body=body, **kw), now=clock())  # type: ignore[arg-type]
+    entry, _, _ = await knowledge.add(db, who, NewEntry(title=title, body=body, **kw), now=clock())  # type: ignore[arg-type]
     return entry.id
 
 
@@ -93,15 +93,31 @@ async def test_superseding_keeps_the_history_and_hides_the_old_entry(db: Databas
 async def test_a_same_title_entry_is_added_and_points_at_the_possible_duplicate(db: Database, clock: FakeClock) -> None:
     ana, bo = await author(db, clock, "ana"), await author(db, clock, "bo")
     original = await add(db, ana, clock, "Staging URL", "https://staging.example")
-    entry, duplicates = await knowledge.add(
+    entry, duplicates, _ = await knowledge.add(
         db, bo, NewEntry(title="  staging   url ", body="https://stg2"), now=clock()
     )
     assert [(d.id, d.author) for d in duplicates] == [(original, "ana")]
     assert entry.title == "staging url" and entry.superseded_by is None
-    _, none = await knowledge.add(
+    _, none, _ = await knowledge.add(
         db, bo, NewEntry(title="Staging URL", body="https://stg3", supersedes=original), now=clock()
     )
     assert [d.id for d in none] == [entry.id]  # the superseded one is no longer a duplicate; bo's twin still is
+
+
+async def test_adding_the_same_entry_again_returns_the_first_and_writes_nothing(db: Database, clock: FakeClock) -> None:
+    ana, bo = await author(db, clock, "ana"), await author(db, clock, "bo")
+    first, _, again = await knowledge.add(db, ana, NewEntry(title="Deploy", body="make deploy"), now=clock())
+    assert not again
+    events_before = await db.scalar("SELECT count(*) FROM events")
+    clock.advance(60)
+    retry, duplicates, again = await knowledge.add(db, ana, NewEntry(title=" deploy ", body="make deploy"), now=clock())
+    assert again and retry.id == first.id and duplicates == []
+    assert await db.scalar("SELECT count(*) FROM events") == events_before
+    other, duplicates, again = await knowledge.add(db, bo, NewEntry(title="Deploy", body="make deploy"), now=clock())
+    assert not again and other.id != first.id and [d.id for d in duplicates] == [first.id]  # another author
+    changed, _, again = await knowledge.add(db, ana, NewEntry(title="Deploy", body="make deploy-all"), now=clock())
+    assert not again and changed.id not in (first.id, other.id)
+    assert await db.scalar("SELECT count(*) FROM knowledge") == 3
 
 
 HOSTILE = ['"', '""', "'", "-x", "a:b", "title:x", "NEAR(a b)", "NEAR", "(((", ")", "a AND OR NOT", "*", "^", "", " "]
