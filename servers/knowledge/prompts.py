@@ -49,7 +49,9 @@ def serve(mcp: MCPServer[Runtime]) -> None:
     async def list_prompts(ctx: ServerRequestContext[Runtime], params: PaginatedRequestParams) -> ListPromptsResult:
         rt = ctx.lifespan_context
         rt.notifier.prompt_lister(ctx)
-        offset = int(params.cursor) if params.cursor and params.cursor.isdigit() else 0
+        if params.cursor and not params.cursor.isdigit():
+            raise MCPError(INVALID_PARAMS, f"cursor {params.cursor!r} is not one prompts/list returned; omit it")
+        offset = int(params.cursor) if params.cursor else 0
         try:
             found = await skills.newest(rt.db, limit=PAGE + 1, offset=offset)
         except (RoundtableError, sqlite3.Error) as exc:

@@ -140,6 +140,8 @@ async def test_skills_appear_as_prompts_and_render_with_arguments(settings: Sett
             await bo.get_prompt("ship", {})
         with pytest.raises(MCPError, match="no skill named 'sail'"):
             await bo.get_prompt("sail", {})
+        with pytest.raises(MCPError, match="is not one prompts/list returned"):
+            await bo.list_prompts(cursor="page-two", cache_mode="bypass")
 
 
 async def wait_for_prompt(client: Client, name: str, changed: anyio.Event) -> None:
