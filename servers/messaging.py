@@ -20,7 +20,7 @@ from shared.errors import InvalidArgument
 from shared.models.messages import AckResult, Inbox, Message, MessagePriority, SendResult, Subscriptions, WaitResult
 from shared.notify import serve_legacy_subscriptions, watcher
 from shared.runtime import Runtime, create_server, run_main, runtime, tool
-from shared.store import agents, inbox, messages
+from shared.store import inbox, messages
 from shared.timeparse import parse_duration, parse_when
 
 DESCRIPTION = "Roundtable messaging server: mail between agents, topics, broadcasts and waiting for mail."
@@ -43,9 +43,10 @@ Expiry = Annotated[str | None, Field(max_length=40, description='gone after this
 
 
 async def _sender(rt: Runtime) -> messages.Sender:
-    me = rt.require_writer()
-    name = await agents.current_name(rt.db, me.id)  # agent_register may have renamed it since we started
-    return messages.Sender(id=me.id, name=name, secret=rt.settings.secret, per_minute=rt.settings.send_rate_per_minute)
+    me = await rt.writer()
+    return messages.Sender(
+        id=me.id, name=me.name, secret=rt.settings.secret, per_minute=rt.settings.send_rate_per_minute
+    )
 
 
 async def _fingerprint(rt: Runtime) -> tuple[int, int]:

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ParamSpec, TypeVar
 
 import anyio
@@ -81,6 +81,12 @@ class Runtime:
                 "run this server with ROUNDTABLE_ROLE=worker to take part"
             )
         return me
+
+    async def writer(self) -> agents.Me:
+        """The caller, as require_writer, under the name it has now (agent_register renames it for all
+        four servers of its client, so the name read at start-up may be stale)."""
+        me = self.require_writer()
+        return replace(me, name=await agents.current_name(self.db, me.id))
 
     @property
     def is_admin(self) -> bool:

@@ -25,8 +25,8 @@ Text = Annotated[str, Field(min_length=1, max_length=knowledge.EXPERIENCE_FIELD_
 EntryId = Annotated[int, Field(ge=1, description="an entry id, as knowledge_query or knowledge_add returned it")]
 
 
-def author(rt: Runtime) -> Author:
-    me = rt.require_writer()
+async def author(rt: Runtime) -> Author:
+    me = await rt.writer()
     return Author(id=me.id, name=me.name, secret=rt.settings.secret)
 
 
@@ -73,7 +73,7 @@ def register(mcp: MCPServer[Runtime]) -> None:
         new = knowledge.NewEntry(
             title=title, body=body, kind=kind, tags=tags, source=source, links=links, supersedes=supersedes
         )
-        entry, duplicates, again = await knowledge.add(rt.db, author(rt), new, now=rt.now())
+        entry, duplicates, again = await knowledge.add(rt.db, await author(rt), new, now=rt.now())
         result = AddResult(entry=entry, possible_duplicates=duplicates, already_recorded=again, next_step="")
         result.next_step = (
             f"You had already recorded this as entry {entry.id}; nothing new was written."
@@ -158,7 +158,7 @@ def register(mcp: MCPServer[Runtime]) -> None:
         the entry and the names the announcement reached."""
         rt = runtime(ctx)
         e = knowledge.Experience(title=title, context=context, tried=tried, outcome=outcome, lesson=lesson, tags=tags)
-        entry, message_id, reached = await knowledge.share_experience(rt.db, author(rt), e, now=rt.now())
+        entry, message_id, reached = await knowledge.share_experience(rt.db, await author(rt), e, now=rt.now())
         step = f"Saved as entry {entry.id}" + (
             f" and announced to {', '.join(reached)}." if reached else "; nobody follows knowledge.experience yet."
         )

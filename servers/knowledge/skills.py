@@ -42,7 +42,7 @@ def register(mcp: MCPServer[Runtime]) -> None:
         templates with {param} placeholders). Defining an existing name makes a new version; old versions are
         kept and still executable. The skill also appears as a prompt in clients' prompt menus."""
         rt = runtime(ctx)
-        skill = await store.define(rt.db, author(rt), name, description, parameters, steps, now=rt.now())
+        skill = await store.define(rt.db, await author(rt), name, description, parameters, steps, now=rt.now())
         await rt.notifier.prompts_changed()
         return SkillSaved(
             skill=skill,
@@ -68,7 +68,7 @@ def register(mcp: MCPServer[Runtime]) -> None:
         other, their parameters merged. A parameter declared differently by two parts is refused. The result
         is a snapshot: later versions of the parts do not change it. Returns the new skill."""
         rt = runtime(ctx)
-        skill = await store.compose(rt.db, author(rt), name, description, skills, now=rt.now())
+        skill = await store.compose(rt.db, await author(rt), name, description, skills, now=rt.now())
         await rt.notifier.prompts_changed()
         return SkillSaved(
             skill=skill,

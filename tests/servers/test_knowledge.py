@@ -12,7 +12,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp.types import PromptListChangedNotification, ServerNotification
 
-from servers import messaging
+from servers import messaging, monitoring
 from servers.knowledge import build_server
 from shared.config import Settings
 from tests.results import data, text
@@ -73,6 +73,22 @@ async def test_observers_may_search_but_not_write(settings: Settings, as_agent: 
         ]:
             refused = await observer.call_tool(name, args)
             assert refused.is_error and "observer" in text(refused), name
+
+
+async def test_an_agent_renamed_by_another_of_its_servers_writes_under_its_new_name(
+    settings: Settings, as_agent: Any
+) -> None:
+    async with (
+        Client(build_server(settings)) as ana,
+        Client(monitoring.build_server(settings)) as ana_monitoring,
+        Client(messaging.build_server(as_agent("bo"))) as bo_mail,
+    ):
+        data(await bo_mail.call_tool("message_subscribe", {"subscribe": ["knowledge.experience"]}))
+        data(await ana_monitoring.call_tool("agent_register", {"name": "ana-lead"}))
+        lesson = {"title": "t", "context": "c", "tried": "t", "outcome": "success", "lesson": "l"}
+        data(await ana.call_tool("experience_share", lesson))
+        mail = data(await bo_mail.call_tool("message_query", {}))["messages"]
+        assert [m["sender"] for m in mail] == ["ana-lead"] and mail[0]["body"].startswith("ana-lead shared")
 
 
 async def test_experiences_are_announced_to_followers_of_the_topic(settings: Settings, as_agent: Any) -> None:
