@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
 from shared.errors import InvalidArgument
-from shared.models.knowledge import AddResult, EntryDetail, ExperienceResult, Outcome, QueryResult
+from shared.models.knowledge import AddResult, AnyKind, EntryDetail, ExperienceResult, Kind, Outcome, QueryResult
 from shared.runtime import Runtime, runtime, tool
 from shared.store import agents, knowledge, knowledge_search
 from shared.store.knowledge import Author
 from shared.timeparse import parse_duration
 
-Kind = Literal["fact", "decision", "howto", "note", "postmortem", "reference"]
-AnyKind = Literal["fact", "decision", "howto", "note", "postmortem", "reference", "experience"]
 Tags = Annotated[
     list[Annotated[str, Field(max_length=knowledge.TAG_MAX)]],
     Field(max_length=knowledge.TAGS_MAX, description="lower-case labels, e.g. ci, sqlite.locking"),
@@ -110,7 +108,8 @@ def register(mcp: MCPServer[Runtime]) -> None:
         """Search the team's knowledge by words (title, body and tags), best match first, with highlighted
         snippets; filter by kind, tags, author and age. Replaced (superseded) entries are hidden unless asked.
 
-        Your words are matched as plain words (punctuation and operators are ignored) unless raw=true. The
+        Your words are searched as ordinary words — quotes, -, :, AND/OR/NEAR are never query syntax — unless
+        raw=true. The
         result says how many matched in all; for very common words only the newest 1,000 matches are ranked
         and the result says so. Read a hit in full with knowledge_get.
         """
@@ -159,7 +158,16 @@ def register(mcp: MCPServer[Runtime]) -> None:
         rt = runtime(ctx)
         e = knowledge.Experience(title=title, context=context, tried=tried, outcome=outcome, lesson=lesson, tags=tags)
         entry, message_id, reached = await knowledge.share_experience(rt.db, await author(rt), e, now=rt.now())
-        step = f"Saved as entry {entry.id}" + (
-            f" and announced to {', '.join(reached)}." if reached else "; nobody follows knowledge.experience yet."
+        if message_id is None:
+            step = f"You had already shared this as entry {entry.id}; it was announced then, nothing new was written."
+        else:
+            step = f"Saved as entry {entry.id}" + (
+                f" and announced to {', '.join(reached)}." if reached else "; nobody follows knowledge.experience yet."
+            )
+        return ExperienceResult(
+            entry=entry,
+            announced_to=reached,
+            message_id=message_id,
+            already_recorded=message_id is None,
+            next_step=step,
         )
-        return ExperienceResult(entry=entry, announced_to=reached, message_id=message_id, next_step=step)

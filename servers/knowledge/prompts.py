@@ -33,7 +33,7 @@ from shared.store import skills
 PAGE = 200
 
 
-async def fingerprint(rt: Runtime) -> tuple[int, int]:
+async def fingerprint(rt: Runtime) -> int:
     return await skills.fingerprint(rt.db)
 
 

@@ -7,6 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Outcome = Literal["success", "failure", "mixed"]
+Kind = Literal["fact", "decision", "howto", "note", "postmortem", "reference"]
+"""What knowledge_add records; experience entries come from experience_share."""
+AnyKind = Literal[Kind, "experience"]
 
 
 class EntrySummary(BaseModel):
@@ -78,7 +81,10 @@ class QueryResult(BaseModel):
 class ExperienceResult(BaseModel):
     entry: Entry
     announced_to: list[str] = Field(description="agents following the topic knowledge.experience")
-    message_id: int
+    message_id: int | None = Field(description="the announcement; null for a retry of an experience already shared")
+    already_recorded: bool = Field(
+        default=False, description="you had shared exactly this before (e.g. a retry); nothing new was written"
+    )
     next_step: str
 
 

@@ -11,11 +11,12 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import get_args
 
 from shared.clock import iso
 from shared.db import Database, Row, Transaction
 from shared.errors import Conflict, InvalidArgument, NotFound
-from shared.models.knowledge import Duplicate, Entry, EntryDetail, EntrySummary
+from shared.models.knowledge import AnyKind, Duplicate, Entry, EntryDetail, EntrySummary, Outcome
 from shared.store import events, messages
 
 TITLE_MAX = 200
@@ -25,10 +26,10 @@ LINK_MAX = 500
 LINKS_MAX = 20
 TAG_MAX = 50
 TAGS_MAX = 20
-KINDS = ("fact", "decision", "howto", "note", "postmortem", "experience", "reference")
+KINDS: tuple[str, ...] = get_args(AnyKind)
 EXPERIENCE_TOPIC = "knowledge.experience"
 EXPERIENCE_FIELD_MAX = 8000
-OUTCOMES = ("success", "failure", "mixed")
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
 TAG = re.compile(r"[a-z0-9][a-z0-9._-]{0,49}")
 FIELDS = (
     "k.id, k.kind, k.title, k.body, k.tags, k.source, k.links, k.data, k.created_at, k.supersedes,"
@@ -133,9 +134,19 @@ def to_entry(row: Row, now: float) -> Entry:
     )
 
 
-async def _insert(tx: Transaction, author: Author, new: NewEntry, now: float) -> tuple[Row, list[Duplicate]]:
+async def _insert(tx: Transaction, author: Author, new: NewEntry, now: float) -> tuple[Row, list[Duplicate], bool]:
+    """Insert a checked entry; returns its row, the current entries with its title, and whether it was
+    already recorded: the same author adding the same current entry again (a retried call) gets that entry
+    back and nothing new is written."""
     title, kind, tags = _check(new)
     key = title_key(title)
+    again = await tx.fetchone(
+        f"SELECT {FIELDS} FROM {FROM} WHERE k.author_id = ? AND k.title_key = ? AND k.kind = ? AND k.body = ?"
+        " AND k.supersedes IS ? AND k.superseded_by IS NULL ORDER BY k.id LIMIT 1",
+        (author.id, key, kind, new.body, new.supersedes),
+    )
+    if again is not None:
+        return again, [], True
     if new.supersedes is not None:
         old = await tx.fetchone("SELECT id, superseded_by FROM knowledge WHERE id = ?", (new.supersedes,))
         if old is None:
@@ -187,26 +198,17 @@ async def _insert(tx: Transaction, author: Author, new: NewEntry, now: float) ->
     duplicates = [
         Duplicate(id=r["id"], title=r["title"], author=r["author"], created_at=iso(r["created_at"]) or "") for r in same
     ]
-    return added, duplicates
+    return added, duplicates, False
 
 
 async def add(db: Database, author: Author, new: NewEntry, *, now: float) -> tuple[Entry, list[Duplicate], bool]:
     """Add an entry (superseding `new.supersedes` if given); returns it, the current entries with its title,
-    and whether it was already recorded: the same author adding the same current entry again (a retried
-    call) gets that entry back and nothing new is written."""
+    and whether it was already recorded (a retry: nothing new written)."""
     if new.kind.strip().lower() == "experience":
         raise InvalidArgument("use experience_share for experience reports (it structures and announces them)")
-    title, kind, _ = _check(new)
     async with db.write() as tx:
-        again = await tx.fetchone(
-            f"SELECT {FIELDS} FROM {FROM} WHERE k.author_id = ? AND k.title_key = ? AND k.kind = ? AND k.body = ?"
-            " AND k.supersedes IS ? AND k.superseded_by IS NULL ORDER BY k.id LIMIT 1",
-            (author.id, title_key(title), kind, new.body, new.supersedes),
-        )
-        if again is not None:
-            return to_entry(again, now), [], True
-        row, duplicates = await _insert(tx, author, new, now)
-    return to_entry(row, now), duplicates, False
+        row, duplicates, again = await _insert(tx, author, new, now)
+    return to_entry(row, now), duplicates, again
 
 
 @dataclass(frozen=True)
@@ -223,10 +225,13 @@ def experience_body(e: Experience) -> str:
     return f"Context: {e.context}\n\nWhat was tried: {e.tried}\n\nOutcome: {e.outcome}\n\nLesson: {e.lesson}"
 
 
-async def share_experience(db: Database, author: Author, e: Experience, *, now: float) -> tuple[Entry, int, list[str]]:
+async def share_experience(
+    db: Database, author: Author, e: Experience, *, now: float
+) -> tuple[Entry, int | None, list[str]]:
     """Store an experience entry and announce it on `knowledge.experience` in the same transaction.
 
-    Returns the entry, the announcement's message id and the followers it reached."""
+    Returns the entry, the announcement's message id and the followers it reached; a retry of an experience
+    already shared returns that entry, no new announcement (None) and nobody reached."""
     for name, value in (("context", e.context), ("tried", e.tried), ("lesson", e.lesson)):
         if not value.strip():
             raise InvalidArgument(f"{name} is empty; an experience needs context, what was tried and the lesson")
@@ -238,7 +243,9 @@ async def share_experience(db: Database, author: Author, e: Experience, *, now: 
     new = NewEntry(title=e.title, body=experience_body(e), kind="experience", tags=e.tags, data=data)
     sender = messages.Sender(id=author.id, name=author.name, secret=author.secret, per_minute=0)
     async with db.write() as tx:
-        row, _ = await _insert(tx, author, new, now)
+        row, _, again = await _insert(tx, author, new, now)
+        if again:
+            return to_entry(row, now), None, []
         lesson = e.lesson if len(e.lesson) <= 2000 else e.lesson[:2000] + "…"
         note = messages.Outgoing(
             subject=f"Experience ({e.outcome}): {row['title']}"[: messages.SUBJECT_MAX],

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.db import Database
-from shared.errors import InvalidArgument
+from shared.errors import InvalidArgument, is_file_problem
 from shared.models.knowledge import Hit, QueryResult
 from shared.store import fts
 from shared.store.knowledge import FROM, check_kind, check_tags, summary
@@ -98,7 +98,7 @@ async def search(db: Database, s: Search, *, now: float) -> QueryResult:
         scores = {int(r["id"]): None if r["score"] is None else round(-float(r["score"]), 6) for r in ranked}
         hits = await _hits(db, scores, query, now)
     except sqlite3.OperationalError as exc:
-        if not s.raw:
+        if not s.raw or is_file_problem(exc):
             raise
         raise InvalidArgument(
             f'raw FTS5 query {query!r} is not valid ({exc}); fix the syntax (quote phrases with "…") '

@@ -220,10 +220,13 @@ NEWEST = "s.version = (SELECT MAX(version) FROM skills m WHERE m.name = s.name)"
 
 
 def _matching(text: str | None) -> tuple[str, list[str]]:
-    if not text or not text.strip():
-        return "", []
-    like = "%" + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return " AND (s.name LIKE ? ESCAPE '\\' OR lower(s.description) LIKE ? ESCAPE '\\')", [like, like]
+    """Every word must occur in the name or the description (LIKE ignores ASCII case)."""
+    sql, params = "", []
+    for word in (text or "").split()[:10]:
+        like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        sql += " AND (s.name LIKE ? ESCAPE '\\' OR s.description LIKE ? ESCAPE '\\')"
+        params += [like, like]
+    return sql, params
 
 
 async def newest(db: Database, *, text: str | None = None, limit: int = LIST_MAX, offset: int = 0) -> list[Skill]:
@@ -244,11 +247,9 @@ async def count(db: Database, *, text: str | None = None) -> int:
     return int(await db.scalar(f"SELECT count(*) FROM skills s WHERE {NEWEST}{where}", params))
 
 
-async def fingerprint(db: Database) -> tuple[int, int]:
+async def fingerprint(db: Database) -> int:
     """Changes whenever a skill is defined or composed (for prompts list-changed notifications)."""
-    row = await db.fetchone("SELECT count(*), COALESCE(MAX(id), 0) FROM skills")
-    assert row is not None
-    return int(row[0]), int(row[1])
+    return int(await db.scalar("SELECT COALESCE(MAX(id), 0) FROM skills"))  # skills are only ever added
 
 
 def execute(skill: Skill, arguments: Mapping[str, str]) -> SkillRun:

@@ -63,6 +63,29 @@ async def test_a_retried_add_returns_the_entry_already_recorded(settings: Settin
         assert data(await ana.call_tool("knowledge_query", {"text": "release"}))["total"] == 1
 
 
+async def test_a_retried_experience_share_is_neither_stored_nor_announced_twice(
+    settings: Settings, as_agent: Any
+) -> None:
+    async with Client(build_server(settings)) as ana, Client(messaging.build_server(as_agent("bo"))) as bo_mail:
+        data(await bo_mail.call_tool("message_subscribe", {"subscribe": ["knowledge.experience"]}))
+        lesson = {"title": "t", "context": "c", "tried": "t", "outcome": "success", "lesson": "l"}
+        first = data(await ana.call_tool("experience_share", lesson))
+        retry = data(await ana.call_tool("experience_share", lesson))
+        assert not first["already_recorded"] and first["announced_to"] == ["bo"]
+        assert retry["already_recorded"] and retry["entry"]["id"] == first["entry"]["id"]
+        assert retry["message_id"] is None and retry["announced_to"] == []
+        assert len(data(await bo_mail.call_tool("message_query", {}))["messages"]) == 1
+
+
+async def test_skill_list_text_matches_every_word_anywhere(settings: Settings) -> None:
+    async with Client(build_server(settings)) as ana:
+        data(await ana.call_tool("skill_define", SHIP))
+        assert [k["name"] for k in data(await ana.call_tool("skill_list", {"text": "branch SHIP"}))["skills"]] == [
+            "ship"
+        ]
+        assert data(await ana.call_tool("skill_list", {"text": "branch sail"}))["skills"] == []
+
+
 async def test_observers_may_search_but_not_write(settings: Settings, as_agent: Any) -> None:
     async with Client(build_server(as_agent("watcher", role="observer"))) as observer:
         assert data(await observer.call_tool("knowledge_query", {"text": "anything"}))["total"] == 0
