@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -19,7 +19,7 @@ from pydantic import Field, StringConstraints
 from shared import instrument
 from shared.clock import Clock, iso, system_clock
 from shared.config import Settings
-from shared.errors import InvalidArgument, RoundtableError
+from shared.errors import InvalidArgument, NotFound, RoundtableError
 from shared.models.monitoring import AgentStatusPage, EventPage, Health, Metrics, RegisterResult
 from shared.notify import serve_legacy_subscriptions, watcher
 from shared.runtime import Runtime, create_server, run_main, runtime, tool
@@ -86,21 +86,13 @@ async def team(rt: Runtime) -> str:
     return found.model_dump_json()
 
 
-async def _fingerprint(rt: Runtime) -> Hashable:
-    return await team(rt)
-
-
-async def agent_id_for(rt: Runtime, name: str) -> str:
-    return await agents.id_by_name(rt.db, name)
-
-
 def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[Runtime]:
     mcp = create_server(
         "monitoring",
         settings,
         instructions=INSTRUCTIONS,
         clock=clock,
-        background=[prune_periodically, watcher(STATUS_URI, _fingerprint, interval=0.25)],
+        background=[prune_periodically, watcher(STATUS_URI, team, interval=0.25)],
     )
     serve_legacy_subscriptions(mcp)
 
@@ -142,7 +134,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         messages, client and host. Agents offline longer than the retention period are removed by the
         server in the background (their history stays in event_log, kind agent.pruned)."""
         rt = runtime(ctx)
-        agent_id = await agent_id_for(rt, name) if name else None
+        agent_id = await agents.id_by_name(rt.db, name) if name else None
         infos = await presence.agent_infos(rt.db, moment(rt), agent_id=agent_id)
         counts = {p: sum(1 for a in infos if a.presence == p) for p in ("online", "idle", "offline")}
         if not include_offline:
@@ -165,13 +157,13 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         rt = runtime(ctx)
         now = rt.now()
         tools = len(await mcp.list_tools())
-        if rt._db is None:
-            process = health.process_info(server=rt.server, uptime=now - rt.started_at, connections=0, tools=tools)
-            return health.unavailable(rt.failure or "the database is not open", now=now, process=process)
-        connections = await health.live_sessions(rt.db, live_after=now - rt.settings.presence_timeout)
+        live_after = now - rt.settings.presence_timeout
+        connections = 0 if rt._db is None else await health.live_sessions(rt.db, live_after=live_after)
         process = health.process_info(
             server=rt.server, uptime=now - rt.started_at, connections=connections, tools=tools
         )
+        if rt._db is None:
+            return health.unavailable(rt.failure or "the database is not open", now=now, process=process)
         return await health.check(
             rt.db,
             now=now,
@@ -204,13 +196,18 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
             until=now + 1,
             server=server,
             tool=tool,
-            agent_id=await agent_id_for(rt, agent) if agent else None,
+            agent_id=await agents.id_by_name(rt.db, agent) if agent else None,
             by_agent=by_agent,
         )
-        exact = q.since >= now - rt.settings.metrics_raw_retention
+        exact = not await metrics.has_rollups(rt.db, q)  # any process may have folded samples early
         tools = await (metrics.exact_stats(rt.db, q) if exact else metrics.histogram_stats(rt.db, q))
+        if tool is not None and not tools and not await metrics.ever_called(rt.db, tool):
+            seen = ", ".join(await metrics.tool_names(rt.db)) or "none yet"
+            raise NotFound(
+                f"no call of a tool named {tool!r} was ever recorded; check the spelling. Tools seen: {seen}"
+            )
         return Metrics(
-            since=iso(q.since) or "",
+            since=iso(q.since if exact else q.hour_start) or "",
             until=iso(now) or "",
             percentiles_from="samples" if exact else "histogram",
             tools=tools,

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -219,15 +220,23 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+def _migration_files() -> list[tuple[int, Traversable]]:
+    folder = resources.files("shared") / "migrations"
+    return sorted(
+        ((int(e.name[:4]), e) for e in folder.iterdir() if e.name.endswith(".sql") and e.name[:4].isdigit()),
+        key=lambda found: found[0],
+    )
+
+
+def latest_version() -> int:
+    """The newest schema version this code ships (from the migration file names; nothing is read)."""
+    files = _migration_files()
+    return files[-1][0] if files else 0
+
+
 def load_migrations() -> list[tuple[int, str, str]]:
     """The migration files `NNNN_name.sql` shipped in shared/migrations, in order."""
-    folder = resources.files("shared") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            found.append((int(name[:4]), name[5:-4], entry.read_text(encoding="utf-8")))
-    found.sort()
+    found = [(v, e.name[5:-4], e.read_text(encoding="utf-8")) for v, e in _migration_files()]
     versions = [v for v, _, _ in found]
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"duplicate migration numbers in shared/migrations: {versions}")

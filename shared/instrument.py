@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 import anyio
@@ -36,26 +37,23 @@ WARN_EVERY = 60.0
 
 
 class Recorder:
-    """Samples of this process's tool calls not yet written."""
+    """Samples of this process's tool calls not yet written (the newest MAX_PENDING)."""
 
     def __init__(self) -> None:
-        self.pending: list[metrics.Sample] = []
-        self.dropped = 0
+        self.pending: deque[metrics.Sample] = deque(maxlen=MAX_PENDING)
         self.warned_at = -WARN_EVERY
 
     def add(self, sample: metrics.Sample) -> None:
         self.pending.append(sample)
-        if len(self.pending) > MAX_PENDING:
-            del self.pending[: len(self.pending) - MAX_PENDING]
-            self.dropped += 1
 
     def take(self) -> list[metrics.Sample]:
-        batch, self.pending = self.pending, []
+        batch = list(self.pending)
+        self.pending.clear()
         return batch
 
     def give_back(self, batch: list[metrics.Sample]) -> None:
         """A batch the database refused: keep it (ahead of newer samples) for the next flush."""
-        self.pending[:0] = batch[-MAX_PENDING:]
+        self.pending = deque([*batch, *self.pending], maxlen=MAX_PENDING)
 
 
 def error_kind(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ from mcp.client.stdio import stdio_client
 from servers import SERVER_KINDS
 from servers.cli.launch import last_lines, server_params
 from servers.cli.render import mark, paint
-from shared.db import load_migrations
+from shared.db import latest_version
 
 
 @dataclass
@@ -80,7 +80,7 @@ def check_database(db: Path) -> list[Check]:
             Check("database file", False, f"{db}: {exc}", "move the file away or set ROUNDTABLE_DB to another path")
         )
         return checks
-    latest = load_migrations()[-1][0]
+    latest = latest_version()
     checks.append(Check("integrity", quick == "ok", str(quick), "" if quick == "ok" else "restore from a backup"))
     newer = version > latest
     checks.append(

@@ -30,10 +30,6 @@ def viewer(rt: Runtime) -> Viewer:
     return Viewer(agent_id=rt.agent.id, now=now, live_after=now - rt.settings.presence_timeout)
 
 
-async def agent_id_for(rt: Runtime, name: str) -> str:
-    return await agents.id_by_name(rt.db, name)
-
-
 async def sweep_periodically(rt: Runtime) -> None:
     """Background: return lapsed claims to the queue and record it, so the audit trail shows it promptly."""
     while True:
@@ -98,7 +94,7 @@ def register(mcp: MCPServer[Runtime]) -> None:
             priority=PRIORITIES.index(priority),
             tags=sorted(set(tags)),
             requires=sorted(set(requires)),
-            assignee_id=await agent_id_for(rt, assignee.strip()) if assignee else None,
+            assignee_id=await agents.id_by_name(rt.db, assignee.strip()) if assignee else None,
             depends_on=depends_on,
             not_before=parse_when(not_before, field="not_before", now=v.now) if not_before else None,
             repeat_every=parse_duration(repeat_every, field="repeat_every", minimum=60, maximum=366 * 86400)
@@ -137,7 +133,7 @@ def register(mcp: MCPServer[Runtime]) -> None:
             statuses=sorted(set(statuses)),
             ready_only=ready_only,
             mine=mine,
-            assignee_id=await agent_id_for(rt, assignee.strip()) if assignee else None,
+            assignee_id=await agents.id_by_name(rt.db, assignee.strip()) if assignee else None,
             tag=tag,
             text=text,
         )

@@ -21,7 +21,7 @@ import psutil
 
 from shared import __version__
 from shared.clock import iso
-from shared.db import Database, load_migrations
+from shared.db import Database, latest_version
 from shared.models.monitoring import DatabaseInfo, Health, HealthReason, HealthStatus, ProcessInfo, WorkInfo
 from shared.store import messages, metrics
 from shared.store.task_queries import LAPSED_IDS, UNMET_DEPS
@@ -69,11 +69,10 @@ async def database_info(db: Database, *, integrity: bool) -> DatabaseInfo:
     if integrity:
         rows = await db.fetchall("PRAGMA quick_check(3)")
         quick = "; ".join(str(r[0]) for r in rows) or "ok"
-    known = load_migrations()
     return DatabaseInfo(
         path=str(db.path),
         schema_version=await db.schema_version(),
-        schema_expected=known[-1][0] if known else 0,
+        schema_expected=latest_version(),
         quick_check=quick,
         size_bytes=_size(db.path),
         wal_bytes=_size(db.path.with_name(db.path.name + "-wal")),

@@ -67,6 +67,28 @@ async def record_calls(db: Database, samples: Sequence[Sample]) -> None:
         )
 
 
+async def has_rollups(db: Database, q: Query) -> bool:
+    """Whether calls in the window were already folded into hourly rollups (then samples alone miss them)."""
+    where, params = q.where("c.hour", whole_hours=True)
+    return bool(await db.scalar(f"SELECT EXISTS (SELECT 1 FROM tool_call_hours c WHERE {where})", params))
+
+
+async def tool_names(db: Database) -> list[str]:
+    """Every tool name with a recorded call, as samples or rollups."""
+    rows = await db.fetchall("SELECT tool FROM tool_calls UNION SELECT tool FROM tool_call_hours ORDER BY 1")
+    return [str(r[0]) for r in rows]
+
+
+async def ever_called(db: Database, tool: str) -> bool:
+    return bool(
+        await db.scalar(
+            "SELECT EXISTS (SELECT 1 FROM tool_calls WHERE tool = ?) OR EXISTS (SELECT 1 FROM tool_call_hours"
+            " WHERE tool = ?)",
+            (tool, tool),
+        )
+    )
+
+
 OLD_SAMPLES = (
     "id IN (SELECT id FROM tool_calls WHERE ts < :cutoff"
     " UNION SELECT id FROM tool_calls WHERE id <= (SELECT max(id) FROM tool_calls) - :cap)"
@@ -112,7 +134,7 @@ class Query:
 
     def where(self, time_column: str, *, whole_hours: bool = False) -> tuple[str, dict[str, Any]]:
         """SQL conditions on table alias `c`; rollups (whole_hours) include the hour the window starts in."""
-        since = math.floor(self.since / 3600) * 3600 if whole_hours else self.since
+        since = self.hour_start if whole_hours else self.since
         key = "since_hour" if whole_hours else "since"
         parts = [f"{time_column} >= :{key} AND {time_column} < :until"]
         params: dict[str, Any] = {key: since, "until": self.until}
@@ -121,6 +143,11 @@ class Query:
                 parts.append(f"c.{column} = :{column}")
                 params[column] = value
         return " AND ".join(parts), params
+
+    @property
+    def hour_start(self) -> float:
+        """Where a window counted from rollups begins: the start of the hour `since` falls in."""
+        return math.floor(self.since / 3600) * 3600
 
     def agent_column(self, column: str = "COALESCE(c.agent_id, '')") -> str:
         return column if self.by_agent else "''"

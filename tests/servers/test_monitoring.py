@@ -16,7 +16,9 @@ from pydantic import Field
 from servers import SERVER_KINDS, coordination, messaging
 from servers.monitoring import STATUS_URI, ServerKind, build_server
 from shared.config import Settings
+from shared.db import Database
 from shared.runtime import create_server, tool
+from shared.store import metrics
 from tests.conftest import FakeClock
 from tests.notifications import collector, updated_by
 from tests.results import data, text
@@ -24,11 +26,12 @@ from tests.stdio import server_params
 
 pytestmark = pytest.mark.anyio
 
-CHEAP_CALL = {"coordination": "task_list", "messaging": "message_subscribe", "monitoring": "event_log"}
-
-
-def kinds() -> list[str]:
-    return [k for k in SERVER_KINDS if importlib.util.find_spec(f"servers.{k}") is not None]
+CHEAP_CALL = {
+    "coordination": "task_list",
+    "messaging": "message_subscribe",
+    "knowledge": "skill_list",
+    "monitoring": "event_log",
+}
 
 
 async def metrics_of(settings: Settings, **args: Any) -> dict[tuple[str, str], dict[str, Any]]:
@@ -38,14 +41,14 @@ async def metrics_of(settings: Settings, **args: Any) -> dict[tuple[str, str], d
 
 
 async def test_calls_through_every_server_are_counted_with_plausible_percentiles(settings: Settings) -> None:
-    for kind in kinds():
+    for kind in SERVER_KINDS:
         module = importlib.import_module(f"servers.{kind}")
         async with Client(module.build_server(settings)) as client:
             for _ in range(5):
-                await client.call_tool(CHEAP_CALL.get(kind, "no_such_tool"), {})
+                await client.call_tool(CHEAP_CALL[kind], {})
     stats = await metrics_of(settings)
-    for kind in kinds():
-        row = stats[(kind, CHEAP_CALL.get(kind, "(unknown)"))]
+    for kind in SERVER_KINDS:
+        row = stats[(kind, CHEAP_CALL[kind])]
         assert row["calls"] == 5, row
         assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"] <= row["max_ms"] < 10_000
         assert row["mean_ms"] <= row["max_ms"]
@@ -74,6 +77,35 @@ async def test_metrics_of_a_server_that_does_not_exist_are_refused_with_the_four
         wrong = await mon.call_tool("performance_metrics", {"server": "coordinator"})
     assert wrong.is_error and "'coordination'" in text(wrong) and "'monitoring'" in text(wrong)
     assert get_args(ServerKind) == SERVER_KINDS
+
+
+async def test_a_tool_never_called_is_refused_with_the_tools_seen(settings: Settings) -> None:
+    async with Client(coordination.build_server(settings)) as ana:
+        await ana.call_tool("task_list", {})
+    async with Client(build_server(settings)) as mon:
+        wrong = await mon.call_tool("performance_metrics", {"tool": "task_lsit"})
+        assert wrong.is_error and "check the spelling" in text(wrong) and "task_list" in text(wrong)
+        assert [
+            t["tool"] for t in data(await mon.call_tool("performance_metrics", {"tool": "task_list"}))["tools"]
+        ] == ["task_list"]
+
+
+async def test_percentiles_come_from_the_histogram_once_calls_of_the_window_were_rolled_up(
+    settings: Settings, clock: FakeClock
+) -> None:
+    async with Client(coordination.build_server(settings, clock)) as ana:
+        for _ in range(3):
+            await ana.call_tool("task_list", {})
+    async with Client(build_server(settings, clock)) as mon:
+        assert data(await mon.call_tool("performance_metrics", {}))["percentiles_from"] == "samples"
+        db = await Database.open(settings.db_path)
+        try:  # another process, with a shorter raw retention, folds every sample (whole hours) already
+            await metrics.roll_up(db, now=clock() + 3600, raw_retention=0, retention=86400)
+        finally:
+            await db.close()
+        found = data(await mon.call_tool("performance_metrics", {}))
+        assert found["percentiles_from"] == "histogram"
+        assert found["tools"][0]["calls"] == 3
 
 
 async def test_a_crashing_tool_counts_as_internal_and_degrades_health(settings: Settings) -> None:

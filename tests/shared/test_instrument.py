@@ -60,5 +60,5 @@ async def test_a_failed_flush_keeps_its_samples_for_the_next_one(settings: Setti
     rt.recorder.add((2.0, None, "toy", "b", 0.001, None))
     rt._db = db
     await instrument.flush(rt)
-    assert rt.recorder.pending == []
+    assert len(rt.recorder.pending) == 0
     assert [r["tool"] for r in await db.fetchall("SELECT tool FROM tool_calls ORDER BY ts")] == ["a", "b"]
