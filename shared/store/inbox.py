@@ -117,6 +117,22 @@ async def unread_count(db: Database, me: str, *, now: float) -> int:
     return int(await db.scalar(f"SELECT count(*) {FROM} WHERE {MINE} AND r.read_at IS NULL", {"me": me, "now": now}))
 
 
+async def unread_counts(db: Database, *, now: float) -> dict[str, int]:
+    """Every agent's unread count (as unread_count gives one), in two grouped queries instead of one per agent:
+    unread deliveries, plus live broadcasts from others that the agent has not read."""
+    counts: dict[str, int] = {}
+    for sql in (
+        "SELECT r.agent_id, count(*) FROM message_recipients r JOIN messages m ON m.id = r.message_id"
+        " WHERE r.read_at IS NULL AND (m.expires_at IS NULL OR m.expires_at > :now) GROUP BY r.agent_id",
+        "SELECT a.id, (SELECT count(*) FROM messages m WHERE m.kind = 'broadcast' AND m.sender_id IS NOT a.id"
+        " AND (m.expires_at IS NULL OR m.expires_at > :now) AND NOT EXISTS (SELECT 1 FROM message_recipients r"
+        " WHERE r.message_id = m.id AND r.agent_id = a.id)) FROM agents a",
+    ):
+        for agent_id, n in await db.fetchall(sql, {"now": now}):
+            counts[agent_id] = counts.get(agent_id, 0) + int(n)
+    return counts
+
+
 async def unread_fingerprint(db: Database, me: str, *, now: float) -> tuple[int, int]:
     """(count, newest id) of my unread mail: changes exactly when the inbox resource changes."""
     row = await db.fetchone(

@@ -91,6 +91,7 @@ async def agent_infos(db: Database, at: Moment, *, agent_id: str | None = None) 
     rows = await presence_rows(db, at, agent_id=agent_id)
     claims = await claims_by_agent(db, at)
     overdue = await overdue_by_agent(db, now=at.now)
+    unread = await inbox.unread_counts(db, now=at.now)
     infos = []
     for r in rows:
         presence: Presence = r["presence"]
@@ -108,7 +109,7 @@ async def agent_infos(db: Database, at: Moment, *, agent_id: str | None = None) 
                 last_active=iso(r["last_active"]),
                 joined_at=iso(r["created_at"]),
                 claims=claims.get(r["id"], []),
-                unread=await inbox.unread_count(db, r["id"], now=at.now),
+                unread=unread.get(r["id"], 0),
                 overdue_acks=overdue.get(r["id"], 0),
             )
         )

@@ -1,0 +1,28 @@
+"""Unread counts for the whole team at once agree with each agent's own count."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.db import Database
+from shared.store import inbox, messages
+from tests.agents import join, mail
+from tests.conftest import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_the_team_unread_counts_equal_each_agents_own(db: Database, clock: FakeClock) -> None:
+    ana, bo, cy = await join(db, clock, "ana"), await join(db, clock, "bo"), await join(db, clock, "cy")
+    sender = messages.Sender(id=ana.id, name=ana.name, secret=None, per_minute=1000)
+    for expires in (None, clock() + 60):
+        out = messages.Outgoing(subject="", body="all hands", expires_at=expires)
+        await messages.broadcast(db, sender, out, now=clock())
+    read_by_bo = await mail(db, clock, ana, ["bo", "cy"])
+    await mail(db, clock, cy, ["ana", "bo"])
+    await inbox.mark_read(db, bo.id, [read_by_bo, 1], now=clock())  # a direct message and a broadcast
+    clock.advance(120)  # the second broadcast has expired
+    counts = await inbox.unread_counts(db, now=clock())
+    for me in (ana, bo, cy):
+        assert counts.get(me.id, 0) == await inbox.unread_count(db, me.id, now=clock()), me.name
+    assert [counts.get(me.id, 0) for me in (ana, bo, cy)] == [1, 1, 2]
