@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import platform
 import sqlite3
-import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import psutil
 from mcp import StdioServerParameters
@@ -28,10 +26,6 @@ def pct(samples: Sequence[float], q: float) -> float:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f}"
-
-
-def mean(samples: Sequence[float]) -> float:
-    return statistics.fmean(samples) if samples else 0.0
 
 
 def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -68,28 +62,3 @@ def stdio(module: str, db: Path, agent: str, **env: str) -> StdioServerParameter
         },
         cwd=ROOT,
     )
-
-
-def fit_arguments(schema: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
-    """`wanted` fitted to a tool's input schema: only the properties it has, enum values it accepts, and a
-    plain value for every other required property. For driving servers whose exact arguments vary."""
-    props: dict[str, Any] = schema.get("properties", {})
-    out: dict[str, Any] = {}
-    for key, prop in props.items():
-        choices = _enum(prop, schema)
-        if key in wanted:
-            value = wanted[key]
-            out[key] = value if not choices or value in choices else choices[0]
-        elif key in schema.get("required", []):
-            plain = {"array": [], "integer": 1, "number": 1, "boolean": False}.get(prop.get("type", ""), "bench")
-            out[key] = choices[0] if choices else plain
-    return out
-
-
-def _enum(prop: dict[str, Any], schema: dict[str, Any]) -> list[Any]:
-    for option in [prop, *prop.get("anyOf", [])]:
-        if "$ref" in option:
-            option = schema.get("$defs", {}).get(option["$ref"].rsplit("/", 1)[-1], {})
-        if "enum" in option:
-            return list(option["enum"])
-    return []

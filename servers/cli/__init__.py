@@ -57,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         try:
             settings = load_settings(args)
         except ConfigError as exc:
-            sys.exit(f"roundtable {args.command}: {exc}")
+            print(f"roundtable {args.command}: {exc}", file=sys.stderr)
+            sys.exit(2)
         if args.command == "status":
             sys.exit(team.status(settings, as_json=args.json))
         wanted = EventFilter(agent=args.agent, kind=args.kind)

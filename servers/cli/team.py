@@ -37,7 +37,7 @@ async def opened(settings: Settings) -> AsyncIterator[Database]:
     if not settings.db_path.exists():
         raise NoDatabase(
             f"there is no Roundtable database at {settings.db_path} yet: start a client with the Roundtable "
-            "servers, run `roundtable demo --db <path> --keep`, or point --db / ROUNDTABLE_DB at your team's file"
+            "servers, run `roundtable demo --db <path>`, or point --db / ROUNDTABLE_DB at your team's file"
         )
     try:
         db = await Database.open(settings.db_path)

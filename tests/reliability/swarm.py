@@ -19,7 +19,6 @@ import anyio
 import anyio.lowlevel
 from mcp import Client
 
-from bench.common import fit_arguments
 from tests.stdio import server_params
 
 WORDS = ["alpha", "build", "deploy", "cache", "schema", "retry", "lease", "index", "vote", "quorum", "queue", "wal"]
@@ -144,10 +143,6 @@ class Agent:
                 self.claims.append(task)
             return got
 
-    def arguments(self, tool: str, wanted: dict[str, Any]) -> dict[str, Any]:
-        """`wanted`, fitted to the tool's input schema (for servers written elsewhere)."""
-        return fit_arguments(self._schemas.get(tool, {}), wanted)
-
 
 # -- coordination -----------------------------------------------------------------------------------------
 async def create_task(a: Agent) -> None:
@@ -249,14 +244,14 @@ async def acknowledge(a: Agent) -> None:
 async def add_knowledge(a: Agent) -> None:
     token = f"swarm{a.name.replace('-', '')}n{len(a.team.notes)}"
     wanted = {"title": f"note {token}", "body": f"{token} {body(a)}", "kind": "note", "tags": ["swarm"]}
-    got = await a.call("knowledge_add", a.arguments("knowledge_add", wanted))
+    got = await a.call("knowledge_add", wanted)
     if not got.is_error:
         a.team.notes.append(token)
 
 
 async def query_knowledge(a: Agent) -> None:
     word = a.rng.choice(WORDS)
-    await a.call("knowledge_query", a.arguments("knowledge_query", {"query": word, "text": word}))
+    await a.call("knowledge_query", {"text": word})
 
 
 # -- monitoring (runs when servers.monitoring exists) -----------------------------------------------------
@@ -264,7 +259,7 @@ async def look_around(a: Agent) -> None:
     """One of the monitoring server's views that needs no arguments (who is here, health, metrics, events)."""
     views = [t for t, schema in sorted(a._schemas.items()) if not schema.get("required") and t != "agent_register"]
     if views:
-        await a.call(tool := a.rng.choice(views), a.arguments(tool, {}))
+        await a.call(a.rng.choice(views), {})
 
 
 Action = Callable[[Agent], Awaitable[None]]

@@ -14,7 +14,6 @@ import anyio
 import pytest
 from mcp import Client
 
-from bench.common import fit_arguments
 from servers import messaging
 from shared.config import Settings
 from tests.reliability.invariants import check_all
@@ -73,9 +72,8 @@ async def check_knowledge(db: Path, team: Team) -> None:
     from servers import knowledge  # type: ignore[attr-defined]
 
     async with Client(knowledge.build_server(Settings(db_path=db, agent="checker"))) as client:
-        schema = next(t.input_schema for t in (await client.list_tools()).tools if t.name == "knowledge_query")
         for token in team.notes[:20]:
-            found = await client.call_tool("knowledge_query", fit_arguments(schema, {"query": token, "text": token}))
+            found = await client.call_tool("knowledge_query", {"text": token})
             assert not found.is_error and token in str(found.content), token
 
 

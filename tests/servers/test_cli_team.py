@@ -27,15 +27,20 @@ from tests.conftest import FakeClock
 from tests.stdio import ROOT
 
 
-def roundtable(*args: str) -> subprocess.CompletedProcess[str]:
+def roundtable(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "servers.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=ROOT,
-        env={**os.environ, "NO_COLOR": "1"},
+        env={**os.environ, "NO_COLOR": "1", **env},
     )
+
+
+def test_status_with_an_invalid_setting_names_it_and_exits_2(tmp_path: Path) -> None:
+    done = roundtable("status", "--db", str(tmp_path / "team.db"), ROUNDTABLE_PRESENCE_TIMEOUT="soon")
+    assert done.returncode == 2 and "ROUNDTABLE_PRESENCE_TIMEOUT" in done.stderr
 
 
 def seed(db_path: Path) -> None:
