@@ -17,7 +17,7 @@ import anyio
 from mcp import Client
 
 from bench.common import ms, pct, stdio, table
-from bench.startup import kinds
+from servers import SERVER_KINDS
 
 Arguments = Callable[[int], dict[str, Any]]
 # Per server, its main tools in the order they are measured (each call's arguments from its index). Tools a
@@ -70,7 +70,7 @@ async def measure(calls: int) -> str:
             floor, _ = await timed(floor_client, "noop", lambda i: {}, calls)
         f50, f99 = pct(floor, 50), pct(floor, 99)
         rows.append(["bare MCPServer", "noop (floor)", ms(f50), ms(f99), "1.00", "1.00"])
-        for kind in kinds():
+        for kind in SERVER_KINDS:
             async with Client(stdio(f"servers.{kind}", db, f"bench-{kind}", ROUNDTABLE_SEND_RATE="1000000")) as client:
                 for tool, arguments in PLAN.get(kind, []):
                     samples, errors = await timed(client, tool, arguments, calls)

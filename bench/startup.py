@@ -7,7 +7,6 @@ memory of each server process once up; the size of each server's tools/list.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import tempfile
 import time
@@ -19,10 +18,6 @@ from mcp import Client
 
 from bench.common import ms, pct, stdio, table
 from servers import SERVER_KINDS
-
-
-def kinds() -> list[str]:
-    return [k for k in SERVER_KINDS if importlib.util.find_spec(f"servers.{k}") is not None]
 
 
 def server_rss(module: str) -> float:
@@ -55,7 +50,7 @@ async def measure_all(runs: int) -> str:
         db = Path(tmp) / "bench.db"
         floor: list[float] = []
         for name, module in [("bare MCPServer (floor)", "bench.floor_server")] + [
-            (f"roundtable-{k}", f"servers.{k}") for k in kinds()
+            (f"roundtable-{k}", f"servers.{k}") for k in SERVER_KINDS
         ]:
             starts, rss, size, model, count = await measure(module, db, runs)
             floor = floor or starts

@@ -23,8 +23,9 @@ import anyio
 from mcp import Client, MCPError
 from mcp.client.stdio import stdio_client
 
+from servers import SERVER_KINDS
 from servers.cli import scene as scenes
-from servers.cli.launch import installed_kinds, last_lines, server_params
+from servers.cli.launch import last_lines, server_params
 from servers.cli.render import paint
 from servers.cli.scene import Part, Scene, StepFailed
 
@@ -124,7 +125,7 @@ async def play(
     shared_db: bool = False,
 ) -> Outcome:
     """Start the cast's servers, play `acts` (default: the whole scene), print the board; never hangs."""
-    kinds = tuple(kinds or installed_kinds())
+    kinds = tuple(kinds or SERVER_KINDS)
     began = time.perf_counter()
     cast = _cast(kinds)
     everything = [s for a in cast.values() for s in a.servers.values()]
@@ -232,9 +233,6 @@ def run(db: Path | None, keep: bool, default_db: Path | None = None) -> int:
         note = " (your default shared database)" if default_db is not None and db == default_db else ""
         joins = f"the demo's agents {', '.join(CAST)} and their work join that team"
         print(paint(f"database: {path}{note}; {joins}", "yellow", out))
-    missing = [k for k in scenes.OPTIONAL if k not in installed_kinds()]
-    if missing:
-        print(paint(f"not in this build: {', '.join(missing)} (their steps are skipped)", "dim", out))
     try:
         outcome = anyio.run(functools.partial(play, path, out, shared_db=db is not None))
     except KeyboardInterrupt:

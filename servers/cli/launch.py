@@ -3,7 +3,6 @@ minimal environment and stderr kept apart so it never garbles what the CLI print
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -11,14 +10,7 @@ from typing import TextIO
 
 from mcp import StdioServerParameters
 
-from servers import SERVER_KINDS
-
 PASSED_ON = ("PATH", "HOME", "SYSTEMROOT", "PYTHONPATH")
-
-
-def installed_kinds() -> tuple[str, ...]:
-    """The server kinds this build contains (a checkout may not have all four yet)."""
-    return tuple(kind for kind in SERVER_KINDS if importlib.util.find_spec(f"servers.{kind}") is not None)
 
 
 def server_params(

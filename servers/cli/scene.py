@@ -19,7 +19,6 @@ from servers.cli.render import mark, paint, table
 if TYPE_CHECKING:
     from servers.cli.demo import Agent, Server
 
-OPTIONAL = ("knowledge", "monitoring")
 WAIT_SECONDS = 10
 STATUSES = ["open", "claimed", "blocked", "done", "failed", "cancelled"]
 

@@ -72,11 +72,7 @@ class Live:
     tools: dict[str, set[str]]
 
 
-def available_kinds() -> list[str]:
-    return [k for k in SERVER_KINDS if importlib.util.find_spec(f"servers.{k}") is not None]
-
-
-@pytest.fixture(params=available_kinds())
+@pytest.fixture(params=SERVER_KINDS)
 def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
     module = importlib.import_module(f"servers.{request.param}")
     server = module.build_server(Settings(db_path=tmp_path / "hostile.db", agent="fuzzer", role="admin"))

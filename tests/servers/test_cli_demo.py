@@ -10,8 +10,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from servers import SERVER_KINDS
 from servers.cli.demo import play
-from servers.cli.launch import installed_kinds
 from servers.cli.scene import Part, Scene, plan
 from tests.stdio import ROOT
 
@@ -36,7 +36,7 @@ def test_the_demo_plays_every_step_and_exits_zero(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    for kind in installed_kinds():
+    for kind in SERVER_KINDS:
         for tool in TOOLS_BY_KIND[kind]:
             assert f"[{tool}]" in out, f"no step calls {tool}"
     steps = int(out.split("✓ all ")[1].split()[0])
