@@ -75,3 +75,13 @@ def from_sqlite(exc: sqlite3.Error) -> Unavailable:
     """Translate an sqlite3 error about the file itself into a message that names the fix."""
     hint = FILE_PROBLEMS.get(_primary(exc), "retry; if it persists run `roundtable doctor`")
     return Unavailable(f"Shared database error ({exc}): {hint}. Nothing was changed by this call.")
+
+
+def domain_error(exc: RoundtableError | sqlite3.Error) -> RoundtableError:
+    """What the caller is told: a domain error as it is, a problem with the file named with its fix. An
+    sqlite3 error that is a bug in our SQL is re-raised, to be logged and reported as an internal error."""
+    if isinstance(exc, RoundtableError):
+        return exc
+    if not is_file_problem(exc):
+        raise exc
+    return from_sqlite(exc)

@@ -28,7 +28,7 @@ from shared import __version__, identity, instrument
 from shared.clock import Clock, system_clock
 from shared.config import Settings, settings_from_argv
 from shared.db import Database, explain_open_failure
-from shared.errors import Forbidden, RoundtableError, Unavailable, from_sqlite, is_file_problem
+from shared.errors import Forbidden, RoundtableError, Unavailable, domain_error
 from shared.notify import CountingBus, Notifier
 from shared.store import agents
 
@@ -297,12 +297,8 @@ def tool(
         async def call(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
                 return await fn(*args, **kwargs)
-            except RoundtableError as exc:
-                raise ToolError(str(exc)) from exc
-            except sqlite3.Error as exc:
-                if not is_file_problem(exc):
-                    raise  # a bug in our SQL: logged with its traceback, reported as an internal error
-                raise ToolError(str(from_sqlite(exc))) from exc
+            except (RoundtableError, sqlite3.Error) as exc:
+                raise ToolError(str(domain_error(exc))) from exc
 
         annotations = ToolAnnotations(
             title=title,

@@ -25,7 +25,7 @@ from mcp.types import (
     TextContent,
 )
 
-from shared.errors import RoundtableError, from_sqlite, is_file_problem
+from shared.errors import RoundtableError, domain_error
 from shared.notify import advertise_prompt_list_changes
 from shared.runtime import Runtime
 from shared.store import skills
@@ -37,12 +37,8 @@ async def fingerprint(rt: Runtime) -> int:
     return await skills.fingerprint(rt.db)
 
 
-def _protocol_error(exc: Exception) -> MCPError:
-    if isinstance(exc, sqlite3.Error):
-        if not is_file_problem(exc):
-            raise exc
-        exc = from_sqlite(exc)
-    return MCPError(INVALID_PARAMS, str(exc))
+def _protocol_error(exc: RoundtableError | sqlite3.Error) -> MCPError:
+    return MCPError(INVALID_PARAMS, str(domain_error(exc)))
 
 
 def serve(mcp: MCPServer[Runtime]) -> None:

@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from shared.db import Database, Row, Transaction
@@ -45,12 +45,20 @@ def _suffixes(key: str) -> list[str]:
     return [digest[:4], digest[:8], *(f"{digest[:8]}-{n}" for n in range(2, 50))]
 
 
-async def _free_name(tx: Transaction, base: str, key: str) -> str:
-    for suffix in _suffixes(key):
+async def _first_free(tx: Transaction, base: str, suffixes: Iterable[object]) -> str | None:
+    """The first `<base>-<suffix>` no agent is named (None when all are taken)."""
+    for suffix in suffixes:
         candidate = f"{base}-{suffix}"
         if await tx.fetchone("SELECT 1 FROM agents WHERE name = ?", (candidate,)) is None:
             return candidate
-    raise Conflict(f"could not find a free agent name for {base!r}; set ROUNDTABLE_AGENT explicitly")
+    return None
+
+
+async def _free_name(tx: Transaction, base: str, key: str) -> str:
+    name = await _first_free(tx, base, _suffixes(key))
+    if name is None:
+        raise Conflict(f"could not find a free agent name for {base!r}; set ROUNDTABLE_AGENT explicitly")
+    return name
 
 
 async def register_session(
@@ -198,11 +206,7 @@ def check_capabilities(capabilities: Sequence[str]) -> list[str]:
 
 async def _suggest(tx: Transaction, name: str) -> str:
     base = name[: NAME_MAX - 3]
-    for n in range(2, 100):
-        candidate = f"{base}-{n}"
-        if await tx.fetchone("SELECT 1 FROM agents WHERE name = ?", (candidate,)) is None:
-            return candidate
-    return f"{base[: NAME_MAX - 9]}-{uuid.uuid4().hex[:8]}"
+    return await _first_free(tx, base, range(2, 100)) or f"{base[: NAME_MAX - 9]}-{uuid.uuid4().hex[:8]}"
 
 
 async def update_profile(
