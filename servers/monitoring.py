@@ -47,12 +47,7 @@ Capability = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 
 
 def moment(rt: Runtime) -> presence.Moment:
-    s = rt.settings
-    return presence.Moment(now=rt.now(), presence_timeout=s.presence_timeout, idle_after=s.idle_after)
-
-
-def limits(rt: Runtime) -> health.Limits:
-    return health.Limits(stuck_after=rt.settings.stuck_after)
+    return presence.Moment.of(rt.settings, rt.now())
 
 
 async def prune(rt: Runtime) -> list[str]:
@@ -79,10 +74,7 @@ async def prune_periodically(rt: Runtime) -> None:
 
 
 async def team(rt: Runtime) -> str:
-    at = moment(rt)
-    found = await summary.team_summary(
-        rt.db, now=at.now, presence_timeout=at.presence_timeout, idle_after=at.idle_after, limits=limits(rt)
-    )
+    found = await summary.team_summary(rt.db, moment(rt), health.Limits.of(rt.settings))
     return found.model_dump_json()
 
 
@@ -168,7 +160,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
             rt.db,
             now=now,
             presence_timeout=rt.settings.presence_timeout,
-            limits=limits(rt),
+            limits=health.Limits.of(rt.settings),
             integrity=integrity,
             process=process,
         )

@@ -21,7 +21,7 @@ from shared.config import Settings
 from shared.db import Database
 from shared.errors import RoundtableError, from_sqlite, is_file_problem
 from shared.models.monitoring import Event, TeamSummary
-from shared.store import events, health, summary
+from shared.store import events, health, presence, summary
 
 HEALTH_STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}
 PRESENCE_STYLE = {"online": "green", "idle": "yellow", "offline": "dim"}
@@ -54,13 +54,7 @@ async def opened(settings: Settings) -> AsyncIterator[Database]:
 
 async def read_summary(settings: Settings) -> TeamSummary:
     async with opened(settings) as db:
-        return await summary.team_summary(
-            db,
-            now=time.time(),
-            presence_timeout=settings.presence_timeout,
-            idle_after=settings.idle_after,
-            limits=health.Limits(stuck_after=settings.stuck_after),
-        )
+        return await summary.team_summary(db, presence.Moment.of(settings, time.time()), health.Limits.of(settings))
 
 
 def render_summary(s: TeamSummary, settings: Settings, out: TextIO) -> str:

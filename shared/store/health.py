@@ -21,6 +21,7 @@ import psutil
 
 from shared import __version__
 from shared.clock import iso
+from shared.config import Settings
 from shared.db import Database, latest_version
 from shared.models.monitoring import DatabaseInfo, Health, HealthReason, HealthStatus, ProcessInfo, WorkInfo
 from shared.store import messages, metrics
@@ -44,6 +45,11 @@ class Limits:
     disk_low_bytes: int = 500 * MIB
     disk_full_bytes: int = 50 * MIB
     internal_errors_per_hour: int = 1
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        """The thresholds with the configurable ones (ROUNDTABLE_STUCK_AFTER) from settings."""
+        return cls(stuck_after=settings.stuck_after)
 
 
 def _duration(seconds: float) -> str:

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from shared.clock import iso
+from shared.config import Settings
 from shared.db import Database, Row
 from shared.models.monitoring import AgentInfo, Claim, Presence
 from shared.store import inbox
@@ -35,6 +36,11 @@ class Moment:
     now: float
     presence_timeout: float
     idle_after: float
+
+    @classmethod
+    def of(cls, settings: Settings, now: float) -> Moment:
+        """Presence as this process's settings judge it, at `now`."""
+        return cls(now=now, presence_timeout=settings.presence_timeout, idle_after=settings.idle_after)
 
     @property
     def live_after(self) -> float:

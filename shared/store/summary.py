@@ -19,17 +19,14 @@ async def task_counts(db: Database, *, now: float, live_after: float) -> dict[st
     return {str(r["status"]): int(r["n"]) for r in rows}
 
 
-async def team_summary(
-    db: Database, *, now: float, presence_timeout: float, idle_after: float, limits: health.Limits | None = None
-) -> TeamSummary:
-    """Everything `roundtable status` shows, as of `now`."""
-    at = presence.Moment(now=now, presence_timeout=presence_timeout, idle_after=idle_after)
+async def team_summary(db: Database, at: presence.Moment, limits: health.Limits | None = None) -> TeamSummary:
+    """Everything `roundtable status` shows, as of `at.now`."""
     infos = await presence.agent_infos(db, at)
-    state = await health.check(db, now=now, presence_timeout=presence_timeout, limits=limits, integrity=False)
+    state = await health.check(db, now=at.now, presence_timeout=at.presence_timeout, limits=limits, integrity=False)
     proposals = int(await db.scalar("SELECT count(*) FROM proposals WHERE status = 'open'"))
     return TeamSummary(
         agents=[AgentBrief(name=a.name, presence=a.presence, activity=a.activity, claims=len(a.claims)) for a in infos],
-        tasks=await task_counts(db, now=now, live_after=at.live_after),
+        tasks=await task_counts(db, now=at.now, live_after=at.live_after),
         ready_tasks=state.work.tasks_ready if state.work else 0,
         open_proposals=proposals,
         unread_messages=sum(a.unread for a in infos),

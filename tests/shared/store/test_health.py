@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from shared.db import Database
-from shared.store import agents, health, metrics, summary
+from shared.store import agents, health, metrics, presence, summary
 from shared.store import tasks as task_store
 from shared.store.task_queries import Viewer
 from tests.agents import join, mail
@@ -141,6 +141,8 @@ async def test_the_team_summary_counts_agents_tasks_and_health(db: Database, clo
     first = await task_store.create(db, viewer, task_store.NewTask(title="a"))
     await task_store.create(db, viewer, task_store.NewTask(title="b"))
     await task_store.claim(db, viewer, first, None)
-    found = await summary.team_summary(db, now=clock(), presence_timeout=TIMEOUT, idle_after=300, limits=LIMITS)
+    found = await summary.team_summary(
+        db, presence.Moment(now=clock(), presence_timeout=TIMEOUT, idle_after=300), LIMITS
+    )
     assert [(a.name, a.presence, a.claims) for a in found.agents] == [("ana", "online", 1)]
     assert (found.tasks, found.ready_tasks, found.health) == ({"claimed": 1, "open": 1}, 1, "healthy")
