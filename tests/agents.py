@@ -5,6 +5,7 @@ from __future__ import annotations
 from shared.db import Database
 from shared.store import agents, messages
 from shared.store.agents import Me
+from shared.store.knowledge import Author
 from tests.conftest import FakeClock
 
 
@@ -35,3 +36,9 @@ async def mail(db: Database, clock: FakeClock, sender: Me, to: list[str], *, ack
     sent = messages.Sender(id=sender.id, name=sender.name, secret=None, per_minute=1000)
     message_id, _ = await messages.send(db, sent, to, out, now=clock())
     return message_id
+
+
+async def author(db: Database, clock: FakeClock, name: str = "ana") -> Author:
+    """Register agent `name` and return it as the author of knowledge and skills."""
+    me = await join(db, clock, name)
+    return Author(id=me.id, name=me.name)

@@ -13,21 +13,17 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from tests.results import text
 from tests.stdio import server_params
 
 pytestmark = pytest.mark.anyio
 
 FAST = {"ROUNDTABLE_PRESENCE_TIMEOUT": "0.6"}  # heartbeats (and file checks) every 0.2 s
-
-
-def text(result: Any) -> str:
-    return str(result.content[0].text)
 
 
 def count_tasks(db: Path) -> int:

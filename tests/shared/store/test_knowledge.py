@@ -10,17 +10,12 @@ from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.store import knowledge, knowledge_search, messages
 from shared.store.knowledge import Author, Experience, NewEntry
 from shared.store.knowledge_search import Search
-from tests.agents import join
+from tests.agents import author
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
 
 FILLER = " ".join(f"word{i}" for i in range(60))
-
-
-async def author(db: Database, clock: FakeClock, name: str = "ana") -> Author:
-    me = await join(db, clock, name)
-    return Author(id=me.id, name=me.name)
 
 
 async def add(db: Database, who: Author, clock: FakeClock, title: str, body: str = "some body", **kw: object) -> int:

@@ -8,8 +8,7 @@ from shared.db import Database
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.models.knowledge import SkillParameter
 from shared.store import skills, templates
-from shared.store.knowledge import Author
-from tests.agents import join
+from tests.agents import author
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -17,11 +16,6 @@ pytestmark = pytest.mark.anyio
 
 def P(name: str, **kw: object) -> SkillParameter:
     return SkillParameter(name=name, **kw)  # type: ignore[arg-type]
-
-
-async def author(db: Database, clock: FakeClock) -> Author:
-    me = await join(db, clock, "ana")
-    return Author(id=me.id, name=me.name)
 
 
 def test_templates_substitute_names_and_keep_escaped_braces() -> None:
