@@ -19,10 +19,10 @@ import anyio
 from mcp import Client
 
 from bench.common import ms, pct, stdio, table
-from shared.db import Database
-from shared.store import agents
-from shared.store import tasks as store
-from shared.store.task_queries import Viewer
+from shared.db.connection import Database
+from shared.store.tasks import queue as store
+from shared.store.tasks.queries import Viewer
+from shared.store.team import agents
 
 TASKS = 20_000
 RAW_CLAIM = (

@@ -20,9 +20,9 @@ from mcp.server.mcpserver import Context
 
 from bench.common import machine, pct, table
 from shared.config import Settings
-from shared.db import Database
-from shared.runtime import RoundtableServer, create_server, tool
-from shared.store import metrics
+from shared.db.connection import Database
+from shared.frame.runtime import RoundtableServer, create_server, tool
+from shared.store.team import metrics
 
 
 def noop_server(settings: Settings, instrumented: bool) -> RoundtableServer:

@@ -19,9 +19,9 @@ from itertools import accumulate
 from pathlib import Path
 
 from bench.common import machine, ms, pct, table
-from shared.db import Database
-from shared.store import knowledge_search
-from shared.store.knowledge_search import Search
+from shared.db.connection import Database
+from shared.store.knowledge import search as knowledge_search
+from shared.store.knowledge.search import Search
 
 VOCABULARY = 30_000
 WORDS_PER_ENTRY = 100

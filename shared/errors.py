@@ -1,4 +1,4 @@
-"""Domain errors. Stores raise these; the tool layer (shared/tooling.py) turns them into ToolErrors.
+"""Domain errors. Stores raise these; the tool layer (shared/frame/tool.py) turns them into ToolErrors.
 
 Every message says what is wrong and what to do next, because a model reads it and must recover.
 """

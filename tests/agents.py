@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from shared.db import Database
-from shared.store import agents, messages
-from shared.store.agents import Me
-from shared.store.knowledge import Author
+from shared.db.connection import Database
+from shared.store.knowledge.entries import Author
+from shared.store.mail import send as messages
+from shared.store.team import agents
+from shared.store.team.agents import Me
 from tests.conftest import FakeClock
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import Settings
-from shared.db import Database
+from shared.db.connection import Database
 
 
 class FakeClock:

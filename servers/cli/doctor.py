@@ -19,7 +19,7 @@ from mcp.client.stdio import stdio_client
 from servers import SERVER_KINDS
 from servers.cli.launch import last_lines, server_params
 from servers.cli.render import mark, paint
-from shared.db import latest_version
+from shared.db.connection import latest_version
 
 
 @dataclass

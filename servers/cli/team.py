@@ -18,10 +18,11 @@ import anyio
 
 from servers.cli.render import paint, table
 from shared.config import Settings
-from shared.db import Database
+from shared.db.connection import Database
 from shared.errors import RoundtableError, from_sqlite, is_file_problem
 from shared.models.monitoring import Event, TeamSummary
-from shared.store import events, health, presence, summary
+from shared.store import events
+from shared.store.team import health, presence, summary
 
 HEALTH_STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}
 PRESENCE_STYLE = {"online": "green", "idle": "yellow", "offline": "dim"}

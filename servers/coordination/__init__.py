@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from mcp.server.mcpserver import MCPServer
 
 from servers.coordination import consensus, tasks
-from shared.clock import Clock, system_clock
 from shared.config import Settings
-from shared.runtime import Runtime, create_server, run_main
+from shared.frame.runtime import Runtime, create_server, run_main
+from shared.rules.clock import Clock, system_clock
 
 DESCRIPTION = (
     "Roundtable coordination server: shared tasks with claims, leases, dependencies and schedules; "

@@ -10,16 +10,16 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field, StringConstraints
 
-from shared.clock import iso
+from shared import sandbox
 from shared.errors import InvalidArgument, RoundtableError
+from shared.frame.runtime import Runtime, runtime, tool
 from shared.models.consensus import Proposal, ProposalList, ProposeResult, SandboxResult, VoteResult
-from shared.runtime import Runtime, runtime, tool
-from shared.store import consensus as store
-from shared.store import consensus_queries as queries
-from shared.store import consensus_settle as closing
-from shared.store import evidence, sandbox
-from shared.store.resolution import Rule
-from shared.timeparse import parse_when
+from shared.rules.clock import iso
+from shared.rules.timeparse import parse_when
+from shared.rules.voting import Rule
+from shared.store.proposals import ballot as store
+from shared.store.proposals import evidence, queries
+from shared.store.proposals import settle as closing
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,14 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field, StringConstraints
 
 from shared.errors import RoundtableError
+from shared.frame.runtime import Runtime, runtime, tool
 from shared.models.tasks import PRIORITIES, ClaimResult, Priority, Task, TaskPage, TaskResult, TaskStatus
-from shared.runtime import Runtime, runtime, tool
-from shared.store import agents, task_changes, task_queries
-from shared.store import tasks as store
-from shared.store.task_queries import Viewer
-from shared.timeparse import parse_duration, parse_when
+from shared.rules.timeparse import parse_duration, parse_when
+from shared.store.tasks import changes as task_changes
+from shared.store.tasks import queries as task_queries
+from shared.store.tasks import queue as store
+from shared.store.tasks.queries import Viewer
+from shared.store.team import agents
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """roundtable-knowledge: the team's shared memory (facts, decisions, how-tos, experiences) and its skills.
 
-A thin MCP adapter over shared/store/knowledge.py, knowledge_search.py and skills.py; no SQL here. Skills are
+A thin MCP adapter over shared/store/knowledge (entries.py, search.py, skills.py); no SQL here. Skills are
 also served as MCP prompts, read from the database on every request, so skills another process defines
 appear too.
 """
@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from mcp.server.mcpserver import MCPServer
 
 from servers.knowledge import entries, prompts, skills
-from shared.clock import Clock, system_clock
 from shared.config import Settings
-from shared.notify import prompts_watcher
-from shared.runtime import Runtime, create_server, run_main
+from shared.frame.notify import prompts_watcher
+from shared.frame.runtime import Runtime, create_server, run_main
+from shared.rules.clock import Clock, system_clock
 
 PROMPTS_POLL_SECONDS = 0.5  # a prompt menu needs no faster; older clients that listed prompts keep it polling
 DESCRIPTION = "Roundtable knowledge server: a shared, searchable knowledge base, experience reports and skills."

@@ -8,11 +8,13 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
 from shared.errors import InvalidArgument
+from shared.frame.runtime import Runtime, runtime, tool
 from shared.models.knowledge import AddResult, AnyKind, EntryDetail, ExperienceResult, Kind, Outcome, QueryResult
-from shared.runtime import Runtime, runtime, tool
-from shared.store import agents, knowledge, knowledge_search
-from shared.store.knowledge import Author
-from shared.timeparse import parse_duration
+from shared.rules.timeparse import parse_duration
+from shared.store.knowledge import entries as knowledge
+from shared.store.knowledge import search as knowledge_search
+from shared.store.knowledge.entries import Author
+from shared.store.team import agents
 
 Tags = Annotated[
     list[Annotated[str, Field(max_length=knowledge.TAG_MAX)]],

@@ -26,9 +26,9 @@ from mcp.types import (
 )
 
 from shared.errors import RoundtableError, domain_error
-from shared.notify import advertise_prompt_list_changes
-from shared.runtime import Runtime
-from shared.store import skills
+from shared.frame.notify import advertise_prompt_list_changes
+from shared.frame.runtime import Runtime
+from shared.store.knowledge import skills
 
 PAGE = 200
 

@@ -9,9 +9,9 @@ from pydantic import Field
 
 from servers.knowledge.entries import author
 from shared.errors import InvalidArgument
+from shared.frame.runtime import Runtime, runtime, tool
 from shared.models.knowledge import SkillList, SkillParameter, SkillRun, SkillSaved
-from shared.runtime import Runtime, runtime, tool
-from shared.store import skills as store
+from shared.store.knowledge import skills as store
 
 SkillName = Annotated[str, Field(min_length=1, max_length=64, description="lower-case, e.g. release-checklist")]
 Description = Annotated[

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from shared.store.resolution import Rule
+from shared.rules.voting import Rule
 
 ProposalStatus = Literal["open", "passed", "rejected", "failed"]
 ProposalKind = Literal["decision", "improvement"]

@@ -19,9 +19,10 @@ import anyio
 
 from servers.cli import team
 from shared.config import Settings
-from shared.db import Database
-from shared.store import events, tasks
-from shared.store.task_queries import Viewer
+from shared.db.connection import Database
+from shared.store import events
+from shared.store.tasks import queue as tasks
+from shared.store.tasks.queries import Viewer
 from tests.agents import join
 from tests.conftest import FakeClock
 from tests.stdio import ROOT

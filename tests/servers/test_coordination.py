@@ -18,10 +18,10 @@ from mcp import Client
 
 from servers.coordination import build_server
 from shared.config import Settings
-from shared.db import Database
-from shared.store import agents
-from shared.store import tasks as store
-from shared.store.task_queries import Viewer
+from shared.db.connection import Database
+from shared.store.tasks import queue as store
+from shared.store.tasks.queries import Viewer
+from shared.store.team import agents
 from tests.results import text
 from tests.stdio import server_params
 

@@ -16,9 +16,9 @@ from pydantic import Field
 from servers import SERVER_KINDS, coordination, messaging
 from servers.monitoring import STATUS_URI, ServerKind, build_server
 from shared.config import Settings
-from shared.db import Database
-from shared.runtime import create_server, tool
-from shared.store import metrics
+from shared.db.connection import Database
+from shared.frame.runtime import create_server, tool
+from shared.store.team import metrics
 from tests.conftest import FakeClock
 from tests.notifications import collector, updated_by
 from tests.results import data, text

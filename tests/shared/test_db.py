@@ -7,7 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from shared.db import Database, load_migrations, split_statements
+from shared.db.connection import Database, load_migrations, split_statements
 from shared.errors import SchemaTooNew
 
 pytestmark = pytest.mark.anyio

@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 
 from shared.config import Settings
-from shared.identity import client_process, resolve, slug
+from shared.frame.identity import client_process, resolve, slug
 from tests.stdio import server_params
 
 pytestmark = pytest.mark.anyio

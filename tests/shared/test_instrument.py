@@ -9,13 +9,13 @@ import pytest
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from pydantic import BaseModel, ValidationError
 
-from shared import instrument
-from shared.clock import system_clock
 from shared.config import Settings
-from shared.db import Database
+from shared.db.connection import Database
 from shared.errors import Forbidden, NotFound
-from shared.notify import CountingBus, Notifier
-from shared.runtime import Runtime
+from shared.frame import instrument
+from shared.frame.notify import CountingBus, Notifier
+from shared.frame.runtime import Runtime
+from shared.rules.clock import system_clock
 
 pytestmark = pytest.mark.anyio
 

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from shared.config import Settings
 from shared.errors import NotFound
-from shared.runtime import Runtime, create_server, runtime, tool
+from shared.frame.runtime import Runtime, create_server, runtime, tool
 from tests.results import text
 
 pytestmark = pytest.mark.anyio

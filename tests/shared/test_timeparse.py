@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import InvalidArgument
-from shared.timeparse import parse_duration
+from shared.rules.timeparse import parse_duration
 
 
 def test_a_duration_out_of_range_names_its_limits_in_the_units_a_model_writes() -> None:

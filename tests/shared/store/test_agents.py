@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from shared.db import Database
+from shared.db.connection import Database
 from shared.errors import Conflict, InvalidArgument
-from shared.store import agents, metrics, presence
-from shared.store import tasks as task_store
-from shared.store.task_queries import Viewer
+from shared.store.tasks import queue as task_store
+from shared.store.tasks.queries import Viewer
+from shared.store.team import agents, metrics, presence
 from tests.agents import join, mail
 from tests.conftest import FakeClock
 

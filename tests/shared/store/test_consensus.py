@@ -9,12 +9,12 @@ from typing import Any
 import anyio
 import pytest
 
-from shared.db import Database
+from shared.db.connection import Database
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from shared.store import consensus as store
-from shared.store import consensus_queries
-from shared.store import consensus_settle as closing
-from shared.store.agents import Me
+from shared.store.proposals import ballot as store
+from shared.store.proposals import queries as consensus_queries
+from shared.store.proposals import settle as closing
+from shared.store.team.agents import Me
 from tests.agents import join
 from tests.conftest import FakeClock
 

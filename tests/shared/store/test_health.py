@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from shared.db import Database
-from shared.store import agents, health, metrics, presence, summary
-from shared.store import tasks as task_store
-from shared.store.task_queries import Viewer
+from shared.db.connection import Database
+from shared.store.tasks import queue as task_store
+from shared.store.tasks.queries import Viewer
+from shared.store.team import agents, health, metrics, presence, summary
 from tests.agents import join, mail
 from tests.conftest import FakeClock
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.db import Database
-from shared.store import inbox, messages
+from shared.db.connection import Database
+from shared.store.mail import inbox
+from shared.store.mail import send as messages
 from tests.agents import join, mail
 from tests.conftest import FakeClock
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from shared.db import Database
+from shared.db.connection import Database
 from shared.errors import Conflict, InvalidArgument, NotFound
-from shared.store import knowledge, knowledge_search, messages
-from shared.store.knowledge import Author, Experience, NewEntry
-from shared.store.knowledge_search import Search
+from shared.store.knowledge import entries as knowledge
+from shared.store.knowledge import search as knowledge_search
+from shared.store.knowledge.entries import Author, Experience, NewEntry
+from shared.store.knowledge.search import Search
+from shared.store.mail import send as messages
 from tests.agents import author
 from tests.conftest import FakeClock
 

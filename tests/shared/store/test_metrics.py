@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.db import Database
-from shared.store import metrics
+from shared.db.connection import Database
+from shared.store.team import metrics
 from tests.agents import join
 from tests.conftest import FakeClock
 

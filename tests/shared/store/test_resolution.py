@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.store.resolution import RULES, Counts, Final, Rule, decide, reachable, resolve
+from shared.rules.voting import RULES, Counts, Final, Rule, decide, reachable, resolve
 
 YES_NO = ("approve", "reject")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from shared import sandbox
 from shared.errors import Forbidden, InvalidArgument, NotFound, Unavailable
-from shared.store import sandbox
-from shared.store.sandbox import Sandbox
+from shared.sandbox import Sandbox
 
 pytestmark = pytest.mark.anyio
 

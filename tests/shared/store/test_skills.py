@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from shared.db import Database
+from shared.db.connection import Database
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.models.knowledge import SkillParameter
-from shared.store import skills, templates
+from shared.rules import templates
+from shared.store.knowledge import skills
 from tests.agents import author
 from tests.conftest import FakeClock
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from shared.db import Database
+from shared.db.connection import Database
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from shared.store import agents, task_changes, task_queries
-from shared.store import tasks as store
-from shared.store.agents import Me
-from shared.store.task_queries import TaskFilter, Viewer
+from shared.store.tasks import changes as task_changes
+from shared.store.tasks import queries as task_queries
+from shared.store.tasks import queue as store
+from shared.store.tasks.queries import TaskFilter, Viewer
+from shared.store.team import agents
+from shared.store.team.agents import Me
 from tests.agents import join
 from tests.conftest import FakeClock
 

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.clock import iso
-from shared.db import Database, Row
+from shared.db.connection import Database, Row
 from shared.models.monitoring import SlowCall, ToolStats, Totals
+from shared.rules.clock import iso
 
 Sample = tuple[float, str | None, str, str, float, str | None]
 """(started at, agent id, server, tool, seconds, error kind or None)."""

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.clock import iso
-from shared.db import Database, Row
+from shared.db.connection import Database, Row
 from shared.errors import InvalidArgument, NotFound
 from shared.models.tasks import PRIORITIES, Task, TaskStatus
+from shared.rules.clock import iso
 
 LAPSED = (
     "(t.status = 'claimed' AND (t.lease_expires_at < :now OR NOT EXISTS ("

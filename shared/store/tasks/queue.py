@@ -13,12 +13,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from shared.clock import iso
-from shared.db import Database, Row, Transaction
+from shared.db.connection import Database, Row, Transaction
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.models.tasks import FINAL_STATUSES
-from shared.store import events, messages
-from shared.store.task_queries import CLAIMABLE, LAPSED, LAPSED_IDS, UNMET_DEPS, Viewer, get
+from shared.rules.clock import iso
+from shared.store import events
+from shared.store.mail import send as messages
+from shared.store.tasks.queries import CLAIMABLE, LAPSED, LAPSED_IDS, UNMET_DEPS, Viewer, get
 
 MAX_DEPENDENCIES = 50
 

@@ -221,7 +221,7 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
 
 
 def _migration_files() -> list[tuple[int, Traversable]]:
-    folder = resources.files("shared") / "migrations"
+    folder = resources.files("shared.db") / "migrations"
     return sorted(
         ((int(e.name[:4]), e) for e in folder.iterdir() if e.name.endswith(".sql") and e.name[:4].isdigit()),
         key=lambda found: found[0],
@@ -235,11 +235,11 @@ def latest_version() -> int:
 
 
 def load_migrations() -> list[tuple[int, str, str]]:
-    """The migration files `NNNN_name.sql` shipped in shared/migrations, in order."""
+    """The migration files `NNNN_name.sql` shipped in shared/db/migrations, in order."""
     found = [(v, e.name[5:-4], e.read_text(encoding="utf-8")) for v, e in _migration_files()]
     versions = [v for v, _, _ in found]
     if len(set(versions)) != len(versions):
-        raise RuntimeError(f"duplicate migration numbers in shared/migrations: {versions}")
+        raise RuntimeError(f"duplicate migration numbers in shared/db/migrations: {versions}")
     return found
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 
-from shared.db import Database, Row, Transaction
-from shared.store import events, messages
-from shared.store.resolution import ABSTAIN, Counts, Decision, resolve
+from shared.db.connection import Database, Row, Transaction
+from shared.rules.voting import ABSTAIN, Counts, Decision, resolve
+from shared.store import events
+from shared.store.mail import send as messages
 
 ELECTORS = "SELECT agent_id FROM proposal_electors WHERE proposal_id = ?"
 

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared import signing
-from shared.clock import iso
-from shared.db import Database, Row
+from shared.db.connection import Database, Row
 from shared.errors import InvalidArgument, NotFound
 from shared.models.messages import Message, Receipt
-from shared.store import fts
+from shared.rules import quoting as fts
+from shared.rules import signing
+from shared.rules.clock import iso
 
 MINE = (
     "(r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND m.sender_id IS NOT :me))"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from shared.db import Database, Row
+from shared.db.connection import Database, Row
 from shared.errors import Conflict, InvalidArgument, NotFound
+from shared.sandbox import Run
 from shared.store import events
-from shared.store.consensus import Caller
-from shared.store.sandbox import Run
+from shared.store.proposals.ballot import Caller
 
 
 async def target(db: Database, proposal_id: int) -> Row:

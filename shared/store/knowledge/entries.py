@@ -1,7 +1,7 @@
 """Knowledge entries: adding (with explicit supersede chains and duplicate warnings), reading one with its
 history, and experience reports announced on the topic `knowledge.experience`.
 
-Search lives in shared/store/knowledge_search.py. An entry is never edited: a correction is a new entry
+Search lives in shared/store/knowledge/search.py. An entry is never edited: a correction is a new entry
 that supersedes the old one, so the history stays readable.
 """
 
@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import get_args
 
-from shared.clock import iso
-from shared.db import Database, Row, Transaction
+from shared.db.connection import Database, Row, Transaction
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.models.knowledge import AnyKind, Duplicate, Entry, EntryDetail, EntrySummary, Outcome
-from shared.store import events, messages
+from shared.rules.clock import iso
+from shared.store import events
+from shared.store.mail import send as messages
 
 TITLE_MAX = 200
 BODY_MAX = 64 * 1024

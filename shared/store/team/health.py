@@ -20,12 +20,13 @@ from typing import Literal
 import psutil
 
 from shared import __version__
-from shared.clock import iso
 from shared.config import Settings
-from shared.db import Database, latest_version
+from shared.db.connection import Database, latest_version
 from shared.models.monitoring import DatabaseInfo, Health, HealthReason, HealthStatus, ProcessInfo, WorkInfo
-from shared.store import messages, metrics
-from shared.store.task_queries import LAPSED_IDS, UNMET_DEPS
+from shared.rules.clock import iso
+from shared.store.mail import send as messages
+from shared.store.tasks.queries import LAPSED_IDS, UNMET_DEPS
+from shared.store.team import metrics
 
 MIB = 1024 * 1024
 Severity = Literal["degraded", "unhealthy"]

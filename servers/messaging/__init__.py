@@ -1,6 +1,6 @@
 """roundtable-messaging: direct, topic and broadcast mail between agents; acknowledgements; waiting for mail.
 
-A thin MCP adapter over shared/store/messages.py (sending) and shared/store/inbox.py (reading).
+A thin MCP adapter over shared/store/mail (send.py sends, inbox.py reads).
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
-from shared.clock import Clock, system_clock
 from shared.config import Settings
 from shared.errors import InvalidArgument
+from shared.frame.notify import serve_legacy_subscriptions, watcher
+from shared.frame.runtime import Runtime, create_server, run_main, runtime, tool
 from shared.models.messages import AckResult, Inbox, Message, MessagePriority, SendResult, Subscriptions, WaitResult
-from shared.notify import serve_legacy_subscriptions, watcher
-from shared.runtime import Runtime, create_server, run_main, runtime, tool
-from shared.store import inbox, messages
-from shared.timeparse import parse_duration, parse_when
+from shared.rules.clock import Clock, system_clock
+from shared.rules.timeparse import parse_duration, parse_when
+from shared.store.mail import inbox
+from shared.store.mail import send as messages
 
 DESCRIPTION = "Roundtable messaging server: mail between agents, topics, broadcasts and waiting for mail."
 INBOX_URI = "roundtable://inbox"
@@ -290,7 +291,3 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
 
 def main(argv: Sequence[str] | None = None) -> None:
     run_main("messaging", build_server, DESCRIPTION, argv)
-
-
-if __name__ == "__main__":
-    main()

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from shared.clock import iso
 from shared.config import Settings
-from shared.db import Database, Row
+from shared.db.connection import Database, Row
 from shared.models.monitoring import AgentInfo, Claim, Presence
-from shared.store import inbox
-from shared.store.agents import live_session_sql
-from shared.store.task_queries import LAPSED
+from shared.rules.clock import iso
+from shared.store.mail import inbox
+from shared.store.tasks.queries import LAPSED
+from shared.store.team.agents import live_session_sql
 
 PRESENCE = (
     f"(CASE WHEN {live_session_sql('a.id')} THEN"

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.clock import iso
-from shared.db import Database, Row, Transaction
+from shared.db.connection import Database, Row, Transaction
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from shared.store import events, messages
-from shared.store.agents import live_session_sql
-from shared.store.consensus_settle import ELECTORS, settle
-from shared.store.resolution import ABSTAIN, Decision, Rule
+from shared.rules.clock import iso
+from shared.rules.voting import ABSTAIN, Decision, Rule
+from shared.store import events
+from shared.store.mail import send as messages
+from shared.store.proposals.settle import ELECTORS, settle
+from shared.store.team.agents import live_session_sql
 
 MAX_ELECTORATE = 200
 MIN_OPTIONS, MAX_OPTIONS = 2, 10

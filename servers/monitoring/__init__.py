@@ -1,8 +1,8 @@
 """roundtable-monitoring: who is here and what they are doing, the health of the shared state, per-tool
 performance and the audit trail.
 
-A thin MCP adapter over shared/store/presence.py, agents.py, health.py, metrics.py, events.py and
-summary.py; no SQL here. Tool calls of all four servers are measured in shared/runtime.py.
+A thin MCP adapter over shared/store/team (agents, presence, health, metrics, summary) and
+shared/store/events.py; no SQL here. Tool calls of all four servers are measured in shared/frame/runtime.py.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field, StringConstraints
 
-from shared import instrument
-from shared.clock import Clock, iso, system_clock
 from shared.config import Settings
 from shared.errors import InvalidArgument, NotFound, RoundtableError
+from shared.frame import instrument
+from shared.frame.notify import serve_legacy_subscriptions, watcher
+from shared.frame.runtime import Runtime, create_server, run_main, runtime, tool
 from shared.models.monitoring import AgentStatusPage, EventPage, Health, Metrics, RegisterResult
-from shared.notify import serve_legacy_subscriptions, watcher
-from shared.runtime import Runtime, create_server, run_main, runtime, tool
-from shared.store import agents, events, health, metrics, presence, summary
-from shared.timeparse import parse_duration
+from shared.rules.clock import Clock, iso, system_clock
+from shared.rules.timeparse import parse_duration
+from shared.store import events
+from shared.store.team import agents, health, metrics, presence, summary
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,3 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
 
 def main(argv: Sequence[str] | None = None) -> None:
     run_main("monitoring", build_server, DESCRIPTION, argv)
-
-
-if __name__ == "__main__":
-    main()

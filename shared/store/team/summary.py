@@ -4,10 +4,10 @@ the integrity scan, which reads the whole file)."""
 
 from __future__ import annotations
 
-from shared.db import Database
+from shared.db.connection import Database
 from shared.models.monitoring import AgentBrief, TeamSummary
-from shared.store import health, presence
-from shared.store.task_queries import EFFECTIVE_STATUS
+from shared.store.tasks.queries import EFFECTIVE_STATUS
+from shared.store.team import health, presence
 
 
 async def task_counts(db: Database, *, now: float, live_after: float) -> dict[str, int]:

@@ -24,13 +24,14 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
 from mcp.types import Tool as MCPTool
 
-from shared import __version__, identity, instrument
-from shared.clock import Clock, system_clock
+from shared import __version__
 from shared.config import Settings, settings_from_argv
-from shared.db import Database, explain_open_failure
+from shared.db.connection import Database, explain_open_failure
 from shared.errors import Forbidden, RoundtableError, Unavailable, domain_error
-from shared.notify import CountingBus, Notifier
-from shared.store import agents
+from shared.frame import identity, instrument
+from shared.frame.notify import CountingBus, Notifier
+from shared.rules.clock import Clock, system_clock
+from shared.store.team import agents
 
 log = logging.getLogger("roundtable")
 

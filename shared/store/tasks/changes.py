@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.clock import iso
-from shared.db import Database, Row, Transaction
+from shared.db.connection import Database, Row, Transaction
 from shared.errors import Conflict, Forbidden, InvalidArgument
 from shared.models.tasks import FINAL_STATUSES
-from shared.store.task_queries import Viewer
-from shared.store.tasks import (
+from shared.rules.clock import iso
+from shared.store.tasks.queries import Viewer
+from shared.store.tasks.queue import (
     TaskChange,
     check_dependencies,
     locked_task,

@@ -15,11 +15,11 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from shared.db import Database
+from shared.db.connection import Database
 from shared.errors import InvalidArgument, is_file_problem
 from shared.models.knowledge import Hit, QueryResult
-from shared.store import fts
-from shared.store.knowledge import FROM, check_kind, check_tags, summary
+from shared.rules import quoting as fts
+from shared.store.knowledge.entries import FROM, check_kind, check_tags, summary
 
 RANK_CAP = 1000
 COUNT_CAP = 10_000

@@ -31,7 +31,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from shared.errors import RoundtableError
 
 if TYPE_CHECKING:
-    from shared.runtime import Runtime
+    from shared.frame.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

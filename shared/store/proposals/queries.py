@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from shared.clock import iso
-from shared.db import Database, Row
+from shared.db.connection import Database, Row
 from shared.errors import NotFound
 from shared.models.consensus import (
     Evidence,
@@ -21,7 +20,8 @@ from shared.models.consensus import (
     Tally,
     Vote,
 )
-from shared.store import consensus_settle
+from shared.rules.clock import iso
+from shared.store.proposals import settle as consensus_settle
 
 Which = Literal["open", "closed", "all"]
 

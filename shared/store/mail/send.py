@@ -12,10 +12,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared import signing
-from shared.clock import iso
-from shared.db import Database, Transaction
+from shared.db.connection import Database, Transaction
 from shared.errors import InvalidArgument, NotFound, RateLimited
+from shared.rules import signing
+from shared.rules.clock import iso
 from shared.store import events
 
 SUBJECT_MAX = 200

@@ -1,7 +1,7 @@
 """Tool-call instrumentation shared by every server: the in-memory sample buffer, error kinds, and the
 background flush that writes samples in batches and keeps the metrics tables bounded.
 
-The hot path (RoundtableServer.call_tool in shared/runtime.py) only reads two clocks and appends a
+The hot path (RoundtableServer.call_tool in shared/frame/runtime.py) only reads two clocks and appends a
 tuple to a list. A background task writes the list once a second with one executemany (and at
 shutdown), which also moves the agent's last activity forward for presence. Arguments are never kept.
 """
@@ -20,10 +20,10 @@ from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
 from shared.errors import RoundtableError
-from shared.store import metrics
+from shared.store.team import metrics
 
 if TYPE_CHECKING:
-    from shared.runtime import Runtime
+    from shared.frame.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def error_kind(exc: BaseException) -> str:
         if isinstance(cause, ValidationError):
             return "validation"
         if isinstance(cause, sqlite3.Error):
-            return "unavailable"  # only file problems reach a tool as a ToolError (shared/runtime.tool)
+            return "unavailable"  # only file problems reach a tool as a ToolError (shared/frame/runtime.tool)
         cause = cause.__cause__
     if isinstance(exc, MCPError):
         return "protocol"

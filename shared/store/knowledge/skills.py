@@ -11,12 +11,13 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 
-from shared.clock import iso
-from shared.db import Database, Row, Transaction
+from shared.db.connection import Database, Row, Transaction
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.models.knowledge import Skill, SkillParameter, SkillRun
-from shared.store import events, templates
-from shared.store.knowledge import Author
+from shared.rules import templates
+from shared.rules.clock import iso
+from shared.store import events
+from shared.store.knowledge.entries import Author
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 DESCRIPTION_MAX = 1000

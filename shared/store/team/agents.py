@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from shared.db import Database, Row, Transaction
+from shared.db.connection import Database, Row, Transaction
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.store import events
 

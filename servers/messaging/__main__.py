@@ -1,0 +1,3 @@
+from servers.messaging import main
+
+main()

@@ -1,0 +1,3 @@
+from servers.monitoring import main
+
+main()
