@@ -21,7 +21,8 @@ from mcp.server.mcpserver import Context
 from bench.common import machine, pct, table
 from shared.config import Settings
 from shared.db.connection import Database
-from shared.frame.runtime import RoundtableServer, create_server, tool
+from shared.frame.runtime import RoundtableServer, create_server
+from shared.frame.tool import tool
 from shared.store.team import metrics
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from shared.actor import Actor
 from shared.db.connection import Database
 from shared.store.knowledge.entries import Author
 from shared.store.mail import send as messages
 from shared.store.team import agents
-from shared.store.team.agents import Me
 from tests.conftest import FakeClock
 
 
-async def join(db: Database, clock: FakeClock, name: str, role: str = "worker") -> Me:
+async def join(db: Database, clock: FakeClock, name: str, role: str = "worker") -> Actor:
     """Register agent `name` with a live session at the clock's time."""
     return await agents.register_session(
         db,
@@ -26,7 +26,7 @@ async def join(db: Database, clock: FakeClock, name: str, role: str = "worker") 
     )
 
 
-async def mail(db: Database, clock: FakeClock, sender: Me, to: list[str], *, ack_within: float | None = None) -> int:
+async def mail(db: Database, clock: FakeClock, sender: Actor, to: list[str], *, ack_within: float | None = None) -> int:
     """Send a direct message through the messaging store; with `ack_within`, asking for an acknowledgement."""
     out = messages.Outgoing(
         subject="",

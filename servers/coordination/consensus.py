@@ -12,7 +12,8 @@ from pydantic import Field, StringConstraints
 
 from shared import sandbox
 from shared.errors import InvalidArgument, RoundtableError
-from shared.frame.runtime import Runtime, runtime, tool
+from shared.frame.runtime import Runtime, runtime
+from shared.frame.tool import tool
 from shared.models.consensus import Proposal, ProposalList, ProposeResult, SandboxResult, VoteResult
 from shared.rules.clock import iso
 from shared.rules.timeparse import parse_when

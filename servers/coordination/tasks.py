@@ -11,7 +11,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field, StringConstraints
 
 from shared.errors import RoundtableError
-from shared.frame.runtime import Runtime, runtime, tool
+from shared.frame.runtime import Runtime, runtime
+from shared.frame.tool import tool
 from shared.models.tasks import PRIORITIES, ClaimResult, Priority, Task, TaskPage, TaskResult, TaskStatus
 from shared.rules.timeparse import parse_duration, parse_when
 from shared.store.tasks import changes as task_changes

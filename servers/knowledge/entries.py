@@ -8,7 +8,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
 from shared.errors import InvalidArgument
-from shared.frame.runtime import Runtime, runtime, tool
+from shared.frame.runtime import Runtime, runtime
+from shared.frame.tool import tool
 from shared.models.knowledge import AddResult, AnyKind, EntryDetail, ExperienceResult, Kind, Outcome, QueryResult
 from shared.rules.timeparse import parse_duration
 from shared.store.knowledge import entries as knowledge

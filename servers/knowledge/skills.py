@@ -9,7 +9,8 @@ from pydantic import Field
 
 from servers.knowledge.entries import author
 from shared.errors import InvalidArgument
-from shared.frame.runtime import Runtime, runtime, tool
+from shared.frame.runtime import Runtime, runtime
+from shared.frame.tool import tool
 from shared.models.knowledge import SkillList, SkillParameter, SkillRun, SkillSaved
 from shared.store.knowledge import skills as store
 

@@ -17,7 +17,8 @@ from pydantic import Field
 from shared.config import Settings
 from shared.errors import InvalidArgument
 from shared.frame.notify import serve_legacy_subscriptions, watcher
-from shared.frame.runtime import Runtime, create_server, run_main, runtime, tool
+from shared.frame.runtime import Runtime, create_server, run_main, runtime
+from shared.frame.tool import tool
 from shared.models.messages import AckResult, Inbox, Message, MessagePriority, SendResult, Subscriptions, WaitResult
 from shared.rules.clock import Clock, system_clock
 from shared.rules.timeparse import parse_duration, parse_when

@@ -20,7 +20,8 @@ from shared.config import Settings
 from shared.errors import InvalidArgument, NotFound, RoundtableError
 from shared.frame import instrument
 from shared.frame.notify import serve_legacy_subscriptions, watcher
-from shared.frame.runtime import Runtime, create_server, run_main, runtime, tool
+from shared.frame.runtime import Runtime, create_server, run_main, runtime
+from shared.frame.tool import tool
 from shared.models.monitoring import AgentStatusPage, EventPage, Health, Metrics, RegisterResult
 from shared.rules.clock import Clock, iso, system_clock
 from shared.rules.timeparse import parse_duration

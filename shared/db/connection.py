@@ -13,12 +13,12 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 import anyio
@@ -32,10 +32,16 @@ JOURNAL_SIZE_LIMIT = 32 * 1024 * 1024
 
 Params = Sequence[Any] | dict[str, Any]
 Row = sqlite3.Row
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Transaction:
-    """Statements inside one BEGIN IMMEDIATE transaction; each call is one hop to the db thread."""
+    """Statements inside one BEGIN IMMEDIATE transaction; each call is one hop to the db thread.
+
+    Deprecated by `Tx` (the whole transaction in one hop); kept only until every store writes through
+    `Database.write`.
+    """
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
@@ -50,6 +56,46 @@ class Transaction:
 
     async def executemany(self, sql: str, params: Iterable[Params]) -> None:
         await self._conn.executemany(sql, params)
+
+
+class Tx:
+    """The statements of one write transaction. It runs on the connection's thread, all of it in one
+    hop, so it has no awaits: a write function is plain Python around its SQL."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Params = ()) -> list[Row]:
+        """Run one statement and return its rows (RETURNING rows for writes)."""
+        return self._conn.execute(sql, params).fetchall()
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        row: Row | None = self._conn.execute(sql, params).fetchone()
+        return row
+
+    def scalar(self, sql: str, params: Params = ()) -> Any:
+        row = self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    def executemany(self, sql: str, params: Iterable[Params]) -> None:
+        self._conn.executemany(sql, params)
+
+
+def _atomic(conn: sqlite3.Connection, body: Callable[[Tx], T]) -> T:
+    """BEGIN IMMEDIATE, the body, COMMIT; ROLLBACK on any exception, also when COMMIT itself fails.
+
+    Runs on the connection's thread as one job: nothing else this process sends to the connection can
+    land inside the transaction, and a caller cancelled meanwhile cannot leave it open.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = body(Tx(conn))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
 
 
 class Database:
@@ -100,12 +146,31 @@ class Database:
         return int(await self.scalar("PRAGMA data_version"))
 
     # -- writes --------------------------------------------------------------------------------
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[Transaction]:
-        """A write transaction: BEGIN IMMEDIATE, commit on success, roll back on any exception.
+    async def write(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn(tx, *args, **kwargs)` as one write transaction, in one hop to the database thread.
 
-        Keep the body to database calls only: the file's write lock is held until it exits.
+        The file's write lock is held for that one hop only. `fn` must not block on anything but SQL.
         """
+
+        def body(tx: Tx) -> T:
+            return fn(tx, *args, **kwargs)
+
+        async with self._lock:
+            return await self._run(lambda conn: _atomic(conn, body))
+
+    async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `job` with the raw sqlite3 connection on aiosqlite's thread, as one queued call.
+
+        aiosqlite has no public way to run a function on its thread; `_execute` and `_conn` are the
+        private pair it uses itself, used here and nowhere else.
+        """
+        raw = self._conn._conn
+        result: T = await self._conn._execute(job, raw)  # type: ignore[no-untyped-call]
+        return result
+
+    @asynccontextmanager
+    async def write_legacy(self) -> AsyncIterator[Transaction]:
+        """A write transaction spread over one hop per statement; being replaced by `write`."""
         async with self._lock:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -162,34 +227,37 @@ class Database:
         A file written by a newer schema is refused untouched.
         """
         known = load_migrations()
-        latest = known[-1][0] if known else 0
-        async with self.write() as tx:
-            await tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-            )
-            applied = {int(r[0]) for r in await tx.execute("SELECT version FROM schema_migrations")}
-            current = max(applied, default=0)
-            if current > latest:
-                raise SchemaTooNew(
-                    f"{self.path} has schema version {current}, but this Roundtable knows only up to "
-                    f"{latest}; upgrade Roundtable (uvx --refresh …) or point ROUNDTABLE_DB at another file. "
-                    "The file was not modified."
-                )
-            for version, name, sql in known:
-                if version in applied:
-                    continue
-                for statement in split_statements(sql):
-                    await tx.execute(statement)
-                await tx.execute(
-                    "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
-                    (version, name, time.time()),
-                )
-                log.info("applied migration %04d_%s", version, name)
-        return max(current, latest)
+        return await self.write(_apply_migrations, known, self.path)
 
     async def schema_version(self) -> int:
         return int(await self.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") or 0)
+
+
+def _apply_migrations(tx: Tx, known: list[tuple[int, str, str]], path: Path) -> int:
+    latest = known[-1][0] if known else 0
+    tx.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    applied = {int(r[0]) for r in tx.execute("SELECT version FROM schema_migrations")}
+    current = max(applied, default=0)
+    if current > latest:
+        raise SchemaTooNew(
+            f"{path} has schema version {current}, but this Roundtable knows only up to "
+            f"{latest}; upgrade Roundtable (uvx --refresh …) or point ROUNDTABLE_DB at another file. "
+            "The file was not modified."
+        )
+    for version, name, sql in known:
+        if version in applied:
+            continue
+        for statement in split_statements(sql):
+            tx.execute(statement)
+        tx.execute(
+            "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
+            (version, name, time.time()),
+        )
+        log.info("applied migration %04d_%s", version, name)
+    return max(current, latest)
 
 
 def explain_open_failure(path: Path, exc: BaseException) -> str:

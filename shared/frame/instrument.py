@@ -42,6 +42,7 @@ class Recorder:
     def __init__(self) -> None:
         self.pending: deque[metrics.Sample] = deque(maxlen=MAX_PENDING)
         self.warned_at = -WARN_EVERY
+        self.next_roll_up = 0.0
 
     def add(self, sample: metrics.Sample) -> None:
         self.pending.append(sample)
@@ -96,25 +97,17 @@ async def flush(rt: Runtime) -> None:
 
 async def roll_up(rt: Runtime) -> None:
     """Fold old samples into hourly rollups and drop expired rollups (any process may; each row once)."""
-    if rt._db is None:
-        return
-    try:
-        await metrics.roll_up(
-            rt._db,
-            now=rt.now(),
-            raw_retention=rt.settings.metrics_raw_retention,
-            retention=rt.settings.metrics_retention,
-        )
-    except (sqlite3.Error, RoundtableError, ValueError) as exc:
-        log.warning("rolling up tool-call samples failed: %s", exc)
+    await metrics.roll_up(
+        rt.db,
+        now=rt.now(),
+        raw_retention=rt.settings.metrics_raw_retention,
+        retention=rt.settings.metrics_retention,
+    )
 
 
-async def flush_periodically(rt: Runtime) -> None:
-    """Background task of every server: flush each second, roll up every few minutes."""
-    next_roll_up = time.monotonic()
-    while True:
-        await anyio.sleep(FLUSH_SECONDS)
-        await flush(rt)
-        if time.monotonic() >= next_roll_up:
-            next_roll_up = time.monotonic() + ROLL_UP_SECONDS
-            await roll_up(rt)
+async def flush_and_roll_up(rt: Runtime) -> None:
+    """One round of the metrics job (each second): flush, and every few minutes roll up."""
+    await flush(rt)
+    if time.monotonic() >= rt.recorder.next_roll_up:
+        rt.recorder.next_roll_up = time.monotonic() + ROLL_UP_SECONDS
+        await roll_up(rt)

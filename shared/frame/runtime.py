@@ -5,37 +5,35 @@ and `main()` plumbing. Server modules build on `create_server` and `tool` and ne
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import os
 import socket
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
-from typing import Any, ParamSpec, TypeVar
+from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
 from shared import __version__
+from shared.actor import Actor
 from shared.config import Settings, settings_from_argv
 from shared.db.connection import Database, explain_open_failure
-from shared.errors import Forbidden, RoundtableError, Unavailable, domain_error
+from shared.db.watch import POLL_SECONDS, ChangeWatcher
+from shared.errors import Forbidden, RoundtableError, Unavailable
 from shared.frame import identity, instrument
+from shared.frame.jobs import Background, every
 from shared.frame.notify import CountingBus, Notifier
 from shared.rules.clock import Clock, system_clock
 from shared.store.team import agents
 
 log = logging.getLogger("roundtable")
-
-Background = Callable[["Runtime"], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -47,10 +45,14 @@ class Runtime:
     clock: Clock
     started_at: float
     notifier: Notifier
-    me: agents.Me | None = None
+    me: Actor | None = None
     failure: str | None = None
     recorder: instrument.Recorder = field(default_factory=instrument.Recorder)
     _db: Database | None = field(default=None, repr=False)
+    changes: ChangeWatcher = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.changes = ChangeWatcher(lambda: self.db.data_version())
 
     @property
     def db(self) -> Database:
@@ -60,7 +62,13 @@ class Runtime:
         return self._db
 
     @property
-    def agent(self) -> agents.Me:
+    def is_open(self) -> bool:
+        """The database is open and this process's agent registered: tools and jobs can run."""
+        return self._db is not None and self.me is not None
+
+    @property
+    def agent(self) -> Actor:
+        """The agent this process speaks for, as registered (its `now` is the registration time)."""
         if self.me is None:
             raise Unavailable(self.failure or "this server has not registered its agent yet; retry in a moment")
         return self.me
@@ -68,26 +76,25 @@ class Runtime:
     def now(self) -> float:
         return self.clock()
 
-    @property
-    def live_after(self) -> float:
-        """Sessions that heartbeated at or after this time are alive."""
-        return self.clock() - self.settings.presence_timeout
+    def actor(self) -> Actor:
+        """The caller now: who it is, the time, and the settings that judge it. Built once per call."""
+        return self.agent.at(self.clock())
 
-    def require_writer(self) -> agents.Me:
-        """The caller, if it may change shared state; observers are refused with the fix."""
-        me = self.agent
-        if self.settings.role == "observer":
+    def require_writer(self) -> Actor:
+        """The caller now, if it may change shared state; observers are refused with the fix."""
+        me = self.actor()
+        if me.role == "observer":
             raise Forbidden(
                 f"{me.name} is an observer (ROUNDTABLE_ROLE=observer) and cannot change shared state; "
                 "run this server with ROUNDTABLE_ROLE=worker to take part"
             )
         return me
 
-    async def writer(self) -> agents.Me:
+    async def writer(self) -> Actor:
         """The caller, as require_writer, under the name it has now (agent_register renames it for all
         four servers of its client, so the name read at start-up may be stale)."""
         me = self.require_writer()
-        return replace(me, name=await agents.current_name(self.db, me.id))
+        return me.named(await agents.current_name(self.db, me.id))
 
     @property
     def is_admin(self) -> bool:
@@ -183,7 +190,7 @@ async def _open(rt: Runtime) -> None:
         return
     try:
         ident = identity.resolve(rt.settings)
-        rt.me = await agents.register_session(
+        registered = await agents.register_session(
             db,
             key=ident.key,
             explicit_name=ident.explicit_name,
@@ -198,6 +205,7 @@ async def _open(rt: Runtime) -> None:
     except BaseException:
         await db.close()
         raise
+    rt.me = Actor.of(rt.settings, id=registered.id, name=registered.name, session_id=registered.session_id)
     rt._db, rt.failure = db, None
     log.info("%s server for agent %s on %s", rt.server, rt.me.name, rt.settings.db_path)
 
@@ -215,20 +223,27 @@ async def _reopen_moved_file(rt: Runtime) -> None:
     await _open(rt)
 
 
-async def _heartbeat(rt: Runtime) -> None:
-    """Beat while the process lives; reopen the database if it was unavailable at start."""
-    host = socket.gethostname()
-    while True:
-        await anyio.sleep(rt.settings.heartbeat_interval)
-        try:
-            if rt._db is None:
-                await _open(rt)
-                continue
-            if rt._db.file_changed():
-                await _reopen_moved_file(rt)
-            await agents.heartbeat(rt.db, rt.agent, server=rt.server, pid=os.getpid(), host=host, now=rt.now())
-        except (sqlite3.Error, RoundtableError) as exc:
-            log.warning("heartbeat failed: %s", exc)
+async def _keep_alive(rt: Runtime) -> None:
+    """One heartbeat; opens the database if it was unavailable, follows the file if it was moved."""
+    if rt._db is None or rt.me is None:
+        await _open(rt)
+        return
+    if rt._db.file_changed():
+        await _reopen_moved_file(rt)
+    await agents.heartbeat(rt.db, rt.agent, server=rt.server, pid=os.getpid(), host=_HOST, now=rt.now())
+
+
+async def _watch_changes(rt: Runtime) -> None:
+    await rt.changes.poll()
+
+
+_HOST = socket.gethostname()
+FRAME_JOBS = (
+    every(lambda rt: rt.settings.heartbeat_interval, _keep_alive, what="heartbeat", needs_db=False),
+    every(instrument.FLUSH_SECONDS, instrument.flush_and_roll_up, what="flushing tool-call samples"),
+    every(POLL_SECONDS, _watch_changes, what="watching for changes"),
+)
+"""The jobs every server runs: heartbeat (which also opens the database), metrics, the change watcher."""
 
 
 def create_server(
@@ -248,9 +263,7 @@ def create_server(
         await _open(rt)
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(_heartbeat, rt)
-                tg.start_soon(instrument.flush_periodically, rt)
-                for task in background:
+                for task in (*FRAME_JOBS, *background):
                     tg.start_soon(task, rt)
                 if isinstance(server, RoundtableServer):
                     server.runtime = rt
@@ -274,44 +287,6 @@ def create_server(
     return RoundtableServer(
         name=f"roundtable-{kind}", version=__version__, instructions=instructions, lifespan=lifespan, subscriptions=bus
     )
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def tool(
-    mcp: MCPServer[Runtime],
-    *,
-    read_only: bool,
-    destructive: bool = False,
-    idempotent: bool = False,
-    title: str | None = None,
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """Register an async tool with true annotations; domain and database errors become ToolErrors.
-
-    The docstring is the description the model reads.
-    """
-
-    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-        @functools.wraps(fn)
-        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return await fn(*args, **kwargs)
-            except (RoundtableError, sqlite3.Error) as exc:
-                raise ToolError(str(domain_error(exc))) from exc
-
-        annotations = ToolAnnotations(
-            title=title,
-            read_only_hint=read_only,
-            destructive_hint=None if read_only else destructive,
-            idempotent_hint=idempotent,
-            open_world_hint=False,
-        )
-        mcp.tool(annotations=annotations, description=inspect.cleandoc(fn.__doc__ or ""))(call)
-        return fn
-
-    return decorate
 
 
 def run_main(

@@ -166,8 +166,8 @@ def test_tail_loses_no_event_committed_while_it_prints_the_last_ones(tmp_path: P
             committed = True
             other = await Database.open(db_path)
             try:
-                async with other.write() as tx:
-                    await events.record(tx, now=time.time(), agent_id=None, kind="test.in_between")
+                async with other.write_legacy() as tx:
+                    await events.record_legacy(tx, now=time.time(), agent_id=None, kind="test.in_between")
             finally:
                 await other.close()
         return found

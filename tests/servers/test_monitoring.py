@@ -17,7 +17,8 @@ from servers import SERVER_KINDS, coordination, messaging
 from servers.monitoring import STATUS_URI, ServerKind, build_server
 from shared.config import Settings
 from shared.db.connection import Database
-from shared.frame.runtime import create_server, tool
+from shared.frame.runtime import create_server
+from shared.frame.tool import tool
 from shared.store.team import metrics
 from tests.conftest import FakeClock
 from tests.notifications import collector, updated_by

@@ -48,7 +48,7 @@ async def test_four_connections_migrating_a_new_file_at_once_all_come_up(db_path
 
 
 async def test_a_database_from_a_newer_schema_is_refused_untouched(db: Database, db_path: Path) -> None:
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         await tx.execute("INSERT INTO schema_migrations(version, name, applied_at) VALUES (9999, 'future', 0)")
     size_before = db_path.stat().st_size
     with pytest.raises(SchemaTooNew, match="upgrade Roundtable"):
@@ -59,7 +59,7 @@ async def test_a_database_from_a_newer_schema_is_refused_untouched(db: Database,
 
 async def test_a_failing_write_transaction_rolls_back_everything(db: Database) -> None:
     with pytest.raises(RuntimeError):
-        async with db.write() as tx:
+        async with db.write_legacy() as tx:
             await tx.execute("INSERT INTO events(ts, kind) VALUES (1, 'x')")
             raise RuntimeError("boom")
     assert await db.scalar("SELECT count(*) FROM events") == 0

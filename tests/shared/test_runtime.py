@@ -12,7 +12,8 @@ from pydantic import Field
 
 from shared.config import Settings
 from shared.errors import NotFound
-from shared.frame.runtime import Runtime, create_server, runtime, tool
+from shared.frame.runtime import Runtime, create_server, runtime
+from shared.frame.tool import tool
 from tests.results import text
 
 pytestmark = pytest.mark.anyio

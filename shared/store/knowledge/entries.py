@@ -185,7 +185,7 @@ async def _insert(tx: Transaction, author: Author, new: NewEntry, now: float) ->
     await tx.executemany("INSERT INTO knowledge_tags(tag, entry_id) VALUES (?, ?)", [(t, entry_id) for t in tags])
     if new.supersedes is not None:
         await tx.execute("UPDATE knowledge SET superseded_by = ? WHERE id = ?", (entry_id, new.supersedes))
-    await events.record(
+    await events.record_legacy(
         tx,
         now=now,
         agent_id=author.id,
@@ -207,7 +207,7 @@ async def add(db: Database, author: Author, new: NewEntry, *, now: float) -> tup
     and whether it was already recorded (a retry: nothing new written)."""
     if new.kind.strip().lower() == "experience":
         raise InvalidArgument("use experience_share for experience reports (it structures and announces them)")
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         row, duplicates, again = await _insert(tx, author, new, now)
     return to_entry(row, now), duplicates, again
 
@@ -243,7 +243,7 @@ async def share_experience(
     data = {"context": e.context, "tried": e.tried, "outcome": e.outcome, "lesson": e.lesson}
     new = NewEntry(title=e.title, body=experience_body(e), kind="experience", tags=e.tags, data=data)
     sender = messages.Sender(id=author.id, name=author.name, secret=author.secret, per_minute=0)
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         row, _, again = await _insert(tx, author, new, now)
         if again:
             return to_entry(row, now), None, []

@@ -126,7 +126,7 @@ async def _save(
     )
     assert row is not None
     version = int(row["version"])
-    await events.record(
+    await events.record_legacy(
         tx,
         now=now,
         agent_id=author.id,
@@ -153,7 +153,7 @@ async def define(
     description = _check_description(description)
     params = _check_parameters(parameters)
     clean_steps = _check_steps(steps, {p.name for p in params})
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         version = await _save(tx, author, name, description, params, clean_steps, None, now)
     return await get(db, name, version)
 
@@ -193,7 +193,7 @@ async def compose(
         steps += part.steps
     params = _check_parameters([p for p, _ in merged.values()])
     clean_steps = _check_steps(steps, set(merged))
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         version = await _save(tx, author, name, description, params, clean_steps, refs, now)
     return await get(db, name, version)
 

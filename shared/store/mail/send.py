@@ -155,7 +155,7 @@ async def send(db: Database, sender: Sender, to: Sequence[str], out: Outgoing, *
     topics = [t for t in targets if t.lower().startswith("topic:")]
     if topics and len(targets) > 1:
         raise InvalidArgument("send to one topic ('topic:<name>') or to agent names, not both; send twice")
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         await _rate_check(tx, sender, now)
         if topics:
             return await post_to_topic(tx, sender, topics[0][6:], out, now=now)
@@ -205,7 +205,7 @@ async def _deliver(
 ) -> int:
     message_id = await _insert(tx, sender.id, sender.name, kind, audience, topic, out, now, sender.secret)
     await _fan_out(tx, message_id, recipients)
-    await events.record(
+    await events.record_legacy(
         tx,
         now=now,
         agent_id=sender.id,
@@ -220,10 +220,10 @@ async def _deliver(
 async def broadcast(db: Database, sender: Sender, out: Outgoing, *, now: float) -> int:
     """A message for every agent, including those who join before it expires."""
     check_text(out.subject, out.body)
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         await _rate_check(tx, sender, now)
         message_id = await _insert(tx, sender.id, sender.name, "broadcast", "*", None, out, now, sender.secret)
-        await events.record(
+        await events.record_legacy(
             tx,
             now=now,
             agent_id=sender.id,
@@ -267,7 +267,7 @@ async def _fan_out(tx: Transaction, message_id: int, agent_ids: Sequence[str]) -
 
 async def set_subscription(db: Database, agent_id: str, pattern: str, *, subscribe: bool, now: float) -> None:
     value = check_topic(pattern, pattern=True)
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         if subscribe:
             count = await tx.fetchone("SELECT count(*) FROM topic_subscriptions WHERE agent_id = ?", (agent_id,))
             if count is not None and count[0] >= SUBSCRIPTIONS_MAX:
@@ -283,7 +283,7 @@ async def set_subscription(db: Database, agent_id: str, pattern: str, *, subscri
             )
             if not gone:
                 raise NotFound(f"you are not subscribed to {value!r}; list your patterns with message_subscribe()")
-        await events.record(
+        await events.record_legacy(
             tx,
             now=now,
             agent_id=agent_id,
@@ -302,7 +302,7 @@ async def acknowledge(
     db: Database, agent_id: str, ids: Sequence[int], up_to: int | None, *, now: float
 ) -> tuple[list[int], list[int]]:
     """Acknowledge messages addressed to me (by id, or every one up to an id); returns (new, already)."""
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         visible = (
             "SELECT m.id, r.acked_at FROM messages m LEFT JOIN message_recipients r"
             " ON r.message_id = m.id AND r.agent_id = :me"
@@ -325,7 +325,7 @@ async def acknowledge(
             [(agent_id, i, now, now) for i in fresh],
         )
         if fresh:
-            await events.record(
+            await events.record_legacy(
                 tx,
                 now=now,
                 agent_id=agent_id,

@@ -114,7 +114,7 @@ async def _electorate(tx: Transaction, spec: NewProposal, caller: Caller) -> tup
 async def propose(db: Database, spec: NewProposal, caller: Caller) -> tuple[int, list[str]]:
     """Open a proposal, fix its electorate and ask each elector to vote. Returns (id, elector names)."""
     options = check_options(spec.options)
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         how, electors = await _electorate(tx, spec, caller)
         if len(electors) > MAX_ELECTORATE:
             raise InvalidArgument(f"the electorate has {len(electors)} agents; at most {MAX_ELECTORATE} may vote")
@@ -147,7 +147,7 @@ async def propose(db: Database, spec: NewProposal, caller: Caller) -> tuple[int,
         await tx.executemany(
             "INSERT INTO proposal_electors(proposal_id, agent_id) VALUES (?, ?)", [(pid, e) for e in electors]
         )
-        await events.record(
+        await events.record_legacy(
             tx,
             now=caller.now,
             agent_id=caller.agent_id,
@@ -188,7 +188,7 @@ async def vote(db: Database, proposal_id: int, choice: str, rationale: str | Non
 
     A vote after the deadline closes the proposal (as any read would) and is refused once that is committed.
     """
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         row = await tx.fetchone("SELECT * FROM proposals WHERE id = ?", (proposal_id,))
         if row is None:
             raise NotFound(f"proposal {proposal_id} does not exist; see open proposals with consensus_list()")
@@ -235,7 +235,7 @@ async def _cast(tx: Transaction, row: Row, choice: str, rationale: str | None, c
         (pid, caller.agent_id, picked, rationale, caller.now),
     )
     changed = before is not None and before["choice"] != picked
-    await events.record(
+    await events.record_legacy(
         tx,
         now=caller.now,
         agent_id=caller.agent_id,

@@ -26,7 +26,7 @@ async def target(db: Database, proposal_id: int) -> Row:
 
 async def attach(db: Database, proposal_id: int, run: Run, caller: Caller) -> int:
     """Record a sandbox run against a proposal, with its event, in one transaction. Returns the evidence id."""
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         row = await tx.fetchone(
             "INSERT INTO proposal_evidence(proposal_id, agent_id, command, directory, exit_code, timed_out, duration,"
             " output_tail, output_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -44,7 +44,7 @@ async def attach(db: Database, proposal_id: int, run: Run, caller: Caller) -> in
             ),
         )
         assert row is not None
-        await events.record(
+        await events.record_legacy(
             tx,
             now=caller.now,
             agent_id=caller.agent_id,

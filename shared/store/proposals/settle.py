@@ -58,7 +58,7 @@ async def settle(
         return None
     pid = int(closed["id"])
     tally = dict(zip(c.options, c.votes, strict=True))
-    await events.record(
+    await events.record_legacy(
         tx,
         now=now,
         agent_id=by,
@@ -100,7 +100,7 @@ async def settle_if_due(db: Database, proposal_id: int, now: float, *, secret: s
         return False
     if now < row["deadline"] and resolve(await counts(db, row), deadline_passed=False) is None:
         return False
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         fresh = await tx.fetchone("SELECT * FROM proposals WHERE id = ? AND status = 'open'", (proposal_id,))
         if fresh is None:
             return False

@@ -32,7 +32,7 @@ def _may_manage(row: Row, viewer: Viewer, admin: bool) -> bool:
 
 async def update(db: Database, viewer: Viewer, task_id: int, change: TaskChange, *, admin: bool) -> list[str]:
     """Apply a change; returns what changed, in words. Refuses changes that make no sense, with the reason."""
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         await sweep(tx, viewer)
         row = await locked_task(tx, task_id)
         if row["status"] in FINAL_STATUSES:
@@ -128,7 +128,7 @@ class Completion:
 
 async def complete(db: Database, viewer: Viewer, task_id: int, *, success: bool, result: str) -> Completion:
     """Finish a claim. Success unblocks dependents; failure retries until max_attempts, then fails."""
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         await sweep(tx, viewer)
         row = await locked_task(tx, task_id)
         if row["status"] in FINAL_STATUSES:

@@ -51,7 +51,7 @@ class TaskChange:
 
 
 async def record(tx: Transaction, viewer: Viewer, kind: str, task_id: int, **data: object) -> None:
-    await events.record(
+    await events.record_legacy(
         tx, now=viewer.now, agent_id=viewer.agent_id, kind=kind, object_type="task", object_id=task_id, data=data
     )
 
@@ -87,7 +87,7 @@ async def check_dependencies(tx: Transaction, task_id: int | None, depends_on: S
 
 async def create(db: Database, viewer: Viewer, spec: NewTask) -> int:
     """Insert a task with its dependencies; tell the assignee. Returns the new id."""
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         await check_dependencies(tx, None, spec.depends_on)
         row = await tx.fetchone(
             "INSERT INTO tasks(title, description, priority, tags, requires, created_by, assignee, lease_seconds,"
@@ -185,7 +185,7 @@ async def sweep(tx: Transaction, viewer: Viewer) -> list[int]:
 
 async def sweep_lapsed(db: Database, viewer: Viewer) -> list[int]:
     """Run the sweep on its own (the coordination server does this in the background)."""
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         return await sweep(tx, viewer)
 
 

@@ -11,9 +11,10 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-from shared.db.connection import Database, Row, Transaction
+from shared.actor import Actor
+from shared.config import Role
+from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.store import events
 
@@ -23,16 +24,6 @@ RESERVED_NAMES = frozenset({"system", "everyone", "all", "*"})
 ACTIVITY_MAX = 200
 CAPABILITY_MAX = 50
 CAPABILITIES_MAX = 30
-
-
-@dataclass(frozen=True)
-class Me:
-    """The agent this process speaks for, and the session of this server process."""
-
-    id: str
-    name: str
-    role: str
-    session_id: str
 
 
 def live_session_sql(agent_column: str) -> str:
@@ -45,17 +36,17 @@ def _suffixes(key: str) -> list[str]:
     return [digest[:4], digest[:8], *(f"{digest[:8]}-{n}" for n in range(2, 50))]
 
 
-async def _first_free(tx: Transaction, base: str, suffixes: Iterable[object]) -> str | None:
+def _first_free(tx: Tx, base: str, suffixes: Iterable[object]) -> str | None:
     """The first `<base>-<suffix>` no agent is named (None when all are taken)."""
     for suffix in suffixes:
         candidate = f"{base}-{suffix}"
-        if await tx.fetchone("SELECT 1 FROM agents WHERE name = ?", (candidate,)) is None:
+        if tx.fetchone("SELECT 1 FROM agents WHERE name = ?", (candidate,)) is None:
             return candidate
     return None
 
 
-async def _free_name(tx: Transaction, base: str, key: str) -> str:
-    name = await _first_free(tx, base, _suffixes(key))
+def _free_name(tx: Tx, base: str, key: str) -> str:
+    name = _first_free(tx, base, _suffixes(key))
     if name is None:
         raise Conflict(f"could not find a free agent name for {base!r}; set ROUNDTABLE_AGENT explicitly")
     return name
@@ -69,32 +60,34 @@ async def register_session(
     default_base: str,
     client_name: str,
     host: str,
-    role: str,
+    role: Role,
     server: str,
     pid: int,
     now: float,
-) -> Me:
+) -> Actor:
     """Find or create the agent for this identity and open a session for this server process.
 
     An explicit name claims the agent of that name (whoever created it); a derived identity keeps the
-    name it has (it may have renamed itself) or gets `<client>-<suffix>`, unique.
+    name it has (it may have renamed itself) or gets `<client>-<suffix>`, unique. The Actor returned
+    carries default settings: the runtime fills in its own (`Actor.of`).
     """
     session_id = uuid.uuid4().hex
-    async with db.write() as tx:
+
+    def register(tx: Tx) -> Actor:
         if explicit_name is not None:
-            row = await tx.fetchone("SELECT id FROM agents WHERE name = ?", (explicit_name,))
+            row = tx.fetchone("SELECT id FROM agents WHERE name = ?", (explicit_name,))
             agent_id = row["id"] if row else f"named:{explicit_name}"
         else:
             agent_id = key
-        row = await tx.fetchone("SELECT name FROM agents WHERE id = ?", (agent_id,))
+        row = tx.fetchone("SELECT name FROM agents WHERE id = ?", (agent_id,))
         if row is None:
-            name = explicit_name or await _free_name(tx, default_base, key)
-            await tx.execute(
+            name = explicit_name or _free_name(tx, default_base, key)
+            tx.execute(
                 "INSERT INTO agents(id, name, client_name, host, role, created_at, last_seen, last_active)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (agent_id, name, client_name, host, role, now, now, now),
             )
-            await events.record(
+            events.record(
                 tx,
                 now=now,
                 agent_id=agent_id,
@@ -106,31 +99,36 @@ async def register_session(
             )
         else:
             name = row["name"]
-            await tx.execute(
+            tx.execute(
                 "UPDATE agents SET client_name = ?, host = ?, role = ?, last_seen = ?, last_active = ? WHERE id = ?",
                 (client_name, host, role, now, now, agent_id),
             )
-        await tx.execute(
+        tx.execute(
             "INSERT INTO sessions(id, agent_id, server, pid, host, started_at, heartbeat_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (session_id, agent_id, server, pid, host, now, now),
         )
-    return Me(id=agent_id, name=name, role=role, session_id=session_id)
+        return Actor(id=agent_id, name=name, role=role, session_id=session_id, now=now)
+
+    return await db.write(register)
 
 
-async def heartbeat(db: Database, me: Me, *, server: str, pid: int, host: str, now: float) -> None:
+def _beat(tx: Tx, me: Actor, server: str, pid: int, host: str, now: float) -> None:
+    tx.execute(
+        "INSERT INTO sessions(id, agent_id, server, pid, host, started_at, heartbeat_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+        (me.session_id, me.id, server, pid, host, now, now),
+    )
+    tx.execute("UPDATE agents SET last_seen = ? WHERE id = ?", (now, me.id))
+
+
+async def heartbeat(db: Database, me: Actor, *, server: str, pid: int, host: str, now: float) -> None:
     """Refresh this session (recreating it if it was pruned while we slept) and the agent's last_seen."""
-    async with db.write() as tx:
-        await tx.execute(
-            "INSERT INTO sessions(id, agent_id, server, pid, host, started_at, heartbeat_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-            (me.session_id, me.id, server, pid, host, now, now),
-        )
-        await tx.execute("UPDATE agents SET last_seen = ? WHERE id = ?", (now, me.id))
+    await db.write(_beat, me, server, pid, host, now)
 
 
-async def end_session(db: Database, me: Me) -> None:
+async def end_session(db: Database, me: Actor) -> None:
     """Remove this process's session on a clean exit, so presence reflects it at once."""
     await db.write_one("DELETE FROM sessions WHERE id = ?", (me.session_id,))
 
@@ -204,9 +202,9 @@ def check_capabilities(capabilities: Sequence[str]) -> list[str]:
     return found
 
 
-async def _suggest(tx: Transaction, name: str) -> str:
+def _suggest(tx: Tx, name: str) -> str:
     base = name[: NAME_MAX - 3]
-    return await _first_free(tx, base, range(2, 100)) or f"{base[: NAME_MAX - 9]}-{uuid.uuid4().hex[:8]}"
+    return _first_free(tx, base, range(2, 100)) or f"{base[: NAME_MAX - 9]}-{uuid.uuid4().hex[:8]}"
 
 
 async def update_profile(
@@ -229,16 +227,17 @@ async def update_profile(
         activity = " ".join(activity.split())
         if len(activity) > ACTIVITY_MAX:
             raise InvalidArgument(f"activity is {len(activity)} characters; the limit is {ACTIVITY_MAX}")
-    changed: list[str] = []
-    async with db.write() as tx:
-        row = await tx.fetchone("SELECT name, capabilities, activity FROM agents WHERE id = ?", (agent_id,))
+
+    def change(tx: Tx) -> list[str]:
+        changed: list[str] = []
+        row = tx.fetchone("SELECT name, capabilities, activity FROM agents WHERE id = ?", (agent_id,))
         if row is None:
             raise NotFound("this agent is not registered (it was pruned?); restart this server to register again")
         changes: list[tuple[str, str, str, dict[str, object]]] = []
         if new_name is not None and new_name != row["name"]:
-            taken = await tx.fetchone("SELECT id FROM agents WHERE name = ? AND id != ?", (new_name, agent_id))
+            taken = tx.fetchone("SELECT id FROM agents WHERE name = ? AND id != ?", (new_name, agent_id))
             if taken is not None:
-                suggestion = await _suggest(tx, new_name)
+                suggestion = _suggest(tx, new_name)
                 raise Conflict(
                     f"the name {new_name!r} is taken by another agent (names ignore case); "
                     f"pick another, e.g. {suggestion!r}"
@@ -252,19 +251,20 @@ async def update_profile(
             changes.append(("activity", activity, "agent.activity", {"activity": activity}))
             changed.append(f"activity: {activity!r}" if activity else "activity cleared")
         for column, value, kind, data in changes:
-            await tx.execute(f"UPDATE agents SET {column} = ?, last_active = ? WHERE id = ?", (value, now, agent_id))
-            await events.record(
-                tx, now=now, agent_id=agent_id, kind=kind, object_type="agent", object_id=agent_id, data=data
-            )
-    return changed
+            tx.execute(f"UPDATE agents SET {column} = ?, last_active = ? WHERE id = ?", (value, now, agent_id))
+            events.record(tx, now=now, agent_id=agent_id, kind=kind, object_type="agent", object_id=agent_id, data=data)
+        return changed
+
+    return await db.write(change)
 
 
 async def prune_gone(db: Database, *, now: float, retention: float, live_after: float) -> list[str]:
     """Remove agents offline for longer than `retention` (their sessions and topic subscriptions go too);
     returns their names. Never an agent with a live session or a claimed task. Each removal is an
     `agent.pruned` event, so the history of who was here stays in the audit trail."""
-    async with db.write() as tx:
-        rows = await tx.execute(
+
+    def prune(tx: Tx) -> list[Row]:
+        rows = tx.execute(
             "DELETE FROM agents AS a WHERE a.last_seen < :cutoff"
             f" AND NOT {live_session_sql('a.id')}"
             " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.holder = a.id AND t.status = 'claimed')"
@@ -272,9 +272,9 @@ async def prune_gone(db: Database, *, now: float, retention: float, live_after: 
             {"cutoff": now - retention, "live_after": live_after},
         )
         if rows:
-            await tx.executemany("DELETE FROM topic_subscriptions WHERE agent_id = ?", [(r["id"],) for r in rows])
+            tx.executemany("DELETE FROM topic_subscriptions WHERE agent_id = ?", [(r["id"],) for r in rows])
         for r in rows:
-            await events.record(
+            events.record(
                 tx,
                 now=now,
                 agent_id=r["id"],
@@ -291,4 +291,7 @@ async def prune_gone(db: Database, *, now: float, retention: float, live_after: 
                     "offline_seconds": round(now - r["last_seen"]),
                 },
             )
+        return rows
+
+    rows = await db.write(prune)
     return sorted(str(r["name"]) for r in rows)

@@ -56,7 +56,7 @@ async def record_calls(db: Database, samples: Sequence[Sample]) -> None:
     for ts, agent, *_ in samples:
         if agent is not None:
             latest[agent] = max(ts, latest.get(agent, ts))
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         await tx.executemany(
             "INSERT INTO tool_calls(ts, agent_id, server, tool, seconds, bucket, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(ts, agent, server, tool, secs, bucket(secs), error) for ts, agent, server, tool, secs, error in samples],
@@ -105,7 +105,7 @@ async def roll_up(db: Database, *, now: float, raw_retention: float, retention: 
     if not await db.scalar(f"SELECT EXISTS (SELECT 1 FROM tool_calls WHERE {OLD_SAMPLES})", params):
         await db.write_one("DELETE FROM tool_call_hours WHERE hour < ?", (now - retention,))
         return 0
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         await tx.execute(
             "INSERT INTO tool_call_hours(hour, server, tool, agent_id, error, bucket, calls, seconds, max_seconds)"
             " SELECT CAST(ts / 3600 AS INTEGER) * 3600.0, server, tool, COALESCE(agent_id, ''), COALESCE(error, ''),"

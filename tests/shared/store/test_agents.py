@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from shared.actor import Actor
 from shared.db.connection import Database
 from shared.errors import Conflict, InvalidArgument
 from shared.store.tasks import queue as task_store
@@ -28,7 +29,7 @@ async def presence_of(db: Database, clock: FakeClock) -> dict[str, str]:
     return {a.name: a.presence for a in await presence.agent_infos(db, at(clock))}
 
 
-async def beat(db: Database, me: agents.Me, clock: FakeClock) -> None:
+async def beat(db: Database, me: Actor, clock: FakeClock) -> None:
     await agents.heartbeat(db, me, server="coordination", pid=1, host="h", now=clock())
 
 

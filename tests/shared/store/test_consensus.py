@@ -9,12 +9,12 @@ from typing import Any
 import anyio
 import pytest
 
+from shared.actor import Actor as Me
 from shared.db.connection import Database
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.store.proposals import ballot as store
 from shared.store.proposals import queries as consensus_queries
 from shared.store.proposals import settle as closing
-from shared.store.team.agents import Me
 from tests.agents import join
 from tests.conftest import FakeClock
 

@@ -94,7 +94,7 @@ async def test_histogram_buckets_are_a_quarter_wide() -> None:
 
 async def test_totals_count_messages_and_tasks_in_the_window(db: Database, clock: FakeClock) -> None:
     ana = await join(db, clock, "ana")
-    async with db.write() as tx:
+    async with db.write_legacy() as tx:
         await tx.execute(
             "INSERT INTO messages(id, sender_id, sender_name, kind, body, created_at) VALUES"
             " (1, ?, 'ana', 'direct', 'hi', ?), (2, NULL, 'system', 'system', 'task', ?)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared.actor import Actor as Me
 from shared.db.connection import Database
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.store.tasks import changes as task_changes
@@ -11,7 +12,6 @@ from shared.store.tasks import queries as task_queries
 from shared.store.tasks import queue as store
 from shared.store.tasks.queries import TaskFilter, Viewer
 from shared.store.team import agents
-from shared.store.team.agents import Me
 from tests.agents import join
 from tests.conftest import FakeClock
 
