@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from shared.actor import Actor
 from shared.db.connection import Database
 from shared.store.knowledge.entries import Author
@@ -34,8 +36,8 @@ async def mail(db: Database, clock: FakeClock, sender: Actor, to: list[str], *, 
         ack_required=ack_within is not None,
         ack_deadline=None if ack_within is None else clock() + ack_within,
     )
-    sent = messages.Sender(id=sender.id, name=sender.name, secret=None, per_minute=1000)
-    message_id, _ = await messages.send(db, sent, to, out, now=clock())
+    sent = replace(sender, now=clock(), per_minute=1000)
+    message_id, _ = await messages.send(db, sent, to, out)
     return message_id
 
 

@@ -14,6 +14,7 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field
 
+from shared.actor import Actor
 from shared.config import Settings
 from shared.errors import InvalidArgument
 from shared.frame.notify import serve_legacy_subscriptions, watcher
@@ -44,11 +45,8 @@ Body = Annotated[str, Field(min_length=1, max_length=messages.BODY_MAX, descript
 Expiry = Annotated[str | None, Field(max_length=40, description='gone after this long, e.g. "2h" or "1d"')]
 
 
-async def _sender(rt: Runtime) -> messages.Sender:
-    me = await rt.writer()
-    return messages.Sender(
-        id=me.id, name=me.name, secret=rt.settings.secret, per_minute=rt.settings.send_rate_per_minute
-    )
+async def _sender(rt: Runtime) -> Actor:
+    return await rt.writer()
 
 
 async def _fingerprint(rt: Runtime) -> tuple[int, int]:
@@ -104,8 +102,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         """
         rt = runtime(ctx)
         sender = await _sender(rt)
-        now = rt.now()
-        deadline = now + parse_duration(ack_within, field="ack_within", minimum=10, maximum=30 * 86400)
+        deadline = sender.now + parse_duration(ack_within, field="ack_within", minimum=10, maximum=30 * 86400)
         out = await outgoing(
             rt,
             subject,
@@ -117,7 +114,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
             ack_required=ack_required,
             ack_deadline=deadline,
         )
-        message_id, names = await messages.send(rt.db, sender, to, out, now=now)
+        message_id, names = await messages.send(rt.db, sender, to, out)
         step = f"Delivered to {', '.join(names)}." if names else "Nobody subscribes to that topic yet; it was kept."
         if ack_required:
             step += " See acknowledgements with message_query(sent=true)."
@@ -137,7 +134,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         rt = runtime(ctx)
         sender = await _sender(rt)
         out = await outgoing(rt, subject, body, priority, expires_in)
-        message_id = await messages.broadcast(rt.db, sender, out, now=rt.now())
+        message_id = await messages.broadcast(rt.db, sender, out)
         return SendResult(
             message=await reread(rt, message_id), delivered_to=["*"], next_step="Every agent will see it in its inbox."
         )

@@ -141,6 +141,20 @@ class Database:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
+    async def read(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn(tx, *args, **kwargs)` — several reads that belong together — in one hop, in one read
+        transaction (one snapshot), ended before the hop returns. The same functions serve inside writes."""
+
+        def body(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN")
+            try:
+                return fn(Tx(conn), *args, **kwargs)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+        return await self._run(body)
+
     async def data_version(self) -> int:
         """Changes whenever another connection commits to the file (cheap; for change detection)."""
         return int(await self.scalar("PRAGMA data_version"))

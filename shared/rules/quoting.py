@@ -1,4 +1,5 @@
-"""User text as FTS5 queries: the one place that turns words into query syntax (mail and knowledge search)."""
+"""User text inside queries: the one place that turns words into FTS5 syntax (mail and knowledge search) and
+into LIKE patterns (task and skill filters)."""
 
 from __future__ import annotations
 
@@ -9,3 +10,13 @@ def quote_words(text: str, *, limit: int = 20) -> str:
 
     A word of punctuation alone is an empty phrase, which FTS5 ignores beside other words."""
     return " ".join('"' + word.replace('"', '""') + '"' for word in text.split()[:limit])
+
+
+LIKE_ESCAPE = "\\"
+"""The escape character every `LIKE :pattern ESCAPE '\\'` in the stores declares."""
+
+
+def like_contains(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its own `%`, `_` and `\\` taken literally (with ESCAPE '\\')."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -18,6 +18,7 @@ from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.models.knowledge import AnyKind, Duplicate, Entry, EntryDetail, EntrySummary, Outcome
 from shared.rules.clock import iso
 from shared.store import events
+from shared.store.mail import legacy as mail_legacy
 from shared.store.mail import send as messages
 
 TITLE_MAX = 200
@@ -253,7 +254,7 @@ async def share_experience(
             body=f"{author.name} shared experience {row['id']} ({e.outcome}).\n\nLesson: {lesson}\n\n"
             f"Read it all with knowledge_get(entry_id={row['id']}).",
         )
-        message_id, reached = await messages.post_to_topic(tx, sender, EXPERIENCE_TOPIC, note, now=now)
+        message_id, reached = await mail_legacy.post_to_topic_legacy(tx, sender, EXPERIENCE_TOPIC, note, now=now)
     return to_entry(row, now), message_id, reached
 
 

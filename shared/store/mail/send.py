@@ -12,11 +12,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.db.connection import Database, Transaction
+from shared.actor import Actor
+from shared.db.connection import Database, Tx
 from shared.errors import InvalidArgument, NotFound, RateLimited
 from shared.rules import signing
 from shared.rules.clock import iso
 from shared.store import events
+from shared.store.team import agents
 
 SUBJECT_MAX = 200
 BODY_MAX = 64 * 1024
@@ -62,16 +64,13 @@ class Outgoing:
     ack_deadline: float | None = None
 
 
-@dataclass(frozen=True)
-class Sender:
-    id: str
-    name: str
-    secret: str | None
-    per_minute: int
+Sender = Actor
+"""Mail is sent by the acting agent; its `per_minute` is the send rate limit (0: none, for system posts)."""
 
 
-async def _rate_check(tx: Transaction, sender: Sender, now: float) -> None:
-    rows = await tx.execute(
+def _rate_check(tx: Tx, sender: Sender) -> None:
+    now = sender.now
+    rows = tx.execute(
         "SELECT created_at FROM messages WHERE sender_id = ? AND created_at > ? ORDER BY created_at",
         (sender.id, now - 60),
     )
@@ -83,10 +82,10 @@ async def _rate_check(tx: Transaction, sender: Sender, now: float) -> None:
         )
 
 
-async def _thread_of(tx: Transaction, reply_to: int | None, me: str) -> int | None:
+def _thread_of(tx: Tx, reply_to: int | None, me: str) -> int | None:
     if reply_to is None:
         return None
-    row = await tx.fetchone(
+    row = tx.fetchone(
         "SELECT m.thread_id, m.id FROM messages m WHERE m.id = :id AND (m.sender_id = :me OR m.kind = 'broadcast'"
         " OR EXISTS (SELECT 1 FROM message_recipients r WHERE r.message_id = m.id AND r.agent_id = :me))",
         {"id": reply_to, "me": me},
@@ -96,8 +95,8 @@ async def _thread_of(tx: Transaction, reply_to: int | None, me: str) -> int | No
     return int(row["thread_id"] or row["id"])
 
 
-async def _insert(
-    tx: Transaction,
+def _insert(
+    tx: Tx,
     sender_id: str | None,
     sender_name: str,
     kind: str,
@@ -111,8 +110,8 @@ async def _insert(
     payload = signing.canonical(
         sender=sender_name, audience=audience, subject=out.subject, body=out.body, created_at=now
     )
-    thread = await _thread_of(tx, out.reply_to, sender_id or "") if out.reply_to else None
-    row = await tx.fetchone(
+    thread = _thread_of(tx, out.reply_to, sender_id or "") if out.reply_to else None
+    row = tx.fetchone(
         "INSERT INTO messages(sender_id, sender_name, kind, topic, subject, body, priority, reply_to, thread_id,"
         " correlation_id, ack_required, ack_deadline, created_at, expires_at, signature, ref_type, ref_id, audience)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -140,11 +139,11 @@ async def _insert(
     assert row is not None
     message_id = int(row["id"])
     if thread is None:
-        await tx.execute("UPDATE messages SET thread_id = id WHERE id = ?", (message_id,))
+        tx.execute("UPDATE messages SET thread_id = id WHERE id = ?", (message_id,))
     return message_id
 
 
-async def send(db: Database, sender: Sender, to: Sequence[str], out: Outgoing, *, now: float) -> tuple[int, list[str]]:
+async def send(db: Database, sender: Sender, to: Sequence[str], out: Outgoing) -> tuple[int, list[str]]:
     """Send to agent names or one `topic:<name>`; returns the message id and who it was delivered to."""
     check_text(out.subject, out.body)
     targets = [t.strip() for t in to if t.strip()]
@@ -155,59 +154,48 @@ async def send(db: Database, sender: Sender, to: Sequence[str], out: Outgoing, *
     topics = [t for t in targets if t.lower().startswith("topic:")]
     if topics and len(targets) > 1:
         raise InvalidArgument("send to one topic ('topic:<name>') or to agent names, not both; send twice")
-    async with db.write_legacy() as tx:
-        await _rate_check(tx, sender, now)
-        if topics:
-            return await post_to_topic(tx, sender, topics[0][6:], out, now=now)
-        found = {}
-        for name in dict.fromkeys(targets):
-            row = await tx.fetchone("SELECT id, name FROM agents WHERE name = ?", (name,))
-            if row is None:
-                known = (
-                    ", ".join(
-                        r["name"] for r in await tx.execute("SELECT name FROM agents ORDER BY last_seen DESC LIMIT 50")
-                    )
-                    or "none"
-                )
-                raise NotFound(f"no agent is named {name!r}; known agents: {known}")
-            found[row["id"]] = row["name"]
-        names = sorted(found.values(), key=str.lower)
-        message_id = await _deliver(tx, sender, "direct", json.dumps(names), None, list(found), out, now)
-    return message_id, names
+    return await db.write(_send, sender, targets, topics[0][6:] if topics else None, out)
 
 
-async def post_to_topic(
-    tx: Transaction, sender: Sender, topic: str, out: Outgoing, *, now: float
-) -> tuple[int, list[str]]:
+def _send(tx: Tx, sender: Sender, targets: list[str], topic: str | None, out: Outgoing) -> tuple[int, list[str]]:
+    _rate_check(tx, sender)
+    if topic is not None:
+        return post_to_topic(tx, sender, topic, out)
+    ids = agents.ids_by_names(tx, targets)
+    found = {agent_id: tx.scalar("SELECT name FROM agents WHERE id = ?", (agent_id,)) for agent_id in ids.values()}
+    names = sorted(map(str, found.values()), key=str.lower)
+    return _deliver(tx, sender, "direct", json.dumps(names), None, list(found), out), names
+
+
+def post_to_topic(tx: Tx, sender: Sender, topic: str, out: Outgoing) -> tuple[int, list[str]]:
     """A message from `sender` to the current followers of `topic`, inside the caller's transaction (so it
     commits with whatever it announces). Returns the message id and the names it reached."""
     check_text(out.subject, out.body)
     topic = check_topic(topic)
-    rows = await tx.execute(
+    rows = tx.execute(
         "SELECT s.agent_id, a.name FROM topic_subscriptions s JOIN agents a ON a.id = s.agent_id"
         " WHERE ? GLOB s.pattern GROUP BY s.agent_id ORDER BY a.name",
         (topic,),
     )
     ids = [r["agent_id"] for r in rows]
-    message_id = await _deliver(tx, sender, "topic", f"topic:{topic}", topic, ids, out, now)
+    message_id = _deliver(tx, sender, "topic", f"topic:{topic}", topic, ids, out)
     return message_id, [r["name"] for r in rows]
 
 
-async def _deliver(
-    tx: Transaction,
+def _deliver(
+    tx: Tx,
     sender: Sender,
     kind: str,
     audience: str,
     topic: str | None,
     recipients: Sequence[str],
     out: Outgoing,
-    now: float,
 ) -> int:
-    message_id = await _insert(tx, sender.id, sender.name, kind, audience, topic, out, now, sender.secret)
-    await _fan_out(tx, message_id, recipients)
-    await events.record_legacy(
+    message_id = _insert(tx, sender.id, sender.name, kind, audience, topic, out, sender.now, sender.secret)
+    _fan_out(tx, message_id, recipients)
+    events.record(
         tx,
-        now=now,
+        now=sender.now,
         agent_id=sender.id,
         kind="message.sent",
         object_type="message",
@@ -217,80 +205,87 @@ async def _deliver(
     return message_id
 
 
-async def broadcast(db: Database, sender: Sender, out: Outgoing, *, now: float) -> int:
+async def broadcast(db: Database, sender: Sender, out: Outgoing) -> int:
     """A message for every agent, including those who join before it expires."""
     check_text(out.subject, out.body)
-    async with db.write_legacy() as tx:
-        await _rate_check(tx, sender, now)
-        message_id = await _insert(tx, sender.id, sender.name, "broadcast", "*", None, out, now, sender.secret)
-        await events.record_legacy(
-            tx,
-            now=now,
-            agent_id=sender.id,
-            kind="message.broadcast",
-            object_type="message",
-            object_id=message_id,
-            data={"expires_at": iso(out.expires_at)},
-        )
+    return await db.write(_broadcast, sender, out)
+
+
+def _broadcast(tx: Tx, sender: Sender, out: Outgoing) -> int:
+    _rate_check(tx, sender)
+    message_id = _insert(tx, sender.id, sender.name, "broadcast", "*", None, out, sender.now, sender.secret)
+    events.record(
+        tx,
+        now=sender.now,
+        agent_id=sender.id,
+        kind="message.broadcast",
+        object_type="message",
+        object_id=message_id,
+        data={"expires_at": iso(out.expires_at)},
+    )
     return message_id
 
 
-async def post_notice(
-    tx: Transaction,
+def post_notice(
+    tx: Tx,
+    actor: Actor,
     *,
     recipients: Sequence[str],
     subject: str,
     body: str,
     ref_type: str,
     ref_id: str | int,
-    now: float,
-    secret: str | None = None,
 ) -> int | None:
     """Deliver a system notice ("vote requested", "task assigned to you") to agent ids, inside the
-    caller's transaction. Returns the message id, or None when there is nobody to tell."""
+    caller's transaction, at the actor's time and signed with the actor's team secret (so every notice
+    verifies when the team has one). Returns the message id, or None when there is nobody to tell."""
     unique = sorted(set(recipients))
     if not unique:
         return None
     audience = json.dumps(unique)
     out = Outgoing(subject=subject[:SUBJECT_MAX], body=body)
-    message_id = await _insert(tx, None, "system", "system", audience, None, out, now, secret, (ref_type, str(ref_id)))
-    await _fan_out(tx, message_id, unique)
+    ref = (ref_type, str(ref_id))
+    message_id = _insert(tx, None, "system", "system", audience, None, out, actor.now, actor.secret, ref)
+    _fan_out(tx, message_id, unique)
     return message_id
 
 
-async def _fan_out(tx: Transaction, message_id: int, agent_ids: Sequence[str]) -> None:
+def _fan_out(tx: Tx, message_id: int, agent_ids: Sequence[str]) -> None:
     """One unread copy of the message for each recipient."""
-    await tx.executemany(
+    tx.executemany(
         "INSERT INTO message_recipients(agent_id, message_id) VALUES (?, ?)", [(a, message_id) for a in agent_ids]
     )
 
 
 async def set_subscription(db: Database, agent_id: str, pattern: str, *, subscribe: bool, now: float) -> None:
     value = check_topic(pattern, pattern=True)
-    async with db.write_legacy() as tx:
-        if subscribe:
-            count = await tx.fetchone("SELECT count(*) FROM topic_subscriptions WHERE agent_id = ?", (agent_id,))
-            if count is not None and count[0] >= SUBSCRIPTIONS_MAX:
-                raise InvalidArgument(f"you follow {SUBSCRIPTIONS_MAX} patterns already; unsubscribe from some")
-            await tx.execute(
-                "INSERT OR IGNORE INTO topic_subscriptions(agent_id, pattern, created_at) VALUES (?, ?, ?)",
-                (agent_id, value, now),
-            )
-        else:
-            gone = await tx.execute(
-                "DELETE FROM topic_subscriptions WHERE agent_id = ? AND pattern = ? RETURNING pattern",
-                (agent_id, value),
-            )
-            if not gone:
-                raise NotFound(f"you are not subscribed to {value!r}; list your patterns with message_subscribe()")
-        await events.record_legacy(
-            tx,
-            now=now,
-            agent_id=agent_id,
-            kind="topic.subscribed" if subscribe else "topic.unsubscribed",
-            object_type="topic",
-            object_id=value,
+    await db.write(_set_subscription, agent_id, value, subscribe, now)
+
+
+def _set_subscription(tx: Tx, agent_id: str, value: str, subscribe: bool, now: float) -> None:
+    if subscribe:
+        count = tx.scalar("SELECT count(*) FROM topic_subscriptions WHERE agent_id = ?", (agent_id,))
+        if count is not None and count >= SUBSCRIPTIONS_MAX:
+            raise InvalidArgument(f"you follow {SUBSCRIPTIONS_MAX} patterns already; unsubscribe from some")
+        tx.execute(
+            "INSERT OR IGNORE INTO topic_subscriptions(agent_id, pattern, created_at) VALUES (?, ?, ?)",
+            (agent_id, value, now),
         )
+    else:
+        gone = tx.execute(
+            "DELETE FROM topic_subscriptions WHERE agent_id = ? AND pattern = ? RETURNING pattern",
+            (agent_id, value),
+        )
+        if not gone:
+            raise NotFound(f"you are not subscribed to {value!r}; list your patterns with message_subscribe()")
+    events.record(
+        tx,
+        now=now,
+        agent_id=agent_id,
+        kind="topic.subscribed" if subscribe else "topic.unsubscribed",
+        object_type="topic",
+        object_id=value,
+    )
 
 
 async def subscriptions(db: Database, agent_id: str) -> list[str]:
@@ -302,38 +297,41 @@ async def acknowledge(
     db: Database, agent_id: str, ids: Sequence[int], up_to: int | None, *, now: float
 ) -> tuple[list[int], list[int]]:
     """Acknowledge messages addressed to me (by id, or every one up to an id); returns (new, already)."""
-    async with db.write_legacy() as tx:
-        visible = (
-            "SELECT m.id, r.acked_at FROM messages m LEFT JOIN message_recipients r"
-            " ON r.message_id = m.id AND r.agent_id = :me"
-            " WHERE (r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND m.sender_id IS NOT :me))"
+    return await db.write(_acknowledge, agent_id, list(ids), up_to, now)
+
+
+def _acknowledge(tx: Tx, agent_id: str, ids: list[int], up_to: int | None, now: float) -> tuple[list[int], list[int]]:
+    visible = (
+        "SELECT m.id, r.acked_at FROM messages m LEFT JOIN message_recipients r"
+        " ON r.message_id = m.id AND r.agent_id = :me"
+        " WHERE (r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND m.sender_id IS NOT :me))"
+    )
+    if up_to is not None:
+        rows = tx.execute(visible + " AND m.id <= :up_to", {"me": agent_id, "up_to": up_to})
+    else:
+        marks = ",".join(str(int(i)) for i in ids)
+        rows = tx.execute(visible + f" AND m.id IN ({marks})", {"me": agent_id})
+        missing = sorted(set(ids) - {int(r["id"]) for r in rows})
+        if missing:
+            raise NotFound(f"messages {missing} are not addressed to you; see message_query()")
+    fresh = [int(r["id"]) for r in rows if r["acked_at"] is None]
+    already = [int(r["id"]) for r in rows if r["acked_at"] is not None]
+    tx.executemany(
+        "INSERT INTO message_recipients(agent_id, message_id, read_at, acked_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(agent_id, message_id) DO UPDATE SET acked_at = excluded.acked_at,"
+        " read_at = COALESCE(read_at, excluded.read_at)",
+        [(agent_id, i, now, now) for i in fresh],
+    )
+    if fresh:
+        events.record(
+            tx,
+            now=now,
+            agent_id=agent_id,
+            kind="message.acknowledged",
+            object_type="message",
+            object_id=fresh[-1],
+            data={"ids": fresh[:50], "count": len(fresh)},
         )
-        if up_to is not None:
-            rows = await tx.execute(visible + " AND m.id <= :up_to", {"me": agent_id, "up_to": up_to})
-        else:
-            marks = ",".join(str(int(i)) for i in ids)
-            rows = await tx.execute(visible + f" AND m.id IN ({marks})", {"me": agent_id})
-            missing = sorted(set(ids) - {int(r["id"]) for r in rows})
-            if missing:
-                raise NotFound(f"messages {missing} are not addressed to you; see message_query()")
-        fresh = [int(r["id"]) for r in rows if r["acked_at"] is None]
-        already = [int(r["id"]) for r in rows if r["acked_at"] is not None]
-        await tx.executemany(
-            "INSERT INTO message_recipients(agent_id, message_id, read_at, acked_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(agent_id, message_id) DO UPDATE SET acked_at = excluded.acked_at,"
-            " read_at = COALESCE(read_at, excluded.read_at)",
-            [(agent_id, i, now, now) for i in fresh],
-        )
-        if fresh:
-            await events.record_legacy(
-                tx,
-                now=now,
-                agent_id=agent_id,
-                kind="message.acknowledged",
-                object_type="message",
-                object_id=fresh[-1],
-                data={"ids": fresh[:50], "count": len(fresh)},
-            )
     return sorted(fresh), sorted(already)
 
 

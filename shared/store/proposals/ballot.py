@@ -16,7 +16,7 @@ from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.rules.clock import iso
 from shared.rules.voting import ABSTAIN, Decision, Rule
 from shared.store import events
-from shared.store.mail import send as messages
+from shared.store.mail import legacy as mail_legacy
 from shared.store.proposals.settle import ELECTORS, settle
 from shared.store.team.agents import live_session_sql
 
@@ -157,7 +157,7 @@ async def propose(db: Database, spec: NewProposal, caller: Caller) -> tuple[int,
             data={"kind": spec.kind, "rule": spec.rule, "quorum": quorum, "electorate": how, "electors": size},
         )
         choices = ", ".join([*options, ABSTAIN])
-        await messages.post_notice(
+        await mail_legacy.post_notice_legacy(
             tx,
             recipients=electors,
             subject=f"Vote requested: {spec.title}",

@@ -12,7 +12,7 @@ import json
 from shared.db.connection import Database, Row, Transaction
 from shared.rules.voting import ABSTAIN, Counts, Decision, resolve
 from shared.store import events
-from shared.store.mail import send as messages
+from shared.store.mail import legacy as mail_legacy
 
 ELECTORS = "SELECT agent_id FROM proposal_electors WHERE proposal_id = ?"
 
@@ -77,7 +77,7 @@ async def settle(
     )
     electors = [str(r["agent_id"]) for r in await tx.execute(ELECTORS, (pid,))]
     outcome = f": {decision.option}" if decision.option else ""
-    await messages.post_notice(
+    await mail_legacy.post_notice_legacy(
         tx,
         recipients=[*electors, str(closed["proposer_id"])],
         subject=f"Proposal {pid} {decision.status}{outcome}: {closed['title']}",

@@ -18,7 +18,7 @@ from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.models.tasks import FINAL_STATUSES
 from shared.rules.clock import iso
 from shared.store import events
-from shared.store.mail import send as messages
+from shared.store.mail import legacy as mail_legacy
 from shared.store.tasks.queries import CLAIMABLE, LAPSED, LAPSED_IDS, UNMET_DEPS, Viewer, get
 
 MAX_DEPENDENCIES = 50
@@ -116,7 +116,7 @@ async def create(db: Database, viewer: Viewer, spec: NewTask) -> int:
         )
         await record(tx, viewer, "task.created", task_id, priority=spec.priority, depends_on=sorted(spec.depends_on))
         if spec.assignee_id and spec.assignee_id != viewer.agent_id:
-            await messages.post_notice(
+            await mail_legacy.post_notice_legacy(
                 tx,
                 recipients=[spec.assignee_id],
                 subject=f"Task {task_id} assigned to you: {spec.title}",
@@ -150,7 +150,7 @@ async def schedule_next(tx: Transaction, viewer: Viewer, row: Row) -> int | None
 
 async def tell_creator_it_failed(tx: Transaction, viewer: Viewer, row: Row, why: str) -> None:
     if row["created_by"] != viewer.agent_id:
-        await messages.post_notice(
+        await mail_legacy.post_notice_legacy(
             tx,
             recipients=[row["created_by"]],
             subject=f"Task {row['id']} failed: {row['title']}",

@@ -16,6 +16,7 @@ from shared.actor import Actor
 from shared.config import Role
 from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, InvalidArgument, NotFound
+from shared.rules import names as names_rule
 from shared.store import events
 
 NAME_MAX = 64
@@ -144,26 +145,29 @@ async def current_name(db: Database, agent_id: str) -> str:
     return str(await db.scalar("SELECT name FROM agents WHERE id = ?", (agent_id,)) or agent_id)
 
 
-async def by_names(db: Database, names: list[str]) -> dict[str, Row]:
-    """Agents by name (case-insensitive); missing names are absent from the result."""
-    if not names:
+def ids_by_names(tx: Tx, names: Sequence[str]) -> dict[str, str]:
+    """Agent ids by name as given (names match without regard to case). Any name nobody has is refused
+    with the known names (rules.names.unknown), so a typo never reaches the caller as "no such row"."""
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
         return {}
-    marks = ",".join("?" * len(names))
-    rows = await db.fetchall(f"SELECT * FROM agents WHERE name IN ({marks})", names)
-    return {str(r["name"]).lower(): r for r in rows}
+    marks = ",".join("?" * len(wanted))
+    rows = tx.execute(f"SELECT id, name FROM agents WHERE name IN ({marks})", wanted)
+    found = {str(r["name"]).lower(): str(r["id"]) for r in rows}
+    missing = [n for n in wanted if n.lower() not in found]
+    if missing:
+        raise names_rule.unknown("agent", missing, known_names(tx))
+    return {n: found[n.lower()] for n in wanted}
 
 
 async def id_by_name(db: Database, name: str) -> str:
     """The id of the agent of this name (any case); NotFound lists the known names."""
-    found = await by_names(db, [name])
-    if name.lower() not in found:
-        known = ", ".join(await known_names(db)) or "none yet"
-        raise NotFound(f"no agent is named {name!r}; known agents: {known}")
-    return str(found[name.lower()]["id"])
+    return (await db.read(ids_by_names, [name]))[name]
 
 
-async def known_names(db: Database, limit: int = 50) -> list[str]:
-    rows = await db.fetchall("SELECT name FROM agents ORDER BY last_seen DESC LIMIT ?", (limit,))
+def known_names(tx: Tx, limit: int = 50) -> list[str]:
+    """The names of the agents seen most recently, newest first."""
+    rows = tx.execute("SELECT name FROM agents ORDER BY last_seen DESC LIMIT ?", (limit,))
     return [str(r["name"]) for r in rows]
 
 

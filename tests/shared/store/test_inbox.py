@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from shared.db.connection import Database
@@ -15,10 +17,10 @@ pytestmark = pytest.mark.anyio
 
 async def test_the_team_unread_counts_equal_each_agents_own(db: Database, clock: FakeClock) -> None:
     ana, bo, cy = await join(db, clock, "ana"), await join(db, clock, "bo"), await join(db, clock, "cy")
-    sender = messages.Sender(id=ana.id, name=ana.name, secret=None, per_minute=1000)
+    sender = replace(ana, now=clock(), per_minute=1000)
     for expires in (None, clock() + 60):
         out = messages.Outgoing(subject="", body="all hands", expires_at=expires)
-        await messages.broadcast(db, sender, out, now=clock())
+        await messages.broadcast(db, sender, out)
     read_by_bo = await mail(db, clock, ana, ["bo", "cy"])
     await mail(db, clock, cy, ["ana", "bo"])
     await inbox.mark_read(db, bo.id, [read_by_bo, 1], now=clock())  # a direct message and a broadcast
