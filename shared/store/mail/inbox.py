@@ -25,6 +25,10 @@ MINE = (
 FROM = "FROM messages m LEFT JOIN message_recipients r ON r.message_id = m.id AND r.agent_id = :me"
 
 
+OVERDUE_ACK = "(r.acked_at IS NULL AND m.ack_required = 1 AND m.ack_deadline < :now)"
+"""The one test for an overdue acknowledgement, over `message_recipients r` joined to `messages m`, at :now."""
+
+
 @dataclass(frozen=True)
 class InboxFilter:
     unread_only: bool = True
