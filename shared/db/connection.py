@@ -163,14 +163,25 @@ class Database:
     async def write(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(tx, *args, **kwargs)` as one write transaction, in one hop to the database thread.
 
-        The file's write lock is held for that one hop only. `fn` must not block on anything but SQL.
+        The file's write lock is held for that one hop only, and nothing else this process asks of the
+        connection (another call's read) can run inside it. `fn` must not block on anything but SQL.
+        A caller cancelled before its turn writes nothing; once the transaction has begun it commits or
+        rolls back whole on the thread, whatever happens to the caller, so none is ever left open.
         """
 
-        def body(tx: Tx) -> T:
-            return fn(tx, *args, **kwargs)
+        abandoned = False
+
+        def job(conn: sqlite3.Connection) -> T:
+            if abandoned:  # the caller went away before its turn came: write nothing
+                raise anyio.get_cancelled_exc_class()()
+            return _atomic(conn, lambda tx: fn(tx, *args, **kwargs))
 
         async with self._lock:
-            return await self._run(lambda conn: _atomic(conn, body))
+            try:
+                return await self._run(job)
+            except BaseException:
+                abandoned = True
+                raise
 
     async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run `job` with the raw sqlite3 connection on aiosqlite's thread, as one queued call.
