@@ -27,6 +27,7 @@ PLAN: dict[str, list[tuple[str, Arguments]]] = {
         ("task_create", lambda i: {"title": f"bench task {i}"}),
         ("task_list", lambda i: {"limit": 20}),
         ("task_claim", lambda i: {}),
+        ("task_update", lambda i: {"task_id": i + 1, "progress": 50, "note": f"halfway {i}"}),
         ("task_complete", lambda i: {"task_id": i + 1, "result": "ok"}),
         ("consensus_list", lambda i: {}),
     ],
