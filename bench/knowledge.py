@@ -20,15 +20,14 @@ from pathlib import Path
 
 from bench.common import machine, ms, pct, table
 from shared.db.connection import Database
+from shared.store.knowledge import dialect
 from shared.store.knowledge import search as knowledge_search
 from shared.store.knowledge.search import Search
 
 VOCABULARY = 30_000
 WORDS_PER_ENTRY = 100
-FLOOR = (
-    "SELECT rowid, bm25(knowledge_fts, 10.0, 1.0, 5.0) AS score FROM knowledge_fts WHERE knowledge_fts MATCH ?"
-    " ORDER BY score LIMIT 10"
-)
+FLOOR = f"SELECT rowid, {dialect.RANK} AS score FROM knowledge_fts WHERE {dialect.matches('?')} ORDER BY score LIMIT 10"
+"""The same ranking as the store's, over every match (no bound, no filters, no snippets)."""
 
 
 def build(path: Path, entries: int, seed: int = 7) -> tuple[Counter[str], float]:

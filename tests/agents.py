@@ -6,7 +6,6 @@ from dataclasses import replace
 
 from shared.actor import Actor
 from shared.db.connection import Database
-from shared.store.knowledge.entries import Author
 from shared.store.mail import send as messages
 from shared.store.team import agents
 from tests.conftest import FakeClock
@@ -41,7 +40,7 @@ async def mail(db: Database, clock: FakeClock, sender: Actor, to: list[str], *, 
     return message_id
 
 
-async def author(db: Database, clock: FakeClock, name: str = "ana") -> Author:
-    """Register agent `name` and return it as the author of knowledge and skills."""
-    me = await join(db, clock, name)
-    return Author(id=me.id, name=me.name)
+async def author(db: Database, clock: FakeClock, name: str = "ana") -> Actor:
+    """Register agent `name` and return it as the author of knowledge and skills (acting at the clock's
+    time now; `.at(clock())` after the clock moves)."""
+    return await join(db, clock, name)

@@ -1,8 +1,9 @@
 """roundtable-knowledge: the team's shared memory (facts, decisions, how-tos, experiences) and its skills.
 
-A thin MCP adapter over shared/store/knowledge (entries.py, search.py, skills.py); no SQL here. Skills are
-also served as MCP prompts, read from the database on every request, so skills another process defines
-appear too.
+A thin MCP adapter over shared/store/knowledge (entries.py, search.py, skills.py); no SQL here. The tools
+live in entries.py and skills.py of this package; skills are also served as MCP prompts (prompts.py), read
+from the database on every request, so skills another process defines appear too. build_server below is
+the one place they are all registered.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mcp.server.mcpserver import MCPServer
+from mcp.types import GetPromptRequestParams, PaginatedRequestParams
 
 from servers.knowledge import entries, prompts, skills
 from shared.config import Settings
-from shared.frame.notify import prompts_watcher
+from shared.frame.notify import advertise_prompt_list_changes, prompts_watcher
 from shared.frame.runtime import Runtime, create_server, run_main
+from shared.frame.tool import add_tools
 from shared.rules.clock import Clock, system_clock
 
 PROMPTS_POLL_SECONDS = 0.5  # a prompt menu needs no faster; older clients that listed prompts keep it polling
@@ -38,9 +41,13 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         clock=clock,
         background=[prompts_watcher(prompts.fingerprint, interval=PROMPTS_POLL_SECONDS)],
     )
-    entries.register(mcp)
-    skills.register(mcp)
-    prompts.serve(mcp)
+    add_tools(mcp, entries.TOOLS, skills.TOOLS)
+    # Prompts are answered from the skills table, not MCPServer's in-memory registry, so they go to its
+    # low-level server (`_lowlevel_server`, private: used for this alone in this server).
+    lowlevel = mcp._lowlevel_server
+    lowlevel.add_request_handler("prompts/list", PaginatedRequestParams, prompts.list_prompts)
+    lowlevel.add_request_handler("prompts/get", GetPromptRequestParams, prompts.get_prompt)
+    advertise_prompt_list_changes(mcp)
     return mcp
 
 

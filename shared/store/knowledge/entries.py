@@ -2,7 +2,9 @@
 history, and experience reports announced on the topic `knowledge.experience`.
 
 Search lives in shared/store/knowledge/search.py. An entry is never edited: a correction is a new entry
-that supersedes the old one, so the history stays readable.
+that supersedes the old one, so the history stays readable. Each addition is one write transaction
+(Database.write) at the author's time: the entry, its tags, its event and, for an experience, the
+announcement, which commit together or not at all.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import get_args
 
-from shared.db.connection import Database, Row, Transaction
+from shared.actor import Actor
+from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.models.knowledge import AnyKind, Duplicate, Entry, EntryDetail, EntrySummary, Outcome
 from shared.rules.clock import iso
 from shared.store import events
-from shared.store.mail import legacy as mail_legacy
+from shared.store.knowledge.dialect import not_same, same
 from shared.store.mail import send as messages
 
 TITLE_MAX = 200
@@ -38,13 +41,6 @@ FIELDS = (
     " k.superseded_by, COALESCE(a.name, k.author_name) AS author"
 )
 FROM = "knowledge k LEFT JOIN agents a ON a.id = k.author_id"
-
-
-@dataclass(frozen=True)
-class Author:
-    id: str
-    name: str
-    secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,21 +132,22 @@ def to_entry(row: Row, now: float) -> Entry:
     )
 
 
-async def _insert(tx: Transaction, author: Author, new: NewEntry, now: float) -> tuple[Row, list[Duplicate], bool]:
-    """Insert a checked entry; returns its row, the current entries with its title, and whether it was
-    already recorded: the same author adding the same current entry again (a retried call) gets that entry
-    back and nothing new is written."""
+def _insert(tx: Tx, author: Actor, new: NewEntry) -> tuple[Row, list[Duplicate], bool]:
+    """Insert a checked entry at the author's time; returns its row, the current entries with its title, and
+    whether it was already recorded: the same author adding the same current entry again (a retried call)
+    gets that entry back and nothing new is written."""
     title, kind, tags = _check(new)
     key = title_key(title)
-    again = await tx.fetchone(
+    now = author.now
+    again = tx.fetchone(
         f"SELECT {FIELDS} FROM {FROM} WHERE k.author_id = ? AND k.title_key = ? AND k.kind = ? AND k.body = ?"
-        " AND k.supersedes IS ? AND k.superseded_by IS NULL ORDER BY k.id LIMIT 1",
+        f" AND {same('k.supersedes')} AND k.superseded_by IS NULL ORDER BY k.id LIMIT 1",
         (author.id, key, kind, new.body, new.supersedes),
     )
     if again is not None:
         return again, [], True
     if new.supersedes is not None:
-        old = await tx.fetchone("SELECT id, superseded_by FROM knowledge WHERE id = ?", (new.supersedes,))
+        old = tx.fetchone("SELECT id, superseded_by FROM knowledge WHERE id = ?", (new.supersedes,))
         if old is None:
             raise NotFound(f"supersedes={new.supersedes}: there is no entry with that id; find it with knowledge_query")
         if old["superseded_by"] is not None:
@@ -158,12 +155,12 @@ async def _insert(tx: Transaction, author: Author, new: NewEntry, now: float) ->
                 f"entry {new.supersedes} was already superseded by entry {old['superseded_by']}; "
                 f"read that one (knowledge_get) and supersede it instead"
             )
-    same = await tx.execute(
+    same_title = tx.execute(
         f"SELECT k.id, k.title, k.created_at, COALESCE(a.name, k.author_name) AS author FROM {FROM}"
-        " WHERE k.title_key = ? AND k.superseded_by IS NULL AND k.id IS NOT ? ORDER BY k.id LIMIT 10",
+        f" WHERE k.title_key = ? AND k.superseded_by IS NULL AND {not_same('k.id')} ORDER BY k.id LIMIT 10",
         (key, new.supersedes),
     )
-    row = await tx.fetchone(
+    row = tx.fetchone(
         "INSERT INTO knowledge(kind, title, title_key, body, tags, source, links, data, author_id, author_name,"
         " created_at, supersedes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
@@ -183,34 +180,43 @@ async def _insert(tx: Transaction, author: Author, new: NewEntry, now: float) ->
     )
     assert row is not None
     entry_id = int(row["id"])
-    await tx.executemany("INSERT INTO knowledge_tags(tag, entry_id) VALUES (?, ?)", [(t, entry_id) for t in tags])
+    tx.executemany("INSERT INTO knowledge_tags(tag, entry_id) VALUES (?, ?)", [(t, entry_id) for t in tags])
     if new.supersedes is not None:
-        await tx.execute("UPDATE knowledge SET superseded_by = ? WHERE id = ?", (entry_id, new.supersedes))
-    await events.record_legacy(
+        tx.execute("UPDATE knowledge SET superseded_by = ? WHERE id = ?", (entry_id, new.supersedes))
+    events.record(
         tx,
         now=now,
         agent_id=author.id,
         kind="knowledge.added",
         object_type="knowledge",
         object_id=entry_id,
-        data={"kind": kind, "supersedes": new.supersedes, "possible_duplicates": [int(r["id"]) for r in same]},
+        data={
+            "kind": kind,
+            "supersedes": new.supersedes,
+            "possible_duplicates": [int(r["id"]) for r in same_title],
+        },
     )
-    added = await tx.fetchone(f"SELECT {FIELDS} FROM {FROM} WHERE k.id = ?", (entry_id,))
+    added = tx.fetchone(f"SELECT {FIELDS} FROM {FROM} WHERE k.id = ?", (entry_id,))
     assert added is not None
     duplicates = [
-        Duplicate(id=r["id"], title=r["title"], author=r["author"], created_at=iso(r["created_at"]) or "") for r in same
+        Duplicate(id=r["id"], title=r["title"], author=r["author"], created_at=iso(r["created_at"]) or "")
+        for r in same_title
     ]
     return added, duplicates, False
 
 
-async def add(db: Database, author: Author, new: NewEntry, *, now: float) -> tuple[Entry, list[Duplicate], bool]:
-    """Add an entry (superseding `new.supersedes` if given); returns it, the current entries with its title,
-    and whether it was already recorded (a retry: nothing new written)."""
+async def add(db: Database, author: Actor, new: NewEntry) -> tuple[Entry, list[Duplicate], bool]:
+    """Add an entry at the author's time (superseding `new.supersedes` if given), in one write transaction;
+    returns it, the current entries with its title, and whether it was already recorded (a retry: nothing
+    new written)."""
     if new.kind.strip().lower() == "experience":
         raise InvalidArgument("use experience_share for experience reports (it structures and announces them)")
-    async with db.write_legacy() as tx:
-        row, duplicates, again = await _insert(tx, author, new, now)
-    return to_entry(row, now), duplicates, again
+    return await db.write(_add, author, new)
+
+
+def _add(tx: Tx, author: Actor, new: NewEntry) -> tuple[Entry, list[Duplicate], bool]:
+    row, duplicates, again = _insert(tx, author, new)
+    return to_entry(row, author.now), duplicates, again
 
 
 @dataclass(frozen=True)
@@ -227,10 +233,9 @@ def experience_body(e: Experience) -> str:
     return f"Context: {e.context}\n\nWhat was tried: {e.tried}\n\nOutcome: {e.outcome}\n\nLesson: {e.lesson}"
 
 
-async def share_experience(
-    db: Database, author: Author, e: Experience, *, now: float
-) -> tuple[Entry, int | None, list[str]]:
-    """Store an experience entry and announce it on `knowledge.experience` in the same transaction.
+async def share_experience(db: Database, author: Actor, e: Experience) -> tuple[Entry, int | None, list[str]]:
+    """Store an experience entry and announce it on `knowledge.experience`, both in one write transaction,
+    at the author's time (the announcement signed with the author's team secret, if any).
 
     Returns the entry, the announcement's message id and the followers it reached; a retry of an experience
     already shared returns that entry, no new announcement (None) and nobody reached."""
@@ -241,29 +246,36 @@ async def share_experience(
             raise InvalidArgument(f"{name} is {len(value)} characters; the limit is {EXPERIENCE_FIELD_MAX}")
     if e.outcome not in OUTCOMES:
         raise InvalidArgument(f"outcome {e.outcome!r} is not one of {', '.join(OUTCOMES)}")
+    return await db.write(_share, author, e)
+
+
+def _share(tx: Tx, author: Actor, e: Experience) -> tuple[Entry, int | None, list[str]]:
     data = {"context": e.context, "tried": e.tried, "outcome": e.outcome, "lesson": e.lesson}
     new = NewEntry(title=e.title, body=experience_body(e), kind="experience", tags=e.tags, data=data)
-    sender = messages.Sender(id=author.id, name=author.name, secret=author.secret, per_minute=0)
-    async with db.write_legacy() as tx:
-        row, _, again = await _insert(tx, author, new, now)
-        if again:
-            return to_entry(row, now), None, []
-        lesson = e.lesson if len(e.lesson) <= 2000 else e.lesson[:2000] + "…"
-        note = messages.Outgoing(
-            subject=f"Experience ({e.outcome}): {row['title']}"[: messages.SUBJECT_MAX],
-            body=f"{author.name} shared experience {row['id']} ({e.outcome}).\n\nLesson: {lesson}\n\n"
-            f"Read it all with knowledge_get(entry_id={row['id']}).",
-        )
-        message_id, reached = await mail_legacy.post_to_topic_legacy(tx, sender, EXPERIENCE_TOPIC, note, now=now)
-    return to_entry(row, now), message_id, reached
+    row, _, again = _insert(tx, author, new)
+    entry = to_entry(row, author.now)
+    if again:
+        return entry, None, []
+    lesson = e.lesson if len(e.lesson) <= 2000 else e.lesson[:2000] + "…"
+    note = messages.Outgoing(
+        subject=f"Experience ({e.outcome}): {row['title']}"[: messages.SUBJECT_MAX],
+        body=f"{author.name} shared experience {row['id']} ({e.outcome}).\n\nLesson: {lesson}\n\n"
+        f"Read it all with knowledge_get(entry_id={row['id']}).",
+    )
+    message_id, reached = messages.post_to_topic(tx, author, EXPERIENCE_TOPIC, note)
+    return entry, message_id, reached
 
 
 async def get(db: Database, entry_id: int, *, now: float) -> EntryDetail:
-    """One entry with its full body and its whole supersede chain (oldest first)."""
-    row = await db.fetchone(f"SELECT {FIELDS} FROM {FROM} WHERE k.id = ?", (entry_id,))
+    """One entry with its full body and its whole supersede chain (oldest first), read in one snapshot."""
+    return await db.read(_detail, entry_id, now)
+
+
+def _detail(tx: Tx, entry_id: int, now: float) -> EntryDetail:
+    row = tx.fetchone(f"SELECT {FIELDS} FROM {FROM} WHERE k.id = ?", (entry_id,))
     if row is None:
         raise NotFound(f"there is no knowledge entry {entry_id}; find entries with knowledge_query")
-    chain = await db.fetchall(
+    chain = tx.execute(
         "WITH RECURSIVE back(id, depth) AS (SELECT ?, 0 UNION ALL"
         " SELECT k.supersedes, depth + 1 FROM knowledge k JOIN back ON k.id = back.id"
         " WHERE k.supersedes IS NOT NULL AND depth < 1000),"

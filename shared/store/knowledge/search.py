@@ -1,31 +1,32 @@
-"""Searching knowledge: FTS5 over title, body and tags with bm25 ranking, filters and paging — bounded.
+"""Searching knowledge: full-text search over title, body and tags with relevance ranking, filters and
+paging — bounded.
 
-The cost of a full-text query grows with the number of matching rows (SQLITE.md), so neither ranking nor
-counting looks at more than a fixed number of them:
-- ranking: the newest RANK_CAP matching entries (after the filters) are ranked by bm25 and paged; when
-  more match, the result says how many were ranked (`ranked_over`) so nobody mistakes it for all of them;
+The cost of a full-text query grows with the number of matching rows, so neither ranking nor counting
+looks at more than a fixed number of them:
+- ranking: the newest RANK_CAP matching entries (after the filters) are ranked and paged; when more match,
+  the result says how many were ranked (`ranked_over`) so nobody mistakes it for all of them;
 - counting: up to COUNT_CAP matches are counted; beyond, the total is reported as a lower bound.
-User words are quoted term by term, so no input can be an FTS5 syntax error; `raw=True` passes FTS5 syntax
-through and turns its syntax errors into a message that names the fix.
+User words are quoted term by term (quoting.quote_words), so no input can be a query syntax error;
+`raw=True` passes FTS5 syntax through and turns its syntax errors into a message that names the fix.
+The engine-specific pieces (MATCH, bm25, highlight, snippet) are named in shared/store/knowledge/dialect.py.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from shared.db.connection import Database
+from shared.db.connection import Database, Tx
 from shared.errors import InvalidArgument, is_file_problem
 from shared.models.knowledge import Hit, QueryResult
-from shared.rules import quoting as fts
+from shared.rules import quoting
+from shared.store.knowledge import dialect
 from shared.store.knowledge.entries import FROM, check_kind, check_tags, summary
 
 RANK_CAP = 1000
 COUNT_CAP = 10_000
 TERMS_MAX = 20
 TEXT_MAX = 500
-WEIGHTS = "10.0, 1.0, 5.0"  # title, body, tags: a title hit outweighs a passing mention in the body
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def fts_query(text: str) -> str:
     words = len(text.split())
     if words > TERMS_MAX:
         raise InvalidArgument(f"{words} words; search with at most {TERMS_MAX}")
-    return fts.quote_words(text, limit=TERMS_MAX)
+    return quoting.quote_words(text, limit=TERMS_MAX)
 
 
 def _filters(s: Search, params: dict[str, Any]) -> str:
@@ -69,6 +70,8 @@ def _filters(s: Search, params: dict[str, Any]) -> str:
 
 
 async def search(db: Database, s: Search, *, now: float) -> QueryResult:
+    """The page of entries matching `s`, best first (newest first without words), with the total, in one
+    read snapshot."""
     if len(s.text) > TEXT_MAX:
         raise InvalidArgument(f"text is {len(s.text)} characters; the limit is {TEXT_MAX}")
     if s.offset >= RANK_CAP:
@@ -76,28 +79,9 @@ async def search(db: Database, s: Search, *, now: float) -> QueryResult:
     query = s.text.strip() if s.raw else fts_query(s.text)
     params: dict[str, Any] = {"limit": s.limit, "offset": s.offset, "cap": RANK_CAP, "count_cap": COUNT_CAP}
     where = _filters(s, params)
-    if query:
-        params["q"] = query
-        source = f"knowledge_fts f JOIN knowledge k ON k.id = f.rowid WHERE knowledge_fts MATCH :q AND {where}"
-        score, newest = f"bm25(knowledge_fts, {WEIGHTS})", "f.rowid DESC"
-    else:
-        source = f"knowledge k WHERE {where}"
-        score, newest = "NULL", "k.id DESC"
     try:
-        ranked = await db.fetchall(
-            f"WITH c AS MATERIALIZED (SELECT k.id AS id, {score} AS score FROM {source} ORDER BY {newest} LIMIT :cap)"
-            " SELECT id, score, (SELECT count(*) FROM c) AS candidates FROM c"
-            " ORDER BY score, id DESC LIMIT :limit OFFSET :offset",
-            params,
-        )
-        candidates = int(ranked[0]["candidates"]) if ranked else await _candidates(db, source, params, s.offset)
-        total, lower_bound = candidates, False
-        if candidates >= RANK_CAP:
-            total = int(await db.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {source} LIMIT :count_cap)", params))
-            lower_bound = total >= COUNT_CAP
-        scores = {int(r["id"]): None if r["score"] is None else round(-float(r["score"]), 6) for r in ranked}
-        hits = await _hits(db, scores, query, now)
-    except sqlite3.OperationalError as exc:
+        hits, total, lower_bound, candidates = await db.read(_page, query, where, params, s.offset, now)
+    except dialect.QueryError as exc:
         if not s.raw or is_file_problem(exc):
             raise
         raise InvalidArgument(
@@ -117,33 +101,54 @@ async def search(db: Database, s: Search, *, now: float) -> QueryResult:
     )
 
 
-async def _candidates(db: Database, source: str, params: dict[str, Any], offset: int) -> int:
+def _page(
+    tx: Tx, query: str, where: str, params: dict[str, Any], offset: int, now: float
+) -> tuple[list[Hit], int, bool, int]:
+    """The ranked page, the total (and whether it is a lower bound) and the number of ranked candidates."""
+    if query:
+        params["q"] = query
+        source = f"{dialect.TEXT_INDEX} WHERE {dialect.matches(':q')} AND {where}"
+        score, newest = dialect.RANK, dialect.NEWEST_MATCH
+    else:
+        source = f"knowledge k WHERE {where}"
+        score, newest = "NULL", "k.id DESC"
+    ranked = tx.execute(
+        f"WITH c AS MATERIALIZED (SELECT k.id AS id, {score} AS score FROM {source} ORDER BY {newest} LIMIT :cap)"
+        " SELECT id, score, (SELECT count(*) FROM c) AS candidates FROM c"
+        " ORDER BY score, id DESC LIMIT :limit OFFSET :offset",
+        params,
+    )
+    candidates = int(ranked[0]["candidates"]) if ranked else _candidates(tx, source, params, offset)
+    total, lower_bound = candidates, False
+    if candidates >= RANK_CAP:
+        total = int(tx.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {source} LIMIT :count_cap)", params))
+        lower_bound = total >= COUNT_CAP
+    scores = {int(r["id"]): None if r["score"] is None else round(-float(r["score"]), 6) for r in ranked}
+    return _hits(tx, scores, query, now), total, lower_bound, candidates
+
+
+def _candidates(tx: Tx, source: str, params: dict[str, Any], offset: int) -> int:
     """How many candidates there are when the page came back empty (an offset past the end, or none)."""
     if offset == 0:
         return 0
-    return int(await db.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {source} LIMIT :cap)", params))
+    return int(tx.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {source} LIMIT :cap)", params))
 
 
-async def _hits(db: Database, scores: dict[int, float | None], query: str, now: float) -> list[Hit]:
+def _hits(tx: Tx, scores: dict[int, float | None], query: str, now: float) -> list[Hit]:
     """The page's entries, in rank order, with highlighted titles and body snippets (for the page only)."""
     ids = list(scores)
     if not ids:
         return []
     marks = ",".join(str(i) for i in ids)
-    rows = await db.fetchall(
+    rows = tx.execute(
         "SELECT k.id, k.kind, k.title, k.tags, k.created_at, k.superseded_by,"
         " COALESCE(a.name, k.author_name) AS author, substr(k.body, 1, 240) AS opening FROM "
         f"{FROM} WHERE k.id IN ({marks})"
     )
     marked: dict[int, tuple[str, str]] = {}
     if query:
-        for r in await db.fetchall(
-            "SELECT rowid, highlight(knowledge_fts, 0, '**', '**') AS title,"
-            " snippet(knowledge_fts, 1, '**', '**', '…', 24) AS snippet"
-            f" FROM knowledge_fts WHERE knowledge_fts MATCH ? AND rowid IN ({marks})",
-            (query,),
-        ):
-            marked[int(r["rowid"])] = (r["title"], r["snippet"])
+        for r in tx.execute(dialect.marked(marks), (query,)):
+            marked[int(r["id"])] = (r["title"], r["snippet"])
     by_id = {int(r["id"]): r for r in rows}
     hits = []
     for i in ids:

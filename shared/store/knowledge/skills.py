@@ -2,7 +2,11 @@
 
 Defining a name again makes a new version; every version is kept and can still be executed. A composed
 skill is a snapshot: the steps of its parts, in order, with their parameters merged (a parameter declared
-differently by two parts is a conflict, refused). Executing renders the steps; it runs no code.
+differently by two parts is a conflict, refused). Executing renders the steps (shared/rules/templates.py);
+it runs no code.
+
+The reads take a transaction, so a write can use them (compose reads its parts in the transaction that
+saves it); outside a write they run through `Database.read`, e.g. `await db.read(get, "ship")`.
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 
-from shared.db.connection import Database, Row, Transaction
+from shared.actor import Actor
+from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.models.knowledge import Skill, SkillParameter, SkillRun
 from shared.rules import templates
 from shared.rules.clock import iso
+from shared.rules.quoting import like_contains
 from shared.store import events
-from shared.store.knowledge.entries import Author
+from shared.store.knowledge.dialect import contains_any_case, json_array_of
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 DESCRIPTION_MAX = 1000
@@ -98,17 +104,17 @@ FIELDS = "s.*, COALESCE(a.name, s.author_name) AS author"
 FROM = "skills s LEFT JOIN agents a ON a.id = s.author_id"
 
 
-async def _save(
-    tx: Transaction,
-    author: Author,
+def _save(
+    tx: Tx,
+    author: Actor,
     name: str,
     description: str,
     parameters: list[SkillParameter],
     steps: list[str],
     composed_of: list[str] | None,
-    now: float,
-) -> int:
-    row = await tx.fetchone(
+) -> Skill:
+    """Insert the next version of `name` at the author's time; returns the saved skill."""
+    row = tx.fetchone(
         "INSERT INTO skills(name, version, description, parameters, steps, composed_of, author_id, author_name,"
         " created_at) SELECT ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM skills WHERE name = ?"
         " RETURNING version",
@@ -120,42 +126,39 @@ async def _save(
             json.dumps(composed_of) if composed_of else None,
             author.id,
             author.name,
-            now,
+            author.now,
             name,
         ),
     )
     assert row is not None
     version = int(row["version"])
-    await events.record_legacy(
+    events.record(
         tx,
-        now=now,
+        now=author.now,
         agent_id=author.id,
         kind="skill.composed" if composed_of else "skill.defined",
         object_type="skill",
         object_id=f"{name}@{version}",
         data={"composed_of": composed_of} if composed_of else {},
     )
-    return version
+    return get(tx, name, version)
 
 
 async def define(
     db: Database,
-    author: Author,
+    author: Actor,
     name: str,
     description: str,
     parameters: Sequence[SkillParameter],
     steps: Sequence[str],
-    *,
-    now: float,
 ) -> Skill:
-    """Save a skill (a new version if the name exists); returns it."""
+    """Save a skill at the author's time (a new version if the name exists), in one write transaction;
+    returns it."""
     name = check_name(name)
     description = _check_description(description)
     params = _check_parameters(parameters)
     clean_steps = _check_steps(steps, {p.name for p in params})
-    async with db.write_legacy() as tx:
-        version = await _save(tx, author, name, description, params, clean_steps, None, now)
-    return await get(db, name, version)
+    return await db.write(_save, author, name, description, params, clean_steps, None)
 
 
 def _split_ref(ref: str) -> tuple[str, int | None]:
@@ -165,19 +168,22 @@ def _split_ref(ref: str) -> tuple[str, int | None]:
     return check_name(name), int(version) if version else None
 
 
-async def compose(
-    db: Database, author: Author, name: str, description: str, parts: Sequence[str], *, now: float
-) -> Skill:
-    """A new skill (or version) made of the steps of `parts` in order, their parameters merged."""
+async def compose(db: Database, author: Actor, name: str, description: str, parts: Sequence[str]) -> Skill:
+    """A new skill (or version) made of the steps of `parts` in order, their parameters merged; the parts
+    are read and the result saved in one write transaction, at the author's time."""
     name = check_name(name)
     description = _check_description(description)
     if not 2 <= len(parts) <= PARTS_MAX:
         raise InvalidArgument(f"compose from 2 to {PARTS_MAX} skills, in the order to follow them")
+    return await db.write(_compose, author, name, description, list(parts))
+
+
+def _compose(tx: Tx, author: Actor, name: str, description: str, parts: list[str]) -> Skill:
     merged: dict[str, tuple[SkillParameter, str]] = {}
     steps: list[str] = []
     refs: list[str] = []
     for ref in parts:
-        part = await get(db, *_split_ref(ref))
+        part = get(tx, *_split_ref(ref))
         refs.append(f"{part.name}@{part.version}")
         for p in part.parameters:
             if p.name not in merged:
@@ -193,17 +199,15 @@ async def compose(
         steps += part.steps
     params = _check_parameters([p for p, _ in merged.values()])
     clean_steps = _check_steps(steps, set(merged))
-    async with db.write_legacy() as tx:
-        version = await _save(tx, author, name, description, params, clean_steps, refs, now)
-    return await get(db, name, version)
+    return _save(tx, author, name, description, params, clean_steps, refs)
 
 
-async def get(db: Database, name: str, version: int | None = None) -> Skill:
-    """A skill by name: the newest version, or the one asked for."""
+def get(tx: Tx, name: str, version: int | None = None) -> Skill:
+    """A skill by name: the newest version, or the one asked for (outside a write: `db.read(get, …)`)."""
     name = check_name(name)
-    rows = await db.fetchall(f"SELECT {FIELDS} FROM {FROM} WHERE s.name = ? ORDER BY s.version", (name,))
+    rows = tx.execute(f"SELECT {FIELDS} FROM {FROM} WHERE s.name = ? ORDER BY s.version", (name,))
     if not rows:
-        known = ", ".join(await names(db, limit=30)) or "none yet; define one with skill_define"
+        known = ", ".join(names(tx, limit=30)) or "none yet; define one with skill_define"
         raise NotFound(f"there is no skill named {name!r}; known skills: {known}")
     versions = [int(r["version"]) for r in rows]
     chosen = rows[-1] if version is None else next((r for r in rows if r["version"] == version), None)
@@ -212,29 +216,30 @@ async def get(db: Database, name: str, version: int | None = None) -> Skill:
     return _skill(chosen, versions)
 
 
-async def names(db: Database, *, limit: int = LIST_MAX) -> list[str]:
-    rows = await db.fetchall("SELECT DISTINCT name FROM skills ORDER BY name LIMIT ?", (limit,))
+def names(tx: Tx, *, limit: int = LIST_MAX) -> list[str]:
+    rows = tx.execute("SELECT DISTINCT name FROM skills ORDER BY name LIMIT ?", (limit,))
     return [str(r["name"]) for r in rows]
 
 
 NEWEST = "s.version = (SELECT MAX(version) FROM skills m WHERE m.name = s.name)"
+WORDS_MAX = 10
 
 
 def _matching(text: str | None) -> tuple[str, list[str]]:
-    """Every word must occur in the name or the description (LIKE ignores ASCII case)."""
+    """Every word (the first WORDS_MAX) must occur in the name or the description, in any ASCII case."""
     sql, params = "", []
-    for word in (text or "").split()[:10]:
-        like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        sql += " AND (s.name LIKE ? ESCAPE '\\' OR s.description LIKE ? ESCAPE '\\')"
+    for word in (text or "").split()[:WORDS_MAX]:
+        like = like_contains(word)
+        sql += f" AND ({contains_any_case('s.name')} OR {contains_any_case('s.description')})"
         params += [like, like]
     return sql, params
 
 
-async def newest(db: Database, *, text: str | None = None, limit: int = LIST_MAX, offset: int = 0) -> list[Skill]:
+def newest(tx: Tx, *, text: str | None = None, limit: int = LIST_MAX, offset: int = 0) -> list[Skill]:
     """The newest version of every skill, by name; `text` filters on name or description (plain words)."""
     where, params = _matching(text)
-    rows = await db.fetchall(
-        f"SELECT {FIELDS}, (SELECT json_group_array(version) FROM (SELECT version FROM skills v"
+    rows = tx.execute(
+        f"SELECT {FIELDS}, (SELECT {json_array_of('version')} FROM (SELECT version FROM skills v"
         " WHERE v.name = s.name ORDER BY version)) AS all_versions"
         f" FROM {FROM} WHERE {NEWEST}{where} ORDER BY s.name LIMIT ? OFFSET ?",
         (*params, limit, offset),
@@ -242,10 +247,15 @@ async def newest(db: Database, *, text: str | None = None, limit: int = LIST_MAX
     return [_skill(r, json.loads(r["all_versions"])) for r in rows]
 
 
-async def count(db: Database, *, text: str | None = None) -> int:
+def count(tx: Tx, *, text: str | None = None) -> int:
     """How many skills (names) there are, or match `text`."""
     where, params = _matching(text)
-    return int(await db.scalar(f"SELECT count(*) FROM skills s WHERE {NEWEST}{where}", params))
+    return int(tx.scalar(f"SELECT count(*) FROM skills s WHERE {NEWEST}{where}", params))
+
+
+def page(tx: Tx, *, text: str | None = None, limit: int = LIST_MAX, offset: int = 0) -> tuple[list[Skill], int]:
+    """One page of `newest` and the `count` beside it, for one read snapshot (`db.read(page, …)`)."""
+    return newest(tx, text=text, limit=limit, offset=offset), count(tx, text=text)
 
 
 async def fingerprint(db: Database) -> int:

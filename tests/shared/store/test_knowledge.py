@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from shared.actor import Actor
 from shared.db.connection import Database
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.store.knowledge import entries as knowledge
 from shared.store.knowledge import search as knowledge_search
-from shared.store.knowledge.entries import Author, Experience, NewEntry
+from shared.store.knowledge.entries import Experience, NewEntry
 from shared.store.knowledge.search import Search
 from shared.store.mail import send as messages
 from tests.agents import author
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.anyio
 FILLER = " ".join(f"word{i}" for i in range(60))
 
 
-async def add(db: Database, who: Author, clock: FakeClock, title: str, body: str = "some body", **kw: object) -> int:
-    entry, _, _ = await knowledge.add(db, who, NewEntry(title=title, body=body, **kw), now=clock())  # type: ignore[arg-type]
+async def add(db: Database, who: Actor, clock: FakeClock, title: str, body: str = "some body", **kw: object) -> int:
+    entry, _, _ = await knowledge.add(db, who.at(clock()), NewEntry(title=title, body=body, **kw))  # type: ignore[arg-type]
     return entry.id
 
 
@@ -91,28 +92,28 @@ async def test_a_same_title_entry_is_added_and_points_at_the_possible_duplicate(
     ana, bo = await author(db, clock, "ana"), await author(db, clock, "bo")
     original = await add(db, ana, clock, "Staging URL", "https://staging.example")
     entry, duplicates, _ = await knowledge.add(
-        db, bo, NewEntry(title="  staging   url ", body="https://stg2"), now=clock()
+        db, bo.at(clock()), NewEntry(title="  staging   url ", body="https://stg2")
     )
     assert [(d.id, d.author) for d in duplicates] == [(original, "ana")]
     assert entry.title == "staging url" and entry.superseded_by is None
     _, none, _ = await knowledge.add(
-        db, bo, NewEntry(title="Staging URL", body="https://stg3", supersedes=original), now=clock()
+        db, bo.at(clock()), NewEntry(title="Staging URL", body="https://stg3", supersedes=original)
     )
     assert [d.id for d in none] == [entry.id]  # the superseded one is no longer a duplicate; bo's twin still is
 
 
 async def test_adding_the_same_entry_again_returns_the_first_and_writes_nothing(db: Database, clock: FakeClock) -> None:
     ana, bo = await author(db, clock, "ana"), await author(db, clock, "bo")
-    first, _, again = await knowledge.add(db, ana, NewEntry(title="Deploy", body="make deploy"), now=clock())
+    first, _, again = await knowledge.add(db, ana.at(clock()), NewEntry(title="Deploy", body="make deploy"))
     assert not again
     events_before = await db.scalar("SELECT count(*) FROM events")
     clock.advance(60)
-    retry, duplicates, again = await knowledge.add(db, ana, NewEntry(title=" deploy ", body="make deploy"), now=clock())
+    retry, duplicates, again = await knowledge.add(db, ana.at(clock()), NewEntry(title=" deploy ", body="make deploy"))
     assert again and retry.id == first.id and duplicates == []
     assert await db.scalar("SELECT count(*) FROM events") == events_before
-    other, duplicates, again = await knowledge.add(db, bo, NewEntry(title="Deploy", body="make deploy"), now=clock())
+    other, duplicates, again = await knowledge.add(db, bo.at(clock()), NewEntry(title="Deploy", body="make deploy"))
     assert not again and other.id != first.id and [d.id for d in duplicates] == [first.id]  # another author
-    changed, _, again = await knowledge.add(db, ana, NewEntry(title="Deploy", body="make deploy-all"), now=clock())
+    changed, _, again = await knowledge.add(db, ana.at(clock()), NewEntry(title="Deploy", body="make deploy-all"))
     assert not again and changed.id not in (first.id, other.id)
     assert await db.scalar("SELECT count(*) FROM knowledge") == 3
 
@@ -185,7 +186,7 @@ async def test_size_limits_name_the_field_and_the_limit(db: Database, clock: Fak
     ]
     for new, message in cases:
         with pytest.raises(InvalidArgument, match=message):
-            await knowledge.add(db, ana, new, now=clock())
+            await knowledge.add(db, ana.at(clock()), new)
     with pytest.raises(InvalidArgument, match="text is 501"):
         await ids(db, clock, text="x" * 501)
     assert await db.scalar("SELECT count(*) FROM knowledge") == 0
@@ -204,7 +205,7 @@ async def test_an_experience_is_stored_and_announced_in_one_transaction(db: Data
     ana, bo = await author(db, clock, "ana"), await author(db, clock, "bo")
     await messages.set_subscription(db, bo.id, "knowledge.*", subscribe=True, now=clock())
     e = Experience("Retry flaky CI", "CI fails 1 in 5", "retry twice", "success", "retry network tests only", ["ci"])
-    entry, message_id, reached = await knowledge.share_experience(db, ana, e, now=clock())
+    entry, message_id, reached = await knowledge.share_experience(db, ana.at(clock()), e)
     assert entry.kind == "experience" and entry.experience and entry.experience["outcome"] == "success"
     assert reached == ["bo"]
     row = await db.fetchone("SELECT sender_name, kind, topic, body FROM messages WHERE id = ?", (message_id,))
@@ -215,5 +216,5 @@ async def test_an_experience_is_stored_and_announced_in_one_transaction(db: Data
     )
     assert f"knowledge_get(entry_id={entry.id})" in row["body"]
     with pytest.raises(InvalidArgument, match="lesson is empty"):
-        await knowledge.share_experience(db, ana, Experience("t", "c", "t", "failure", " "), now=clock())
+        await knowledge.share_experience(db, ana.at(clock()), Experience("t", "c", "t", "failure", " "))
     assert await db.scalar("SELECT count(*) FROM knowledge") == 1

@@ -33,28 +33,28 @@ def test_templates_refuse_anything_but_plain_placeholders(bad: str) -> None:
 async def test_steps_may_only_use_declared_parameters(db: Database, clock: FakeClock) -> None:
     ana = await author(db, clock)
     with pytest.raises(InvalidArgument, match=r"uses \{branch\}, which is not a declared parameter \(declared: env\)"):
-        await skills.define(db, ana, "ship", "ship it", [P("env")], ["go to {env}", "merge {branch}"], now=clock())
+        await skills.define(db, ana, "ship", "ship it", [P("env")], ["go to {env}", "merge {branch}"])
     with pytest.raises(InvalidArgument, match="declared twice"):
-        await skills.define(db, ana, "ship", "ship it", [P("env"), P("env")], ["go"], now=clock())
+        await skills.define(db, ana, "ship", "ship it", [P("env"), P("env")], ["go"])
     with pytest.raises(InvalidArgument, match="skill name"):
-        await skills.define(db, ana, "Ship It!", "ship it", [], ["go"], now=clock())
+        await skills.define(db, ana, "Ship It!", "ship it", [], ["go"])
     with pytest.raises(InvalidArgument, match="at least one step"):
-        await skills.define(db, ana, "ship", "ship it", [], [], now=clock())
-    assert await skills.count(db) == 0
+        await skills.define(db, ana, "ship", "ship it", [], [])
+    assert await db.read(skills.count) == 0
 
 
 async def test_redefining_a_name_makes_a_new_version_and_keeps_the_old(db: Database, clock: FakeClock) -> None:
     ana = await author(db, clock)
-    await skills.define(db, ana, "ship", "v1", [], ["old way"], now=clock())
-    second = await skills.define(db, ana, "ship", "v2", [], ["new way"], now=clock())
+    await skills.define(db, ana, "ship", "v1", [], ["old way"])
+    second = await skills.define(db, ana, "ship", "v2", [], ["new way"])
     assert (second.version, second.versions) == (2, [1, 2])
-    assert (await skills.get(db, "ship")).steps == ["new way"]
-    assert (await skills.get(db, "ship", 1)).steps == ["old way"]
+    assert (await db.read(skills.get, "ship")).steps == ["new way"]
+    assert (await db.read(skills.get, "ship", 1)).steps == ["old way"]
     with pytest.raises(NotFound, match=r"versions are \[1, 2\]"):
-        await skills.get(db, "ship", 3)
+        await db.read(skills.get, "ship", 3)
     with pytest.raises(NotFound, match="known skills: ship"):
-        await skills.get(db, "sail")
-    assert [s.version for s in await skills.newest(db)] == [2]
+        await db.read(skills.get, "sail")
+    assert [s.version for s in await db.read(skills.newest)] == [2]
     kinds = await db.fetchall("SELECT kind, object_id FROM events WHERE object_type = 'skill' ORDER BY id")
     assert [(r["kind"], r["object_id"]) for r in kinds] == [("skill.defined", "ship@1"), ("skill.defined", "ship@2")]
 
@@ -64,7 +64,7 @@ async def test_execute_refuses_unknown_and_missing_arguments_with_the_declared_l
 ) -> None:
     ana = await author(db, clock)
     skill = await skills.define(
-        db, ana, "ship", "ship it", [P("env"), P("who", default="ops", required=True)], ["{env} by {who}"], now=clock()
+        db, ana, "ship", "ship it", [P("env"), P("who", default="ops", required=True)], ["{env} by {who}"]
     )
     assert [p.required for p in skill.parameters] == [True, False]  # a default makes it optional
     run = skills.execute(skill, {"env": "prod"})
@@ -80,25 +80,25 @@ async def test_execute_refuses_unknown_and_missing_arguments_with_the_declared_l
 
 async def test_composition_concatenates_steps_and_merges_parameters(db: Database, clock: FakeClock) -> None:
     ana = await author(db, clock)
-    await skills.define(db, ana, "build", "build", [P("branch")], ["checkout {branch}", "make"], now=clock())
+    await skills.define(db, ana, "build", "build", [P("branch")], ["checkout {branch}", "make"])
     params = [P("branch"), P("env", default="staging")]
-    await skills.define(db, ana, "deploy", "deploy", params, ["ship {branch} to {env}"], now=clock())
-    both = await skills.compose(db, ana, "release", "build then deploy", ["build", "deploy@1"], now=clock())
+    await skills.define(db, ana, "deploy", "deploy", params, ["ship {branch} to {env}"])
+    both = await skills.compose(db, ana, "release", "build then deploy", ["build", "deploy@1"])
     assert both.composed_of == ["build@1", "deploy@1"]
     assert [p.name for p in both.parameters] == ["branch", "env"]
     assert skills.execute(both, {"branch": "main"}).steps == ["checkout main", "make", "ship main to staging"]
-    await skills.define(db, ana, "build", "build v2", [P("branch")], ["something else"], now=clock())
-    assert (await skills.get(db, "release")).steps[0] == "checkout {branch}"  # a snapshot
+    await skills.define(db, ana, "build", "build v2", [P("branch")], ["something else"])
+    assert (await db.read(skills.get, "release")).steps[0] == "checkout {branch}"  # a snapshot
 
 
 async def test_composition_refuses_parameters_declared_differently(db: Database, clock: FakeClock) -> None:
     ana = await author(db, clock)
-    await skills.define(db, ana, "a", "a", [P("env")], ["{env}"], now=clock())
-    await skills.define(db, ana, "b", "b", [P("env", default="prod")], ["{env}"], now=clock())
+    await skills.define(db, ana, "a", "a", [P("env")], ["{env}"])
+    await skills.define(db, ana, "b", "b", [P("env", default="prod")], ["{env}"])
     with pytest.raises(Conflict, match="parameter 'env' is declared differently by a@1"):
-        await skills.compose(db, ana, "ab", "both", ["a", "b"], now=clock())
+        await skills.compose(db, ana, "ab", "both", ["a", "b"])
     with pytest.raises(NotFound):
-        await skills.compose(db, ana, "ac", "both", ["a", "c"], now=clock())
+        await skills.compose(db, ana, "ac", "both", ["a", "c"])
     with pytest.raises(InvalidArgument, match="compose from 2"):
-        await skills.compose(db, ana, "aa", "one", ["a"], now=clock())
-    assert await skills.count(db) == 2
+        await skills.compose(db, ana, "aa", "one", ["a"])
+    assert await db.read(skills.count) == 2
