@@ -22,19 +22,20 @@ from bench.common import machine, pct, table
 from shared.config import Settings
 from shared.db.connection import Database
 from shared.frame.runtime import RoundtableServer, create_server
-from shared.frame.tool import tool
+from shared.frame.tool import add_tools, tool
 from shared.store.team import metrics
+
+
+@tool(read_only=True)
+async def noop(ctx: Context[Any, Any]) -> str:
+    """Do nothing."""
+    return "ok"
 
 
 def noop_server(settings: Settings, instrumented: bool) -> RoundtableServer:
     mcp = create_server("bench", settings, instructions="A server with one tool that does nothing.")
     mcp.instrumented = instrumented
-
-    @tool(mcp, read_only=True)
-    async def noop(ctx: Context[Any, Any]) -> str:
-        """Do nothing."""
-        return "ok"
-
+    add_tools(mcp, [noop])
     return mcp
 
 

@@ -17,12 +17,13 @@ from typing import TextIO
 import anyio
 
 from servers.cli.render import paint, table
+from shared.actor import Actor
 from shared.config import Settings
 from shared.db.connection import Database
 from shared.errors import RoundtableError, from_sqlite, is_file_problem
 from shared.models.monitoring import Event, TeamSummary
 from shared.store import events
-from shared.store.team import health, presence, summary
+from shared.store.team import health, summary
 
 HEALTH_STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}
 PRESENCE_STYLE = {"online": "green", "idle": "yellow", "offline": "dim"}
@@ -55,7 +56,7 @@ async def opened(settings: Settings) -> AsyncIterator[Database]:
 
 async def read_summary(settings: Settings) -> TeamSummary:
     async with opened(settings) as db:
-        return await summary.team_summary(db, presence.Moment.of(settings, time.time()), health.Limits.of(settings))
+        return await summary.team_summary(db, Actor.looking(settings, time.time()), health.Limits.of(settings))
 
 
 def render_summary(s: TeamSummary, settings: Settings, out: TextIO) -> str:

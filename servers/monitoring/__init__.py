@@ -2,38 +2,26 @@
 performance and the audit trail.
 
 A thin MCP adapter over shared/store/team (agents, presence, health, metrics, summary) and
-shared/store/events.py; no SQL here. Tool calls of all four servers are measured in shared/frame/runtime.py.
+shared/store/events.py; its tools are in servers/monitoring/team.py, no SQL here. Tool calls of all four
+servers are measured in shared/frame/runtime.py.
 """
 
 from __future__ import annotations
 
-import logging
-import sqlite3
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
 
-import anyio
-from mcp.server.mcpserver import Context, MCPServer
-from pydantic import Field, StringConstraints
+from mcp.server.mcpserver import MCPServer
 
+from servers.monitoring import team
 from shared.config import Settings
-from shared.errors import InvalidArgument, NotFound, RoundtableError
-from shared.frame import instrument
+from shared.frame.jobs import every
 from shared.frame.notify import serve_legacy_subscriptions, watcher
-from shared.frame.runtime import Runtime, create_server, run_main, runtime
-from shared.frame.tool import tool
-from shared.models.monitoring import AgentStatusPage, EventPage, Health, Metrics, RegisterResult
-from shared.rules.clock import Clock, iso, system_clock
-from shared.rules.timeparse import parse_duration
-from shared.store import events
-from shared.store.team import agents, health, metrics, presence, summary
-
-log = logging.getLogger(__name__)
+from shared.frame.runtime import Runtime, create_server, run_main
+from shared.frame.tool import add_tools
+from shared.rules.clock import Clock, system_clock
 
 DESCRIPTION = "Roundtable monitoring server: presence, the health of the shared state, tool performance, audit trail."
 STATUS_URI = "roundtable://status"
-PRUNE_SECONDS = 60.0
-DEAD_SESSION_SECONDS = 86400.0
 
 INSTRUCTIONS = """\
 Shows what the team sharing this Roundtable database is doing. agent_status: who is online, idle or gone,
@@ -43,42 +31,6 @@ not, why and what to do. performance_metrics: which tool is slow or failing, for
 trail of every change. The resource roundtable://status is a compact team summary.
 """
 
-ServerKind = Literal["coordination", "messaging", "knowledge", "monitoring"]  # servers.SERVER_KINDS (tested)
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=agents.NAME_MAX)]
-Capability = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=agents.CAPABILITY_MAX)]
-
-
-def moment(rt: Runtime) -> presence.Moment:
-    return presence.Moment.of(rt.settings, rt.now())
-
-
-async def prune(rt: Runtime) -> list[str]:
-    """Remove agents gone longer than the retention, and long-dead sessions (background and agent_status)."""
-    now = rt.now()
-    pruned = await agents.prune_gone(
-        rt.db, now=now, retention=rt.settings.agent_retention, live_after=now - rt.settings.presence_timeout
-    )
-    await agents.prune_sessions(rt.db, older_than=now - max(DEAD_SESSION_SECONDS, rt.settings.presence_timeout * 10))
-    if pruned:
-        log.info("pruned agents offline for over %.0f s: %s", rt.settings.agent_retention, ", ".join(pruned))
-    return pruned
-
-
-async def prune_periodically(rt: Runtime) -> None:
-    """Background: prune at start, then every minute (observers only look)."""
-    while True:
-        try:
-            if rt._db is not None and rt.settings.role != "observer":
-                await prune(rt)
-        except (sqlite3.Error, RoundtableError, ValueError) as exc:  # ValueError: connection closed by a reopen
-            log.warning("pruning agents failed: %s", exc)
-        await anyio.sleep(PRUNE_SECONDS)
-
-
-async def team(rt: Runtime) -> str:
-    found = await summary.team_summary(rt.db, moment(rt), health.Limits.of(rt.settings))
-    return found.model_dump_json()
-
 
 def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[Runtime]:
     mcp = create_server(
@@ -86,165 +38,24 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         settings,
         instructions=INSTRUCTIONS,
         clock=clock,
-        background=[prune_periodically, watcher(STATUS_URI, team, interval=0.25)],
+        background=[
+            every(team.PRUNE_SECONDS, team.prune, what="pruning agents", at_start=True),
+            watcher(STATUS_URI, team.status, interval=0.25),
+        ],
     )
     serve_legacy_subscriptions(mcp)
+    add_tools(mcp, team.TOOLS)
 
-    @tool(mcp, read_only=False, idempotent=True, title="Set my name, capabilities and activity")
-    async def agent_register(
-        ctx: Context[Any, Any],
-        name: Annotated[Name | None, Field(description="your new display name, unique (ignoring case)")] = None,
-        capabilities: Annotated[
-            list[Capability] | None,
-            Field(max_length=agents.CAPABILITIES_MAX, description="replaces your capabilities, e.g. ['python']"),
-        ] = None,
-        activity: Annotated[
-            str | None, Field(max_length=agents.ACTIVITY_MAX, description='what you are doing, e.g. "reviewing PR 12"')
-        ] = None,
-    ) -> RegisterResult:
-        """Set how the team sees you: a display name (unique; a taken name is refused with a free one),
-        capabilities (tasks whose `requires` lists them become claimable by you) and your current activity
-        (shown by agent_status; "" clears it). Omitted fields stay as they are. All four servers of your
-        client see the change at once. Returns your status."""
-        rt = runtime(ctx)
-        me = rt.require_writer()
-        changed = await agents.update_profile(
-            rt.db, me.id, name=name, capabilities=capabilities, activity=activity, now=rt.now()
-        )
-        info = (await presence.agent_infos(rt.db, moment(rt), agent_id=me.id))[0]
-        step = "Nothing changed; pass name, capabilities or activity." if not changed else "Saved."
-        if changed and capabilities is not None:
-            step += " See tasks you can now claim with task_list(ready_only=true)."
-        return RegisterResult(agent=info, changed=changed, next_step=step)
+    async def status() -> str:
+        # A static resource cannot take a Context: it reads the runtime of the server it belongs to.
+        return await team.status(mcp.current())
 
-    @tool(mcp, read_only=True, title="Who is here and what they are doing")
-    async def agent_status(
-        ctx: Context[Any, Any],
-        name: Annotated[str | None, Field(max_length=100, description="one agent; default: every agent")] = None,
-        include_offline: Annotated[bool, Field(description="false lists only online and idle agents")] = True,
-    ) -> AgentStatusPage:
-        """Every agent (or one): online (heartbeating and called a tool lately), idle (heartbeating, quiet)
-        or offline; last seen, activity, the tasks it holds with their lease expiry, unread and overdue
-        messages, client and host. Agents offline longer than the retention period are removed by the
-        server in the background (their history stays in event_log, kind agent.pruned)."""
-        rt = runtime(ctx)
-        agent_id = await agents.id_by_name(rt.db, name) if name else None
-        infos = await presence.agent_infos(rt.db, moment(rt), agent_id=agent_id)
-        counts = {p: sum(1 for a in infos if a.presence == p) for p in ("online", "idle", "offline")}
-        if not include_offline:
-            infos = [a for a in infos if a.presence != "offline"]
-        owing = [a.name for a in infos if a.overdue_acks]
-        step = f"{counts['online']} online, {counts['idle']} idle, {counts['offline']} offline."
-        if owing:
-            step += f" Overdue acknowledgements: {', '.join(owing)}; remind them with message_send."
-        return AgentStatusPage(agents=infos, next_step=step, **counts)
-
-    @tool(mcp, read_only=True, title="Health of the shared state")
-    async def network_health(
-        ctx: Context[Any, Any],
-        integrity: Annotated[bool, Field(description="run PRAGMA quick_check (reads the whole file)")] = True,
-    ) -> Health:
-        """Is the shared state healthy? Returns healthy | degraded | unhealthy with each reason (a stable
-        code and what to do), the database (schema version, quick_check, file and WAL sizes, free disk), the
-        work (agents online/known, ready and stuck tasks, lapsed claims, overdue acknowledgements, proposals
-        past their deadline) and this server process (version, uptime, connections, tools, memory, CPU)."""
-        rt = runtime(ctx)
-        now = rt.now()
-        tools = len(await mcp.list_tools())
-        live_after = now - rt.settings.presence_timeout
-        connections = 0 if rt._db is None else await health.live_sessions(rt.db, live_after=live_after)
-        process = health.process_info(
-            server=rt.server, uptime=now - rt.started_at, connections=connections, tools=tools
-        )
-        if rt._db is None:
-            return health.unavailable(rt.failure or "the database is not open", now=now, process=process)
-        return await health.check(
-            rt.db,
-            now=now,
-            presence_timeout=rt.settings.presence_timeout,
-            limits=health.Limits.of(rt.settings),
-            integrity=integrity,
-            process=process,
-        )
-
-    @tool(mcp, read_only=True, title="Tool performance")
-    async def performance_metrics(
-        ctx: Context[Any, Any],
-        window: Annotated[str, Field(max_length=40, description='how far back, e.g. "15m", "1h", "7d"')] = "1h",
-        tool: Annotated[str | None, Field(max_length=100, description="one tool, e.g. task_claim")] = None,
-        server: Annotated[ServerKind | None, Field(description="only this server's tools")] = None,
-        agent: Annotated[str | None, Field(max_length=100, description="only this agent's calls")] = None,
-        by_agent: Annotated[bool, Field(description="one row per tool and agent")] = False,
-        slowest: Annotated[int, Field(ge=0, le=50, description="how many of the slowest calls to list")] = 5,
-    ) -> Metrics:
-        """Which tool is slow or failing, for whom: per tool (optionally per agent) over a window — calls,
-        errors by kind (validation, not_found, forbidden, conflict, internal …), mean, p50, p95, p99 and max
-        latency — the slowest recent calls, and totals: messages sent/received/failed, tasks
-        created/completed/failed. Covers every server's tools on this database."""
-        rt = runtime(ctx)
-        await instrument.flush(rt)
-        now = rt.now()
-        span = parse_duration(window, field="window", minimum=60, maximum=rt.settings.metrics_retention)
-        q = metrics.Query(
-            since=now - span,
-            until=now + 1,
-            server=server,
-            tool=tool,
-            agent_id=await agents.id_by_name(rt.db, agent) if agent else None,
-            by_agent=by_agent,
-        )
-        exact = not await metrics.has_rollups(rt.db, q)  # any process may have folded samples early
-        tools = await (metrics.exact_stats(rt.db, q) if exact else metrics.histogram_stats(rt.db, q))
-        if tool is not None and not tools and not await metrics.ever_called(rt.db, tool):
-            seen = ", ".join(await metrics.tool_names(rt.db)) or "none yet"
-            raise NotFound(
-                f"no call of a tool named {tool!r} was ever recorded; check the spelling. Tools seen: {seen}"
-            )
-        return Metrics(
-            since=iso(q.since if exact else q.hour_start) or "",
-            until=iso(now) or "",
-            percentiles_from="samples" if exact else "histogram",
-            tools=tools,
-            slowest=await metrics.slowest(rt.db, q, slowest),
-            totals=await metrics.totals(rt.db, q, tools),
-        )
-
-    @tool(mcp, read_only=True, title="The audit trail")
-    async def event_log(
-        ctx: Context[Any, Any],
-        agent: Annotated[str | None, Field(max_length=100, description="events by this agent")] = None,
-        kind: Annotated[
-            str | None, Field(max_length=60, description="e.g. task.claimed, or a prefix such as task.")
-        ] = None,
-        object_type: Annotated[str | None, Field(max_length=40, description="task, message, proposal, agent …")] = None,
-        object_id: Annotated[str | None, Field(max_length=100, description="with object_type: one object")] = None,
-        since: Annotated[
-            int | None, Field(ge=0, le=2**62, description="events after this id, oldest first (follow)")
-        ] = None,
-        before: Annotated[int | None, Field(ge=1, le=2**62, description="events before this id (older pages)")] = None,
-        limit: Annotated[int, Field(ge=1, le=200)] = 50,
-    ) -> EventPage:
-        """The audit trail of every change (who, what, which object, when), newest first; page back with
-        before=next_cursor. To follow it, pass since=<an event id> (0: from the start) and then since=
-        next_cursor: events after it, oldest first. Filter by agent, kind (exact or a prefix ending in '.')
-        and object."""
-        rt = runtime(ctx)
-        if since is not None and before is not None:
-            raise InvalidArgument("pass since (follow, oldest first) or before (page back, newest first), not both")
-        if object_id is not None and object_type is None:
-            raise InvalidArgument("object_id needs object_type (e.g. object_type='task', object_id='12')")
-        f = events.EventFilter(agent=agent, kind=kind, object_type=object_type, object_id=object_id)
-        return await events.page(rt.db, f, limit=limit, before=before, since=since)
-
-    @mcp.resource(
+    mcp.resource(
         STATUS_URI,
         name="status",
         description="The team at a glance: agents and presence, tasks by state, proposals, mail, health",
         mime_type="application/json",
-    )
-    async def status() -> str:
-        return await team(mcp.current())
-
+    )(status)
     return mcp
 
 

@@ -2,8 +2,9 @@
 background flush that writes samples in batches and keeps the metrics tables bounded.
 
 The hot path (RoundtableServer.call_tool in shared/frame/runtime.py) only reads two clocks and appends a
-tuple to a list. A background task writes the list once a second with one executemany (and at
-shutdown), which also moves the agent's last activity forward for presence. Arguments are never kept.
+tuple to a list. A frame job (FRAME_JOBS in shared/frame/runtime.py) writes the list once a second in one
+write with one executemany (and at shutdown), which also moves the agent's last activity forward for
+presence. Arguments are never kept.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def error_kind(exc: BaseException) -> str:
         if isinstance(cause, ValidationError):
             return "validation"
         if isinstance(cause, sqlite3.Error):
-            return "unavailable"  # only file problems reach a tool as a ToolError (shared/frame/runtime.tool)
+            return "unavailable"  # only file problems reach a tool as a ToolError (shared/frame/tool.py)
         cause = cause.__cause__
     if isinstance(exc, MCPError):
         return "protocol"

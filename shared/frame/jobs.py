@@ -32,16 +32,20 @@ Interval = float | Callable[["Runtime"], float]
 SURVIVABLE = (sqlite3.Error, RoundtableError, ValueError)
 
 
-def every(seconds: Interval, job: Job, *, what: str, needs_db: bool = True) -> Background:
+def every(seconds: Interval, job: Job, *, what: str, needs_db: bool = True, at_start: bool = False) -> Background:
     """A background task running `job(rt)` every `seconds` (a number, or read from the runtime).
 
     With `needs_db` (the default) a round is skipped while the database is not open; the heartbeat,
-    which is what opens it, passes False.
+    which is what opens it, passes False. With `at_start` the first round runs at once, not after one
+    interval.
     """
 
     async def run(rt: Runtime) -> None:
+        wait = not at_start
         while True:
-            await anyio.sleep(seconds(rt) if callable(seconds) else seconds)
+            if wait:
+                await anyio.sleep(seconds(rt) if callable(seconds) else seconds)
+            wait = True
             if needs_db and not rt.is_open:
                 continue
             try:

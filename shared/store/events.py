@@ -9,6 +9,7 @@ from typing import Any
 from shared.db.connection import Database, Row, Transaction, Tx
 from shared.models.monitoring import Event, EventPage
 from shared.rules.clock import iso
+from shared.store.team.dialect import NOCASE
 
 
 def record(
@@ -72,8 +73,8 @@ async def record_legacy(
 
 @dataclass(frozen=True)
 class EventFilter:
-    """Which events: by agent (name, as recorded or current), kind ('task.claimed' or a prefix 'task.'),
-    and object (type, optionally id)."""
+    """Which events: by agent (name, as recorded or current), kind ('task.claimed' or a prefix 'task.',
+    matched as a range of the binary order: '/' sorts right after '.'), and object (type, optionally id)."""
 
     agent: str | None = None
     kind: str | None = None
@@ -84,9 +85,7 @@ class EventFilter:
 def _conditions(f: EventFilter, params: dict[str, Any]) -> list[str]:
     where = []
     if f.agent:
-        where.append(
-            "(e.agent_id IN (SELECT id FROM agents WHERE name = :agent) OR e.agent_name = :agent COLLATE NOCASE)"
-        )
+        where.append(f"(e.agent_id IN (SELECT id FROM agents WHERE name = :agent) OR e.agent_name = :agent {NOCASE})")
         params["agent"] = f.agent
     if f.kind:
         kind = f.kind.rstrip("*")
@@ -130,6 +129,12 @@ async def page(
     else:
         cursor = found[-1].id if more and found else None
     return EventPage(events=found, next_cursor=cursor)
+
+
+async def names_an_actor(db: Database, name: str) -> bool:
+    """Whether the trail holds events recorded under this agent name (any case), such as the history of
+    an agent since renamed or pruned."""
+    return bool(await db.scalar(f"SELECT EXISTS (SELECT 1 FROM events WHERE agent_name = ? {NOCASE})", (name,)))
 
 
 def to_event(row: Row) -> Event:

@@ -14,11 +14,12 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from servers import SERVER_KINDS, coordination, messaging
-from servers.monitoring import STATUS_URI, ServerKind, build_server
+from servers.monitoring import STATUS_URI, build_server
+from servers.monitoring.team import ServerKind
 from shared.config import Settings
 from shared.db.connection import Database
 from shared.frame.runtime import create_server
-from shared.frame.tool import tool
+from shared.frame.tool import add_tools, tool
 from shared.store.team import metrics
 from tests.conftest import FakeClock
 from tests.notifications import collector, updated_by
@@ -109,14 +110,15 @@ async def test_percentiles_come_from_the_histogram_once_calls_of_the_window_were
         assert found["tools"][0]["calls"] == 3
 
 
+@tool(read_only=True)
+async def explode(ctx: Context[Any, Any], n: Annotated[int, Field(ge=0)] = 0) -> str:
+    """Crash like a bug."""
+    raise RuntimeError("a bug")
+
+
 async def test_a_crashing_tool_counts_as_internal_and_degrades_health(settings: Settings) -> None:
     toy = create_server("toy", settings, instructions="A toy server.")
-
-    @tool(toy, read_only=True)
-    async def explode(ctx: Context[Any, Any], n: Annotated[int, Field(ge=0)] = 0) -> str:
-        """Crash like a bug."""
-        raise RuntimeError("a bug")
-
+    add_tools(toy, [explode])
     async with Client(toy) as client:
         assert (await client.call_tool("explode", {})).is_error
     stats = await metrics_of(settings)
@@ -181,6 +183,10 @@ async def test_agent_status_shows_idle_agents_and_long_gone_ones_are_pruned(
         assert missing.is_error and "known agents" in text(missing)
         trail = data(await ana.call_tool("event_log", {"kind": "agent.pruned"}))
         assert [e["agent"] for e in trail["events"]] == ["gone"]
+        history = data(await ana.call_tool("event_log", {"agent": "gone"}))  # pruned, but in the trail
+        assert [e["kind"] for e in history["events"]] == ["agent.pruned", "agent.joined"]
+        typo = await ana.call_tool("event_log", {"agent": "boo"})
+        assert typo.is_error and "known agents" in text(typo)
 
 
 async def test_network_health_reports_the_process(settings: Settings) -> None:

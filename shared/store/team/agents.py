@@ -1,7 +1,9 @@
-"""Agents and their server sessions: registration, heartbeats and presence.
+"""Agents and their server sessions: registration, heartbeats, names and profiles, pruning, and the
+live-session test every presence query is built from (`live_sessions_sql`).
 
 An agent is online while any of its sessions (one per server process) has heartbeated within the
-presence timeout. Presence is computed in SQL from `sessions.heartbeat_at`, never cached.
+presence timeout. Presence is computed in SQL from `sessions.heartbeat_at`, never cached
+(shared/store/team/presence.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from shared.actor import Actor
 from shared.config import Role
-from shared.db.connection import Database, Row, Tx
+from shared.db.connection import Database, Tx
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.rules import names as names_rule
 from shared.store import events
@@ -27,9 +29,20 @@ CAPABILITY_MAX = 50
 CAPABILITIES_MAX = 30
 
 
+DEAD_SESSION_SECONDS = 86400.0
+"""A session silent this long (or ten presence timeouts, if longer) belonged to a crashed process."""
+
+
+def live_sessions_sql(agent_column: str | None = None) -> str:
+    """`FROM sessions s WHERE …` the live sessions — heartbeated at or after `:live_after` — of the agent in
+    `agent_column`, or of every agent. The one definition of a live session; select from it what you need."""
+    mine = f"s.agent_id = {agent_column} AND " if agent_column is not None else ""
+    return f"FROM sessions s WHERE {mine}s.heartbeat_at >= :live_after"
+
+
 def live_session_sql(agent_column: str) -> str:
-    """SQL true when the agent in `agent_column` has a session heartbeating after `:live_after`."""
-    return f"EXISTS (SELECT 1 FROM sessions s WHERE s.agent_id = {agent_column} AND s.heartbeat_at >= :live_after)"
+    """SQL true when the agent in `agent_column` has a live session (see live_sessions_sql)."""
+    return f"EXISTS (SELECT 1 {live_sessions_sql(agent_column)})"
 
 
 def _suffixes(key: str) -> list[str]:
@@ -134,10 +147,9 @@ async def end_session(db: Database, me: Actor) -> None:
     await db.write_one("DELETE FROM sessions WHERE id = ?", (me.session_id,))
 
 
-async def prune_sessions(db: Database, *, older_than: float) -> int:
+def prune_sessions(tx: Tx, *, older_than: float) -> int:
     """Drop sessions that stopped heartbeating long ago (crashed processes); returns how many."""
-    rows = await db.write_one("DELETE FROM sessions WHERE heartbeat_at < ? RETURNING id", (older_than,))
-    return len(rows)
+    return len(tx.execute("DELETE FROM sessions WHERE heartbeat_at < ? RETURNING id", (older_than,)))
 
 
 async def current_name(db: Database, agent_id: str) -> str:
@@ -171,17 +183,6 @@ def known_names(tx: Tx, limit: int = 50) -> list[str]:
     return [str(r["name"]) for r in rows]
 
 
-async def online_ids(db: Database, *, now: float, presence_timeout: float, role: str | None = None) -> list[str]:
-    """Ids of agents with a live session (optionally of one role), oldest first."""
-    sql = f"SELECT a.id FROM agents a WHERE {live_session_sql('a.id')}"
-    params: dict[str, object] = {"live_after": now - presence_timeout}
-    if role is not None:
-        sql += " AND a.role = :role"
-        params["role"] = role
-    rows = await db.fetchall(sql + " ORDER BY a.created_at, a.id", params)
-    return [str(r["id"]) for r in rows]
-
-
 def check_name(name: str) -> str:
     """A name other agents can type: letters, digits, '.', '_' and '-', starting with a letter or digit."""
     name = name.strip()
@@ -213,14 +214,14 @@ def _suggest(tx: Tx, name: str) -> str:
 
 async def update_profile(
     db: Database,
-    agent_id: str,
+    me: Actor,
     *,
     name: str | None = None,
     capabilities: Sequence[str] | None = None,
     activity: str | None = None,
-    now: float,
 ) -> list[str]:
-    """Rename the agent, replace its capabilities and/or set its activity; returns what changed, in words.
+    """Rename the agent `me`, replace its capabilities and/or set its activity (at `me.now`); returns what
+    changed, in words.
 
     Names are unique without regard to case; a taken name is refused with a free one to use instead.
     Each change is an event (agent.renamed, agent.capabilities, agent.activity) in the same transaction.
@@ -234,12 +235,12 @@ async def update_profile(
 
     def change(tx: Tx) -> list[str]:
         changed: list[str] = []
-        row = tx.fetchone("SELECT name, capabilities, activity FROM agents WHERE id = ?", (agent_id,))
+        row = tx.fetchone("SELECT name, capabilities, activity FROM agents WHERE id = ?", (me.id,))
         if row is None:
             raise NotFound("this agent is not registered (it was pruned?); restart this server to register again")
         changes: list[tuple[str, str, str, dict[str, object]]] = []
         if new_name is not None and new_name != row["name"]:
-            taken = tx.fetchone("SELECT id FROM agents WHERE name = ? AND id != ?", (new_name, agent_id))
+            taken = tx.fetchone("SELECT id FROM agents WHERE name = ? AND id != ?", (new_name, me.id))
             if taken is not None:
                 suggestion = _suggest(tx, new_name)
                 raise Conflict(
@@ -255,47 +256,54 @@ async def update_profile(
             changes.append(("activity", activity, "agent.activity", {"activity": activity}))
             changed.append(f"activity: {activity!r}" if activity else "activity cleared")
         for column, value, kind, data in changes:
-            tx.execute(f"UPDATE agents SET {column} = ?, last_active = ? WHERE id = ?", (value, now, agent_id))
-            events.record(tx, now=now, agent_id=agent_id, kind=kind, object_type="agent", object_id=agent_id, data=data)
+            tx.execute(f"UPDATE agents SET {column} = ?, last_active = ? WHERE id = ?", (value, me.now, me.id))
+            events.record(tx, now=me.now, agent_id=me.id, kind=kind, object_type="agent", object_id=me.id, data=data)
         return changed
 
     return await db.write(change)
 
 
-async def prune_gone(db: Database, *, now: float, retention: float, live_after: float) -> list[str]:
-    """Remove agents offline for longer than `retention` (their sessions and topic subscriptions go too);
-    returns their names. Never an agent with a live session or a claimed task. Each removal is an
+def prune_gone(tx: Tx, at: Actor, *, retention: float) -> list[str]:
+    """Remove agents offline for longer than `retention` at `at.now` (their sessions and topic subscriptions
+    go too); returns their names. Never an agent with a live session or a claimed task. Each removal is an
     `agent.pruned` event, so the history of who was here stays in the audit trail."""
-
-    def prune(tx: Tx) -> list[Row]:
-        rows = tx.execute(
-            "DELETE FROM agents AS a WHERE a.last_seen < :cutoff"
-            f" AND NOT {live_session_sql('a.id')}"
-            " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.holder = a.id AND t.status = 'claimed')"
-            " RETURNING id, name, client_name, host, role, created_at, last_seen",
-            {"cutoff": now - retention, "live_after": live_after},
+    rows = tx.execute(
+        "DELETE FROM agents AS a WHERE a.last_seen < :cutoff"
+        f" AND NOT {live_session_sql('a.id')}"
+        " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.holder = a.id AND t.status = 'claimed')"
+        " RETURNING id, name, client_name, host, role, created_at, last_seen",
+        at.params(cutoff=at.now - retention),
+    )
+    if rows:
+        tx.executemany("DELETE FROM topic_subscriptions WHERE agent_id = ?", [(r["id"],) for r in rows])
+    for r in rows:
+        events.record(
+            tx,
+            now=at.now,
+            agent_id=r["id"],
+            agent_name=r["name"],
+            kind="agent.pruned",
+            object_type="agent",
+            object_id=r["id"],
+            data={
+                "client": r["client_name"],
+                "host": r["host"],
+                "role": r["role"],
+                "joined": r["created_at"],
+                "last_seen": r["last_seen"],
+                "offline_seconds": round(at.now - r["last_seen"]),
+            },
         )
-        if rows:
-            tx.executemany("DELETE FROM topic_subscriptions WHERE agent_id = ?", [(r["id"],) for r in rows])
-        for r in rows:
-            events.record(
-                tx,
-                now=now,
-                agent_id=r["id"],
-                agent_name=r["name"],
-                kind="agent.pruned",
-                object_type="agent",
-                object_id=r["id"],
-                data={
-                    "client": r["client_name"],
-                    "host": r["host"],
-                    "role": r["role"],
-                    "joined": r["created_at"],
-                    "last_seen": r["last_seen"],
-                    "offline_seconds": round(now - r["last_seen"]),
-                },
-            )
-        return rows
-
-    rows = await db.write(prune)
     return sorted(str(r["name"]) for r in rows)
+
+
+def _prune(tx: Tx, at: Actor, retention: float) -> list[str]:
+    gone = prune_gone(tx, at, retention=retention)
+    prune_sessions(tx, older_than=at.now - max(DEAD_SESSION_SECONDS, at.presence_timeout * 10))
+    return gone
+
+
+async def prune(db: Database, at: Actor, *, retention: float) -> list[str]:
+    """One write: agents gone longer than `retention` (prune_gone; their names are returned) and sessions
+    of crashed processes (prune_sessions, silent over DEAD_SESSION_SECONDS)."""
+    return await db.write(_prune, at, retention)

@@ -20,19 +20,24 @@ from typing import Literal
 import psutil
 
 from shared import __version__
+from shared.actor import Actor
 from shared.config import Settings
-from shared.db.connection import Database, latest_version
+from shared.db.connection import Database, Tx, latest_version
 from shared.models.monitoring import DatabaseInfo, Health, HealthReason, HealthStatus, ProcessInfo, WorkInfo
 from shared.rules.clock import iso
 from shared.store.mail import send as messages
 from shared.store.tasks.queries import LAPSED_IDS, UNMET_DEPS
 from shared.store.team import metrics
+from shared.store.team.agents import live_session_sql, live_sessions_sql
+from shared.store.team.dialect import QUICK_CHECK, count_if, greatest
 
 MIB = 1024 * 1024
 Severity = Literal["degraded", "unhealthy"]
-READY_SINCE = (
-    "max(t.updated_at, COALESCE(t.not_before, 0), COALESCE((SELECT max(dt.completed_at) FROM task_deps d"
-    " JOIN tasks dt ON dt.id = d.depends_on WHERE d.task_id = t.id), 0))"
+READY_SINCE = greatest(
+    "t.updated_at",
+    "COALESCE(t.not_before, 0)",
+    "COALESCE((SELECT max(dt.completed_at) FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on"
+    " WHERE d.task_id = t.id), 0)",
 )
 """When an open task became ready: created or released, scheduled time passed, last dependency done."""
 
@@ -71,10 +76,10 @@ def _size(path: Path) -> int:
 
 
 async def database_info(db: Database, *, integrity: bool) -> DatabaseInfo:
-    """The file: schema version, PRAGMA quick_check (or 'skipped'), sizes of the file and its WAL, free disk."""
+    """The file: schema version, its integrity check (or 'skipped'), sizes of the file and its WAL, free disk."""
     quick = "skipped"
     if integrity:
-        rows = await db.fetchall("PRAGMA quick_check(3)")
+        rows = await db.fetchall(QUICK_CHECK)
         quick = "; ".join(str(r[0]) for r in rows) or "ok"
     return DatabaseInfo(
         path=str(db.path),
@@ -87,38 +92,38 @@ async def database_info(db: Database, *, integrity: bool) -> DatabaseInfo:
     )
 
 
-async def work_info(db: Database, *, now: float, presence_timeout: float, limits: Limits) -> WorkInfo:
-    """The shared work: agents here, ready and stuck tasks, lapsed claims, overdue acks, late proposals."""
-    params = {"now": now, "live_after": now - presence_timeout}
-    agents = await db.fetchone(
-        "SELECT count(*) AS known, sum(EXISTS (SELECT 1 FROM sessions s WHERE s.agent_id = a.id"
-        " AND s.heartbeat_at >= :live_after)) AS online FROM agents a",
-        params,
+def _work(tx: Tx, at: Actor, limits: Limits, overdue_acks: int) -> WorkInfo:
+    """work_info's figures, read in one snapshot; `overdue_acks` is counted by the mail store."""
+    params = at.params(stuck_before=at.now - limits.stuck_after)
+    agents = tx.fetchone(
+        f"SELECT count(*) AS known, {count_if(live_session_sql('a.id'))} AS online FROM agents a", params
     )
     ready_sql = (
         f"SELECT t.id, {READY_SINCE} AS since FROM tasks t WHERE t.status = 'open' AND NOT {UNMET_DEPS}"
         " AND (t.not_before IS NULL OR t.not_before <= :now)"
     )
-    ready = await db.fetchone(f"SELECT count(*) AS n, min(since) AS oldest FROM ({ready_sql})", params)
-    stuck = await db.fetchall(
-        f"SELECT id FROM ({ready_sql}) WHERE since < :stuck_before ORDER BY since, id LIMIT 20",
-        {**params, "stuck_before": now - limits.stuck_after},
-    )
-    lapsed = await db.fetchall(f"SELECT t.id FROM tasks t WHERE t.id IN ({LAPSED_IDS}) ORDER BY t.id LIMIT 20", params)
-    late = await db.fetchall(
-        "SELECT id FROM proposals WHERE status = 'open' AND deadline < :now ORDER BY id LIMIT 20", params
-    )
+    ready = tx.fetchone(f"SELECT count(*) AS n, min(since) AS oldest FROM ({ready_sql})", params)
+    stuck = tx.execute(f"SELECT id FROM ({ready_sql}) WHERE since < :stuck_before ORDER BY since, id LIMIT 20", params)
+    lapsed = tx.execute(f"SELECT t.id FROM tasks t WHERE t.id IN ({LAPSED_IDS}) ORDER BY t.id LIMIT 20", params)
+    late = tx.execute("SELECT id FROM proposals WHERE status = 'open' AND deadline < :now ORDER BY id LIMIT 20", params)
     return WorkInfo(
         agents_known=int(agents["known"] if agents else 0),
         agents_online=int((agents["online"] if agents else 0) or 0),
         tasks_ready=int(ready["n"]) if ready else 0,
-        oldest_ready_seconds=round(now - ready["oldest"], 1) if ready and ready["oldest"] is not None else None,
+        oldest_ready_seconds=round(at.now - ready["oldest"], 1) if ready and ready["oldest"] is not None else None,
         stuck_tasks=[int(r["id"]) for r in stuck],
         lapsed_leases=[int(r["id"]) for r in lapsed],
-        overdue_acks=await messages.overdue_acks(db, now=now),
+        overdue_acks=overdue_acks,
         proposals_past_deadline=[int(r["id"]) for r in late],
-        internal_errors_last_hour=await metrics.internal_errors(db, since=now - 3600),
+        internal_errors_last_hour=metrics.internal_errors(tx, since=at.now - 3600),
     )
+
+
+async def work_info(db: Database, at: Actor, *, limits: Limits) -> WorkInfo:
+    """The shared work as `at` sees it: agents here, ready and stuck tasks, lapsed claims, overdue
+    acknowledgements (from the mail store), late proposals, crashed tool calls in the last hour."""
+    overdue = await messages.overdue_acks(db, now=at.now)
+    return await db.read(_work, at, limits, overdue)
 
 
 def reasons(d: DatabaseInfo, w: WorkInfo, limits: Limits) -> list[HealthReason]:
@@ -211,22 +216,21 @@ def status_of(found: list[HealthReason]) -> HealthStatus:
 
 async def check(
     db: Database,
+    at: Actor,
     *,
-    now: float,
-    presence_timeout: float,
     limits: Limits | None = None,
     integrity: bool = True,
     process: ProcessInfo | None = None,
 ) -> Health:
-    """The health of the shared state (plus `process`, the answering server, when given)."""
+    """The health of the shared state as `at` sees it (plus `process`, the answering server, when given)."""
     limits = limits or Limits()
     d = await database_info(db, integrity=integrity)
-    w = await work_info(db, now=now, presence_timeout=presence_timeout, limits=limits)
+    w = await work_info(db, at, limits=limits)
     found = reasons(d, w, limits)
     return Health(
         status=status_of(found),
         reasons=found,
-        checked_at=iso(now) or "",
+        checked_at=iso(at.now) or "",
         database=d,
         work=w,
         process=process,
@@ -241,8 +245,9 @@ def unavailable(failure: str, *, now: float, process: ProcessInfo | None = None)
     )
 
 
-async def live_sessions(db: Database, *, live_after: float) -> int:
-    return int(await db.scalar("SELECT count(*) FROM sessions WHERE heartbeat_at >= ?", (live_after,)))
+async def live_sessions(db: Database, at: Actor) -> int:
+    """How many server processes (of every agent) are live, as `at` sees it."""
+    return int(await db.scalar(f"SELECT count(*) {live_sessions_sql()}", at.params()))
 
 
 def process_info(*, server: str, uptime: float, connections: int, tools: int) -> ProcessInfo:

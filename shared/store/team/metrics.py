@@ -1,8 +1,9 @@
 """Tool-call metrics: samples written in batches, hourly rollups, and per-tool latency statistics.
 
 Every tool call of every server becomes one `tool_calls` row (which tool, whose call, when, how long,
-the error kind) — never its arguments. The instrumentation buffers them in memory and writes each
-batch with one executemany (`record_calls`), never a transaction per call.
+the error kind) — never its arguments. The instrumentation (shared/frame/instrument.py) buffers them in
+memory and writes each batch in one write with one executemany (`record_calls`), never a transaction per
+call. The readers take a `Tx`, so that `report` reads what performance_metrics shows in one snapshot.
 
 Bounded: `roll_up` folds samples older than the raw retention (default a day) into `tool_call_hours`
 — one row per hour, server, tool, agent, error kind and latency bucket — and deletes them in the same
@@ -19,9 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.db.connection import Database, Row
-from shared.models.monitoring import SlowCall, ToolStats, Totals
+from shared.db.connection import Database, Row, Tx
+from shared.errors import NotFound
+from shared.models.monitoring import Metrics, SlowCall, ToolStats, Totals
 from shared.rules.clock import iso
+from shared.store.team.dialect import ROWS_CHANGED, count_if, greatest, hour_of, json_field
 
 Sample = tuple[float, str | None, str, str, float, str | None]
 """(started at, agent id, server, tool, seconds, error kind or None)."""
@@ -48,40 +51,43 @@ def bucket_middle(index: int) -> float:
     return float(BUCKET_FLOOR * BUCKET_RATIO ** (index - 0.5))
 
 
+def _record(tx: Tx, samples: Sequence[Sample], latest: dict[str, float]) -> None:
+    tx.executemany(
+        "INSERT INTO tool_calls(ts, agent_id, server, tool, seconds, bucket, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(ts, agent, server, tool, secs, bucket(secs), error) for ts, agent, server, tool, secs, error in samples],
+    )
+    tx.executemany(
+        f"UPDATE agents SET last_active = {greatest('COALESCE(last_active, 0)', '?')} WHERE id = ?",
+        [(ts, agent) for agent, ts in latest.items()],
+    )
+
+
 async def record_calls(db: Database, samples: Sequence[Sample]) -> None:
-    """Write a batch of samples (one executemany) and move each caller's last activity forward."""
+    """Write a batch of samples (one executemany, one write) and move each caller's last activity forward."""
     if not samples:
         return
     latest: dict[str, float] = {}
     for ts, agent, *_ in samples:
         if agent is not None:
             latest[agent] = max(ts, latest.get(agent, ts))
-    async with db.write_legacy() as tx:
-        await tx.executemany(
-            "INSERT INTO tool_calls(ts, agent_id, server, tool, seconds, bucket, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(ts, agent, server, tool, secs, bucket(secs), error) for ts, agent, server, tool, secs, error in samples],
-        )
-        await tx.executemany(
-            "UPDATE agents SET last_active = max(COALESCE(last_active, 0), ?) WHERE id = ?",
-            [(ts, agent) for agent, ts in latest.items()],
-        )
+    await db.write(_record, samples, latest)
 
 
-async def has_rollups(db: Database, q: Query) -> bool:
+def has_rollups(tx: Tx, q: Query) -> bool:
     """Whether calls in the window were already folded into hourly rollups (then samples alone miss them)."""
     where, params = q.where("c.hour", whole_hours=True)
-    return bool(await db.scalar(f"SELECT EXISTS (SELECT 1 FROM tool_call_hours c WHERE {where})", params))
+    return bool(tx.scalar(f"SELECT EXISTS (SELECT 1 FROM tool_call_hours c WHERE {where})", params))
 
 
-async def tool_names(db: Database) -> list[str]:
+def tool_names(tx: Tx) -> list[str]:
     """Every tool name with a recorded call, as samples or rollups."""
-    rows = await db.fetchall("SELECT tool FROM tool_calls UNION SELECT tool FROM tool_call_hours ORDER BY 1")
+    rows = tx.execute("SELECT tool FROM tool_calls UNION SELECT tool FROM tool_call_hours ORDER BY 1")
     return [str(r[0]) for r in rows]
 
 
-async def ever_called(db: Database, tool: str) -> bool:
+def ever_called(tx: Tx, tool: str) -> bool:
     return bool(
-        await db.scalar(
+        tx.scalar(
             "SELECT EXISTS (SELECT 1 FROM tool_calls WHERE tool = ?) OR EXISTS (SELECT 1 FROM tool_call_hours"
             " WHERE tool = ?)",
             (tool, tool),
@@ -96,29 +102,32 @@ OLD_SAMPLES = (
 """Samples to fold: older than the cutoff (the ts index) or beyond the newest MAX_SAMPLES (the rowid)."""
 
 
+def _fold(tx: Tx, params: dict[str, Any], expired_before: float) -> int:
+    tx.execute(
+        "INSERT INTO tool_call_hours(hour, server, tool, agent_id, error, bucket, calls, seconds, max_seconds)"
+        f" SELECT {hour_of('ts')}, server, tool, COALESCE(agent_id, ''), COALESCE(error, ''),"
+        f" bucket, count(*), sum(seconds), max(seconds) FROM tool_calls WHERE {OLD_SAMPLES}"
+        " GROUP BY 1, 2, 3, 4, 5, 6"
+        " ON CONFLICT(hour, server, tool, agent_id, error, bucket) DO UPDATE SET calls = calls + excluded.calls,"
+        f" seconds = seconds + excluded.seconds, max_seconds = {greatest('max_seconds', 'excluded.max_seconds')}",
+        params,
+    )
+    tx.execute(f"DELETE FROM tool_calls WHERE {OLD_SAMPLES}", params)
+    folded = int(tx.scalar(ROWS_CHANGED) or 0)
+    tx.execute("DELETE FROM tool_call_hours WHERE hour < ?", (expired_before,))
+    return folded
+
+
 async def roll_up(db: Database, *, now: float, raw_retention: float, retention: float) -> int:
     """Fold samples older than `raw_retention` (whole hours), or beyond MAX_SAMPLES, into hourly rollups;
     drop rollups older than `retention`. Returns how many samples were folded. Safe to run from every
-    process at once: each sample is folded by exactly one transaction. With nothing to fold it costs two
-    index probes and takes no write lock for the samples."""
+    process at once: each sample is folded by exactly one transaction (one write, one hop). With nothing
+    to fold it costs two index probes and takes no write lock for the samples."""
     params = {"cutoff": math.floor((now - raw_retention) / 3600) * 3600, "cap": MAX_SAMPLES}
     if not await db.scalar(f"SELECT EXISTS (SELECT 1 FROM tool_calls WHERE {OLD_SAMPLES})", params):
         await db.write_one("DELETE FROM tool_call_hours WHERE hour < ?", (now - retention,))
         return 0
-    async with db.write_legacy() as tx:
-        await tx.execute(
-            "INSERT INTO tool_call_hours(hour, server, tool, agent_id, error, bucket, calls, seconds, max_seconds)"
-            " SELECT CAST(ts / 3600 AS INTEGER) * 3600.0, server, tool, COALESCE(agent_id, ''), COALESCE(error, ''),"
-            f" bucket, count(*), sum(seconds), max(seconds) FROM tool_calls WHERE {OLD_SAMPLES}"
-            " GROUP BY 1, 2, 3, 4, 5, 6"
-            " ON CONFLICT(hour, server, tool, agent_id, error, bucket) DO UPDATE SET calls = calls + excluded.calls,"
-            " seconds = seconds + excluded.seconds, max_seconds = max(max_seconds, excluded.max_seconds)",
-            params,
-        )
-        await tx.execute(f"DELETE FROM tool_calls WHERE {OLD_SAMPLES}", params)
-        folded = await tx.fetchone("SELECT changes()")
-        await tx.execute("DELETE FROM tool_call_hours WHERE hour < ?", (now - retention,))
-    return int(folded[0]) if folded else 0
+    return await db.write(_fold, params, now - retention)
 
 
 @dataclass(frozen=True)
@@ -153,8 +162,8 @@ class Query:
         return column if self.by_agent else "''"
 
 
-async def _names(db: Database) -> dict[str, str]:
-    return {str(r["id"]): str(r["name"]) for r in await db.fetchall("SELECT id, name FROM agents")}
+def _names(tx: Tx) -> dict[str, str]:
+    return {str(r["id"]): str(r["name"]) for r in tx.execute("SELECT id, name FROM agents")}
 
 
 def _stats(row: Row | dict[str, Any], errors: dict[str, int], names: dict[str, str], by_agent: bool) -> ToolStats:
@@ -180,7 +189,7 @@ def _rank(ordered: Sequence[float], quantile: int) -> float:
     return ordered[max(1, (len(ordered) * quantile + 99) // 100) - 1]
 
 
-async def exact_stats(db: Database, q: Query) -> list[ToolStats]:
+def exact_stats(tx: Tx, q: Query) -> list[ToolStats]:
     """Per tool (and agent): calls, errors by kind, mean, p50/p95/p99 (nearest rank) and max, from samples.
 
     The samples of the window are read in one pass and ranked here: sorting a list per tool is several
@@ -190,7 +199,7 @@ async def exact_stats(db: Database, q: Query) -> list[ToolStats]:
     where, params = q.where("c.ts")
     durations: dict[tuple[str, str, str], list[float]] = {}
     errors: dict[tuple[str, str, str], dict[str, int]] = {}
-    for server, tool, agent, seconds, error in await db.fetchall(
+    for server, tool, agent, seconds, error in tx.execute(
         f"SELECT c.server, c.tool, {q.agent_column()}, c.seconds, c.error FROM tool_calls c WHERE {where}", params
     ):
         key = (server, tool, agent)
@@ -215,15 +224,15 @@ async def exact_stats(db: Database, q: Query) -> list[ToolStats]:
             }
         )
     rows.sort(key=lambda r: (-r["calls"], r["server"], r["tool"]))
-    names = await _names(db)
+    names = _names(tx)
     return [_stats(r, errors.get((r["server"], r["tool"], r["agent_id"]), {}), names, q.by_agent) for r in rows]
 
 
-async def histogram_stats(db: Database, q: Query) -> list[ToolStats]:
+def histogram_stats(tx: Tx, q: Query) -> list[ToolStats]:
     """The same figures over samples and hourly rollups, percentiles estimated from the histogram."""
     raw_where, params = q.where("c.ts")
     hour_where, hour_params = q.where("c.hour", whole_hours=True)
-    rows = await db.fetchall(
+    rows = tx.execute(
         "SELECT server, tool, agent_id, error, bucket, sum(calls) AS calls, sum(seconds) AS total,"
         " max(max_seconds) AS max FROM ("
         f" SELECT c.server, c.tool, {q.agent_column()} AS agent_id, COALESCE(c.error, '') AS error, c.bucket,"
@@ -255,7 +264,7 @@ async def histogram_stats(db: Database, q: Query) -> list[ToolStats]:
         g["buckets"][r["bucket"]] = g["buckets"].get(r["bucket"], 0) + r["calls"]
         if r["error"]:
             g["errors"][r["error"]] = g["errors"].get(r["error"], 0) + r["calls"]
-    names = await _names(db)
+    names = _names(tx)
     found = []
     for g in groups.values():
         for name, quantile in (("p50", 50), ("p95", 95), ("p99", 99)):
@@ -274,10 +283,10 @@ def _estimate(buckets: dict[int, int], calls: int, quantile: int) -> float:
     return 0.0
 
 
-async def slowest(db: Database, q: Query, limit: int) -> list[SlowCall]:
+def slowest(tx: Tx, q: Query, limit: int) -> list[SlowCall]:
     """The slowest calls in the window that are still kept as samples."""
     where, params = q.where("c.ts")
-    rows = await db.fetchall(
+    rows = tx.execute(
         "SELECT c.*, COALESCE(a.name, c.agent_id) AS agent FROM tool_calls c LEFT JOIN agents a ON a.id = c.agent_id"
         f" WHERE {where} ORDER BY c.seconds DESC LIMIT :limit",
         {**params, "limit": limit},
@@ -295,27 +304,30 @@ async def slowest(db: Database, q: Query, limit: int) -> list[SlowCall]:
     ]
 
 
-async def totals(db: Database, q: Query, tools: Sequence[ToolStats]) -> Totals:
+BY_AGENTS, NOTICES = count_if("kind != 'system'"), count_if("kind = 'system'")
+
+
+def totals(tx: Tx, q: Query, tools: Sequence[ToolStats]) -> Totals:
     """Messages sent/received/failed and tasks created/completed/failed in the window, plus tool totals."""
     window = {"since": q.since, "until": q.until, "agent": q.agent_id}
     mine = "AND (:agent IS NULL OR {} = :agent)"
-    sent = await db.fetchone(
-        "SELECT sum(kind != 'system') AS agents, sum(kind = 'system') AS notices FROM messages"
+    sent = tx.fetchone(
+        f"SELECT {BY_AGENTS} AS agents, {NOTICES} AS notices FROM messages"
         f" WHERE created_at >= :since AND created_at < :until {mine.format('sender_id')}",
         window,
     )
-    received = await db.scalar(
+    received = tx.scalar(
         "SELECT count(*) FROM message_recipients WHERE read_at >= :since AND read_at < :until"
         f" {mine.format('agent_id')}",
         window,
     )
     tasks = {
         r["kind"]: int(r["n"])
-        for r in await db.fetchall(
+        for r in tx.execute(
             # A claim that lapsed on its last attempt fails the task too (recorded by the sweep).
             "SELECT CASE WHEN kind = 'task.lease_lapsed' THEN 'task.failed' ELSE kind END AS kind, count(*) AS n"
             " FROM events WHERE (kind IN ('task.created', 'task.completed', 'task.failed')"
-            "  OR (kind = 'task.lease_lapsed' AND json_extract(data, '$.now') = 'failed'))"
+            f"  OR (kind = 'task.lease_lapsed' AND {json_field('data', 'now')} = 'failed'))"
             f" AND ts >= :since AND ts < :until {mine.format('agent_id')} GROUP BY 1",
             window,
         )
@@ -333,6 +345,26 @@ async def totals(db: Database, q: Query, tools: Sequence[ToolStats]) -> Totals:
     )
 
 
-async def internal_errors(db: Database, *, since: float) -> int:
+def internal_errors(tx: Tx, *, since: float) -> int:
     """Calls that crashed (a bug, not a caller's mistake) since a time."""
-    return int(await db.scalar("SELECT count(*) FROM tool_calls WHERE ts >= ? AND error = 'internal'", (since,)))
+    return int(tx.scalar("SELECT count(*) FROM tool_calls WHERE ts >= ? AND error = 'internal'", (since,)))
+
+
+def report(tx: Tx, q: Query, *, now: float, slowest_calls: int) -> Metrics:
+    """Everything performance_metrics shows, from one snapshot (a roll-up by another process cannot fall
+    between deciding where percentiles come from and reading them): per-tool figures — exact from the
+    samples, or from the histogram once calls of the window were rolled up — the slowest calls, totals.
+    A tool filter naming a tool never called is refused with the tools seen."""
+    exact = not has_rollups(tx, q)
+    tools = exact_stats(tx, q) if exact else histogram_stats(tx, q)
+    if q.tool is not None and not tools and not ever_called(tx, q.tool):
+        seen = ", ".join(tool_names(tx)) or "none yet"
+        raise NotFound(f"no call of a tool named {q.tool!r} was ever recorded; check the spelling. Tools seen: {seen}")
+    return Metrics(
+        since=iso(q.since if exact else q.hour_start) or "",
+        until=iso(now) or "",
+        percentiles_from="samples" if exact else "histogram",
+        tools=tools,
+        slowest=slowest(tx, q, slowest_calls),
+        totals=totals(tx, q, tools),
+    )

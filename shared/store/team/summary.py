@@ -4,29 +4,33 @@ the integrity scan, which reads the whole file)."""
 
 from __future__ import annotations
 
-from shared.db.connection import Database
+from shared.actor import Actor
+from shared.db.connection import Database, Tx
 from shared.models.monitoring import AgentBrief, TeamSummary
 from shared.store.tasks.queries import EFFECTIVE_STATUS
 from shared.store.team import health, presence
 
 
-async def task_counts(db: Database, *, now: float, live_after: float) -> dict[str, int]:
+def task_counts(tx: Tx, at: Actor) -> dict[str, int]:
     """Tasks by status as readers see it (a lapsed claim counts as open, or failed on its last attempt)."""
-    rows = await db.fetchall(
-        f"SELECT {EFFECTIVE_STATUS} AS status, count(*) AS n FROM tasks t GROUP BY 1 ORDER BY 1",
-        {"now": now, "live_after": live_after},
+    rows = tx.execute(
+        f"SELECT {EFFECTIVE_STATUS} AS status, count(*) AS n FROM tasks t GROUP BY 1 ORDER BY 1", at.params()
     )
     return {str(r["status"]): int(r["n"]) for r in rows}
 
 
-async def team_summary(db: Database, at: presence.Moment, limits: health.Limits | None = None) -> TeamSummary:
-    """Everything `roundtable status` shows, as of `at.now`."""
+def _counts(tx: Tx, at: Actor) -> tuple[dict[str, int], int]:
+    return task_counts(tx, at), int(tx.scalar("SELECT count(*) FROM proposals WHERE status = 'open'"))
+
+
+async def team_summary(db: Database, at: Actor, limits: health.Limits | None = None) -> TeamSummary:
+    """Everything `roundtable status` shows, as `at` sees it (an agent, or `Actor.looking` for people)."""
     infos = await presence.agent_infos(db, at)
-    state = await health.check(db, now=at.now, presence_timeout=at.presence_timeout, limits=limits, integrity=False)
-    proposals = int(await db.scalar("SELECT count(*) FROM proposals WHERE status = 'open'"))
+    state = await health.check(db, at, limits=limits, integrity=False)
+    tasks, proposals = await db.read(_counts, at)
     return TeamSummary(
         agents=[AgentBrief(name=a.name, presence=a.presence, activity=a.activity, claims=len(a.claims)) for a in infos],
-        tasks=await task_counts(db, now=at.now, live_after=at.live_after),
+        tasks=tasks,
         ready_tasks=state.work.tasks_ready if state.work else 0,
         open_proposals=proposals,
         unread_messages=sum(a.unread for a in infos),

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.anyio
 TIMEOUT, IDLE, RETENTION = 30.0, 300.0, 7 * 86400.0
 
 
-def at(clock: FakeClock) -> presence.Moment:
-    return presence.Moment(now=clock(), presence_timeout=TIMEOUT, idle_after=IDLE)
+def at(clock: FakeClock) -> Actor:
+    """Someone looking at the team now, judging presence with these timeouts."""
+    return Actor(id="", name="looking", role="observer", now=clock(), presence_timeout=TIMEOUT, idle_after=IDLE)
 
 
 async def presence_of(db: Database, clock: FakeClock) -> dict[str, str]:
@@ -76,12 +77,12 @@ async def test_a_rename_is_unique_ignoring_case_and_a_taken_name_gets_a_suggesti
     ana = await join(db, clock, "ana")
     await join(db, clock, "bo")
     with pytest.raises(Conflict, match=r"'BO' is taken.*'BO-2'"):
-        await agents.update_profile(db, ana.id, name="BO", now=clock())
+        await agents.update_profile(db, ana.at(clock()), name="BO")
     with pytest.raises(InvalidArgument, match="reserved"):
-        await agents.update_profile(db, ana.id, name="system", now=clock())
+        await agents.update_profile(db, ana.at(clock()), name="system")
     with pytest.raises(InvalidArgument, match="letters, digits"):
-        await agents.update_profile(db, ana.id, name="ana smith", now=clock())
-    changed = await agents.update_profile(db, ana.id, name="Ana-Reviewer", now=clock())
+        await agents.update_profile(db, ana.at(clock()), name="ana smith")
+    changed = await agents.update_profile(db, ana.at(clock()), name="Ana-Reviewer")
     assert changed == ["renamed from ana to Ana-Reviewer"]
     assert await agents.current_name(db, ana.id) == "Ana-Reviewer"
     kinds = [r["kind"] for r in await db.fetchall("SELECT kind FROM events WHERE object_type = 'agent'")]
@@ -93,7 +94,7 @@ async def test_capabilities_decide_which_tasks_an_agent_may_claim(db: Database, 
     viewer = Viewer(ana.id, clock(), clock() - TIMEOUT)
     task_id = await task_store.create(db, viewer, task_store.NewTask(title="fix the build", requires=["rust"]))
     assert await task_store.claim(db, viewer, None, None) is None
-    await agents.update_profile(db, ana.id, capabilities=[" rust ", "python", "rust"], now=clock())
+    await agents.update_profile(db, ana.at(clock()), capabilities=[" rust ", "python", "rust"])
     row = await db.fetchone("SELECT capabilities FROM agents WHERE id = ?", (ana.id,))
     assert row is not None and json.loads(row["capabilities"]) == ["rust", "python"]
     assert await task_store.claim(db, viewer, None, None) == task_id
@@ -101,12 +102,12 @@ async def test_capabilities_decide_which_tasks_an_agent_may_claim(db: Database, 
 
 async def test_activity_is_saved_trimmed_and_limited(db: Database, clock: FakeClock) -> None:
     ana = await join(db, clock, "ana")
-    assert await agents.update_profile(db, ana.id, activity="  reviewing   PR 12 ", now=clock()) == [
+    assert await agents.update_profile(db, ana.at(clock()), activity="  reviewing   PR 12 ") == [
         "activity: 'reviewing PR 12'"
     ]
-    assert await agents.update_profile(db, ana.id, activity="reviewing PR 12", now=clock()) == []
+    assert await agents.update_profile(db, ana.at(clock()), activity="reviewing PR 12") == []
     with pytest.raises(InvalidArgument, match="the limit is 200"):
-        await agents.update_profile(db, ana.id, activity="x" * 201, now=clock())
+        await agents.update_profile(db, ana.at(clock()), activity="x" * 201)
     assert (await presence.agent_infos(db, at(clock)))[0].activity == "reviewing PR 12"
 
 
@@ -124,11 +125,10 @@ async def test_agents_gone_longer_than_the_retention_are_pruned_and_their_histor
     )
     clock.advance(RETENTION - 100)
     here = await join(db, clock, "here")  # a new session: still here
-    live_after = clock() - TIMEOUT
-    assert await agents.prune_gone(db, now=clock(), retention=RETENTION, live_after=live_after) == []
+    assert await db.write(agents.prune_gone, at(clock), retention=RETENTION) == []
     clock.advance(200)
     await beat(db, here, clock)
-    pruned = await agents.prune_gone(db, now=clock(), retention=RETENTION, live_after=clock() - TIMEOUT)
+    pruned = await db.write(agents.prune_gone, at(clock), retention=RETENTION)
     assert pruned == ["gone"]  # "holder" still holds a claim (it lapsed, but is not returned yet)
     names = {r["name"] for r in await db.fetchall("SELECT name FROM agents")}
     assert names == {"holder", "here"}
@@ -137,3 +137,17 @@ async def test_agents_gone_longer_than_the_retention_are_pruned_and_their_histor
     event = await db.fetchone("SELECT * FROM events WHERE kind = 'agent.pruned'")
     assert event is not None and event["agent_name"] == "gone" and json.loads(event["data"])["client"] == "test"
     assert await db.scalar("SELECT count(*) FROM events WHERE agent_id = ? AND kind = 'agent.joined'", (gone.id,)) == 1
+
+
+async def test_pruning_also_drops_sessions_silent_for_over_a_day_but_keeps_their_agent(
+    db: Database, clock: FakeClock
+) -> None:
+    crashed = await join(db, clock, "crashed")
+    clock.advance(agents.DEAD_SESSION_SECONDS - 10)
+    await join(db, clock, "here")
+    assert await agents.prune(db, at(clock), retention=RETENTION) == []
+    assert await db.scalar("SELECT count(*) FROM sessions WHERE agent_id = ?", (crashed.id,)) == 1
+    clock.advance(20)
+    assert await agents.prune(db, at(clock), retention=RETENTION) == []
+    assert await db.scalar("SELECT count(*) FROM sessions WHERE agent_id = ?", (crashed.id,)) == 0
+    assert {r["name"] for r in await db.fetchall("SELECT name FROM agents")} == {"crashed", "here"}

@@ -6,10 +6,11 @@ from dataclasses import replace
 
 import pytest
 
+from shared.actor import Actor
 from shared.db.connection import Database
 from shared.store.tasks import queue as task_store
 from shared.store.tasks.queries import Viewer
-from shared.store.team import agents, health, metrics, presence, summary
+from shared.store.team import agents, health, metrics, summary
 from tests.agents import join, mail
 from tests.conftest import FakeClock
 
@@ -19,14 +20,19 @@ TIMEOUT = 30.0
 LIMITS = health.Limits(stuck_after=3600, disk_low_bytes=0, disk_full_bytes=0)
 
 
+def at(clock: FakeClock) -> Actor:
+    """Someone looking at the team now, judging presence with TIMEOUT."""
+    return Actor(id="", name="looking", role="observer", now=clock(), presence_timeout=TIMEOUT, idle_after=300)
+
+
 async def codes(db: Database, clock: FakeClock, limits: health.Limits = LIMITS) -> list[str]:
-    found = await health.check(db, now=clock(), presence_timeout=TIMEOUT, limits=limits)
+    found = await health.check(db, at(clock), limits=limits)
     return [r.code for r in found.reasons]
 
 
 async def test_a_fresh_team_is_healthy_with_real_figures(db: Database, clock: FakeClock) -> None:
     await join(db, clock, "ana")
-    found = await health.check(db, now=clock(), presence_timeout=TIMEOUT, limits=LIMITS)
+    found = await health.check(db, at(clock), limits=LIMITS)
     assert (found.status, found.reasons) == ("healthy", [])
     assert found.database is not None and found.work is not None
     assert found.database.quick_check == "ok"
@@ -44,7 +50,7 @@ async def test_a_ready_task_nobody_claims_is_stuck(db: Database, clock: FakeCloc
     assert await codes(db, clock) == []
     clock.advance(700)
     await join(db, clock, "ana")
-    found = await health.check(db, now=clock(), presence_timeout=TIMEOUT, limits=LIMITS)
+    found = await health.check(db, at(clock), limits=LIMITS)
     assert found.status == "degraded" and [r.code for r in found.reasons] == ["stuck_tasks"]
     assert found.work is not None and found.work.stuck_tasks == [task_id]
     assert found.work.oldest_ready_seconds == pytest.approx(3700)
@@ -81,7 +87,7 @@ async def test_an_overdue_acknowledgement_owed_by_a_pruned_agent_no_longer_count
     clock.advance(86400)
     await join(db, clock, "ana")
     assert await codes(db, clock) == ["overdue_acks"]
-    assert await agents.prune_gone(db, now=clock(), retention=3600, live_after=clock() - TIMEOUT) == ["gone"]
+    assert await agents.prune(db, at(clock), retention=3600) == ["gone"]
     assert await codes(db, clock) == []  # nobody is left to owe it, and agent_status cannot show them
 
 
@@ -94,7 +100,7 @@ async def test_an_open_proposal_past_its_deadline_is_reported(db: Database, cloc
     )
     clock.advance(61)
     await join(db, clock, "ana")
-    found = await health.check(db, now=clock(), presence_timeout=TIMEOUT, limits=LIMITS)
+    found = await health.check(db, at(clock), limits=LIMITS)
     assert [r.code for r in found.reasons] == ["proposals_past_deadline"]
     assert found.work is not None and found.work.proposals_past_deadline == [7]
 
@@ -104,14 +110,12 @@ async def test_a_large_wal_and_a_low_disk_are_reported(db: Database, clock: Fake
     await db.write_one("CREATE TABLE filler(x BLOB)")
     for _ in range(4):  # 1 MiB of writes stay in the WAL until a checkpoint (at 4 MiB by default)
         await db.write_one("INSERT INTO filler VALUES (randomblob(256 * 1024))")
-    found = await health.check(db, now=clock(), presence_timeout=TIMEOUT, limits=LIMITS)
+    found = await health.check(db, at(clock), limits=LIMITS)
     assert found.database is not None and found.database.wal_bytes > 1024 * 1024
     assert await codes(db, clock, replace(LIMITS, wal_large_bytes=1024 * 1024)) == ["wal_large"]
     huge = 2**62
     assert await codes(db, clock, replace(LIMITS, disk_low_bytes=huge)) == ["disk_low"]
-    full = await health.check(
-        db, now=clock(), presence_timeout=TIMEOUT, limits=replace(LIMITS, disk_full_bytes=huge, disk_low_bytes=huge)
-    )
+    full = await health.check(db, at(clock), limits=replace(LIMITS, disk_full_bytes=huge, disk_low_bytes=huge))
     assert (full.status, [r.code for r in full.reasons]) == ("unhealthy", ["disk_full"])
 
 
@@ -124,7 +128,7 @@ async def test_nobody_online_and_crashing_tools_degrade_health(db: Database, clo
 
 async def test_damage_and_a_schema_mismatch_make_the_state_unhealthy(db: Database, clock: FakeClock) -> None:
     await join(db, clock, "ana")
-    found = await health.check(db, now=clock(), presence_timeout=TIMEOUT, limits=LIMITS)
+    found = await health.check(db, at(clock), limits=LIMITS)
     assert found.database is not None and found.work is not None
     damaged = found.database.model_copy(update={"quick_check": "*** in database main *** Page 7: btreeInitPage"})
     reasons = health.reasons(damaged, found.work, LIMITS)
@@ -141,8 +145,6 @@ async def test_the_team_summary_counts_agents_tasks_and_health(db: Database, clo
     first = await task_store.create(db, viewer, task_store.NewTask(title="a"))
     await task_store.create(db, viewer, task_store.NewTask(title="b"))
     await task_store.claim(db, viewer, first, None)
-    found = await summary.team_summary(
-        db, presence.Moment(now=clock(), presence_timeout=TIMEOUT, idle_after=300), LIMITS
-    )
+    found = await summary.team_summary(db, at(clock), LIMITS)
     assert [(a.name, a.presence, a.claims) for a in found.agents] == [("ana", "online", 1)]
     assert (found.tasks, found.ready_tasks, found.health) == ({"claimed": 1, "open": 1}, 1, "healthy")

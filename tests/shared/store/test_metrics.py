@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.db.connection import Database
+from shared.db.connection import Database, Tx
 from shared.store.team import metrics
 from tests.agents import join
 from tests.conftest import FakeClock
@@ -26,7 +26,7 @@ def window(clock: FakeClock, seconds: float = 3600, **filters: object) -> metric
 async def test_percentiles_are_nearest_rank_over_the_samples(db: Database, clock: FakeClock) -> None:
     ana = await join(db, clock, "ana")
     await metrics.record_calls(db, calls(clock, ana.id, "task_claim", [i / 1000 for i in range(1, 101)]))
-    [stats] = await metrics.exact_stats(db, window(clock))
+    [stats] = await db.read(metrics.exact_stats, window(clock))
     assert (stats.tool, stats.calls, stats.errors) == ("task_claim", 100, {})
     assert (stats.p50_ms, stats.p95_ms, stats.p99_ms, stats.max_ms) == (50.0, 95.0, 99.0, 100.0)
     assert stats.mean_ms == pytest.approx(50.5)
@@ -41,13 +41,13 @@ async def test_errors_are_counted_by_kind_per_tool_and_agent(db: Database, clock
         + calls(clock, ana.id, "task_update", [0.002] * 2, "not_found")
         + calls(clock, bo.id, "task_update", [0.002], "validation"),
     )
-    [total] = await metrics.exact_stats(db, window(clock))
+    [total] = await db.read(metrics.exact_stats, window(clock))
     assert (total.calls, total.errors, total.error_rate) == (6, {"not_found": 2, "validation": 1}, 0.5)
-    per_agent = {s.agent: s for s in await metrics.exact_stats(db, window(clock, by_agent=True))}
+    per_agent = {s.agent: s for s in await db.read(metrics.exact_stats, window(clock, by_agent=True))}
     assert per_agent["ana"].errors == {"not_found": 2} and per_agent["bo"].errors == {"validation": 1}
-    only_bo = await metrics.exact_stats(db, window(clock, agent_id=bo.id))
+    only_bo = await db.read(metrics.exact_stats, window(clock, agent_id=bo.id))
     assert [s.calls for s in only_bo] == [1]
-    slow = await metrics.slowest(db, window(clock), 2)
+    slow = await db.read(metrics.slowest, window(clock), 2)
     assert [s.ms for s in slow] == [2.0, 2.0] and slow[0].agent in ("ana", "bo")
 
 
@@ -71,12 +71,12 @@ async def test_old_samples_are_rolled_up_and_long_windows_use_the_histogram(db: 
     assert folded == 101
     assert await db.scalar("SELECT count(*) FROM tool_calls") == 1
     assert await metrics.roll_up(db, now=clock(), raw_retention=DAY, retention=30 * DAY) == 0
-    [stats] = await metrics.histogram_stats(db, window(clock, 3 * DAY))
+    [stats] = await db.read(metrics.histogram_stats, window(clock, 3 * DAY))
     assert (stats.calls, stats.errors, stats.max_ms) == (102, {"conflict": 1}, 100.0)
     assert stats.p50_ms == pytest.approx(50, rel=0.15)
     assert stats.p99_ms == pytest.approx(99, rel=0.15)
     assert stats.mean_ms == pytest.approx((sum(durations) + 0.015) / 102 * 1000, abs=0.001)
-    [recent] = await metrics.exact_stats(db, window(clock, 3600))
+    [recent] = await db.read(metrics.exact_stats, window(clock, 3600))
     assert recent.calls == 1
     clock.advance(31 * DAY)
     await metrics.roll_up(db, now=clock(), raw_retention=DAY, retention=30 * DAY)
@@ -94,27 +94,28 @@ async def test_histogram_buckets_are_a_quarter_wide() -> None:
 
 async def test_totals_count_messages_and_tasks_in_the_window(db: Database, clock: FakeClock) -> None:
     ana = await join(db, clock, "ana")
-    async with db.write_legacy() as tx:
-        await tx.execute(
+
+    def setup(tx: Tx) -> None:
+        tx.execute(
             "INSERT INTO messages(id, sender_id, sender_name, kind, body, created_at) VALUES"
             " (1, ?, 'ana', 'direct', 'hi', ?), (2, NULL, 'system', 'system', 'task', ?)",
             (ana.id, clock(), clock()),
         )
-        await tx.execute(
-            "INSERT INTO message_recipients(agent_id, message_id, read_at) VALUES (?, 1, ?)", (ana.id, clock())
-        )
+        tx.execute("INSERT INTO message_recipients(agent_id, message_id, read_at) VALUES (?, 1, ?)", (ana.id, clock()))
         for kind in ("task.created", "task.created", "task.completed", "task.failed"):
-            await tx.execute("INSERT INTO events(ts, agent_id, kind) VALUES (?, ?, ?)", (clock(), ana.id, kind))
+            tx.execute("INSERT INTO events(ts, agent_id, kind) VALUES (?, ?, ?)", (clock(), ana.id, kind))
         for state in ("open", "failed"):  # a lapse on the last attempt fails the task
-            await tx.execute(
+            tx.execute(
                 "INSERT INTO events(ts, agent_id, kind, data)"
                 " VALUES (?, ?, 'task.lease_lapsed', json_object('now', ?))",
                 (clock(), ana.id, state),
             )
+
+    await db.write(setup)
     await metrics.record_calls(db, calls(clock, ana.id, "message_send", [0.001], "rate_limited"))
     q = window(clock)
-    tools = await metrics.exact_stats(db, q)
-    t = await metrics.totals(db, q, tools)
+    tools = await db.read(metrics.exact_stats, q)
+    t = await db.read(metrics.totals, q, tools)
     assert (t.messages_sent, t.notices_sent, t.messages_received, t.messages_failed) == (1, 1, 1, 1)
     assert (t.tasks_created, t.tasks_completed, t.tasks_failed, t.tool_calls, t.tool_errors) == (2, 1, 2, 1, 1)
 
@@ -126,5 +127,5 @@ async def test_samples_beyond_the_cap_are_folded_early_whatever_their_age(
     await metrics.record_calls(db, calls(clock, None, "task_list", [0.001] * 10))
     assert await metrics.roll_up(db, now=clock(), raw_retention=DAY, retention=30 * DAY) == 7
     assert await db.scalar("SELECT count(*) FROM tool_calls") == 3
-    [stats] = await metrics.histogram_stats(db, window(clock))
+    [stats] = await db.read(metrics.histogram_stats, window(clock))
     assert stats.calls == 10
