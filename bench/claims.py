@@ -21,7 +21,6 @@ from mcp import Client
 from bench.common import ms, pct, stdio, table
 from shared.db.connection import Database
 from shared.store.tasks import queue as store
-from shared.store.tasks.queries import Viewer
 from shared.store.team import agents
 
 TASKS = 20_000
@@ -105,7 +104,7 @@ def store_worker(db: str, who: str, seconds: float, out: mp.Queue, go: object) -
             now = time.time()
             start = time.perf_counter()
             try:
-                got = await store.claim(database, Viewer(me.id, now, now - 30), None, None)
+                got = await store.claim(database, me.at(now), None, None)
             except sqlite3.OperationalError:
                 errors += 1
                 continue
@@ -214,9 +213,10 @@ def measure(counts: list[int], seconds: float) -> str:
         rows,
     ) + (
         "\nEach run claims from 20,000 open tasks and completes none, so thousands are claimed by the end. A store "
-        "claim is one UPDATE that also considers lapsed claims to take over; it finds them through indexes (expired "
-        "leases, and the claims of agents without a live session), so the claims of present agents cost nothing. "
-        "The store column pays aiosqlite's thread hop per statement (SQLITE.md: ~0.2 ms). The MCP column also "
+        "claim is one write transaction in one hop: it picks the best ready task, also considering lapsed claims to "
+        "take over, which it finds through indexes (expired leases, and the claims of agents without a live "
+        "session), so the claims of present agents cost nothing; then takes it and records the claim event. The "
+        "store column pays aiosqlite's thread hop (~0.2 ms here) and the event row. The MCP column also "
         "carries the client: one Python process drives every stdio session and validates every result against "
         "its outputSchema.\n"
     )

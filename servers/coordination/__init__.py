@@ -12,6 +12,7 @@ from mcp.server.mcpserver import MCPServer
 from servers.coordination import consensus, tasks
 from shared.config import Settings
 from shared.frame.runtime import Runtime, create_server, run_main
+from shared.frame.tool import add_tools
 from shared.rules.clock import Clock, system_clock
 
 DESCRIPTION = (
@@ -37,9 +38,9 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         settings,
         instructions=INSTRUCTIONS,
         clock=clock,
-        background=[tasks.sweep_periodically, consensus.close_due_periodically],
+        background=[tasks.SWEEP, consensus.close_due_periodically],
     )
-    tasks.register(mcp)
+    add_tools(mcp, tasks.TOOLS)
     consensus.register(mcp)
     return mcp
 

@@ -18,11 +18,11 @@ from typing import Any
 import anyio
 
 from servers.cli import team
+from shared.actor import Actor
 from shared.config import Settings
 from shared.db.connection import Database
 from shared.store import events
 from shared.store.tasks import queue as tasks
-from shared.store.tasks.queries import Viewer
 from tests.agents import join
 from tests.conftest import FakeClock
 from tests.stdio import ROOT
@@ -53,7 +53,7 @@ def seed(db_path: Path) -> None:
         try:
             ana = await join(db, clock, "ana")
             await join(db, clock, "bo")
-            viewer = Viewer(agent_id=ana.id, now=clock(), live_after=clock() - 30)
+            viewer = ana.at(clock())
             first = await tasks.create(db, viewer, tasks.NewTask(title="write the docs"))
             await tasks.create(db, viewer, tasks.NewTask(title="review the docs"))
             assert await tasks.claim(db, viewer, task_id=first, lease=600) == first
@@ -129,7 +129,7 @@ def test_tail_follows_new_events_live_and_stops_cleanly_on_ctrl_c(tmp_path: Path
             database = await Database.open(db)
             try:
                 now = time.time()
-                viewer = Viewer(agent_id="named:bo", now=now, live_after=now - 30)
+                viewer = Actor(id="named:bo", name="bo", now=now)
                 await tasks.create(database, viewer, tasks.NewTask(title="a new one"))
             finally:
                 await database.close()

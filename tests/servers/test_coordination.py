@@ -20,7 +20,6 @@ from servers.coordination import build_server
 from shared.config import Settings
 from shared.db.connection import Database
 from shared.store.tasks import queue as store
-from shared.store.tasks.queries import Viewer
 from shared.store.team import agents
 from tests.results import text
 from tests.stdio import server_params
@@ -122,8 +121,7 @@ async def seed(db_path: Path, count: int) -> list[int]:
             pid=os.getpid(),
             now=0.0,
         )
-        viewer = Viewer(agent_id=me.id, now=0.0, live_after=0.0)
-        return [await store.create(db, viewer, store.NewTask(title=f"job {i}")) for i in range(count)]
+        return [await store.create(db, me.at(0.0), store.NewTask(title=f"job {i}")) for i in range(count)]
     finally:
         await db.close()
 

@@ -1,16 +1,17 @@
 """Changing a task someone holds or created: progress, release, block, cancel, lease extension, and
-completion with retries and repeats. Every change runs in one write transaction after a sweep, so a
-holder whose claim lapsed is told so instead of silently overwriting someone else's work."""
+completion with retries and repeats. Every change is one write transaction (`Database.write`, one hop)
+that sweeps lapsed claims first, so a holder whose claim lapsed is told so instead of silently
+overwriting someone else's work. Admins (the acting Actor's role) may manage any task."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.db.connection import Database, Row, Transaction
+from shared.actor import Actor
+from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, Forbidden, InvalidArgument
 from shared.models.tasks import FINAL_STATUSES
 from shared.rules.clock import iso
-from shared.store.tasks.queries import Viewer
 from shared.store.tasks.queue import (
     TaskChange,
     check_dependencies,
@@ -25,93 +26,96 @@ from shared.store.tasks.queue import (
 MAX_LEASE = 7 * 86400
 
 
-def _may_manage(row: Row, viewer: Viewer, admin: bool) -> bool:
+def _may_manage(row: Row, actor: Actor) -> bool:
     """Creators and admins manage a task's definition (priority, dependencies, cancel, unblock)."""
-    return admin or row["created_by"] == viewer.agent_id
+    return actor.is_admin or row["created_by"] == actor.id
 
 
-async def update(db: Database, viewer: Viewer, task_id: int, change: TaskChange, *, admin: bool) -> list[str]:
+async def update(db: Database, actor: Actor, task_id: int, change: TaskChange) -> list[str]:
     """Apply a change; returns what changed, in words. Refuses changes that make no sense, with the reason."""
-    async with db.write_legacy() as tx:
-        await sweep(tx, viewer)
-        row = await locked_task(tx, task_id)
-        if row["status"] in FINAL_STATUSES:
-            raise Conflict(f"task {task_id} is {row['status']} and cannot change; create a new task with task_create")
-        sets: dict[str, object] = {}
-        said: list[str] = []
-        touches_claim = change.progress is not None or change.note is not None or change.extend_lease is not None
-        if touches_claim:
-            require_holder(row, viewer, admin=admin, action="update")
-        if change.progress is not None:
-            sets["progress"] = change.progress
-            said.append(f"progress {change.progress}%")
-        if change.note is not None:
-            sets["note"] = change.note
-            said.append("note saved")
-        if change.extend_lease is not None:
-            if change.extend_lease > MAX_LEASE:
-                raise InvalidArgument(f"extend_lease is at most {MAX_LEASE // 86400} days; extend again later")
-            until = viewer.now + change.extend_lease
-            sets["lease_expires_at"] = until
-            said.append(f"lease extended to {iso(until)}")
-        if change.priority is not None:
-            if not _may_manage(row, viewer, admin):
-                raise Forbidden(f"only task {task_id}'s creator or an admin may change its priority")
-            sets["priority"] = change.priority
-            said.append("priority changed")
-        if change.add_depends_on:
-            if not _may_manage(row, viewer, admin):
-                raise Forbidden(f"only task {task_id}'s creator or an admin may change its dependencies")
-            await check_dependencies(tx, task_id, change.add_depends_on)
-            await tx.executemany(
-                "INSERT OR IGNORE INTO task_deps(task_id, depends_on) VALUES (?, ?)",
-                [(task_id, d) for d in change.add_depends_on],
-            )
-            said.append(f"now depends on {sorted(set(change.add_depends_on))}")
-        if change.status is not None:
-            said.append(_status_change(row, viewer, change, sets, admin=admin))
-        if not said:
-            raise InvalidArgument(
-                "nothing to change; pass progress, note, status, extend_lease, priority or add_depends_on"
-            )
-        if sets:
-            sets["updated_at"] = viewer.now
-            assignments = ", ".join(f"{column} = :{column}" for column in sets)
-            await tx.execute(f"UPDATE tasks SET {assignments} WHERE id = :id", {**sets, "id": task_id})
-        kind = {"open": "task.released", "blocked": "task.blocked", "cancelled": "task.cancelled"}.get(
-            change.status or "", "task.updated"
+    return await db.write(_update, actor, task_id, change)
+
+
+def _update(tx: Tx, actor: Actor, task_id: int, change: TaskChange) -> list[str]:
+    sweep(tx, actor)
+    row = locked_task(tx, task_id)
+    if row["status"] in FINAL_STATUSES:
+        raise Conflict(f"task {task_id} is {row['status']} and cannot change; create a new task with task_create")
+    sets: dict[str, object] = {}
+    said: list[str] = []
+    touches_claim = change.progress is not None or change.note is not None or change.extend_lease is not None
+    if touches_claim:
+        require_holder(row, actor, admin=actor.is_admin, action="update")
+    if change.progress is not None:
+        sets["progress"] = change.progress
+        said.append(f"progress {change.progress}%")
+    if change.note is not None:
+        sets["note"] = change.note
+        said.append("note saved")
+    if change.extend_lease is not None:
+        if change.extend_lease > MAX_LEASE:
+            raise InvalidArgument(f"extend_lease is at most {MAX_LEASE // 86400} days; extend again later")
+        until = actor.now + change.extend_lease
+        sets["lease_expires_at"] = until
+        said.append(f"lease extended to {iso(until)}")
+    if change.priority is not None:
+        if not _may_manage(row, actor):
+            raise Forbidden(f"only task {task_id}'s creator or an admin may change its priority")
+        sets["priority"] = change.priority
+        said.append("priority changed")
+    if change.add_depends_on:
+        if not _may_manage(row, actor):
+            raise Forbidden(f"only task {task_id}'s creator or an admin may change its dependencies")
+        check_dependencies(tx, task_id, change.add_depends_on)
+        tx.executemany(
+            "INSERT INTO task_deps(task_id, depends_on) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [(task_id, d) for d in change.add_depends_on],
         )
-        if kind == "task.released" and row["status"] == "blocked":
-            kind = "task.unblocked"
-        await record(tx, viewer, kind, task_id, changes=said)
+        said.append(f"now depends on {sorted(set(change.add_depends_on))}")
+    if change.status is not None:
+        said.append(_status_change(row, actor, change, sets))
+    if not said:
+        raise InvalidArgument(
+            "nothing to change; pass progress, note, status, extend_lease, priority or add_depends_on"
+        )
+    if sets:
+        sets["updated_at"] = actor.now
+        assignments = ", ".join(f"{column} = :{column}" for column in sets)
+        tx.execute(f"UPDATE tasks SET {assignments} WHERE id = :id", {**sets, "id": task_id})
+    kind = {"open": "task.released", "blocked": "task.blocked", "cancelled": "task.cancelled"}.get(
+        change.status or "", "task.updated"
+    )
+    if kind == "task.released" and row["status"] == "blocked":
+        kind = "task.unblocked"
+    record(tx, actor, kind, task_id, changes=said)
     return said
 
 
-def _status_change(row: Row, viewer: Viewer, change: TaskChange, sets: dict[str, object], *, admin: bool) -> str:
+def _status_change(row: Row, actor: Actor, change: TaskChange, sets: dict[str, object]) -> str:
     """Fill `sets` for a release, unblock, block or cancel; return what happened in words."""
     task_id, status, wanted = row["id"], row["status"], change.status
     release = {"holder": None, "claimed_at": None, "lease_expires_at": None}
     if wanted == "cancelled":
-        if not _may_manage(row, viewer, admin):
+        if not _may_manage(row, actor):
             raise Forbidden(f"only task {task_id}'s creator or an admin may cancel it; release it instead")
-        sets.update(release, status="cancelled", completed_at=viewer.now, result=change.reason or "cancelled")
+        sets.update(release, status="cancelled", completed_at=actor.now, result=change.reason or "cancelled")
         return "cancelled"
     if wanted == "blocked":
         if not change.reason:
             raise InvalidArgument("blocking needs a reason (what or whom the task waits for); pass reason=")
         if status == "claimed":
-            require_holder(row, viewer, admin=admin, action="block")
-        elif not _may_manage(row, viewer, admin):
+            require_holder(row, actor, admin=actor.is_admin, action="block")
+        elif not _may_manage(row, actor):
             raise Forbidden(f"only task {task_id}'s creator or an admin may block it while nobody holds it")
-        sets.update(release, status="blocked", blocked_reason=change.reason, previous_holder=viewer.agent_id)
+        sets.update(release, status="blocked", blocked_reason=change.reason, previous_holder=actor.id)
         return f"blocked: {change.reason}"
     if wanted == "open":
         if status == "claimed":
-            require_holder(row, viewer, admin=admin, action="release")
+            require_holder(row, actor, admin=actor.is_admin, action="release")
             sets.update(release, status="open", progress=0)
             return "released back to the queue"
         if status == "blocked":
-            if not (_may_manage(row, viewer, admin) or row["previous_holder"] == viewer.agent_id):
+            if not (_may_manage(row, actor) or row["previous_holder"] == actor.id):
                 raise Forbidden(f"only whoever blocked task {task_id}, its creator or an admin may unblock it")
             sets.update(status="open", blocked_reason=None, previous_holder=None)
             return "unblocked and back in the queue"
@@ -126,43 +130,46 @@ class Completion:
     unblocked: list[int]
 
 
-async def complete(db: Database, viewer: Viewer, task_id: int, *, success: bool, result: str) -> Completion:
+async def complete(db: Database, actor: Actor, task_id: int, *, success: bool, result: str) -> Completion:
     """Finish a claim. Success unblocks dependents; failure retries until max_attempts, then fails."""
-    async with db.write_legacy() as tx:
-        await sweep(tx, viewer)
-        row = await locked_task(tx, task_id)
-        if row["status"] in FINAL_STATUSES:
-            raise Conflict(f"task {task_id} is already {row['status']}")
-        require_holder(row, viewer, admin=False, action="complete")
-        attempts = row["attempts"] + (0 if success else 1)
-        final = success or attempts >= row["max_attempts"]
-        status = "done" if success else ("failed" if final else "open")
-        updated = await tx.fetchone(
-            "UPDATE tasks SET status = :status, holder = NULL, claimed_at = NULL, lease_expires_at = NULL,"
-            " attempts = :attempts, result = :result, progress = CASE WHEN :success THEN 100 ELSE progress END,"
-            " completed_at = CASE WHEN :final THEN :now END, updated_at = :now WHERE id = :id RETURNING *",
-            {
-                "status": status,
-                "attempts": attempts,
-                "result": result,
-                "success": success,
-                "final": final,
-                "now": viewer.now,
-                "id": task_id,
-            },
-        )
-        assert updated is not None
-        kind = {"done": "task.completed", "failed": "task.failed", "open": "task.retry"}[status]
-        await record(tx, viewer, kind, task_id, attempts=attempts)
-        if status == "failed":
-            await tell_creator_it_failed(tx, viewer, updated, result or "no result given")
-        following = await schedule_next(tx, viewer, updated) if final else None
-        unblocked = await _newly_ready_dependents(tx, task_id) if success else []
+    return await db.write(_complete, actor, task_id, success, result)
+
+
+def _complete(tx: Tx, actor: Actor, task_id: int, success: bool, result: str) -> Completion:
+    sweep(tx, actor)
+    row = locked_task(tx, task_id)
+    if row["status"] in FINAL_STATUSES:
+        raise Conflict(f"task {task_id} is already {row['status']}")
+    require_holder(row, actor, admin=False, action="complete")
+    attempts = row["attempts"] + (0 if success else 1)
+    final = success or attempts >= row["max_attempts"]
+    status = "done" if success else ("failed" if final else "open")
+    updated = tx.fetchone(
+        "UPDATE tasks SET status = :status, holder = NULL, claimed_at = NULL, lease_expires_at = NULL,"
+        " attempts = :attempts, result = :result, progress = CASE WHEN :success THEN 100 ELSE progress END,"
+        " completed_at = CASE WHEN :final THEN :now END, updated_at = :now WHERE id = :id RETURNING *",
+        {
+            "status": status,
+            "attempts": attempts,
+            "result": result,
+            "success": success,
+            "final": final,
+            "now": actor.now,
+            "id": task_id,
+        },
+    )
+    assert updated is not None
+    kind = {"done": "task.completed", "failed": "task.failed", "open": "task.retry"}[status]
+    record(tx, actor, kind, task_id, attempts=attempts)
+    if status == "failed":
+        tell_creator_it_failed(tx, actor, updated, result or "no result given")
+    following = schedule_next(tx, actor, updated) if final else None
+    unblocked = _newly_ready_dependents(tx, task_id) if success else []
     return Completion(status=status, next_occurrence=following, unblocked=unblocked)
 
 
-async def _newly_ready_dependents(tx: Transaction, task_id: int) -> list[int]:
-    rows = await tx.execute(
+def _newly_ready_dependents(tx: Tx, task_id: int) -> list[int]:
+    rows = tx.execute(
         "SELECT d.task_id FROM task_deps d JOIN tasks t ON t.id = d.task_id"
         " WHERE d.depends_on = ? AND t.status = 'open' AND NOT EXISTS ("
         "  SELECT 1 FROM task_deps o JOIN tasks ot ON ot.id = o.depends_on"

@@ -1,8 +1,10 @@
 """Reading tasks: the SQL that decides what is lapsed, ready and visible, and rows → Task models.
 
 Expiry lives here, in SQL evaluated at read time: a claim whose lease expired or whose holder has no
-live session counts as lapsed, and a lapsed claim shows as open (or failed, when it used the last
-attempt) whether or not a sweep has recorded it yet.
+live session (agents.live_session_sql) counts as lapsed, and a lapsed claim shows as open (or failed,
+when it used the last attempt) whether or not a sweep has recorded it yet. Every query binds the
+acting Actor's parameters (:me, :now, :live_after). The readers take a `Tx`, so they serve inside a
+write and, through `Database.read`, on their own.
 """
 
 from __future__ import annotations
@@ -10,23 +12,24 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from shared.db.connection import Database, Row
-from shared.errors import InvalidArgument, NotFound
+from shared.actor import Actor
+from shared.db.connection import Row, Tx
+from shared.errors import NotFound
 from shared.models.tasks import PRIORITIES, Task, TaskStatus
+from shared.rules import cursor as cursors
 from shared.rules.clock import iso
+from shared.rules.quoting import like_contains
+from shared.store.tasks.dialect import contains_ignoring_case, equal_ignoring_case, json_array_of, json_values
+from shared.store.team import agents
 
-LAPSED = (
-    "(t.status = 'claimed' AND (t.lease_expires_at < :now OR NOT EXISTS ("
-    "SELECT 1 FROM sessions s WHERE s.agent_id = t.holder AND s.heartbeat_at >= :live_after)))"
-)
+LAPSED = "(t.status = 'claimed' AND (t.lease_expires_at < :now OR NOT " + agents.live_session_sql("t.holder") + "))"
+"""Whether task `t` is a claim that lapsed: its lease expired or its holder has no live session."""
 LAPSED_IDS = (
     "SELECT lt.id FROM tasks lt WHERE lt.status = 'claimed' AND lt.lease_expires_at < :now"
     " UNION ALL"
     " SELECT lt.id FROM agents la CROSS JOIN tasks lt ON lt.holder = la.id AND lt.status = 'claimed'"
-    " WHERE lt.lease_expires_at >= :now AND NOT EXISTS ("
-    "SELECT 1 FROM sessions s WHERE s.agent_id = la.id AND s.heartbeat_at >= :live_after)"
+    " WHERE lt.lease_expires_at >= :now AND NOT " + agents.live_session_sql("la.id")
 )
 """The ids of the claims LAPSED describes, found through indexes rather than by testing every claimed task:
 leases past their expiry, and the claims of agents without a live session (agents are few, and a claim's
@@ -35,16 +38,18 @@ EFFECTIVE_STATUS = (
     f"(CASE WHEN {LAPSED} THEN (CASE WHEN t.attempts + 1 >= t.max_attempts THEN 'failed' ELSE 'open' END)"
     " ELSE t.status END)"
 )
+"""The status readers see: a lapsed claim is open again, or failed when it used the last attempt."""
 UNMET_DEPS = (
     "EXISTS (SELECT 1 FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on"
     " WHERE d.task_id = t.id AND dt.status != 'done')"
 )
+"""Whether task `t` waits on a dependency that is not done."""
 CLAIMABLE = (
     f"(NOT {UNMET_DEPS}"
     " AND (t.not_before IS NULL OR t.not_before <= :now)"
     " AND (t.assignee IS NULL OR t.assignee = :me)"
-    " AND NOT EXISTS (SELECT 1 FROM json_each(t.requires) r WHERE r.value NOT IN ("
-    "   SELECT c.value FROM agents a, json_each(a.capabilities) c WHERE a.id = :me)))"
+    f" AND NOT EXISTS (SELECT 1 FROM {json_values('t.requires', 'r')} WHERE r.value NOT IN ("
+    f"   SELECT c.value FROM agents a, {json_values('a.capabilities', 'c')} WHERE a.id = :me)))"
 )
 """Whether :me may take this task now, its status aside."""
 READY = f"({EFFECTIVE_STATUS} = 'open' AND {CLAIMABLE})"
@@ -55,22 +60,10 @@ COLUMNS = f"""
     (SELECT name FROM agents WHERE id = t.created_by) AS created_by_name,
     (SELECT name FROM agents WHERE id = t.assignee) AS assignee_name,
     (SELECT name FROM agents WHERE id = t.holder) AS holder_name,
-    (SELECT json_group_array(d.depends_on) FROM task_deps d WHERE d.task_id = t.id) AS deps,
-    (SELECT json_group_array(d.depends_on) FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on
+    (SELECT {json_array_of("d.depends_on")} FROM task_deps d WHERE d.task_id = t.id) AS deps,
+    (SELECT {json_array_of("d.depends_on")} FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on
       WHERE d.task_id = t.id AND dt.status != 'done') AS waiting
 """
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """Who is looking and when: the parameters every task query binds."""
-
-    agent_id: str
-    now: float
-    live_after: float
-
-    def params(self, **extra: Any) -> dict[str, Any]:
-        return {"me": self.agent_id, "now": self.now, "live_after": self.live_after, **extra}
 
 
 def to_task(row: Row) -> Task:
@@ -105,18 +98,23 @@ def to_task(row: Row) -> Task:
     )
 
 
-async def get(db: Database, viewer: Viewer, task_id: int) -> Task:
-    row = await db.fetchone(f"SELECT {COLUMNS} FROM tasks t WHERE t.id = :id", viewer.params(id=task_id))
+ONE = f"SELECT {COLUMNS} FROM tasks t WHERE t.id = :id"
+
+
+def get(tx: Tx, actor: Actor, task_id: int) -> Task:
+    """Task `task_id` as `actor` sees it now; NotFound names how to find tasks."""
+    row = tx.fetchone(ONE, actor.params(id=task_id))
     if row is None:
         raise NotFound(f"task {task_id} does not exist; find tasks with task_list()")
     return to_task(row)
 
 
-async def get_many(db: Database, viewer: Viewer, ids: Sequence[int]) -> list[Task]:
+def get_many(tx: Tx, actor: Actor, ids: Sequence[int]) -> list[Task]:
+    """The tasks of these ids that exist, by id."""
     if not ids:
         return []
     marks = ",".join(str(int(i)) for i in ids)
-    rows = await db.fetchall(f"SELECT {COLUMNS} FROM tasks t WHERE t.id IN ({marks}) ORDER BY t.id", viewer.params())
+    rows = tx.execute(f"SELECT {COLUMNS} FROM tasks t WHERE t.id IN ({marks}) ORDER BY t.id", actor.params())
     return [to_task(r) for r in rows]
 
 
@@ -130,24 +128,15 @@ class TaskFilter:
     text: str | None = None
 
 
-def _cursor(value: str | None) -> tuple[int, int] | None:
-    if value is None or value == "":
-        return None
-    try:
-        priority, last_id = (int(part) for part in value.split(":"))
-    except ValueError:
-        raise InvalidArgument(
-            f"cursor {value!r} is not one task_list returned; pass next_cursor from the previous page, or omit it"
-        ) from None
-    return priority, last_id
-
-
-async def page(
-    db: Database, viewer: Viewer, filters: TaskFilter, *, limit: int, cursor: str | None
+def page(
+    tx: Tx, actor: Actor, filters: TaskFilter, *, limit: int, cursor: str | None
 ) -> tuple[list[Task], int, str | None]:
-    """One page of matching tasks, highest priority first then oldest, the total count, the next cursor."""
-    where = ["1"]
-    params = viewer.params()
+    """One page of matching tasks, highest priority first then oldest, the total count, the next cursor
+    (priority:id of the last task shown). Run it through `Database.read`: the count and the page are one
+    snapshot."""
+    after = cursors.parse(cursor, parts=2, tool="task_list")
+    where = ["1 = 1"]
+    params = actor.params()
     if filters.statuses:
         marks = ",".join(f":s{i}" for i in range(len(filters.statuses)))
         where.append(f"{EFFECTIVE_STATUS} IN ({marks})")
@@ -160,23 +149,24 @@ async def page(
         where.append("t.assignee = :assignee")
         params["assignee"] = filters.assignee_id
     if filters.tag:
-        where.append("EXISTS (SELECT 1 FROM json_each(t.tags) g WHERE g.value = :tag COLLATE NOCASE)")
+        tag = equal_ignoring_case("g.value", ":tag")
+        where.append(f"EXISTS (SELECT 1 FROM {json_values('t.tags', 'g')} WHERE {tag})")
         params["tag"] = filters.tag
     if filters.text:
-        escaped = filters.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append("(t.title LIKE :text ESCAPE '\\' OR t.description LIKE :text ESCAPE '\\')")
-        params["text"] = f"%{escaped}%"
+        title = contains_ignoring_case("t.title", ":text")
+        description = contains_ignoring_case("t.description", ":text")
+        where.append(f"({title} OR {description})")
+        params["text"] = like_contains(filters.text)
     condition = " AND ".join(where)
-    total = int(await db.scalar(f"SELECT count(*) FROM tasks t WHERE {condition}", params))
-    after = _cursor(cursor)
+    total = int(tx.scalar(f"SELECT count(*) FROM tasks t WHERE {condition}", params))
     if after is not None:
         condition += " AND (t.priority < :cp OR (t.priority = :cp AND t.id > :cid))"
         params.update(cp=after[0], cid=after[1])
-    rows = await db.fetchall(
+    rows = tx.execute(
         f"SELECT {COLUMNS} FROM tasks t WHERE {condition} ORDER BY t.priority DESC, t.id LIMIT :limit",
         {**params, "limit": limit + 1},
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = f"{rows[-1]['priority']}:{rows[-1]['id']}" if more and rows else None
+    next_cursor = cursors.encode(rows[-1]["priority"], rows[-1]["id"]) if more and rows else None
     return [to_task(r) for r in rows], total, next_cursor

@@ -1,9 +1,12 @@
-"""Changing tasks: create, claim, update, complete, and the sweep that returns lapsed claims to the queue.
+"""Changing tasks: create, claim, and the sweep that returns lapsed claims to the queue; the helpers that
+changes.py builds updates and completions from.
 
-Each change is one BEGIN IMMEDIATE transaction that first sweeps lapsed claims (so every caller sees
-the same truth), then changes the task with a single statement and appends its event. A claim is one
-`UPDATE … WHERE id = (SELECT … ready … LIMIT 1) RETURNING`, never read-then-write, so no task is ever
-held by two agents.
+Every change is one write transaction, run in one hop by `Database.write` (docs/ARCHITECTURE.md): a
+sync function that changes the task and appends its events (shared.store.events) and notices
+(messages.post_notice, signed with the acting Actor's team secret) in the same commit. A claim picks
+its task and takes it inside that transaction (BEGIN IMMEDIATE), so no task is ever held by two agents.
+Task events are written here (`record`, `record_lapse`), `task.claimed` and `task.lease_lapsed`
+included; no trigger writes them (shared/db/migrations/0007_claim_events_by_the_store.sql).
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from shared.db.connection import Database, Row, Transaction
+from shared.actor import Actor
+from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.models.tasks import FINAL_STATUSES
 from shared.rules.clock import iso
 from shared.store import events
-from shared.store.mail import legacy as mail_legacy
-from shared.store.tasks.queries import CLAIMABLE, LAPSED, LAPSED_IDS, UNMET_DEPS, Viewer, get
+from shared.store.mail import send as messages
+from shared.store.tasks.dialect import json_values
+from shared.store.tasks.queries import CLAIMABLE, LAPSED, LAPSED_IDS, UNMET_DEPS, get
 
 MAX_DEPENDENCIES = 50
 
@@ -50,13 +55,18 @@ class TaskChange:
     add_depends_on: Sequence[int] = field(default_factory=tuple)
 
 
-async def record(tx: Transaction, viewer: Viewer, kind: str, task_id: int, **data: object) -> None:
-    await events.record_legacy(
-        tx, now=viewer.now, agent_id=viewer.agent_id, kind=kind, object_type="task", object_id=task_id, data=data
-    )
+def record(tx: Tx, actor: Actor, kind: str, task_id: int, **data: object) -> None:
+    """Append a task event by `actor`, at its time, inside the change's transaction."""
+    events.record(tx, now=actor.now, agent_id=actor.id, kind=kind, object_type="task", object_id=task_id, data=data)
 
 
-async def check_dependencies(tx: Transaction, task_id: int | None, depends_on: Sequence[int]) -> None:
+def record_lapse(tx: Tx, actor: Actor, task_id: int, *, holder: str, now: str) -> None:
+    """The one writer of `task.lease_lapsed`: `holder`'s claim lapsed and the task is `now` open or failed.
+    Written by the sweep and by a claim that takes over a lapsed claim, never both for one lapse."""
+    record(tx, actor, "task.lease_lapsed", task_id, holder=holder, now=now)
+
+
+def check_dependencies(tx: Tx, task_id: int | None, depends_on: Sequence[int]) -> None:
     """Refuse unknown ids, self-dependencies and cycles, naming the offending ids."""
     wanted = sorted(set(depends_on))
     if len(wanted) > MAX_DEPENDENCIES:
@@ -64,7 +74,7 @@ async def check_dependencies(tx: Transaction, task_id: int | None, depends_on: S
     if not wanted:
         return
     marks = ",".join(str(int(i)) for i in wanted)
-    found = {int(r["id"]) for r in await tx.execute(f"SELECT id FROM tasks WHERE id IN ({marks})")}
+    found = {int(r["id"]) for r in tx.execute(f"SELECT id FROM tasks WHERE id IN ({marks})")}
     missing = [i for i in wanted if i not in found]
     if missing:
         raise NotFound(f"depends_on names tasks that do not exist: {missing}; check the ids with task_list()")
@@ -72,8 +82,8 @@ async def check_dependencies(tx: Transaction, task_id: int | None, depends_on: S
         return
     if task_id in wanted:
         raise InvalidArgument(f"task {task_id} cannot depend on itself")
-    cycle = await tx.fetchone(
-        "WITH RECURSIVE reach(id) AS (SELECT value FROM json_each(:deps)"
+    cycle = tx.fetchone(
+        f"WITH RECURSIVE reach(id) AS (SELECT j.value FROM {json_values(':deps', 'j')}"
         " UNION SELECT d.depends_on FROM task_deps d JOIN reach r ON d.task_id = r.id)"
         " SELECT 1 FROM reach WHERE id = :task",
         {"deps": json.dumps(wanted), "task": task_id},
@@ -85,86 +95,90 @@ async def check_dependencies(tx: Transaction, task_id: int | None, depends_on: S
         )
 
 
-async def create(db: Database, viewer: Viewer, spec: NewTask) -> int:
+async def create(db: Database, actor: Actor, spec: NewTask) -> int:
     """Insert a task with its dependencies; tell the assignee. Returns the new id."""
-    async with db.write_legacy() as tx:
-        await check_dependencies(tx, None, spec.depends_on)
-        row = await tx.fetchone(
-            "INSERT INTO tasks(title, description, priority, tags, requires, created_by, assignee, lease_seconds,"
-            " not_before, repeat_every, max_attempts, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (
-                spec.title,
-                spec.description,
-                spec.priority,
-                json.dumps(list(spec.tags)),
-                json.dumps(list(spec.requires)),
-                viewer.agent_id,
-                spec.assignee_id,
-                spec.lease_seconds,
-                spec.not_before,
-                spec.repeat_every,
-                spec.max_attempts,
-                viewer.now,
-                viewer.now,
-            ),
+    return await db.write(_create, actor, spec)
+
+
+def _create(tx: Tx, actor: Actor, spec: NewTask) -> int:
+    check_dependencies(tx, None, spec.depends_on)
+    row = tx.fetchone(
+        "INSERT INTO tasks(title, description, priority, tags, requires, created_by, assignee, lease_seconds,"
+        " not_before, repeat_every, max_attempts, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            spec.title,
+            spec.description,
+            spec.priority,
+            json.dumps(list(spec.tags)),
+            json.dumps(list(spec.requires)),
+            actor.id,
+            spec.assignee_id,
+            spec.lease_seconds,
+            spec.not_before,
+            spec.repeat_every,
+            spec.max_attempts,
+            actor.now,
+            actor.now,
+        ),
+    )
+    assert row is not None
+    task_id = int(row["id"])
+    tx.executemany(
+        "INSERT INTO task_deps(task_id, depends_on) VALUES (?, ?)", [(task_id, d) for d in set(spec.depends_on)]
+    )
+    record(tx, actor, "task.created", task_id, priority=spec.priority, depends_on=sorted(spec.depends_on))
+    if spec.assignee_id and spec.assignee_id != actor.id:
+        messages.post_notice(
+            tx,
+            actor,
+            recipients=[spec.assignee_id],
+            subject=f"Task {task_id} assigned to you: {spec.title}",
+            body=f"Task {task_id} ({spec.title}) was assigned to you. Claim it with task_claim(task_id={task_id}).",
+            ref_type="task",
+            ref_id=task_id,
         )
-        assert row is not None
-        task_id = int(row["id"])
-        await tx.executemany(
-            "INSERT INTO task_deps(task_id, depends_on) VALUES (?, ?)", [(task_id, d) for d in set(spec.depends_on)]
-        )
-        await record(tx, viewer, "task.created", task_id, priority=spec.priority, depends_on=sorted(spec.depends_on))
-        if spec.assignee_id and spec.assignee_id != viewer.agent_id:
-            await mail_legacy.post_notice_legacy(
-                tx,
-                recipients=[spec.assignee_id],
-                subject=f"Task {task_id} assigned to you: {spec.title}",
-                body=f"Task {task_id} ({spec.title}) was assigned to you. Claim it with task_claim(task_id={task_id}).",
-                ref_type="task",
-                ref_id=task_id,
-                now=viewer.now,
-            )
     return task_id
 
 
-async def schedule_next(tx: Transaction, viewer: Viewer, row: Row) -> int | None:
+def schedule_next(tx: Tx, actor: Actor, row: Row) -> int | None:
     """For a repeating task that finished, create its next occurrence at the next slot after now."""
     every = row["repeat_every"]
     if not every:
         return None
     slot = (row["not_before"] or row["created_at"]) + every
-    if slot <= viewer.now:
-        slot += math.floor((viewer.now - slot) / every + 1) * every
-    new = await tx.fetchone(
+    if slot <= actor.now:
+        slot += math.floor((actor.now - slot) / every + 1) * every
+    new = tx.fetchone(
         "INSERT INTO tasks(title, description, priority, tags, requires, created_by, assignee, lease_seconds,"
         " not_before, repeat_every, series_id, max_attempts, created_at, updated_at)"
         " SELECT title, description, priority, tags, requires, created_by, assignee, lease_seconds, :slot,"
         " repeat_every, COALESCE(series_id, id), max_attempts, :now, :now FROM tasks WHERE id = :id RETURNING id",
-        {"slot": slot, "now": viewer.now, "id": row["id"]},
+        {"slot": slot, "now": actor.now, "id": row["id"]},
     )
     assert new is not None
-    await record(tx, viewer, "task.repeated", int(new["id"]), previous=row["id"], not_before=iso(slot))
+    record(tx, actor, "task.repeated", int(new["id"]), previous=row["id"], not_before=iso(slot))
     return int(new["id"])
 
 
-async def tell_creator_it_failed(tx: Transaction, viewer: Viewer, row: Row, why: str) -> None:
-    if row["created_by"] != viewer.agent_id:
-        await mail_legacy.post_notice_legacy(
+def tell_creator_it_failed(tx: Tx, actor: Actor, row: Row, why: str) -> None:
+    """A system notice to the task's creator (unless it is `actor`) that the task failed for good."""
+    if row["created_by"] != actor.id:
+        messages.post_notice(
             tx,
+            actor,
             recipients=[row["created_by"]],
             subject=f"Task {row['id']} failed: {row['title']}",
             body=f"Task {row['id']} ({row['title']}) failed after {row['max_attempts']} attempts: {why}",
             ref_type="task",
             ref_id=row["id"],
-            now=viewer.now,
         )
 
 
-async def sweep(tx: Transaction, viewer: Viewer) -> list[int]:
+def sweep(tx: Tx, actor: Actor) -> list[int]:
     """Return lapsed claims to the queue (or fail them on their last attempt), recording why. Idempotent:
     each lapsed claim is swept by exactly one transaction."""
-    rows = await tx.execute(
+    rows = tx.execute(
         f"UPDATE tasks AS t SET"
         f" status = CASE WHEN t.attempts + 1 >= t.max_attempts THEN 'failed' ELSE 'open' END,"
         f" previous_holder = t.holder, holder = NULL, claimed_at = NULL, lease_expires_at = NULL,"
@@ -173,26 +187,25 @@ async def sweep(tx: Transaction, viewer: Viewer) -> list[int]:
         f" result = CASE WHEN t.attempts + 1 >= t.max_attempts"
         f"   THEN 'gave up: the claim lapsed on the last attempt' ELSE t.result END"
         f" WHERE t.id IN ({LAPSED_IDS}) RETURNING *",
-        viewer.params(),
+        actor.params(),
     )
     for row in rows:
-        await record(tx, viewer, "task.lease_lapsed", row["id"], holder=row["previous_holder"], now=row["status"])
+        record_lapse(tx, actor, row["id"], holder=row["previous_holder"], now=row["status"])
         if row["status"] == "failed":
-            await tell_creator_it_failed(tx, viewer, row, "its holder's claim lapsed on the last attempt")
-            await schedule_next(tx, viewer, row)
+            tell_creator_it_failed(tx, actor, row, "its holder's claim lapsed on the last attempt")
+            schedule_next(tx, actor, row)
     return [int(r["id"]) for r in rows]
 
 
-async def sweep_lapsed(db: Database, viewer: Viewer) -> list[int]:
+async def sweep_lapsed(db: Database, actor: Actor) -> list[int]:
     """Run the sweep on its own (the coordination server does this in the background)."""
-    async with db.write_legacy() as tx:
-        return await sweep(tx, viewer)
+    return await db.write(sweep, actor)
 
 
 CLAIM_SET = (
     "UPDATE tasks AS t SET status = 'claimed', holder = :me, claimed_at = :now,"
     " lease_expires_at = :now + COALESCE(:lease, t.lease_seconds), progress = 0, updated_at = :now,"
-    " attempts = t.attempts + (t.status = 'claimed'),"
+    " attempts = t.attempts + CASE WHEN t.status = 'claimed' THEN 1 ELSE 0 END,"
     " previous_holder = CASE WHEN t.status = 'claimed' THEN t.holder"
     "   WHEN t.previous_holder = :me THEN NULL ELSE t.previous_holder END"
 )
@@ -210,35 +223,54 @@ BEST = (
 )
 
 
-async def claim(db: Database, viewer: Viewer, task_id: int | None, lease: float | None) -> int | None:
+async def claim(db: Database, actor: Actor, task_id: int | None, lease: float | None) -> int | None:
     """Atomically claim a task (the given one, or the best ready one). Returns its id, or None when no
     task is ready; raises with the reason when the given task cannot be claimed.
 
-    One UPDATE statement, its own transaction: the write lock is held for microseconds, never across
-    hops, and two claimers can never both win. The claim's events are written by a trigger (0002).
+    One write transaction in one hop: pick the task, take it, record the claim (and the lapse, when it
+    takes over a lapsed claim). Two claimers can never both win: the pick and the take happen under the
+    write lock. The reason a given task could not be taken is read after, in one snapshot.
     """
-    params = viewer.params(lease=lease)
-    if task_id is None:
-        rows = await db.write_one(f"{CLAIM_SET} WHERE t.id = ({BEST}) RETURNING id", params)
-    else:
-        rows = await db.write_one(
-            f"{CLAIM_SET} WHERE t.id = :id AND {TAKEABLE} RETURNING id", {**params, "id": task_id}
-        )
-    if rows:
-        return int(rows[0]["id"])
-    if task_id is not None and await _explain_unclaimable(db, viewer, task_id):
+    claimed = await db.write(_claim, actor, task_id, lease)
+    if claimed is not None:
+        return claimed
+    if task_id is not None and await db.read(_explain_unclaimable, actor, task_id):
         return task_id
     return None
 
 
-async def _explain_unclaimable(db: Database, viewer: Viewer, task_id: int) -> bool:
+def _claim(tx: Tx, actor: Actor, task_id: int | None, lease: float | None) -> int | None:
+    params = actor.params(lease=lease)
+    if task_id is None:
+        target = tx.fetchone(f"SELECT t.id, t.status, t.holder FROM tasks t WHERE t.id = ({BEST})", params)
+    else:
+        target = tx.fetchone(
+            f"SELECT t.id, t.status, t.holder FROM tasks t WHERE t.id = :id AND {TAKEABLE}", {**params, "id": task_id}
+        )
+    if target is None:
+        return None
+    taken = tx.execute(
+        f"{CLAIM_SET} WHERE t.id = :id RETURNING id, attempts, lease_expires_at", {**params, "id": target["id"]}
+    )[0]
+    if target["status"] == "claimed":
+        record_lapse(tx, actor, taken["id"], holder=target["holder"], now="open")
+    record(
+        tx,
+        actor,
+        "task.claimed",
+        taken["id"],
+        lease_until=iso(taken["lease_expires_at"]),
+        attempt=taken["attempts"] + 1,
+    )
+    return int(taken["id"])
+
+
+def _explain_unclaimable(tx: Tx, actor: Actor, task_id: int) -> bool:
     """Raise the precise reason a specific task could not be claimed; True when we already hold it."""
-    task = await get(db, viewer, task_id)
+    task = get(tx, actor, task_id)
     pick = "pick another with task_claim() or task_list(ready_only=true)"
     if task.status == "claimed":
-        if task.holder is not None and await db.scalar("SELECT holder FROM tasks WHERE id = ?", (task_id,)) == (
-            viewer.agent_id
-        ):
+        if task.holder is not None and tx.scalar("SELECT holder FROM tasks WHERE id = ?", (task_id,)) == actor.id:
             return True
         raise Conflict(f"task {task_id} is claimed by {task.holder} until {task.lease_expires_at}; {pick}")
     if task.status in FINAL_STATUSES:
@@ -247,7 +279,7 @@ async def _explain_unclaimable(db: Database, viewer: Viewer, task_id: int) -> bo
         raise Conflict(f"task {task_id} is blocked: {task.blocked_reason}; unblock it with task_update first")
     if task.waiting_on:
         raise Conflict(f"task {task_id} waits on tasks {task.waiting_on}, not done yet; {pick}")
-    if task.not_before is not None and task.not_before > (iso(viewer.now) or ""):
+    if task.not_before is not None and task.not_before > (iso(actor.now) or ""):
         raise Conflict(f"task {task_id} is scheduled for {task.not_before}; {pick}")
     if task.assignee is not None:
         raise Forbidden(f"task {task_id} is assigned to {task.assignee}; {pick}")
@@ -257,14 +289,14 @@ async def _explain_unclaimable(db: Database, viewer: Viewer, task_id: int) -> bo
     )
 
 
-async def why_nothing_ready(db: Database, viewer: Viewer) -> str:
+async def why_nothing_ready(db: Database, actor: Actor) -> str:
     """A sentence on why task_claim() found nothing, for the model's next step."""
     row = await db.fetchone(
-        f"SELECT count(*) AS open, sum({UNMET_DEPS}) AS waiting,"
-        " sum(t.not_before IS NOT NULL AND t.not_before > :now) AS scheduled,"
+        f"SELECT count(*) AS open, sum(CASE WHEN {UNMET_DEPS} THEN 1 ELSE 0 END) AS waiting,"
+        " sum(CASE WHEN t.not_before IS NOT NULL AND t.not_before > :now THEN 1 ELSE 0 END) AS scheduled,"
         " min(CASE WHEN t.not_before > :now THEN t.not_before END) AS next_at"
         " FROM tasks t WHERE t.status = 'open'",
-        viewer.params(),
+        actor.params(),
     )
     if row is None or not row["open"]:
         return "No task is open. Create one with task_create, or wait and try again."
@@ -276,8 +308,9 @@ async def why_nothing_ready(db: Database, viewer: Viewer) -> str:
     return "; ".join(parts) + ". Others may be assigned to someone else or need capabilities you lack."
 
 
-async def locked_task(tx: Transaction, task_id: int) -> Row:
-    row = await tx.fetchone(
+def locked_task(tx: Tx, task_id: int) -> Row:
+    """The task's row inside a write (the write lock keeps it as read until the commit)."""
+    row = tx.fetchone(
         "SELECT t.*, (SELECT name FROM agents WHERE id = t.holder) AS holder_name FROM tasks t WHERE t.id = ?",
         (task_id,),
     )
@@ -286,9 +319,9 @@ async def locked_task(tx: Transaction, task_id: int) -> Row:
     return row
 
 
-def require_holder(row: Row, viewer: Viewer, *, admin: bool, action: str) -> None:
+def require_holder(row: Row, actor: Actor, *, admin: bool, action: str) -> None:
     """Only the current holder (or an admin, where allowed) may act on a claimed task; say why not."""
-    task_id, me = row["id"], viewer.agent_id
+    task_id, me = row["id"], actor.id
     if row["status"] == "claimed" and row["holder"] == me:
         return
     if admin and row["status"] == "claimed":

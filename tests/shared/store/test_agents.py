@@ -4,6 +4,7 @@ activity, and pruning agents gone longer than the retention period."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -11,7 +12,6 @@ from shared.actor import Actor
 from shared.db.connection import Database
 from shared.errors import Conflict, InvalidArgument
 from shared.store.tasks import queue as task_store
-from shared.store.tasks.queries import Viewer
 from shared.store.team import agents, metrics, presence
 from tests.agents import join, mail
 from tests.conftest import FakeClock
@@ -57,7 +57,7 @@ async def test_an_agent_is_online_then_idle_without_tool_calls_then_offline_with
 async def test_status_rows_show_claims_servers_and_overdue_mail(db: Database, clock: FakeClock) -> None:
     ana = await join(db, clock, "ana")
     bo = await join(db, clock, "bo")
-    viewer = Viewer(ana.id, clock(), clock() - TIMEOUT)
+    viewer = replace(ana, now=clock(), presence_timeout=TIMEOUT)
     task_id = await task_store.create(db, viewer, task_store.NewTask(title="write the docs"))
     assert await task_store.claim(db, viewer, task_id, None) == task_id
     await mail(db, clock, bo, ["ana"], ack_within=60)
@@ -91,7 +91,7 @@ async def test_a_rename_is_unique_ignoring_case_and_a_taken_name_gets_a_suggesti
 
 async def test_capabilities_decide_which_tasks_an_agent_may_claim(db: Database, clock: FakeClock) -> None:
     ana = await join(db, clock, "ana")
-    viewer = Viewer(ana.id, clock(), clock() - TIMEOUT)
+    viewer = replace(ana, now=clock(), presence_timeout=TIMEOUT)
     task_id = await task_store.create(db, viewer, task_store.NewTask(title="fix the build", requires=["rust"]))
     assert await task_store.claim(db, viewer, None, None) is None
     await agents.update_profile(db, ana.at(clock()), capabilities=[" rust ", "python", "rust"])
@@ -117,7 +117,7 @@ async def test_agents_gone_longer_than_the_retention_are_pruned_and_their_histor
     gone = await join(db, clock, "gone")
     holder = await join(db, clock, "holder")
     await join(db, clock, "here")
-    viewer = Viewer(holder.id, clock(), clock() - TIMEOUT)
+    viewer = replace(holder, now=clock(), presence_timeout=TIMEOUT)
     task_id = await task_store.create(db, viewer, task_store.NewTask(title="long job", lease_seconds=30 * 86400))
     await task_store.claim(db, viewer, task_id, None)
     await db.write_one(

@@ -9,7 +9,6 @@ import pytest
 from shared.actor import Actor
 from shared.db.connection import Database
 from shared.store.tasks import queue as task_store
-from shared.store.tasks.queries import Viewer
 from shared.store.team import agents, health, metrics, summary
 from tests.agents import join, mail
 from tests.conftest import FakeClock
@@ -43,7 +42,7 @@ async def test_a_fresh_team_is_healthy_with_real_figures(db: Database, clock: Fa
 
 async def test_a_ready_task_nobody_claims_is_stuck(db: Database, clock: FakeClock) -> None:
     ana = await join(db, clock, "ana")
-    viewer = Viewer(ana.id, clock(), clock() - TIMEOUT)
+    viewer = replace(ana, now=clock(), presence_timeout=TIMEOUT)
     task_id = await task_store.create(db, viewer, task_store.NewTask(title="needs rust", requires=["rust"]))
     clock.advance(3000)
     await join(db, clock, "ana")
@@ -59,13 +58,13 @@ async def test_a_ready_task_nobody_claims_is_stuck(db: Database, clock: FakeCloc
 
 async def test_a_claim_past_its_lease_is_a_lapsed_lease_until_swept(db: Database, clock: FakeClock) -> None:
     ana = await join(db, clock, "ana")
-    viewer = Viewer(ana.id, clock(), clock() - TIMEOUT)
+    viewer = replace(ana, now=clock(), presence_timeout=TIMEOUT)
     task_id = await task_store.create(db, viewer, task_store.NewTask(title="short", lease_seconds=10))
     await task_store.claim(db, viewer, task_id, None)
     clock.advance(20)
     await join(db, clock, "ana")
     assert await codes(db, clock) == ["lapsed_leases"]
-    await task_store.sweep_lapsed(db, Viewer(ana.id, clock(), clock() - TIMEOUT))
+    await task_store.sweep_lapsed(db, replace(ana, now=clock(), presence_timeout=TIMEOUT))
     assert await codes(db, clock) == []
 
 
@@ -141,7 +140,7 @@ async def test_damage_and_a_schema_mismatch_make_the_state_unhealthy(db: Databas
 
 async def test_the_team_summary_counts_agents_tasks_and_health(db: Database, clock: FakeClock) -> None:
     ana = await join(db, clock, "ana")
-    viewer = Viewer(ana.id, clock(), clock() - TIMEOUT)
+    viewer = replace(ana, now=clock(), presence_timeout=TIMEOUT)
     first = await task_store.create(db, viewer, task_store.NewTask(title="a"))
     await task_store.create(db, viewer, task_store.NewTask(title="b"))
     await task_store.claim(db, viewer, first, None)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
-from shared.actor import Actor as Me
+from shared.actor import Actor
+from shared.config import Settings
 from shared.db.connection import Database
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from shared.rules.clock import iso
+from shared.store.mail import inbox
+from shared.store.mail.inbox import InboxFilter
 from shared.store.tasks import changes as task_changes
 from shared.store.tasks import queries as task_queries
 from shared.store.tasks import queue as store
-from shared.store.tasks.queries import TaskFilter, Viewer
+from shared.store.tasks.queries import TaskFilter
 from shared.store.team import agents
 from tests.agents import join
 from tests.conftest import FakeClock
@@ -20,16 +28,17 @@ pytestmark = pytest.mark.anyio
 TIMEOUT = 30.0
 
 
-def view(me: Me, clock: FakeClock) -> Viewer:
-    return Viewer(agent_id=me.id, now=clock(), live_after=clock() - TIMEOUT)
+def view(me: Actor, clock: FakeClock) -> Actor:
+    """`me` acting now, its presence judged with TIMEOUT."""
+    return replace(me, now=clock(), presence_timeout=TIMEOUT)
 
 
-async def beat(db: Database, clock: FakeClock, *who: Me) -> None:
+async def beat(db: Database, clock: FakeClock, *who: Actor) -> None:
     for me in who:
         await agents.heartbeat(db, me, server="coordination", pid=1, host="h", now=clock())
 
 
-async def new(db: Database, clock: FakeClock, me: Me, title: str = "t", **kw: object) -> int:
+async def new(db: Database, clock: FakeClock, me: Actor, title: str = "t", **kw: object) -> int:
     return await store.create(db, view(me, clock), store.NewTask(title=title, **kw))  # type: ignore[arg-type]
 
 
@@ -44,10 +53,10 @@ async def test_the_whole_lifecycle_is_recorded_in_the_audit_trail(db: Database, 
     ana = await join(db, clock, "ana")
     task_id = await new(db, clock, ana, "write the docs")
     assert await store.claim(db, view(ana, clock), None, None) == task_id
-    await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(progress=50, note="half"), admin=False)
+    await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(progress=50, note="half"))
     done = await task_changes.complete(db, view(ana, clock), task_id, success=True, result="written")
     assert done.status == "done"
-    task = await task_queries.get(db, view(ana, clock), task_id)
+    task = await db.read(task_queries.get, view(ana, clock), task_id)
     assert (task.status, task.progress, task.result, task.holder) == ("done", 100, "written", None)
     assert await events_of(db, task_id) == ["task.created", "task.claimed", "task.updated", "task.completed"]
 
@@ -75,13 +84,13 @@ async def test_dependencies_hold_a_task_back_until_they_are_done(db: Database, c
     ana = await join(db, clock, "ana")
     first = await new(db, clock, ana, "first")
     second = await new(db, clock, ana, "second", depends_on=[first])
-    assert not (await task_queries.get(db, view(ana, clock), second)).ready
+    assert not (await db.read(task_queries.get, view(ana, clock), second)).ready
     with pytest.raises(Conflict, match=rf"waits on tasks \[{first}\]"):
         await store.claim(db, view(ana, clock), second, None)
     await store.claim(db, view(ana, clock), first, None)
     done = await task_changes.complete(db, view(ana, clock), first, success=True, result="")
     assert done.unblocked == [second]
-    assert (await task_queries.get(db, view(ana, clock), second)).ready
+    assert (await db.read(task_queries.get, view(ana, clock), second)).ready
 
 
 async def test_unknown_dependencies_and_cycles_are_refused(db: Database, clock: FakeClock) -> None:
@@ -92,9 +101,9 @@ async def test_unknown_dependencies_and_cycles_are_refused(db: Database, clock: 
     b = await new(db, clock, ana, "b", depends_on=[a])
     c = await new(db, clock, ana, "c", depends_on=[b])
     with pytest.raises(InvalidArgument, match="cycle"):
-        await task_changes.update(db, view(ana, clock), a, store.TaskChange(add_depends_on=(c,)), admin=False)
+        await task_changes.update(db, view(ana, clock), a, store.TaskChange(add_depends_on=(c,)))
     with pytest.raises(InvalidArgument, match="itself"):
-        await task_changes.update(db, view(ana, clock), a, store.TaskChange(add_depends_on=(a,)), admin=False)
+        await task_changes.update(db, view(ana, clock), a, store.TaskChange(add_depends_on=(a,)))
     assert await db.scalar("SELECT count(*) FROM task_deps") == 2  # nothing half-written
 
 
@@ -117,7 +126,7 @@ async def test_a_repeating_task_queues_its_next_occurrence_at_the_next_slot(db: 
     await beat(db, clock, ana)
     done = await task_changes.complete(db, view(ana, clock), task_id, success=True, result="")
     assert done.next_occurrence is not None
-    following = await task_queries.get(db, view(ana, clock), done.next_occurrence)
+    following = await db.read(task_queries.get, view(ana, clock), done.next_occurrence)
     nb = await db.scalar("SELECT not_before FROM tasks WHERE id = ?", (done.next_occurrence,))
     assert nb == start + 3 * 3600
     assert following.title == "sync" and following.repeat_every_seconds == 3600.0 and not following.ready
@@ -131,11 +140,11 @@ async def test_an_expired_lease_returns_the_task_and_tells_the_old_holder(db: Da
     await beat(db, clock, ana, bo)
     clock.advance(45)  # lease over, ana still present
     await beat(db, clock, ana, bo)
-    listed = await task_queries.get(db, view(bo, clock), task_id)
+    listed = await db.read(task_queries.get, view(bo, clock), task_id)
     assert (listed.status, listed.holder, listed.attempts) == ("open", None, 1)
     assert await store.claim(db, view(bo, clock), None, None) == task_id
     with pytest.raises(Conflict, match="lapsed"):
-        await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(progress=10), admin=False)
+        await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(progress=10))
     assert "task.lease_lapsed" in await events_of(db, task_id)
 
 
@@ -195,10 +204,10 @@ async def test_only_the_holder_or_an_admin_changes_a_claimed_task(db: Database, 
     task_id = await new(db, clock, ana)
     await store.claim(db, view(ana, clock), task_id, None)
     with pytest.raises(Forbidden, match="claimed by ana"):
-        await task_changes.update(db, view(bo, clock), task_id, store.TaskChange(progress=5), admin=False)
+        await task_changes.update(db, view(bo, clock), task_id, store.TaskChange(progress=5))
     with pytest.raises(Forbidden, match="claimed by ana"):
         await task_changes.complete(db, view(bo, clock), task_id, success=True, result="")
-    said = await task_changes.update(db, view(boss, clock), task_id, store.TaskChange(status="open"), admin=True)
+    said = await task_changes.update(db, view(boss, clock), task_id, store.TaskChange(status="open"))
     assert said == ["released back to the queue"]
 
 
@@ -206,10 +215,10 @@ async def test_cancel_is_for_the_creator_or_an_admin(db: Database, clock: FakeCl
     ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
     task_id = await new(db, clock, ana)
     with pytest.raises(Forbidden, match="creator or an admin"):
-        await task_changes.update(db, view(bo, clock), task_id, store.TaskChange(status="cancelled"), admin=False)
-    await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(status="cancelled"), admin=False)
+        await task_changes.update(db, view(bo, clock), task_id, store.TaskChange(status="cancelled"))
+    await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(status="cancelled"))
     with pytest.raises(Conflict, match="cancelled and cannot change"):
-        await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(progress=1), admin=False)
+        await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(progress=1))
 
 
 async def test_block_needs_a_reason_and_unblock_returns_it_to_the_queue(db: Database, clock: FakeClock) -> None:
@@ -217,14 +226,14 @@ async def test_block_needs_a_reason_and_unblock_returns_it_to_the_queue(db: Data
     task_id = await new(db, clock, ana)
     await store.claim(db, view(ana, clock), task_id, None)
     with pytest.raises(InvalidArgument, match="reason"):
-        await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(status="blocked"), admin=False)
+        await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(status="blocked"))
     await task_changes.update(
-        db, view(ana, clock), task_id, store.TaskChange(status="blocked", reason="needs a human OK"), admin=False
+        db, view(ana, clock), task_id, store.TaskChange(status="blocked", reason="needs a human OK")
     )
-    blocked = await task_queries.get(db, view(ana, clock), task_id)
+    blocked = await db.read(task_queries.get, view(ana, clock), task_id)
     assert (blocked.status, blocked.blocked_reason, blocked.holder) == ("blocked", "needs a human OK", None)
-    await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(status="open"), admin=False)
-    assert (await task_queries.get(db, view(ana, clock), task_id)).ready
+    await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(status="open"))
+    assert (await db.read(task_queries.get, view(ana, clock), task_id)).ready
 
 
 async def test_assigned_tasks_go_only_to_their_assignee_who_is_told(db: Database, clock: FakeClock) -> None:
@@ -256,14 +265,14 @@ async def test_paging_visits_every_task_once_and_reports_the_total(db: Database,
     seen: list[int] = []
     cursor = None
     while True:
-        page, total, cursor = await task_queries.page(db, view(ana, clock), TaskFilter(), limit=20, cursor=cursor)
+        page, total, cursor = await db.read(task_queries.page, view(ana, clock), TaskFilter(), limit=20, cursor=cursor)
         assert total == 45
         seen += [t.id for t in page]
         if cursor is None:
             break
     assert sorted(seen) == sorted(ids)
     with pytest.raises(InvalidArgument, match="next_cursor"):
-        await task_queries.page(db, view(ana, clock), TaskFilter(), limit=20, cursor="nonsense")
+        await db.read(task_queries.page, view(ana, clock), TaskFilter(), limit=20, cursor="nonsense")
 
 
 async def test_filters_by_status_tag_text_and_mine(db: Database, clock: FakeClock) -> None:
@@ -273,7 +282,7 @@ async def test_filters_by_status_tag_text_and_mine(db: Database, clock: FakeCloc
     await store.claim(db, view(bo, clock), docs, None)
 
     async def ids(**f: object) -> list[int]:
-        page, _, _ = await task_queries.page(db, view(bo, clock), TaskFilter(**f), limit=50, cursor=None)  # type: ignore[arg-type]
+        page, _, _ = await db.read(task_queries.page, view(bo, clock), TaskFilter(**f), limit=50, cursor=None)  # type: ignore[arg-type]
         return [t.id for t in page]
 
     assert await ids(tag="DOCS") == [docs]
@@ -281,3 +290,79 @@ async def test_filters_by_status_tag_text_and_mine(db: Database, clock: FakeCloc
     assert await ids(text="50%") == []
     assert await ids(mine=True) == [docs]
     assert await ids(statuses=["claimed"]) == [docs]
+
+
+async def lapse_events(db: Database, task_id: int) -> list[tuple[str, str]]:
+    rows = await db.fetchall(
+        "SELECT json_extract(data, '$.holder') AS holder, json_extract(data, '$.now') AS now FROM events"
+        " WHERE kind = 'task.lease_lapsed' AND object_id = ? ORDER BY id",
+        (str(task_id),),
+    )
+    return [(r["holder"], r["now"]) for r in rows]
+
+
+async def test_each_lapse_is_recorded_once_whether_a_claim_or_the_sweep_finds_it(
+    db: Database, clock: FakeClock
+) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    taken_over, swept = await new(db, clock, ana, "taken over"), await new(db, clock, ana, "swept", priority=0)
+    await store.claim(db, view(ana, clock), taken_over, 10.0)
+    await store.claim(db, view(ana, clock), swept, 10.0)
+    clock.advance(11)
+    await beat(db, clock, ana, bo)
+    assert await store.claim(db, view(bo, clock), taken_over, None) == taken_over
+    assert await store.sweep_lapsed(db, view(bo, clock)) == [swept]
+    assert await store.sweep_lapsed(db, view(bo, clock)) == []
+    assert await lapse_events(db, taken_over) == [(ana.id, "open")]
+    assert await lapse_events(db, swept) == [(ana.id, "open")]
+    assert await events_of(db, taken_over) == ["task.created", "task.claimed", "task.lease_lapsed", "task.claimed"]
+
+
+async def test_taking_back_ones_own_lapsed_claim_records_the_lapse_and_the_claim(
+    db: Database, clock: FakeClock
+) -> None:
+    ana = await join(db, clock, "ana")
+    task_id = await new(db, clock, ana)
+    await store.claim(db, view(ana, clock), task_id, 10.0)
+    clock.advance(11)
+    await beat(db, clock, ana)
+    assert await store.claim(db, view(ana, clock), task_id, None) == task_id
+    assert await lapse_events(db, task_id) == [(ana.id, "open")]
+    assert await events_of(db, task_id) == ["task.created", "task.claimed", "task.lease_lapsed", "task.claimed"]
+    assert (await db.read(task_queries.get, view(ana, clock), task_id)).attempts == 1
+
+
+async def test_the_claim_event_says_until_when_and_which_attempt(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    task_id = await new(db, clock, ana)
+    await store.claim(db, view(ana, clock), task_id, 60.0)
+    row = await db.fetchone(
+        "SELECT ts, agent_id, data FROM events WHERE kind = 'task.claimed' AND object_id = ?", (str(task_id),)
+    )
+    assert row is not None and (row["ts"], row["agent_id"]) == (clock(), ana.id)
+    assert json.loads(row["data"]) == {"lease_until": iso(clock() + 60), "attempt": 1}
+
+
+async def test_every_system_notice_of_the_queue_verifies_when_the_team_has_a_secret(
+    db: Database, clock: FakeClock, db_path: Path
+) -> None:
+    team = Settings(db_path=db_path, secret="team-secret", presence_timeout=TIMEOUT)
+    ana, bo = (
+        Actor.of(team, id=m.id, name=m.name) for m in (await join(db, clock, "ana"), await join(db, clock, "bo"))
+    )
+    assigned = await new(db, clock, ana, "for bo", assignee_id=bo.id)
+    failed = await new(db, clock, ana, "fails", max_attempts=1)
+    lapses = await new(db, clock, ana, "lapses", max_attempts=1)
+    await store.claim(db, view(bo, clock), failed, None)
+    await task_changes.complete(db, view(bo, clock), failed, success=False, result="no luck")
+    await store.claim(db, view(bo, clock), lapses, 10.0)
+    clock.advance(11)
+    await beat(db, clock, ana, bo)
+    assert await store.sweep_lapsed(db, view(bo, clock)) == [lapses]
+
+    async def notices(me: Actor) -> list[tuple[str | None, bool | None]]:
+        got, _ = await inbox.page(db, me.id, InboxFilter(), limit=50, after=0, now=clock(), secret=team.secret)
+        return [(m.about, m.verified) for m in got]
+
+    assert await notices(bo) == [(f"task {assigned}", True)]
+    assert await notices(ana) == [(f"task {failed}", True), (f"task {lapses}", True)]
