@@ -18,7 +18,8 @@ from pathlib import Path
 import anyio
 from mcp import Client
 
-from bench.common import ms, pct, stdio, table
+from bench.common import ROOT, ms, pct, table
+from servers.cli.launch import server_params
 from shared.db.connection import Database
 from shared.store.tasks import queue as store
 from shared.store.team import agents
@@ -140,7 +141,7 @@ async def mcp_run(db: Path, procs: int, seconds: float) -> tuple[list[float], in
 
     async def client(i: int) -> None:
         nonlocal up, errors
-        async with Client(stdio("servers.coordination", db, f"mcp{i}")) as c:
+        async with Client(server_params("coordination", db, f"mcp{i}", log_level="ERROR", cwd=ROOT)) as c:
             up += 1
             if up == procs:
                 ready.set()

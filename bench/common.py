@@ -1,16 +1,15 @@
-"""What every benchmark shares: percentiles, an aligned table, the machine it ran on, process launching."""
+"""What every benchmark shares: percentiles, an aligned table, the machine it ran on, and ROOT, the checkout
+the benchmarks launch servers from (with servers/cli/launch.py `server_params`, cwd=ROOT)."""
 
 from __future__ import annotations
 
 import os
 import platform
 import sqlite3
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
-from mcp import StdioServerParameters
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,22 +42,4 @@ def machine() -> str:
     return (
         f"{platform.system()} {platform.release()} ({cpu}), {os.cpu_count()} cores, {memory:.0f} GiB RAM, "
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
-    )
-
-
-def stdio(module: str, db: Path, agent: str, **env: str) -> StdioServerParameters:
-    """A server module launched over stdio the way a client launches it."""
-    return StdioServerParameters(
-        command=sys.executable,
-        args=["-m", module],
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": os.environ.get("HOME", ""),
-            "PYTHONPATH": str(ROOT),
-            "ROUNDTABLE_DB": str(db),
-            "ROUNDTABLE_AGENT": agent,
-            "ROUNDTABLE_LOG_LEVEL": "ERROR",
-            **env,
-        },
-        cwd=ROOT,
     )

@@ -13,7 +13,8 @@ from pathlib import Path
 import anyio
 from mcp import Client
 
-from bench.common import ms, pct, stdio, table
+from bench.common import ROOT, ms, pct, table
+from servers.cli.launch import server_params
 
 SETTLE = 0.03  # let the receiver's message_wait start waiting before the send (its poll is 15 ms)
 
@@ -24,8 +25,8 @@ async def measure(messages: int) -> str:
         db = Path(tmp) / "bench.db"
         env = {"ROUNDTABLE_SEND_RATE": "1000000"}
         async with (
-            Client(stdio("servers.messaging", db, "receiver", **env)) as receiver,
-            Client(stdio("servers.messaging", db, "sender", **env)) as sender,
+            Client(server_params("messaging", db, "receiver", log_level="ERROR", cwd=ROOT, **env)) as receiver,
+            Client(server_params("messaging", db, "sender", log_level="ERROR", cwd=ROOT, **env)) as sender,
         ):
             for i in range(messages + 5):
                 got: list[float] = []

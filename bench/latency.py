@@ -16,8 +16,9 @@ from typing import Any
 import anyio
 from mcp import Client
 
-from bench.common import ms, pct, stdio, table
+from bench.common import ROOT, ms, pct, table
 from servers import SERVER_KINDS
+from servers.cli.launch import server_params
 
 Arguments = Callable[[int], dict[str, Any]]
 # Per server, its main tools in the order they are measured (each call's arguments from its index). Tools a
@@ -65,14 +66,18 @@ async def measure(calls: int) -> str:
     rows: list[list[object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
-        async with Client(stdio("bench.floor_server", db, "floor")) as floor_client:
+        floor_server = server_params("floor", db, "floor", module="bench.floor_server", log_level="ERROR", cwd=ROOT)
+        async with Client(floor_server) as floor_client:
             for _ in range(20):
                 await floor_client.call_tool("noop", {})
             floor, _ = await timed(floor_client, "noop", lambda i: {}, calls)
         f50, f99 = pct(floor, 50), pct(floor, 99)
         rows.append(["bare MCPServer", "noop (floor)", ms(f50), ms(f99), "1.00", "1.00"])
         for kind in SERVER_KINDS:
-            async with Client(stdio(f"servers.{kind}", db, f"bench-{kind}", ROUNDTABLE_SEND_RATE="1000000")) as client:
+            server = server_params(
+                kind, db, f"bench-{kind}", log_level="ERROR", cwd=ROOT, ROUNDTABLE_SEND_RATE="1000000"
+            )
+            async with Client(server) as client:
                 for tool, arguments in PLAN.get(kind, []):
                     samples, errors = await timed(client, tool, arguments, calls)
                     broken = errors > 0  # flagged in the table: a benchmark of errors is not a benchmark

@@ -16,8 +16,9 @@ import anyio
 import psutil
 from mcp import Client
 
-from bench.common import ms, pct, stdio, table
+from bench.common import ROOT, ms, pct, table
 from servers import SERVER_KINDS
+from servers.cli.launch import server_params
 
 
 def server_rss(module: str) -> float:
@@ -29,8 +30,9 @@ def server_rss(module: str) -> float:
 async def measure(module: str, db: Path, runs: int) -> tuple[list[float], float, int, int, int]:
     starts, rss, size, model, count = [], 0.0, 0, 0, 0
     for i in range(runs):
+        server = server_params(module.rsplit(".", 1)[-1], db, f"bench-{i}", module=module, log_level="ERROR", cwd=ROOT)
         began = time.perf_counter()
-        async with Client(stdio(module, db, f"bench-{i}")) as client:
+        async with Client(server) as client:
             starts.append(time.perf_counter() - began)
             listed = await client.list_tools()
             rss = max(rss, server_rss(module))

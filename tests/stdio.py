@@ -1,39 +1,26 @@
-"""Launching real server processes over stdio, the way an MCP client does."""
+"""Real server processes in tests: the one launcher (servers/cli/launch.py `server_params`, passed on
+here so every test imports it from one place), and finding and killing a launched server."""
 
 from __future__ import annotations
 
-import os
 import signal
-import sys
 import time
 from pathlib import Path
 
 import psutil
-from mcp import StdioServerParameters
+
+from servers.cli.launch import server_params
+
+__all__ = ["ROOT", "kill_server", "server_params", "server_pid"]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def server_params(module: str, db: Path, agent: str | None = None, **env: str) -> StdioServerParameters:
-    """`python -m servers.<module>` against `db`, as agent `agent` (derived from this process when None)."""
-    child_env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", ""),
-        "PYTHONPATH": str(ROOT),
-        "ROUNDTABLE_DB": str(db),
-        "ROUNDTABLE_LOG_LEVEL": "WARNING",
-        **env,
-    }
-    if agent is not None:
-        child_env["ROUNDTABLE_AGENT"] = agent
-    return StdioServerParameters(command=sys.executable, args=["-m", f"servers.{module}"], env=child_env, cwd=ROOT)
 
 
 def server_pid(module: str, agent: str) -> int | None:
     """The pid of this process's child running `servers.<module>` as `agent` (None when there is none).
 
     The stdio client does not expose its child; the child is found by its command line and its
-    ROUNDTABLE_AGENT, which every server launched by `server_params` carries.
+    ROUNDTABLE_AGENT, which `server_params` sets when given an agent.
     """
     for child in psutil.Process().children(recursive=True):
         try:

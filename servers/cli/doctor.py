@@ -1,4 +1,10 @@
-"""`roundtable doctor`: check what Roundtable needs on this machine and say what to fix."""
+"""`roundtable doctor`: check what Roundtable needs on this machine and say what to fix.
+
+It looks at the team's file read-only, and starts each server, as a client would, on a temporary copy of
+it: a server registers its agent, a session and events where it runs, and the doctor is no member of the
+team (the next `roundtable status` must not count it). The copy also shows that the servers open and
+migrate this file's contents. Without a readable file the servers start on a new temporary one.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,8 @@ import stat
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +27,7 @@ from mcp.client.stdio import stdio_client
 from servers import SERVER_KINDS
 from servers.cli.launch import last_lines, server_params
 from servers.cli.render import mark, paint
-from shared.db.connection import latest_version
+from shared.db.connection import latest_version, read_only_uri
 
 
 @dataclass
@@ -72,7 +80,7 @@ def check_database(db: Path) -> list[Check]:
         checks.append(Check("database file", False, f"{db} is not readable and writable", f"chmod u+rw {db}"))
         return checks
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        with closing(sqlite3.connect(read_only_uri(db), uri=True, timeout=5)) as conn:
             quick = conn.execute("PRAGMA quick_check").fetchone()[0]
             version = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
     except sqlite3.Error as exc:
@@ -94,8 +102,29 @@ def check_database(db: Path) -> list[Check]:
     return checks
 
 
-async def check_server(kind: str, db: Path) -> Check:
-    """Start the server as a client would and list its tools."""
+@contextmanager
+def scratch_database(db: Path) -> Iterator[tuple[Path, str]]:
+    """A temporary database for the servers to start on, and what it is: a copy of `db` (SQLite's backup,
+    read-only on `db`, so it is consistent while the team writes), or a new file when `db` does not exist
+    or cannot be read (check_database reports why). The folder is removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="roundtable-doctor-") as folder:
+        scratch = Path(folder) / "doctor.db"
+        what = "a new temporary database"
+        if db.exists():
+            try:
+                with (
+                    closing(sqlite3.connect(read_only_uri(db), uri=True, timeout=5)) as source,
+                    closing(sqlite3.connect(scratch)) as target,
+                ):
+                    source.backup(target)
+                what = f"a temporary copy of {db.name}"
+            except sqlite3.Error:
+                scratch.unlink(missing_ok=True)
+        yield scratch, what
+
+
+async def check_server(kind: str, db: Path, what: str = "") -> Check:
+    """Start the server as a client would on `db` (`what` it is, for the report) and list its tools."""
     params = server_params(kind, db, "roundtable-doctor", role="observer", log_level="ERROR")
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as errors:
@@ -112,13 +141,15 @@ async def check_server(kind: str, db: Path) -> Check:
                 f"run `python -m servers.{kind}` to see the whole error",
             )
     elapsed = time.perf_counter() - started
-    return Check(f"roundtable-{kind}", True, f"answers, {len(tools)} tools, started in {elapsed:.1f}s")
+    on = f" on {what}" if what else ""
+    return Check(f"roundtable-{kind}", True, f"answers, {len(tools)} tools, started in {elapsed:.1f}s{on}")
 
 
 def run(db: Path) -> int:
     checks = [check_python(), check_uv(), *check_database(db)]
-    for kind in SERVER_KINDS:
-        checks.append(anyio.run(check_server, kind, db))
+    with scratch_database(db) as (scratch, what):
+        for kind in SERVER_KINDS:
+            checks.append(anyio.run(check_server, kind, scratch, what))
     width = max(len(c.name) for c in checks)
     for c in checks:
         line = f"{mark(c.ok)} {c.name.ljust(width)}  {c.detail}"

@@ -1,5 +1,9 @@
 """Starting Roundtable servers the way an MCP client does: `python -m servers.<kind>` over stdio, with a
-minimal environment and stderr kept apart so it never garbles what the CLI prints."""
+minimal environment and stderr kept apart so it never garbles what the CLI prints.
+
+The one launcher: `roundtable demo` and `roundtable doctor` (servers/cli/demo.py, doctor.py), the tests
+(tests/stdio.py passes it on) and the benchmarks (bench/*.py) all start servers with `server_params`.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +18,39 @@ PASSED_ON = ("PATH", "HOME", "SYSTEMROOT", "PYTHONPATH")
 
 
 def server_params(
-    kind: str, db: Path, agent: str, *, role: str = "worker", log_level: str = "WARNING"
+    kind: str,
+    db: Path,
+    agent: str | None = None,
+    *,
+    role: str = "worker",
+    log_level: str = "WARNING",
+    module: str | None = None,
+    cwd: Path | None = None,
+    **env: str,
 ) -> StdioServerParameters:
-    """`python -m servers.<kind>` for `agent` on `db`, with this interpreter and only the variables it needs."""
+    """`python -m servers.<kind>` on `db`, with this interpreter and only the variables it needs.
+
+    - `agent`: the ROUNDTABLE_AGENT it speaks for; None leaves it unset, so the server derives its agent
+      from its parent process as under a real client (shared/frame/identity.py).
+    - `module`: run this module instead of servers.<kind> (the benchmarks' bare-SDK floor server).
+    - `cwd`: run from this folder, with it as PYTHONPATH (bench.* is not installed; a checkout runs it).
+    - `env`: more variables, or overrides, e.g. ROUNDTABLE_HEARTBEAT_INTERVAL="0.2".
+    """
+    child_env = {
+        **{k: v for k, v in os.environ.items() if k in PASSED_ON},
+        "ROUNDTABLE_DB": str(db),
+        "ROUNDTABLE_ROLE": role,
+        "ROUNDTABLE_LOG_LEVEL": log_level,
+    }
+    if agent is not None:
+        child_env["ROUNDTABLE_AGENT"] = agent
+    if cwd is not None:
+        child_env["PYTHONPATH"] = str(cwd)
     return StdioServerParameters(
         command=sys.executable,
-        args=["-m", f"servers.{kind}"],
-        env={
-            **{k: v for k, v in os.environ.items() if k in PASSED_ON},
-            "ROUNDTABLE_DB": str(db),
-            "ROUNDTABLE_AGENT": agent,
-            "ROUNDTABLE_ROLE": role,
-            "ROUNDTABLE_LOG_LEVEL": log_level,
-        },
+        args=["-m", module or f"servers.{kind}"],
+        env={**child_env, **env},
+        cwd=cwd,
     )
 
 

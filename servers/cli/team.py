@@ -1,7 +1,9 @@
 """`roundtable status` and `roundtable tail`: the team at a glance, and the audit trail as it happens.
 
 Both read the shared file through the same store functions the monitoring server uses; neither needs a
-server running.
+server running. Both open it read-only (shared/db/connection.py `Database.open(read_only=True)`): they never
+create, migrate or write it, so looking at a team changes nothing about it. `tail` learns of new commits
+from the one change watcher (shared/db/watch.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from typing import TextIO
 
 import anyio
@@ -19,7 +21,8 @@ import anyio
 from servers.cli.render import paint, table
 from shared.actor import Actor
 from shared.config import Settings
-from shared.db.connection import Database
+from shared.db.connection import Database, latest_version
+from shared.db.watch import POLL_SECONDS, ChangeWatcher
 from shared.errors import RoundtableError, from_sqlite, is_file_problem
 from shared.models.monitoring import Event, TeamSummary
 from shared.store import events
@@ -27,28 +30,57 @@ from shared.store.team import health, summary
 
 HEALTH_STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}
 PRESENCE_STYLE = {"online": "green", "idle": "yellow", "offline": "dim"}
-FOLLOW_POLL = 0.25
+BATCH = 200
 
 
 class NoDatabase(Exception):
-    """There is no database at the path yet: nothing to show."""
+    """There is nothing to show at the path: no file, no Roundtable schema, or one this code cannot read."""
+
+
+UPGRADE_HINT = "start any Roundtable server on it (each brings the schema up to date at start-up)"
 
 
 @asynccontextmanager
 async def opened(settings: Settings) -> AsyncIterator[Database]:
-    if not settings.db_path.exists():
+    """The team's file, opened read-only: never created, never migrated, never written.
+
+    A file with an older schema is shown as far as it can be (the health then names schema_mismatch);
+    what it lacks is reported as its schema version with the fix, not as a traceback.
+    """
+    path = settings.db_path
+    if not path.exists():
         raise NoDatabase(
-            f"there is no Roundtable database at {settings.db_path} yet: start a client with the Roundtable "
+            f"there is no Roundtable database at {path} yet: start a client with the Roundtable "
             "servers, run `roundtable demo --db <path>`, or point --db / ROUNDTABLE_DB at your team's file"
         )
     try:
-        db = await Database.open(settings.db_path)
+        db = await Database.open(path, migrate=False, read_only=True)
+        version = await db.schema_version()
     except sqlite3.Error as exc:
         if not is_file_problem(exc):
             raise
         raise from_sqlite(exc) from exc
+    latest = latest_version()
     try:
-        yield db
+        if version == 0:
+            raise NoDatabase(
+                f"{path} holds no Roundtable schema (an empty file, or another program's database): point --db / "
+                f"ROUNDTABLE_DB at your team's file, or {UPGRADE_HINT}"
+            )
+        if version > latest:
+            raise NoDatabase(
+                f"{path} has schema version {version}, but this Roundtable knows only up to {latest}; upgrade "
+                "Roundtable (uvx --refresh …). The file was not modified."
+            )
+        try:
+            yield db
+        except sqlite3.OperationalError as exc:
+            if version == latest or is_file_problem(exc):
+                raise
+            raise NoDatabase(
+                f"{path} has schema version {version}, older than this Roundtable's {latest}, and cannot be shown "
+                f"as it is ({exc}): {UPGRADE_HINT}. The file was not modified."
+            ) from exc
     finally:
         with anyio.CancelScope(shield=True):  # stopped by Ctrl-C or a cancel: still close the connection
             await db.close()
@@ -103,11 +135,30 @@ def render_event(e: Event, out: TextIO) -> str:
     ).rstrip()
 
 
+async def print_new(db: Database, f: events.EventFilter, cursor: int, out: TextIO) -> int:
+    """Print every matching event after `cursor`, oldest first; return the cursor past the last one."""
+    while True:
+        found = await events.page(db, f, limit=BATCH, since=cursor)
+        for e in found.events:
+            print(render_event(e, out), file=out, flush=True)
+        if found.next_cursor is not None:
+            cursor = found.next_cursor
+        if len(found.events) < BATCH:
+            return cursor
+
+
+async def watch(watcher: ChangeWatcher) -> None:
+    """The change watcher's poll, every POLL_SECONDS, for as long as the tail follows."""
+    while True:
+        await anyio.sleep(POLL_SECONDS)
+        await watcher.poll()
+
+
 async def follow(settings: Settings, f: events.EventFilter, *, backlog: int, keep_following: bool, out: TextIO) -> None:
     """Print the last `backlog` events, then (when following) every new one as it is committed."""
     async with opened(settings) as db:
-        # Where following starts is fixed before the backlog is read: whatever commits meanwhile comes next.
-        version = await db.data_version()
+        # Where following starts is fixed before the backlog is read: whatever commits meanwhile comes next
+        # (the watcher's first wake-up is at once, and reads everything after this cursor).
         cursor = await events.latest_id(db)
         recent = await events.page(db, f, limit=backlog, before=cursor + 1) if backlog else None
         for e in reversed(recent.events if recent else []):
@@ -115,20 +166,12 @@ async def follow(settings: Settings, f: events.EventFilter, *, backlog: int, kee
         if not keep_following:
             return
         print(paint(f"— following {settings.db_path} (Ctrl-C to stop) —", "dim", out), file=out, flush=True)
-        while True:
-            await anyio.sleep(FOLLOW_POLL)
-            now_version = await db.data_version()
-            if now_version == version:
-                continue
-            version = now_version
-            while True:
-                found = await events.page(db, f, limit=200, since=cursor)
-                for e in found.events:
-                    print(render_event(e, out), file=out, flush=True)
-                if found.next_cursor is not None:
-                    cursor = found.next_cursor
-                if len(found.events) < 200:
-                    break
+        watcher = ChangeWatcher(db.data_version)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch, watcher)
+            async with aclosing(watcher.changes()) as changes:
+                async for _ in changes:
+                    cursor = await print_new(db, f, cursor, out)
 
 
 def tail(settings: Settings, f: events.EventFilter, *, backlog: int, keep_following: bool) -> int:

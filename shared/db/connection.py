@@ -101,24 +101,41 @@ def _atomic(conn: sqlite3.Connection, body: Callable[[Tx], T]) -> T:
 class Database:
     """The process's connection to the shared file."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: Path, *, read_only: bool = False) -> None:
         self._conn = conn
         self.path = path
+        self.read_only = read_only
         self._lock = anyio.Lock()
         self._identity = _file_identity(path)
 
     @classmethod
-    async def open(cls, path: Path, *, migrate: bool = True) -> Database:
-        """Connect, set the PRAGMAs and (by default) bring the schema up to date."""
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+    async def open(cls, path: Path, *, migrate: bool = True, read_only: bool = False) -> Database:
+        """Connect, set the PRAGMAs and (by default) bring the schema up to date.
+
+        `read_only` (with migrate=False) opens an existing file only to look at it, through SQLite's
+        `mode=ro` URI: a missing file is FileNotFoundError, never created; no PRAGMA that changes the file is set;
+        SQLite refuses every write. The file may have any schema version (see `schema_version`). In WAL
+        mode SQLite may still create the empty -wal and -shm files it reads through beside the file.
+        """
+        if read_only and migrate:
+            raise ValueError("a database opened read-only cannot be migrated; pass migrate=False")
+        if read_only:
+            if not await anyio.Path(path).exists():
+                raise FileNotFoundError(f"there is no database at {path}")
+            conn = await aiosqlite.connect(read_only_uri(path), isolation_level=None, uri=True)
+        else:
+            conn = await aiosqlite.connect(str(path), isolation_level=None)
         try:
             conn.row_factory = sqlite3.Row
             await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await conn.execute("PRAGMA journal_mode = WAL")
-            await conn.execute("PRAGMA synchronous = NORMAL")
-            await conn.execute("PRAGMA foreign_keys = ON")
-            await conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
-            db = cls(conn, path)
+            if read_only:
+                await conn.execute("PRAGMA schema_version")  # reads the header: not a database fails here
+            else:
+                await conn.execute("PRAGMA journal_mode = WAL")
+                await conn.execute("PRAGMA synchronous = NORMAL")
+                await conn.execute("PRAGMA foreign_keys = ON")
+                await conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+            db = cls(conn, path, read_only=read_only)
             if migrate:
                 await db.migrate()
         except BaseException:
@@ -259,6 +276,10 @@ class Database:
         return await self.write(_apply_migrations, known, self.path)
 
     async def schema_version(self) -> int:
+        """The newest migration applied to the file; 0 when it has none (a file opened without migrating
+        that no Roundtable server has set up: empty, or another program's)."""
+        if await self.scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") is None:
+            return 0
         return int(await self.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") or 0)
 
 
@@ -307,6 +328,11 @@ def explain_open_failure(path: Path, exc: BaseException) -> str:
     else:
         why = f"{exc}; fix the path or its permissions, or set ROUNDTABLE_DB"
     return f"Cannot open the shared database {path}: {why}. The server keeps retrying."
+
+
+def read_only_uri(path: Path) -> str:
+    """The `file:` URI that opens `path` read-only (sqlite3.connect(..., uri=True)); never creates it."""
+    return f"{path.absolute().as_uri()}?mode=ro"
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:

@@ -1,26 +1,31 @@
 """`roundtable status` and `roundtable tail` against a real database file: what they print, their exit
-codes, following new events live and stopping cleanly on Ctrl-C."""
+codes, following new events live and stopping cleanly on Ctrl-C, and that looking changes nothing: the file
+is opened read-only, never created, migrated or written."""
 
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
 import json
 import os
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 
 from servers.cli import team
 from shared.actor import Actor
 from shared.config import Settings
-from shared.db.connection import Database
+from shared.db.connection import Database, latest_version, load_migrations, read_only_uri, split_statements
 from shared.store import events
 from shared.store.tasks import queue as tasks
 from tests.agents import join
@@ -166,8 +171,7 @@ def test_tail_loses_no_event_committed_while_it_prints_the_last_ones(tmp_path: P
             committed = True
             other = await Database.open(db_path)
             try:
-                async with other.write_legacy() as tx:
-                    await events.record_legacy(tx, now=time.time(), agent_id=None, kind="test.in_between")
+                await other.write(events.record, now=time.time(), agent_id=None, kind="test.in_between")
             finally:
                 await other.close()
         return found
@@ -201,3 +205,99 @@ def test_status_and_tail_on_a_file_that_is_not_a_database_say_so_without_a_trace
     assert team.tail(settings, events.EventFilter(), backlog=5, keep_following=False) == 2
     errors = capsys.readouterr().err
     assert errors.count("the file is not a SQLite database") == 2 and "Traceback" not in errors
+
+
+def fingerprint(db: Path) -> tuple[str, int, list[tuple[Any, ...]]]:
+    """The file's bytes (as a hash), its mtime and its schema_migrations rows, read without writing."""
+    with closing(sqlite3.connect(read_only_uri(db), uri=True)) as conn:
+        migrations = [tuple(r) for r in conn.execute("SELECT * FROM schema_migrations ORDER BY version")]
+    return hashlib.sha256(db.read_bytes()).hexdigest(), db.stat().st_mtime_ns, migrations
+
+
+def nothing_written_beside(db: Path) -> bool:
+    """No write went to the WAL: SQLite may create an empty -wal to read through, nothing more."""
+    wal = db.with_name(db.name + "-wal")
+    return not wal.exists() or wal.stat().st_size == 0
+
+
+def test_status_and_tail_leave_the_file_exactly_as_it_was(tmp_path: Path) -> None:
+    db = tmp_path / "team.db"
+    seed(db)  # closed by its last connection: the WAL is folded in and gone
+    before = fingerprint(db)
+    assert roundtable("status", "--db", str(db)).returncode in (0, 1)
+    assert roundtable("status", "--db", str(db), "--json").returncode in (0, 1)
+    assert roundtable("tail", "--db", str(db), "--no-follow").returncode == 0
+    assert fingerprint(db) == before
+    assert nothing_written_beside(db)
+
+
+def old_schema(db: Path, version: int) -> None:
+    """A file as a Roundtable that knew only the first `version` migrations left it."""
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+        )
+        for number, name, sql in load_migrations()[:version]:
+            for statement in split_statements(sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 0)", (number, name))
+        conn.commit()
+
+
+def test_status_on_an_older_schema_names_its_version_and_never_migrates_it(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    old_schema(db, 3)
+    before = fingerprint(db)
+    done = roundtable("status", "--db", str(db))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"schema version 3, older than this Roundtable's {latest_version()}" in done.stderr
+    assert "start any Roundtable server on it" in done.stderr and "not modified" in done.stderr
+    tailed = roundtable("tail", "--db", str(db), "--no-follow")
+    assert tailed.returncode == 0, tailed.stderr  # the audit trail is there since the first migration
+    assert fingerprint(db) == before
+    assert max(v for v, *_ in before[2]) == 3
+
+
+def test_status_on_an_empty_file_says_it_holds_no_roundtable_schema_and_leaves_it_empty(tmp_path: Path) -> None:
+    db = tmp_path / "empty.db"
+    db.touch()
+    done = roundtable("status", "--db", str(db))
+    assert done.returncode == 2 and "holds no Roundtable schema" in done.stderr
+    assert db.stat().st_size == 0
+
+
+def test_status_on_a_newer_schema_asks_for_an_upgrade_and_leaves_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "team.db"
+    seed(db)
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("INSERT INTO schema_migrations VALUES (9999, 'future', 0)")
+        conn.commit()
+    before = fingerprint(db)
+    done = roundtable("status", "--db", str(db))
+    assert done.returncode == 2 and "upgrade Roundtable" in done.stderr
+    assert fingerprint(db) == before
+
+
+def test_a_read_only_database_never_creates_the_file_and_refuses_writes(tmp_path: Path) -> None:
+    missing = tmp_path / "nothing.db"
+
+    async def open_missing() -> None:
+        with pytest.raises(FileNotFoundError):
+            await Database.open(missing, migrate=False, read_only=True)
+        with pytest.raises(ValueError, match="migrate=False"):
+            await Database.open(missing, read_only=True)
+
+    anyio.run(open_missing)
+    assert list(tmp_path.iterdir()) == []
+    seed(tmp_path / "team.db")
+
+    async def write_to_it() -> None:
+        db = await Database.open(tmp_path / "team.db", migrate=False, read_only=True)
+        try:
+            assert db.read_only and await db.schema_version() == latest_version()
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                await db.write(events.record, now=time.time(), agent_id=None, kind="test.refused")
+        finally:
+            await db.close()
+
+    anyio.run(write_to_it)
