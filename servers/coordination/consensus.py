@@ -1,19 +1,22 @@
-"""Consensus tools: propose a decision or an improvement, vote, list, and test an improvement in a sandbox."""
+"""Consensus tools: propose a decision or an improvement, vote, list, and test an improvement in a sandbox.
+
+Module-level tools (`TOOLS`, registered by servers/coordination/__init__.py `build_server`) over the store
+in shared/store/proposals, and the background job `CLOSING` that closes proposals whose deadline passed.
+"""
 
 from __future__ import annotations
 
-import logging
-import sqlite3
 from typing import Annotated, Any, Literal
 
-import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import Field, StringConstraints
 
 from shared import sandbox
-from shared.errors import InvalidArgument, RoundtableError
+from shared.actor import Actor
+from shared.errors import InvalidArgument
+from shared.frame.jobs import every
 from shared.frame.runtime import Runtime, runtime
-from shared.frame.tool import tool
+from shared.frame.tool import add_tools, tool
 from shared.models.consensus import Proposal, ProposalList, ProposeResult, SandboxResult, VoteResult
 from shared.rules.clock import iso
 from shared.rules.timeparse import parse_when
@@ -21,8 +24,6 @@ from shared.rules.voting import Rule
 from shared.store.proposals import ballot as store
 from shared.store.proposals import evidence, queries
 from shared.store.proposals import settle as closing
-
-log = logging.getLogger(__name__)
 
 MIN_DEADLINE = 10.0
 MAX_DEADLINE = 30 * 86400.0
@@ -64,12 +65,6 @@ RoleArg = Annotated[
 ]
 
 
-def caller(rt: Runtime) -> store.Caller:
-    return store.Caller(
-        agent_id=rt.agent.id, now=rt.now(), presence_timeout=rt.settings.presence_timeout, secret=rt.settings.secret
-    )
-
-
 def deadline_from(value: str, now: float) -> float:
     moment = parse_when(value, field="deadline", now=now, max_ahead=MAX_DEADLINE)
     if moment - now < MIN_DEADLINE:
@@ -80,16 +75,14 @@ def deadline_from(value: str, now: float) -> float:
     return moment
 
 
-async def close_due_periodically(rt: Runtime) -> None:
-    """Background: close proposals whose deadline passed, so the outcome is recorded even if nobody looks."""
-    while True:
-        await anyio.sleep(max(rt.settings.presence_timeout / 2, 0.5))
-        try:
-            if rt.me is not None:
-                await closing.close_due(rt.db, rt.now(), secret=rt.settings.secret)
-        except (sqlite3.Error, RoundtableError, ValueError) as exc:
-            # ValueError: aiosqlite's "Connection closed" when the file was replaced mid-sweep; retry next time
-            log.warning("closing proposals past their deadline failed: %s", exc)
+async def close_due_once(rt: Runtime) -> None:
+    """One round of the background closing: close proposals whose deadline passed, so the outcome is
+    recorded (and the electors told, in notices signed like any other) even if nobody looks."""
+    await closing.close_due(rt.db, rt.actor())
+
+
+CLOSING = every(lambda rt: max(rt.settings.presence_timeout / 2, 0.5), close_due_once, what="closing due proposals")
+close_due_periodically = CLOSING  # the name servers/coordination/__init__.py uses until the merge
 
 
 def _how_to_vote(p: Proposal) -> str:
@@ -122,193 +115,202 @@ def _next_after_vote(p: Proposal, closed_now: bool) -> str:
     )
 
 
-async def _propose(rt: Runtime, spec: store.NewProposal) -> ProposeResult:
-    who = caller(rt)
-    pid, notified = await store.propose(rt.db, spec, who)
-    proposal = await queries.get(rt.db, pid, who.agent_id)
+async def _propose(rt: Runtime, me: Actor, spec: store.NewProposal) -> ProposeResult:
+    pid, notified = await store.propose(rt.db, spec, me)
+    proposal = await queries.get(rt.db, pid, me)
     sandbox_on = bool(rt.settings.sandbox_allow and rt.settings.sandbox_root)
     return ProposeResult(proposal=proposal, notified=notified, next_step=_next_after_propose(proposal, sandbox_on))
 
 
+@tool(read_only=False, title="Put a question to the team")
+async def consensus_propose(
+    title: Annotated[Text, Field(max_length=200, description="the question, e.g. 'Ship the refactor now?'")],
+    ctx: Context[Any, Any],
+    description: Annotated[str, Field(max_length=10_000, description="context electors need to decide")] = "",
+    options: OptionsArg = ["approve", "reject"],  # noqa: B006 - pydantic copies defaults
+    rule: RuleArg = "majority",
+    quorum: QuorumArg = None,
+    deadline: DeadlineArg = "24h",
+    voters: VotersArg = [],  # noqa: B006
+    role: RoleArg = None,
+) -> ProposeResult:
+    """Ask the team to decide something ("ship the refactor now or after the release?") by vote.
+
+    The electors are fixed when it opens: the agents present now (default), the named `voters`, or the
+    present agents of a `role`; each gets a "vote requested" notice. Abstaining is always possible and
+    counts toward the quorum only. It closes by itself as passed (with the winning option), rejected
+    (an option named reject/no won, or no option cleared the rule's bar), or failed (no quorum or a tie),
+    as soon as the outcome can no longer change, when everyone voted, or at the deadline.
+    """
+    rt = runtime(ctx)
+    me = await rt.writer()
+    spec = store.NewProposal(
+        title=title,
+        description=description,
+        options=tuple(options),
+        rule=rule,
+        quorum=quorum,
+        deadline=deadline_from(deadline, me.now),
+        voters=tuple(voters),
+        role=role,
+    )
+    return await _propose(rt, me, spec)
+
+
+@tool(read_only=False, title="Propose an improvement to how the team works")
+async def improvement_propose(
+    title: Annotated[Text, Field(max_length=200, description="a short name for the change")],
+    change: Annotated[Text, Field(max_length=10_000, description="what to change, concretely")],
+    why: Annotated[Text, Field(max_length=10_000, description="the problem it solves, with evidence")],
+    expected_effect: Annotated[Text, Field(max_length=5_000, description="what should get better, measurably")],
+    ctx: Context[Any, Any],
+    rule: RuleArg = "majority",
+    quorum: QuorumArg = None,
+    deadline: DeadlineArg = "24h",
+    voters: VotersArg = [],  # noqa: B006
+    role: RoleArg = None,
+) -> ProposeResult:
+    """Propose a change to how the team works, voted approve/reject like consensus_propose.
+
+    Attach evidence that it helps with sandbox_test (a test run in a temporary copy of the project);
+    electors see the evidence in consensus_list(proposal_id=N). Returns the proposal and who was asked.
+    """
+    rt = runtime(ctx)
+    me = await rt.writer()
+    spec = store.NewProposal(
+        kind="improvement",
+        title=title,
+        description=change,
+        options=DEFAULT_OPTIONS,
+        rule=rule,
+        quorum=quorum,
+        deadline=deadline_from(deadline, me.now),
+        voters=tuple(voters),
+        role=role,
+        details={"change": change, "why": why, "expected_effect": expected_effect},
+    )
+    return await _propose(rt, me, spec)
+
+
+@tool(read_only=False, idempotent=True, title="Vote on a proposal")
+async def consensus_vote(
+    proposal_id: ProposalId,
+    choice: Annotated[str, Field(max_length=80, description="one of the proposal's options, or 'abstain'")],
+    ctx: Context[Any, Any],
+    rationale: Annotated[str | None, Field(max_length=2_000, description="why; shown to everyone")] = None,
+) -> VoteResult:
+    """Cast your vote on an open proposal, or change it (one vote per agent; the latest counts).
+
+    'abstain' counts toward the quorum but for no option. Only the proposal's electors may vote, and only
+    while it is open. Returns the proposal with its tally, and whether your vote settled it.
+    """
+    rt = runtime(ctx)
+    me = await rt.writer()
+    cast = await store.vote(rt.db, proposal_id, choice, (rationale or "").strip() or None, me)
+    proposal = await queries.get(rt.db, proposal_id, me)
+    closed_now = cast.closed is not None
+    return VoteResult(
+        proposal=proposal,
+        your_vote=cast.choice,
+        changed=cast.changed,
+        closed_now=closed_now,
+        next_step=_next_after_vote(proposal, closed_now),
+    )
+
+
+@tool(read_only=True, idempotent=True, title="List proposals or show one")
+async def consensus_list(
+    ctx: Context[Any, Any],
+    proposal_id: Annotated[
+        int | None, Field(ge=1, le=2**62, description="show this proposal in full: tally, votes, evidence")
+    ] = None,
+    status: Annotated[Literal["open", "closed", "all"], Field(description="which proposals to list")] = "open",
+    limit: Annotated[int, Field(ge=1, le=100)] = 20,
+) -> ProposalList:
+    """List proposals — open ones awaiting your vote first — or show one with its tally, who voted what
+    and why, its evidence and its outcome.
+
+    Proposals past their deadline are closed before they are shown (by the same rules a vote uses).
+    """
+    rt = runtime(ctx)
+    me = rt.actor()
+    if proposal_id is not None:
+        await closing.settle_if_due(rt.db, proposal_id, me)
+        p = await queries.get(rt.db, proposal_id, me)
+        if p.awaiting_your_vote:
+            step = f"It awaits your vote: {_how_to_vote(p)}."
+        elif p.status == "open":
+            step = f"It is open until {p.deadline}; {p.tally.cast} of {p.tally.electorate} electors have voted."
+        else:
+            step = f"It closed at {p.closed_at} as {p.status}{f' ({p.outcome})' if p.outcome else ''}."
+        return ProposalList(proposal=p, proposals=[], next_step=step)
+    await closing.close_due(rt.db, me)
+    found = await queries.summaries(rt.db, me, status, limit)
+    awaiting = [p.id for p in found if p.awaiting_your_vote]
+    if awaiting:
+        step = f"Proposals {awaiting} await your vote; read one with consensus_list(proposal_id={awaiting[0]})."
+    elif found:
+        step = "Nothing awaits your vote. consensus_list(proposal_id=N) shows a proposal in full."
+    else:
+        step = f"No {status} proposals. Ask the team something with consensus_propose."
+    return ProposalList(proposal=None, proposals=found, next_step=step)
+
+
+@tool(read_only=False, title="Test an improvement in a sandbox")
+async def sandbox_test(
+    proposal_id: ProposalId,
+    command: Annotated[
+        str, Field(min_length=1, max_length=2_000, description="one allowed program and its arguments, no shell")
+    ],
+    ctx: Context[Any, Any],
+    directory: Annotated[
+        str, Field(max_length=500, description="folder inside the sandbox root to copy and run in")
+    ] = ".",
+    timeout_seconds: Annotated[
+        float | None, Field(ge=1, le=86_400, description="stop it sooner than the server's limit")
+    ] = None,
+) -> SandboxResult:
+    """Run a test command for an improvement proposal in isolation and attach the result as evidence.
+
+    The command (e.g. "pytest -q tests/") runs without a shell, in a temporary copy of the directory the
+    server allows (ROUNDTABLE_SANDBOX_ROOT), with a scrubbed environment and a time limit; only programs
+    on the allow-list (ROUNDTABLE_SANDBOX_ALLOW) run. Off unless configured. Returns the exit code,
+    duration and the tail of the output, now attached to the proposal. Admins and workers only.
+    """
+    rt = runtime(ctx)
+    me = await rt.writer()
+    box = sandbox.Sandbox.from_settings(rt.settings)
+    box.check_on()
+    if timeout_seconds is not None and timeout_seconds > box.timeout:
+        raise InvalidArgument(
+            f"timeout_seconds={timeout_seconds:g} is above this server's limit of {box.timeout:g} s "
+            "(ROUNDTABLE_SANDBOX_TIMEOUT); use a smaller value or leave it out"
+        )
+    await evidence.target(rt.db, proposal_id)
+    run = await sandbox.run(box, command, directory or ".", time_limit=timeout_seconds)
+    who = me.at(rt.now())  # the run took its time: the evidence is recorded when it ended
+    evidence_id = await evidence.attach(rt.db, proposal_id, run, who)
+    proposal = await queries.get(rt.db, proposal_id, who)
+    attached = next(e for e in proposal.evidence if e.id == evidence_id)
+    limit = timeout_seconds or box.timeout
+    if run.timed_out:
+        summary = f"stopped: {run.command} ran past its {limit:g} s time limit and was killed"
+    else:
+        summary = f"{run.command} exited with code {run.exit_code} after {run.duration:.1f} s"
+    if run.skipped:
+        summary += f"; left out of the copy (symlinks leading outside it): {', '.join(run.skipped[:10])}"
+    return SandboxResult(
+        evidence=attached,
+        passed=run.exit_code == 0,
+        summary=summary,
+        next_step=f"The result is attached to proposal {proposal_id} (at {iso(who.now)}); electors see it in "
+        f"consensus_list(proposal_id={proposal_id}).",
+    )
+
+
+TOOLS = (consensus_propose, improvement_propose, consensus_vote, consensus_list, sandbox_test)
+
+
 def register(mcp: MCPServer[Runtime]) -> None:
-    @tool(mcp, read_only=False, title="Put a question to the team")
-    async def consensus_propose(
-        title: Annotated[Text, Field(max_length=200, description="the question, e.g. 'Ship the refactor now?'")],
-        ctx: Context[Any, Any],
-        description: Annotated[str, Field(max_length=10_000, description="context electors need to decide")] = "",
-        options: OptionsArg = ["approve", "reject"],  # noqa: B006 - pydantic copies defaults
-        rule: RuleArg = "majority",
-        quorum: QuorumArg = None,
-        deadline: DeadlineArg = "24h",
-        voters: VotersArg = [],  # noqa: B006
-        role: RoleArg = None,
-    ) -> ProposeResult:
-        """Ask the team to decide something ("ship the refactor now or after the release?") by vote.
-
-        The electors are fixed when it opens: the agents present now (default), the named `voters`, or the
-        present agents of a `role`; each gets a "vote requested" notice. Abstaining is always possible and
-        counts toward the quorum only. It closes by itself as passed (with the winning option), rejected
-        (an option named reject/no won, or no option cleared the rule's bar), or failed (no quorum or a tie),
-        as soon as the outcome can no longer change, when everyone voted, or at the deadline.
-        """
-        rt = runtime(ctx)
-        rt.require_writer()
-        spec = store.NewProposal(
-            title=title,
-            description=description,
-            options=tuple(options),
-            rule=rule,
-            quorum=quorum,
-            deadline=deadline_from(deadline, rt.now()),
-            voters=tuple(voters),
-            role=role,
-        )
-        return await _propose(rt, spec)
-
-    @tool(mcp, read_only=False, title="Propose an improvement to how the team works")
-    async def improvement_propose(
-        title: Annotated[Text, Field(max_length=200, description="a short name for the change")],
-        change: Annotated[Text, Field(max_length=10_000, description="what to change, concretely")],
-        why: Annotated[Text, Field(max_length=10_000, description="the problem it solves, with evidence")],
-        expected_effect: Annotated[Text, Field(max_length=5_000, description="what should get better, measurably")],
-        ctx: Context[Any, Any],
-        rule: RuleArg = "majority",
-        quorum: QuorumArg = None,
-        deadline: DeadlineArg = "24h",
-        voters: VotersArg = [],  # noqa: B006
-        role: RoleArg = None,
-    ) -> ProposeResult:
-        """Propose a change to how the team works, voted approve/reject like consensus_propose.
-
-        Attach evidence that it helps with sandbox_test (a test run in a temporary copy of the project);
-        electors see the evidence in consensus_list(proposal_id=N). Returns the proposal and who was asked.
-        """
-        rt = runtime(ctx)
-        rt.require_writer()
-        spec = store.NewProposal(
-            kind="improvement",
-            title=title,
-            description=change,
-            options=DEFAULT_OPTIONS,
-            rule=rule,
-            quorum=quorum,
-            deadline=deadline_from(deadline, rt.now()),
-            voters=tuple(voters),
-            role=role,
-            details={"change": change, "why": why, "expected_effect": expected_effect},
-        )
-        return await _propose(rt, spec)
-
-    @tool(mcp, read_only=False, idempotent=True, title="Vote on a proposal")
-    async def consensus_vote(
-        proposal_id: ProposalId,
-        choice: Annotated[str, Field(max_length=80, description="one of the proposal's options, or 'abstain'")],
-        ctx: Context[Any, Any],
-        rationale: Annotated[str | None, Field(max_length=2_000, description="why; shown to everyone")] = None,
-    ) -> VoteResult:
-        """Cast your vote on an open proposal, or change it (one vote per agent; the latest counts).
-
-        'abstain' counts toward the quorum but for no option. Only the proposal's electors may vote, and only
-        while it is open. Returns the proposal with its tally, and whether your vote settled it.
-        """
-        rt = runtime(ctx)
-        rt.require_writer()
-        who = caller(rt)
-        cast = await store.vote(rt.db, proposal_id, choice, (rationale or "").strip() or None, who)
-        proposal = await queries.get(rt.db, proposal_id, who.agent_id)
-        closed_now = cast.closed is not None
-        return VoteResult(
-            proposal=proposal,
-            your_vote=cast.choice,
-            changed=cast.changed,
-            closed_now=closed_now,
-            next_step=_next_after_vote(proposal, closed_now),
-        )
-
-    @tool(mcp, read_only=True, idempotent=True, title="List proposals or show one")
-    async def consensus_list(
-        ctx: Context[Any, Any],
-        proposal_id: Annotated[
-            int | None, Field(ge=1, le=2**62, description="show this proposal in full: tally, votes, evidence")
-        ] = None,
-        status: Annotated[Literal["open", "closed", "all"], Field(description="which proposals to list")] = "open",
-        limit: Annotated[int, Field(ge=1, le=100)] = 20,
-    ) -> ProposalList:
-        """List proposals — open ones awaiting your vote first — or show one with its tally, who voted what
-        and why, its evidence and its outcome.
-
-        Proposals past their deadline are closed before they are shown (by the same rules a vote uses).
-        """
-        rt = runtime(ctx)
-        me, now = rt.agent.id, rt.now()
-        if proposal_id is not None:
-            await closing.settle_if_due(rt.db, proposal_id, now, secret=rt.settings.secret)
-            p = await queries.get(rt.db, proposal_id, me)
-            if p.awaiting_your_vote:
-                step = f"It awaits your vote: {_how_to_vote(p)}."
-            elif p.status == "open":
-                step = f"It is open until {p.deadline}; {p.tally.cast} of {p.tally.electorate} electors have voted."
-            else:
-                step = f"It closed at {p.closed_at} as {p.status}{f' ({p.outcome})' if p.outcome else ''}."
-            return ProposalList(proposal=p, proposals=[], next_step=step)
-        await closing.close_due(rt.db, now, secret=rt.settings.secret)
-        found = await queries.summaries(rt.db, me, status, limit)
-        awaiting = [p.id for p in found if p.awaiting_your_vote]
-        if awaiting:
-            step = f"Proposals {awaiting} await your vote; read one with consensus_list(proposal_id={awaiting[0]})."
-        elif found:
-            step = "Nothing awaits your vote. consensus_list(proposal_id=N) shows a proposal in full."
-        else:
-            step = f"No {status} proposals. Ask the team something with consensus_propose."
-        return ProposalList(proposal=None, proposals=found, next_step=step)
-
-    @tool(mcp, read_only=False, title="Test an improvement in a sandbox")
-    async def sandbox_test(
-        proposal_id: ProposalId,
-        command: Annotated[
-            str, Field(min_length=1, max_length=2_000, description="one allowed program and its arguments, no shell")
-        ],
-        ctx: Context[Any, Any],
-        directory: Annotated[
-            str, Field(max_length=500, description="folder inside the sandbox root to copy and run in")
-        ] = ".",
-        timeout_seconds: Annotated[
-            float | None, Field(ge=1, le=86_400, description="stop it sooner than the server's limit")
-        ] = None,
-    ) -> SandboxResult:
-        """Run a test command for an improvement proposal in isolation and attach the result as evidence.
-
-        The command (e.g. "pytest -q tests/") runs without a shell, in a temporary copy of the directory the
-        server allows (ROUNDTABLE_SANDBOX_ROOT), with a scrubbed environment and a time limit; only programs
-        on the allow-list (ROUNDTABLE_SANDBOX_ALLOW) run. Off unless configured. Returns the exit code,
-        duration and the tail of the output, now attached to the proposal. Admins and workers only.
-        """
-        rt = runtime(ctx)
-        rt.require_writer()
-        box = sandbox.Sandbox.from_settings(rt.settings)
-        box.check_on()
-        if timeout_seconds is not None and timeout_seconds > box.timeout:
-            raise InvalidArgument(
-                f"timeout_seconds={timeout_seconds:g} is above this server's limit of {box.timeout:g} s "
-                "(ROUNDTABLE_SANDBOX_TIMEOUT); use a smaller value or leave it out"
-            )
-        await evidence.target(rt.db, proposal_id)
-        run = await sandbox.run(box, command, directory or ".", time_limit=timeout_seconds)
-        who = caller(rt)
-        evidence_id = await evidence.attach(rt.db, proposal_id, run, who)
-        proposal = await queries.get(rt.db, proposal_id, who.agent_id)
-        attached = next(e for e in proposal.evidence if e.id == evidence_id)
-        limit = timeout_seconds or box.timeout
-        if run.timed_out:
-            summary = f"stopped: {run.command} ran past its {limit:g} s time limit and was killed"
-        else:
-            summary = f"{run.command} exited with code {run.exit_code} after {run.duration:.1f} s"
-        if run.skipped:
-            summary += f"; left out of the copy (symlinks leading outside it): {', '.join(run.skipped[:10])}"
-        return SandboxResult(
-            evidence=attached,
-            passed=run.exit_code == 0,
-            summary=summary,
-            next_step=f"The result is attached to proposal {proposal_id} (at {iso(who.now)}); electors see it in "
-            f"consensus_list(proposal_id={proposal_id}).",
-        )
+    """Until servers/coordination/__init__.py calls `add_tools(mcp, …, consensus.TOOLS)` itself."""
+    add_tools(mcp, TOOLS)

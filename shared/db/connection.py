@@ -106,6 +106,7 @@ class Database:
         self.path = path
         self.read_only = read_only
         self._lock = anyio.Lock()
+        self._spread = anyio.Lock()  # held while a write_legacy transaction spans several hops
         self._identity = _file_identity(path)
 
     @classmethod
@@ -174,7 +175,8 @@ class Database:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
 
-        return await self._run(body)
+        async with self._spread:  # never BEGIN between the hops of a write_legacy transaction
+            return await self._run(body)
 
     async def data_version(self) -> int:
         """Changes whenever another connection commits to the file (cheap; for change detection)."""
@@ -216,8 +218,10 @@ class Database:
 
     @asynccontextmanager
     async def write_legacy(self) -> AsyncIterator[Transaction]:
-        """A write transaction spread over one hop per statement; being replaced by `write`."""
-        async with self._lock:
+        """A write transaction spread over one hop per statement; being replaced by `write`.
+
+        Holds `_spread` too, so that `read` (whose BEGIN would fail inside it) waits for it to end."""
+        async with self._lock, self._spread:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield Transaction(self._conn)

@@ -12,8 +12,10 @@ import anyio
 import pytest
 from mcp import Client
 
-from servers.coordination import build_server
+from servers.coordination import build_server, consensus
 from shared.config import Settings
+from shared.frame.runtime import RoundtableServer
+from shared.store.mail import inbox
 from tests.conftest import FakeClock
 from tests.results import data, text
 from tests.stdio import server_params
@@ -151,6 +153,35 @@ async def test_a_read_closes_a_proposal_whose_deadline_passed(settings: Settings
         assert listed["proposals"] == []
         shown = data(await ana.call_tool("consensus_list", {"proposal_id": pid}))["proposal"]
         assert shown["status"] == "failed" and shown["outcome_reason"].startswith("no quorum: 0 of 1")
+
+
+async def test_with_a_team_secret_the_background_closing_sends_notices_that_verify(
+    settings: Settings, as_agent: Any, clock: FakeClock
+) -> None:
+    signed = replace(settings, secret="team-secret")
+    server = build_server(signed, clock=clock)
+    assert isinstance(server, RoundtableServer)
+    async with Client(server) as ana, Client(build_server(replace(as_agent("bo"), secret="team-secret"), clock=clock)):
+        pid = data(await ana.call_tool("consensus_propose", {"title": "x", "deadline": "1h"}))["proposal"]["id"]
+        clock.advance(3600)
+        rt = server.runtime
+        assert rt is not None
+        await consensus.close_due_once(rt)  # one round of consensus.CLOSING, the background job
+        assert await rt.db.scalar("SELECT status FROM proposals WHERE id = ?", (pid,)) == "failed"
+        electors = await rt.db.fetchall("SELECT agent_id FROM proposal_electors WHERE proposal_id = ?", (pid,))
+        assert len(electors) == 2
+        for elector in electors:
+            found, _ = await inbox.page(
+                rt.db,
+                elector["agent_id"],
+                inbox.InboxFilter(unread_only=False),
+                limit=100,
+                after=0,
+                now=clock(),
+                secret="team-secret",
+            )
+            notices = [(m.subject, m.verified) for m in found if m.about == f"proposal {pid}"]
+            assert notices == [("Vote requested: x", True), (f"Proposal {pid} failed: x", True)]
 
 
 # -- improvements and the sandbox --------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 
-from shared.db.connection import Database, load_migrations, split_statements
+from shared.db.connection import Database, Tx, load_migrations, split_statements
 from shared.errors import SchemaTooNew
 
 pytestmark = pytest.mark.anyio
@@ -63,6 +64,23 @@ async def test_a_failing_write_transaction_rolls_back_everything(db: Database) -
             await tx.execute("INSERT INTO events(ts, kind) VALUES (1, 'x')")
             raise RuntimeError("boom")
     assert await db.scalar("SELECT count(*) FROM events") == 0
+
+
+async def test_a_read_waits_for_a_write_spread_over_several_hops(db: Database) -> None:
+    seen: list[int] = []
+
+    def count(tx: Tx) -> int:
+        return int(tx.scalar("SELECT count(*) FROM events"))
+
+    async def read() -> None:
+        seen.append(await db.read(count))
+
+    async with anyio.create_task_group() as tg, db.write_legacy() as tx:
+        await tx.execute("INSERT INTO events(ts, kind) VALUES (1, 'x')")
+        tg.start_soon(read)
+        await anyio.lowlevel.checkpoint()  # the read starts now; its BEGIN must not land inside this transaction
+        await tx.execute("INSERT INTO events(ts, kind) VALUES (2, 'y')")
+    assert seen == [2]
 
 
 def test_statement_splitting_keeps_trigger_bodies_whole() -> None:

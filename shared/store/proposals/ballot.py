@@ -1,7 +1,8 @@
 """Proposals and votes: opening a proposal over a fixed electorate, casting and changing votes.
 
-Every change is one BEGIN IMMEDIATE transaction. A vote settles the proposal in its own transaction
-(consensus_settle.settle, the same path reads and the deadline sweep use).
+Each change is one write transaction in one hop (`Database.write`): opening a proposal with its
+electors, event and "vote requested" notice; a vote with its event and, when the vote settles the
+proposal, the close (`settle.settle`, the same path reads and the deadline sweep use).
 """
 
 from __future__ import annotations
@@ -11,27 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.db.connection import Database, Row, Transaction
+from shared.actor import Actor
+from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.rules.clock import iso
 from shared.rules.voting import ABSTAIN, Decision, Rule
 from shared.store import events
-from shared.store.mail import legacy as mail_legacy
-from shared.store.proposals.settle import ELECTORS, settle
-from shared.store.team.agents import live_session_sql
+from shared.store.mail import send as messages
+from shared.store.proposals import dialect
+from shared.store.proposals.settle import electors, settle
+from shared.store.team import agents
 
 MAX_ELECTORATE = 200
 MIN_OPTIONS, MAX_OPTIONS = 2, 10
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who acts, when, and what the settings say about presence and signing."""
-
-    agent_id: str
-    now: float
-    presence_timeout: float = 30.0
-    secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -71,108 +64,105 @@ def check_options(options: Sequence[str]) -> tuple[str, ...]:
     return cleaned
 
 
-async def _names(tx: Transaction, ids: Sequence[str]) -> list[str]:
-    rows = await tx.execute(
-        "SELECT COALESCE(a.name, j.value) AS name FROM json_each(?) j LEFT JOIN agents a ON a.id = j.value"
-        " ORDER BY name COLLATE NOCASE",
+def names(tx: Tx, ids: Sequence[str]) -> list[str]:
+    """The agents' names (an id whose agent is gone stands for itself), ordered without regard to case."""
+    rows = tx.execute(
+        f"SELECT COALESCE(a.name, j.value) AS name FROM {dialect.JSON_LIST} j LEFT JOIN agents a ON a.id = j.value"
+        f" ORDER BY name {dialect.CASELESS}",
         (json.dumps(list(ids)),),
     )
     return [str(r["name"]) for r in rows]
 
 
-async def _electorate(tx: Transaction, spec: NewProposal, caller: Caller) -> tuple[str, list[str]]:
+def _electorate(tx: Tx, spec: NewProposal, actor: Actor) -> tuple[str, list[str]]:
     """The electors' ids and how they were chosen; observers never vote."""
     if spec.voters and spec.role:
         raise InvalidArgument("give either voters (names) or role, not both")
     if spec.voters:
         wanted = list(dict.fromkeys(v.strip() for v in spec.voters if v.strip()))
-        rows = await tx.execute(
-            "SELECT a.id, a.name, a.role FROM json_each(?) j JOIN agents a ON a.name = j.value", (json.dumps(wanted),)
+        ids = sorted(set(agents.ids_by_names(tx, wanted).values()))
+        observers = sorted(
+            str(r["name"])
+            for r in tx.execute(
+                f"SELECT a.name FROM {dialect.JSON_LIST} j JOIN agents a ON a.id = j.value WHERE a.role = 'observer'",
+                (json.dumps(ids),),
+            )
         )
-        found = {str(r["name"]).lower(): r for r in rows}
-        missing = [n for n in wanted if n.lower() not in found]
-        if missing:
-            known = await tx.execute("SELECT name FROM agents ORDER BY last_seen DESC LIMIT 50")
-            names = ", ".join(str(r["name"]) for r in known) or "none yet"
-            raise NotFound(f"no agent is named {', '.join(map(repr, missing))}; known agents: {names}")
-        observers = sorted(str(r["name"]) for r in rows if r["role"] == "observer")
         if observers:
             raise InvalidArgument(f"{', '.join(observers)} are observers (read-only) and cannot vote; leave them out")
-        return "named", sorted({str(r["id"]) for r in rows})
-    sql = f"SELECT a.id FROM agents a WHERE {live_session_sql('a.id')} AND a.role != 'observer'"
-    params: dict[str, Any] = {"live_after": caller.now - caller.presence_timeout}
+        return "named", ids
+    sql = f"SELECT a.id FROM agents a WHERE {agents.live_session_sql('a.id')} AND a.role != 'observer'"
     if spec.role:
         sql += " AND a.role = :role"
-        params["role"] = spec.role
-    ids = sorted(str(r["id"]) for r in await tx.execute(sql, params))
+    ids = sorted(str(r["id"]) for r in tx.execute(sql, actor.params(role=spec.role)))
     if not ids:
         who = f"no {spec.role} is" if spec.role else "nobody who may vote is"
         raise InvalidArgument(f"{who} present to vote; name the electors with voters=[...] instead")
     return (f"role:{spec.role}" if spec.role else "present"), ids
 
 
-async def propose(db: Database, spec: NewProposal, caller: Caller) -> tuple[int, list[str]]:
+def _propose(tx: Tx, spec: NewProposal, options: tuple[str, ...], actor: Actor) -> tuple[int, list[str]]:
+    how, chosen = _electorate(tx, spec, actor)
+    if len(chosen) > MAX_ELECTORATE:
+        raise InvalidArgument(f"the electorate has {len(chosen)} agents; at most {MAX_ELECTORATE} may vote")
+    size = len(chosen)
+    quorum = size // 2 + 1 if spec.quorum is None else spec.quorum
+    if not 1 <= quorum <= size:
+        raise InvalidArgument(
+            f"quorum={quorum} is more than the {size} electors ({', '.join(names(tx, chosen))}); "
+            f"use a quorum between 1 and {size}, or leave it out for a majority of them ({size // 2 + 1})"
+        )
+    row = tx.fetchone(
+        "INSERT INTO proposals(kind, title, description, options, rule, quorum, electorate, proposer_id,"
+        " details, created_at, deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            spec.kind,
+            spec.title,
+            spec.description,
+            json.dumps(list(options)),
+            spec.rule,
+            quorum,
+            how,
+            actor.id,
+            json.dumps(spec.details, sort_keys=True),
+            actor.now,
+            spec.deadline,
+        ),
+    )
+    assert row is not None
+    pid = int(row["id"])
+    tx.executemany("INSERT INTO proposal_electors(proposal_id, agent_id) VALUES (?, ?)", [(pid, e) for e in chosen])
+    events.record(
+        tx,
+        now=actor.now,
+        agent_id=actor.id,
+        kind="proposal.proposed",
+        object_type="proposal",
+        object_id=pid,
+        data={"kind": spec.kind, "rule": spec.rule, "quorum": quorum, "electorate": how, "electors": size},
+    )
+    choices = ", ".join([*options, ABSTAIN])
+    messages.post_notice(
+        tx,
+        actor,
+        recipients=chosen,
+        subject=f"Vote requested: {spec.title}",
+        body=(
+            f"Proposal {pid} ({spec.kind}): {spec.title}\nChoices: {choices}. Rule: {spec.rule.replace('_', ' ')}"
+            f", quorum {quorum} of {size}. Closes by {iso(spec.deadline)} or as soon as it is settled.\n"
+            f"Read it with consensus_list(proposal_id={pid}); vote with consensus_vote(proposal_id={pid}, "
+            f'choice="{options[0]}", rationale="why").'
+        ),
+        ref_type="proposal",
+        ref_id=pid,
+    )
+    return pid, names(tx, chosen)
+
+
+async def propose(db: Database, spec: NewProposal, actor: Actor) -> tuple[int, list[str]]:
     """Open a proposal, fix its electorate and ask each elector to vote. Returns (id, elector names)."""
     options = check_options(spec.options)
-    async with db.write_legacy() as tx:
-        how, electors = await _electorate(tx, spec, caller)
-        if len(electors) > MAX_ELECTORATE:
-            raise InvalidArgument(f"the electorate has {len(electors)} agents; at most {MAX_ELECTORATE} may vote")
-        size = len(electors)
-        quorum = size // 2 + 1 if spec.quorum is None else spec.quorum
-        if not 1 <= quorum <= size:
-            raise InvalidArgument(
-                f"quorum={quorum} is more than the {size} electors ({', '.join(await _names(tx, electors))}); "
-                f"use a quorum between 1 and {size}, or leave it out for a majority of them ({size // 2 + 1})"
-            )
-        row = await tx.fetchone(
-            "INSERT INTO proposals(kind, title, description, options, rule, quorum, electorate, proposer_id,"
-            " details, created_at, deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (
-                spec.kind,
-                spec.title,
-                spec.description,
-                json.dumps(list(options)),
-                spec.rule,
-                quorum,
-                how,
-                caller.agent_id,
-                json.dumps(spec.details, sort_keys=True),
-                caller.now,
-                spec.deadline,
-            ),
-        )
-        assert row is not None
-        pid = int(row["id"])
-        await tx.executemany(
-            "INSERT INTO proposal_electors(proposal_id, agent_id) VALUES (?, ?)", [(pid, e) for e in electors]
-        )
-        await events.record_legacy(
-            tx,
-            now=caller.now,
-            agent_id=caller.agent_id,
-            kind="proposal.proposed",
-            object_type="proposal",
-            object_id=pid,
-            data={"kind": spec.kind, "rule": spec.rule, "quorum": quorum, "electorate": how, "electors": size},
-        )
-        choices = ", ".join([*options, ABSTAIN])
-        await mail_legacy.post_notice_legacy(
-            tx,
-            recipients=electors,
-            subject=f"Vote requested: {spec.title}",
-            body=(
-                f"Proposal {pid} ({spec.kind}): {spec.title}\nChoices: {choices}. Rule: {spec.rule.replace('_', ' ')}"
-                f", quorum {quorum} of {size}. Closes by {iso(spec.deadline)} or as soon as it is settled.\n"
-                f"Read it with consensus_list(proposal_id={pid}); vote with consensus_vote(proposal_id={pid}, "
-                f'choice="{options[0]}", rationale="why").'
-            ),
-            ref_type="proposal",
-            ref_id=pid,
-            now=caller.now,
-            secret=caller.secret,
-        )
-        return pid, await _names(tx, electors)
+    return await db.write(_propose, spec, options, actor)
 
 
 def _closed_error(row: Row) -> Conflict:
@@ -183,40 +173,44 @@ def _closed_error(row: Row) -> Conflict:
     )
 
 
-async def vote(db: Database, proposal_id: int, choice: str, rationale: str | None, caller: Caller) -> Cast:
-    """Cast or change the caller's vote, then close the proposal if that settled it.
+def _vote(tx: Tx, proposal_id: int, choice: str, rationale: str | None, actor: Actor) -> Cast | Row:
+    """The vote, or — when the deadline has passed — the proposal closed by it (the vote not counted)."""
+    row = tx.fetchone("SELECT * FROM proposals WHERE id = ?", (proposal_id,))
+    if row is None:
+        raise NotFound(f"proposal {proposal_id} does not exist; see open proposals with consensus_list()")
+    if row["status"] != "open":
+        raise _closed_error(row)
+    if actor.now < row["deadline"]:
+        return _cast(tx, row, choice, rationale, actor)
+    settle(tx, row, actor, by=None, trigger="deadline")
+    closed = tx.fetchone("SELECT * FROM proposals WHERE id = ?", (proposal_id,))
+    assert closed is not None
+    return closed
+
+
+async def vote(db: Database, proposal_id: int, choice: str, rationale: str | None, actor: Actor) -> Cast:
+    """Cast or change the actor's vote, then close the proposal if that settled it.
 
     A vote after the deadline closes the proposal (as any read would) and is refused once that is committed.
     """
-    async with db.write_legacy() as tx:
-        row = await tx.fetchone("SELECT * FROM proposals WHERE id = ?", (proposal_id,))
-        if row is None:
-            raise NotFound(f"proposal {proposal_id} does not exist; see open proposals with consensus_list()")
-        if row["status"] != "open":
-            raise _closed_error(row)
-        if caller.now < row["deadline"]:
-            return await _cast(tx, row, choice, rationale, caller)
-        await settle(tx, row, caller.now, by=None, trigger="deadline", secret=caller.secret)
-    closed = await db.fetchone("SELECT * FROM proposals WHERE id = ?", (proposal_id,))
-    assert closed is not None
-    outcome = f": {closed['outcome']}" if closed["outcome"] else ""
+    done = await db.write(_vote, proposal_id, choice, rationale, actor)
+    if isinstance(done, Cast):
+        return done
+    outcome = f": {done['outcome']}" if done["outcome"] else ""
     raise Conflict(
-        f"too late: proposal {proposal_id}'s deadline passed at {iso(closed['deadline'])}, so your vote was not "
-        f"counted; it closed as {closed['status']}{outcome}. Read the result with "
+        f"too late: proposal {proposal_id}'s deadline passed at {iso(done['deadline'])}, so your vote was not "
+        f"counted; it closed as {done['status']}{outcome}. Read the result with "
         f"consensus_list(proposal_id={proposal_id})."
     )
 
 
-async def _cast(tx: Transaction, row: Row, choice: str, rationale: str | None, caller: Caller) -> Cast:
+def _cast(tx: Tx, row: Row, choice: str, rationale: str | None, actor: Actor) -> Cast:
     pid = int(row["id"])
-    elector = await tx.fetchone(
-        "SELECT 1 FROM proposal_electors WHERE proposal_id = ? AND agent_id = ?", (pid, caller.agent_id)
-    )
+    elector = tx.fetchone("SELECT 1 FROM proposal_electors WHERE proposal_id = ? AND agent_id = ?", (pid, actor.id))
     if elector is None:
-        ids = [str(r["agent_id"]) for r in await tx.execute(ELECTORS, (pid,))]
         raise Forbidden(
             f"you are not an elector of proposal {pid}: its electors ({row['electorate']}, fixed when it opened) "
-            f"are {', '.join(await _names(tx, ids))}. Only they vote; propose anew to ask a different group."
+            f"are {', '.join(names(tx, electors(tx, pid)))}. Only they vote; propose anew to ask a different group."
         )
     options: list[str] = json.loads(row["options"])
     canonical = {o.lower(): o for o in [*options, ABSTAIN]}
@@ -225,24 +219,22 @@ async def _cast(tx: Transaction, row: Row, choice: str, rationale: str | None, c
         raise InvalidArgument(
             f"choice={choice!r} is not an option of proposal {pid}; choose one of {', '.join(canonical.values())}"
         )
-    before = await tx.fetchone(
-        "SELECT choice FROM votes WHERE proposal_id = ? AND agent_id = ?", (pid, caller.agent_id)
-    )
-    await tx.execute(
+    before = tx.fetchone("SELECT choice FROM votes WHERE proposal_id = ? AND agent_id = ?", (pid, actor.id))
+    tx.execute(
         "INSERT INTO votes(proposal_id, agent_id, choice, rationale, cast_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT(proposal_id, agent_id) DO UPDATE SET choice = excluded.choice, rationale = excluded.rationale,"
-        " cast_at = excluded.cast_at, changes = changes + (choice != excluded.choice)",
-        (pid, caller.agent_id, picked, rationale, caller.now),
+        f" cast_at = excluded.cast_at, changes = changes + {dialect.as_number('choice != excluded.choice')}",
+        (pid, actor.id, picked, rationale, actor.now),
     )
     changed = before is not None and before["choice"] != picked
-    await events.record_legacy(
+    events.record(
         tx,
-        now=caller.now,
-        agent_id=caller.agent_id,
+        now=actor.now,
+        agent_id=actor.id,
         kind="proposal.voted",
         object_type="proposal",
         object_id=pid,
         data={"choice": picked, "changed": changed, "again": before is not None},
     )
-    closed = await settle(tx, row, caller.now, by=caller.agent_id, trigger="vote", secret=caller.secret)
+    closed = settle(tx, row, actor, by=actor.id, trigger="vote")
     return Cast(choice=picked, changed=changed, closed=closed)

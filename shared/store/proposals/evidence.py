@@ -1,12 +1,13 @@
-"""Evidence on improvement proposals: the results of sandbox runs, attached with their event."""
+"""Evidence on improvement proposals: the results of sandbox runs (shared/sandbox.py), attached with their
+event in one write."""
 
 from __future__ import annotations
 
-from shared.db.connection import Database, Row
+from shared.actor import Actor
+from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.sandbox import Run
 from shared.store import events
-from shared.store.proposals.ballot import Caller
 
 
 async def target(db: Database, proposal_id: int) -> Row:
@@ -24,39 +25,42 @@ async def target(db: Database, proposal_id: int) -> Row:
     return row
 
 
-async def attach(db: Database, proposal_id: int, run: Run, caller: Caller) -> int:
+def _attach(tx: Tx, proposal_id: int, run: Run, actor: Actor) -> int:
+    row = tx.fetchone(
+        "INSERT INTO proposal_evidence(proposal_id, agent_id, command, directory, exit_code, timed_out, duration,"
+        " output_tail, output_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            proposal_id,
+            actor.id,
+            run.command,
+            run.directory,
+            run.exit_code,
+            int(run.timed_out),
+            run.duration,
+            run.output_tail,
+            run.output_bytes,
+            actor.now,
+        ),
+    )
+    assert row is not None
+    events.record(
+        tx,
+        now=actor.now,
+        agent_id=actor.id,
+        kind="proposal.evidence",
+        object_type="proposal",
+        object_id=proposal_id,
+        data={
+            "evidence": int(row["id"]),
+            "program": run.program,
+            "exit_code": run.exit_code,
+            "timed_out": run.timed_out,
+            "duration": round(run.duration, 3),
+        },
+    )
+    return int(row["id"])
+
+
+async def attach(db: Database, proposal_id: int, run: Run, actor: Actor) -> int:
     """Record a sandbox run against a proposal, with its event, in one transaction. Returns the evidence id."""
-    async with db.write_legacy() as tx:
-        row = await tx.fetchone(
-            "INSERT INTO proposal_evidence(proposal_id, agent_id, command, directory, exit_code, timed_out, duration,"
-            " output_tail, output_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (
-                proposal_id,
-                caller.agent_id,
-                run.command,
-                run.directory,
-                run.exit_code,
-                int(run.timed_out),
-                run.duration,
-                run.output_tail,
-                run.output_bytes,
-                caller.now,
-            ),
-        )
-        assert row is not None
-        await events.record_legacy(
-            tx,
-            now=caller.now,
-            agent_id=caller.agent_id,
-            kind="proposal.evidence",
-            object_type="proposal",
-            object_id=proposal_id,
-            data={
-                "evidence": int(row["id"]),
-                "program": run.program,
-                "exit_code": run.exit_code,
-                "timed_out": run.timed_out,
-                "duration": round(run.duration, 3),
-            },
-        )
-        return int(row["id"])
+    return await db.write(_attach, proposal_id, run, actor)

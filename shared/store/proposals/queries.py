@@ -1,7 +1,8 @@
 """Reading proposals: the list (awaiting the reader's vote first) and one proposal in full.
 
-Reads never decide anything themselves: callers run `consensus_settle.close_due` / `settle_if_due` first, so a
-proposal past its deadline is closed by the same code a vote would use before it is shown.
+Reads never decide anything themselves: callers run `settle.close_due` / `settle.settle_if_due` first, so a
+proposal past its deadline is closed by the same code a vote would use before it is shown. The reader is an
+Actor (`:me` marks its own vote and whether a proposal awaits it).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from shared.db.connection import Database, Row
+from shared.actor import Actor
+from shared.db.connection import Database, Row, Tx
 from shared.errors import NotFound
 from shared.models.consensus import (
     Evidence,
@@ -21,7 +23,8 @@ from shared.models.consensus import (
     Vote,
 )
 from shared.rules.clock import iso
-from shared.store.proposals import settle as consensus_settle
+from shared.store.proposals import dialect
+from shared.store.proposals.settle import counts
 
 Which = Literal["open", "closed", "all"]
 
@@ -39,7 +42,7 @@ FROM proposals p LEFT JOIN agents a ON a.id = p.proposer_id
 _ORDER = {
     "open": "p.status = 'open' ORDER BY awaiting DESC, p.deadline, p.id",
     "closed": "p.status != 'open' ORDER BY p.closed_at DESC, p.id DESC",
-    "all": "1 ORDER BY p.status = 'open' DESC, awaiting DESC, COALESCE(p.closed_at, p.deadline) DESC, p.id DESC",
+    "all": "TRUE ORDER BY p.status = 'open' DESC, awaiting DESC, COALESCE(p.closed_at, p.deadline) DESC, p.id DESC",
 }
 
 
@@ -62,33 +65,38 @@ def _summary(row: Row) -> ProposalSummary:
     )
 
 
-async def summaries(db: Database, me: str, which: Which = "open", limit: int = 20) -> list[ProposalSummary]:
-    rows = await db.fetchall(f"{_SUMMARY} WHERE {_ORDER[which]} LIMIT :limit", {"me": me, "limit": limit})
+async def summaries(db: Database, actor: Actor, which: Which = "open", limit: int = 20) -> list[ProposalSummary]:
+    rows = await db.fetchall(f"{_SUMMARY} WHERE {_ORDER[which]} LIMIT :limit", actor.params(limit=limit))
     return [_summary(r) for r in rows]
 
 
-async def get(db: Database, proposal_id: int, me: str) -> Proposal:
-    row = await db.fetchone(f"{_SUMMARY} WHERE p.id = :id", {"me": me, "id": proposal_id})
+async def get(db: Database, proposal_id: int, actor: Actor) -> Proposal:
+    """One proposal in full (tally, electors, votes, evidence), read in one snapshot."""
+    return await db.read(_get, proposal_id, actor)
+
+
+def _get(tx: Tx, proposal_id: int, actor: Actor) -> Proposal:
+    row = tx.fetchone(f"{_SUMMARY} WHERE p.id = :id", actor.params(id=proposal_id))
     if row is None:
         raise NotFound(f"proposal {proposal_id} does not exist; list proposals with consensus_list()")
-    electors = await db.fetchall(
+    electors = tx.execute(
         "SELECT e.agent_id, COALESCE(a.name, e.agent_id) AS name, v.agent_id IS NOT NULL AS voted"
         " FROM proposal_electors e LEFT JOIN agents a ON a.id = e.agent_id"
         " LEFT JOIN votes v ON v.proposal_id = e.proposal_id AND v.agent_id = e.agent_id"
-        " WHERE e.proposal_id = ? ORDER BY name COLLATE NOCASE",
+        f" WHERE e.proposal_id = ? ORDER BY name {dialect.CASELESS}",
         (proposal_id,),
     )
-    votes = await db.fetchall(
+    votes = tx.execute(
         "SELECT v.*, COALESCE(a.name, v.agent_id) AS name FROM votes v LEFT JOIN agents a ON a.id = v.agent_id"
         " WHERE v.proposal_id = ? ORDER BY v.cast_at, name",
         (proposal_id,),
     )
-    evidence = await db.fetchall(
+    evidence = tx.execute(
         "SELECT x.*, COALESCE(a.name, x.agent_id) AS name FROM proposal_evidence x"
         " LEFT JOIN agents a ON a.id = x.agent_id WHERE x.proposal_id = ? ORDER BY x.id",
         (proposal_id,),
     )
-    c = await consensus_settle.counts(db, row)
+    c = counts(tx, row)
     details = json.loads(row["details"])
     summary = _summary(row)
     return Proposal(

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from shared.actor import Actor as Me
+from shared.actor import Actor
 from shared.db.connection import Database
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from shared.store.mail import inbox
 from shared.store.proposals import ballot as store
 from shared.store.proposals import queries as consensus_queries
 from shared.store.proposals import settle as closing
@@ -24,11 +26,11 @@ TIMEOUT = 30.0
 HOUR = 3600.0
 
 
-def who(me: Me, clock: FakeClock) -> store.Caller:
-    return store.Caller(agent_id=me.id, now=clock(), presence_timeout=TIMEOUT)
+def who(me: Actor, clock: FakeClock, secret: str | None = None) -> Actor:
+    return replace(me, now=clock(), presence_timeout=TIMEOUT, secret=secret)
 
 
-async def propose(db: Database, clock: FakeClock, me: Me, **kw: Any) -> int:
+async def propose(db: Database, clock: FakeClock, me: Actor, secret: str | None = None, **kw: Any) -> int:
     spec = store.NewProposal(
         title=kw.pop("title", "ship it?"),
         options=kw.pop("options", ("approve", "reject")),
@@ -36,12 +38,14 @@ async def propose(db: Database, clock: FakeClock, me: Me, **kw: Any) -> int:
         deadline=kw.pop("deadline", clock() + HOUR),
         **kw,
     )
-    pid, _ = await store.propose(db, spec, who(me, clock))
+    pid, _ = await store.propose(db, spec, who(me, clock, secret))
     return pid
 
 
-async def vote(db: Database, clock: FakeClock, me: Me, pid: int, choice: str, why: str | None = None) -> store.Cast:
-    return await store.vote(db, pid, choice, why, who(me, clock))
+async def vote(
+    db: Database, clock: FakeClock, me: Actor, pid: int, choice: str, why: str | None = None, secret: str | None = None
+) -> store.Cast:
+    return await store.vote(db, pid, choice, why, who(me, clock, secret))
 
 
 async def kinds(db: Database, pid: int) -> list[str]:
@@ -71,7 +75,7 @@ async def test_the_default_electorate_is_a_snapshot_of_who_is_present(db: Databa
         await vote(db, clock, late, pid, "approve")
     with pytest.raises(Forbidden, match="not an elector"):
         await vote(db, clock, gone, pid, "approve")
-    p = await consensus_queries.get(db, pid, bo.id)
+    p = await consensus_queries.get(db, pid, who(bo, clock))
     assert p.electorate == "present" and p.quorum == 2 and p.awaiting_your_vote
     assert p.not_voted == ["ana", "bo"]
 
@@ -98,7 +102,7 @@ async def test_named_electors_must_exist_and_may_not_be_observers(db: Database, 
     with pytest.raises(InvalidArgument, match="watcher are observers"):
         await propose(db, clock, ana, voters=["bo", "watcher"])
     pid = await propose(db, clock, ana, voters=["BO"])  # names are case-insensitive
-    p = await consensus_queries.get(db, pid, ana.id)
+    p = await consensus_queries.get(db, pid, who(ana, clock))
     assert p.electors == ["bo"] and p.electorate == "named" and not p.awaiting_your_vote
 
 
@@ -107,7 +111,7 @@ async def test_a_role_electorate_is_the_present_agents_of_that_role(db: Database
     await join(db, clock, "bo")
     await join(db, clock, "cy", role="admin")
     pid = await propose(db, clock, ana, role="admin")
-    assert (await consensus_queries.get(db, pid, ana.id)).electors == ["ana", "cy"]
+    assert (await consensus_queries.get(db, pid, who(ana, clock))).electors == ["ana", "cy"]
     with pytest.raises(InvalidArgument, match="either voters"):
         await propose(db, clock, ana, role="admin", voters=["bo"])
 
@@ -140,7 +144,7 @@ async def test_votes_can_change_while_open_and_rationales_are_kept(db: Database,
     assert second.changed and second.closed is None
     with pytest.raises(InvalidArgument, match="choose one of approve, reject, abstain"):
         await vote(db, clock, cy, pid, "maybe")
-    p = await consensus_queries.get(db, pid, ana.id)
+    p = await consensus_queries.get(db, pid, who(ana, clock))
     assert [(v.agent, v.choice, v.rationale, v.changed) for v in p.votes] == [
         ("bo", "approve", "convinced by the benchmark", 1)
     ]
@@ -192,7 +196,7 @@ async def test_abstaining_counts_for_the_quorum_only(db: Database, clock: FakeCl
     await vote(db, clock, bo, pid, "abstain")
     closed = await vote(db, clock, cy, pid, "abstain")
     assert closed.closed is not None and closed.closed.key == ("passed", "approve")
-    p = await consensus_queries.get(db, pid, ana.id)
+    p = await consensus_queries.get(db, pid, who(ana, clock))
     assert (p.tally.abstain, p.tally.cast, [o.votes for o in p.tally.options]) == (2, 3, [1, 0])
 
 
@@ -225,14 +229,14 @@ async def test_a_read_or_the_sweep_closes_what_is_past_its_deadline(db: Database
     second = await propose(db, clock, ana, quorum=1, deadline=clock() + 2 * HOUR)
     await vote(db, clock, bo, first, "approve")
     await vote(db, clock, bo, second, "reject")
-    assert await closing.close_due(db, clock()) == []
-    assert not await closing.settle_if_due(db, first, clock())
+    assert await closing.close_due(db, who(ana, clock)) == []
+    assert not await closing.settle_if_due(db, first, who(ana, clock))
     clock.advance(HOUR)
-    assert await closing.settle_if_due(db, first, clock())
-    assert not await closing.settle_if_due(db, first, clock())  # idempotent
+    assert await closing.settle_if_due(db, first, who(ana, clock))
+    assert not await closing.settle_if_due(db, first, who(ana, clock))  # idempotent
     assert await status(db, first) == ("passed", "approve")
     clock.advance(HOUR)
-    assert await closing.close_due(db, clock()) == [second]
+    assert await closing.close_due(db, who(ana, clock)) == [second]
     assert await status(db, second) == ("rejected", "reject")
     assert (await kinds(db, second)).count("proposal.closed") == 1
 
@@ -246,7 +250,7 @@ async def test_racing_closers_record_exactly_one_close(db: Database, db_path: Pa
         closed: list[list[int]] = []
 
         async def sweep(conn: Database) -> None:
-            closed.append(await closing.close_due(conn, clock()))
+            closed.append(await closing.close_due(conn, who(ana, clock)))
 
         async with anyio.create_task_group() as tg:
             for conn in [db, *others]:
@@ -264,12 +268,35 @@ async def test_the_list_puts_proposals_awaiting_my_vote_first(db: Database, cloc
     not_mine = await propose(db, clock, ana, title="not mine", voters=["ana"], deadline=clock() + 2 * HOUR)
     waiting = await propose(db, clock, ana, title="waiting", deadline=clock() + 3 * HOUR)
     await vote(db, clock, bo, voted, "approve")
-    listed = await consensus_queries.summaries(db, bo.id)
+    listed = await consensus_queries.summaries(db, who(bo, clock))
     assert [(p.id, p.awaiting_your_vote, p.your_vote) for p in listed] == [
         (waiting, True, None),
         (voted, False, "approve"),
         (not_mine, False, None),
     ]
     await vote(db, clock, ana, not_mine, "approve")
-    assert [p.id for p in await consensus_queries.summaries(db, bo.id, "closed")] == [not_mine]
-    assert len(await consensus_queries.summaries(db, bo.id, "all")) == 3
+    assert [p.id for p in await consensus_queries.summaries(db, who(bo, clock), "closed")] == [not_mine]
+    assert len(await consensus_queries.summaries(db, who(bo, clock), "all")) == 3
+
+
+async def test_with_a_team_secret_every_proposal_notice_verifies(db: Database, clock: FakeClock) -> None:
+    secret = "team-secret"
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    by_vote = await propose(db, clock, ana, secret, title="by vote", quorum=1)
+    by_read = await propose(db, clock, ana, secret, title="by read", quorum=1)
+    by_sweep = await propose(db, clock, ana, secret, title="by sweep")
+    late = await propose(db, clock, ana, secret, title="late vote")
+    await vote(db, clock, ana, by_vote, "approve", secret=secret)
+    await vote(db, clock, bo, by_vote, "approve", secret=secret)  # settles it
+    clock.advance(HOUR)
+    assert await closing.settle_if_due(db, by_read, who(bo, clock, secret))
+    with pytest.raises(Conflict, match="too late"):
+        await vote(db, clock, bo, late, "approve", secret=secret)
+    assert await closing.close_due(db, who(ana, clock, secret)) == [by_sweep]
+    for me in (ana, bo):
+        found, _ = await inbox.page(
+            db, me.id, inbox.InboxFilter(unread_only=False), limit=100, after=0, now=clock(), secret=secret
+        )
+        notices = [m for m in found if m.about and m.about.startswith("proposal ")]
+        assert len(notices) == 8, [m.subject for m in notices]  # 4 vote requests, 4 closes
+        assert all(m.verified is True for m in notices), [(m.subject, m.verified) for m in notices]
