@@ -38,10 +38,9 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         settings,
         instructions=INSTRUCTIONS,
         clock=clock,
-        background=[tasks.SWEEP, consensus.close_due_periodically],
+        background=[tasks.SWEEP, consensus.CLOSING],
     )
-    add_tools(mcp, tasks.TOOLS)
-    consensus.register(mcp)
+    add_tools(mcp, tasks.TOOLS, consensus.TOOLS)
     return mcp
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context
 from pydantic import Field, StringConstraints
 
 from shared import sandbox
@@ -16,7 +16,7 @@ from shared.actor import Actor
 from shared.errors import InvalidArgument
 from shared.frame.jobs import every
 from shared.frame.runtime import Runtime, runtime
-from shared.frame.tool import add_tools, tool
+from shared.frame.tool import tool
 from shared.models.consensus import Proposal, ProposalList, ProposeResult, SandboxResult, VoteResult
 from shared.rules.clock import iso
 from shared.rules.timeparse import parse_when
@@ -82,7 +82,6 @@ async def close_due_once(rt: Runtime) -> None:
 
 
 CLOSING = every(lambda rt: max(rt.settings.presence_timeout / 2, 0.5), close_due_once, what="closing due proposals")
-close_due_periodically = CLOSING  # the name servers/coordination/__init__.py uses until the merge
 
 
 def _how_to_vote(p: Proposal) -> str:
@@ -309,8 +308,3 @@ async def sandbox_test(
 
 
 TOOLS = (consensus_propose, improvement_propose, consensus_vote, consensus_list, sandbox_test)
-
-
-def register(mcp: MCPServer[Runtime]) -> None:
-    """Until servers/coordination/__init__.py calls `add_tools(mcp, …, consensus.TOOLS)` itself."""
-    add_tools(mcp, TOOLS)
