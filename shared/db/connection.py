@@ -132,7 +132,7 @@ class Database:
             if read_only:
                 await conn.execute("PRAGMA schema_version")  # reads the header: not a database fails here
             else:
-                await conn.execute("PRAGMA journal_mode = WAL")
+                await _enter_wal(conn)
                 await conn.execute("PRAGMA synchronous = NORMAL")
                 await conn.execute("PRAGMA foreign_keys = ON")
                 await conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
@@ -285,6 +285,21 @@ class Database:
         if await self.scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") is None:
             return 0
         return int(await self.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") or 0)
+
+
+async def _enter_wal(conn: aiosqlite.Connection) -> None:
+    """Switch a connection to WAL. On a new file that several processes open at once, the switch can
+    answer "database is locked" without consulting the busy handler; it is retried for up to the busy
+    timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            await anyio.sleep(0.01)
 
 
 def _apply_migrations(tx: Tx, known: list[tuple[int, str, str]], path: Path) -> int:
