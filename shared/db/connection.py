@@ -1,10 +1,11 @@
 """One long-lived aiosqlite connection per process, the write-transaction helper and schema migrations.
 
-Rules from SQLITE.md, enforced here so no caller has to remember them:
+The SQLite rules of docs/ARCHITECTURE.md, enforced here so no caller has to remember them:
 - WAL + synchronous=NORMAL, busy_timeout 10 s, foreign keys on, a bounded WAL file;
-- every write runs under an in-process lock (one connection is shared by concurrent tool calls) and
-  starts with BEGIN IMMEDIATE, so the busy handler applies and no read lock is ever upgraded;
-- no read transaction is ever left open (isolation_level None: each read is its own statement).
+- a write transaction is one function run whole on the connection's thread (`write`), starting with
+  BEGIN IMMEDIATE, so the busy handler applies, no read lock is ever upgraded and nothing else this
+  process sends lands inside it;
+- no read transaction is ever left open (isolation_level None; `read` ends its snapshot in its hop).
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable, Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -34,28 +34,6 @@ Params = Sequence[Any] | dict[str, Any]
 Row = sqlite3.Row
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class Transaction:
-    """Statements inside one BEGIN IMMEDIATE transaction; each call is one hop to the db thread.
-
-    Deprecated by `Tx` (the whole transaction in one hop); kept only until every store writes through
-    `Database.write`.
-    """
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-
-    async def execute(self, sql: str, params: Params = ()) -> list[Row]:
-        """Run one statement and return its rows (RETURNING rows for writes)."""
-        return list(await self._conn.execute_fetchall(sql, params))
-
-    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        rows = await self.execute(sql, params)
-        return rows[0] if rows else None
-
-    async def executemany(self, sql: str, params: Iterable[Params]) -> None:
-        await self._conn.executemany(sql, params)
 
 
 class Tx:
@@ -106,7 +84,6 @@ class Database:
         self.path = path
         self.read_only = read_only
         self._lock = anyio.Lock()
-        self._spread = anyio.Lock()  # held while a write_legacy transaction spans several hops
         self._identity = _file_identity(path)
 
     @classmethod
@@ -164,10 +141,6 @@ class Database:
         transaction (one snapshot), ended before the hop returns. The same functions serve inside writes."""
 
         def body(conn: sqlite3.Connection) -> T:
-            if conn.in_transaction:
-                # A `write_legacy` transaction of this process is open between two of its hops: read
-                # inside it, as a single-statement read would (goes with write_legacy).
-                return fn(Tx(conn), *args, **kwargs)
             conn.execute("BEGIN")
             try:
                 return fn(Tx(conn), *args, **kwargs)
@@ -175,8 +148,7 @@ class Database:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
 
-        async with self._spread:  # never BEGIN between the hops of a write_legacy transaction
-            return await self._run(body)
+        return await self._run(body)
 
     async def data_version(self) -> int:
         """Changes whenever another connection commits to the file (cheap; for change detection)."""
@@ -215,23 +187,6 @@ class Database:
         raw = self._conn._conn
         result: T = await self._conn._execute(job, raw)  # type: ignore[no-untyped-call]
         return result
-
-    @asynccontextmanager
-    async def write_legacy(self) -> AsyncIterator[Transaction]:
-        """A write transaction spread over one hop per statement; being replaced by `write`.
-
-        Holds `_spread` too, so that `read` (whose BEGIN would fail inside it) waits for it to end."""
-        async with self._lock, self._spread:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield Transaction(self._conn)
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await self._conn.execute("ROLLBACK")
-                raise
-            else:
-                with anyio.CancelScope(shield=True):
-                    await self._conn.execute("COMMIT")
 
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         """A single-statement write (its own transaction, one hop), e.g. UPDATE … RETURNING."""

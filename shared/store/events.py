@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from shared.db.connection import Database, Row, Transaction, Tx
+from shared.db.connection import Database, Row, Tx
 from shared.models.monitoring import Event, EventPage
 from shared.rules.clock import iso
 from shared.store.team.dialect import NOCASE
@@ -28,34 +28,6 @@ def record(
     The agent's current name is looked up in the same statement unless given.
     """
     tx.execute(
-        "INSERT INTO events(ts, agent_id, agent_name, kind, object_type, object_id, data)"
-        " VALUES (?, ?, COALESCE(?, (SELECT name FROM agents WHERE id = ?)), ?, ?, ?, ?)",
-        (
-            now,
-            agent_id,
-            agent_name,
-            agent_id,
-            kind,
-            object_type,
-            None if object_id is None else str(object_id),
-            json.dumps(data or {}, separators=(",", ":"), sort_keys=True),
-        ),
-    )
-
-
-async def record_legacy(
-    tx: Transaction,
-    *,
-    now: float,
-    agent_id: str | None,
-    kind: str,
-    agent_name: str | None = None,
-    object_type: str | None = None,
-    object_id: str | int | None = None,
-    data: dict[str, Any] | None = None,
-) -> None:
-    """`record` for a transaction spread over several hops; goes when the last such writer does."""
-    await tx.execute(
         "INSERT INTO events(ts, agent_id, agent_name, kind, object_type, object_id, data)"
         " VALUES (?, ?, COALESCE(?, (SELECT name FROM agents WHERE id = ?)), ?, ?, ?, ?)",
         (

@@ -64,11 +64,7 @@ class Outgoing:
     ack_deadline: float | None = None
 
 
-Sender = Actor
-"""Mail is sent by the acting agent; its `per_minute` is the send rate limit (0: none, for system posts)."""
-
-
-def _rate_check(tx: Tx, sender: Sender) -> None:
+def _rate_check(tx: Tx, sender: Actor) -> None:
     now = sender.now
     rows = tx.execute(
         "SELECT created_at FROM messages WHERE sender_id = ? AND created_at > ? ORDER BY created_at",
@@ -143,7 +139,7 @@ def _insert(
     return message_id
 
 
-async def send(db: Database, sender: Sender, to: Sequence[str], out: Outgoing) -> tuple[int, list[str]]:
+async def send(db: Database, sender: Actor, to: Sequence[str], out: Outgoing) -> tuple[int, list[str]]:
     """Send to agent names or one `topic:<name>`; returns the message id and who it was delivered to."""
     check_text(out.subject, out.body)
     targets = [t.strip() for t in to if t.strip()]
@@ -157,7 +153,7 @@ async def send(db: Database, sender: Sender, to: Sequence[str], out: Outgoing) -
     return await db.write(_send, sender, targets, topics[0][6:] if topics else None, out)
 
 
-def _send(tx: Tx, sender: Sender, targets: list[str], topic: str | None, out: Outgoing) -> tuple[int, list[str]]:
+def _send(tx: Tx, sender: Actor, targets: list[str], topic: str | None, out: Outgoing) -> tuple[int, list[str]]:
     _rate_check(tx, sender)
     if topic is not None:
         return post_to_topic(tx, sender, topic, out)
@@ -167,7 +163,7 @@ def _send(tx: Tx, sender: Sender, targets: list[str], topic: str | None, out: Ou
     return _deliver(tx, sender, "direct", json.dumps(names), None, list(found), out), names
 
 
-def post_to_topic(tx: Tx, sender: Sender, topic: str, out: Outgoing) -> tuple[int, list[str]]:
+def post_to_topic(tx: Tx, sender: Actor, topic: str, out: Outgoing) -> tuple[int, list[str]]:
     """A message from `sender` to the current followers of `topic`, inside the caller's transaction (so it
     commits with whatever it announces). Returns the message id and the names it reached."""
     check_text(out.subject, out.body)
@@ -184,7 +180,7 @@ def post_to_topic(tx: Tx, sender: Sender, topic: str, out: Outgoing) -> tuple[in
 
 def _deliver(
     tx: Tx,
-    sender: Sender,
+    sender: Actor,
     kind: str,
     audience: str,
     topic: str | None,
@@ -205,13 +201,13 @@ def _deliver(
     return message_id
 
 
-async def broadcast(db: Database, sender: Sender, out: Outgoing) -> int:
+async def broadcast(db: Database, sender: Actor, out: Outgoing) -> int:
     """A message for every agent, including those who join before it expires."""
     check_text(out.subject, out.body)
     return await db.write(_broadcast, sender, out)
 
 
-def _broadcast(tx: Tx, sender: Sender, out: Outgoing) -> int:
+def _broadcast(tx: Tx, sender: Actor, out: Outgoing) -> int:
     _rate_check(tx, sender)
     message_id = _insert(tx, sender.id, sender.name, "broadcast", "*", None, out, sender.now, sender.secret)
     events.record(
