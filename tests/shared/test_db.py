@@ -49,8 +49,7 @@ async def test_four_connections_migrating_a_new_file_at_once_all_come_up(db_path
 
 
 async def test_a_database_from_a_newer_schema_is_refused_untouched(db: Database, db_path: Path) -> None:
-    async with db.write_legacy() as tx:
-        await tx.execute("INSERT INTO schema_migrations(version, name, applied_at) VALUES (9999, 'future', 0)")
+    await db.write_one("INSERT INTO schema_migrations(version, name, applied_at) VALUES (9999, 'future', 0)")
     size_before = db_path.stat().st_size
     with pytest.raises(SchemaTooNew, match="upgrade Roundtable"):
         await Database.open(db_path)
@@ -59,14 +58,16 @@ async def test_a_database_from_a_newer_schema_is_refused_untouched(db: Database,
 
 
 async def test_a_failing_write_transaction_rolls_back_everything(db: Database) -> None:
+    def boom(tx: Tx) -> None:
+        tx.execute("INSERT INTO events(ts, kind) VALUES (1, 'x')")
+        raise RuntimeError("boom")
+
     with pytest.raises(RuntimeError):
-        async with db.write_legacy() as tx:
-            await tx.execute("INSERT INTO events(ts, kind) VALUES (1, 'x')")
-            raise RuntimeError("boom")
+        await db.write(boom)
     assert await db.scalar("SELECT count(*) FROM events") == 0
 
 
-async def test_a_read_waits_for_a_write_spread_over_several_hops(db: Database) -> None:
+async def test_a_read_sent_during_a_write_sees_all_of_it(db: Database) -> None:
     seen: list[int] = []
 
     def count(tx: Tx) -> int:
@@ -75,11 +76,14 @@ async def test_a_read_waits_for_a_write_spread_over_several_hops(db: Database) -
     async def read() -> None:
         seen.append(await db.read(count))
 
-    async with anyio.create_task_group() as tg, db.write_legacy() as tx:
-        await tx.execute("INSERT INTO events(ts, kind) VALUES (1, 'x')")
+    def two(tx: Tx) -> None:
+        tx.execute("INSERT INTO events(ts, kind) VALUES (1, 'x')")
+        tx.execute("INSERT INTO events(ts, kind) VALUES (2, 'y')")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(db.write, two)
+        await anyio.lowlevel.checkpoint()  # the write is queued; the read comes after it, never inside it
         tg.start_soon(read)
-        await anyio.lowlevel.checkpoint()  # the read starts now; its BEGIN must not land inside this transaction
-        await tx.execute("INSERT INTO events(ts, kind) VALUES (2, 'y')")
     assert seen == [2]
 
 
