@@ -15,7 +15,7 @@ from mcp import Client
 
 from bench.common import ms, pct, stdio, table
 
-SETTLE = 0.03  # let the receiver's message_wait start waiting before the send (its poll is 15 ms)
+SETTLE = 0.03  # let the receiver's message_wait start waiting before the send (it looks at once, then on each change)
 
 
 async def measure(messages: int) -> str:

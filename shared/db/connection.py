@@ -146,6 +146,10 @@ class Database:
         transaction (one snapshot), ended before the hop returns. The same functions serve inside writes."""
 
         def body(conn: sqlite3.Connection) -> T:
+            if conn.in_transaction:
+                # A `write_legacy` transaction of this process is open between two of its hops: read
+                # inside it, as a single-statement read would (goes with write_legacy).
+                return fn(Tx(conn), *args, **kwargs)
             conn.execute("BEGIN")
             try:
                 return fn(Tx(conn), *args, **kwargs)

@@ -8,7 +8,7 @@ connection does not move it: code that commits and wants listeners told publishe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import anyio
 
@@ -41,7 +41,7 @@ class ChangeWatcher:
             self._changed = anyio.Event()
         self._last = version
 
-    async def changes(self) -> AsyncIterator[None]:
+    async def changes(self) -> AsyncGenerator[None, None]:
         """Yield at once (look now), then once after each commit by another process, for as long as the
         caller iterates. Commits made while the caller was busy are folded into one wake-up, never lost."""
         self._waiters += 1
