@@ -16,7 +16,7 @@ from mcp import Client
 from bench.common import ROOT, ms, pct, table
 from servers.cli.launch import server_params
 
-SETTLE = 0.03  # let the receiver's message_wait start waiting before the send (its poll is 15 ms)
+SETTLE = 0.03  # let the receiver's message_wait start waiting before the send (it looks at once, then on each change)
 
 
 async def measure(messages: int) -> str:

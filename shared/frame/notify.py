@@ -6,16 +6,15 @@
   low-level handlers ourselves and keep each subscriber's session. For prompts, an older client that
   listed them is sent `notifications/prompts/list_changed` on its session (capability
   `prompts.listChanged`).
-A watcher polls `PRAGMA data_version` only while someone listens, and publishes when a fingerprint
-(e.g. my unread count and newest id, or the newest skill) changes. Changes this process commits itself do
-not move data_version: the code making them publishes directly.
+A watcher follows the process's one change watcher (`rt.changes`, shared/db/watch.py) only while
+someone listens, and publishes when a fingerprint (e.g. my unread count and newest id, or the newest
+skill) changes. Changes this process commits itself do not wake it: the code making them publishes directly.
 """
 
 from __future__ import annotations
 
-import logging
-import sqlite3
-from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from collections.abc import Awaitable, Callable, Hashable
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -28,12 +27,10 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, PromptsListChanged
 from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from shared.errors import RoundtableError
+from shared.frame.jobs import Background, every
 
 if TYPE_CHECKING:
     from shared.frame.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 
 class CountingBus(InMemorySubscriptionBus):
@@ -136,14 +133,16 @@ def advertise_prompt_list_changes(mcp: MCPServer[Any]) -> None:
     lowlevel.create_initialization_options = with_prompts_changed  # type: ignore[method-assign]
 
 
-Watch = Callable[["Runtime"], Coroutine[Any, Any, None]]
+Watch = Background
 
 
 def watcher(uri: str, fingerprint: Callable[[Runtime], Awaitable[Hashable]], interval: float = 0.1) -> Watch:
     """A background task publishing `uri` updates whenever `fingerprint(rt)` changes while anyone listens.
 
-    When listening starts it publishes once at once (a level trigger: "read it now"), so nothing that
-    arrived between the subscription and the first look is missed.
+    It looks at the fingerprint after each commit by another process, at most once per `interval` seconds,
+    and checks every `interval` seconds whether anyone listens. When listening starts it publishes once at
+    once (a level trigger: "read it now"), so nothing that arrived between the subscription and the first
+    look is missed.
     """
     return _watch(
         uri, lambda rt: rt.notifier.listening(uri), lambda rt: rt.notifier.publish(uri), fingerprint, interval
@@ -151,7 +150,8 @@ def watcher(uri: str, fingerprint: Callable[[Runtime], Awaitable[Hashable]], int
 
 
 def prompts_watcher(fingerprint: Callable[[Runtime], Awaitable[Hashable]], interval: float = 0.1) -> Watch:
-    """A background task sending prompts list-changed whenever `fingerprint(rt)` changes while anyone listens."""
+    """A background task sending prompts list-changed whenever `fingerprint(rt)` changes while anyone
+    listens (looking and checking for listeners as `watcher` does)."""
     return _watch(
         "the prompt list",
         lambda rt: rt.notifier.listening_to_prompts(),
@@ -169,24 +169,49 @@ def _watch(
     interval: float,
 ) -> Watch:
     async def watch(rt: Runtime) -> None:
-        last_version: int | None = None
-        last: Hashable = None
-        while True:
-            await anyio.sleep(interval)
-            if rt._db is None or not listening(rt):
-                last_version, last = None, None
-                continue
-            try:
-                version = await rt.db.data_version()
-                if version == last_version:
-                    continue
-                last_version = version
-                current = await fingerprint(rt)
-            except (sqlite3.Error, RoundtableError) as exc:
-                log.warning("watching %s failed: %s", what, exc)
-                continue
-            if last is None or current != last:
-                await publish(rt)
-            last = current
+        last: list[Hashable] = []  # the fingerprint last published; empty: publish at the next look
+
+        async def follow() -> None:
+            """Look at once and after every change, publish what moved; for as long as it is let run."""
+            async with aclosing(rt.changes.changes()) as changes:
+                async for _ in changes:
+                    current = await fingerprint(rt)
+                    if not last or current != last[0]:
+                        await publish(rt)
+                    last[:] = [current]
+                    await anyio.sleep(interval)
+
+        async def one_round(rt: Runtime) -> None:
+            if listening(rt):
+                await _while(lambda: listening(rt), follow(), interval)
+            last.clear()  # nobody listens now: whoever listens next is told at once
+
+        await every(interval, one_round, what=f"watching {what}")(rt)
 
     return watch
+
+
+async def _while(condition: Callable[[], bool], body: Awaitable[None], interval: float) -> None:
+    """Run `body` until it ends or `condition()` (checked every `interval` seconds) turns false.
+
+    The body's own failures propagate as they are, not wrapped in an exception group, so `every`
+    (shared/frame/jobs.py) judges them like any other round's.
+    """
+    failure: BaseException | None = None
+
+    async def stop_when_false(scope: anyio.CancelScope) -> None:
+        # Who listens is a count and a few sets of sessions (and a legacy session that goes away is only
+        # noticed when a publish to it fails): nothing signals a change, so look; it costs nothing.
+        while condition():  # noqa: ASYNC110
+            await anyio.sleep(interval)
+        scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(stop_when_false, tg.cancel_scope)
+        try:
+            await body
+        except Exception as exc:  # re-raised below, outside the task group
+            failure = exc
+        tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure

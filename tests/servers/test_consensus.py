@@ -13,6 +13,7 @@ import pytest
 from mcp import Client
 
 from servers.coordination import build_server, consensus
+from shared.actor import Actor
 from shared.config import Settings
 from shared.frame.runtime import RoundtableServer
 from shared.store.mail import inbox
@@ -173,12 +174,10 @@ async def test_with_a_team_secret_the_background_closing_sends_notices_that_veri
         for elector in electors:
             found, _ = await inbox.page(
                 rt.db,
-                elector["agent_id"],
+                Actor(id=elector["agent_id"], name="", now=clock(), secret="team-secret"),
                 inbox.InboxFilter(unread_only=False),
                 limit=100,
                 after=0,
-                now=clock(),
-                secret="team-secret",
             )
             notices = [(m.subject, m.verified) for m in found if m.about == f"proposal {pid}"]
             assert notices == [("Vote requested: x", True), (f"Proposal {pid} failed: x", True)]

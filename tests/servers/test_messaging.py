@@ -15,6 +15,7 @@ from mcp import Client
 
 from servers.messaging import INBOX_URI, build_server
 from shared.config import Settings
+from shared.frame.runtime import RoundtableServer
 from tests.conftest import FakeClock
 from tests.notifications import collector, updated_by
 from tests.results import data, text
@@ -257,3 +258,23 @@ async def test_readers_of_one_agent_racing_for_its_mail_each_get_a_message_exact
                 tg.start_soon(reader, bo_two, "message_query", {"limit": 3})
                 tg.start_soon(reader, bo_two, "message_wait", {"timeout": 1})
         assert sorted(seen) == sent
+
+
+async def test_change_watching_runs_only_while_someone_listens_or_waits(settings: Settings, as_agent: Any) -> None:
+    server = build_server(as_agent("bo"))
+    assert isinstance(server, RoundtableServer)
+
+    async def followers(expected: int) -> None:
+        with anyio.fail_after(5):
+            while server.current().changes.waiting != expected:
+                await anyio.sleep(0.02)
+
+    async with Client(server) as bo:
+        await followers(0)  # nobody listens: the inbox watcher idles and nothing polls data_version
+        async with bo.listen(resource_subscriptions=[INBOX_URI]):
+            await followers(1)
+        await followers(0)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(bo.call_tool, "message_wait", {"timeout": 1})
+            await followers(1)
+        await followers(0)

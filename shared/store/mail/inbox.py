@@ -2,6 +2,8 @@
 
 Visibility: a message is mine if I have a recipient row for it, or it is an unexpired broadcast from
 someone else. Reading marks it read (a recipient row), so each message is delivered once per agent.
+Every reader takes the acting `Actor` (shared/actor.py): its id is "me", its `now` judges expiry and
+overdue acknowledgements, its team secret verifies signatures. Engine-specific SQL comes from dialect.py.
 """
 
 from __future__ import annotations
@@ -11,22 +13,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.db.connection import Database, Row
+from shared.actor import Actor
+from shared.db.connection import Database, Row, Tx
 from shared.errors import InvalidArgument, NotFound
 from shared.models.messages import Message, Receipt
 from shared.rules import quoting as fts
 from shared.rules import signing
 from shared.rules.clock import iso
+from shared.store.mail import dialect
 
 MINE = (
-    "(r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND m.sender_id IS NOT :me))"
+    f"(r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND {dialect.differs('m.sender_id', ':me')}))"
     " AND (m.expires_at IS NULL OR m.expires_at > :now)"
 )
 FROM = "FROM messages m LEFT JOIN message_recipients r ON r.message_id = m.id AND r.agent_id = :me"
+SENDERS_VIEW = "FROM messages m CROSS JOIN (SELECT NULL AS read_at, NULL AS acked_at) r"
+"""The sender's view of its messages: no read or acknowledgement state of its own (receipts show the
+recipients'), whether or not it is also among the recipients."""
 
 
 OVERDUE_ACK = "(r.acked_at IS NULL AND m.ack_required = 1 AND m.ack_deadline < :now)"
 """The one test for an overdue acknowledgement, over `message_recipients r` joined to `messages m`, at :now."""
+
+COLUMNS = f"m.*, r.read_at, r.acked_at, {OVERDUE_ACK} AS overdue"
+"""What `to_message` reads: the message, my read and acknowledgement state, and whether my
+acknowledgement is overdue (NULL, i.e. not overdue, when no deadline applies)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,8 @@ def fts_query(text: str) -> str:
     return query
 
 
-def to_message(row: Row, secret: str | None, now: float) -> Message:
+def to_message(row: Row, secret: str | None) -> Message:
+    """A row of `SELECT {COLUMNS}` as the model sees it, its signature checked against `secret`."""
     payload = signing.canonical(
         sender=row["sender_name"],
         audience=row["audience"],
@@ -57,7 +69,6 @@ def to_message(row: Row, secret: str | None, now: float) -> Message:
     )
     audience = row["audience"]
     to = ", ".join(json.loads(audience)) if audience.startswith("[") else audience
-    acked = row["acked_at"] is not None
     return Message(
         id=row["id"],
         kind=row["kind"],
@@ -76,8 +87,8 @@ def to_message(row: Row, secret: str | None, now: float) -> Message:
         ack_required=bool(row["ack_required"]),
         ack_deadline=iso(row["ack_deadline"]),
         read=row["read_at"] is not None,
-        acknowledged=acked,
-        overdue=bool(row["ack_required"]) and not acked and (row["ack_deadline"] or now + 1) < now,
+        acknowledged=row["acked_at"] is not None,
+        overdue=bool(row["overdue"]),
         verified=signing.verify(secret, payload, row["signature"]),
     )
 
@@ -87,10 +98,10 @@ def _where(f: InboxFilter, params: dict[str, Any]) -> str:
     if f.unread_only:
         where.append("r.read_at IS NULL")
     if f.sender:
-        where.append("m.sender_name = :sender COLLATE NOCASE")
+        where.append(dialect.same_name("m.sender_name", ":sender"))
         params["sender"] = f.sender
     if f.topic:
-        where.append("m.topic GLOB :topic")
+        where.append(dialect.topic_matches("m.topic", ":topic"))
         params["topic"] = f.topic
     if f.thread is not None:
         where.append("m.thread_id = :thread")
@@ -99,94 +110,101 @@ def _where(f: InboxFilter, params: dict[str, Any]) -> str:
         where.append("m.created_at >= :since")
         params["since"] = f.since
     if f.text:
-        where.append("m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH :fts)")
+        where.append(dialect.text_matches("m.id", ":fts"))
         params["fts"] = fts_query(f.text)
     return " AND ".join(where)
 
 
-async def page(
-    db: Database, me: str, f: InboxFilter, *, limit: int, after: int, now: float, secret: str | None
-) -> tuple[list[Message], bool]:
-    """Messages for me in id order after the cursor, and whether more follow."""
-    params: dict[str, Any] = {"me": me, "now": now, "after": after, "limit": limit + 1}
+async def page(db: Database, me: Actor, f: InboxFilter, *, limit: int, after: int) -> tuple[list[Message], bool]:
+    """Messages for me in id order after the cursor (a message id), and whether more follow."""
+    params = me.params(after=after, limit=limit + 1)
     rows = await db.fetchall(
-        f"SELECT m.*, r.read_at, r.acked_at {FROM} WHERE {_where(f, params)} AND m.id > :after"
-        " ORDER BY m.id LIMIT :limit",
-        params,
+        f"SELECT {COLUMNS} {FROM} WHERE {_where(f, params)} AND m.id > :after ORDER BY m.id LIMIT :limit", params
     )
-    return [to_message(r, secret, now) for r in rows[:limit]], len(rows) > limit
+    return [to_message(r, me.secret) for r in rows[:limit]], len(rows) > limit
 
 
-async def unread_count(db: Database, me: str, *, now: float) -> int:
-    return int(await db.scalar(f"SELECT count(*) {FROM} WHERE {MINE} AND r.read_at IS NULL", {"me": me, "now": now}))
+async def unread_count(db: Database, me: Actor) -> int:
+    return int(await db.scalar(f"SELECT count(*) {FROM} WHERE {MINE} AND r.read_at IS NULL", me.params()))
 
 
 async def unread_counts(db: Database, *, now: float) -> dict[str, int]:
     """Every agent's unread count (as unread_count gives one), in two grouped queries instead of one per agent:
-    unread deliveries, plus live broadcasts from others that the agent has not read."""
+    unread deliveries, plus live broadcasts from others that the agent has not read. Both read one snapshot."""
+    return await db.read(_unread_counts, now)
+
+
+def _unread_counts(tx: Tx, now: float) -> dict[str, int]:
     counts: dict[str, int] = {}
     for sql in (
         "SELECT r.agent_id, count(*) FROM message_recipients r JOIN messages m ON m.id = r.message_id"
         " WHERE r.read_at IS NULL AND (m.expires_at IS NULL OR m.expires_at > :now) GROUP BY r.agent_id",
-        "SELECT a.id, (SELECT count(*) FROM messages m WHERE m.kind = 'broadcast' AND m.sender_id IS NOT a.id"
+        "SELECT a.id, (SELECT count(*) FROM messages m WHERE m.kind = 'broadcast'"
+        f" AND {dialect.differs('m.sender_id', 'a.id')}"
         " AND (m.expires_at IS NULL OR m.expires_at > :now) AND NOT EXISTS (SELECT 1 FROM message_recipients r"
         " WHERE r.message_id = m.id AND r.agent_id = a.id)) FROM agents a",
     ):
-        for agent_id, n in await db.fetchall(sql, {"now": now}):
+        for agent_id, n in tx.execute(sql, {"now": now}):
             counts[agent_id] = counts.get(agent_id, 0) + int(n)
     return counts
 
 
-async def unread_fingerprint(db: Database, me: str, *, now: float) -> tuple[int, int]:
+async def unread_fingerprint(db: Database, me: Actor) -> tuple[int, int]:
     """(count, newest id) of my unread mail: changes exactly when the inbox resource changes."""
     row = await db.fetchone(
-        f"SELECT count(*), COALESCE(max(m.id), 0) {FROM} WHERE {MINE} AND r.read_at IS NULL", {"me": me, "now": now}
+        f"SELECT count(*), COALESCE(max(m.id), 0) {FROM} WHERE {MINE} AND r.read_at IS NULL", me.params()
     )
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-async def mark_read(db: Database, me: str, ids: Sequence[int], *, now: float) -> set[int]:
-    """Mark messages read; returns the ids this call marked (those that were unread until now).
+async def mark_read(db: Database, me: Actor, ids: Sequence[int]) -> set[int]:
+    """Mark messages read at `me.now`; returns the ids this call marked (those that were unread until now).
 
     One statement, so of several readers of one agent racing for the same unread mail (parallel tool
     calls, or two processes of the agent), each message is marked, and so delivered, by exactly one.
     """
     if not ids:
         return set()
-    rows = await db.write_one(
-        "INSERT INTO message_recipients(agent_id, message_id, read_at) SELECT :me, value, :now FROM json_each(:ids)"
-        " WHERE true ON CONFLICT(agent_id, message_id) DO UPDATE SET read_at = excluded.read_at WHERE read_at IS NULL"
+    return await db.write(_mark_read, me, list(ids))
+
+
+def _mark_read(tx: Tx, me: Actor, ids: list[int]) -> set[int]:
+    rows = tx.execute(
+        "INSERT INTO message_recipients(agent_id, message_id, read_at)"
+        f" SELECT :me, value, :now FROM ({dialect.each_id(':ids')}) WHERE true"
+        " ON CONFLICT(agent_id, message_id) DO UPDATE SET read_at = excluded.read_at WHERE read_at IS NULL"
         " RETURNING message_id",
-        {"me": me, "now": now, "ids": json.dumps(list(ids))},
+        {"me": me.id, "now": me.now, "ids": dialect.id_list(ids)},
     )
     return {int(r["message_id"]) for r in rows}
 
 
-async def thread(db: Database, me: str, thread_id: int, *, now: float, secret: str | None) -> list[Message]:
+async def thread(db: Database, me: Actor, thread_id: int) -> list[Message]:
     """Every message of a thread I sent or received, in order."""
     rows = await db.fetchall(
-        f"SELECT m.*, r.read_at, r.acked_at {FROM} WHERE m.thread_id = :thread"
+        f"SELECT {COLUMNS} {FROM} WHERE m.thread_id = :thread"
         " AND (m.sender_id = :me OR r.agent_id IS NOT NULL OR m.kind = 'broadcast') ORDER BY m.id LIMIT 500",
-        {"me": me, "thread": thread_id},
+        me.params(thread=thread_id),
     )
     if not rows:
         raise NotFound(f"thread {thread_id} has no message you sent or received; see message_query()")
-    return [to_message(r, secret, now) for r in rows]
+    return [to_message(r, me.secret) for r in rows]
 
 
-async def sent(
-    db: Database, me: str, *, limit: int, after: int, now: float, secret: str | None
-) -> tuple[list[Message], bool]:
-    """My sent messages with who read and acknowledged each."""
-    rows = await db.fetchall(
-        "SELECT m.*, NULL AS read_at, NULL AS acked_at FROM messages m WHERE m.sender_id = :me AND m.id > :after"
-        " ORDER BY m.id LIMIT :limit",
-        {"me": me, "after": after, "limit": limit + 1},
+async def sent(db: Database, me: Actor, *, limit: int, after: int) -> tuple[list[Message], bool]:
+    """My sent messages (id order after the cursor) with who read and acknowledged each, from one snapshot."""
+    return await db.read(_sent, me, limit, after)
+
+
+def _sent(tx: Tx, me: Actor, limit: int, after: int) -> tuple[list[Message], bool]:
+    rows = tx.execute(
+        f"SELECT {COLUMNS} {SENDERS_VIEW} WHERE m.sender_id = :me AND m.id > :after ORDER BY m.id LIMIT :limit",
+        me.params(after=after, limit=limit + 1),
     )
-    found = [to_message(r, secret, now) for r in rows[:limit]]
+    found = [to_message(r, me.secret) for r in rows[:limit]]
     if found:
         marks = ",".join(str(m.id) for m in found)
-        receipts = await db.fetchall(
+        receipts = tx.execute(
             "SELECT r.message_id, COALESCE(a.name, r.agent_id) AS name, r.read_at, r.acked_at"
             " FROM message_recipients r LEFT JOIN agents a ON a.id = r.agent_id"
             f" WHERE r.message_id IN ({marks}) ORDER BY name",

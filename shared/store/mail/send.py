@@ -18,6 +18,8 @@ from shared.errors import InvalidArgument, NotFound, RateLimited
 from shared.rules import signing
 from shared.rules.clock import iso
 from shared.store import events
+from shared.store.mail import dialect
+from shared.store.mail.inbox import OVERDUE_ACK
 from shared.store.team import agents
 
 SUBJECT_MAX = 200
@@ -170,7 +172,7 @@ def post_to_topic(tx: Tx, sender: Actor, topic: str, out: Outgoing) -> tuple[int
     topic = check_topic(topic)
     rows = tx.execute(
         "SELECT s.agent_id, a.name FROM topic_subscriptions s JOIN agents a ON a.id = s.agent_id"
-        " WHERE ? GLOB s.pattern GROUP BY s.agent_id ORDER BY a.name",
+        f" WHERE {dialect.topic_matches('?', 's.pattern')} GROUP BY s.agent_id ORDER BY a.name",
         (topic,),
     )
     ids = [r["agent_id"] for r in rows]
@@ -253,60 +255,60 @@ def _fan_out(tx: Tx, message_id: int, agent_ids: Sequence[str]) -> None:
     )
 
 
-async def set_subscription(db: Database, agent_id: str, pattern: str, *, subscribe: bool, now: float) -> None:
+async def set_subscription(db: Database, me: Actor, pattern: str, *, subscribe: bool) -> None:
+    """Follow (or stop following) a topic pattern as `me`, at `me.now`."""
     value = check_topic(pattern, pattern=True)
-    await db.write(_set_subscription, agent_id, value, subscribe, now)
+    await db.write(_set_subscription, me, value, subscribe)
 
 
-def _set_subscription(tx: Tx, agent_id: str, value: str, subscribe: bool, now: float) -> None:
+def _set_subscription(tx: Tx, me: Actor, value: str, subscribe: bool) -> None:
     if subscribe:
-        count = tx.scalar("SELECT count(*) FROM topic_subscriptions WHERE agent_id = ?", (agent_id,))
+        count = tx.scalar("SELECT count(*) FROM topic_subscriptions WHERE agent_id = ?", (me.id,))
         if count is not None and count >= SUBSCRIPTIONS_MAX:
             raise InvalidArgument(f"you follow {SUBSCRIPTIONS_MAX} patterns already; unsubscribe from some")
         tx.execute(
-            "INSERT OR IGNORE INTO topic_subscriptions(agent_id, pattern, created_at) VALUES (?, ?, ?)",
-            (agent_id, value, now),
+            "INSERT INTO topic_subscriptions(agent_id, pattern, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (me.id, value, me.now),
         )
     else:
         gone = tx.execute(
             "DELETE FROM topic_subscriptions WHERE agent_id = ? AND pattern = ? RETURNING pattern",
-            (agent_id, value),
+            (me.id, value),
         )
         if not gone:
             raise NotFound(f"you are not subscribed to {value!r}; list your patterns with message_subscribe()")
     events.record(
         tx,
-        now=now,
-        agent_id=agent_id,
+        now=me.now,
+        agent_id=me.id,
         kind="topic.subscribed" if subscribe else "topic.unsubscribed",
         object_type="topic",
         object_id=value,
     )
 
 
-async def subscriptions(db: Database, agent_id: str) -> list[str]:
-    rows = await db.fetchall("SELECT pattern FROM topic_subscriptions WHERE agent_id = ? ORDER BY pattern", (agent_id,))
+async def subscriptions(db: Database, me: Actor) -> list[str]:
+    """The topic patterns `me` follows, in order."""
+    rows = await db.fetchall("SELECT pattern FROM topic_subscriptions WHERE agent_id = ? ORDER BY pattern", (me.id,))
     return [str(r["pattern"]) for r in rows]
 
 
-async def acknowledge(
-    db: Database, agent_id: str, ids: Sequence[int], up_to: int | None, *, now: float
-) -> tuple[list[int], list[int]]:
-    """Acknowledge messages addressed to me (by id, or every one up to an id); returns (new, already)."""
-    return await db.write(_acknowledge, agent_id, list(ids), up_to, now)
+async def acknowledge(db: Database, me: Actor, ids: Sequence[int], up_to: int | None) -> tuple[list[int], list[int]]:
+    """Acknowledge messages addressed to me (by id, or every one up to an id) at `me.now`; returns (new, already)."""
+    return await db.write(_acknowledge, me, list(ids), up_to)
 
 
-def _acknowledge(tx: Tx, agent_id: str, ids: list[int], up_to: int | None, now: float) -> tuple[list[int], list[int]]:
+def _acknowledge(tx: Tx, me: Actor, ids: list[int], up_to: int | None) -> tuple[list[int], list[int]]:
     visible = (
         "SELECT m.id, r.acked_at FROM messages m LEFT JOIN message_recipients r"
         " ON r.message_id = m.id AND r.agent_id = :me"
-        " WHERE (r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND m.sender_id IS NOT :me))"
+        f" WHERE (r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND {dialect.differs('m.sender_id', ':me')}))"
     )
     if up_to is not None:
-        rows = tx.execute(visible + " AND m.id <= :up_to", {"me": agent_id, "up_to": up_to})
+        rows = tx.execute(visible + " AND m.id <= :up_to", {"me": me.id, "up_to": up_to})
     else:
         marks = ",".join(str(int(i)) for i in ids)
-        rows = tx.execute(visible + f" AND m.id IN ({marks})", {"me": agent_id})
+        rows = tx.execute(visible + f" AND m.id IN ({marks})", {"me": me.id})
         missing = sorted(set(ids) - {int(r["id"]) for r in rows})
         if missing:
             raise NotFound(f"messages {missing} are not addressed to you; see message_query()")
@@ -316,13 +318,13 @@ def _acknowledge(tx: Tx, agent_id: str, ids: list[int], up_to: int | None, now: 
         "INSERT INTO message_recipients(agent_id, message_id, read_at, acked_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT(agent_id, message_id) DO UPDATE SET acked_at = excluded.acked_at,"
         " read_at = COALESCE(read_at, excluded.read_at)",
-        [(agent_id, i, now, now) for i in fresh],
+        [(me.id, i, me.now, me.now) for i in fresh],
     )
     if fresh:
         events.record(
             tx,
-            now=now,
-            agent_id=agent_id,
+            now=me.now,
+            agent_id=me.id,
             kind="message.acknowledged",
             object_type="message",
             object_id=fresh[-1],
@@ -332,13 +334,12 @@ def _acknowledge(tx: Tx, agent_id: str, ids: list[int], up_to: int | None, now: 
 
 
 async def overdue_acks(db: Database, *, now: float) -> int:
-    """How many (message, recipient) pairs await an acknowledgement past their deadline, from agents still
-    known (a pruned agent can no longer acknowledge, and agent_status cannot show it)."""
+    """How many (message, recipient) pairs await an acknowledgement past their deadline (inbox.OVERDUE_ACK),
+    from agents still known (a pruned agent can no longer acknowledge, and agent_status cannot show it)."""
     return int(
         await db.scalar(
             "SELECT count(*) FROM message_recipients r JOIN messages m ON m.id = r.message_id"
-            " JOIN agents a ON a.id = r.agent_id"
-            " WHERE r.acked_at IS NULL AND m.ack_required = 1 AND m.ack_deadline < ?",
-            (now,),
+            f" JOIN agents a ON a.id = r.agent_id WHERE {OVERDUE_ACK}",
+            {"now": now},
         )
     )

@@ -295,7 +295,7 @@ async def test_with_a_team_secret_every_proposal_notice_verifies(db: Database, c
     assert await closing.close_due(db, who(ana, clock, secret)) == [by_sweep]
     for me in (ana, bo):
         found, _ = await inbox.page(
-            db, me.id, inbox.InboxFilter(unread_only=False), limit=100, after=0, now=clock(), secret=secret
+            db, who(me, clock, secret), inbox.InboxFilter(unread_only=False), limit=100, after=0
         )
         notices = [m for m in found if m.about and m.about.startswith("proposal ")]
         assert len(notices) == 8, [m.subject for m in notices]  # 4 vote requests, 4 closes

@@ -23,9 +23,9 @@ async def test_the_team_unread_counts_equal_each_agents_own(db: Database, clock:
         await messages.broadcast(db, sender, out)
     read_by_bo = await mail(db, clock, ana, ["bo", "cy"])
     await mail(db, clock, cy, ["ana", "bo"])
-    await inbox.mark_read(db, bo.id, [read_by_bo, 1], now=clock())  # a direct message and a broadcast
+    await inbox.mark_read(db, bo.at(clock()), [read_by_bo, 1])  # a direct message and a broadcast
     clock.advance(120)  # the second broadcast has expired
     counts = await inbox.unread_counts(db, now=clock())
     for me in (ana, bo, cy):
-        assert counts.get(me.id, 0) == await inbox.unread_count(db, me.id, now=clock()), me.name
+        assert counts.get(me.id, 0) == await inbox.unread_count(db, me.at(clock())), me.name
     assert [counts.get(me.id, 0) for me in (ana, bo, cy)] == [1, 1, 2]

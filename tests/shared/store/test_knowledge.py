@@ -203,7 +203,7 @@ async def test_every_addition_appends_an_event(db: Database, clock: FakeClock) -
 
 async def test_an_experience_is_stored_and_announced_in_one_transaction(db: Database, clock: FakeClock) -> None:
     ana, bo = await author(db, clock, "ana"), await author(db, clock, "bo")
-    await messages.set_subscription(db, bo.id, "knowledge.*", subscribe=True, now=clock())
+    await messages.set_subscription(db, Actor(id=bo.id, name=bo.name, now=clock()), "knowledge.*", subscribe=True)
     e = Experience("Retry flaky CI", "CI fails 1 in 5", "retry twice", "success", "retry network tests only", ["ci"])
     entry, message_id, reached = await knowledge.share_experience(db, ana.at(clock()), e)
     assert entry.kind == "experience" and entry.experience and entry.experience["outcome"] == "success"

@@ -361,7 +361,7 @@ async def test_every_system_notice_of_the_queue_verifies_when_the_team_has_a_sec
     assert await store.sweep_lapsed(db, view(bo, clock)) == [lapses]
 
     async def notices(me: Actor) -> list[tuple[str | None, bool | None]]:
-        got, _ = await inbox.page(db, me.id, InboxFilter(), limit=50, after=0, now=clock(), secret=team.secret)
+        got, _ = await inbox.page(db, replace(me, now=clock(), secret=team.secret), InboxFilter(), limit=50, after=0)
         return [(m.about, m.verified) for m in got]
 
     assert await notices(bo) == [(f"task {assigned}", True)]

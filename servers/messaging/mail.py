@@ -1,0 +1,257 @@
+"""The messaging tools: sending (direct, topic, broadcast), topics, reading, acknowledging, waiting for mail;
+and the inbox resource. Registered by servers/messaging/__init__.py; the SQL lives in shared/store/mail.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import aclosing
+from typing import Annotated, Any
+
+import anyio
+from mcp.server.mcpserver import Context
+from pydantic import Field
+
+from shared.actor import Actor
+from shared.errors import InvalidArgument
+from shared.frame.runtime import RoundtableServer, Runtime, runtime
+from shared.frame.tool import tool
+from shared.models.messages import AckResult, Inbox, Message, MessagePriority, SendResult, Subscriptions, WaitResult
+from shared.rules import cursor as cursors
+from shared.rules.timeparse import parse_duration, parse_when
+from shared.store.mail import inbox
+from shared.store.mail import send as messages
+
+PROGRESS_EVERY = 5.0
+"""message_wait reports progress this often (seconds) while it waits."""
+
+Names = Annotated[list[Annotated[str, Field(min_length=1, max_length=106)]], Field(min_length=1, max_length=50)]
+Subject = Annotated[str, Field(max_length=messages.SUBJECT_MAX, description="one line")]
+Body = Annotated[str, Field(min_length=1, max_length=messages.BODY_MAX, description="the message (≤ 64 KiB)")]
+Expiry = Annotated[str | None, Field(max_length=40, description='gone after this long, e.g. "2h" or "1d"')]
+
+
+def _outgoing(
+    me: Actor, subject: str, body: str, priority: str, expires_in: str | None, **extra: Any
+) -> messages.Outgoing:
+    expires = (
+        me.now + parse_duration(expires_in, field="expires_in", minimum=10, maximum=90 * 86400) if expires_in else None
+    )
+    return messages.Outgoing(subject=subject, body=body, priority=priority, expires_at=expires, **extra)
+
+
+async def _reread(rt: Runtime, sender: Actor, message_id: int) -> Message:
+    """The message just sent, as its sender sees it (with receipts)."""
+    found, _ = await inbox.sent(rt.db, sender, limit=1, after=message_id - 1)
+    return found[0]
+
+
+@tool(read_only=False, title="Send a message")
+async def message_send(
+    to: Annotated[Names, Field(description="agent names, or one 'topic:<name>' to reach its subscribers")],
+    body: Body,
+    ctx: Context[Any, Any],
+    subject: Subject = "",
+    priority: MessagePriority = "normal",
+    reply_to: Annotated[int | None, Field(ge=1, description="id of the message you answer (threads)")] = None,
+    correlation_id: Annotated[str | None, Field(max_length=100, description="your own id to match replies")] = None,
+    expires_in: Expiry = None,
+    ack_required: Annotated[bool, Field(description="recipients should confirm with message_acknowledge")] = False,
+    ack_within: Annotated[str, Field(max_length=40, description="acknowledgement deadline, e.g. 1h")] = "1h",
+) -> SendResult:
+    """Send a message to one or more agents by name, or to a topic's subscribers ('topic:build.done').
+
+    Delivered exactly once to each recipient, online or not. Unknown names are refused with the list
+    of known agents. Returns the message and who it reached.
+    """
+    rt = runtime(ctx)
+    sender = await rt.writer()
+    deadline = sender.now + parse_duration(ack_within, field="ack_within", minimum=10, maximum=30 * 86400)
+    out = _outgoing(
+        sender,
+        subject,
+        body,
+        priority,
+        expires_in,
+        reply_to=reply_to,
+        correlation_id=correlation_id,
+        ack_required=ack_required,
+        ack_deadline=deadline,
+    )
+    message_id, names = await messages.send(rt.db, sender, to, out)
+    step = f"Delivered to {', '.join(names)}." if names else "Nobody subscribes to that topic yet; it was kept."
+    if ack_required:
+        step += " See acknowledgements with message_query(sent=true)."
+    return SendResult(message=await _reread(rt, sender, message_id), delivered_to=names, next_step=step)
+
+
+@tool(read_only=False, title="Broadcast a message")
+async def message_broadcast(
+    body: Body,
+    ctx: Context[Any, Any],
+    subject: Subject = "",
+    priority: MessagePriority = "normal",
+    expires_in: Annotated[
+        str, Field(max_length=40, description="lifetime; agents joining later see it until then")
+    ] = "1d",
+) -> SendResult:
+    """Send a message to every agent, including agents that join before it expires."""
+    rt = runtime(ctx)
+    sender = await rt.writer()
+    out = _outgoing(sender, subject, body, priority, expires_in)
+    message_id = await messages.broadcast(rt.db, sender, out)
+    return SendResult(
+        message=await _reread(rt, sender, message_id),
+        delivered_to=["*"],
+        next_step="Every agent will see it in its inbox.",
+    )
+
+
+@tool(read_only=False, idempotent=True, title="Follow or leave topics")
+async def message_subscribe(
+    ctx: Context[Any, Any],
+    subscribe: Annotated[list[str], Field(max_length=20, description="topic patterns to follow, e.g. build.*")] = [],  # noqa: B006
+    unsubscribe: Annotated[list[str], Field(max_length=20, description="patterns to stop following")] = [],  # noqa: B006
+) -> Subscriptions:
+    """Follow topics (wildcards such as 'build.*' match 'build.done'), stop following them, or — with no
+    arguments — list the patterns you follow. Messages sent to 'topic:<name>' reach current followers."""
+    rt = runtime(ctx)
+    me = rt.require_writer() if subscribe or unsubscribe else rt.actor()
+    for pattern in subscribe:
+        await messages.set_subscription(rt.db, me, pattern, subscribe=True)
+    for pattern in unsubscribe:
+        await messages.set_subscription(rt.db, me, pattern, subscribe=False)
+    patterns = await messages.subscriptions(rt.db, me)
+    return Subscriptions(patterns=patterns, next_step="Mail to matching topics arrives in message_query().")
+
+
+@tool(read_only=False, title="Read mail")
+async def message_query(
+    ctx: Context[Any, Any],
+    unread_only: Annotated[bool, Field(description="false includes mail you already read")] = True,
+    sender: Annotated[str | None, Field(max_length=100)] = None,
+    topic: Annotated[str | None, Field(max_length=100, description="topic or pattern, e.g. build.*")] = None,
+    thread: Annotated[int | None, Field(ge=1, description="show this whole thread (all messages, in order)")] = None,
+    since: Annotated[str | None, Field(max_length=40, description="ISO time, or how long ago, e.g. 2h")] = None,
+    text: Annotated[str | None, Field(max_length=200, description="words in the subject or body")] = None,
+    sent: Annotated[bool, Field(description="your sent messages, with who read and acknowledged each")] = False,
+    mark_read: Annotated[bool, Field(description="mark returned messages as read")] = True,
+    limit: Annotated[int, Field(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Field(max_length=20, description="next_cursor from the previous page")] = None,
+) -> Inbox:
+    """Read your inbox: unread messages oldest first (reading marks them read, so each arrives once).
+
+    Filter by sender, topic, time or words; `thread` shows a whole conversation; `sent` shows what you
+    sent and who read or acknowledged it.
+    """
+    rt = runtime(ctx)
+    me = rt.actor()
+    after = cursors.offset(cursor, tool="message_query")
+    if thread is not None:
+        found, more = await inbox.thread(rt.db, me, thread), False
+    elif sent:
+        found, more = await inbox.sent(rt.db, me, limit=limit, after=after)
+    else:
+        since_ts = None
+        if since:
+            since_ts = (
+                parse_when(since, field="since", now=me.now)
+                if ("-" in since or "T" in since)
+                else (me.now - parse_duration(since, field="since", maximum=366 * 86400))
+            )
+        pattern = messages.check_topic(topic, pattern=True) if topic else None
+        f = inbox.InboxFilter(unread_only=unread_only, sender=sender, topic=pattern, since=since_ts, text=text)
+        found, more = await inbox.page(rt.db, me, f, limit=limit, after=after)
+    next_cursor = cursors.encode(found[-1].id) if more and found else None
+    if mark_read and not sent and me.role != "observer":
+        taken = await inbox.mark_read(rt.db, me, [m.id for m in found if not m.read])
+        if unread_only and thread is None:  # unread mail another reader of ours took meanwhile is theirs
+            found = [m for m in found if m.id in taken]
+    left = await inbox.unread_count(rt.db, me)
+    return Inbox(messages=found, unread_left=left, next_cursor=next_cursor)
+
+
+@tool(read_only=False, idempotent=True, title="Acknowledge messages")
+async def message_acknowledge(
+    ctx: Context[Any, Any],
+    ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=500)] = [],  # noqa: B006
+    up_to: Annotated[int | None, Field(ge=1, description="acknowledge every message to you up to this id")] = None,
+) -> AckResult:
+    """Confirm you received and handled messages (by ids, or all up to an id). Senders see it."""
+    rt = runtime(ctx)
+    me = rt.require_writer()
+    if not ids and up_to is None:
+        raise InvalidArgument("pass ids=[…] or up_to=<id>")
+    fresh, already = await messages.acknowledge(rt.db, me, ids, up_to)
+    return AckResult(acknowledged=fresh, already=already)
+
+
+@tool(read_only=False, title="Wait for mail")
+async def message_wait(
+    ctx: Context[Any, Any],
+    timeout: Annotated[float, Field(ge=1, le=300, description="seconds to wait at most")] = 60,  # noqa: ASYNC109
+    topic: Annotated[str | None, Field(max_length=100, description="wait only for this topic/pattern")] = None,
+    thread: Annotated[int | None, Field(ge=1, description="wait only for replies in this thread")] = None,
+) -> WaitResult:
+    """Block until unread mail arrives for you (or on a topic, or in a thread), then return it, marked
+    read. Returns at once if such mail is already waiting. Use it instead of polling message_query."""
+    rt = runtime(ctx)
+    pattern = messages.check_topic(topic, pattern=True) if topic else None
+    f = inbox.InboxFilter(unread_only=True, topic=pattern, thread=thread)
+    started = time.monotonic()
+    deadline = started + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        # Wait in stretches of PROGRESS_EVERY seconds, reporting progress between them; each stretch
+        # looks at once, then after every commit by another process (rt.changes, shared/db/watch.py).
+        with anyio.move_on_after(min(left, PROGRESS_EVERY)):
+            async with aclosing(rt.changes.changes()) as changes:
+                async for _ in changes:
+                    if found := await _take_mail(rt, f):
+                        return WaitResult(
+                            arrived=True,
+                            messages=found,
+                            waited_seconds=round(time.monotonic() - started, 3),
+                            next_step="Answer with message_send(reply_to=…) or acknowledge if asked.",
+                        )
+        now = time.monotonic()
+        if now < deadline:
+            await ctx.report_progress(now - started, timeout, "waiting for mail")
+    return WaitResult(
+        arrived=False,
+        messages=[],
+        waited_seconds=round(time.monotonic() - started, 3),
+        next_step="Nothing arrived; wait again or get on with other work.",
+    )
+
+
+async def _take_mail(rt: Runtime, f: inbox.InboxFilter) -> list[Message]:
+    """The unread mail matching `f`, marked read by this call (an observer only looks).
+
+    The marking is shielded from the wait's timeout, so mail marked read is always returned. When
+    another reader of this agent took all of it meanwhile, look again at once: more may be waiting.
+    """
+    while True:
+        me = rt.actor()
+        found, _ = await inbox.page(rt.db, me, f, limit=50, after=0)
+        if not found or me.role == "observer":
+            return found
+        with anyio.CancelScope(shield=True):
+            taken = await inbox.mark_read(rt.db, me, [m.id for m in found])
+        if taken:
+            return [m for m in found if m.id in taken]
+
+
+TOOLS = (message_send, message_broadcast, message_subscribe, message_query, message_acknowledge, message_wait)
+
+
+async def unread_fingerprint(rt: Runtime) -> tuple[int, int]:
+    """What the inbox resource shows changes exactly when this does (its watcher compares it)."""
+    return await inbox.unread_fingerprint(rt.db, rt.actor())
+
+
+async def unread_mail(server: RoundtableServer) -> str:
+    """Your unread mail (reading it here does not mark it read): the inbox resource's contents."""
+    rt = server.current()
+    found, more = await inbox.page(rt.db, rt.actor(), inbox.InboxFilter(unread_only=True), limit=100, after=0)
+    return json.dumps({"unread": [m.model_dump(mode="json") for m in found], "more": more})
