@@ -3,10 +3,7 @@ the store, and the SDK's streamable HTTP client sending one."""
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -18,18 +15,12 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from servers.cli.launch import PASSED_ON
+from servers.cli.launch import free_port, serve_command, stop, wait_until_listening
 from shared.config import Role
 from shared.db.connection import Database
 from shared.store.team import tokens
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -46,37 +37,15 @@ class Served:
 def serving(db: Path, *, port: int | None = None, timeout: float = 30.0, **env: str) -> Iterator[Served]:
     """`python -m servers.cli serve --db DB --port PORT` until the block ends (then SIGTERM, as Ctrl-C)."""
     port = port or free_port()
-    child_env = {k: v for k, v in os.environ.items() if k in PASSED_ON}
-    child_env |= {"ROUNDTABLE_LOG_LEVEL": "WARNING", **env}
+    argv, child_env = serve_command(db, port, **env)
     errlog = db.parent / f"serve-{port}.log"
     with errlog.open("wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "servers.cli", "serve", "--db", str(db), "--port", str(port)],
-            env=child_env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
+        proc = subprocess.Popen(argv, env=child_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"roundtable serve ended ({proc.returncode}): {errlog.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"roundtable serve did not listen: {errlog.read_text()}") from None
-                time.sleep(0.05)
+        wait_until_listening(proc, port, timeout, errlog)
         yield Served(proc, port, db)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 async def make_token(db_path: Path, name: str, role: Role = "worker") -> str:

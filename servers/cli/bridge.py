@@ -18,6 +18,8 @@ from typing import Any
 
 import anyio
 from mcp import Client
+from mcp.client.client import ConnectMode
+from mcp.client.session import MessageHandlerFnT
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
@@ -169,18 +171,31 @@ def bridge_server(remote: Client, sessions: Sessions) -> Server[Any]:
 
 
 @asynccontextmanager
+async def remote_client(
+    url: str,
+    token: str | None,
+    *,
+    mode: ConnectMode = "legacy",
+    terminate_on_close: bool = True,
+    message_handler: MessageHandlerFnT | None = None,
+) -> AsyncIterator[Client]:
+    """The SDK's client of a `roundtable serve` endpoint, sending `Authorization: Bearer <token>` (none for
+    None) with every request. The bridge, the tests and the benchmarks connect with it."""
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"} if token is not None else {})
+    transport = streamable_http_client(url, http_client=http, terminate_on_close=terminate_on_close)
+    async with http, Client(transport, mode=mode, message_handler=message_handler) as client:
+        yield client
+
+
+@asynccontextmanager
 async def connected(url: str, token: str, sessions: Sessions) -> AsyncIterator[Client]:
     """A client of the remote endpoint sending the token; remote notifications go to `sessions`."""
 
     async def on_message(message: object) -> None:
         await sessions.forward(message)  # requests and errors from the remote are no notifications: ignored
 
-    http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
-    async with (
-        http,
-        Client(streamable_http_client(url, http_client=http), mode="legacy", message_handler=on_message) as c,
-    ):
-        yield c
+    async with remote_client(url, token, message_handler=on_message) as client:
+        yield client
 
 
 async def run(url: str, token: str) -> None:
