@@ -219,3 +219,32 @@ async def test_the_bridge_serves_the_same_tools_and_results_over_stdio(
                 for r in resources:
                     read = await bridged.read_resource(str(r.uri))
                     assert read.contents[0].uri == r.uri
+
+
+async def test_hostile_http_requests_are_refused_and_the_endpoint_keeps_serving(
+    team: tuple[Served, dict[str, str]],
+) -> None:
+    served, issued = team
+    url = served.url("coordination")
+    base = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    ana = base | {"authorization": f"Bearer {issued['ana']}"}
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    async with httpx2.AsyncClient() as http:
+        opened = await http.post(url, json=initialize, headers=ana)
+        session = opened.headers["mcp-session-id"]
+        # bo cannot use ana's session (the SDK answers as if it did not exist), nor can a forged token
+        bo = base | {"authorization": f"Bearer {issued['bo']}", "mcp-session-id": session}
+        listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+        assert (await http.post(url, json=listing, headers=bo)).status_code == 404
+        huge = base | {"authorization": "Bearer rt_" + "x" * 20_000}
+        assert (await http.post(url, json=initialize, headers=huge)).status_code in (400, 401, 431)
+        for body in (b"{not json", b"[]", b'{"jsonrpc": "2.0"}', b"\x00" * 100):
+            answer = await http.post(url, content=body, headers=ana)
+            assert 400 <= answer.status_code < 500, (body, answer.status_code, answer.text)
+    async with connect(url, issued["ana"]) as client:
+        assert data(await client.call_tool("task_list", {}))["tasks"] == []
