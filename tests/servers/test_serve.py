@@ -19,6 +19,7 @@ from mcp.shared.exceptions import MCPError
 from servers import SERVER_KINDS
 from servers.cli.launch import PASSED_ON
 from tests.http import ROOT, Served, connect, make_token, make_token_sync, revoke_token, serving
+from tests.notifications import collector, updated_by
 
 pytestmark = pytest.mark.anyio
 
@@ -248,3 +249,39 @@ async def test_hostile_http_requests_are_refused_and_the_endpoint_keeps_serving(
             assert 400 <= answer.status_code < 500, (body, answer.status_code, answer.text)
     async with connect(url, issued["ana"]) as client:
         assert data(await client.call_tool("task_list", {}))["tasks"] == []
+
+
+async def test_the_bridge_forwards_resource_updates_to_a_subscribed_stdio_client(
+    team: tuple[Served, dict[str, str]],
+) -> None:
+    served, issued = team
+    updates: list[str] = []
+    async with (
+        Client(
+            _bridge(served.url("monitoring"), issued["ana"]),  # type: ignore[arg-type]
+            mode="legacy",
+            message_handler=collector(updates),
+        ) as bridged,
+        connect(served.url("coordination"), issued["bo"]) as bo,
+    ):
+
+        async def change() -> None:
+            data(await bo.call_tool("task_create", {"title": "news for the status view"}))
+
+        await updated_by(bridged, "roundtable://status", "legacy", updates, change)
+        assert updates and set(updates) == {"roundtable://status"}
+
+
+async def test_the_send_rate_is_counted_per_token_as_per_agent_over_stdio(tmp_path: Path) -> None:
+    db = tmp_path / "rate.db"
+    ana_token, bo_token = await make_token(db, "ana"), await make_token(db, "bo")
+    with serving(db, ROUNDTABLE_SEND_RATE="3") as served:
+        url = served.url("messaging")
+        async with connect(url, ana_token) as ana, connect(url, bo_token) as bo:
+            for i in range(3):
+                data(await ana.call_tool("message_send", {"to": ["bo"], "body": f"note {i}"}))
+            refused = await ana.call_tool("message_send", {"to": ["bo"], "body": "one too many"})
+            assert refused.is_error and "in the last minute" in refused.content[0].text  # type: ignore[union-attr]
+            data(await bo.call_tool("message_send", {"to": ["ana"], "body": "bo has its own budget"}))
+            too_long = await bo.call_tool("message_send", {"to": ["ana"], "body": "x" * 70_000})
+            assert too_long.is_error
