@@ -3,6 +3,7 @@ on a loopback port, driven by the SDK's streamable HTTP client."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -17,6 +18,7 @@ from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
 from servers import SERVER_KINDS
+from servers.cli.bridge import remote_client
 from servers.cli.launch import PASSED_ON
 from tests.http import ROOT, Served, connect, make_token, make_token_sync, revoke_token, serving
 from tests.notifications import collector, updated_by
@@ -285,3 +287,23 @@ async def test_the_send_rate_is_counted_per_token_as_per_agent_over_stdio(tmp_pa
             data(await bo.call_tool("message_send", {"to": ["ana"], "body": "bo has its own budget"}))
             too_long = await bo.call_tool("message_send", {"to": ["ana"], "body": "x" * 70_000})
             assert too_long.is_error
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_an_inbox_subscriber_over_http_is_told_when_its_mail_arrives(
+    team: tuple[Served, dict[str, str]], mode: str
+) -> None:
+    served, issued = team
+    updates: list[str] = []
+    url = served.url("messaging")
+    async with (
+        remote_client(url, issued["ana"], mode=mode, message_handler=collector(updates)) as ana,
+        connect(url, issued["bo"]) as bo,
+    ):
+
+        async def change() -> None:
+            data(await bo.call_tool("message_send", {"to": ["ana"], "body": "are you there?"}))
+
+        await updated_by(ana, "roundtable://inbox", mode, updates, change)
+        read = await ana.read_resource("roundtable://inbox")
+        assert [m["body"] for m in json.loads(read.contents[0].text)["unread"]] == ["are you there?"]  # type: ignore[union-attr]
