@@ -307,3 +307,26 @@ async def test_an_inbox_subscriber_over_http_is_told_when_its_mail_arrives(
         await updated_by(ana, "roundtable://inbox", mode, updates, change)
         read = await ana.read_resource("roundtable://inbox")
         assert [m["body"] for m in json.loads(read.contents[0].text)["unread"]] == ["are you there?"]  # type: ignore[union-attr]
+
+
+async def test_revoking_a_token_ends_its_open_requests_and_its_presence(team: tuple[Served, dict[str, str]]) -> None:
+    served, issued = team
+    async with connect(served.url("messaging"), issued["bo"]) as bo:
+        began = time.monotonic()
+        cut: list[MCPError] = []
+
+        async def wait() -> None:
+            try:
+                await bo.call_tool("message_wait", {"timeout": 60})
+            except MCPError as exc:
+                cut.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await anyio.sleep(0.5)
+            await revoke_token(served.db, "bo")
+        assert cut and "ended without a response" in str(cut[0])  # the server cut the wait's stream
+        assert time.monotonic() - began < 10
+    async with connect(served.url("monitoring"), issued["ana"]) as ana:
+        agents = {a["name"]: a for a in data(await ana.call_tool("agent_status", {}))["agents"]}
+        assert agents["bo"]["presence"] == "offline"
