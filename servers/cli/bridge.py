@@ -4,15 +4,18 @@ For Claude Desktop and any stdio-only client: Desktop takes neither remote serve
 config file. The bridge connects to the endpoint (streamable HTTP, the bearer token in every request,
 the initialize handshake so the remote server can push notifications), then serves over stdio the remote
 server's name, instructions, tools, resources and prompts, forwarding every call and its result or error
-unchanged. Notifications forwarded: resource updates (a local `resources/subscribe` subscribes remotely)
-and tool, resource and prompt list changes, to local sessions of either protocol era.
+unchanged. Notifications forwarded: resource updates (the bridge subscribes remotely to every resource the
+endpoint lists, and to any other a local client subscribes to) and tool, resource and prompt list
+changes, to local clients of either protocol era (older: `resources/subscribe`; 2026-07-28:
+`subscriptions/listen`).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,9 +33,9 @@ from mcp.server.subscriptions import (
     ListenHandler,
     PromptsListChanged,
     ResourceUpdated,
-    ServerEvent,
 )
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.types import (
     CallToolRequestParams,
     CallToolResult,
@@ -62,38 +65,55 @@ GONE = (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError)
 
 
 class Sessions:
-    """The local clients' sessions (older protocol) and the bus (2026-07-28 listeners) notifications go to."""
+    """Where the remote server's notifications go: the local clients' sessions (older protocol: resource
+    updates only to the sessions subscribed to that resource) and the bus (2026-07-28 listeners)."""
 
     def __init__(self) -> None:
         self.legacy: set[ServerSession] = set()
+        self.subscribed: dict[str, set[ServerSession]] = {}
+        self.remote_subscribed: set[str] = set()
         self.bus = InMemorySubscriptionBus()
 
     def note(self, ctx: ServerRequestContext[Any]) -> None:
         self.legacy.add(ctx.session)
 
     async def forward(self, message: object) -> None:
-        """One notification from the remote server, passed on to every local session."""
-        event: ServerEvent | None = None
+        """One notification from the remote server, passed on to the local sessions it concerns."""
         if isinstance(message, ResourceUpdatedNotification):
-            event = ResourceUpdated(uri=str(message.params.uri))
-        elif isinstance(message, PromptListChangedNotification):
-            event = PromptsListChanged()
-        elif not isinstance(message, ToolListChangedNotification | ResourceListChangedNotification):
+            uri = str(message.params.uri)
+            await self.bus.publish(ResourceUpdated(uri=uri))
+            for session in list(self.subscribed.get(uri, ())):
+                await self._send(session, lambda s: s.send_resource_updated(uri))
             return
-        if event is not None:
-            await self.bus.publish(event)
+        if isinstance(message, PromptListChangedNotification):
+            await self.bus.publish(PromptsListChanged())
+            send: Callable[[ServerSession], Awaitable[None]] = lambda s: s.send_prompt_list_changed()  # noqa: E731
+        elif isinstance(message, ToolListChangedNotification):
+            send = lambda s: s.send_tool_list_changed()  # noqa: E731
+        elif isinstance(message, ResourceListChangedNotification):
+            send = lambda s: s.send_resource_list_changed()  # noqa: E731
+        else:
+            return  # requests and errors from the remote are no notifications
         for session in list(self.legacy):
-            try:
-                if isinstance(message, ResourceUpdatedNotification):
-                    await session.send_resource_updated(str(message.params.uri))
-                elif isinstance(message, PromptListChangedNotification):
-                    await session.send_prompt_list_changed()
-                elif isinstance(message, ToolListChangedNotification):
-                    await session.send_tool_list_changed()
-                else:
-                    await session.send_resource_list_changed()
-            except GONE:
-                self.legacy.discard(session)
+            await self._send(session, send)
+
+    async def _send(self, session: ServerSession, send: Callable[[ServerSession], Awaitable[None]]) -> None:
+        try:
+            await send(session)
+        except GONE:  # that local client went away
+            self.legacy.discard(session)
+            for sessions in self.subscribed.values():
+                sessions.discard(session)
+
+
+async def subscribe_remotely(remote: Client, sessions: Sessions, uri: str) -> None:
+    """Ask the remote server for updates of `uri` (once per URI; the older protocol's resources/subscribe)."""
+    if uri in sessions.remote_subscribed:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        await remote.subscribe_resource(uri)
+    sessions.remote_subscribed.add(uri)
 
 
 def _cursor(params: PaginatedRequestParams | None) -> str | None:
@@ -133,10 +153,15 @@ def bridge_server(remote: Client, sessions: Sessions) -> Server[Any]:
 
     async def subscribe(ctx: ServerRequestContext[Any], params: SubscribeRequestParams) -> EmptyResult:
         sessions.note(ctx)
-        return await remote.subscribe_resource(str(params.uri))
+        uri = str(params.uri)
+        await subscribe_remotely(remote, sessions, uri)
+        sessions.subscribed.setdefault(uri, set()).add(ctx.session)
+        await ctx.session.send_resource_updated(uri)  # a level trigger, as the servers give: "read it now"
+        return EmptyResult()
 
     async def unsubscribe(ctx: ServerRequestContext[Any], params: UnsubscribeRequestParams) -> EmptyResult:
-        return await remote.unsubscribe_resource(str(params.uri))
+        sessions.subscribed.get(str(params.uri), set()).discard(ctx.session)
+        return EmptyResult()
 
     async def list_prompts(ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None) -> ListPromptsResult:
         sessions.note(ctx)
@@ -202,6 +227,10 @@ async def run(url: str, token: str) -> None:
     sessions = Sessions()
     async with connected(url, token, sessions) as remote:
         server = bridge_server(remote, sessions)
+        resources = remote.server_capabilities.resources
+        if resources is not None and resources.subscribe:  # 2026-07-28 local listeners hear of every resource
+            for resource in (await remote.list_resources()).resources:
+                await subscribe_remotely(remote, sessions, str(resource.uri))
         options = server.create_initialization_options(
             NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
         )

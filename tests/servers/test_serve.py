@@ -253,25 +253,28 @@ async def test_hostile_http_requests_are_refused_and_the_endpoint_keeps_serving(
         assert data(await client.call_tool("task_list", {}))["tasks"] == []
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_the_bridge_forwards_resource_updates_to_a_subscribed_stdio_client(
-    team: tuple[Served, dict[str, str]],
+    team: tuple[Served, dict[str, str]], mode: str
 ) -> None:
     served, issued = team
     updates: list[str] = []
     async with (
         Client(
-            _bridge(served.url("monitoring"), issued["ana"]),  # type: ignore[arg-type]
-            mode="legacy",
+            _bridge(served.url("messaging"), issued["ana"]),  # type: ignore[arg-type]
+            mode=mode,
             message_handler=collector(updates),
         ) as bridged,
-        connect(served.url("coordination"), issued["bo"]) as bo,
+        connect(served.url("messaging"), issued["bo"]) as bo,
     ):
 
         async def change() -> None:
-            data(await bo.call_tool("task_create", {"title": "news for the status view"}))
+            data(await bo.call_tool("message_send", {"to": ["ana"], "body": "through the bridge"}))
 
-        await updated_by(bridged, "roundtable://status", "legacy", updates, change)
-        assert updates and set(updates) == {"roundtable://status"}
+        await updated_by(bridged, "roundtable://inbox", mode, updates, change)
+        assert set(updates) == {"roundtable://inbox"}
+        read = await bridged.read_resource("roundtable://inbox")
+        assert [m["body"] for m in json.loads(read.contents[0].text)["unread"]] == ["through the bridge"]  # type: ignore[union-attr]
 
 
 async def test_the_send_rate_is_counted_per_token_as_per_agent_over_stdio(tmp_path: Path) -> None:
