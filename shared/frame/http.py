@@ -225,16 +225,18 @@ class Gate:
                 Actor.of(self.settings, id=holder.agent_id, name=holder.name, session_id=live.row_id),
                 role=holder.role,
             )
-            status = 0
+            status, finished = 0, False
 
             async def watch(message: Message) -> None:
-                nonlocal status
+                nonlocal status, finished
                 if message["type"] == "http.response.start":
                     status = int(message["status"])
                     if live.key == DIRECT and status < 300:
                         new = dict(message.get("headers") or []).get(SESSION_HEADER)
                         if new:
                             self._rekey(live, new.decode("latin-1"))
+                elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                    finished = True
                 await send(message)
 
             token = CALLER.set(caller)
@@ -248,6 +250,10 @@ class Gate:
                 live.inflight -= 1
                 live.last = self.clock()
                 CALLER.reset(token)
+            if cancel.cancelled_caught and not finished:  # its token was revoked: end the response cleanly
+                if status == 0:
+                    await send({"type": "http.response.start", "status": 401, "headers": []})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
             if scope.get("method") == "DELETE" and 200 <= status < 300:
                 await self._end([live])
 
