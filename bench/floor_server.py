@@ -14,4 +14,9 @@ async def noop() -> str:
 
 
 if __name__ == "__main__":
-    mcp.run()
+    import sys
+
+    if sys.argv[1:2] == ["--http"]:  # the floor over streamable HTTP: /mcp on this loopback port
+        mcp.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        mcp.run()

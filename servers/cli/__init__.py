@@ -9,9 +9,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from servers.cli import clientconfig, demo, doctor, team
+from servers.cli import clientconfig, demo, doctor, serve, team
 from shared import __version__
-from shared.config import ConfigError, default_db_path, load_settings
+from shared.config import ROLES, ConfigError, default_db_path, load_settings
 from shared.store.events import EventFilter
 
 
@@ -45,6 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument(
         "--db", help="database path to put in the config (claude-code default: ./.roundtable/roundtable.db)"
     )
+    cfg.add_argument(
+        "--url", help="a `roundtable serve` base URL (e.g. https://team.example.com): connect to it with a token"
+    )
+    srv = with_db(sub.add_parser("serve", help="serve the team over streamable HTTP on one port (tokens required)"))
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1; others need a token)")
+    srv.add_argument("--port", type=int, default=serve.DEFAULT_PORT, help=f"port ({serve.DEFAULT_PORT})")
+    tok = sub.add_parser("token", help="tokens for `roundtable serve`: create, list, revoke")
+    tsub = tok.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    tc = with_db(tsub.add_parser("create", help="a token for agent NAME, printed once (only its hash is kept)"))
+    tc.add_argument("name", help="the agent the token speaks for (an existing agent of that name, or a new one)")
+    tc.add_argument("--role", choices=ROLES, default="worker", help="worker (default), observer or admin")
+    tls = with_db(tsub.add_parser("list", help="the tokens issued (never the tokens themselves)"))
+    tls.add_argument("--all", action="store_true", help="include revoked tokens")
+    tr = with_db(tsub.add_parser("revoke", help="revoke a token by its id, or every token of an agent by name"))
+    tr.add_argument("which", help="a token id (from token list) or an agent name")
+    con = sub.add_parser("connect", help="a local stdio MCP server forwarding to a `roundtable serve` endpoint")
+    con.add_argument("url", help="the endpoint, e.g. https://team.example.com/coordination/mcp")
+    con.add_argument("--token", help="the bearer token (env ROUNDTABLE_TOKEN; prefer it: flags show in ps)")
     return p
 
 
@@ -65,9 +83,31 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(team.tail(settings, wanted, backlog=max(args.lines, 0), keep_following=not args.no_follow))
     if args.command == "doctor":
         sys.exit(doctor.run(database_path(args.db)))
+    if args.command in ("serve", "token"):
+        try:
+            settings = load_settings(args)
+        except ConfigError as exc:
+            print(f"roundtable {args.command}: {exc}", file=sys.stderr)
+            sys.exit(2)
+        if args.command == "serve":
+            serve.configure_logging()
+            sys.exit(serve.serve(settings, args.host, args.port))
+        if args.token_command == "create":
+            sys.exit(serve.token_create(settings, args.name, args.role))
+        if args.token_command == "list":
+            sys.exit(serve.token_list(settings, args.all))
+        sys.exit(serve.token_revoke(settings, args.which))
+    if args.command == "connect":
+        from servers.cli import bridge  # imports the SDK's server and client: only for this command
+
+        sys.exit(bridge.main(args.url, args.token or os.environ.get("ROUNDTABLE_TOKEN", "")))
     if args.command == "config":
         source = clientconfig.source_spec()
-        if args.client == "claude-desktop":
+        if args.url and args.client == "claude-desktop":
+            print(clientconfig.claude_desktop_remote(source, args.url))
+        elif args.url:
+            print(clientconfig.claude_code_remote(args.url))
+        elif args.client == "claude-desktop":
             print(clientconfig.claude_desktop(source, args.db))
         else:
             print(clientconfig.claude_code(source, args.db or clientconfig.PROJECT_DB))

@@ -70,3 +70,38 @@ def claude_code(source: str, db: str | None = PROJECT_DB) -> str:
     entries = server_entries(source, {"ROUNDTABLE_DB": db} if db else None)
     lines += ["", "# or put this in .mcp.json:", json.dumps({"mcpServers": entries}, indent=2)]
     return "\n".join(lines)
+
+
+TOKEN_HERE = "<token from: roundtable token create NAME>"
+
+
+def remote_urls(base: str) -> dict[str, str]:
+    """Each server's endpoint under a `roundtable serve` base URL (a full endpoint URL is cut to its base)."""
+    base = base.rstrip("/")
+    for kind in SERVER_KINDS:
+        base = base.removesuffix(f"/{kind}/mcp")
+    return {kind: f"{base}/{kind}/mcp" for kind in SERVER_KINDS}
+
+
+def claude_desktop_remote(source: str, base: str) -> str:
+    """claude_desktop_config.json entries running `roundtable connect` (Desktop takes only stdio servers)."""
+    entries = {
+        f"roundtable-{kind}": {
+            "command": "uvx",
+            "args": ["--from", source, "roundtable", "connect", url],
+            "env": {"ROUNDTABLE_TOKEN": TOKEN_HERE},
+        }
+        for kind, url in remote_urls(base).items()
+    }
+    return json.dumps({"mcpServers": entries}, indent=2)
+
+
+def claude_code_remote(base: str) -> str:
+    """`claude mcp add --transport http` lines for a `roundtable serve` endpoint."""
+    lines = ["# With the token in ROUNDTABLE_TOKEN (roundtable token create NAME):"]
+    for kind, url in remote_urls(base).items():
+        lines.append(
+            f"claude mcp add --transport http roundtable-{kind} {shlex.quote(url)}"
+            ' --header "Authorization: Bearer $ROUNDTABLE_TOKEN"'
+        )
+    return "\n".join(lines)

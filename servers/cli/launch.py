@@ -2,13 +2,17 @@
 minimal environment and stderr kept apart so it never garbles what the CLI prints.
 
 The one launcher: `roundtable demo` and `roundtable doctor` (servers/cli/demo.py, doctor.py), the tests
-(tests/stdio.py passes it on) and the benchmarks (bench/*.py) all start servers with `server_params`.
+(tests/stdio.py passes it on) and the benchmarks (bench/*.py) all start servers with `server_params`, and
+`roundtable serve` (HTTP) with `serve_command`.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -59,3 +63,43 @@ def last_lines(errlog: TextIO, count: int = 5) -> list[str]:
     errlog.flush()
     errlog.seek(0)
     return [line for line in errlog.read().splitlines() if line.strip()][-count:]
+
+
+def serve_command(db: Path, port: int, *, host: str = "127.0.0.1", **env: str) -> tuple[list[str], dict[str, str]]:
+    """`python -m servers.cli serve` on `db` at host:port, and its minimal environment (plus `env`): the tests
+    and the benchmarks start `roundtable serve` with it."""
+    child_env = {k: v for k, v in os.environ.items() if k in PASSED_ON} | {"ROUNDTABLE_LOG_LEVEL": "WARNING"}
+    argv = [sys.executable, "-m", "servers.cli", "serve", "--db", str(db), "--host", host, "--port", str(port)]
+    return argv, {**child_env, **env}
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (the OS's choice)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_listening(proc: subprocess.Popen[bytes], port: int, timeout: float, errlog: Path) -> None:
+    """Until `proc` accepts connections on loopback `port`; raises with its stderr if it ends or never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server ended ({proc.returncode}): {errlog.read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not listen on {port}: {errlog.read_text()}") from None
+            time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (as Ctrl-C: uvicorn shuts down cleanly), then SIGKILL after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

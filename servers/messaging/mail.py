@@ -246,7 +246,12 @@ TOOLS = (message_send, message_broadcast, message_subscribe, message_query, mess
 
 
 async def unread_fingerprint(rt: Runtime) -> tuple[int, int]:
-    """What the inbox resource shows changes exactly when this does (its watcher compares it)."""
+    """What the inbox resource shows changes exactly when this does (its watcher compares it).
+
+    Over HTTP one process serves every agent, and its watcher runs as none of them: it publishes when any
+    agent's unread mail changes, and each subscriber re-reads its own inbox."""
+    if rt.over_http:
+        return await inbox.team_unread_fingerprint(rt.db)
     return await inbox.unread_fingerprint(rt.db, rt.actor())
 
 

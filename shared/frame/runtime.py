@@ -13,7 +13,8 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -35,6 +36,10 @@ from shared.store.team import agents
 
 log = logging.getLogger("roundtable")
 
+CALLER: ContextVar[Actor | None] = ContextVar("roundtable_caller", default=None)
+"""Who sends the request being served, when the transport says so per request (`roundtable serve`: the agent
+of the request's bearer token, shared/frame/http.py). Unset over stdio, where the process's agent acts."""
+
 
 @dataclass
 class Runtime:
@@ -46,6 +51,7 @@ class Runtime:
     started_at: float
     notifier: Notifier
     me: Actor | None = None
+    over_http: bool = False
     failure: str | None = None
     recorder: instrument.Recorder = field(default_factory=instrument.Recorder)
     _db: Database | None = field(default=None, repr=False)
@@ -68,7 +74,12 @@ class Runtime:
 
     @property
     def agent(self) -> Actor:
-        """The agent this process speaks for, as registered (its `now` is the registration time)."""
+        """Who acts: the request's caller when the transport names one per request (CALLER, over HTTP),
+        else the agent this process speaks for, as registered (its `now` is the registration time).
+        Over HTTP the process itself is `system`, an observer: background jobs act as it."""
+        caller = CALLER.get()
+        if caller is not None:
+            return caller
         if self.me is None:
             raise Unavailable(self.failure or "this server has not registered its agent yet; retry in a moment")
         return self.me
@@ -83,6 +94,11 @@ class Runtime:
     def require_writer(self) -> Actor:
         """The caller now, if it may change shared state; observers are refused with the fix."""
         me = self.actor()
+        if me.role == "observer" and CALLER.get() is not None:
+            raise Forbidden(
+                f"{me.name}'s token is an observer's and cannot change shared state; "
+                "ask the team lead for a worker token (roundtable token create NAME --role worker)"
+            )
         if me.role == "observer":
             raise Forbidden(
                 f"{me.name} is an observer (ROUNDTABLE_ROLE=observer) and cannot change shared state; "
@@ -125,6 +141,8 @@ class RoundtableServer(MCPServer[Runtime]):
 
     runtime: Runtime | None = None
     instrumented: bool = True
+    over_http: bool = False
+    """Served by `roundtable serve`: each request's caller comes from its token (set before the lifespan)."""
 
     def current(self) -> Runtime:
         if self.runtime is None:
@@ -156,7 +174,8 @@ class RoundtableServer(MCPServer[Runtime]):
         if rt is None or not self.instrumented:
             return await super().call_tool(name, arguments, context)
         started, clock = rt.clock(), time.perf_counter()
-        agent = rt.me.id if rt.me is not None else None
+        caller = CALLER.get() or rt.me
+        agent = caller.id if caller is not None else None
         try:
             result = await super().call_tool(name, arguments, context)
         except BaseException as exc:
@@ -187,6 +206,11 @@ async def _open(rt: Runtime) -> None:
     except RoundtableError as exc:
         rt.failure = str(exc)
         log.error("%s", rt.failure)
+        return
+    if rt.over_http:  # who acts comes from each request's token; the process itself registers no agent
+        rt.me = replace(Actor.of(rt.settings, id="", name="system"), role="observer")
+        rt._db, rt.failure = db, None
+        log.info("%s server over HTTP on %s", rt.server, rt.settings.db_path)
         return
     try:
         ident = identity.resolve(rt.settings)
@@ -230,6 +254,8 @@ async def _keep_alive(rt: Runtime) -> None:
         return
     if rt._db.file_changed():
         await _reopen_moved_file(rt)
+    if rt.over_http:
+        return  # HTTP sessions are heartbeated by the serve process's session book (shared/frame/http.py)
     await agents.heartbeat(rt.db, rt.agent, server=rt.server, pid=os.getpid(), host=_HOST, now=rt.now())
 
 
@@ -259,7 +285,14 @@ def create_server(
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
-        rt = Runtime(settings=settings, server=kind, clock=clock, started_at=clock(), notifier=Notifier(bus))
+        rt = Runtime(
+            settings=settings,
+            server=kind,
+            clock=clock,
+            started_at=clock(),
+            notifier=Notifier(bus),
+            over_http=isinstance(server, RoundtableServer) and server.over_http,
+        )
         await _open(rt)
         try:
             async with anyio.create_task_group() as tg:
@@ -278,7 +311,7 @@ def create_server(
                 await instrument.flush(rt)
                 if rt._db is not None:
                     try:
-                        if rt.me is not None:
+                        if rt.me is not None and not rt.over_http:
                             await agents.end_session(rt._db, rt.me)
                     except sqlite3.Error as exc:
                         log.warning("could not end session cleanly: %s", exc)

@@ -1,12 +1,14 @@
 """Hostile input: every tool of every server driven with generated arguments — wrong types, huge strings,
 unicode edge cases, SQL and FTS syntax, negative and enormous numbers, unknown ids. Each answer must be a
-valid result or an error with a message (never a crash), and the server must stay alive and consistent."""
+valid result or an error with a message (never a crash), and the server must stay alive and consistent.
+Each server is driven in-process and over HTTP behind `roundtable serve` (a token's caller, real uvicorn)."""
 
 from __future__ import annotations
 
 import importlib
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from mcp import Client
 
 from servers import SERVER_KINDS
 from shared.config import Settings
+from tests.http import connect, make_token_sync, serving
 
 NASTY_TEXT = [
     "'; DROP TABLE tasks; --",
@@ -72,15 +75,33 @@ class Live:
     tools: dict[str, set[str]]
 
 
-@pytest.fixture(params=SERVER_KINDS)
+@contextmanager
+def in_process(kind: str, db: Path) -> Iterator[Any]:
+    module = importlib.import_module(f"servers.{kind}")
+    yield Client(module.build_server(Settings(db_path=db, agent="fuzzer", role="admin")))
+
+
+@contextmanager
+def over_http(kind: str, db: Path) -> Iterator[Any]:
+    """The same server behind `roundtable serve` (a real uvicorn), the fuzzer's token an admin's."""
+    token = make_token_sync(db, "fuzzer", "admin")
+    with serving(db) as served:
+        yield connect(served.url(kind), token)
+
+
+@pytest.fixture(params=[(kind, way) for way in ("in-process", "http") for kind in SERVER_KINDS], ids=str)
 def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
-    module = importlib.import_module(f"servers.{request.param}")
-    server = module.build_server(Settings(db_path=tmp_path / "hostile.db", agent="fuzzer", role="admin"))
-    with start_blocking_portal("asyncio") as portal, portal.wrap_async_context_manager(Client(server)) as client:
+    kind, way = request.param
+    db = tmp_path / "hostile.db"
+    with (
+        (in_process if way == "in-process" else over_http)(kind, db) as client_cm,
+        start_blocking_portal("asyncio") as portal,
+        portal.wrap_async_context_manager(client_cm) as client,
+    ):
         listed = portal.call(client.list_tools)
         tools = {t.name: set(t.input_schema.get("properties", {})) for t in listed.tools}
         yield Live(portal, client, tools)
-    with sqlite3.connect(tmp_path / "hostile.db") as conn:
+    with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 

@@ -1,0 +1,57 @@
+"""`roundtable token`, `roundtable serve`'s refusals and `roundtable config --url`, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from servers.cli import clientconfig
+from servers.cli.launch import free_port
+from tests.stdio import ROOT
+
+
+def roundtable(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "servers.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout
+    )
+
+
+def test_token_create_prints_the_token_once_and_list_and_revoke_never_show_it(tmp_path: Path) -> None:
+    db = str(tmp_path / "team.db")
+    made = roundtable("token", "create", "ana", "--db", db)
+    assert made.returncode == 0, made.stderr
+    intro, token = made.stdout.splitlines()
+    assert "new agent ana (worker)" in intro and token.startswith("rt_")
+    token_id = token.split("_")[1]
+    observer = roundtable("token", "create", "olga", "--role", "observer", "--db", db)
+    assert "(observer)" in observer.stdout
+    listed = roundtable("token", "list", "--db", db)
+    assert token_id in listed.stdout and "olga" in listed.stdout and token not in listed.stdout
+    assert roundtable("token", "revoke", token_id, "--db", db).returncode == 0
+    assert token_id not in roundtable("token", "list", "--db", db).stdout
+    assert token_id in roundtable("token", "list", "--all", "--db", db).stdout
+    again = roundtable("token", "revoke", token_id, "--db", db)
+    assert again.returncode == 1 and "token list" in again.stderr
+    bad = roundtable("token", "create", "two words", "--db", db)
+    assert bad.returncode == 2 and "not usable" in bad.stderr
+
+
+def test_serve_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Path) -> None:
+    refused = roundtable("serve", "--host", "0.0.0.0", "--port", str(free_port()), "--db", str(tmp_path / "t.db"))
+    assert refused.returncode == 2
+    assert "refusing to listen on 0.0.0.0" in refused.stderr and "roundtable token create" in refused.stderr
+
+
+def test_config_url_prints_the_bridge_for_desktop_and_the_http_lines_for_claude_code() -> None:
+    desktop = json.loads(roundtable("config", "claude-desktop", "--url", "https://team.example.com/").stdout)
+    entry = desktop["mcpServers"]["roundtable-messaging"]
+    assert entry["args"][-3:] == ["roundtable", "connect", "https://team.example.com/messaging/mcp"]
+    assert entry["env"] == {"ROUNDTABLE_TOKEN": clientconfig.TOKEN_HERE}
+    code = roundtable("config", "claude-code", "--url", "https://team.example.com/coordination/mcp").stdout
+    assert (
+        "claude mcp add --transport http roundtable-knowledge https://team.example.com/knowledge/mcp"
+        ' --header "Authorization: Bearer $ROUNDTABLE_TOKEN"'
+    ) in code
+    assert code.count("claude mcp add") == 4

@@ -1,0 +1,335 @@
+"""`roundtable serve`: the team over streamable HTTP with an agent per token — a real serve process (uvicorn)
+on a loopback port, driven by the SDK's streamable HTTP client."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.shared.exceptions import MCPError
+
+from servers import SERVER_KINDS
+from servers.cli.bridge import remote_client
+from servers.cli.launch import PASSED_ON
+from tests.http import ROOT, Served, connect, make_token, make_token_sync, revoke_token, serving
+from tests.notifications import collector, updated_by
+
+pytestmark = pytest.mark.anyio
+
+PRESENCE = "1.5"
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Iterator[tuple[Served, dict[str, str]]]:
+    db = tmp_path / "team.db"
+    issued = {
+        "ana": make_token_sync(db, "ana"),
+        "bo": make_token_sync(db, "bo"),
+        "olga": make_token_sync(db, "olga", "observer"),
+    }
+    with serving(db, ROUNDTABLE_PRESENCE_TIMEOUT=PRESENCE) as served:
+        yield served, issued
+
+
+def data(result: Any) -> Any:
+    assert not result.is_error, result.content[0].text
+    return result.structured_content
+
+
+async def test_two_agents_with_two_tokens_coordinate(team: tuple[Served, dict[str, str]]) -> None:
+    served, issued = team
+    url = served.url("coordination")
+    async with connect(url, issued["ana"]) as ana:
+        for i in range(12):
+            data(await ana.call_tool("task_create", {"title": f"job {i}"}))
+    got: dict[str, list[int]] = {"ana": [], "bo": []}
+
+    async def claim_all(name: str, client: Client) -> None:
+        while True:
+            found = data(await client.call_tool("task_claim", {}))
+            if not found["claimed"]:
+                return
+            assert found["task"]["holder"] == name  # who acts comes from the token
+            got[name].append(found["task"]["id"])
+
+    # Both stay connected until both are done: a client that leaves lets its claims lapse (as over stdio).
+    async with connect(url, issued["ana"]) as ana, connect(url, issued["bo"]) as bo, anyio.create_task_group() as tg:
+        tg.start_soon(claim_all, "ana", ana)
+        tg.start_soon(claim_all, "bo", bo)
+    assert sorted(got["ana"] + got["bo"]) == list(range(1, 13))  # every task once, never twice
+    assert not set(got["ana"]) & set(got["bo"])
+
+    mail = served.url("messaging")
+    async with connect(mail, issued["bo"]) as bo, connect(mail, issued["ana"]) as ana:
+        waited: dict[str, Any] = {}
+
+        async def wait() -> None:
+            waited.update(data(await bo.call_tool("message_wait", {"timeout": 20})))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await anyio.sleep(0.5)
+            data(await ana.call_tool("message_send", {"to": ["bo"], "body": "review job 3, please"}))
+        assert waited["arrived"] is True
+        [message] = waited["messages"]
+        assert message["sender"] == "ana" and message["body"] == "review job 3, please"
+
+
+async def test_requests_without_a_valid_token_get_401_without_an_oauth_challenge(
+    team: tuple[Served, dict[str, str]],
+) -> None:
+    served, issued = team
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    async with httpx2.AsyncClient() as http:
+        for kind in SERVER_KINDS:
+            for auth in ({}, {"authorization": "Bearer rt_nope_nope"}, {"authorization": "Basic YW5hOmFuYQ=="}):
+                answer = await http.post(served.url(kind), json=initialize, headers=headers | auth)
+                assert answer.status_code == 401, (kind, auth, answer.text)
+                assert "resource_metadata" not in answer.headers.get("www-authenticate", "")
+        ok = await http.post(
+            served.url("monitoring"), json=initialize, headers=headers | {"authorization": f"Bearer {issued['ana']}"}
+        )
+        assert ok.status_code == 200
+        assert (
+            await http.get(f"http://127.0.0.1:{served.port}/.well-known/oauth-protected-resource")
+        ).status_code == 404
+
+    async with connect(served.url("coordination"), issued["bo"]) as bo:
+        data(await bo.call_tool("task_list", {}))
+        await revoke_token(served.db, "bo")
+        with pytest.raises(MCPError):  # the open session is refused from the next request on (401, below)
+            await bo.call_tool("task_list", {})
+    async with httpx2.AsyncClient() as http:
+        answer = await http.post(
+            served.url("coordination"), json=initialize, headers=headers | {"authorization": f"Bearer {issued['bo']}"}
+        )
+        assert answer.status_code == 401
+
+
+async def test_an_observer_token_reads_but_its_writes_are_refused(team: tuple[Served, dict[str, str]]) -> None:
+    served, issued = team
+    async with connect(served.url("coordination"), issued["olga"]) as olga:
+        assert data(await olga.call_tool("task_list", {}))["tasks"] == []
+        refused = await olga.call_tool("task_create", {"title": "sneaky"})
+        assert refused.is_error and "observer" in refused.content[0].text  # type: ignore[union-attr]
+    async with connect(served.url("knowledge"), issued["olga"], mode="auto") as olga:
+        refused = await olga.call_tool("knowledge_add", {"title": "t", "body": "b"})
+        assert refused.is_error and "observer" in refused.content[0].text  # type: ignore[union-attr]
+    async with connect(served.url("monitoring"), issued["olga"]) as olga:
+        agents = {a["name"]: a for a in data(await olga.call_tool("agent_status", {}))["agents"]}
+        assert agents["olga"]["role"] == "observer" and agents["olga"]["presence"] != "offline"
+
+
+async def test_presence_follows_http_sessions_and_a_vanished_session_returns_its_claim(
+    team: tuple[Served, dict[str, str]],
+) -> None:
+    served, issued = team
+    url = served.url("coordination")
+    async with connect(url, issued["ana"]) as ana:
+        data(await ana.call_tool("task_create", {"title": "long job"}))
+    # bo claims, then vanishes without closing its session (no DELETE, as a killed client).
+    async with connect(url, issued["bo"], terminate_on_close=False) as bo:
+        assert data(await bo.call_tool("task_claim", {}))["task"]["holder"] == "bo"
+    async with connect(served.url("monitoring"), issued["ana"]) as ana:
+        agents = {a["name"]: a for a in data(await ana.call_tool("agent_status", {}))["agents"]}
+        assert agents["bo"]["presence"] != "offline" and agents["bo"]["claims"]
+        deadline = time.monotonic() + 10
+        while agents["bo"]["presence"] != "offline":
+            assert time.monotonic() < deadline, agents["bo"]
+            await anyio.sleep(0.2)
+            agents = {a["name"]: a for a in data(await ana.call_tool("agent_status", {}))["agents"]}
+    async with connect(url, issued["ana"]) as ana:
+        taken = data(await ana.call_tool("task_claim", {}))  # bo's claim lapsed: the task is back in the queue
+        assert taken["claimed"] and taken["task"]["holder"] == "ana"
+
+
+async def test_two_serve_processes_on_one_database_share_one_team(tmp_path: Path) -> None:
+    """Two "machines": two serve processes on one SQLite file (the PostgreSQL variant waits for issue 19)."""
+    db = tmp_path / "shared.db"
+    ana_token, bo_token = await make_token(db, "ana"), await make_token(db, "bo")
+    with serving(db) as first, serving(db) as second:
+        async with connect(first.url("coordination"), ana_token) as ana:
+            data(await ana.call_tool("task_create", {"title": "made on the first"}))
+        async with connect(second.url("coordination"), bo_token) as bo:
+            taken = data(await bo.call_tool("task_claim", {}))
+            assert taken["task"]["title"] == "made on the first" and taken["task"]["holder"] == "bo"
+        async with connect(first.url("messaging"), ana_token) as ana, connect(second.url("messaging"), bo_token) as bo:
+            waited: dict[str, Any] = {}
+
+            async def wait() -> None:
+                waited.update(data(await ana.call_tool("message_wait", {"timeout": 20})))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait)
+                await anyio.sleep(0.5)
+                data(await bo.call_tool("message_send", {"to": ["ana"], "body": "from the second machine"}))
+            assert waited["messages"][0]["sender"] == "bo"
+            async with connect(first.url("monitoring"), ana_token) as look:
+                agents = {a["name"]: a for a in data(await look.call_tool("agent_status", {}))["agents"]}
+                assert agents["ana"]["presence"] == agents["bo"]["presence"] == "online"
+
+
+def _bridge(url: str, token: str) -> StdioServerParameters:
+    env = {k: v for k, v in os.environ.items() if k in PASSED_ON} | {"ROUNDTABLE_TOKEN": token}
+    return StdioServerParameters(command=sys.executable, args=["-m", "servers.cli", "connect", url], env=env, cwd=ROOT)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_the_bridge_serves_the_same_tools_and_results_over_stdio(
+    team: tuple[Served, dict[str, str]], mode: str
+) -> None:
+    served, issued = team
+    for kind in SERVER_KINDS:
+        async with (
+            connect(served.url(kind), issued["ana"]) as direct,
+            Client(_bridge(served.url(kind), issued["ana"]), mode=mode) as bridged,  # type: ignore[arg-type]
+        ):
+            assert [t.model_dump() for t in (await bridged.list_tools()).tools] == [
+                t.model_dump() for t in (await direct.list_tools()).tools
+            ]
+            assert bridged.instructions == direct.instructions
+            if kind == "knowledge":
+                assert [p.name for p in (await bridged.list_prompts()).prompts] == [
+                    p.name for p in (await direct.list_prompts()).prompts
+                ]
+            if kind == "coordination":
+                made = data(await bridged.call_tool("task_create", {"title": "through the bridge"}))
+                assert made["task"]["created_by"] == "ana"
+                listed = data(await bridged.call_tool("task_list", {}))
+                assert listed == data(await direct.call_tool("task_list", {}))
+                assert [t["title"] for t in listed["tasks"]] == ["through the bridge"]
+                wrong = await bridged.call_tool("task_update", {"task_id": 999, "progress": 5})
+                direct_wrong = await direct.call_tool("task_update", {"task_id": 999, "progress": 5})
+                assert wrong.is_error and wrong.content == direct_wrong.content
+            if kind == "monitoring":
+                resources = (await bridged.list_resources()).resources
+                assert [r.uri for r in resources] == [r.uri for r in (await direct.list_resources()).resources]
+                for r in resources:
+                    read = await bridged.read_resource(str(r.uri))
+                    assert read.contents[0].uri == r.uri
+
+
+async def test_hostile_http_requests_are_refused_and_the_endpoint_keeps_serving(
+    team: tuple[Served, dict[str, str]],
+) -> None:
+    served, issued = team
+    url = served.url("coordination")
+    base = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    ana = base | {"authorization": f"Bearer {issued['ana']}"}
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    async with httpx2.AsyncClient() as http:
+        opened = await http.post(url, json=initialize, headers=ana)
+        session = opened.headers["mcp-session-id"]
+        # bo cannot use ana's session (the SDK answers as if it did not exist), nor can a forged token
+        bo = base | {"authorization": f"Bearer {issued['bo']}", "mcp-session-id": session}
+        listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+        assert (await http.post(url, json=listing, headers=bo)).status_code == 404
+        huge = base | {"authorization": "Bearer rt_" + "x" * 20_000}
+        assert (await http.post(url, json=initialize, headers=huge)).status_code in (400, 401, 431)
+        for body in (b"{not json", b"[]", b'{"jsonrpc": "2.0"}', b"\x00" * 100):
+            answer = await http.post(url, content=body, headers=ana)
+            assert 400 <= answer.status_code < 500, (body, answer.status_code, answer.text)
+    async with connect(url, issued["ana"]) as client:
+        assert data(await client.call_tool("task_list", {}))["tasks"] == []
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_the_bridge_forwards_resource_updates_to_a_subscribed_stdio_client(
+    team: tuple[Served, dict[str, str]], mode: str
+) -> None:
+    served, issued = team
+    updates: list[str] = []
+    async with (
+        Client(
+            _bridge(served.url("messaging"), issued["ana"]),  # type: ignore[arg-type]
+            mode=mode,
+            message_handler=collector(updates),
+        ) as bridged,
+        connect(served.url("messaging"), issued["bo"]) as bo,
+    ):
+
+        async def change() -> None:
+            data(await bo.call_tool("message_send", {"to": ["ana"], "body": "through the bridge"}))
+
+        await updated_by(bridged, "roundtable://inbox", mode, updates, change)
+        assert set(updates) == {"roundtable://inbox"}
+        read = await bridged.read_resource("roundtable://inbox")
+        assert [m["body"] for m in json.loads(read.contents[0].text)["unread"]] == ["through the bridge"]  # type: ignore[union-attr]
+
+
+async def test_the_send_rate_is_counted_per_token_as_per_agent_over_stdio(tmp_path: Path) -> None:
+    db = tmp_path / "rate.db"
+    ana_token, bo_token = await make_token(db, "ana"), await make_token(db, "bo")
+    with serving(db, ROUNDTABLE_SEND_RATE="3") as served:
+        url = served.url("messaging")
+        async with connect(url, ana_token) as ana, connect(url, bo_token) as bo:
+            for i in range(3):
+                data(await ana.call_tool("message_send", {"to": ["bo"], "body": f"note {i}"}))
+            refused = await ana.call_tool("message_send", {"to": ["bo"], "body": "one too many"})
+            assert refused.is_error and "in the last minute" in refused.content[0].text  # type: ignore[union-attr]
+            data(await bo.call_tool("message_send", {"to": ["ana"], "body": "bo has its own budget"}))
+            too_long = await bo.call_tool("message_send", {"to": ["ana"], "body": "x" * 70_000})
+            assert too_long.is_error
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_an_inbox_subscriber_over_http_is_told_when_its_mail_arrives(
+    team: tuple[Served, dict[str, str]], mode: str
+) -> None:
+    served, issued = team
+    updates: list[str] = []
+    url = served.url("messaging")
+    async with (
+        remote_client(url, issued["ana"], mode=mode, message_handler=collector(updates)) as ana,
+        connect(url, issued["bo"]) as bo,
+    ):
+
+        async def change() -> None:
+            data(await bo.call_tool("message_send", {"to": ["ana"], "body": "are you there?"}))
+
+        await updated_by(ana, "roundtable://inbox", mode, updates, change)
+        read = await ana.read_resource("roundtable://inbox")
+        assert [m["body"] for m in json.loads(read.contents[0].text)["unread"]] == ["are you there?"]  # type: ignore[union-attr]
+
+
+async def test_revoking_a_token_ends_its_open_requests_and_its_presence(team: tuple[Served, dict[str, str]]) -> None:
+    served, issued = team
+    async with connect(served.url("messaging"), issued["bo"]) as bo:
+        began = time.monotonic()
+        cut: list[MCPError] = []
+
+        async def wait() -> None:
+            try:
+                await bo.call_tool("message_wait", {"timeout": 60})
+            except MCPError as exc:
+                cut.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await anyio.sleep(0.5)
+            await revoke_token(served.db, "bo")
+        assert cut and "ended without a response" in str(cut[0])  # the server cut the wait's stream
+        assert time.monotonic() - began < 10
+    async with connect(served.url("monitoring"), issued["ana"]) as ana:
+        agents = {a["name"]: a for a in data(await ana.call_tool("agent_status", {}))["agents"]}
+        assert agents["bo"]["presence"] == "offline"
