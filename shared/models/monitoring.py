@@ -69,7 +69,13 @@ class DatabaseInfo(BaseModel):
     path: str
     schema_version: int
     schema_expected: int
-    quick_check: str = Field(description="'ok', the first problem PRAGMA quick_check found, or 'skipped'")
+    quick_check: str = Field(
+        description="'ok' or the damage PRAGMA quick_check found, from the last check (background or on request);"
+        " 'skipped' before the first"
+    )
+    quick_check_age_seconds: float | None = Field(
+        default=None, description="how long ago that check ran (0: just now, on request); null before the first"
+    )
     size_bytes: int
     wal_bytes: int
     free_disk_bytes: int

@@ -22,10 +22,6 @@ from shared.rules import signing
 from shared.rules.clock import iso
 from shared.store.mail import dialect
 
-MINE = (
-    f"(r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND {dialect.differs('m.sender_id', ':me')}))"
-    " AND (m.expires_at IS NULL OR m.expires_at > :now)"
-)
 FROM = "FROM messages m LEFT JOIN message_recipients r ON r.message_id = m.id AND r.agent_id = :me"
 SENDERS_VIEW = "FROM messages m CROSS JOIN (SELECT NULL AS read_at, NULL AS acked_at) r"
 """The sender's view of its messages: no read or acknowledgement state of its own (receipts show the
@@ -93,10 +89,17 @@ def to_message(row: Row, secret: str | None) -> Message:
     )
 
 
-def _where(f: InboxFilter, params: dict[str, Any]) -> str:
-    where = [MINE]
-    if f.unread_only:
-        where.append("r.read_at IS NULL")
+UNEXPIRED = "(m.expires_at IS NULL OR m.expires_at > :now)"
+UNREAD_BROADCAST = (
+    "NOT EXISTS (SELECT 1 FROM message_recipients x WHERE x.agent_id = :me AND x.message_id = m.id"
+    " AND x.read_at IS NOT NULL)"
+)
+"""A broadcast I have not read: reading one writes my recipient row with its read time."""
+
+
+def _filters(f: InboxFilter, params: dict[str, Any]) -> list[str]:
+    """Conditions on the message `m` itself (who, topic, thread, since, text)."""
+    where = [UNEXPIRED]
     if f.sender:
         where.append(dialect.same_name("m.sender_name", ":sender"))
         params["sender"] = f.sender
@@ -112,47 +115,78 @@ def _where(f: InboxFilter, params: dict[str, Any]) -> str:
     if f.text:
         where.append(dialect.text_matches("m.id", ":fts"))
         params["fts"] = fts_query(f.text)
-    return " AND ".join(where)
+    return where
+
+
+def _mine_ids(f: InboxFilter, params: dict[str, Any], *, bounded: bool) -> str:
+    """The ids of my messages that pass `f` after :after, as two indexed branches — my recipient rows (the
+    partial index of unread rows when only unread mail is wanted) and broadcasts from others — instead of
+    one OR that defeats both indexes. `bounded`: each branch stops at :limit, in id order."""
+    where = " AND ".join(_filters(f, params))
+    unread_row = " AND r.read_at IS NULL" if f.unread_only else ""
+    unread_broadcast = f" AND {UNREAD_BROADCAST}" if f.unread_only else ""
+    limit = " ORDER BY 1 LIMIT :limit" if bounded else ""
+    return (
+        f"SELECT * FROM (SELECT r.message_id FROM message_recipients r JOIN messages m ON m.id = r.message_id"
+        f" WHERE r.agent_id = :me{unread_row} AND r.message_id > :after AND {where}{limit})"
+        f" UNION SELECT * FROM (SELECT m.id FROM messages m WHERE m.kind = 'broadcast' AND m.id > :after"
+        f" AND {dialect.differs('m.sender_id', ':me')}{unread_broadcast} AND {where}{limit})"
+    )
 
 
 async def page(db: Database, me: Actor, f: InboxFilter, *, limit: int, after: int) -> tuple[list[Message], bool]:
     """Messages for me in id order after the cursor (a message id), and whether more follow."""
     params = me.params(after=after, limit=limit + 1)
-    rows = await db.fetchall(
-        f"SELECT {COLUMNS} {FROM} WHERE {_where(f, params)} AND m.id > :after ORDER BY m.id LIMIT :limit", params
-    )
+    ids = _mine_ids(f, params, bounded=True)
+    rows = await db.fetchall(f"SELECT {COLUMNS} {FROM} WHERE m.id IN ({ids}) ORDER BY m.id LIMIT :limit", params)
     return [to_message(r, me.secret) for r in rows[:limit]], len(rows) > limit
 
 
+COUNT_CAP = 1000
+"""Counts of unread mail stop here: past it the answer is "1,000+" (`capped`), never a scan of everything."""
+
+
+def capped(n: int) -> str:
+    """A count as shown: '1,000+' past COUNT_CAP."""
+    return f"{COUNT_CAP:,}+" if n > COUNT_CAP else str(n)
+
+
 async def unread_count(db: Database, me: Actor) -> int:
-    return int(await db.scalar(f"SELECT count(*) {FROM} WHERE {MINE} AND r.read_at IS NULL", me.params()))
+    """How much unread mail I have, up to COUNT_CAP + 1 (more reads as `capped`)."""
+    params = me.params(after=0, limit=COUNT_CAP + 1)
+    ids = _mine_ids(InboxFilter(), params, bounded=True)
+    return int(await db.scalar(f"SELECT count(*) FROM ({ids} LIMIT :limit)", params))
 
 
 async def unread_counts(db: Database, *, now: float) -> dict[str, int]:
-    """Every agent's unread count (as unread_count gives one), in two grouped queries instead of one per agent:
-    unread deliveries, plus live broadcasts from others that the agent has not read. Both read one snapshot."""
+    """Every agent's unread count (as unread_count gives one, capped the same way), in one snapshot."""
     return await db.read(_unread_counts, now)
 
 
 def _unread_counts(tx: Tx, now: float) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for sql in (
-        "SELECT r.agent_id, count(*) FROM message_recipients r JOIN messages m ON m.id = r.message_id"
-        " WHERE r.read_at IS NULL AND (m.expires_at IS NULL OR m.expires_at > :now) GROUP BY r.agent_id",
-        "SELECT a.id, (SELECT count(*) FROM messages m WHERE m.kind = 'broadcast'"
-        f" AND {dialect.differs('m.sender_id', 'a.id')}"
-        " AND (m.expires_at IS NULL OR m.expires_at > :now) AND NOT EXISTS (SELECT 1 FROM message_recipients r"
-        " WHERE r.message_id = m.id AND r.agent_id = a.id)) FROM agents a",
-    ):
-        for agent_id, n in tx.execute(sql, {"now": now}):
-            counts[agent_id] = counts.get(agent_id, 0) + int(n)
+    for row in tx.execute("SELECT id FROM agents"):
+        params = {"me": row["id"], "now": now, "after": 0, "limit": COUNT_CAP + 1}
+        ids = _mine_ids(InboxFilter(), params, bounded=True)
+        n = int(tx.scalar(f"SELECT count(*) FROM ({ids} LIMIT :limit)", params))
+        if n:
+            counts[row["id"]] = n
     return counts
 
 
 async def unread_fingerprint(db: Database, me: Actor) -> tuple[int, int]:
-    """(count, newest id) of my unread mail: changes exactly when the inbox resource changes."""
+    """(count up to COUNT_CAP + 1, newest id) of my unread mail: changes whenever the inbox resource does
+    (a new message raises the newest id; reading lowers the count or the newest id)."""
+    params = me.params(after=0, limit=COUNT_CAP + 1)
+    ids = _mine_ids(InboxFilter(), params, bounded=True)
     row = await db.fetchone(
-        f"SELECT count(*), COALESCE(max(m.id), 0) {FROM} WHERE {MINE} AND r.read_at IS NULL", me.params()
+        f"SELECT (SELECT count(*) FROM ({ids} LIMIT :limit)), max("
+        "COALESCE((SELECT max(r.message_id) FROM message_recipients r JOIN messages m ON m.id = r.message_id"
+        f" WHERE r.agent_id = :me AND r.read_at IS NULL AND {UNEXPIRED}), 0),"
+        "COALESCE((SELECT m.id FROM messages m WHERE m.kind = 'broadcast'"
+        f" AND {dialect.differs('m.sender_id', ':me')} AND {UNREAD_BROADCAST} AND {UNEXPIRED}"
+        " ORDER BY m.id DESC LIMIT 1), 0))",
+        params,
     )
     return (int(row[0]), int(row[1])) if row else (0, 0)
 

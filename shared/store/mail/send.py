@@ -338,8 +338,9 @@ async def overdue_acks(db: Database, *, now: float) -> int:
     from agents still known (a pruned agent can no longer acknowledge, and agent_status cannot show it)."""
     return int(
         await db.scalar(
-            "SELECT count(*) FROM message_recipients r JOIN messages m ON m.id = r.message_id"
-            f" JOIN agents a ON a.id = r.agent_id WHERE {OVERDUE_ACK}",
+            "SELECT count(*) FROM messages m INDEXED BY messages_owing_ack"
+            " JOIN message_recipients r ON r.message_id = m.id"
+            f" JOIN agents a ON a.id = r.agent_id WHERE m.ack_required = 1 AND {OVERDUE_ACK}",
             {"now": now},
         )
     )

@@ -118,6 +118,19 @@ def get_many(tx: Tx, actor: Actor, ids: Sequence[int]) -> list[Task]:
     return [to_task(r) for r in rows]
 
 
+TOTAL_CAP = 1000
+"""A page's total counts up to TOTAL_CAP + 1 matching tasks (1,001 reads as "1,000 or more"), never all history."""
+
+
+def stored_statuses(seen: Sequence[str]) -> set[str]:
+    """The stored statuses whose tasks can show as one of `seen`: a lapsed claim shows as open or failed, so
+    asking for those also looks at claims (an index range on status instead of a probe of every row)."""
+    found = set(seen)
+    if found & {"open", "failed"}:
+        found.add("claimed")
+    return found
+
+
 @dataclass(frozen=True)
 class TaskFilter:
     statuses: Sequence[str] = ()
@@ -139,10 +152,11 @@ def page(
     params = actor.params()
     if filters.statuses:
         marks = ",".join(f":s{i}" for i in range(len(filters.statuses)))
-        where.append(f"{EFFECTIVE_STATUS} IN ({marks})")
+        raw = sorted(stored_statuses(filters.statuses))
+        where.append(f"t.status IN ({','.join(repr(s) for s in raw)}) AND {EFFECTIVE_STATUS} IN ({marks})")
         params.update({f"s{i}": s for i, s in enumerate(filters.statuses)})
     if filters.ready_only:
-        where.append(READY)
+        where.append(f"t.status IN ('open', 'claimed') AND {READY}")
     if filters.mine:
         where.append(f"t.holder = :me AND NOT {LAPSED}")
     if filters.assignee_id is not None:
@@ -158,7 +172,8 @@ def page(
         where.append(f"({title} OR {description})")
         params["text"] = like_contains(filters.text)
     condition = " AND ".join(where)
-    total = int(tx.scalar(f"SELECT count(*) FROM tasks t WHERE {condition}", params))
+    counted = f"SELECT 1 FROM tasks t WHERE {condition} LIMIT {TOTAL_CAP + 1}"
+    total = int(tx.scalar(f"SELECT count(*) FROM ({counted})", params))
     if after is not None:
         condition += " AND (t.priority < :cp OR (t.priority = :cp AND t.id > :cid))"
         params.update(cp=after[0], cid=after[1])

@@ -75,17 +75,50 @@ def _size(path: Path) -> int:
         return 0
 
 
-async def database_info(db: Database, *, integrity: bool) -> DatabaseInfo:
-    """The file: schema version, its integrity check (or 'skipped'), sizes of the file and its WAL, free disk."""
-    quick = "skipped"
+async def run_integrity_check(db: Database, *, now: float) -> str:
+    """Run PRAGMA quick_check now (it reads the whole file) and record its result for every process's
+    health calls; returns the result ('ok' or the damage found)."""
+    began = time.perf_counter()
+    rows = await db.fetchall(QUICK_CHECK)
+    result = "; ".join(str(r[0]) for r in rows) or "ok"
+    await db.write_one(
+        "INSERT INTO integrity_checks(id, checked_at, seconds, result) VALUES (1, ?, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at, seconds = excluded.seconds,"
+        " result = excluded.result",
+        (now, time.perf_counter() - began, result),
+    )
+    return result
+
+
+async def last_integrity_check(db: Database) -> tuple[str, float] | None:
+    """The last recorded integrity check: (result, when), or None when none ran on this file yet."""
+    row = await db.fetchone("SELECT result, checked_at FROM integrity_checks WHERE id = 1")
+    return (str(row["result"]), float(row["checked_at"])) if row else None
+
+
+async def integrity_due(db: Database, *, now: float, every: float) -> bool:
+    """Whether the background integrity check should run: none recorded, or the last older than `every`."""
+    last = await last_integrity_check(db)
+    return last is None or last[1] <= now - every
+
+
+async def database_info(db: Database, *, integrity: bool, now: float | None = None) -> DatabaseInfo:
+    """The file: schema version, its integrity (run now when `integrity`, else the last background check
+    with its age, or 'skipped' before the first), sizes of the file and its WAL, free disk."""
+    at = time.time() if now is None else now
+    quick, age = "skipped", None
     if integrity:
-        rows = await db.fetchall(QUICK_CHECK)
-        quick = "; ".join(str(r[0]) for r in rows) or "ok"
+        quick, age = await run_integrity_check(db, now=at), 0.0
+    else:
+        last = await last_integrity_check(db)
+        if last is not None:
+            quick, age = last[0], round(max(at - last[1], 0.0), 1)
     return DatabaseInfo(
         path=str(db.path),
         schema_version=await db.schema_version(),
         schema_expected=latest_version(),
         quick_check=quick,
+        quick_check_age_seconds=age,
         size_bytes=_size(db.path),
         wal_bytes=_size(db.path.with_name(db.path.name + "-wal")),
         free_disk_bytes=shutil.disk_usage(db.path.parent).free,
@@ -224,7 +257,7 @@ async def check(
 ) -> Health:
     """The health of the shared state as `at` sees it (plus `process`, the answering server, when given)."""
     limits = limits or Limits()
-    d = await database_info(db, integrity=integrity)
+    d = await database_info(db, integrity=integrity, now=at.now)
     w = await work_info(db, at, limits=limits)
     found = reasons(d, w, limits)
     return Health(

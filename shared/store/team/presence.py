@@ -60,8 +60,9 @@ def claims_by_agent(tx: Tx, at: Actor) -> dict[str, list[Claim]]:
 def overdue_by_agent(tx: Tx, at: Actor) -> dict[str, int]:
     """Messages each agent was asked to acknowledge and has not, past their deadline (inbox.OVERDUE_ACK)."""
     rows = tx.execute(
-        "SELECT r.agent_id, count(*) AS n FROM message_recipients r JOIN messages m ON m.id = r.message_id"
-        f" WHERE {inbox.OVERDUE_ACK} GROUP BY r.agent_id",
+        "SELECT r.agent_id, count(*) AS n FROM messages m INDEXED BY messages_owing_ack"
+        " JOIN message_recipients r ON r.message_id = m.id"
+        f" WHERE m.ack_required = 1 AND {inbox.OVERDUE_ACK} GROUP BY r.agent_id",
         at.params(),
     )
     return {str(r["agent_id"]): int(r["n"]) for r in rows}

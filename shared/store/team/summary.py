@@ -12,11 +12,18 @@ from shared.store.team import health, presence
 
 
 def task_counts(tx: Tx, at: Actor) -> dict[str, int]:
-    """Tasks by status as readers see it (a lapsed claim counts as open, or failed on its last attempt)."""
+    """Tasks by status as readers see it (a lapsed claim counts as open, or failed on its last attempt): the
+    stored statuses counted over the status index, the effective status judged only for the claims."""
+    found: dict[str, int] = {}
+    for r in tx.execute("SELECT status, count(*) AS n FROM tasks WHERE status != 'claimed' GROUP BY status"):
+        found[str(r["status"])] = int(r["n"])
     rows = tx.execute(
-        f"SELECT {EFFECTIVE_STATUS} AS status, count(*) AS n FROM tasks t GROUP BY 1 ORDER BY 1", at.params()
+        f"SELECT {EFFECTIVE_STATUS} AS status, count(*) AS n FROM tasks t WHERE t.status = 'claimed' GROUP BY 1",
+        at.params(),
     )
-    return {str(r["status"]): int(r["n"]) for r in rows}
+    for r in rows:
+        found[str(r["status"])] = found.get(str(r["status"]), 0) + int(r["n"])
+    return dict(sorted(found.items()))
 
 
 def _counts(tx: Tx, at: Actor) -> tuple[dict[str, int], int]:

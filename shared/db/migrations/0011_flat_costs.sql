@@ -1,0 +1,27 @@
+-- Flat costs as history grows (issue 17): every query a tool, a resource or the summary runs is served by
+-- an index whose reads do not grow with finished tasks, read mail, old events or old samples.
+
+-- My unread mail, found without reading what I have read (inbox, unread counts, message_wait's probe).
+CREATE INDEX message_recipients_unread ON message_recipients(agent_id, message_id) WHERE read_at IS NULL;
+-- Overdue acknowledgements: only rows still owing one.
+CREATE INDEX message_recipients_owing ON message_recipients(agent_id, message_id) WHERE acked_at IS NULL;
+-- Retention and the `since` filter walk mail by time.
+CREATE INDEX messages_by_time ON messages(created_at);
+CREATE INDEX messages_expiring ON messages(expires_at) WHERE expires_at IS NOT NULL;
+-- Task lists by state in queue order; the unfinished ones (what readers scan for claims and counts) apart.
+CREATE INDEX tasks_by_status ON tasks(status, priority DESC, id);
+CREATE INDEX tasks_finished ON tasks(completed_at) WHERE status IN ('done', 'failed', 'cancelled');
+-- The audit trail by time, for retention.
+CREATE INDEX events_by_time ON events(ts);
+-- A task list without a status filter walks queue order and stops at the page.
+CREATE INDEX tasks_by_priority ON tasks(priority DESC, id);
+
+-- The last integrity check (PRAGMA quick_check reads the whole file): run in the background on a schedule
+-- or on request, and reported by every health call with its age instead of being re-run per call.
+CREATE TABLE integrity_checks (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    checked_at REAL NOT NULL,
+    seconds    REAL NOT NULL,
+    result     TEXT NOT NULL
+);
+CREATE INDEX messages_owing_ack ON messages(ack_deadline) WHERE ack_required = 1;
