@@ -102,10 +102,10 @@ def seed(path: Path, n: int, now: float, seed_value: int = 17) -> None:
         def recipients() -> object:
             for i in range(n):
                 at = start + i * step
-                if i % 100 == 7:  # a broadcast: read by everyone else, except the newest ones
+                if i % 100 == 7:  # a broadcast: a row for everyone else, read except on the newest ones
                     for a in agent_ids:
-                        if a != agent_ids[i % AGENTS] and i < n * 0.99:
-                            yield (a, i + 1, at + 1)
+                        if a != agent_ids[i % AGENTS]:
+                            yield (a, i + 1, at + 1 if i < n * 0.99 else None)
                     continue
                 unread = rng.random() < 0.01
                 yield (agent_ids[(i + 1) % AGENTS], i + 1, None if unread else at + 1)

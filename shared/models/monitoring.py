@@ -84,7 +84,7 @@ class DatabaseInfo(BaseModel):
 class WorkInfo(BaseModel):
     agents_known: int
     agents_online: int
-    tasks_ready: int
+    tasks_ready: int = Field(description="ready tasks, counted up to 1,001 (1001 means 1,000 or more)")
     oldest_ready_seconds: float | None
     stuck_tasks: list[int] = Field(description="ready tasks unclaimed past the stuck threshold (up to 20)")
     lapsed_leases: list[int] = Field(description="claims past their lease or whose holder left, not yet returned")

@@ -25,3 +25,11 @@ CREATE TABLE integrity_checks (
     result     TEXT NOT NULL
 );
 CREATE INDEX messages_owing_ack ON messages(ack_deadline) WHERE ack_required = 1;
+
+-- Every agent but its sender gets a recipient row for a broadcast (at send, or on joining while it is
+-- live), so reading mail never scans broadcasts; the broadcasts already sent get their rows here.
+INSERT OR IGNORE INTO message_recipients(agent_id, message_id)
+SELECT a.id, m.id FROM messages m JOIN agents a ON a.id IS NOT m.sender_id
+WHERE m.kind = 'broadcast' AND (m.expires_at IS NULL OR m.expires_at > CAST(strftime('%s', 'now') AS REAL));
+-- Health's ready and stuck tasks: open tasks, the longest unchanged first.
+CREATE INDEX tasks_open_by_update ON tasks(updated_at) WHERE status = 'open';

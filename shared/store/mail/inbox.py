@@ -1,7 +1,8 @@
 """Reading mail: my inbox (unread first-class), threads, what I sent and who read it, waiting for mail.
 
-Visibility: a message is mine if I have a recipient row for it, or it is an unexpired broadcast from
-someone else. Reading marks it read (a recipient row), so each message is delivered once per agent.
+Visibility: a message is mine if I have a recipient row for it and it has not expired; a broadcast has a
+row for every agent but its sender (written when it is sent, or when an agent joins while it is live).
+Reading marks the row read, so each message is delivered once per agent.
 Every reader takes the acting `Actor` (shared/actor.py): its id is "me", its `now` judges expiry and
 overdue acknowledgements, its team secret verifies signatures. Engine-specific SQL comes from dialect.py.
 """
@@ -17,8 +18,8 @@ from shared.actor import Actor
 from shared.db.connection import Database, Row, Tx
 from shared.errors import InvalidArgument, NotFound
 from shared.models.messages import Message, Receipt
+from shared.rules import counts, signing
 from shared.rules import quoting as fts
-from shared.rules import signing
 from shared.rules.clock import iso
 from shared.store.mail import dialect
 
@@ -90,11 +91,6 @@ def to_message(row: Row, secret: str | None) -> Message:
 
 
 UNEXPIRED = "(m.expires_at IS NULL OR m.expires_at > :now)"
-UNREAD_BROADCAST = (
-    "NOT EXISTS (SELECT 1 FROM message_recipients x WHERE x.agent_id = :me AND x.message_id = m.id"
-    " AND x.read_at IS NOT NULL)"
-)
-"""A broadcast I have not read: reading one writes my recipient row with its read time."""
 
 
 def _filters(f: InboxFilter, params: dict[str, Any]) -> list[str]:
@@ -119,18 +115,25 @@ def _filters(f: InboxFilter, params: dict[str, Any]) -> list[str]:
 
 
 def _mine_ids(f: InboxFilter, params: dict[str, Any], *, bounded: bool) -> str:
-    """The ids of my messages that pass `f` after :after, as two indexed branches — my recipient rows (the
-    partial index of unread rows when only unread mail is wanted) and broadcasts from others — instead of
-    one OR that defeats both indexes. `bounded`: each branch stops at :limit, in id order."""
+    """The ids of my messages that pass `f` after :after, from my recipient rows alone (a broadcast has one
+    per agent, written when it is sent or when the agent joins: `deliver_broadcasts`), over the partial
+    index of unread rows when only unread mail is wanted. `bounded`: stop at :limit, in id order."""
     where = " AND ".join(_filters(f, params))
     unread_row = " AND r.read_at IS NULL" if f.unread_only else ""
-    unread_broadcast = f" AND {UNREAD_BROADCAST}" if f.unread_only else ""
-    limit = " ORDER BY 1 LIMIT :limit" if bounded else ""
+    limit = " ORDER BY r.message_id LIMIT :limit" if bounded else ""
     return (
-        f"SELECT * FROM (SELECT r.message_id FROM message_recipients r JOIN messages m ON m.id = r.message_id"
-        f" WHERE r.agent_id = :me{unread_row} AND r.message_id > :after AND {where}{limit})"
-        f" UNION SELECT * FROM (SELECT m.id FROM messages m WHERE m.kind = 'broadcast' AND m.id > :after"
-        f" AND {dialect.differs('m.sender_id', ':me')}{unread_broadcast} AND {where}{limit})"
+        "SELECT r.message_id FROM message_recipients r JOIN messages m ON m.id = r.message_id"
+        f" WHERE r.agent_id = :me{unread_row} AND r.message_id > :after AND {where}{limit}"
+    )
+
+
+def deliver_broadcasts(tx: Tx, agent_id: str, *, now: float) -> None:
+    """An agent who joins receives the live broadcasts sent before: one unread recipient row each."""
+    tx.execute(
+        "INSERT OR IGNORE INTO message_recipients(agent_id, message_id)"
+        " SELECT :me, m.id FROM messages m WHERE m.kind = 'broadcast'"
+        f" AND {dialect.differs('m.sender_id', ':me')} AND {UNEXPIRED}",
+        {"me": agent_id, "now": now},
     )
 
 
@@ -142,20 +145,15 @@ async def page(db: Database, me: Actor, f: InboxFilter, *, limit: int, after: in
     return [to_message(r, me.secret) for r in rows[:limit]], len(rows) > limit
 
 
-COUNT_CAP = 1000
-"""Counts of unread mail stop here: past it the answer is "1,000+" (`capped`), never a scan of everything."""
-
-
-def capped(n: int) -> str:
-    """A count as shown: '1,000+' past COUNT_CAP."""
-    return f"{COUNT_CAP:,}+" if n > COUNT_CAP else str(n)
+COUNT_CAP = counts.CAP
+"""Counts of unread mail stop at COUNT_CAP + 1 (shown as "1,000+", shared/rules/counts.py), never a scan of all."""
 
 
 async def unread_count(db: Database, me: Actor) -> int:
     """How much unread mail I have, up to COUNT_CAP + 1 (more reads as `capped`)."""
     params = me.params(after=0, limit=COUNT_CAP + 1)
     ids = _mine_ids(InboxFilter(), params, bounded=True)
-    return int(await db.scalar(f"SELECT count(*) FROM ({ids} LIMIT :limit)", params))
+    return int(await db.scalar(f"SELECT count(*) FROM ({ids})", params))
 
 
 async def unread_counts(db: Database, *, now: float) -> dict[str, int]:
@@ -164,14 +162,12 @@ async def unread_counts(db: Database, *, now: float) -> dict[str, int]:
 
 
 def _unread_counts(tx: Tx, now: float) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for row in tx.execute("SELECT id FROM agents"):
-        params = {"me": row["id"], "now": now, "after": 0, "limit": COUNT_CAP + 1}
-        ids = _mine_ids(InboxFilter(), params, bounded=True)
-        n = int(tx.scalar(f"SELECT count(*) FROM ({ids} LIMIT :limit)", params))
-        if n:
-            counts[row["id"]] = n
-    return counts
+    rows = tx.execute(
+        "SELECT r.agent_id, count(*) FROM message_recipients r INDEXED BY message_recipients_unread"
+        f" JOIN messages m ON m.id = r.message_id WHERE r.read_at IS NULL AND {UNEXPIRED} GROUP BY r.agent_id",
+        {"now": now},
+    )
+    return {str(agent_id): min(int(n), COUNT_CAP + 1) for agent_id, n in rows}
 
 
 async def unread_fingerprint(db: Database, me: Actor) -> tuple[int, int]:
@@ -180,15 +176,12 @@ async def unread_fingerprint(db: Database, me: Actor) -> tuple[int, int]:
     params = me.params(after=0, limit=COUNT_CAP + 1)
     ids = _mine_ids(InboxFilter(), params, bounded=True)
     row = await db.fetchone(
-        f"SELECT (SELECT count(*) FROM ({ids} LIMIT :limit)), max("
-        "COALESCE((SELECT max(r.message_id) FROM message_recipients r JOIN messages m ON m.id = r.message_id"
-        f" WHERE r.agent_id = :me AND r.read_at IS NULL AND {UNEXPIRED}), 0),"
-        "COALESCE((SELECT m.id FROM messages m WHERE m.kind = 'broadcast'"
-        f" AND {dialect.differs('m.sender_id', ':me')} AND {UNREAD_BROADCAST} AND {UNEXPIRED}"
-        " ORDER BY m.id DESC LIMIT 1), 0))",
+        f"SELECT (SELECT count(*) FROM ({ids})),"
+        " (SELECT r.message_id FROM message_recipients r JOIN messages m ON m.id = r.message_id"
+        f" WHERE r.agent_id = :me AND r.read_at IS NULL AND {UNEXPIRED} ORDER BY r.message_id DESC LIMIT 1)",
         params,
     )
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+    return (int(row[0]), int(row[1] or 0)) if row else (0, 0)
 
 
 async def mark_read(db: Database, me: Actor, ids: Sequence[int]) -> set[int]:

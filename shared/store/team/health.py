@@ -24,6 +24,7 @@ from shared.actor import Actor
 from shared.config import Settings
 from shared.db.connection import Database, Tx, latest_version
 from shared.models.monitoring import DatabaseInfo, Health, HealthReason, HealthStatus, ProcessInfo, WorkInfo
+from shared.rules import counts
 from shared.rules.clock import iso
 from shared.store.mail import send as messages
 from shared.store.tasks.queries import LAPSED_IDS, UNMET_DEPS
@@ -40,6 +41,10 @@ READY_SINCE = greatest(
     " WHERE d.task_id = t.id), 0)",
 )
 """When an open task became ready: created or released, scheduled time passed, last dependency done."""
+
+
+SCAN_CAP = counts.CAP
+"""Health looks at this many ready tasks at most; `tasks_ready` past it reads 1,001 ("1,000 or more")."""
 
 
 @dataclass(frozen=True)
@@ -131,9 +136,12 @@ def _work(tx: Tx, at: Actor, limits: Limits, overdue_acks: int) -> WorkInfo:
     agents = tx.fetchone(
         f"SELECT count(*) AS known, {count_if(live_session_sql('a.id'))} AS online FROM agents a", params
     )
+    # Bounded: at most SCAN_CAP open tasks are looked at, the longest unchanged first (a task's ready time is
+    # never before its last change, so the oldest ready task is among them unless SCAN_CAP are blocked).
     ready_sql = (
-        f"SELECT t.id, {READY_SINCE} AS since FROM tasks t WHERE t.status = 'open' AND NOT {UNMET_DEPS}"
-        " AND (t.not_before IS NULL OR t.not_before <= :now)"
+        f"SELECT * FROM (SELECT t.id, {READY_SINCE} AS since FROM tasks t INDEXED BY tasks_open_by_update"
+        f" WHERE t.status = 'open' AND NOT {UNMET_DEPS} AND (t.not_before IS NULL OR t.not_before <= :now)"
+        f" ORDER BY t.updated_at LIMIT {SCAN_CAP + 1})"
     )
     ready = tx.fetchone(f"SELECT count(*) AS n, min(since) AS oldest FROM ({ready_sql})", params)
     stuck = tx.execute(f"SELECT id FROM ({ready_sql}) WHERE since < :stuck_before ORDER BY since, id LIMIT 20", params)

@@ -7,16 +7,21 @@ from __future__ import annotations
 from shared.actor import Actor
 from shared.db.connection import Database, Tx
 from shared.models.monitoring import AgentBrief, TeamSummary
+from shared.rules import counts
 from shared.store.tasks.queries import EFFECTIVE_STATUS
 from shared.store.team import health, presence
 
 
 def task_counts(tx: Tx, at: Actor) -> dict[str, int]:
     """Tasks by status as readers see it (a lapsed claim counts as open, or failed on its last attempt): the
-    stored statuses counted over the status index, the effective status judged only for the claims."""
+    stored statuses counted over the status index up to counts.CAP + 1 each ("1,000+"), the effective status
+    judged only for the claims."""
     found: dict[str, int] = {}
-    for r in tx.execute("SELECT status, count(*) AS n FROM tasks WHERE status != 'claimed' GROUP BY status"):
-        found[str(r["status"])] = int(r["n"])
+    for status in ("open", "blocked", "done", "failed", "cancelled"):  # each counted up to CAP + 1
+        some = f"SELECT 1 FROM tasks WHERE status = ? LIMIT {counts.CAP + 1}"
+        n = int(tx.scalar(f"SELECT count(*) FROM ({some})", (status,)))
+        if n:
+            found[status] = n
     rows = tx.execute(
         f"SELECT {EFFECTIVE_STATUS} AS status, count(*) AS n FROM tasks t WHERE t.status = 'claimed' GROUP BY 1",
         at.params(),
