@@ -33,3 +33,5 @@ SELECT a.id, m.id FROM messages m JOIN agents a ON a.id IS NOT m.sender_id
 WHERE m.kind = 'broadcast' AND (m.expires_at IS NULL OR m.expires_at > CAST(strftime('%s', 'now') AS REAL));
 -- Health's ready and stuck tasks: open tasks, the longest unchanged first.
 CREATE INDEX tasks_open_by_update ON tasks(updated_at) WHERE status = 'open';
+-- performance_metrics' totals count mail read within the window.
+CREATE INDEX message_recipients_by_read_time ON message_recipients(read_at) WHERE read_at IS NOT NULL;

@@ -162,12 +162,13 @@ async def unread_counts(db: Database, *, now: float) -> dict[str, int]:
 
 
 def _unread_counts(tx: Tx, now: float) -> dict[str, int]:
-    rows = tx.execute(
-        "SELECT r.agent_id, count(*) FROM message_recipients r INDEXED BY message_recipients_unread"
-        f" JOIN messages m ON m.id = r.message_id WHERE r.read_at IS NULL AND {UNEXPIRED} GROUP BY r.agent_id",
-        {"now": now},
-    )
-    return {str(agent_id): min(int(n), COUNT_CAP + 1) for agent_id, n in rows}
+    counts: dict[str, int] = {}
+    for (agent_id,) in tx.execute("SELECT id FROM agents"):
+        params = {"me": agent_id, "now": now, "after": 0, "limit": COUNT_CAP + 1}
+        n = int(tx.scalar(f"SELECT count(*) FROM ({_mine_ids(InboxFilter(), params, bounded=True)})", params))
+        if n:
+            counts[str(agent_id)] = n
+    return counts
 
 
 async def unread_fingerprint(db: Database, me: Actor) -> tuple[int, int]:

@@ -8,8 +8,8 @@ call. The readers take a `Tx`, so that `report` reads what performance_metrics s
 Bounded: `roll_up` folds samples older than the raw retention (default a day) into `tool_call_hours`
 — one row per hour, server, tool, agent, error kind and latency bucket — and deletes them in the same
 transaction; rollups older than the metrics retention (default 30 days) are deleted. Percentiles over
-a window inside the raw retention are exact (nearest rank over the samples); over a longer window they
-are estimated from the latency histogram (buckets 25 % wide; the estimate is the bucket's geometric
+a window inside the raw retention are exact (nearest rank over the samples, up to EXACT_MAX of them);
+over a longer or busier window they are estimated from the latency histogram (buckets 25 % wide; the estimate is the bucket's geometric
 middle, within ±12 %).
 """
 
@@ -189,6 +189,17 @@ def _rank(ordered: Sequence[float], quantile: int) -> float:
     return ordered[max(1, (len(ordered) * quantile + 99) // 100) - 1]
 
 
+EXACT_MAX = 10_000
+"""Past this many samples in the window, percentiles come from the histogram aggregated in SQL (estimates
+within ±12 %) instead of ranking every sample in Python, so a busy window costs the same as a quiet one."""
+
+
+def _many_samples(tx: Tx, q: Query) -> bool:
+    where, params = q.where("c.ts")
+    some = f"SELECT 1 FROM tool_calls c WHERE {where} LIMIT {EXACT_MAX + 1}"
+    return int(tx.scalar(f"SELECT count(*) FROM ({some})", params)) > EXACT_MAX
+
+
 def exact_stats(tx: Tx, q: Query) -> list[ToolStats]:
     """Per tool (and agent): calls, errors by kind, mean, p50/p95/p99 (nearest rank) and max, from samples.
 
@@ -312,12 +323,13 @@ def totals(tx: Tx, q: Query, tools: Sequence[ToolStats]) -> Totals:
     window = {"since": q.since, "until": q.until, "agent": q.agent_id}
     mine = "AND (:agent IS NULL OR {} = :agent)"
     sent = tx.fetchone(
-        f"SELECT {BY_AGENTS} AS agents, {NOTICES} AS notices FROM messages"
+        f"SELECT {BY_AGENTS} AS agents, {NOTICES} AS notices FROM messages INDEXED BY messages_by_time"
         f" WHERE created_at >= :since AND created_at < :until {mine.format('sender_id')}",
         window,
     )
     received = tx.scalar(
-        "SELECT count(*) FROM message_recipients WHERE read_at >= :since AND read_at < :until"
+        "SELECT count(*) FROM message_recipients INDEXED BY message_recipients_by_read_time"
+        " WHERE read_at >= :since AND read_at < :until"
         f" {mine.format('agent_id')}",
         window,
     )
@@ -326,7 +338,7 @@ def totals(tx: Tx, q: Query, tools: Sequence[ToolStats]) -> Totals:
         for r in tx.execute(
             # A claim that lapsed on its last attempt fails the task too (recorded by the sweep).
             "SELECT CASE WHEN kind = 'task.lease_lapsed' THEN 'task.failed' ELSE kind END AS kind, count(*) AS n"
-            " FROM events WHERE (kind IN ('task.created', 'task.completed', 'task.failed')"
+            " FROM events INDEXED BY events_by_time WHERE (kind IN ('task.created', 'task.completed', 'task.failed')"
             f"  OR (kind = 'task.lease_lapsed' AND {json_field('data', 'now')} = 'failed'))"
             f" AND ts >= :since AND ts < :until {mine.format('agent_id')} GROUP BY 1",
             window,
@@ -355,7 +367,7 @@ def report(tx: Tx, q: Query, *, now: float, slowest_calls: int) -> Metrics:
     between deciding where percentiles come from and reading them): per-tool figures — exact from the
     samples, or from the histogram once calls of the window were rolled up — the slowest calls, totals.
     A tool filter naming a tool never called is refused with the tools seen."""
-    exact = not has_rollups(tx, q)
+    exact = not has_rollups(tx, q) and not _many_samples(tx, q)
     tools = exact_stats(tx, q) if exact else histogram_stats(tx, q)
     if q.tool is not None and not tools and not ever_called(tx, q.tool):
         seen = ", ".join(tool_names(tx)) or "none yet"
