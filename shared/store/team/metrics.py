@@ -9,8 +9,8 @@ Bounded: `roll_up` folds samples older than the raw retention (default a day) in
 — one row per hour, server, tool, agent, error kind and latency bucket — and deletes them in the same
 transaction; rollups older than the metrics retention (default 30 days) are deleted. Percentiles over
 a window inside the raw retention are exact (nearest rank over the samples, up to EXACT_MAX of them);
-over a longer or busier window they are estimated from the latency histogram (buckets 25 % wide; the estimate is the bucket's geometric
-middle, within ±12 %).
+over a longer or busier window they are estimated from the latency histogram (buckets 25 % wide; the
+estimate is the bucket's geometric middle, within ±12 %).
 """
 
 from __future__ import annotations
