@@ -153,7 +153,6 @@ def seed(path: Path, n: int, now: float, seed_value: int = 17) -> None:
             ),
         )
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.execute("ANALYZE")
     conn.close()
 
 

@@ -19,7 +19,7 @@ from shared.frame.runtime import Runtime, runtime
 from shared.frame.tool import tool
 from shared.models.monitoring import AgentStatusPage, EventPage, Health, Metrics, RegisterResult
 from shared.rules.timeparse import parse_duration
-from shared.store import events
+from shared.store import events, retention
 from shared.store.team import agents, health, metrics, presence, summary
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,19 @@ async def prune(rt: Runtime) -> None:
     pruned = await agents.prune(rt.db, rt.actor(), retention=rt.settings.agent_retention)
     if pruned:
         log.info("pruned agents offline for over %.0f s: %s", rt.settings.agent_retention, ", ".join(pruned))
+
+
+async def prune_history(rt: Runtime) -> None:
+    """One round of retention (shared/store/retention.py): old events, read and expired mail, long-finished
+    tasks, a few small batches each. Observers only look."""
+    if rt.settings.role == "observer":
+        return
+    keep = retention.Retention(
+        events=rt.settings.event_retention, messages=rt.settings.message_retention, tasks=rt.settings.task_retention
+    )
+    gone = await retention.prune(rt.db, now=rt.now(), keep=keep)
+    if gone:
+        log.info("retention pruned %s", ", ".join(f"{n} {what}" for what, n in gone.items()))
 
 
 async def check_integrity(rt: Runtime) -> None:

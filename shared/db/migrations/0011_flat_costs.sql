@@ -35,3 +35,5 @@ WHERE m.kind = 'broadcast' AND (m.expires_at IS NULL OR m.expires_at > CAST(strf
 CREATE INDEX tasks_open_by_update ON tasks(updated_at) WHERE status = 'open';
 -- performance_metrics' totals count mail read within the window.
 CREATE INDEX message_recipients_by_read_time ON message_recipients(read_at) WHERE read_at IS NOT NULL;
+-- Retention deletes old messages; their replies let go of them over this index.
+CREATE INDEX messages_by_reply ON messages(reply_to) WHERE reply_to IS NOT NULL;

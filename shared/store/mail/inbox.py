@@ -120,9 +120,10 @@ def _mine_ids(f: InboxFilter, params: dict[str, Any], *, bounded: bool) -> str:
     index of unread rows when only unread mail is wanted. `bounded`: stop at :limit, in id order."""
     where = " AND ".join(_filters(f, params))
     unread_row = " AND r.read_at IS NULL" if f.unread_only else ""
+    index = " INDEXED BY message_recipients_unread" if f.unread_only else ""
     limit = " ORDER BY r.message_id LIMIT :limit" if bounded else ""
     return (
-        "SELECT r.message_id FROM message_recipients r JOIN messages m ON m.id = r.message_id"
+        f"SELECT r.message_id FROM message_recipients r{index} JOIN messages m ON m.id = r.message_id"
         f" WHERE r.agent_id = :me{unread_row} AND r.message_id > :after AND {where}{limit}"
     )
 
@@ -178,7 +179,8 @@ async def unread_fingerprint(db: Database, me: Actor) -> tuple[int, int]:
     ids = _mine_ids(InboxFilter(), params, bounded=True)
     row = await db.fetchone(
         f"SELECT (SELECT count(*) FROM ({ids})),"
-        " (SELECT r.message_id FROM message_recipients r JOIN messages m ON m.id = r.message_id"
+        " (SELECT r.message_id FROM message_recipients r INDEXED BY message_recipients_unread"
+        " JOIN messages m ON m.id = r.message_id"
         f" WHERE r.agent_id = :me AND r.read_at IS NULL AND {UNEXPIRED} ORDER BY r.message_id DESC LIMIT 1)",
         params,
     )
