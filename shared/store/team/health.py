@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import psutil
-
 from shared import __version__
 from shared.actor import Actor
 from shared.config import Settings
@@ -293,6 +291,8 @@ async def live_sessions(db: Database, at: Actor) -> int:
 
 def process_info(*, server: str, uptime: float, connections: int, tools: int) -> ProcessInfo:
     """This process: version, uptime, live sessions, tool count, memory (RSS) and CPU."""
+    import psutil  # only when asked: not on the path of a server's start
+
     me = psutil.Process()
     cpu = me.cpu_times()
     cpu_seconds = cpu.user + cpu.system

@@ -18,13 +18,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.db.connection import Database, Row, Tx
 from shared.errors import NotFound
-from shared.models.monitoring import Metrics, SlowCall, ToolStats, Totals
 from shared.rules.clock import iso
 from shared.store.team.dialect import ROWS_CHANGED, count_if, greatest, hour_of, json_field
+
+if TYPE_CHECKING:  # the result models load where a report is built, not when a server starts and records
+    from shared.models.monitoring import Metrics, SlowCall, ToolStats, Totals
 
 Sample = tuple[float, str | None, str, str, float, str | None]
 """(started at, agent id, server, tool, seconds, error kind or None)."""
@@ -167,6 +169,8 @@ def _names(tx: Tx) -> dict[str, str]:
 
 
 def _stats(row: Row | dict[str, Any], errors: dict[str, int], names: dict[str, str], by_agent: bool) -> ToolStats:
+    from shared.models.monitoring import ToolStats
+
     calls = int(row["calls"])
     agent = str(row["agent_id"])
     return ToolStats(
@@ -296,6 +300,8 @@ def _estimate(buckets: dict[int, int], calls: int, quantile: int) -> float:
 
 def slowest(tx: Tx, q: Query, limit: int) -> list[SlowCall]:
     """The slowest calls in the window that are still kept as samples."""
+    from shared.models.monitoring import SlowCall
+
     where, params = q.where("c.ts")
     rows = tx.execute(
         "SELECT c.*, COALESCE(a.name, c.agent_id) AS agent FROM tool_calls c LEFT JOIN agents a ON a.id = c.agent_id"
@@ -320,6 +326,8 @@ BY_AGENTS, NOTICES = count_if("kind != 'system'"), count_if("kind = 'system'")
 
 def totals(tx: Tx, q: Query, tools: Sequence[ToolStats]) -> Totals:
     """Messages sent/received/failed and tasks created/completed/failed in the window, plus tool totals."""
+    from shared.models.monitoring import Totals
+
     window = {"since": q.since, "until": q.until, "agent": q.agent_id}
     mine = "AND (:agent IS NULL OR {} = :agent)"
     sent = tx.fetchone(
@@ -367,6 +375,8 @@ def report(tx: Tx, q: Query, *, now: float, slowest_calls: int) -> Metrics:
     between deciding where percentiles come from and reading them): per-tool figures — exact from the
     samples, or from the histogram once calls of the window were rolled up — the slowest calls, totals.
     A tool filter naming a tool never called is refused with the tools seen."""
+    from shared.models.monitoring import Metrics
+
     exact = not has_rollups(tx, q) and not _many_samples(tx, q)
     tools = exact_stats(tx, q) if exact else histogram_stats(tx, q)
     if q.tool is not None and not tools and not ever_called(tx, q.tool):
