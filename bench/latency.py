@@ -193,8 +193,8 @@ async def measure(calls: int) -> str:
     ) + (
         "\nSDK columns: timed at the Python SDK client, which also validates each result against the tool's "
         "outputSchema. Raw columns: a client writing JSON-RPC lines by hand (no validation) against its own "
-        "server process on its own file and a raw floor. Each tool's floor is the bare MCPServer's no-op measured in turns with "
-        "that tool, so the ratio holds under a changing load. State grows during the run.\n"
+        "server process on its own file and a raw floor. Each tool's floor is the bare MCPServer's no-op "
+        "measured in turns with that tool, so the ratio holds under a changing load. State grows during the run.\n"
         f"Goals (p50 ≤ {GOAL}x the floor): " + "; ".join(verdicts) + "\n"
     )
 
