@@ -28,8 +28,11 @@ class AgentInfo(BaseModel):
     last_seen: str | None = Field(description="its newest heartbeat")
     last_active: str | None = Field(description="its newest tool call")
     joined_at: str | None
-    claims: list[Claim] = Field(description="tasks it holds, with their lease expiry")
-    unread: int = Field(description="messages it has not read")
+    claims: list[Claim] = Field(
+        description="tasks it holds, with their lease expiry (the first 10, soonest expiry first)"
+    )
+    more_claims: int = Field(default=0, description="how many more tasks it holds than `claims` lists")
+    unread: int = Field(description="messages it has not read (1001 means 1,000 or more)")
     overdue_acks: int = Field(description="messages it was asked to acknowledge, past their deadline")
 
 

@@ -41,7 +41,10 @@ async def team_summary(db: Database, at: Actor, limits: health.Limits | None = N
     state = await health.check(db, at, limits=limits, integrity=False)
     tasks, proposals = await db.read(_counts, at)
     return TeamSummary(
-        agents=[AgentBrief(name=a.name, presence=a.presence, activity=a.activity, claims=len(a.claims)) for a in infos],
+        agents=[
+            AgentBrief(name=a.name, presence=a.presence, activity=a.activity, claims=len(a.claims) + a.more_claims)
+            for a in infos
+        ],
         tasks=tasks,
         ready_tasks=state.work.tasks_ready if state.work else 0,
         open_proposals=proposals,

@@ -155,3 +155,16 @@ async def test_hot_queries_use_their_indexes_without_statistics(db: Database, ca
     sql, params, index = _store_queries()[case]
     plan = " ".join(str(r[3]) for r in await db.fetchall("EXPLAIN QUERY PLAN " + sql, params))
     assert index in plan and "TEMP B-TREE" not in plan, plan
+
+
+async def test_agent_status_lists_ten_claims_and_counts_the_rest(db: Database, clock: FakeClock) -> None:
+    from shared.store.team import presence, summary
+
+    ana = await join(db, clock, "ana")
+    for i in range(13):
+        task_id = await task_store.create(db, ana.at(clock()), task_store.NewTask(title=f"t{i}"))
+        assert await task_store.claim(db, ana.at(clock()), task_id, None) == task_id
+    (info,) = await presence.agent_infos(db, ana.at(clock()))
+    assert len(info.claims) == presence.CLAIMS_SHOWN and info.more_claims == 3
+    team = await summary.team_summary(db, ana.at(clock()))
+    assert team.agents[0].claims == 13
