@@ -217,6 +217,35 @@ def calls() -> dict[str, Call]:
     }
 
 
+SENDS = 2000
+SEND_GOAL = 5000.0
+
+
+async def send_rate(db: Database, me: Actor) -> float:
+    """Store sends per second, one process, one at a time (each its own write transaction)."""
+    out = send.Outgoing(subject="s", body="rate")
+    began = time.perf_counter()
+    for i in range(SENDS):
+        await send.send(db, me.at(me.now + 1 + i * 1e-4), ["agent-1"], out)
+    return SENDS / (time.perf_counter() - began)
+
+
+def raw_insert_rate(path: Path) -> float:
+    """The floor: raw sqlite3 one-row INSERT transactions per second on the same file."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    began = time.perf_counter()
+    for i in range(SENDS):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO messages(sender_name, kind, body, created_at) VALUES ('raw', 'direct', ?, ?)", (str(i), 0.0)
+        )
+        conn.execute("COMMIT")
+    rate = SENDS / (time.perf_counter() - began)
+    conn.close()
+    return rate
+
+
 async def measure(path: Path, now: float, repeats: int) -> dict[str, list[float]]:
     db = await Database.open(path)
     me = Actor(id="agent-0", name="agent-0", now=now, per_minute=10**9)
@@ -231,8 +260,10 @@ async def measure(path: Path, now: float, repeats: int) -> dict[str, list[float]
                 if i >= 2:  # the first two warm the cache
                     samples.append(time.perf_counter() - began)
             found[name] = samples
+        found["sends/s"] = [await send_rate(db, me.at(now + 3600))]
     finally:
         await db.close()
+    found["raw inserts/s"] = [raw_insert_rate(path)]
     return found
 
 
@@ -248,6 +279,7 @@ def run(quick: bool = True, sizes: list[int] | None = None, repeats: int = 40) -
             loads.append(os.getloadavg()[0])
             results[n] = asyncio.run(measure(path, now, repeats))
     base, top = sizes[0], sizes[-1]
+    rates = {n: (results[n].pop("sends/s")[0], results[n].pop("raw inserts/s")[0]) for n in sizes}
     rows = []
     for name in results[base]:
         cells: list[object] = [name]
@@ -265,9 +297,16 @@ def run(quick: bool = True, sizes: list[int] | None = None, repeats: int = 40) -
         + ", ".join(f"{n:,}: {load:.1f}" for n, load in zip(sizes, loads, strict=True))
         + ")"
     )
+    ready_p99 = pct(results[top]["task_list(ready_only)"], 99) * 1000
+    sends, raw = rates[top]
     note = (
         f"\nGoal: p50 at {top:,} within {GROWTH_GOAL:g}x of {base:,} (a call under 1 ms at both counts as flat) "
         f"and at most {P50_GOAL_MS:g} ms.\n"
+        f"task_list(ready_only) p99 at {top:,}: {ready_p99:.2f} ms (goal ≤ 5 ms at 100,000: "
+        f"{ready_p99 / 5:.2f}x, {'pass' if ready_p99 <= 5 else 'FAIL'}).\n"
+        f"Store sends at {top:,}: {sends:,.0f}/s, one process, one write transaction each, beside raw sqlite3 "
+        f"one-row INSERT transactions {raw:,.0f}/s ({sends / raw:.2f}x); goal ≥ {SEND_GOAL:,.0f}/s: "
+        f"{sends / SEND_GOAL:.2f}x, {'pass' if sends >= SEND_GOAL else 'FAIL'}.\n"
     )
     return table(title, headers, rows) + note
 
