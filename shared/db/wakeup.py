@@ -1,9 +1,11 @@
 """A wake-up pushed after each commit to the other processes that share the file, so their change
 watchers (shared/db/watch.py) look at once instead of at their next poll.
 
-Each process binds one Unix datagram socket in a folder beside the database (`.<file>.wake/`, or a
-per-user folder in the temp directory when that path is too long for a socket name); after a commit it
-sends one byte to every other socket there. A datagram carries no data: the receiver still asks
+A process that waits for changes binds one Unix datagram socket in a folder beside the database
+(`.<file>.wake/`, or a per-user folder in the temp directory when that path is too long for a socket
+name) the first time it waits; after a commit every process sends one byte to every other socket there.
+A process that never waits (a store-only worker, the `roundtable` command) binds nothing, so nobody
+spends a send on it. A datagram carries no data: the receiver still asks
 `PRAGMA data_version`, so a lost, late or stray datagram costs a look, never a wrong answer. Sockets of
 processes that died are removed by the next sender. Where Unix datagram sockets are missing (Windows),
 or the folder cannot be used, `Wakeup.open` returns None and the watcher keeps polling alone.
@@ -46,6 +48,8 @@ class Wakeup:
         self.folder = folder
         self._sock = sock
         self._name = name
+        self._bound = False
+        self._unusable = False
         self._peers: list[str] = []
         self._listed = -RELIST_SECONDS
 
@@ -57,17 +61,22 @@ class Wakeup:
         folder = folder_for(db_path)
         name = f"{os.getpid()}-{secrets.token_hex(4)}.sock"
         try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         except OSError:
             return None
-        try:
-            sock.setblocking(False)
-            sock.bind(str(folder / name))
-        except OSError:
-            sock.close()
-            return None
+        sock.setblocking(False)
         return cls(folder, sock, name)
+
+    def listen(self) -> bool:
+        """Bind this process's socket (once, at the first wait); False where that is impossible."""
+        if not self._bound and not self._unusable:
+            try:
+                self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._sock.bind(str(self.folder / self._name))
+                self._bound = True
+            except OSError:
+                self._unusable = True
+        return self._bound
 
     def notify(self) -> None:
         """Tell every other process a commit happened (non-blocking; never fails the caller)."""
@@ -102,6 +111,9 @@ class Wakeup:
 
     async def wait(self, seconds: float) -> bool:
         """Return as soon as another process notifies (True), or after `seconds` (False)."""
+        if not self.listen():
+            await anyio.sleep(seconds)
+            return False
         if self._drain():
             return True
         with anyio.move_on_after(seconds):
@@ -111,6 +123,7 @@ class Wakeup:
         return False
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self.folder / self._name)
+        if self._bound:
+            with contextlib.suppress(OSError):
+                os.unlink(self.folder / self._name)
         self._sock.close()

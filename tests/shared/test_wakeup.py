@@ -26,6 +26,7 @@ async def test_a_commit_elsewhere_wakes_the_watcher_before_its_poll(db_path: Pat
     writer, reader = await Database.open(db_path), await Database.open(db_path)
     try:
         assert writer.wakeup is not None and reader.wakeup is not None
+        assert reader.wakeup.listen()  # a process binds its socket when it first waits
         watcher = ChangeWatcher(reader.data_version, reader.wakeup.wait)
         woke: list[float] = []
 
@@ -49,6 +50,16 @@ async def test_a_commit_elsewhere_wakes_the_watcher_before_its_poll(db_path: Pat
     finally:
         await writer.close()
         await reader.close()
+
+
+async def test_a_process_that_never_waits_binds_no_socket(db_path: Path) -> None:
+    db = await Database.open(db_path)
+    try:
+        await db.write_one("INSERT INTO events(ts, kind) VALUES (1, 'x.y')")
+        folder = folder_for(db_path)
+        assert not folder.exists() or not any(p.name.startswith(f"{os.getpid()}-") for p in folder.iterdir())
+    finally:
+        await db.close()
 
 
 async def test_a_dead_processes_socket_is_removed_by_the_next_sender(db_path: Path) -> None:
