@@ -20,25 +20,28 @@ from pathlib import Path
 
 from bench.common import machine
 
-MODULES = ("startup", "latency", "claims", "delivery", "knowledge", "instrumentation")
+MODULES = ("startup", "latency", "claims", "delivery", "knowledge", "instrumentation", "growth")
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
-def report(command: str, load: float, sections: list[tuple[str, float, str]]) -> str:
+def report(command: str, load: float, sections: list[tuple[str, float, tuple[float, float], str]]) -> str:
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmark results",
         "",
         f"- Command: `{command}`",
         f"- Date: {when}",
-        f"- Machine: {machine()}; a shared, noisy virtual machine where other jobs ran at the same time "
-        f"(load average {load:.1f} when the run began)",
+        f"- Machine: {machine()}; a shared, noisy virtual machine: other sessions' builds, tests and "
+        f"benchmarks ran on its 2 cores at the same time (load average {load:.1f} when the run began; each "
+        "section gives the load average before and after it, and ratios are against floors measured "
+        "interleaved in the same run, so they stay fair under load)",
         "- Each figure is one run, beside its floor measured in the same run (a bare MCPServer for anything over "
         "stdio, raw sqlite3 for claims); ratios are comparable across machines, absolute figures less so.",
         "",
     ]
-    for name, seconds, text in sections:
-        lines += [f"## bench.{name} ({seconds:.0f} s)", "", text.rstrip(), ""]
+    for name, seconds, (before, after), text in sections:
+        heading = f"## bench.{name} ({seconds:.0f} s; load average {before:.1f} before, {after:.1f} after)"
+        lines += [heading, "", text.rstrip(), ""]
     return "\n".join(lines)
 
 
@@ -59,11 +62,11 @@ def main() -> None:
     print(f"Machine: {machine()}, load average {load:.1f}\n", flush=True)
     sections = []
     for name in names:
-        began = time.perf_counter()
+        began, load_before = time.perf_counter(), os.getloadavg()[0]
         text = importlib.import_module(f"bench.{name}").run(not args.full)
-        seconds = time.perf_counter() - began
-        print(f"{text}\n({name}: {seconds:.0f} s)\n", flush=True)
-        sections.append((name, seconds, text))
+        seconds, load_after = time.perf_counter() - began, os.getloadavg()[0]
+        print(f"{text}\n({name}: {seconds:.0f} s, load average {load_before:.1f} → {load_after:.1f})\n", flush=True)
+        sections.append((name, seconds, (load_before, load_after), text))
     if args.write:
         command = "uv run python -m bench " + " ".join(sys.argv[1:])
         RESULTS.write_text(report(command.strip(), load, sections), encoding="utf-8")

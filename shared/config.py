@@ -40,6 +40,10 @@ class Settings:
     stuck_after: float = 3600.0
     metrics_raw_retention: float = 86400.0
     metrics_retention: float = 30 * 86400.0
+    integrity_every: float = 3600.0
+    event_retention: float = 90 * 86400.0
+    message_retention: float = 30 * 86400.0
+    task_retention: float = 30 * 86400.0
 
     @property
     def heartbeat_interval(self) -> float:
@@ -103,6 +107,10 @@ def load_settings(args: argparse.Namespace | None = None, env: Mapping[str, str]
         stuck_after=_number(env, "ROUNDTABLE_STUCK_AFTER", 3600.0, minimum=1.0),
         metrics_raw_retention=_number(env, "ROUNDTABLE_METRICS_RAW_RETENTION", 86400.0, minimum=3600.0),
         metrics_retention=_number(env, "ROUNDTABLE_METRICS_RETENTION", 30 * 86400.0, minimum=3600.0),
+        integrity_every=_number(env, "ROUNDTABLE_INTEGRITY_EVERY", 3600.0, minimum=60.0),
+        event_retention=_number(env, "ROUNDTABLE_EVENT_RETENTION", 90 * 86400.0, minimum=3600.0),
+        message_retention=_number(env, "ROUNDTABLE_MESSAGE_RETENTION", 30 * 86400.0, minimum=3600.0),
+        task_retention=_number(env, "ROUNDTABLE_TASK_RETENTION", 30 * 86400.0, minimum=3600.0),
     )
 
 

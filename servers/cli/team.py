@@ -25,6 +25,7 @@ from shared.db.connection import Database, latest_version
 from shared.db.watch import POLL_SECONDS, ChangeWatcher
 from shared.errors import RoundtableError, from_sqlite, is_file_problem
 from shared.models.monitoring import Event, TeamSummary
+from shared.rules.counts import shown
 from shared.store import events
 from shared.store.team import health, summary
 
@@ -103,12 +104,13 @@ def render_summary(s: TeamSummary, settings: Settings, out: TextIO) -> str:
     ]
     lines.append(table(["agent", "presence", "claims", "activity"], rows, out))
     order = ["open", "claimed", "blocked", "done", "failed", "cancelled"]
-    counts = [f"{k} {s.tasks[k]}" for k in [*order, *sorted(set(s.tasks) - set(order))] if s.tasks.get(k)]
+    counts = [f"{k} {shown(s.tasks[k])}" for k in [*order, *sorted(set(s.tasks) - set(order))] if s.tasks.get(k)]
     lines += [
         "",
-        f"{paint('Tasks', 'bold', out)}      {' · '.join(counts) or 'none'}; ready to claim: {s.ready_tasks}",
+        f"{paint('Tasks', 'bold', out)}      {' · '.join(counts) or 'none'}; ready to claim: {shown(s.ready_tasks)}",
         f"{paint('Proposals', 'bold', out)}  {s.open_proposals} open",
-        f"{paint('Mail', 'bold', out)}       {s.unread_messages} unread, {s.overdue_acks} acknowledgement(s) overdue",
+        f"{paint('Mail', 'bold', out)}       {shown(s.unread_messages)} unread, "
+        f"{s.overdue_acks} acknowledgement(s) overdue",
     ]
     return "\n".join(lines)
 

@@ -40,6 +40,8 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         clock=clock,
         background=[
             every(team.PRUNE_SECONDS, team.prune, what="pruning agents", at_start=True),
+            every(team.PRUNE_SECONDS, team.prune_history, what="pruning old history"),
+            every(team.INTEGRITY_POLL_SECONDS, team.check_integrity, what="checking integrity"),
             watcher(STATUS_URI, team.status, interval=0.25),
         ],
     )

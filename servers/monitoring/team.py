@@ -19,12 +19,14 @@ from shared.frame.runtime import Runtime, runtime
 from shared.frame.tool import tool
 from shared.models.monitoring import AgentStatusPage, EventPage, Health, Metrics, RegisterResult
 from shared.rules.timeparse import parse_duration
-from shared.store import events
+from shared.store import events, retention
 from shared.store.team import agents, health, metrics, presence, summary
 
 log = logging.getLogger(__name__)
 
 PRUNE_SECONDS = 60.0
+INTEGRITY_POLL_SECONDS = 60.0
+"""How often the integrity job looks whether a check is due (ROUNDTABLE_INTEGRITY_EVERY sets how old one may get)."""
 
 ServerKind = Literal["coordination", "messaging", "knowledge", "monitoring"]  # servers.SERVER_KINDS (tested)
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=agents.NAME_MAX)]
@@ -39,6 +41,31 @@ async def prune(rt: Runtime) -> None:
     pruned = await agents.prune(rt.db, rt.actor(), retention=rt.settings.agent_retention)
     if pruned:
         log.info("pruned agents offline for over %.0f s: %s", rt.settings.agent_retention, ", ".join(pruned))
+
+
+async def prune_history(rt: Runtime) -> None:
+    """One round of retention (shared/store/retention.py): old events, read and expired mail, long-finished
+    tasks, a few small batches each. Observers only look."""
+    if rt.settings.role == "observer":
+        return
+    keep = retention.Retention(
+        events=rt.settings.event_retention, messages=rt.settings.message_retention, tasks=rt.settings.task_retention
+    )
+    gone = await retention.prune(rt.db, now=rt.now(), keep=keep)
+    if gone:
+        log.info("retention pruned %s", ", ".join(f"{n} {what}" for what, n in gone.items()))
+
+
+async def check_integrity(rt: Runtime) -> None:
+    """One round of the background integrity check: PRAGMA quick_check when the last recorded one (by any
+    process) is older than ROUNDTABLE_INTEGRITY_EVERY, so a health call never scans the file itself."""
+    if rt.settings.role == "observer":
+        return
+    now = rt.now()
+    if await health.integrity_due(rt.db, now=now, every=rt.settings.integrity_every):
+        result = await health.run_integrity_check(rt.db, now=now)
+        if result != "ok":
+            log.error("PRAGMA quick_check found damage in %s: %s", rt.db.path, result)
 
 
 async def status(rt: Runtime) -> str:
@@ -99,7 +126,13 @@ async def agent_status(
 @tool(read_only=True, title="Health of the shared state")
 async def network_health(
     ctx: Context[Any, Any],
-    integrity: Annotated[bool, Field(description="run PRAGMA quick_check (reads the whole file)")] = True,
+    integrity: Annotated[
+        bool,
+        Field(
+            description="run PRAGMA quick_check now (reads the whole file); by default the last background"
+            " check is reported with its age"
+        ),
+    ] = False,
 ) -> Health:
     """Is the shared state healthy? Returns healthy | degraded | unhealthy with each reason (a stable
     code and what to do), the database (schema version, quick_check, file and WAL sizes, free disk), the

@@ -23,6 +23,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import aiosqlite
 import anyio
 
+from shared.db.wakeup import Wakeup
 from shared.errors import SchemaTooNew, from_sqlite
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class Database:
         self.read_only = read_only
         self._lock = anyio.Lock()
         self._identity = _file_identity(path)
+        self.wakeup: Wakeup | None = None
 
     @classmethod
     async def open(cls, path: Path, *, migrate: bool = True, read_only: bool = False) -> Database:
@@ -119,9 +121,14 @@ class Database:
         except BaseException:
             await conn.close()
             raise
+        if not read_only:
+            db.wakeup = Wakeup.open(path)
         return db
 
     async def close(self) -> None:
+        if self.wakeup is not None:
+            self.wakeup.close()
+            self.wakeup = None
         await self._conn.close()
 
     # -- reads ---------------------------------------------------------------------------------
@@ -173,10 +180,12 @@ class Database:
 
         async with self._lock:
             try:
-                return await self._run(job)
+                result = await self._run(job)
             except BaseException:
                 abandoned = True
                 raise
+        self._committed()
+        return result
 
     async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run `job` with the raw sqlite3 connection on aiosqlite's thread, as one queued call.
@@ -191,7 +200,14 @@ class Database:
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         """A single-statement write (its own transaction, one hop), e.g. UPDATE … RETURNING."""
         async with self._lock:
-            return list(await self._conn.execute_fetchall(sql, params))
+            rows = list(await self._conn.execute_fetchall(sql, params))
+        self._committed()
+        return rows
+
+    def _committed(self) -> None:
+        """After a commit: push a wake-up to the other processes' change watchers."""
+        if self.wakeup is not None:
+            self.wakeup.notify()
 
     # -- the file under us ----------------------------------------------------------------------
     def file_changed(self) -> bool:

@@ -4,6 +4,11 @@ SQLite bumps `PRAGMA data_version` on this connection whenever *another* connect
 costs microseconds). One poll per process serves every waiter — resource notifications, `message_wait`,
 `roundtable tail` — and it polls only while someone waits. A commit made through this process's own
 connection does not move it: code that commits and wants listeners told publishes directly.
+
+Other processes push a wake-up after each commit (shared/db/wakeup.py, a datagram to each process's
+socket beside the database): `watch_round` waits for one, or POLL_SECONDS at most, and then polls, so a
+commit elsewhere is seen within a fraction of a millisecond; where wake-ups are unavailable, polling alone
+serves, as before.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ POLL_SECONDS = 0.05
 
 
 class ChangeWatcher:
-    """Call `poll()` every POLL_SECONDS (a background job); iterate `changes()` to wait for commits."""
+    """Run `watch_round()` in a loop (a background job); iterate `changes()` to wait for commits."""
 
-    def __init__(self, version: Callable[[], Awaitable[int]]) -> None:
+    def __init__(
+        self, version: Callable[[], Awaitable[int]], wake: Callable[[float], Awaitable[bool]] | None = None
+    ) -> None:
         self._version = version
+        self._wake = wake
         self._last: int | None = None
         self._seq = 0
         self._changed = anyio.Event()
@@ -40,6 +48,15 @@ class ChangeWatcher:
             self._changed.set()
             self._changed = anyio.Event()
         self._last = version
+
+    async def watch_round(self) -> None:
+        """One round of the background watch: wait POLL_SECONDS, or less when another process pushes a
+        wake-up after its commit (only while someone waits), then poll."""
+        if self._waiters and self._wake is not None:
+            await self._wake(POLL_SECONDS)
+        else:
+            await anyio.sleep(POLL_SECONDS)
+        await self.poll()
 
     async def changes(self) -> AsyncGenerator[None, None]:
         """Yield at once (look now), then once after each commit by another process, for as long as the

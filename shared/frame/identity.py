@@ -12,10 +12,12 @@ import os
 import re
 import socket
 from dataclasses import dataclass
-
-import psutil
+from typing import TYPE_CHECKING
 
 from shared.config import Settings
+
+if TYPE_CHECKING:  # psutil is imported where the process tree is read: a named agent starts without it
+    import psutil
 
 LAUNCHERS = frozenset({"uv", "uvx", "uv.exe", "uvx.exe", "uv-trampoline", "uv-trampoline.exe"})
 
@@ -30,6 +32,8 @@ class Identity:
 
 
 def _is_launcher(proc: psutil.Process) -> bool:
+    import psutil
+
     try:
         name = proc.name().lower()
         if name in LAUNCHERS:
@@ -45,6 +49,8 @@ def _is_launcher(proc: psutil.Process) -> bool:
 
 def client_process(start: psutil.Process | None = None) -> psutil.Process | None:
     """The nearest ancestor of this process that is not a launcher (None if the tree cannot be read)."""
+    import psutil
+
     try:
         proc = (start or psutil.Process()).parent()
         while proc is not None and _is_launcher(proc):
@@ -73,6 +79,8 @@ def resolve(settings: Settings) -> Identity:
             client_name="",
             host=host,
         )
+    import psutil
+
     proc = client_process()
     if proc is None:
         # No readable parent: this process is its own client.

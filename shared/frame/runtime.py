@@ -58,7 +58,15 @@ class Runtime:
     changes: ChangeWatcher = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.changes = ChangeWatcher(lambda: self.db.data_version())
+        self.changes = ChangeWatcher(lambda: self.db.data_version(), self._wait_for_wakeup)
+
+    async def _wait_for_wakeup(self, seconds: float) -> bool:
+        """Until another process's commit pushes a wake-up to this one's database, or `seconds` pass."""
+        wakeup = self._db.wakeup if self._db is not None else None
+        if wakeup is None:
+            await anyio.sleep(seconds)
+            return False
+        return await wakeup.wait(seconds)
 
     @property
     def db(self) -> Database:
@@ -260,14 +268,23 @@ async def _keep_alive(rt: Runtime) -> None:
 
 
 async def _watch_changes(rt: Runtime) -> None:
-    await rt.changes.poll()
+    """Rounds of the change watcher: each waits for a wake-up (or POLL_SECONDS) itself, so the job loops
+    without a pause of its own; while the database is not open it only sleeps."""
+    if not rt.is_open:
+        await anyio.sleep(POLL_SECONDS)
+        return
+    try:
+        await rt.changes.watch_round()
+    except BaseException:
+        await anyio.sleep(POLL_SECONDS)  # a failing round (reported by the runner) never spins
+        raise
 
 
 _HOST = socket.gethostname()
 FRAME_JOBS = (
     every(lambda rt: rt.settings.heartbeat_interval, _keep_alive, what="heartbeat", needs_db=False),
     every(instrument.FLUSH_SECONDS, instrument.flush_and_roll_up, what="flushing tool-call samples"),
-    every(POLL_SECONDS, _watch_changes, what="watching for changes"),
+    every(0.0, _watch_changes, what="watching for changes", needs_db=False),
 )
 """The jobs every server runs: heartbeat (which also opens the database), metrics, the change watcher."""
 

@@ -28,8 +28,11 @@ class AgentInfo(BaseModel):
     last_seen: str | None = Field(description="its newest heartbeat")
     last_active: str | None = Field(description="its newest tool call")
     joined_at: str | None
-    claims: list[Claim] = Field(description="tasks it holds, with their lease expiry")
-    unread: int = Field(description="messages it has not read")
+    claims: list[Claim] = Field(
+        description="tasks it holds, with their lease expiry (the first 10, soonest expiry first)"
+    )
+    more_claims: int = Field(default=0, description="how many more tasks it holds than `claims` lists")
+    unread: int = Field(description="messages it has not read (1001 means 1,000 or more)")
     overdue_acks: int = Field(description="messages it was asked to acknowledge, past their deadline")
 
 
@@ -69,7 +72,13 @@ class DatabaseInfo(BaseModel):
     path: str
     schema_version: int
     schema_expected: int
-    quick_check: str = Field(description="'ok', the first problem PRAGMA quick_check found, or 'skipped'")
+    quick_check: str = Field(
+        description="'ok' or the damage PRAGMA quick_check found, from the last check (background or on request);"
+        " 'skipped' before the first"
+    )
+    quick_check_age_seconds: float | None = Field(
+        default=None, description="how long ago that check ran (0: just now, on request); null before the first"
+    )
     size_bytes: int
     wal_bytes: int
     free_disk_bytes: int
@@ -78,7 +87,7 @@ class DatabaseInfo(BaseModel):
 class WorkInfo(BaseModel):
     agents_known: int
     agents_online: int
-    tasks_ready: int
+    tasks_ready: int = Field(description="ready tasks, counted up to 1,001 (1001 means 1,000 or more)")
     oldest_ready_seconds: float | None
     stuck_tasks: list[int] = Field(description="ready tasks unclaimed past the stuck threshold (up to 20)")
     lapsed_leases: list[int] = Field(description="claims past their lease or whose holder left, not yet returned")

@@ -53,5 +53,7 @@ class ClaimResult(BaseModel):
 
 class TaskPage(BaseModel):
     tasks: list[Task]
-    total: int = Field(description="how many tasks match the filters in all")
+    total: int = Field(
+        description="how many tasks match the filters in all, counted up to 1,001 (1001 means 1,000 or more)"
+    )
     next_cursor: str | None = Field(description="pass as cursor to get the next page; null when this is the last")

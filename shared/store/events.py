@@ -80,7 +80,12 @@ async def page(
     db: Database, f: EventFilter, *, limit: int, before: int | None = None, since: int | None = None
 ) -> EventPage:
     """The audit trail: newest first (older pages with `before`), or with `since` the events after that id,
-    oldest first, to follow the trail. The cursor continues either way."""
+    oldest first, to follow the trail. The cursor continues either way. A kind prefix ('task.') reads each
+    kind under it over events_by_kind (one bounded query per kind) and merges them, never sorting the trail."""
+    return await db.read(_page, f, limit, before, since)
+
+
+def _page(tx: Tx, f: EventFilter, limit: int, before: int | None, since: int | None) -> EventPage:
     params: dict[str, Any] = {"limit": limit + 1}
     where = _conditions(f, params)
     if since is not None:
@@ -93,7 +98,17 @@ async def page(
             params["before"] = before
         order = "DESC"
     condition = " AND ".join(where) or "1"
-    rows = await db.fetchall(f"SELECT e.* FROM events e WHERE {condition} ORDER BY e.id {order} LIMIT :limit", params)
+    if "kind_end" in params:
+        rows: list[Row] = []
+        for kind in _kinds_between(tx, params["kind"], params["kind_end"]):
+            one = condition.replace("e.kind >= :kind AND e.kind < :kind_end", "e.kind = :one_kind")
+            rows += tx.execute(
+                f"SELECT e.* FROM events e WHERE {one} ORDER BY e.id {order} LIMIT :limit", {**params, "one_kind": kind}
+            )
+        rows.sort(key=lambda r: r["id"], reverse=order == "DESC")
+        rows = rows[: limit + 1]
+    else:
+        rows = tx.execute(f"SELECT e.* FROM events e WHERE {condition} ORDER BY e.id {order} LIMIT :limit", params)
     more = len(rows) > limit
     found = [to_event(r) for r in rows[:limit]]
     if since is not None:
@@ -101,6 +116,20 @@ async def page(
     else:
         cursor = found[-1].id if more and found else None
     return EventPage(events=found, next_cursor=cursor)
+
+
+KINDS_MAX = 100
+"""A kind prefix covers at most this many kinds (Roundtable records a few dozen)."""
+
+
+def _kinds_between(tx: Tx, low: str, high: str) -> list[str]:
+    """The distinct kinds in [low, high), one index seek each (a skip over events_by_kind)."""
+    kinds: list[str] = []
+    row = tx.fetchone("SELECT min(kind) AS k FROM events WHERE kind >= ? AND kind < ?", (low, high))
+    while row is not None and row["k"] is not None and len(kinds) < KINDS_MAX:
+        kinds.append(str(row["k"]))
+        row = tx.fetchone("SELECT min(kind) AS k FROM events WHERE kind > ? AND kind < ?", (kinds[-1], high))
+    return kinds
 
 
 async def names_an_actor(db: Database, name: str) -> bool:

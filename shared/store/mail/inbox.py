@@ -1,7 +1,8 @@
 """Reading mail: my inbox (unread first-class), threads, what I sent and who read it, waiting for mail.
 
-Visibility: a message is mine if I have a recipient row for it, or it is an unexpired broadcast from
-someone else. Reading marks it read (a recipient row), so each message is delivered once per agent.
+Visibility: a message is mine if I have a recipient row for it and it has not expired; a broadcast has a
+row for every agent but its sender (written when it is sent, or when an agent joins while it is live).
+Reading marks the row read, so each message is delivered once per agent.
 Every reader takes the acting `Actor` (shared/actor.py): its id is "me", its `now` judges expiry and
 overdue acknowledgements, its team secret verifies signatures. Engine-specific SQL comes from dialect.py.
 """
@@ -17,15 +18,11 @@ from shared.actor import Actor
 from shared.db.connection import Database, Row, Tx
 from shared.errors import InvalidArgument, NotFound
 from shared.models.messages import Message, Receipt
+from shared.rules import counts, signing
 from shared.rules import quoting as fts
-from shared.rules import signing
 from shared.rules.clock import iso
 from shared.store.mail import dialect
 
-MINE = (
-    f"(r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND {dialect.differs('m.sender_id', ':me')}))"
-    " AND (m.expires_at IS NULL OR m.expires_at > :now)"
-)
 FROM = "FROM messages m LEFT JOIN message_recipients r ON r.message_id = m.id AND r.agent_id = :me"
 SENDERS_VIEW = "FROM messages m CROSS JOIN (SELECT NULL AS read_at, NULL AS acked_at) r"
 """The sender's view of its messages: no read or acknowledgement state of its own (receipts show the
@@ -93,10 +90,12 @@ def to_message(row: Row, secret: str | None) -> Message:
     )
 
 
-def _where(f: InboxFilter, params: dict[str, Any]) -> str:
-    where = [MINE]
-    if f.unread_only:
-        where.append("r.read_at IS NULL")
+UNEXPIRED = "(m.expires_at IS NULL OR m.expires_at > :now)"
+
+
+def _filters(f: InboxFilter, params: dict[str, Any]) -> list[str]:
+    """Conditions on the message `m` itself (who, topic, thread, since, text)."""
+    where = [UNEXPIRED]
     if f.sender:
         where.append(dialect.same_name("m.sender_name", ":sender"))
         params["sender"] = f.sender
@@ -112,49 +111,80 @@ def _where(f: InboxFilter, params: dict[str, Any]) -> str:
     if f.text:
         where.append(dialect.text_matches("m.id", ":fts"))
         params["fts"] = fts_query(f.text)
-    return " AND ".join(where)
+    return where
+
+
+def _mine_ids(f: InboxFilter, params: dict[str, Any], *, bounded: bool) -> str:
+    """The ids of my messages that pass `f` after :after, from my recipient rows alone (a broadcast has one
+    per agent, written when it is sent or when the agent joins: `deliver_broadcasts`), over the partial
+    index of unread rows when only unread mail is wanted. `bounded`: stop at :limit, in id order."""
+    where = " AND ".join(_filters(f, params))
+    unread_row = " AND r.read_at IS NULL" if f.unread_only else ""
+    index = " INDEXED BY message_recipients_unread" if f.unread_only else ""
+    limit = " ORDER BY r.message_id LIMIT :limit" if bounded else ""
+    return (
+        f"SELECT r.message_id FROM message_recipients r{index} JOIN messages m ON m.id = r.message_id"
+        f" WHERE r.agent_id = :me{unread_row} AND r.message_id > :after AND {where}{limit}"
+    )
+
+
+def deliver_broadcasts(tx: Tx, agent_id: str, *, now: float) -> None:
+    """An agent who joins receives the live broadcasts sent before: one unread recipient row each."""
+    tx.execute(
+        "INSERT OR IGNORE INTO message_recipients(agent_id, message_id)"
+        " SELECT :me, m.id FROM messages m WHERE m.kind = 'broadcast'"
+        f" AND {dialect.differs('m.sender_id', ':me')} AND {UNEXPIRED}",
+        {"me": agent_id, "now": now},
+    )
 
 
 async def page(db: Database, me: Actor, f: InboxFilter, *, limit: int, after: int) -> tuple[list[Message], bool]:
     """Messages for me in id order after the cursor (a message id), and whether more follow."""
     params = me.params(after=after, limit=limit + 1)
-    rows = await db.fetchall(
-        f"SELECT {COLUMNS} {FROM} WHERE {_where(f, params)} AND m.id > :after ORDER BY m.id LIMIT :limit", params
-    )
+    ids = _mine_ids(f, params, bounded=True)
+    rows = await db.fetchall(f"SELECT {COLUMNS} {FROM} WHERE m.id IN ({ids}) ORDER BY m.id LIMIT :limit", params)
     return [to_message(r, me.secret) for r in rows[:limit]], len(rows) > limit
 
 
+COUNT_CAP = counts.CAP
+"""Counts of unread mail stop at COUNT_CAP + 1 (shown as "1,000+", shared/rules/counts.py), never a scan of all."""
+
+
 async def unread_count(db: Database, me: Actor) -> int:
-    return int(await db.scalar(f"SELECT count(*) {FROM} WHERE {MINE} AND r.read_at IS NULL", me.params()))
+    """How much unread mail I have, up to COUNT_CAP + 1 (more reads as `capped`)."""
+    params = me.params(after=0, limit=COUNT_CAP + 1)
+    ids = _mine_ids(InboxFilter(), params, bounded=True)
+    return int(await db.scalar(f"SELECT count(*) FROM ({ids})", params))
 
 
 async def unread_counts(db: Database, *, now: float) -> dict[str, int]:
-    """Every agent's unread count (as unread_count gives one), in two grouped queries instead of one per agent:
-    unread deliveries, plus live broadcasts from others that the agent has not read. Both read one snapshot."""
+    """Every agent's unread count (as unread_count gives one, capped the same way), in one snapshot."""
     return await db.read(_unread_counts, now)
 
 
 def _unread_counts(tx: Tx, now: float) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for sql in (
-        "SELECT r.agent_id, count(*) FROM message_recipients r JOIN messages m ON m.id = r.message_id"
-        " WHERE r.read_at IS NULL AND (m.expires_at IS NULL OR m.expires_at > :now) GROUP BY r.agent_id",
-        "SELECT a.id, (SELECT count(*) FROM messages m WHERE m.kind = 'broadcast'"
-        f" AND {dialect.differs('m.sender_id', 'a.id')}"
-        " AND (m.expires_at IS NULL OR m.expires_at > :now) AND NOT EXISTS (SELECT 1 FROM message_recipients r"
-        " WHERE r.message_id = m.id AND r.agent_id = a.id)) FROM agents a",
-    ):
-        for agent_id, n in tx.execute(sql, {"now": now}):
-            counts[agent_id] = counts.get(agent_id, 0) + int(n)
+    for (agent_id,) in tx.execute("SELECT id FROM agents"):
+        params = {"me": agent_id, "now": now, "after": 0, "limit": COUNT_CAP + 1}
+        n = int(tx.scalar(f"SELECT count(*) FROM ({_mine_ids(InboxFilter(), params, bounded=True)})", params))
+        if n:
+            counts[str(agent_id)] = n
     return counts
 
 
 async def unread_fingerprint(db: Database, me: Actor) -> tuple[int, int]:
-    """(count, newest id) of my unread mail: changes exactly when the inbox resource changes."""
+    """(count up to COUNT_CAP + 1, newest id) of my unread mail: changes whenever the inbox resource does
+    (a new message raises the newest id; reading lowers the count or the newest id)."""
+    params = me.params(after=0, limit=COUNT_CAP + 1)
+    ids = _mine_ids(InboxFilter(), params, bounded=True)
     row = await db.fetchone(
-        f"SELECT count(*), COALESCE(max(m.id), 0) {FROM} WHERE {MINE} AND r.read_at IS NULL", me.params()
+        f"SELECT (SELECT count(*) FROM ({ids})),"
+        " (SELECT r.message_id FROM message_recipients r INDEXED BY message_recipients_unread"
+        " JOIN messages m ON m.id = r.message_id"
+        f" WHERE r.agent_id = :me AND r.read_at IS NULL AND {UNEXPIRED} ORDER BY r.message_id DESC LIMIT 1)",
+        params,
     )
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+    return (int(row[0]), int(row[1] or 0)) if row else (0, 0)
 
 
 async def team_unread_fingerprint(db: Database) -> tuple[int, int]:

@@ -67,15 +67,18 @@ class Outgoing:
 
 
 def _rate_check(tx: Tx, sender: Actor) -> None:
+    """Refuse a send past `per_minute` messages in the last minute: one index seek (messages_by_sender) for
+    the per_minute-th newest message of the sender — if it is younger than a minute, the limit is reached."""
     now = sender.now
-    rows = tx.execute(
-        "SELECT created_at FROM messages WHERE sender_id = ? AND created_at > ? ORDER BY created_at",
-        (sender.id, now - 60),
+    row = tx.fetchone(
+        "SELECT created_at FROM messages WHERE sender_id = ? AND created_at > ? ORDER BY created_at DESC"
+        " LIMIT 1 OFFSET ?",
+        (sender.id, now - 60, sender.per_minute - 1),
     )
-    if len(rows) >= sender.per_minute:
-        wait = max(rows[len(rows) - sender.per_minute]["created_at"] + 60 - now, 0.1)
+    if row is not None:
+        wait = max(row["created_at"] + 60 - now, 0.1)
         raise RateLimited(
-            f"{sender.name} sent {len(rows)} messages in the last minute (limit {sender.per_minute}, "
+            f"{sender.name} sent {sender.per_minute} messages in the last minute (limit {sender.per_minute}, "
             f"ROUNDTABLE_SEND_RATE); you may send again in {wait:.0f} s"
         )
 
@@ -212,6 +215,10 @@ async def broadcast(db: Database, sender: Actor, out: Outgoing) -> int:
 def _broadcast(tx: Tx, sender: Actor, out: Outgoing) -> int:
     _rate_check(tx, sender)
     message_id = _insert(tx, sender.id, sender.name, "broadcast", "*", None, out, sender.now, sender.secret)
+    tx.execute(
+        "INSERT INTO message_recipients(agent_id, message_id) SELECT id, ? FROM agents WHERE id != ?",
+        (message_id, sender.id),
+    )
     events.record(
         tx,
         now=sender.now,
@@ -338,8 +345,9 @@ async def overdue_acks(db: Database, *, now: float) -> int:
     from agents still known (a pruned agent can no longer acknowledge, and agent_status cannot show it)."""
     return int(
         await db.scalar(
-            "SELECT count(*) FROM message_recipients r JOIN messages m ON m.id = r.message_id"
-            f" JOIN agents a ON a.id = r.agent_id WHERE {OVERDUE_ACK}",
+            "SELECT count(*) FROM messages m INDEXED BY messages_owing_ack"
+            " JOIN message_recipients r ON r.message_id = m.id"
+            f" JOIN agents a ON a.id = r.agent_id WHERE m.ack_required = 1 AND {OVERDUE_ACK}",
             {"now": now},
         )
     )

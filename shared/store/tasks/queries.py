@@ -17,6 +17,7 @@ from shared.actor import Actor
 from shared.db.connection import Row, Tx
 from shared.errors import NotFound
 from shared.models.tasks import PRIORITIES, Task, TaskStatus
+from shared.rules import counts
 from shared.rules import cursor as cursors
 from shared.rules.clock import iso
 from shared.rules.quoting import like_contains
@@ -118,6 +119,19 @@ def get_many(tx: Tx, actor: Actor, ids: Sequence[int]) -> list[Task]:
     return [to_task(r) for r in rows]
 
 
+TOTAL_CAP = counts.CAP
+"""A page's total counts up to TOTAL_CAP + 1 matching tasks (1,001 reads as "1,000 or more"), never all history."""
+
+
+def stored_statuses(seen: Sequence[str]) -> set[str]:
+    """The stored statuses whose tasks can show as one of `seen`: a lapsed claim shows as open or failed, so
+    asking for those also looks at claims (an index range on status instead of a probe of every row)."""
+    found = set(seen)
+    if found & {"open", "failed"}:
+        found.add("claimed")
+    return found
+
+
 @dataclass(frozen=True)
 class TaskFilter:
     statuses: Sequence[str] = ()
@@ -137,11 +151,14 @@ def page(
     after = cursors.parse(cursor, parts=2, tool="task_list")
     where = ["1 = 1"]
     params = actor.params()
+    stored: set[str] | None = None
     if filters.statuses:
         marks = ",".join(f":s{i}" for i in range(len(filters.statuses)))
+        stored = stored_statuses(filters.statuses)
         where.append(f"{EFFECTIVE_STATUS} IN ({marks})")
         params.update({f"s{i}": s for i, s in enumerate(filters.statuses)})
     if filters.ready_only:
+        stored = (stored or {"open", "claimed"}) & {"open", "claimed"}
         where.append(READY)
     if filters.mine:
         where.append(f"t.holder = :me AND NOT {LAPSED}")
@@ -158,10 +175,24 @@ def page(
         where.append(f"({title} OR {description})")
         params["text"] = like_contains(filters.text)
     condition = " AND ".join(where)
-    total = int(tx.scalar(f"SELECT count(*) FROM tasks t WHERE {condition}", params))
+    if stored is not None:  # tasks_by_status serves each stored status in queue order
+        narrowed = f"t.status IN ({','.join(repr(s) for s in sorted(stored))}) AND {condition}"
+    else:
+        narrowed = condition
+    counted = f"SELECT 1 FROM tasks t WHERE {narrowed} LIMIT {TOTAL_CAP + 1}"
+    total = int(tx.scalar(f"SELECT count(*) FROM ({counted})", params))
     if after is not None:
         condition += " AND (t.priority < :cp OR (t.priority = :cp AND t.id > :cid))"
         params.update(cp=after[0], cid=after[1])
+    if stored is not None:
+        # One branch per stored status, each walking the index in queue order and stopping at the page,
+        # instead of one IN that sorts every open task.
+        branches = " UNION ALL ".join(
+            f"SELECT * FROM (SELECT t.id FROM tasks t WHERE t.status = '{status}' AND {condition}"
+            " ORDER BY t.priority DESC, t.id LIMIT :limit)"
+            for status in sorted(stored)
+        )
+        condition = f"t.id IN ({branches})"
     rows = tx.execute(
         f"SELECT {COLUMNS} FROM tasks t WHERE {condition} ORDER BY t.priority DESC, t.id LIMIT :limit",
         {**params, "limit": limit + 1},

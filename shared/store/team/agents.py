@@ -20,6 +20,7 @@ from shared.db.connection import Database, Tx
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.rules import names as names_rule
 from shared.store import events
+from shared.store.mail import inbox
 
 NAME_MAX = 64
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -101,6 +102,7 @@ async def register_session(
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (agent_id, name, client_name, host, role, now, now, now),
             )
+            inbox.deliver_broadcasts(tx, agent_id, now=now)
             events.record(
                 tx,
                 now=now,

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import psutil
-
 from shared import __version__
 from shared.actor import Actor
 from shared.config import Settings
 from shared.db.connection import Database, Tx, latest_version
 from shared.models.monitoring import DatabaseInfo, Health, HealthReason, HealthStatus, ProcessInfo, WorkInfo
+from shared.rules import counts
 from shared.rules.clock import iso
 from shared.store.mail import send as messages
 from shared.store.tasks.queries import LAPSED_IDS, UNMET_DEPS
@@ -40,6 +39,10 @@ READY_SINCE = greatest(
     " WHERE d.task_id = t.id), 0)",
 )
 """When an open task became ready: created or released, scheduled time passed, last dependency done."""
+
+
+SCAN_CAP = counts.CAP
+"""Health looks at this many ready tasks at most; `tasks_ready` past it reads 1,001 ("1,000 or more")."""
 
 
 @dataclass(frozen=True)
@@ -75,17 +78,50 @@ def _size(path: Path) -> int:
         return 0
 
 
-async def database_info(db: Database, *, integrity: bool) -> DatabaseInfo:
-    """The file: schema version, its integrity check (or 'skipped'), sizes of the file and its WAL, free disk."""
-    quick = "skipped"
+async def run_integrity_check(db: Database, *, now: float) -> str:
+    """Run PRAGMA quick_check now (it reads the whole file) and record its result for every process's
+    health calls; returns the result ('ok' or the damage found)."""
+    began = time.perf_counter()
+    rows = await db.fetchall(QUICK_CHECK)
+    result = "; ".join(str(r[0]) for r in rows) or "ok"
+    await db.write_one(
+        "INSERT INTO integrity_checks(id, checked_at, seconds, result) VALUES (1, ?, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at, seconds = excluded.seconds,"
+        " result = excluded.result",
+        (now, time.perf_counter() - began, result),
+    )
+    return result
+
+
+async def last_integrity_check(db: Database) -> tuple[str, float] | None:
+    """The last recorded integrity check: (result, when), or None when none ran on this file yet."""
+    row = await db.fetchone("SELECT result, checked_at FROM integrity_checks WHERE id = 1")
+    return (str(row["result"]), float(row["checked_at"])) if row else None
+
+
+async def integrity_due(db: Database, *, now: float, every: float) -> bool:
+    """Whether the background integrity check should run: none recorded, or the last older than `every`."""
+    last = await last_integrity_check(db)
+    return last is None or last[1] <= now - every
+
+
+async def database_info(db: Database, *, integrity: bool, now: float | None = None) -> DatabaseInfo:
+    """The file: schema version, its integrity (run now when `integrity`, else the last background check
+    with its age, or 'skipped' before the first), sizes of the file and its WAL, free disk."""
+    at = time.time() if now is None else now
+    quick, age = "skipped", None
     if integrity:
-        rows = await db.fetchall(QUICK_CHECK)
-        quick = "; ".join(str(r[0]) for r in rows) or "ok"
+        quick, age = await run_integrity_check(db, now=at), 0.0
+    else:
+        last = await last_integrity_check(db)
+        if last is not None:
+            quick, age = last[0], round(max(at - last[1], 0.0), 1)
     return DatabaseInfo(
         path=str(db.path),
         schema_version=await db.schema_version(),
         schema_expected=latest_version(),
         quick_check=quick,
+        quick_check_age_seconds=age,
         size_bytes=_size(db.path),
         wal_bytes=_size(db.path.with_name(db.path.name + "-wal")),
         free_disk_bytes=shutil.disk_usage(db.path.parent).free,
@@ -98,9 +134,12 @@ def _work(tx: Tx, at: Actor, limits: Limits, overdue_acks: int) -> WorkInfo:
     agents = tx.fetchone(
         f"SELECT count(*) AS known, {count_if(live_session_sql('a.id'))} AS online FROM agents a", params
     )
+    # Bounded: at most SCAN_CAP open tasks are looked at, the longest unchanged first (a task's ready time is
+    # never before its last change, so the oldest ready task is among them unless SCAN_CAP are blocked).
     ready_sql = (
-        f"SELECT t.id, {READY_SINCE} AS since FROM tasks t WHERE t.status = 'open' AND NOT {UNMET_DEPS}"
-        " AND (t.not_before IS NULL OR t.not_before <= :now)"
+        f"SELECT * FROM (SELECT t.id, {READY_SINCE} AS since FROM tasks t INDEXED BY tasks_open_by_update"
+        f" WHERE t.status = 'open' AND NOT {UNMET_DEPS} AND (t.not_before IS NULL OR t.not_before <= :now)"
+        f" ORDER BY t.updated_at LIMIT {SCAN_CAP + 1})"
     )
     ready = tx.fetchone(f"SELECT count(*) AS n, min(since) AS oldest FROM ({ready_sql})", params)
     stuck = tx.execute(f"SELECT id FROM ({ready_sql}) WHERE since < :stuck_before ORDER BY since, id LIMIT 20", params)
@@ -224,7 +263,7 @@ async def check(
 ) -> Health:
     """The health of the shared state as `at` sees it (plus `process`, the answering server, when given)."""
     limits = limits or Limits()
-    d = await database_info(db, integrity=integrity)
+    d = await database_info(db, integrity=integrity, now=at.now)
     w = await work_info(db, at, limits=limits)
     found = reasons(d, w, limits)
     return Health(
@@ -252,6 +291,8 @@ async def live_sessions(db: Database, at: Actor) -> int:
 
 def process_info(*, server: str, uptime: float, connections: int, tools: int) -> ProcessInfo:
     """This process: version, uptime, live sessions, tool count, memory (RSS) and CPU."""
+    import psutil  # only when asked: not on the path of a server's start
+
     me = psutil.Process()
     cpu = me.cpu_times()
     cpu_seconds = cpu.user + cpu.system

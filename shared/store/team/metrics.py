@@ -8,9 +8,9 @@ call. The readers take a `Tx`, so that `report` reads what performance_metrics s
 Bounded: `roll_up` folds samples older than the raw retention (default a day) into `tool_call_hours`
 — one row per hour, server, tool, agent, error kind and latency bucket — and deletes them in the same
 transaction; rollups older than the metrics retention (default 30 days) are deleted. Percentiles over
-a window inside the raw retention are exact (nearest rank over the samples); over a longer window they
-are estimated from the latency histogram (buckets 25 % wide; the estimate is the bucket's geometric
-middle, within ±12 %).
+a window inside the raw retention are exact (nearest rank over the samples, up to EXACT_MAX of them);
+over a longer or busier window they are estimated from the latency histogram (buckets 25 % wide; the
+estimate is the bucket's geometric middle, within ±12 %).
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.db.connection import Database, Row, Tx
 from shared.errors import NotFound
-from shared.models.monitoring import Metrics, SlowCall, ToolStats, Totals
 from shared.rules.clock import iso
 from shared.store.team.dialect import ROWS_CHANGED, count_if, greatest, hour_of, json_field
+
+if TYPE_CHECKING:  # the result models load where a report is built, not when a server starts and records
+    from shared.models.monitoring import Metrics, SlowCall, ToolStats, Totals
 
 Sample = tuple[float, str | None, str, str, float, str | None]
 """(started at, agent id, server, tool, seconds, error kind or None)."""
@@ -167,6 +169,8 @@ def _names(tx: Tx) -> dict[str, str]:
 
 
 def _stats(row: Row | dict[str, Any], errors: dict[str, int], names: dict[str, str], by_agent: bool) -> ToolStats:
+    from shared.models.monitoring import ToolStats
+
     calls = int(row["calls"])
     agent = str(row["agent_id"])
     return ToolStats(
@@ -187,6 +191,17 @@ def _stats(row: Row | dict[str, Any], errors: dict[str, int], names: dict[str, s
 def _rank(ordered: Sequence[float], quantile: int) -> float:
     """The nearest-rank percentile of sorted samples."""
     return ordered[max(1, (len(ordered) * quantile + 99) // 100) - 1]
+
+
+EXACT_MAX = 10_000
+"""Past this many samples in the window, percentiles come from the histogram aggregated in SQL (estimates
+within ±12 %) instead of ranking every sample in Python, so a busy window costs the same as a quiet one."""
+
+
+def _many_samples(tx: Tx, q: Query) -> bool:
+    where, params = q.where("c.ts")
+    some = f"SELECT 1 FROM tool_calls c WHERE {where} LIMIT {EXACT_MAX + 1}"
+    return int(tx.scalar(f"SELECT count(*) FROM ({some})", params)) > EXACT_MAX
 
 
 def exact_stats(tx: Tx, q: Query) -> list[ToolStats]:
@@ -285,6 +300,8 @@ def _estimate(buckets: dict[int, int], calls: int, quantile: int) -> float:
 
 def slowest(tx: Tx, q: Query, limit: int) -> list[SlowCall]:
     """The slowest calls in the window that are still kept as samples."""
+    from shared.models.monitoring import SlowCall
+
     where, params = q.where("c.ts")
     rows = tx.execute(
         "SELECT c.*, COALESCE(a.name, c.agent_id) AS agent FROM tool_calls c LEFT JOIN agents a ON a.id = c.agent_id"
@@ -309,15 +326,18 @@ BY_AGENTS, NOTICES = count_if("kind != 'system'"), count_if("kind = 'system'")
 
 def totals(tx: Tx, q: Query, tools: Sequence[ToolStats]) -> Totals:
     """Messages sent/received/failed and tasks created/completed/failed in the window, plus tool totals."""
+    from shared.models.monitoring import Totals
+
     window = {"since": q.since, "until": q.until, "agent": q.agent_id}
     mine = "AND (:agent IS NULL OR {} = :agent)"
     sent = tx.fetchone(
-        f"SELECT {BY_AGENTS} AS agents, {NOTICES} AS notices FROM messages"
+        f"SELECT {BY_AGENTS} AS agents, {NOTICES} AS notices FROM messages INDEXED BY messages_by_time"
         f" WHERE created_at >= :since AND created_at < :until {mine.format('sender_id')}",
         window,
     )
     received = tx.scalar(
-        "SELECT count(*) FROM message_recipients WHERE read_at >= :since AND read_at < :until"
+        "SELECT count(*) FROM message_recipients INDEXED BY message_recipients_by_read_time"
+        " WHERE read_at >= :since AND read_at < :until"
         f" {mine.format('agent_id')}",
         window,
     )
@@ -326,7 +346,7 @@ def totals(tx: Tx, q: Query, tools: Sequence[ToolStats]) -> Totals:
         for r in tx.execute(
             # A claim that lapsed on its last attempt fails the task too (recorded by the sweep).
             "SELECT CASE WHEN kind = 'task.lease_lapsed' THEN 'task.failed' ELSE kind END AS kind, count(*) AS n"
-            " FROM events WHERE (kind IN ('task.created', 'task.completed', 'task.failed')"
+            " FROM events INDEXED BY events_by_time WHERE (kind IN ('task.created', 'task.completed', 'task.failed')"
             f"  OR (kind = 'task.lease_lapsed' AND {json_field('data', 'now')} = 'failed'))"
             f" AND ts >= :since AND ts < :until {mine.format('agent_id')} GROUP BY 1",
             window,
@@ -355,7 +375,9 @@ def report(tx: Tx, q: Query, *, now: float, slowest_calls: int) -> Metrics:
     between deciding where percentiles come from and reading them): per-tool figures — exact from the
     samples, or from the histogram once calls of the window were rolled up — the slowest calls, totals.
     A tool filter naming a tool never called is refused with the tools seen."""
-    exact = not has_rollups(tx, q)
+    from shared.models.monitoring import Metrics
+
+    exact = not has_rollups(tx, q) and not _many_samples(tx, q)
     tools = exact_stats(tx, q) if exact else histogram_stats(tx, q)
     if q.tool is not None and not tools and not ever_called(tx, q.tool):
         seen = ", ".join(tool_names(tx)) or "none yet"

@@ -28,6 +28,8 @@ PRESENCE = (
 )
 ORDER = f"CASE presence WHEN 'online' THEN 0 WHEN 'idle' THEN 1 ELSE 2 END, a.name {NOCASE}"
 MAX_AGENTS = 200
+CLAIMS_SHOWN = 10
+"""An agent's claim list in agent_status stops here; the rest is a count (`more_claims`)."""
 
 
 def presence_rows(tx: Tx, at: Actor, *, agent_id: str | None = None) -> list[Row]:
@@ -60,8 +62,9 @@ def claims_by_agent(tx: Tx, at: Actor) -> dict[str, list[Claim]]:
 def overdue_by_agent(tx: Tx, at: Actor) -> dict[str, int]:
     """Messages each agent was asked to acknowledge and has not, past their deadline (inbox.OVERDUE_ACK)."""
     rows = tx.execute(
-        "SELECT r.agent_id, count(*) AS n FROM message_recipients r JOIN messages m ON m.id = r.message_id"
-        f" WHERE {inbox.OVERDUE_ACK} GROUP BY r.agent_id",
+        "SELECT r.agent_id, count(*) AS n FROM messages m INDEXED BY messages_owing_ack"
+        " JOIN message_recipients r ON r.message_id = m.id"
+        f" WHERE m.ack_required = 1 AND {inbox.OVERDUE_ACK} GROUP BY r.agent_id",
         at.params(),
     )
     return {str(r["agent_id"]): int(r["n"]) for r in rows}
@@ -95,7 +98,8 @@ async def agent_infos(db: Database, at: Actor, *, agent_id: str | None = None) -
                 last_seen=iso(r["last_seen"]),
                 last_active=iso(r["last_active"]),
                 joined_at=iso(r["created_at"]),
-                claims=claims.get(r["id"], []),
+                claims=claims.get(r["id"], [])[:CLAIMS_SHOWN],
+                more_claims=max(len(claims.get(r["id"], [])) - CLAIMS_SHOWN, 0),
                 unread=unread.get(r["id"], 0),
                 overdue_acks=overdue.get(r["id"], 0),
             )

@@ -1,0 +1,326 @@
+"""Costs as the team's history grows: every tool's store call, p50/p99, at 1k and 100k rows of history
+(1M with --full), beside the same call at the smallest size measured in the same run.
+
+History per size N: N tasks (90 % done, the rest open, 8 claimed), N messages (1 % unread, 1 % broadcasts),
+N events (task.*, message.*, agent.*), N tool-call samples over the last day, N/10 knowledge entries; 8 live
+agents. Seeded with raw sqlite3 `executemany` in one transaction per table, then every call is timed through
+the store exactly as its tool runs it (the Database, the Actor, one hop per call). Goals (issue 17): at the
+largest size each call's p50 is within 2x of its p50 at 1k, and no call is over 20 ms p50.
+
+    uv run python -m bench.growth [--full] [--sizes 1000,100000] [--repeats 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sqlite3
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bench.common import machine, ms, pct, table
+from shared.actor import Actor
+from shared.db.connection import Database
+from shared.store import events
+from shared.store.knowledge import search as knowledge_search
+from shared.store.mail import inbox, send
+from shared.store.tasks import queries as task_queries
+from shared.store.tasks import queue
+from shared.store.team import health, metrics, presence, summary
+
+AGENTS = 8
+GROWTH_GOAL = 2.0
+P50_GOAL_MS = 20.0
+KINDS = ("task.created", "task.claimed", "task.completed", "message.sent", "agent.joined", "knowledge.added")
+
+
+def seed(path: Path, n: int, now: float, seed_value: int = 17) -> None:
+    """A migrated file holding n rows of history in every growing table (see the module docstring)."""
+
+    async def migrate() -> None:
+        db = await Database.open(path)
+        await db.close()
+
+    asyncio.run(migrate())
+    rng = random.Random(seed_value)
+    agent_ids = [f"agent-{i}" for i in range(AGENTS)]
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA synchronous=OFF")
+    with conn:
+        conn.executemany(
+            "INSERT INTO agents(id, name, role, created_at, last_seen, last_active) VALUES (?, ?, 'worker', ?, ?, ?)",
+            [(a, a, now - 86400, now, now) for a in agent_ids],
+        )
+        conn.executemany(
+            "INSERT INTO sessions(id, agent_id, server, pid, host, started_at, heartbeat_at)"
+            " VALUES (?, ?, 'coordination', 1, 'bench', ?, ?)",
+            [(f"s-{a}", a, now - 3600, now) for a in agent_ids],
+        )
+        start = now - 86400 * 30
+        step = 86400 * 30 / n
+
+        def task(i: int) -> tuple[object, ...]:
+            at = start + i * step
+            if i % 10:
+                return (f"task {i}", i % 4, "done", agent_ids[i % AGENTS], None, None, None, 900, at, at, at)
+            if i % 1000 < AGENTS * 10 and i % 10 == 0 and i < AGENTS * 10:
+                holder = agent_ids[i // 10]
+                return (f"task {i}", i % 4, "claimed", holder, holder, now, now + 900, 900, at, at, None)
+            return (f"task {i}", i % 4, "open", agent_ids[i % AGENTS], None, None, None, 900, at, at, None)
+
+        conn.executemany(
+            "INSERT INTO tasks(title, priority, status, created_by, holder, claimed_at, lease_expires_at,"
+            " lease_seconds, created_at, updated_at, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (task(i) for i in range(n)),
+        )
+
+        def message(i: int) -> tuple[object, ...]:
+            at = start + i * step
+            kind = "broadcast" if i % 100 == 7 else "direct"
+            return (
+                i + 1,
+                agent_ids[i % AGENTS],
+                agent_ids[i % AGENTS],
+                kind,
+                f"subject {i}",
+                f"body {i} w{i % 97}",
+                i + 1,
+                at,
+                "*" if kind == "broadcast" else f'["{agent_ids[(i + 1) % AGENTS]}"]',
+            )
+
+        conn.executemany(
+            "INSERT INTO messages(id, sender_id, sender_name, kind, subject, body, thread_id, created_at, audience)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (message(i) for i in range(n)),
+        )
+
+        def recipients() -> object:
+            for i in range(n):
+                at = start + i * step
+                if i % 100 == 7:  # a broadcast: a row for everyone else, read except on the newest ones
+                    for a in agent_ids:
+                        if a != agent_ids[i % AGENTS]:
+                            yield (a, i + 1, at + 1 if i < n * 0.99 else None)
+                    continue
+                unread = rng.random() < 0.01
+                yield (agent_ids[(i + 1) % AGENTS], i + 1, None if unread else at + 1)
+
+        conn.executemany(
+            "INSERT OR IGNORE INTO message_recipients(agent_id, message_id, read_at) VALUES (?, ?, ?)", recipients()
+        )
+        conn.executemany(
+            "INSERT INTO events(ts, agent_id, agent_name, kind, object_type, object_id, data)"
+            " VALUES (?, ?, ?, ?, 'task', ?, '{}')",
+            (
+                (start + i * step, agent_ids[i % AGENTS], agent_ids[i % AGENTS], KINDS[i % len(KINDS)], str(i))
+                for i in range(n)
+            ),
+        )
+        day_step = 86400 / n
+        conn.executemany(
+            "INSERT INTO tool_calls(ts, agent_id, server, tool, seconds, bucket, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    now - 86400 + i * day_step,
+                    agent_ids[i % AGENTS],
+                    "coordination",
+                    ("task_claim", "task_list")[i % 2],
+                    0.001 + (i % 50) / 1000,
+                    metrics.bucket(0.001 + (i % 50) / 1000),
+                    None,
+                )
+                for i in range(n)
+            ),
+        )
+        conn.executemany(
+            "INSERT INTO knowledge(kind, title, title_key, body, author_id, author_name, created_at)"
+            " VALUES ('fact', ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    f"entry {i} w{i % 89}",
+                    f"entry {i} w{i % 89}",
+                    f"body of entry {i} about w{i % 97} and w{i % 13}",
+                    agent_ids[0],
+                    agent_ids[0],
+                    start + i * step,
+                )
+                for i in range(max(n // 10, 10))
+            ),
+        )
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+Call = Callable[[Database, Actor], Awaitable[object]]
+
+
+def calls() -> dict[str, Call]:
+    """Each tool's store work, as the tool runs it."""
+    limits = health.Limits()
+
+    async def task_claim(db: Database, me: Actor) -> object:
+        task_id = await queue.create(db, me, queue.NewTask(title="bench"))
+        return await queue.claim(db, me, task_id, None)
+
+    async def task_list_ready(db: Database, me: Actor) -> object:
+        return await db.read(task_queries.page, me, task_queries.TaskFilter(ready_only=True), limit=20, cursor=None)
+
+    async def task_list_all(db: Database, me: Actor) -> object:
+        return await db.read(task_queries.page, me, task_queries.TaskFilter(), limit=20, cursor=None)
+
+    async def message_send(db: Database, me: Actor) -> object:
+        return await send.send(db, me, ["agent-1"], send.Outgoing(subject="s", body="b"))
+
+    async def message_query(db: Database, me: Actor) -> object:
+        return await inbox.page(db, me.named("agent-1"), inbox.InboxFilter(unread_only=True), limit=20, after=0)
+
+    async def message_wait_probe(db: Database, me: Actor) -> object:
+        return await inbox.unread_fingerprint(db, me)
+
+    async def agent_status(db: Database, me: Actor) -> object:
+        return await presence.agent_infos(db, me)
+
+    async def network_health(db: Database, me: Actor) -> object:
+        return await health.check(db, me, limits=limits, integrity=False)
+
+    async def event_log(db: Database, me: Actor) -> object:
+        return await events.page(db, events.EventFilter(kind="task."), limit=50)
+
+    async def performance_metrics(db: Database, me: Actor) -> object:
+        q = metrics.Query(since=me.now - 3600, until=me.now + 1)
+        return await db.read(metrics.report, q, now=me.now, slowest_calls=5)
+
+    async def status_summary(db: Database, me: Actor) -> object:
+        return await summary.team_summary(db, me, limits)
+
+    async def knowledge_query(db: Database, me: Actor) -> object:
+        return await knowledge_search.search(db, knowledge_search.Search(text="w5"), now=me.now)
+
+    return {
+        "task_claim (create+claim)": task_claim,
+        "task_list(ready_only)": task_list_ready,
+        "task_list": task_list_all,
+        "message_send": message_send,
+        "message_query(unread)": message_query,
+        "message_wait wake-up probe": message_wait_probe,
+        "agent_status": agent_status,
+        "network_health": network_health,
+        "event_log kind 'task.'": event_log,
+        "performance_metrics": performance_metrics,
+        "status summary": status_summary,
+        "knowledge_query": knowledge_query,
+    }
+
+
+SENDS = 2000
+SEND_GOAL = 5000.0
+
+
+async def send_rate(db: Database, me: Actor) -> float:
+    """Store sends per second, one process, one at a time (each its own write transaction)."""
+    out = send.Outgoing(subject="s", body="rate")
+    began = time.perf_counter()
+    for i in range(SENDS):
+        await send.send(db, me.at(me.now + 1 + i * 1e-4), ["agent-1"], out)
+    return SENDS / (time.perf_counter() - began)
+
+
+def raw_insert_rate(path: Path) -> float:
+    """The floor: raw sqlite3 one-row INSERT transactions per second on the same file."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    began = time.perf_counter()
+    for i in range(SENDS):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO messages(sender_name, kind, body, created_at) VALUES ('raw', 'direct', ?, ?)", (str(i), 0.0)
+        )
+        conn.execute("COMMIT")
+    rate = SENDS / (time.perf_counter() - began)
+    conn.close()
+    return rate
+
+
+async def measure(path: Path, now: float, repeats: int) -> dict[str, list[float]]:
+    db = await Database.open(path)
+    me = Actor(id="agent-0", name="agent-0", now=now, per_minute=10**9)
+    found: dict[str, list[float]] = {}
+    try:
+        for name, call in calls().items():
+            samples = []
+            for i in range(repeats + 2):
+                at = me.at(now + i * 0.001)
+                began = time.perf_counter()
+                await call(db, at)
+                if i >= 2:  # the first two warm the cache
+                    samples.append(time.perf_counter() - began)
+            found[name] = samples
+        found["sends/s"] = [await send_rate(db, me.at(now + 3600))]
+    finally:
+        await db.close()
+    found["raw inserts/s"] = [raw_insert_rate(path)]
+    return found
+
+
+def run(quick: bool = True, sizes: list[int] | None = None, repeats: int = 40) -> str:
+    sizes = sizes or ([1000, 100_000] if quick else [1000, 100_000, 1_000_000])
+    now = time.time()
+    results: dict[int, dict[str, list[float]]] = {}
+    loads: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            path = Path(tmp) / f"growth-{n}.db"
+            seed(path, n, now)
+            loads.append(os.getloadavg()[0])
+            results[n] = asyncio.run(measure(path, now, repeats))
+    base, top = sizes[0], sizes[-1]
+    rates = {n: (results[n].pop("sends/s")[0], results[n].pop("raw inserts/s")[0]) for n in sizes}
+    rows = []
+    for name in results[base]:
+        cells: list[object] = [name]
+        for n in sizes:
+            s = results[n][name]
+            cells.append(f"{ms(pct(s, 50))} / {ms(pct(s, 99))}")
+        ratio = pct(results[top][name], 50) / max(pct(results[base][name], 50), 1e-9)
+        top_p50 = pct(results[top][name], 50) * 1000
+        ok = (ratio <= GROWTH_GOAL or top_p50 < 1.0) and top_p50 <= P50_GOAL_MS
+        cells += [f"{ratio:.2f}x", "pass" if ok else "FAIL"]
+        rows.append(cells)
+    headers = ["store call", *(f"{n:,} p50 / p99 ms" for n in sizes), f"{top:,} / {base:,} p50", "goal"]
+    title = (
+        f"Growth: store calls by rows of history ({repeats} calls each; load average "
+        + ", ".join(f"{n:,}: {load:.1f}" for n, load in zip(sizes, loads, strict=True))
+        + ")"
+    )
+    ready_p99 = pct(results[top]["task_list(ready_only)"], 99) * 1000
+    sends, raw = rates[top]
+    note = (
+        f"\nGoal: p50 at {top:,} within {GROWTH_GOAL:g}x of {base:,} (a call under 1 ms at both counts as flat) "
+        f"and at most {P50_GOAL_MS:g} ms.\n"
+        f"task_list(ready_only) p99 at {top:,}: {ready_p99:.2f} ms (goal ≤ 5 ms at 100,000: "
+        f"{ready_p99 / 5:.2f}x, {'pass' if ready_p99 <= 5 else 'FAIL'}).\n"
+        f"Store sends at {top:,}: {sends:,.0f}/s, one process, one write transaction each, beside raw sqlite3 "
+        f"one-row INSERT transactions {raw:,.0f}/s ({sends / raw:.2f}x); goal ≥ {SEND_GOAL:,.0f}/s: "
+        f"{sends / SEND_GOAL:.2f}x, {'pass' if sends >= SEND_GOAL else 'FAIL'}.\n"
+    )
+    return table(title, headers, rows) + note
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="also 1,000,000 rows")
+    parser.add_argument("--sizes", help="comma-separated row counts, e.g. 1000,20000")
+    parser.add_argument("--repeats", type=int, default=40)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
+    print(f"Machine: {machine()}\n")
+    print(run(not args.full, sizes, args.repeats))
+
+
+if __name__ == "__main__":
+    main()

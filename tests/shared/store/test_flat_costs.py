@@ -1,0 +1,170 @@
+"""Issue 17: retention in small batches, the integrity check recorded with its age, broadcasts as recipient
+rows (also for agents who join later), capped counts, and reads that stay on their indexes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from shared.db.connection import Database
+from shared.rules import counts
+from shared.store import events, retention
+from shared.store.mail import inbox
+from shared.store.mail import send as messages
+from shared.store.tasks import changes
+from shared.store.tasks import queries as task_queries
+from shared.store.tasks import queue as task_store
+from shared.store.team import health
+from tests.agents import join, mail
+from tests.conftest import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+DAY = 86400.0
+KEEP = retention.Retention(events=10 * DAY, messages=10 * DAY, tasks=10 * DAY)
+
+
+async def test_retention_prunes_old_events_read_and_expired_mail_and_long_finished_tasks(
+    db: Database, clock: FakeClock
+) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    read = await mail(db, clock, ana, ["bo"])
+    unread = await mail(db, clock, ana, ["bo"])
+    owing = await mail(db, clock, ana, ["bo"], ack_within=60)
+    await inbox.mark_read(db, bo.at(clock()), [read, owing])
+    reply = await messages.send(
+        db, replace(bo, now=clock(), per_minute=1000), ["ana"], messages.Outgoing(subject="", body="re", reply_to=read)
+    )
+    expiring = messages.Outgoing(subject="", body="soon gone", expires_at=clock() + 60)
+    short = await messages.broadcast(db, replace(ana, now=clock(), per_minute=1000), expiring)
+    done = await task_store.create(db, ana.at(clock()), task_store.NewTask(title="done long ago"))
+    needed = await task_store.create(db, ana.at(clock()), task_store.NewTask(title="failed, still needed"))
+    waiting = await task_store.create(db, ana.at(clock()), task_store.NewTask(title="waits", depends_on=[needed]))
+    for task_id, success in ((done, True), (needed, False)):
+        await db.write_one("UPDATE tasks SET max_attempts = 1 WHERE id = ?", (task_id,))
+        assert await task_store.claim(db, bo.at(clock()), task_id, None) == task_id
+        await changes.complete(db, bo.at(clock()), task_id, success=success, result="")
+
+    clock.advance(120)  # the broadcast expired; nothing else is old yet
+    gone = await retention.prune(db, now=clock(), keep=KEEP)
+    assert gone == {"expired_messages": 1}
+    assert await db.scalar("SELECT count(*) FROM messages WHERE id = ?", (short,)) == 0
+
+    clock.advance(11 * DAY)
+    gone = await retention.prune(db, now=clock(), keep=KEEP)
+    assert gone["events"] > 0 and gone["finished_tasks"] == 1
+    left = {r[0] for r in await db.fetchall("SELECT id FROM messages")}
+    assert read not in left  # read by all: gone
+    assert reply[0] in left  # unread by ana: kept, letting go of the message it answered
+    assert await db.scalar("SELECT reply_to FROM messages WHERE id = ?", (reply[0],)) is None
+    assert unread in left and owing in left  # still unread / still owes an acknowledgement
+    assert await db.scalar("SELECT count(*) FROM message_recipients WHERE message_id = ?", (read,)) == 0
+    assert await db.scalar("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'gone'") == 0
+    tasks = {r[0] for r in await db.fetchall("SELECT id FROM tasks")}
+    assert done not in tasks and {needed, waiting} <= tasks
+    assert await db.scalar("SELECT count(*) FROM events WHERE ts < ?", (clock() - KEEP.events,)) == 0
+
+
+async def test_retention_works_in_batches(db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    ana = await join(db, clock, "ana")
+    await db.write(
+        lambda tx: tx.executemany(
+            "INSERT INTO events(ts, kind, data) VALUES (?, 'x.y', '{}')", [(clock() - 30 * DAY,)] * 25
+        )
+    )
+    monkeypatch.setattr(retention, "BATCH", 10)
+    assert (await retention.prune(db, now=clock(), keep=KEEP, rounds=2))["events"] == 20
+    assert (await retention.prune(db, now=clock(), keep=KEEP, rounds=2))["events"] == 5
+    assert ana.id  # the agent's own join event is recent and kept
+    assert await db.scalar("SELECT count(*) FROM events WHERE kind = 'agent.joined'") == 1
+
+
+async def test_health_reports_the_last_integrity_check_with_its_age(db: Database, clock: FakeClock) -> None:
+    await join(db, clock, "ana")
+    before = await health.database_info(db, integrity=False, now=clock())
+    assert before.quick_check == "skipped" and before.quick_check_age_seconds is None
+    assert await health.integrity_due(db, now=clock(), every=3600)
+    assert await health.run_integrity_check(db, now=clock()) == "ok"
+    clock.advance(90)
+    after = await health.database_info(db, integrity=False, now=clock())
+    assert after.quick_check == "ok" and after.quick_check_age_seconds == 90.0
+    assert not await health.integrity_due(db, now=clock(), every=3600)
+    now = await health.database_info(db, integrity=True, now=clock())
+    assert now.quick_check == "ok" and now.quick_check_age_seconds == 0.0
+
+
+async def test_a_broadcast_reaches_agents_who_join_later_through_their_own_rows(db: Database, clock: FakeClock) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    sender = replace(ana, now=clock(), per_minute=1000)
+    live = await messages.broadcast(db, sender, messages.Outgoing(subject="", body="standup", expires_at=clock() + 600))
+    old = await messages.broadcast(db, sender, messages.Outgoing(subject="", body="gone", expires_at=clock() + 5))
+    clock.advance(10)
+    cy = await join(db, clock, "cy")
+    for me in (bo, cy):
+        found, _ = await inbox.page(db, me.at(clock()), inbox.InboxFilter(), limit=10, after=0)
+        assert [m.id for m in found] == [live], me.name
+    mine, _ = await inbox.page(db, ana.at(clock()), inbox.InboxFilter(), limit=10, after=0)
+    assert mine == []  # the sender does not receive its own broadcast
+    rows = await db.fetchall("SELECT agent_id FROM message_recipients WHERE message_id = ?", (old,))
+    assert cy.id not in {r[0] for r in rows}  # expired before cy joined
+
+
+async def test_counts_stop_past_the_cap(db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    monkeypatch.setattr(inbox, "COUNT_CAP", 3)
+    monkeypatch.setattr(task_queries, "TOTAL_CAP", 3)
+    for _ in range(6):
+        await mail(db, clock, ana, ["bo"])
+        await task_store.create(db, ana.at(clock()), task_store.NewTask(title="t"))
+    assert await inbox.unread_count(db, bo.at(clock())) == 4
+    assert (await inbox.unread_counts(db, now=clock()))[bo.id] == 4
+    found, total, _ = await db.read(task_queries.page, ana.at(clock()), task_queries.TaskFilter(), limit=2, cursor=None)
+    assert len(found) == 2 and total == 4
+    assert counts.shown(1001) == "1,000+" and counts.shown(1000) == "1000"
+
+
+async def test_event_log_by_kind_prefix_merges_each_kind_newest_first(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    for title in ("a", "b", "c"):
+        task_id = await task_store.create(db, ana.at(clock()), task_store.NewTask(title=title))
+        await task_store.claim(db, ana.at(clock()), task_id, None)
+    page = await events.page(db, events.EventFilter(kind="task."), limit=4)
+    ids = [e.id for e in page.events]
+    assert ids == sorted(ids, reverse=True) and len(ids) == 4 and page.next_cursor == ids[-1]
+    assert {e.kind for e in page.events} == {"task.created", "task.claimed"}
+    rest = await events.page(db, events.EventFilter(kind="task."), limit=4, before=page.next_cursor)
+    assert len(rest.events) == 2 and rest.next_cursor is None
+    follow = await events.page(db, events.EventFilter(kind="task."), limit=10, since=0)
+    assert [e.id for e in follow.events] == sorted(ids + [e.id for e in rest.events])
+
+
+def _store_queries() -> list[tuple[str, dict[str, object], str]]:
+    params: dict[str, object] = {"me": "x", "now": 1.0, "after": 0, "limit": 20, "live_after": 0.0}
+    unread = inbox._mine_ids(inbox.InboxFilter(), params, bounded=True)
+    return [
+        (unread, params, "message_recipients_unread"),
+        ("SELECT id FROM tasks t WHERE t.status = 'open' ORDER BY t.priority DESC, t.id LIMIT 5", {}, "tasks_"),
+        ("SELECT id FROM events WHERE kind = 'task.created' ORDER BY id DESC LIMIT 5", {}, "events_by_kind"),
+        ("SELECT id FROM messages INDEXED BY messages_by_time WHERE created_at < 5 ORDER BY created_at", {}, "by_time"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(4))
+async def test_hot_queries_use_their_indexes_without_statistics(db: Database, case: int) -> None:
+    sql, params, index = _store_queries()[case]
+    plan = " ".join(str(r[3]) for r in await db.fetchall("EXPLAIN QUERY PLAN " + sql, params))
+    assert index in plan and "TEMP B-TREE" not in plan, plan
+
+
+async def test_agent_status_lists_ten_claims_and_counts_the_rest(db: Database, clock: FakeClock) -> None:
+    from shared.store.team import presence, summary
+
+    ana = await join(db, clock, "ana")
+    for i in range(13):
+        task_id = await task_store.create(db, ana.at(clock()), task_store.NewTask(title=f"t{i}"))
+        assert await task_store.claim(db, ana.at(clock()), task_id, None) == task_id
+    (info,) = await presence.agent_infos(db, ana.at(clock()))
+    assert len(info.claims) == presence.CLAIMS_SHOWN and info.more_claims == 3
+    team = await summary.team_summary(db, ana.at(clock()))
+    assert team.agents[0].claims == 13
