@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import UnionType
@@ -19,7 +20,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar, Union, get_args, get_orig
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from shared.errors import RoundtableError, domain_error
@@ -206,13 +207,36 @@ class StrictTool(Tool):
 
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
         try:
-            return await super().run(arguments, context, convert_result)
+            result = await super().run(arguments, context, convert_result)
         except ToolError as exc:
             cause = exc.__cause__
             if isinstance(cause, ValidationError) and not isinstance(exc, UnexpectedToolError):
                 fields = [f.alias or n for n, f in self.fn_metadata.arg_model.model_fields.items()]
                 raise ToolError(explain(self.name, fields, cause)) from cause
             raise
+        return compact_result(result) if convert_result else result
+
+
+def lean(value: Any) -> Any:
+    """`value` without its null and empty fields (None, "", [], {}), at every depth; list items are kept."""
+    if isinstance(value, dict):
+        kept = ((k, lean(v)) for k, v in value.items())
+        return {k: v for k, v in kept if v is not None and v != "" and v != [] and v != {}}
+    if isinstance(value, list):
+        return [lean(v) for v in value]
+    return value
+
+
+def compact_result(result: Any) -> Any:
+    """A result's text content as compact JSON of its lean structured content (no indentation, no null or
+    empty fields): what the model reads. The structured content stays whole, valid against the output schema."""
+    if not isinstance(result, CallToolResult) or result.is_error or not isinstance(result.structured_content, dict):
+        return result
+    blocks = result.content
+    if len(blocks) != 1 or not isinstance(blocks[0], TextContent) or not blocks[0].text.startswith(("{", "[")):
+        return result  # a plain-text answer (a str result) stays as it is
+    text = json.dumps(lean(result.structured_content), ensure_ascii=False, separators=(",", ":"))
+    return result.model_copy(update={"content": [TextContent(type="text", text=text)]})
 
 
 def _make_strict(mcp: MCPServer[Any], name: str) -> None:

@@ -5,6 +5,7 @@ pydantic's text or URL; a lone value is taken where a list is expected; an unkno
 from __future__ import annotations
 
 import importlib
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from mcp import Client
 
 from servers import SERVER_KINDS
 from shared.config import Settings
+from shared.frame.tool import lean
 from tests.results import data, text
 
 pytestmark = pytest.mark.anyio
@@ -72,3 +74,26 @@ async def test_an_unknown_tool_is_answered_with_the_tools(tmp_path: Path) -> Non
         assert result.is_error
         assert text(result).startswith("Unknown tool: task_craete; did you mean task_create?")
         assert "task_complete" in text(result) and "consensus_vote" in text(result)
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+async def test_every_result_text_is_compact_json_without_empty_fields(kind: str, tmp_path: Path) -> None:
+    async with client(kind, tmp_path) as c:
+        answered = 0
+        for t in (await c.list_tools()).tools:
+            if t.input_schema.get("required") or "wait" in t.name or t.name == "sandbox_test":
+                continue  # called with no arguments: only the tools that need none
+            result = await c.call_tool(t.name, {})
+            if result.is_error or result.structured_content is None or not text(result).startswith("{"):
+                continue
+            answered += 1
+            body = text(result)
+            assert "\n" not in body and ": " not in body.split('"')[0], (t.name, body[:200])
+            parsed = json.loads(body)
+            assert parsed == lean(result.structured_content), t.name
+            assert "null" not in json.dumps(parsed) and '""' not in body, (t.name, body[:200])
+        assert answered, kind
+    async with client("coordination", tmp_path) as c:
+        made = await c.call_tool("task_create", {"title": "x"})
+        assert json.loads(text(made)) == lean(made.structured_content)
+        assert "assignee" not in json.loads(text(made))["task"] and "assignee" in made.structured_content["task"]
