@@ -97,3 +97,13 @@ async def test_every_result_text_is_compact_json_without_empty_fields(kind: str,
         made = await c.call_tool("task_create", {"title": "x"})
         assert json.loads(text(made)) == lean(made.structured_content)
         assert "assignee" not in json.loads(text(made))["task"] and "assignee" in made.structured_content["task"]
+
+
+async def test_message_send_to_one_name_given_as_a_string(tmp_path: Path) -> None:
+    from servers.messaging import build_server
+
+    async with Client(build_server(Settings(db_path=tmp_path / "rt.db", agent="planner"))):
+        pass  # the planner exists
+    async with client("messaging", tmp_path) as c:
+        sent = data(await c.call_tool("message_send", {"to": "planner", "body": "hi"}))
+        assert sent["delivered_to"] == ["planner"]
