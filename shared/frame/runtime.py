@@ -19,6 +19,7 @@ from typing import Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 
@@ -31,6 +32,7 @@ from shared.errors import Forbidden, RoundtableError, Unavailable
 from shared.frame import identity, instrument
 from shared.frame.jobs import Background, every
 from shared.frame.notify import CountingBus, Notifier
+from shared.frame.tool import unknown_tool
 from shared.rules.clock import Clock, system_clock
 from shared.store.team import agents
 
@@ -179,6 +181,14 @@ class RoundtableServer(MCPServer[Runtime]):
                 rt = context.request_context.lifespan_context
             except ValueError:  # no request: a direct call, e.g. from a test
                 pass
+        if name not in self._tool_manager._tools:  # one line listing what there is (shared/frame/tool.py)
+            exc = ToolError(unknown_tool(self, name))
+            if rt is not None and self.instrumented:
+                caller = CALLER.get() or rt.me
+                rt.recorder.add(
+                    (rt.clock(), caller.id if caller else None, rt.server, instrument.UNKNOWN_TOOL, 0.0, "unknown_tool")
+                )
+            raise exc
         if rt is None or not self.instrumented:
             return await super().call_tool(name, arguments, context)
         started, clock = rt.clock(), time.perf_counter()

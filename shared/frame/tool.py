@@ -8,15 +8,20 @@ model reads.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
+import json
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from types import UnionType
+from typing import Annotated, Any, ParamSpec, TypeVar, Union, get_args, get_origin
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from shared.errors import RoundtableError, domain_error
 
@@ -71,3 +76,184 @@ def add_tools(mcp: MCPServer[Any], *groups: Iterable[Callable[..., Awaitable[Any
             if annotations is None:
                 raise TypeError(f"{fn.__name__} is not decorated with @tool")
             mcp.tool(annotations=annotations, description=inspect.cleandoc(fn.__doc__ or ""))(fn)
+            _make_strict(mcp, fn.__name__)
+
+
+# --- Arguments are checked: the one place every tool of every server refuses what it does not take ---
+
+INTENTS: dict[tuple[str, str], str] = {
+    ("task_complete", "status"): "use success=false to report a failure (success=true, the default, for done)",
+    ("task_create", "blocked_by"): "use depends_on=[ids]",
+    ("task_create", "assigned_to"): "use assignee=NAME",
+    ("task_list", "assigned_to"): "use assignee=NAME",
+    ("task_list", "assigned"): "use assignee=NAME",
+    ("task_update", "success"): "finish with task_complete(success=...)",
+    ("task_update", "result"): "finish with task_complete(result=...), or use note=... for progress",
+    ("knowledge_query", "query"): "use text=...",
+    ("message_query", "unread"): "use unread_only=true|false",
+    ("skill_execute", "args"): "use arguments={...}",
+}
+"""Known intents that belong to another argument or tool: (tool, argument given) → the fix."""
+
+VALUE_INTENTS: dict[tuple[str, str, str], str] = {
+    ("task_update", "status", "done"): "task_update cannot set status 'done'; finish with task_complete",
+    ("task_update", "status", "completed"): "task_update cannot set status 'completed'; finish with task_complete",
+    ("task_update", "status", "failed"): "task_update cannot set status 'failed'; use task_complete(success=false)",
+    ("task_update", "status", "claimed"): "task_update cannot set status 'claimed'; take it with task_claim",
+}
+"""Known values that belong to another tool: (tool, argument, value) → the whole answer."""
+
+_KINDS: dict[str, str] = {
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be text",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "finite_number": "must be a finite number",
+}
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    head, *rest = loc or ("arguments",)
+    return str(head) + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in rest)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def explain(tool_name: str, fields: Sequence[str], exc: ValidationError) -> str:
+    """One line naming the fix for the first of pydantic's errors (never pydantic's text or its URL)."""
+    errors = exc.errors(include_url=False)
+    order = {"extra_forbidden": 0, "missing": 2}  # an unknown argument first, a missing one last
+    error = min(errors, key=lambda e: order.get(e["type"], 1))
+    kind, ctx, where = error["type"], error.get("ctx") or {}, _where(tuple(error["loc"]))
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        name = str(error["loc"][0])
+        fix = INTENTS.get((tool_name, name))
+        if fix is None:
+            near = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
+            fix = f"did you mean '{near[0]}'?" if near else ""
+        takes = ", ".join(fields) or "no arguments"
+        return f"{tool_name} has no '{name}'; {fix + ' ' if fix else ''}(it takes: {takes})"
+    if kind == "missing":
+        return f"{tool_name} needs '{where}'"
+    if kind == "literal_error":
+        known = VALUE_INTENTS.get((tool_name, str(error["loc"][0]), str(value).strip().lower()))
+        if known:
+            return known
+        return f"{tool_name}: '{where}' must be one of {ctx.get('expected', '')}, not {_shown(value)}"
+    if kind in _KINDS:
+        return f"{tool_name}: '{where}' {_KINDS[kind]}, not {_shown(value)}"
+    if kind in ("string_too_long", "too_long"):
+        limit = ctx.get("max_length")
+        unit = "characters" if kind == "string_too_long" else "items"
+        return f"{tool_name}: '{where}' is too long: at most {limit} {unit}"
+    if kind in ("string_too_short", "too_short"):
+        return f"{tool_name}: '{where}' must not be empty"
+    bounds = {
+        "greater_than_equal": "at least",
+        "greater_than": "more than",
+        "less_than_equal": "at most",
+        "less_than": "less than",
+    }
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "")
+        return f"{tool_name}: '{where}' must be {bounds[kind]} {limit}, not {_shown(value)}"
+    message = str(error.get("msg", "is not valid")).splitlines()[0]
+    return f"{tool_name}: '{where}': {message}"
+
+
+def _takes_list(annotation: Any) -> bool:
+    if get_origin(annotation) is list:
+        return True
+    if get_origin(annotation) is Annotated:
+        return _takes_list(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_takes_list(arm) for arm in get_args(annotation) if arm is not type(None))
+    return False
+
+
+def strict_model(arg_model: type[BaseModel]) -> type[BaseModel]:
+    """The SDK's argument model refusing unknown arguments (additionalProperties false in the schema) and
+    taking a lone value where a list is expected (message_send(to="planner") means to=["planner"])."""
+    lists = frozenset(name for name, field in arg_model.model_fields.items() if _takes_list(field.annotation))
+
+    def lone_to_list(cls: type[BaseModel], data: Any) -> Any:
+        if isinstance(data, dict) and any(
+            k in lists and v is not None and not isinstance(v, list) for k, v in data.items()
+        ):
+            return {k: [v] if k in lists and v is not None and not isinstance(v, list) else v for k, v in data.items()}
+        return data
+
+    namespace = {
+        "model_config": ConfigDict(**{**arg_model.model_config, "extra": "forbid"}),
+        "lone_to_list": model_validator(mode="before")(classmethod(lone_to_list)),  # type: ignore[arg-type]
+        "__module__": arg_model.__module__,
+    }
+    return type(arg_model.__name__, (arg_model,), namespace)
+
+
+class StrictTool(Tool):
+    """A registered tool whose refused arguments are answered with one line naming the fix."""
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        try:
+            result = await super().run(arguments, context, convert_result)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ValidationError) and not isinstance(exc, UnexpectedToolError):
+                fields = [f.alias or n for n, f in self.fn_metadata.arg_model.model_fields.items()]
+                raise ToolError(explain(self.name, fields, cause)) from cause
+            raise
+        return compact_result(result) if convert_result else result
+
+
+def lean(value: Any) -> Any:
+    """`value` without its null and empty fields (None, "", [], {}), at every depth; list items are kept."""
+    if isinstance(value, dict):
+        kept = ((k, lean(v)) for k, v in value.items())
+        return {k: v for k, v in kept if v is not None and v != "" and v != [] and v != {}}
+    if isinstance(value, list):
+        return [lean(v) for v in value]
+    return value
+
+
+def compact_result(result: Any) -> Any:
+    """A result's text content as compact JSON of its lean structured content (no indentation, no null or
+    empty fields): what the model reads. The structured content stays whole, valid against the output schema."""
+    if not isinstance(result, CallToolResult) or result.is_error or not isinstance(result.structured_content, dict):
+        return result
+    blocks = result.content
+    if len(blocks) != 1 or not isinstance(blocks[0], TextContent) or not blocks[0].text.startswith(("{", "[")):
+        return result  # a plain-text answer (a str result) stays as it is
+    text = json.dumps(lean(result.structured_content), ensure_ascii=False, separators=(",", ":"))
+    return result.model_copy(update={"content": [TextContent(type="text", text=text)]})
+
+
+def _make_strict(mcp: MCPServer[Any], name: str) -> None:
+    """Swap the SDK's registration of `name` for a StrictTool with the strict argument model. The SDK has no
+    public way to hand it a Tool after construction, so this is the one place reading `_tool_manager._tools`."""
+    tools: dict[str, Tool] = mcp._tool_manager._tools
+    registered = tools[name]
+    metadata = registered.fn_metadata.model_copy()
+    metadata.arg_model = strict_model(registered.fn_metadata.arg_model)  # type: ignore[assignment]
+    fields = {field: getattr(registered, field) for field in Tool.model_fields}
+    fields |= {"fn_metadata": metadata, "parameters": metadata.arg_model.model_json_schema(by_alias=True)}
+    tools[name] = StrictTool(**fields)
+
+
+def unknown_tool(mcp: MCPServer[Any], name: str) -> str:
+    """The answer to a call of a tool this server does not have: the nearest name and the list."""
+    names = sorted(mcp._tool_manager._tools)
+    near = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = f" did you mean {near[0]}?" if near else ""
+    return f"Unknown tool: {name};{hint} this server's tools: {', '.join(names)}"

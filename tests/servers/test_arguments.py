@@ -1,0 +1,109 @@
+"""Arguments are checked, in every tool of every server (shared/frame/tool.py): an unknown argument is
+refused with its name, the nearest valid one and the tool's arguments; a wrong type is one line without
+pydantic's text or URL; a lone value is taken where a list is expected; an unknown tool lists the tools."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from servers import SERVER_KINDS
+from shared.config import Settings
+from shared.frame.tool import lean
+from tests.results import data, text
+
+pytestmark = pytest.mark.anyio
+
+
+def client(kind: str, tmp_path: Path) -> Client:
+    module = importlib.import_module(f"servers.{kind}")
+    return Client(module.build_server(Settings(db_path=tmp_path / "rt.db", agent="ana", role="admin")))
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+async def test_every_tool_refuses_an_unknown_argument_and_a_wrong_type_in_one_line(kind: str, tmp_path: Path) -> None:
+    async with client(kind, tmp_path) as c:
+        for t in (await c.list_tools()).tools:
+            props = t.input_schema.get("properties", {})
+            assert t.input_schema.get("additionalProperties") is False, t.name
+            result = await c.call_tool(t.name, {"bogus_argument": 1})
+            message = text(result)
+            assert result.is_error and f"{t.name} has no 'bogus_argument'" in message, (t.name, message)
+            assert all(name in message for name in props), (t.name, message)
+            for name, schema in props.items():
+                if schema.get("type") in ("integer", "boolean") or "integer" in str(schema.get("anyOf", "")):
+                    wrong = await c.call_tool(t.name, {name: {"not": "a number"}})
+                    line = text(wrong)
+                    assert wrong.is_error and "\n" not in line, (t.name, name, line)
+                    assert "pydantic" not in line and "http" not in line and name in line, (t.name, name, line)
+                    break
+
+
+async def test_known_intents_name_the_right_argument_or_tool(tmp_path: Path) -> None:
+    async with client("coordination", tmp_path) as c:
+        task = data(await c.call_tool("task_create", {"title": "reproduce the flake"}))["task"]
+        await c.call_tool("task_claim", {"task_id": task["id"]})
+        failed = await c.call_tool("task_complete", {"task_id": task["id"], "status": "failed", "result": "red"})
+        assert failed.is_error and "task_complete has no 'status'; use success=false" in text(failed)
+        done = await c.call_tool("task_update", {"task_id": task["id"], "status": "done"})
+        assert text(done) == "task_update cannot set status 'done'; finish with task_complete"
+        blocked = await c.call_tool("task_create", {"title": "x", "blocked_by": [1]})
+        assert "use depends_on" in text(blocked)
+        near = await c.call_tool("task_list", {"statuss": ["open"]})
+        assert "did you mean 'status'?" in text(near)
+        listed = data(await c.call_tool("task_list", {}))
+        assert [t["status"] for t in listed["tasks"]] == ["claimed"]  # nothing was half-done
+
+
+async def test_a_lone_value_where_a_list_is_expected_and_numeric_strings_work(tmp_path: Path) -> None:
+    async with client("coordination", tmp_path) as c:
+        made = data(await c.call_tool("task_create", {"title": "x", "tags": "one", "max_attempts": "2"}))
+        assert made["task"]["tags"] == ["one"] and made["task"]["max_attempts"] == 2
+        assert data(await c.call_tool("task_list", {"status": "open", "limit": "5"}))["total"] == 1
+        wrong = await c.call_tool("task_list", {"limit": "many"})
+        assert text(wrong) == "task_list: 'limit' must be a whole number, not 'many'"
+
+
+async def test_an_unknown_tool_is_answered_with_the_tools(tmp_path: Path) -> None:
+    async with client("coordination", tmp_path) as c:
+        result = await c.call_tool("task_craete", {})
+        assert result.is_error
+        assert text(result).startswith("Unknown tool: task_craete; did you mean task_create?")
+        assert "task_complete" in text(result) and "consensus_vote" in text(result)
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+async def test_every_result_text_is_compact_json_without_empty_fields(kind: str, tmp_path: Path) -> None:
+    async with client(kind, tmp_path) as c:
+        answered = 0
+        for t in (await c.list_tools()).tools:
+            if t.input_schema.get("required") or "wait" in t.name or t.name == "sandbox_test":
+                continue  # called with no arguments: only the tools that need none
+            result = await c.call_tool(t.name, {})
+            if result.is_error or result.structured_content is None or not text(result).startswith("{"):
+                continue
+            answered += 1
+            body = text(result)
+            assert "\n" not in body and ": " not in body.split('"')[0], (t.name, body[:200])
+            parsed = json.loads(body)
+            assert parsed == lean(result.structured_content), t.name
+            assert "null" not in json.dumps(parsed) and '""' not in body, (t.name, body[:200])
+        assert answered, kind
+    async with client("coordination", tmp_path) as c:
+        made = await c.call_tool("task_create", {"title": "x"})
+        assert json.loads(text(made)) == lean(made.structured_content)
+        assert "assignee" not in json.loads(text(made))["task"] and "assignee" in made.structured_content["task"]
+
+
+async def test_message_send_to_one_name_given_as_a_string(tmp_path: Path) -> None:
+    from servers.messaging import build_server
+
+    async with Client(build_server(Settings(db_path=tmp_path / "rt.db", agent="planner"))):
+        pass  # the planner exists
+    async with client("messaging", tmp_path) as c:
+        sent = data(await c.call_tool("message_send", {"to": "planner", "body": "hi"}))
+        assert sent["delivered_to"] == ["planner"]
