@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from mcp.server.mcpserver import MCPServer
 
+from servers import orientation
 from servers.coordination import consensus, tasks
 from shared.config import Settings
 from shared.frame.runtime import Runtime, create_server, run_main
@@ -41,6 +42,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         background=[tasks.SWEEP, consensus.CLOSING],
     )
     add_tools(mcp, tasks.TOOLS, consensus.TOOLS)
+    orientation.register(mcp)
     return mcp
 
 

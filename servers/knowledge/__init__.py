@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from mcp.server.mcpserver import MCPServer
 from mcp.types import GetPromptRequestParams, PaginatedRequestParams
 
+from servers import orientation
 from servers.knowledge import entries, prompts, skills
 from shared.config import Settings
 from shared.frame.notify import advertise_prompt_list_changes, prompts_watcher
@@ -42,6 +43,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         background=[prompts_watcher(prompts.fingerprint, interval=PROMPTS_POLL_SECONDS)],
     )
     add_tools(mcp, entries.TOOLS, skills.TOOLS)
+    orientation.register(mcp)
     # Prompts are answered from the skills table, not MCPServer's in-memory registry, so they go to its
     # low-level server (`_lowlevel_server`, private: used for this alone in this server).
     lowlevel = mcp._lowlevel_server

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 
 from mcp.server.mcpserver import MCPServer
 
+from servers import orientation
 from servers.messaging import mail
 from shared.config import Settings
+from shared.frame import channel
 from shared.frame.notify import serve_legacy_subscriptions, watcher
 from shared.frame.runtime import Runtime, create_server, run_main
 from shared.frame.tool import add_tools
@@ -21,13 +23,16 @@ from shared.rules.clock import Clock, system_clock
 DESCRIPTION = "Roundtable messaging server: mail between agents, topics, broadcasts and waiting for mail."
 INBOX_URI = "roundtable://inbox"
 
-INSTRUCTIONS = """\
+INSTRUCTIONS = (
+    """\
 Mail between the agents sharing one Roundtable database. message_send writes to agent names or to
 'topic:<name>'; message_broadcast reaches everyone (also agents who join later). message_query reads your
 inbox (unread by default; reading marks as read) and threads; message_wait blocks until mail arrives
 instead of polling; message_acknowledge confirms messages that ask for it. System notices (a task assigned
-to you, a vote requested) arrive here too.
+to you, a vote requested, your claim lapsed or was taken over) arrive here too.
 """
+    + channel.INSTRUCTIONS
+)
 
 
 def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[Runtime]:
@@ -36,10 +41,12 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         settings,
         instructions=INSTRUCTIONS,
         clock=clock,
-        background=[watcher(INBOX_URI, mail.unread_fingerprint)],
+        background=[watcher(INBOX_URI, mail.unread_fingerprint), channel.PUSH],
+        channel=True,
     )
     serve_legacy_subscriptions(mcp)
     add_tools(mcp, mail.TOOLS)
+    orientation.register(mcp)
     mcp.resource(
         INBOX_URI,
         name="inbox",

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from mcp.server.mcpserver import MCPServer
 
+from servers import orientation
 from servers.monitoring import team
 from shared.config import Settings
 from shared.frame.jobs import every
@@ -47,6 +48,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
     )
     serve_legacy_subscriptions(mcp)
     add_tools(mcp, team.TOOLS)
+    orientation.register(mcp)
 
     async def status() -> str:
         # A static resource cannot take a Context: it reads the runtime of the server it belongs to.

@@ -29,7 +29,7 @@ from shared.config import Settings, settings_from_argv
 from shared.db.connection import Database, explain_open_failure
 from shared.db.watch import POLL_SECONDS, ChangeWatcher
 from shared.errors import Forbidden, RoundtableError, Unavailable
-from shared.frame import identity, instrument
+from shared.frame import handshake, identity, instrument
 from shared.frame.jobs import Background, every
 from shared.frame.notify import CountingBus, Notifier
 from shared.frame.tool import unknown_tool
@@ -55,6 +55,8 @@ class Runtime:
     me: Actor | None = None
     over_http: bool = False
     failure: str | None = None
+    channel_to: Any = None
+    """The connected client's session, for pushes (shared/frame/channel.py); set by shared/frame/handshake.py."""
     recorder: instrument.Recorder = field(default_factory=instrument.Recorder)
     _db: Database | None = field(default=None, repr=False)
     changes: ChangeWatcher = field(init=False, repr=False)
@@ -306,8 +308,11 @@ def create_server(
     instructions: str,
     clock: Clock = system_clock,
     background: Sequence[Background] = (),
+    channel: bool = False,
 ) -> RoundtableServer:
-    """An MCPServer for one Roundtable server kind with the shared lifespan installed."""
+    """An MCPServer for one Roundtable server kind with the shared lifespan installed; its instructions
+    begin with who the agent is (shared/frame/handshake.py), and with `channel` it declares Claude Code's
+    `claude/channel` capability (shared/frame/channel.py pushes)."""
     bus = CountingBus()
 
     @asynccontextmanager
@@ -344,9 +349,11 @@ def create_server(
                         log.warning("could not end session cleanly: %s", exc)
                     await rt._db.close()
 
-    return RoundtableServer(
+    server = RoundtableServer(
         name=f"roundtable-{kind}", version=__version__, instructions=instructions, lifespan=lifespan, subscriptions=bus
     )
+    handshake.install(server, channel=channel)
+    return server
 
 
 def run_main(

@@ -63,7 +63,7 @@ def check_tasks(conn: sqlite3.Connection, agents: Sequence[Agent]) -> None:
             state[task] = ("claimed", agent)
             claims_by[agent, task] += 1
         elif kind == "task.lease_lapsed":
-            assert status == "claimed" and data["holder"] == holder, where
+            assert status == "claimed" and agent == holder, where  # the lapse event is the holder's
             state[task] = (data["now"], None)
         elif kind in finishing:
             assert status == "claimed" and agent == holder, where

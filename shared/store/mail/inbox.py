@@ -256,3 +256,31 @@ def _sent(tx: Tx, me: Actor, limit: int, after: int) -> tuple[list[Message], boo
             )
         found = [m.model_copy(update={"receipts": by_id.get(m.id, [])}) for m in found]
     return found, len(rows) > limit
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """Unread mail for me that arrived after a message id, sent by others (what the channel pushes)."""
+
+    count: int
+    last_id: int
+    first: list[Message]
+    senders: list[str]
+
+
+def newest_id(tx: Tx) -> int:
+    return int(tx.scalar("SELECT COALESCE(max(id), 0) FROM messages"))
+
+
+def arrivals(tx: Tx, me: Actor, after: int, shown: int = 3) -> Arrivals:
+    """The unread mail addressed to `me` (direct, topic, broadcast, system notices) with ids above `after`,
+    never what `me` sent; read only, in one snapshot (`Database.read`)."""
+    params = me.params(after=after, shown=shown)
+    new = f"{FROM} WHERE {MINE} AND r.read_at IS NULL AND m.id > :after AND {dialect.differs('m.sender_id', ':me')}"
+    row = tx.fetchone(f"SELECT count(*), COALESCE(max(m.id), :after) {new}", params)
+    count, last = (int(row[0]), int(row[1])) if row else (0, after)
+    if not count:
+        return Arrivals(0, after, [], [])
+    first = [to_message(r, me.secret) for r in tx.execute(f"SELECT {COLUMNS} {new} ORDER BY m.id LIMIT :shown", params)]
+    senders = [str(r[0]) for r in tx.execute(f"SELECT DISTINCT m.sender_name {new} LIMIT 6", params)]
+    return Arrivals(count, last, first, senders)

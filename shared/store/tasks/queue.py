@@ -60,10 +60,110 @@ def record(tx: Tx, actor: Actor, kind: str, task_id: int, **data: object) -> Non
     events.record(tx, now=actor.now, agent_id=actor.id, kind=kind, object_type="task", object_id=task_id, data=data)
 
 
-def record_lapse(tx: Tx, actor: Actor, task_id: int, *, holder: str, now: str) -> None:
-    """The one writer of `task.lease_lapsed`: `holder`'s claim lapsed and the task is `now` open or failed.
-    Written by the sweep and by a claim that takes over a lapsed claim, never both for one lapse."""
-    record(tx, actor, "task.lease_lapsed", task_id, holder=holder, now=now)
+def record_lapse(tx: Tx, actor: Actor, lapse: Lapse, *, now: str) -> None:
+    """The one writer of `task.lease_lapsed`: the holder's claim lapsed and the task is `now` open or failed.
+    The event is the holder's (its agent is the holder, whose claim it was), not that of whoever noticed;
+    written by the sweep and by a claim that takes over a lapsed claim, never both for one lapse."""
+    events.record(
+        tx,
+        now=actor.now,
+        agent_id=lapse.holder_id,
+        kind="task.lease_lapsed",
+        object_type="task",
+        object_id=lapse.task_id,
+        data={"holder": lapse.holder_name, "now": now, "why": lapse.why, "noticed_by": actor.name},
+    )
+
+
+LAPSE_COLUMNS = (
+    "t.id, t.title, t.holder, t.created_by, t.note, t.progress, t.lease_expires_at,"
+    " COALESCE((SELECT name FROM agents WHERE id = t.holder), 'an agent no longer known') AS holder_name"
+)
+"""What a lapse notice tells, read before the claim is cleared (`Lapse.of`)."""
+
+
+@dataclass(frozen=True)
+class Lapse:
+    """A claim that lapsed, as it was when it lapsed: whose it was, why, and the holder's last report."""
+
+    task_id: int
+    title: str
+    holder_id: str
+    holder_name: str
+    created_by: str
+    note: str | None
+    progress: int
+    lease_ran_out: bool
+
+    @classmethod
+    def of(cls, row: Row, now: float) -> Lapse:
+        return cls(
+            task_id=int(row["id"]),
+            title=str(row["title"]),
+            holder_id=str(row["holder"]),
+            holder_name=str(row["holder_name"]),
+            created_by=str(row["created_by"]),
+            note=row["note"],
+            progress=int(row["progress"]),
+            lease_ran_out=row["lease_expires_at"] < now,
+        )
+
+    @property
+    def why(self) -> str:
+        return "lease ran out" if self.lease_ran_out else "holder offline"
+
+    def because(self) -> str:
+        if self.lease_ran_out:
+            return f"{self.holder_name}'s lease ran out (extend it with task_update(extend_lease=...) for long work)"
+        return f"{self.holder_name} went offline (its sessions stopped heartbeating: the window closed or crashed)"
+
+    def report(self) -> str:
+        note = f'last note: "{self.note}"' if self.note else "no note"
+        return f"{self.holder_name} had reported {self.progress}% progress, {note}."
+
+
+def tell_about_lapse(tx: Tx, actor: Actor, lapse: Lapse, *, now: str, taken_by: str | None = None) -> None:
+    """A system notice to the holder and the creator that the claim lapsed (why, and the holder's last
+    note and progress), or was taken over by `taken_by`; inside the lapse's transaction. Whoever is
+    `actor` itself is not told what it did."""
+    if taken_by is not None and lapse.holder_id == actor.id:
+        return  # the holder took its own lapsed claim back: nothing happened to its work
+    what = f"Task {lapse.task_id} ({lapse.title})"
+    if taken_by is not None:
+        subject = f"Task {lapse.task_id} was taken over by {taken_by}: {lapse.title}"
+        after = f"{taken_by} claimed it and holds it now."
+    elif now == "failed":
+        subject = f"Task {lapse.task_id} failed, its claim lapsed: {lapse.title}"
+        after = "It was the last attempt, so the task failed."
+    else:
+        subject = f"Claim on task {lapse.task_id} lapsed: {lapse.title}"
+        after = "It is back in the queue for anyone to claim."
+    body = f"{what}: the claim lapsed because {lapse.because()}. {lapse.report()} {after}"
+    holder_body = body + (
+        f" If you are still on it, stop and coordinate with {taken_by}."
+        if taken_by is not None
+        else f" Claim it again with task_claim(task_id={lapse.task_id}) if you are still on it."
+    )
+    if lapse.holder_id != actor.id:
+        messages.post_notice(
+            tx,
+            actor,
+            recipients=[lapse.holder_id],
+            subject=subject,
+            body=holder_body,
+            ref_type="task",
+            ref_id=lapse.task_id,
+        )
+    if lapse.created_by not in (actor.id, lapse.holder_id):
+        messages.post_notice(
+            tx,
+            actor,
+            recipients=[lapse.created_by],
+            subject=subject,
+            body=body,
+            ref_type="task",
+            ref_id=lapse.task_id,
+        )
 
 
 def check_dependencies(tx: Tx, task_id: int | None, depends_on: Sequence[int]) -> None:
@@ -176,23 +276,32 @@ def tell_creator_it_failed(tx: Tx, actor: Actor, row: Row, why: str) -> None:
 
 
 def sweep(tx: Tx, actor: Actor) -> list[int]:
-    """Return lapsed claims to the queue (or fail them on their last attempt), recording why. Idempotent:
-    each lapsed claim is swept by exactly one transaction."""
+    """Return lapsed claims to the queue (or fail them on their last attempt), recording why and telling
+    the holder and the creator. Idempotent: each lapsed claim is swept by exactly one transaction."""
+    params = actor.params()
+    lapses = {
+        int(r["id"]): Lapse.of(r, actor.now)
+        for r in tx.execute(f"SELECT {LAPSE_COLUMNS} FROM tasks t WHERE t.id IN ({LAPSED_IDS})", params)
+    }
+    if not lapses:
+        return []
+    marks = ",".join(str(i) for i in lapses)
     rows = tx.execute(
-        f"UPDATE tasks AS t SET"
-        f" status = CASE WHEN t.attempts + 1 >= t.max_attempts THEN 'failed' ELSE 'open' END,"
-        f" previous_holder = t.holder, holder = NULL, claimed_at = NULL, lease_expires_at = NULL,"
-        f" attempts = t.attempts + 1, updated_at = :now,"
-        f" completed_at = CASE WHEN t.attempts + 1 >= t.max_attempts THEN :now END,"
-        f" result = CASE WHEN t.attempts + 1 >= t.max_attempts"
-        f"   THEN 'gave up: the claim lapsed on the last attempt' ELSE t.result END"
-        f" WHERE t.id IN ({LAPSED_IDS}) RETURNING *",
-        actor.params(),
+        "UPDATE tasks AS t SET"
+        " status = CASE WHEN t.attempts + 1 >= t.max_attempts THEN 'failed' ELSE 'open' END,"
+        " previous_holder = t.holder, holder = NULL, claimed_at = NULL, lease_expires_at = NULL,"
+        " attempts = t.attempts + 1, updated_at = :now,"
+        " completed_at = CASE WHEN t.attempts + 1 >= t.max_attempts THEN :now END,"
+        " result = CASE WHEN t.attempts + 1 >= t.max_attempts"
+        "   THEN 'gave up: the claim lapsed on the last attempt' ELSE t.result END"
+        f" WHERE t.id IN ({marks}) RETURNING *",
+        params,
     )
     for row in rows:
-        record_lapse(tx, actor, row["id"], holder=row["previous_holder"], now=row["status"])
+        lapse = lapses[int(row["id"])]
+        record_lapse(tx, actor, lapse, now=row["status"])
+        tell_about_lapse(tx, actor, lapse, now=row["status"])
         if row["status"] == "failed":
-            tell_creator_it_failed(tx, actor, row, "its holder's claim lapsed on the last attempt")
             schedule_next(tx, actor, row)
     return [int(r["id"]) for r in rows]
 
@@ -249,11 +358,17 @@ def _claim(tx: Tx, actor: Actor, task_id: int | None, lease: float | None) -> in
         )
     if target is None:
         return None
+    lapse = None
+    if target["status"] == "claimed":
+        found = tx.fetchone(f"SELECT {LAPSE_COLUMNS} FROM tasks t WHERE t.id = ?", (target["id"],))
+        assert found is not None
+        lapse = Lapse.of(found, actor.now)
     taken = tx.execute(
         f"{CLAIM_SET} WHERE t.id = :id RETURNING id, attempts, lease_expires_at", {**params, "id": target["id"]}
     )[0]
-    if target["status"] == "claimed":
-        record_lapse(tx, actor, taken["id"], holder=target["holder"], now="open")
+    if lapse is not None:
+        record_lapse(tx, actor, lapse, now="open")
+        tell_about_lapse(tx, actor, lapse, now="open", taken_by=actor.name)
     record(
         tx,
         actor,
@@ -327,7 +442,11 @@ def require_holder(row: Row, actor: Actor, *, admin: bool, action: str) -> None:
     if admin and row["status"] == "claimed":
         return
     if row["previous_holder"] == me and row["status"] in ("open", "claimed", "failed"):
-        now_with = "it is now held by someone else" if row["status"] == "claimed" else f"it is {row['status']} now"
+        now_with = (
+            f"it is now held by {row['holder_name']} (lease until {iso(row['lease_expires_at'])})"
+            if row["status"] == "claimed"
+            else f"it is {row['status']} now"
+        )
         raise Conflict(
             f"your claim on task {task_id} lapsed (lease ran out or your session stopped heartbeating) and it went "
             f"back to the queue; {now_with}. Stop working on it, or claim it again with task_claim(task_id={task_id})"

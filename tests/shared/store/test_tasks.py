@@ -294,7 +294,7 @@ async def test_filters_by_status_tag_text_and_mine(db: Database, clock: FakeCloc
 
 async def lapse_events(db: Database, task_id: int) -> list[tuple[str, str]]:
     rows = await db.fetchall(
-        "SELECT json_extract(data, '$.holder') AS holder, json_extract(data, '$.now') AS now FROM events"
+        "SELECT agent_id AS holder, json_extract(data, '$.now') AS now FROM events"
         " WHERE kind = 'task.lease_lapsed' AND object_id = ? ORDER BY id",
         (str(task_id),),
     )
@@ -366,3 +366,48 @@ async def test_every_system_notice_of_the_queue_verifies_when_the_team_has_a_sec
 
     assert await notices(bo) == [(f"task {assigned}", True)]
     assert await notices(ana) == [(f"task {failed}", True), (f"task {lapses}", True)]
+
+
+async def notices_to(db: Database, clock: FakeClock, me: Actor) -> list[tuple[str, str]]:
+    found, _ = await inbox.page(db, view(me, clock), InboxFilter(unread_only=False), limit=50, after=0)
+    return [(m.subject, m.body) for m in found if m.kind == "system" and m.about is not None]
+
+
+async def test_a_lease_running_out_tells_holder_and_creator_why_with_the_last_note(
+    db: Database, clock: FakeClock
+) -> None:
+    cy, ana, bo = await join(db, clock, "cy"), await join(db, clock, "ana"), await join(db, clock, "bo")
+    task_id = await new(db, clock, cy, "port the parser")
+    await store.claim(db, view(ana, clock), task_id, 60.0)
+    await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(progress=40, note="lexer done"))
+    clock.advance(61)
+    await beat(db, clock, ana, bo, cy)
+    assert await store.sweep_lapsed(db, view(bo, clock)) == [task_id]
+    for who in (ana, cy):
+        [(subject, body)] = await notices_to(db, clock, who)
+        assert f"task {task_id} lapsed" in subject
+        assert "ana's lease ran out" in body and "40%" in body and '"lexer done"' in body
+    assert await notices_to(db, clock, bo) == []  # the sweeper is nobody's news
+    row = await db.fetchone("SELECT agent_id, agent_name, data FROM events WHERE kind = 'task.lease_lapsed'")
+    assert row is not None and (row["agent_id"], row["agent_name"]) == (ana.id, "ana")
+    data = json.loads(row["data"])
+    assert (data["holder"], data["why"], data["noticed_by"]) == ("ana", "lease ran out", "bo")
+
+
+async def test_a_takeover_names_the_new_holder_to_the_old_one_and_the_creator(db: Database, clock: FakeClock) -> None:
+    cy, ana, bo = await join(db, clock, "cy"), await join(db, clock, "ana"), await join(db, clock, "bo")
+    task_id = await new(db, clock, cy, "port the parser")
+    await store.claim(db, view(ana, clock), task_id, None)
+    clock.advance(TIMEOUT + 1)  # ana's window went away
+    await beat(db, clock, bo, cy)
+    assert await store.claim(db, view(bo, clock), task_id, None) == task_id
+    for who in (ana, cy):
+        [(subject, body)] = await notices_to(db, clock, who)
+        assert "taken over by bo" in subject and "ana went offline" in body
+    await beat(db, clock, ana)  # ana comes back and carries on, unaware
+    for attempt in (
+        task_changes.update(db, view(ana, clock), task_id, store.TaskChange(progress=90)),
+        task_changes.complete(db, view(ana, clock), task_id, success=True, result="done"),
+    ):
+        with pytest.raises(Conflict, match="now held by bo"):
+            await attempt

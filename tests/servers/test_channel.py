@@ -1,0 +1,85 @@
+"""The messaging server as a Claude Code channel: a client connected to one agent's messaging server gets
+`notifications/claude/channel` when another agent's process sends it mail — within a second, none for its
+own mail, a burst coalesced, nothing marked read — and the capability and instructions that announce it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from servers.messaging import build_server
+from shared.config import Settings
+from shared.frame.channel import CHANNEL_CAPABILITY_NOTE, Listener
+from shared.frame.handshake import CHANNEL_CAPABILITY
+from tests.results import data
+from tests.stdio import server_params
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_mail_from_another_process_is_pushed_within_a_second_and_stays_unread(
+    settings: Settings, as_agent: Any, db_path: Path
+) -> None:
+    listener = Listener()
+    bo_server = server_params("messaging", db_path, "bo")
+    async with (
+        Client(bo_server, mode="legacy", extensions=[listener.extension()]) as bo,
+        Client(build_server(settings)) as ana,
+    ):
+        caps = bo.server_capabilities
+        assert caps.experimental is not None and CHANNEL_CAPABILITY in caps.experimental
+        instructions = bo.instructions or ""
+        assert instructions.startswith("You are bo, a worker") and "start_here" in instructions
+        assert CHANNEL_CAPABILITY_NOTE in instructions
+        await anyio.sleep(0.3)  # the push job follows once the client is initialized
+        sent = data(await ana.call_tool("message_send", {"to": ["bo"], "subject": "lunch?", "body": "at noon"}))
+        push = await listener.next(timeout=1.0)
+        assert push.meta["kind"] == "mail" and push.meta["count"] == "1" and push.meta["senders"] == "ana"
+        assert push.meta["first_id"] == str(sent["message"]["id"])
+        assert "ana" in push.content and "lunch?" in push.content and "at noon" in push.content
+        # own sends are never pushed back
+        data(await bo.call_tool("message_send", {"to": ["ana"], "body": "yes"}))
+        data(await bo.call_tool("message_subscribe", {"subscribe": ["build.*"]}))
+        data(await bo.call_tool("message_send", {"to": ["topic:build.done"], "body": "my own topic post"}))
+        await anyio.sleep(1.5)
+        assert len(listener.pushes) == 1
+        # nothing was marked read by pushing
+        inbox = data(await bo.call_tool("message_query", {"mark_read": False}))
+        assert [m["id"] for m in inbox["messages"] if m["sender"] == "ana"] == [sent["message"]["id"]]
+
+
+async def test_a_burst_of_a_hundred_arrives_as_a_few_pushes_that_count_them(settings: Settings, db_path: Path) -> None:
+    listener = Listener()
+    async with (
+        Client(server_params("messaging", db_path, "bo"), mode="legacy", extensions=[listener.extension()]) as bo,
+        Client(build_server(settings.__class__(**{**settings.__dict__, "send_rate_per_minute": 1000}))) as ana,
+    ):
+        await anyio.sleep(0.3)
+        for i in range(100):
+            data(await ana.call_tool("message_send", {"to": ["bo"], "body": f"m{i}"}))
+        with anyio.fail_after(5):
+            while sum(int(p.meta["count"]) for p in listener.pushes) < 100:
+                await anyio.sleep(0.05)
+        assert len(listener.pushes) <= 5, [p.meta for p in listener.pushes]
+        assert any(p.meta["kind"] == "mixed" or int(p.meta["count"]) > 1 for p in listener.pushes)
+        left = data(await bo.call_tool("message_query", {"mark_read": False, "limit": 1}))
+        assert left["unread_left"] == 100
+
+
+async def test_a_notice_about_a_task_is_pushed_as_a_notice(settings: Settings, as_agent: Any, db_path: Path) -> None:
+    from servers.coordination import build_server as coordination
+
+    listener = Listener()
+    async with (
+        Client(server_params("messaging", db_path, "bo"), mode="legacy", extensions=[listener.extension()]),
+        Client(coordination(settings)) as ana,
+    ):
+        await anyio.sleep(0.3)
+        created = data(await ana.call_tool("task_create", {"title": "review the parser", "assignee": "bo"}))
+        push = await listener.next(timeout=1.0)
+        assert push.meta["kind"] == "notice" and push.meta["about"] == f"task {created['task']['id']}"
+        assert "assigned to you" in push.content
