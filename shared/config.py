@@ -35,6 +35,7 @@ class Settings:
     sandbox_allow: tuple[str, ...] = ()
     sandbox_root: Path | None = None
     sandbox_timeout: float = 120.0
+    sandbox_unconfined: bool = False
     idle_after: float = 300.0
     agent_retention: float = 7 * 86400.0
     stuck_after: float = 3600.0
@@ -64,6 +65,15 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if value < minimum:
         raise ConfigError(f"{name}={raw!r} is below the minimum {minimum}; raise it or unset it")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"{name}={raw!r} is not a yes/no value; set it to 1 or 0, or unset it")
 
 
 def parser(prog: str, description: str, version: str) -> argparse.ArgumentParser:
@@ -98,6 +108,7 @@ def load_settings(args: argparse.Namespace | None = None, env: Mapping[str, str]
         sandbox_allow=allow,
         sandbox_root=Path(root).expanduser().absolute() if root else None,
         sandbox_timeout=_number(env, "ROUNDTABLE_SANDBOX_TIMEOUT", 120.0, minimum=1.0),
+        sandbox_unconfined=_flag(env, "ROUNDTABLE_SANDBOX_UNCONFINED"),
         idle_after=_number(env, "ROUNDTABLE_IDLE_AFTER", 300.0, minimum=1.0),
         agent_retention=_number(env, "ROUNDTABLE_AGENT_RETENTION", 7 * 86400.0, minimum=60.0),
         stuck_after=_number(env, "ROUNDTABLE_STUCK_AFTER", 3600.0, minimum=1.0),
