@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
+from shared.errors import InvalidArgument
+from shared.rules.names import check_agent_name
+
 Role = Literal["admin", "worker", "observer"]
 ROLES: tuple[Role, ...] = get_args(Role)
 
@@ -95,6 +98,11 @@ def load_settings(args: argparse.Namespace | None = None, env: Mapping[str, str]
     if role not in ROLES:
         raise ConfigError(f"ROUNDTABLE_ROLE={role!r} is not a role; use one of {', '.join(ROLES)}")
     agent = (getattr(args, "agent", None) or env.get("ROUNDTABLE_AGENT") or "").strip() or None
+    if agent is not None:
+        try:
+            agent = check_agent_name(agent)
+        except InvalidArgument as exc:
+            raise ConfigError(f"ROUNDTABLE_AGENT={agent!r}: {exc}; set a usable name or unset it") from None
     allow = tuple(p.strip() for p in env.get("ROUNDTABLE_SANDBOX_ALLOW", "").split(",") if p.strip())
     root = env.get("ROUNDTABLE_SANDBOX_ROOT")
     return Settings(

@@ -47,6 +47,7 @@ class Runtime:
     notifier: Notifier
     me: Actor | None = None
     failure: str | None = None
+    client_named: bool = False  # clientInfo.name recorded for this process's agent
     recorder: instrument.Recorder = field(default_factory=instrument.Recorder)
     _db: Database | None = field(default=None, repr=False)
     changes: ChangeWatcher = field(init=False, repr=False)
@@ -153,6 +154,8 @@ class RoundtableServer(MCPServer[Runtime]):
                 rt = context.request_context.lifespan_context
             except ValueError:  # no request: a direct call, e.g. from a test
                 pass
+        if rt is not None and context is not None and not rt.client_named:
+            await _name_the_client(rt, context)
         if rt is None or not self.instrumented:
             return await super().call_tool(name, arguments, context)
         started, clock = rt.clock(), time.perf_counter()
@@ -166,6 +169,24 @@ class RoundtableServer(MCPServer[Runtime]):
             raise
         rt.recorder.add((started, agent, rt.server, name, time.perf_counter() - clock, None))
         return result
+
+
+async def _name_the_client(rt: Runtime, context: Context[Runtime, Any]) -> None:
+    """Once per process: record the client's own name from MCP clientInfo (the process tree only shows
+    'node' or a launcher's name). Both eras carry it: the handshake, or the 2026 request envelope."""
+    if rt._db is None or rt.me is None:
+        return
+    rt.client_named = True
+    try:
+        params = context.request_context.session.client_params
+    except (ValueError, AttributeError):  # no request (a direct call) or no session
+        return
+    name = params.client_info.name.strip() if params is not None and params.client_info is not None else ""
+    if name:
+        try:
+            await agents.set_client_name(rt.db, rt.me, name)
+        except (sqlite3.Error, RoundtableError) as exc:
+            log.warning("could not record the client name %r: %s", name, exc)
 
 
 def runtime(ctx: Context[Any, Any]) -> Runtime:
@@ -201,6 +222,7 @@ async def _open(rt: Runtime) -> None:
             server=rt.server,
             pid=os.getpid(),
             now=rt.now(),
+            presence_timeout=rt.settings.presence_timeout,
         )
     except BaseException:
         await db.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shared.actor import Actor
@@ -21,6 +21,7 @@ from shared.rules import quoting as fts
 from shared.rules import signing
 from shared.rules.clock import iso
 from shared.store.mail import dialect
+from shared.store.team import agents
 
 MINE = (
     f"(r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND {dialect.differs('m.sender_id', ':me')}))"
@@ -35,15 +36,18 @@ recipients'), whether or not it is also among the recipients."""
 OVERDUE_ACK = "(r.acked_at IS NULL AND m.ack_required = 1 AND m.ack_deadline < :now)"
 """The one test for an overdue acknowledgement, over `message_recipients r` joined to `messages m`, at :now."""
 
-COLUMNS = f"m.*, r.read_at, r.acked_at, {OVERDUE_ACK} AS overdue"
-"""What `to_message` reads: the message, my read and acknowledgement state, and whether my
-acknowledgement is overdue (NULL, i.e. not overdue, when no deadline applies)."""
+COLUMNS = (
+    f"m.*, r.read_at, r.acked_at, {OVERDUE_ACK} AS overdue,"
+    " (SELECT a.name FROM agents a WHERE a.id = m.sender_id) AS sender_current"
+)
+"""What `to_message` reads: the message, my read and acknowledgement state, whether my acknowledgement
+is overdue (NULL, i.e. not overdue, when no deadline applies), and the sender's name now."""
 
 
 @dataclass(frozen=True)
 class InboxFilter:
     unread_only: bool = True
-    sender: str | None = None
+    sender: str | None = None  # an agent's current name (one identity), or "system" for notices
     topic: str | None = None
     thread: int | None = None
     since: float | None = None
@@ -58,21 +62,18 @@ def fts_query(text: str) -> str:
     return query
 
 
-def to_message(row: Row, secret: str | None) -> Message:
-    """A row of `SELECT {COLUMNS}` as the model sees it, its signature checked against `secret`."""
-    payload = signing.canonical(
-        sender=row["sender_name"],
-        audience=row["audience"],
-        subject=row["subject"],
-        body=row["body"],
-        created_at=row["created_at"],
-    )
+def to_message(row: Row, secret: str | None, reader: str) -> Message:
+    """A row of `SELECT {COLUMNS}` as the agent `reader` (an id) sees it, its signature checked against
+    `secret` (shared/rules/signing.py: verified only if the reader is among the signed recipients)."""
+    verified, signature = signing.check(secret, row, reader)
     audience = row["audience"]
     to = ", ".join(json.loads(audience)) if audience.startswith("[") else audience
+    now = row["sender_current"]
     return Message(
         id=row["id"],
         kind=row["kind"],
         sender=row["sender_name"],
+        sender_now=now if now is not None and now != row["sender_name"] else None,
         to=to,
         topic=row["topic"],
         subject=row["subject"],
@@ -89,7 +90,8 @@ def to_message(row: Row, secret: str | None) -> Message:
         read=row["read_at"] is not None,
         acknowledged=row["acked_at"] is not None,
         overdue=bool(row["overdue"]),
-        verified=signing.verify(secret, payload, row["signature"]),
+        verified=verified,
+        signature=signature,
     )
 
 
@@ -97,9 +99,12 @@ def _where(f: InboxFilter, params: dict[str, Any]) -> str:
     where = [MINE]
     if f.unread_only:
         where.append("r.read_at IS NULL")
-    if f.sender:
-        where.append(dialect.same_name("m.sender_name", ":sender"))
-        params["sender"] = f.sender
+    if f.sender is not None:
+        if f.sender.lower() == "system":
+            where.append("m.sender_id IS NULL AND m.kind = 'system'")
+        else:
+            where.append("m.sender_id = :sender")
+            params["sender"] = f.sender  # an agent id: page() resolves the name first
     if f.topic:
         where.append(dialect.topic_matches("m.topic", ":topic"))
         params["topic"] = f.topic
@@ -117,11 +122,14 @@ def _where(f: InboxFilter, params: dict[str, Any]) -> str:
 
 async def page(db: Database, me: Actor, f: InboxFilter, *, limit: int, after: int) -> tuple[list[Message], bool]:
     """Messages for me in id order after the cursor (a message id), and whether more follow."""
+    if f.sender and f.sender.lower() != "system":
+        # a name resolves to the one agent that has it now (a name once used by someone else is not theirs)
+        f = replace(f, sender=(await db.read(agents.ids_by_names, [f.sender]))[f.sender])
     params = me.params(after=after, limit=limit + 1)
     rows = await db.fetchall(
         f"SELECT {COLUMNS} {FROM} WHERE {_where(f, params)} AND m.id > :after ORDER BY m.id LIMIT :limit", params
     )
-    return [to_message(r, me.secret) for r in rows[:limit]], len(rows) > limit
+    return [to_message(r, me.secret, me.id) for r in rows[:limit]], len(rows) > limit
 
 
 async def unread_count(db: Database, me: Actor) -> int:
@@ -188,7 +196,7 @@ async def thread(db: Database, me: Actor, thread_id: int) -> list[Message]:
     )
     if not rows:
         raise NotFound(f"thread {thread_id} has no message you sent or received; see message_query()")
-    return [to_message(r, me.secret) for r in rows]
+    return [to_message(r, me.secret, me.id) for r in rows]
 
 
 async def sent(db: Database, me: Actor, *, limit: int, after: int) -> tuple[list[Message], bool]:
@@ -201,7 +209,7 @@ def _sent(tx: Tx, me: Actor, limit: int, after: int) -> tuple[list[Message], boo
         f"SELECT {COLUMNS} {SENDERS_VIEW} WHERE m.sender_id = :me AND m.id > :after ORDER BY m.id LIMIT :limit",
         me.params(after=after, limit=limit + 1),
     )
-    found = [to_message(r, me.secret) for r in rows[:limit]]
+    found = [to_message(r, me.secret, me.id) for r in rows[:limit]]
     if found:
         marks = ",".join(str(m.id) for m in found)
         receipts = tx.execute(

@@ -104,15 +104,16 @@ def _insert(
     now: float,
     secret: str | None,
     ref: tuple[str, str] | None = None,
+    recipients: Sequence[str] | None = None,
 ) -> int:
-    payload = signing.canonical(
-        sender=sender_name, audience=audience, subject=out.subject, body=out.body, created_at=now
-    )
+    """Insert one message (recipients None: a broadcast, '*') and sign it, when the team has a secret, over
+    the row as stored: its id and thread are known only after the insert, so the signature is set after."""
     thread = _thread_of(tx, out.reply_to, sender_id or "") if out.reply_to else None
+    recipient_ids = "*" if recipients is None else json.dumps(sorted(set(recipients)))
     row = tx.fetchone(
         "INSERT INTO messages(sender_id, sender_name, kind, topic, subject, body, priority, reply_to, thread_id,"
-        " correlation_id, ack_required, ack_deadline, created_at, expires_at, signature, ref_type, ref_id, audience)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        " correlation_id, ack_required, ack_deadline, created_at, expires_at, ref_type, ref_id, audience,"
+        " recipient_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             sender_id,
             sender_name,
@@ -128,16 +129,19 @@ def _insert(
             out.ack_deadline if out.ack_required else None,
             now,
             out.expires_at,
-            signing.sign(secret, payload) if secret else None,
             ref[0] if ref else None,
             ref[1] if ref else None,
             audience,
+            recipient_ids,
         ),
     )
     assert row is not None
     message_id = int(row["id"])
-    if thread is None:
-        tx.execute("UPDATE messages SET thread_id = id WHERE id = ?", (message_id,))
+    if thread is None or secret:
+        stored = {**dict(row), "thread_id": thread or message_id}
+        signature = signing.sign_v2(secret, stored) if secret else None
+        update = "UPDATE messages SET thread_id = ?, signature = ? WHERE id = ?"
+        tx.execute(update, (stored["thread_id"], signature, message_id))
     return message_id
 
 
@@ -189,7 +193,9 @@ def _deliver(
     recipients: Sequence[str],
     out: Outgoing,
 ) -> int:
-    message_id = _insert(tx, sender.id, sender.name, kind, audience, topic, out, sender.now, sender.secret)
+    message_id = _insert(
+        tx, sender.id, sender.name, kind, audience, topic, out, sender.now, sender.secret, recipients=recipients
+    )
     _fan_out(tx, message_id, recipients)
     events.record(
         tx,
@@ -243,7 +249,7 @@ def post_notice(
     audience = json.dumps(unique)
     out = Outgoing(subject=subject[:SUBJECT_MAX], body=body)
     ref = (ref_type, str(ref_id))
-    message_id = _insert(tx, None, "system", "system", audience, None, out, actor.now, actor.secret, ref)
+    message_id = _insert(tx, None, "system", "system", audience, None, out, actor.now, actor.secret, ref, unique)
     _fan_out(tx, message_id, unique)
     return message_id
 

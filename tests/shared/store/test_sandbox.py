@@ -231,7 +231,8 @@ async def test_under_bwrap_nothing_outside_the_copy_can_be_written(project: Path
             victim.write_text("keep me\n")
         (project / "write.py").write_text(
             "import pathlib\n"
-            f"for target in {[str(v) for v in victims]!r}:\n"  # in the script: the path-argument rule is not what stops it
+            # the paths are in the script, so the path-argument rule is not what stops it
+            f"for target in {[str(v) for v in victims]!r}:\n"
             "    try:\n"
             "        pathlib.Path(target).write_text('overwritten')\n"
             "        print('WROTE', target)\n"
@@ -283,7 +284,8 @@ async def test_under_bwrap_the_secret_is_never_visible(project: Path, monkeypatc
         "            pass\n"
         f"parent = pathlib.Path('/proc/{os.getpid()}/environ')\n"
         "print('PIDS', sorted(int(p.name) for p in pathlib.Path('/proc').iterdir() if p.name.isdigit()))\n"
-        "print('LEAK' if any(b'do-not-leak-42' in s for s in seen) or 'do-not-leak-42' in str(os.environ) else 'CLEAN')\n"
+        "leaked = any(b'do-not-leak-42' in s for s in seen) or 'do-not-leak-42' in str(os.environ)\n"
+        "print('LEAK' if leaked else 'CLEAN')\n"
         "print('PARENT VISIBLE' if parent.exists() and b'do-not-leak' in parent.read_bytes() else 'PARENT HIDDEN')\n"
     )
     run = await sandbox.run(confined(project), "python peek.py")
@@ -344,7 +346,7 @@ async def test_under_bwrap_nothing_outlives_a_killed_server(project: Path, tmp_p
         f"confinement={BWRAP!r})\n"
         "anyio.run(sandbox.run, box, 'python orphan.py')\n"
     )
-    server = subprocess.Popen([sys.executable, str(runner)], cwd=Path(__file__).parents[3])
+    server = subprocess.Popen([sys.executable, str(runner)], cwd=Path(__file__).parents[3])  # noqa: ASYNC220
     try:
         with anyio.fail_after(20):
             while not _running(marker):
