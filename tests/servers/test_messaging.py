@@ -381,35 +381,37 @@ async def test_legacy_subscriptions_are_kept_per_connection_exactly_once(setting
 
     updates: list[str] = []
     server = build_server(as_agent("bo"))
-    async with Client(server, mode="legacy", message_handler=collector(updates)) as bo:  # type: ignore[arg-type]
-        async with Client(build_server(settings)) as ana:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", MCPDeprecationWarning)
-                for _ in range(3):
-                    await bo.subscribe_resource(INBOX_URI)
-            notifier = server.current().notifier
-            assert len(notifier.legacy[INBOX_URI]) == 1  # no growth: one entry for the one connection
-            with anyio.fail_after(5):
-                while not updates:  # the level trigger on subscribing
-                    await anyio.sleep(0.02)
-            await anyio.sleep(0.5)
-            updates.clear()
-            data(await ana.call_tool("message_send", {"to": ["bo"], "body": "one"}))
-            with anyio.fail_after(5):
-                while not updates:
-                    await anyio.sleep(0.02)
-            await anyio.sleep(0.5)
-            assert updates == [INBOX_URI]  # exactly once, not once per subscribe call
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", MCPDeprecationWarning)
-                await bo.unsubscribe_resource(INBOX_URI)
-            assert not notifier.legacy.get(INBOX_URI)
-            updates.clear()
-            data(await ana.call_tool("message_send", {"to": ["bo"], "body": "two"}))
-            await anyio.sleep(0.8)
-            assert updates == []  # unsubscribed means no more updates
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", MCPDeprecationWarning)
+    async with (
+        Client(server, mode="legacy", message_handler=collector(updates)) as bo,  # type: ignore[arg-type]
+        Client(build_server(settings)) as ana,
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            for _ in range(3):
                 await bo.subscribe_resource(INBOX_URI)
-            assert len(notifier.legacy[INBOX_URI]) == 1
+        notifier = server.current().notifier
+        assert len(notifier.legacy[INBOX_URI]) == 1  # no growth: one entry for the one connection
+        with anyio.fail_after(5):
+            while not updates:  # the level trigger on subscribing
+                await anyio.sleep(0.02)
+        await anyio.sleep(0.5)
+        updates.clear()
+        data(await ana.call_tool("message_send", {"to": ["bo"], "body": "one"}))
+        with anyio.fail_after(5):
+            while not updates:
+                await anyio.sleep(0.02)
+        await anyio.sleep(0.5)
+        assert updates == [INBOX_URI]  # exactly once, not once per subscribe call
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await bo.unsubscribe_resource(INBOX_URI)
+        assert not notifier.legacy.get(INBOX_URI)
+        updates.clear()
+        data(await ana.call_tool("message_send", {"to": ["bo"], "body": "two"}))
+        await anyio.sleep(0.8)
+        assert updates == []  # unsubscribed means no more updates
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await bo.subscribe_resource(INBOX_URI)
+        assert len(notifier.legacy[INBOX_URI]) == 1
     assert not notifier.legacy[INBOX_URI] and not notifier._tracked  # a closed connection leaves nothing behind
