@@ -11,6 +11,7 @@ from mcp.server.mcpserver import MCPServer
 
 from servers.coordination import consensus, tasks
 from shared.config import Settings
+from shared.frame.notify import advertise
 from shared.frame.runtime import Runtime, create_server, run_main
 from shared.frame.tool import add_tools
 from shared.rules.clock import Clock, system_clock
@@ -41,6 +42,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         background=[tasks.SWEEP, consensus.CLOSING],
     )
     add_tools(mcp, tasks.TOOLS, consensus.TOOLS)
+    advertise(mcp, resources=False, subscribe=False, prompts=False)
     return mcp
 
 

@@ -23,9 +23,16 @@ from mcp.server.connection import Connection
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions
 from mcp.server.mcpserver import MCPServer
-from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, PromptsListChanged, ResourceUpdated, ServerEvent
-from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
+from mcp.types import (
+    EmptyResult,
+    PromptsCapability,
+    ResourcesCapability,
+    ServerCapabilities,
+    SubscribeRequestParams,
+    ToolsCapability,
+    UnsubscribeRequestParams,
+)
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from shared.frame.jobs import Background, every
@@ -140,25 +147,42 @@ def serve_legacy_subscriptions(mcp: MCPServer[Any]) -> None:
     lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, unsubscribe)
 
 
-def advertise_prompt_list_changes(mcp: MCPServer[Any]) -> None:
-    """Advertise `prompts.listChanged` to pre-2026 clients (2026-07-28 clients learn it from the bus).
+def advertise(mcp: MCPServer[Any], *, resources: bool, subscribe: bool, prompts: bool) -> None:
+    """Advertise exactly what this server serves, in both eras, and stop answering what it does not.
 
-    The SDK takes that flag only as an argument of the low-level server's create_initialization_options,
-    which MCPServer calls without it; this wraps that method on our instance (`_lowlevel_server`, private).
+    MCPServer registers prompts/* and resources/* handlers on every server, so the SDK advertises
+    `prompts` and `resources` everywhere; at 2026-07-28 it also derives every `listChanged` and
+    `resources.subscribe` from one fact (subscriptions/listen is served). Here the handlers a server does
+    not serve are removed (a client asking gets JSON-RPC -32601, method not found, instead of an internal
+    error), and the advertised flags are set from what the server does: `resources.subscribe` where
+    resources change (inbox, status), `prompts.listChanged` where skills are served as prompts; the tool
+    list never changes. This wraps the low-level server's get_capabilities on our instance and edits its
+    `_request_handlers` (private attributes): the one place we do.
     """
     lowlevel = mcp._lowlevel_server
-    original = lowlevel.create_initialization_options
+    handlers = lowlevel._request_handlers
+    if not prompts:
+        for method in ("prompts/list", "prompts/get"):
+            handlers.pop(method, None)
+    if not resources:
+        for method in ("resources/list", "resources/read", "resources/templates/list"):
+            handlers.pop(method, None)
+    original = lowlevel.get_capabilities
 
-    def with_prompts_changed(
+    def served(
         notification_options: NotificationOptions | None = None,
         experimental_capabilities: dict[str, dict[str, Any]] | None = None,
         extensions: dict[str, dict[str, Any]] | None = None,
-    ) -> InitializationOptions:
-        options = notification_options or NotificationOptions()
-        options.prompts_changed = True
-        return original(options, experimental_capabilities, extensions)
+        *,
+        protocol_version: str | None = None,
+    ) -> ServerCapabilities:
+        caps = original(notification_options, experimental_capabilities, extensions, protocol_version=protocol_version)
+        update: dict[str, Any] = {"tools": ToolsCapability(list_changed=False)}
+        update["prompts"] = PromptsCapability(list_changed=True) if prompts else None
+        update["resources"] = ResourcesCapability(subscribe=subscribe, list_changed=False) if resources else None
+        return caps.model_copy(update=update)
 
-    lowlevel.create_initialization_options = with_prompts_changed  # type: ignore[method-assign]
+    lowlevel.get_capabilities = served  # type: ignore[method-assign]
 
 
 Watch = Background

@@ -18,8 +18,11 @@ from typing import Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from shared import __version__
 from shared.actor import Actor
@@ -34,6 +37,8 @@ from shared.rules.clock import Clock, system_clock
 from shared.store.team import agents
 
 log = logging.getLogger("roundtable")
+RESOURCE_NOT_FOUND = -32002
+"""JSON-RPC code for an unknown resource (MCP spec up to 2025-11-25)."""
 
 
 @dataclass
@@ -142,6 +147,17 @@ class RoundtableServer(MCPServer[Runtime]):
             )
             for tool in await super().list_tools()
         ]
+
+    async def read_resource(self, uri: Any, context: Context[Runtime, Any] | None = None) -> Any:
+        """An unknown resource is the spec's "resource not found": -32002 up to protocol 2025-11-25 (the
+        2026-07-28 spec retired that code for -32602, invalid params, which the SDK answers there)."""
+        try:
+            return await super().read_resource(uri, context)
+        except ResourceNotFoundError as exc:
+            version = context.protocol_version if context is not None else None
+            if version is not None and version not in MODERN_PROTOCOL_VERSIONS:
+                raise MCPError(code=RESOURCE_NOT_FOUND, message=str(exc), data={"uri": str(uri)}) from exc
+            raise
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None = None
