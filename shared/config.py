@@ -39,6 +39,7 @@ class Settings:
     sandbox_root: Path | None = None
     sandbox_timeout: float = 120.0
     sandbox_unconfined: bool = False
+    max_waits: int = 16
     idle_after: float = 300.0
     agent_retention: float = 7 * 86400.0
     stuck_after: float = 3600.0
@@ -117,6 +118,7 @@ def load_settings(args: argparse.Namespace | None = None, env: Mapping[str, str]
         sandbox_root=Path(root).expanduser().absolute() if root else None,
         sandbox_timeout=_number(env, "ROUNDTABLE_SANDBOX_TIMEOUT", 120.0, minimum=1.0),
         sandbox_unconfined=_flag(env, "ROUNDTABLE_SANDBOX_UNCONFINED"),
+        max_waits=int(_number(env, "ROUNDTABLE_MAX_WAITS", 16, minimum=1)),
         idle_after=_number(env, "ROUNDTABLE_IDLE_AFTER", 300.0, minimum=1.0),
         agent_retention=_number(env, "ROUNDTABLE_AGENT_RETENTION", 7 * 86400.0, minimum=60.0),
         stuck_after=_number(env, "ROUNDTABLE_STUCK_AFTER", 3600.0, minimum=1.0),

@@ -53,6 +53,7 @@ class Runtime:
     me: Actor | None = None
     failure: str | None = None
     client_named: bool = False  # clientInfo.name recorded for this process's agent
+    waiting: int = 0  # message_wait calls of this agent waiting on this server now (at most max_waits)
     recorder: instrument.Recorder = field(default_factory=instrument.Recorder)
     _db: Database | None = field(default=None, repr=False)
     changes: ChangeWatcher = field(init=False, repr=False)

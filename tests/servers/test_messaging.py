@@ -415,3 +415,39 @@ async def test_legacy_subscriptions_are_kept_per_connection_exactly_once(setting
             await bo.subscribe_resource(INBOX_URI)
         assert len(notifier.legacy[INBOX_URI]) == 1
     assert not notifier.legacy[INBOX_URI] and not notifier._tracked  # a closed connection leaves nothing behind
+
+
+def test_a_wait_stays_under_common_client_timeouts_unless_progress_is_reported() -> None:
+    from servers.messaging import mail
+
+    assert mail.wait_seconds(None, progress=False) == 45  # the TypeScript SDK gives up at 60 s
+    assert mail.wait_seconds(120, progress=False) == 45  # no token: the client cannot be kept waiting longer
+    assert mail.wait_seconds(10, progress=False) == 10
+    assert mail.wait_seconds(None, progress=True) == 60
+    assert mail.wait_seconds(300, progress=True) == 300  # with progress (resetTimeoutOnProgress) a long wait is fine
+
+
+async def test_the_wait_default_is_under_the_typescript_sdk_timeout(settings: Settings) -> None:
+    async with Client(build_server(settings)) as ana:
+        tools = {t.name: t for t in (await ana.list_tools()).tools}
+    timeout = tools["message_wait"].input_schema["properties"]["timeout"]
+    assert timeout.get("default") is None and "45" in timeout["description"]
+
+
+async def test_concurrent_waits_per_agent_are_bounded_with_a_clear_refusal(settings: Settings) -> None:
+    async with Client(build_server(replace(settings, max_waits=2))) as ana:
+        results: list[Any] = []
+
+        async def wait() -> None:
+            results.append(await ana.call_tool("message_wait", {"timeout": 2}))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            tg.start_soon(wait)
+            await anyio.sleep(0.5)
+            refused = await ana.call_tool("message_wait", {"timeout": 1})
+            assert refused.is_error and "2 message_wait calls" in text(refused), text(refused)
+            assert "ROUNDTABLE_MAX_WAITS" in text(refused)
+        assert [r.is_error for r in results] == [False, False]
+        again = await ana.call_tool("message_wait", {"timeout": 1})
+        assert not again.is_error  # the bound frees as the waits end
