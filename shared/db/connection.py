@@ -194,8 +194,9 @@ class Database:
 
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         """A single-statement write (its own transaction, one hop), e.g. UPDATE … RETURNING."""
-        async with self._lock, _numbers_sqlite_holds():
-            return list(await self._conn.execute_fetchall(sql, params))
+        async with self._lock:
+            with _numbers_sqlite_holds():
+                return list(await self._conn.execute_fetchall(sql, params))
 
     # -- the file under us ----------------------------------------------------------------------
     def file_changed(self) -> bool:
