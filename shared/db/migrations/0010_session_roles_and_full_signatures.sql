@@ -8,3 +8,8 @@ ALTER TABLE sessions ADD COLUMN role TEXT NOT NULL DEFAULT 'worker'
 -- delivered to (shared/rules/signing.py, "v2:" signatures): the ids are kept here, JSON, '*' for a
 -- broadcast. NULL on messages written before; their older signatures show as "legacy".
 ALTER TABLE messages ADD COLUMN recipient_ids TEXT;
+
+-- Every message a call causes counts against the caller's send rate: a system notice records the agent
+-- whose call caused it ("task assigned to you", "vote requested").
+ALTER TABLE messages ADD COLUMN caused_by TEXT;
+CREATE INDEX messages_by_cause ON messages(caused_by, created_at) WHERE caused_by IS NOT NULL;

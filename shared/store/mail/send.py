@@ -66,11 +66,14 @@ class Outgoing:
     ack_deadline: float | None = None
 
 
-def _rate_check(tx: Tx, sender: Actor) -> None:
+def rate_check(tx: Tx, sender: Actor) -> None:
+    """Refuse (RateLimited) when `sender` sent or caused per_minute messages in the last minute: its own
+    messages and the system notices its calls caused (messages.caused_by) count alike."""
     now = sender.now
     rows = tx.execute(
-        "SELECT created_at FROM messages WHERE sender_id = ? AND created_at > ? ORDER BY created_at",
-        (sender.id, now - 60),
+        "SELECT created_at FROM messages WHERE sender_id = ? AND created_at > ?"
+        " UNION ALL SELECT created_at FROM messages WHERE caused_by = ? AND created_at > ? ORDER BY created_at",
+        (sender.id, now - 60, sender.id, now - 60),
     )
     if len(rows) >= sender.per_minute:
         wait = max(rows[len(rows) - sender.per_minute]["created_at"] + 60 - now, 0.1)
@@ -105,6 +108,7 @@ def _insert(
     secret: str | None,
     ref: tuple[str, str] | None = None,
     recipients: Sequence[str] | None = None,
+    caused_by: str | None = None,
 ) -> int:
     """Insert one message (recipients None: a broadcast, '*') and sign it, when the team has a secret, over
     the row as stored: its id and thread are known only after the insert, so the signature is set after."""
@@ -113,7 +117,7 @@ def _insert(
     row = tx.fetchone(
         "INSERT INTO messages(sender_id, sender_name, kind, topic, subject, body, priority, reply_to, thread_id,"
         " correlation_id, ack_required, ack_deadline, created_at, expires_at, ref_type, ref_id, audience,"
-        " recipient_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        " recipient_ids, caused_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             sender_id,
             sender_name,
@@ -133,6 +137,7 @@ def _insert(
             ref[1] if ref else None,
             audience,
             recipient_ids,
+            caused_by,
         ),
     )
     assert row is not None
@@ -160,7 +165,7 @@ async def send(db: Database, sender: Actor, to: Sequence[str], out: Outgoing) ->
 
 
 def _send(tx: Tx, sender: Actor, targets: list[str], topic: str | None, out: Outgoing) -> tuple[int, list[str]]:
-    _rate_check(tx, sender)
+    rate_check(tx, sender)
     if topic is not None:
         return post_to_topic(tx, sender, topic, out)
     ids = agents.ids_by_names(tx, targets)
@@ -216,7 +221,7 @@ async def broadcast(db: Database, sender: Actor, out: Outgoing) -> int:
 
 
 def _broadcast(tx: Tx, sender: Actor, out: Outgoing) -> int:
-    _rate_check(tx, sender)
+    rate_check(tx, sender)
     message_id = _insert(tx, sender.id, sender.name, "broadcast", "*", None, out, sender.now, sender.secret)
     events.record(
         tx,
@@ -239,17 +244,25 @@ def post_notice(
     body: str,
     ref_type: str,
     ref_id: str | int,
+    counted: bool = False,
 ) -> int | None:
     """Deliver a system notice ("vote requested", "task assigned to you") to agent ids, inside the
     caller's transaction, at the actor's time and signed with the actor's team secret (so every notice
-    verifies when the team has one). Returns the message id, or None when there is nobody to tell."""
+    verifies when the team has one). Returns the message id, or None when there is nobody to tell.
+
+    `counted`: the notice is caused by the actor's own call (task_create with an assignee, a proposal),
+    so it counts against the actor's send rate and is refused past it; notices of background rounds
+    (closing, lease sweeps) are not counted."""
     unique = sorted(set(recipients))
     if not unique:
         return None
     audience = json.dumps(unique)
     out = Outgoing(subject=subject[:SUBJECT_MAX], body=body)
     ref = (ref_type, str(ref_id))
-    message_id = _insert(tx, None, "system", "system", audience, None, out, actor.now, actor.secret, ref, unique)
+    if counted:
+        rate_check(tx, actor)
+    cause = actor.id if counted else None
+    message_id = _insert(tx, None, "system", "system", audience, None, out, actor.now, actor.secret, ref, unique, cause)
     _fan_out(tx, message_id, unique)
     return message_id
 
