@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
+from shared.errors import InvalidArgument
+from shared.rules.names import check_agent_name
+
 Role = Literal["admin", "worker", "observer"]
 ROLES: tuple[Role, ...] = get_args(Role)
 
@@ -35,6 +38,8 @@ class Settings:
     sandbox_allow: tuple[str, ...] = ()
     sandbox_root: Path | None = None
     sandbox_timeout: float = 120.0
+    sandbox_unconfined: bool = False
+    max_waits: int = 16
     idle_after: float = 300.0
     agent_retention: float = 7 * 86400.0
     stuck_after: float = 3600.0
@@ -70,6 +75,15 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     return value
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"{name}={raw!r} is not a yes/no value; set it to 1 or 0, or unset it")
+
+
 def parser(prog: str, description: str, version: str) -> argparse.ArgumentParser:
     """The flags every Roundtable server accepts; each falls back to its environment variable."""
     p = argparse.ArgumentParser(prog=prog, description=description)
@@ -89,6 +103,11 @@ def load_settings(args: argparse.Namespace | None = None, env: Mapping[str, str]
     if role not in ROLES:
         raise ConfigError(f"ROUNDTABLE_ROLE={role!r} is not a role; use one of {', '.join(ROLES)}")
     agent = (getattr(args, "agent", None) or env.get("ROUNDTABLE_AGENT") or "").strip() or None
+    if agent is not None:
+        try:
+            agent = check_agent_name(agent)
+        except InvalidArgument as exc:
+            raise ConfigError(f"ROUNDTABLE_AGENT={agent!r}: {exc}; set a usable name or unset it") from None
     allow = tuple(p.strip() for p in env.get("ROUNDTABLE_SANDBOX_ALLOW", "").split(",") if p.strip())
     root = env.get("ROUNDTABLE_SANDBOX_ROOT")
     return Settings(
@@ -102,6 +121,8 @@ def load_settings(args: argparse.Namespace | None = None, env: Mapping[str, str]
         sandbox_allow=allow,
         sandbox_root=Path(root).expanduser().absolute() if root else None,
         sandbox_timeout=_number(env, "ROUNDTABLE_SANDBOX_TIMEOUT", 120.0, minimum=1.0),
+        sandbox_unconfined=_flag(env, "ROUNDTABLE_SANDBOX_UNCONFINED"),
+        max_waits=int(_number(env, "ROUNDTABLE_MAX_WAITS", 16, minimum=1)),
         idle_after=_number(env, "ROUNDTABLE_IDLE_AFTER", 300.0, minimum=1.0),
         agent_retention=_number(env, "ROUNDTABLE_AGENT_RETENTION", 7 * 86400.0, minimum=60.0),
         stuck_after=_number(env, "ROUNDTABLE_STUCK_AFTER", 3600.0, minimum=1.0),

@@ -10,15 +10,25 @@ What "isolation" means here, exactly:
   tree is never touched;
 - its environment is PATH, HOME (an empty temporary folder) and LANG, nothing else, so no secret in the
   server's environment reaches it; stdin is empty;
-- it is killed with its whole process group at the time limit; only the tail of its output is kept.
-It is not a security boundary against hostile code: a test runner runs the project's own code with this
-user's rights. It protects the working tree and the server's environment, and bounds time and output.
+- it is killed with its whole process group at the time limit; only the tail of its output is kept;
+- no argument may name a path outside the copy (an absolute path, `~…`, or one climbing out with `..`,
+  also as an option's value: `--basetemp=/x`, `-o/x`), so an allowed program is not pointed elsewhere.
+
+On Linux with bubblewrap (`bwrap`) the command also runs confined: the whole filesystem read-only except
+the copy and its empty HOME, a private /tmp, the team's database file replaced by an empty one, no network,
+new PID/IPC/UTS/user namespaces with a fresh /proc (the server's process and its environment are not there),
+`--die-with-parent` and `--new-session`, so nothing it starts outlives the run or the server. Where no such
+sandbox works (macOS, no bwrap, user namespaces disabled) a run is refused with the fix, unless an admin set
+ROUNDTABLE_SANDBOX_UNCONFINED=1: then only the rules above hold, and the project's own code (which a test
+runner runs) acts with this user's rights.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import posixpath
 import shlex
 import shutil
 import signal
@@ -60,16 +70,67 @@ HOW_TO_TURN_ON = (
 )
 
 
+UNCONFINED_FIX = (
+    "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; it needs unprivileged user namespaces) and "
+    "restart the client; or, if an admin accepts that the command runs unconfined with this user's rights, set "
+    "ROUNDTABLE_SANDBOX_UNCONFINED=1 in this server's env"
+)
+
+
+@functools.cache
+def _probe() -> tuple[str | None, str]:
+    """(the bwrap that works here, or None; why not). Runs `bwrap … true` once per process."""
+    if not sys.platform.startswith("linux"):
+        return None, f"bubblewrap is Linux-only and this is {sys.platform}"
+    found = shutil.which("bwrap")
+    if found is None:
+        return None, "bwrap is not installed"
+    true = shutil.which("true") or "/bin/true"
+    probe = [found, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--unshare-all"]
+    try:
+        done = subprocess.run(
+            [*probe, "--die-with-parent", "--new-session", true], capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"{found} could not run: {exc}"
+    if done.returncode != 0:
+        return None, f"{found} fails here: {done.stderr.decode(errors='replace').strip()[:200]}"
+    return found, ""
+
+
+def find_confinement() -> str | None:
+    """The path of a bubblewrap that works on this machine, or None."""
+    return _probe()[0]
+
+
+def confinement_problem() -> str:
+    """Why find_confinement() is None ("" when it is not)."""
+    return _probe()[1]
+
+
 @dataclass(frozen=True)
 class Sandbox:
     allow: tuple[str, ...]
     root: Path | None
     timeout: float
     search_path: str
+    confinement: str | None = None  # the bwrap to run commands in; None: no sandbox on this machine
+    unconfined: bool = False  # an admin allowed runs without one (ROUNDTABLE_SANDBOX_UNCONFINED=1)
+    hidden: tuple[Path, ...] = ()  # files the command must not read (the team's database and its -wal/-shm)
 
     @classmethod
     def from_settings(cls, settings: Settings, environ: Mapping[str, str] = os.environ) -> Sandbox:
-        return cls(settings.sandbox_allow, settings.sandbox_root, settings.sandbox_timeout, scrubbed_path(environ))
+        db = settings.db_path
+        hidden = (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"))
+        return cls(
+            settings.sandbox_allow,
+            settings.sandbox_root,
+            settings.sandbox_timeout,
+            scrubbed_path(environ),
+            confinement=find_confinement() if settings.sandbox_root and settings.sandbox_allow else None,
+            unconfined=settings.sandbox_unconfined,
+            hidden=hidden,
+        )
 
     def check_on(self) -> Path:
         """The root, or Forbidden naming exactly what to set."""
@@ -82,6 +143,11 @@ class Sandbox:
             raise Forbidden(
                 f"sandbox_test is off on this server ({' and '.join(missing)} not set). "
                 f"To turn it on, {HOW_TO_TURN_ON}."
+            )
+        if self.confinement is None and not self.unconfined:
+            raise Forbidden(
+                f"sandbox_test has no sandbox to run commands in on this server ({confinement_problem() or 'none'}"
+                f"). To fix it, {UNCONFINED_FIX}"
             )
         return self.root
 
@@ -136,6 +202,28 @@ def parse_command(command: str, allow: tuple[str, ...]) -> list[str]:
             "ROUNDTABLE_SANDBOX_ALLOW and restart the client"
         )
     return argv
+
+
+def _outside(candidate: str) -> bool:
+    if candidate.startswith(("/", "~", "\\")) or (len(candidate) > 1 and candidate[1] == ":"):
+        return True
+    normal = posixpath.normpath(candidate.replace("\\", "/"))
+    return normal == ".." or normal.startswith("../")
+
+
+def check_paths(argv: list[str]) -> None:
+    """Refuse arguments naming a path outside the copy: absolute, home-relative or climbing out with `..`."""
+    for arg in argv[1:]:
+        candidates = [arg]
+        if "=" in arg:
+            candidates.append(arg.split("=", 1)[1])
+        if arg.startswith("-") and not arg.startswith("--") and len(arg) > 2:
+            candidates.append(arg[2:])  # a short option with its value glued on: -o/tmp/x
+        if any(_outside(c) for c in candidates):
+            raise Forbidden(
+                f"the argument {arg!r} names a path outside the copy the command runs in; give paths relative to "
+                "the copied directory (e.g. 'tests/' or '--junitxml=out/report.xml'), never absolute, '~' or '..'"
+            )
 
 
 def resolve_program(name: str, search_path: str) -> str:
@@ -219,10 +307,29 @@ def _remove(folder: str) -> None:
         shutil.rmtree(folder, onerror=report)
 
 
+def confine(sandbox: Sandbox, scratch: Path, work: Path, program: str) -> list[str]:
+    """The bwrap prefix: everything read-only but the scratch folder, fresh /proc /dev /tmp, no network."""
+    assert sandbox.confinement is not None
+    argv = [sandbox.confinement, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # /tmp is private to the run; programs installed under it (a test's folder) stay reachable, read-only
+    tmp = Path(tempfile.gettempdir()).resolve()
+    shown = {str(Path(p)) for p in sandbox.search_path.split(os.pathsep) if p} | {os.path.dirname(program)}
+    for folder in sorted(shown):
+        if folder.startswith("/tmp/") or Path(folder).is_relative_to(tmp):
+            argv += ["--ro-bind-try", folder, folder]
+    for path in sandbox.hidden:
+        if path.exists():
+            argv += ["--ro-bind", "/dev/null", str(path)]
+    argv += ["--bind", str(scratch), str(scratch), "--chdir", str(work)]
+    argv += ["--unshare-all", "--die-with-parent", "--new-session", "--"]
+    return argv
+
+
 async def run(sandbox: Sandbox, command: str, directory: str = ".", *, time_limit: float | None = None) -> Run:
     """Run `command` in a temporary copy of `directory`; refused (domain errors) before anything runs."""
     root = sandbox.check_on()
     argv = parse_command(command, sandbox.allow)
+    check_paths(argv)
     program = resolve_program(argv[0], sandbox.search_path)
     limit = sandbox.timeout if time_limit is None else min(time_limit, sandbox.timeout)
     src = await anyio.to_thread.run_sync(source_dir, root, directory)
@@ -232,11 +339,14 @@ async def run(sandbox: Sandbox, command: str, directory: str = ".", *, time_limi
         skipped = await anyio.to_thread.run_sync(copy_tree, src, work)
         await anyio.to_thread.run_sync(home.mkdir)
         env = {"PATH": sandbox.search_path, "HOME": str(home), "LANG": os.environ.get("LANG") or "C.UTF-8"}
+        launch = [program, *argv[1:]]
+        if sandbox.confinement is not None:
+            launch = confine(sandbox, Path(scratch), work, program) + launch
         tail, total, timed_out = bytearray(), 0, False
         started = time.monotonic()
         try:
             process = await anyio.open_process(
-                [program, *argv[1:]],
+                launch,
                 cwd=work,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -266,6 +376,8 @@ async def run(sandbox: Sandbox, command: str, directory: str = ".", *, time_limi
                 await process.wait()
                 tg.cancel_scope.deadline = anyio.current_time() + DRAIN_SECONDS  # a daemon may hold the pipe
         duration = time.monotonic() - started
+        if sandbox.confinement is not None and process.returncode == 1 and tail.startswith(b"bwrap: execvp"):
+            raise Unavailable(f"could not start {program}: {tail.decode(errors='replace').strip()[:300]}")
     finally:
         await anyio.to_thread.run_sync(_remove, scratch)
     return Run(

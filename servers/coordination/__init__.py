@@ -12,6 +12,7 @@ from mcp.server.mcpserver import MCPServer
 from servers import orientation
 from servers.coordination import consensus, tasks
 from shared.config import Settings
+from shared.frame.notify import advertise
 from shared.frame.runtime import Runtime, create_server, run_main
 from shared.frame.tool import add_tools
 from shared.rules.clock import Clock, system_clock
@@ -43,6 +44,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
     )
     add_tools(mcp, tasks.TOOLS, consensus.TOOLS)
     orientation.register(mcp)
+    advertise(mcp, resources=False, subscribe=False, prompts=False)
     return mcp
 
 

@@ -272,8 +272,10 @@ async def sandbox_test(
     """Run a test command for an improvement proposal in isolation and attach the result as evidence.
 
     The command (e.g. "pytest -q tests/") runs without a shell, in a temporary copy of the directory the
-    server allows (ROUNDTABLE_SANDBOX_ROOT), with a scrubbed environment and a time limit; only programs
-    on the allow-list (ROUNDTABLE_SANDBOX_ALLOW) run. Off unless configured. Returns the exit code,
+    server allows (ROUNDTABLE_SANDBOX_ROOT), confined by bubblewrap (read-only filesystem except the copy,
+    no network), with a scrubbed environment and a time limit; only programs on the allow-list
+    (ROUNDTABLE_SANDBOX_ALLOW) run, and arguments name paths inside the copy only (relative, no '..').
+    Off unless configured. Returns the exit code,
     duration and the tail of the output, now attached to the proposal. Admins and workers only.
     """
     rt = runtime(ctx)

@@ -16,7 +16,7 @@ from mcp.types import GetPromptRequestParams, PaginatedRequestParams
 from servers import orientation
 from servers.knowledge import entries, prompts, skills
 from shared.config import Settings
-from shared.frame.notify import advertise_prompt_list_changes, prompts_watcher
+from shared.frame.notify import advertise, prompts_watcher
 from shared.frame.runtime import Runtime, create_server, run_main
 from shared.frame.tool import add_tools
 from shared.rules.clock import Clock, system_clock
@@ -49,7 +49,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
     lowlevel = mcp._lowlevel_server
     lowlevel.add_request_handler("prompts/list", PaginatedRequestParams, prompts.list_prompts)
     lowlevel.add_request_handler("prompts/get", GetPromptRequestParams, prompts.get_prompt)
-    advertise_prompt_list_changes(mcp)
+    advertise(mcp, resources=False, subscribe=False, prompts=True)
     return mcp
 
 

@@ -15,7 +15,7 @@ from servers import orientation
 from servers.messaging import mail
 from shared.config import Settings
 from shared.frame import channel
-from shared.frame.notify import serve_legacy_subscriptions, watcher
+from shared.frame.notify import advertise, serve_legacy_subscriptions, watcher
 from shared.frame.runtime import Runtime, create_server, run_main
 from shared.frame.tool import add_tools
 from shared.rules.clock import Clock, system_clock
@@ -53,6 +53,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         description="Your unread mail (reading it here does not mark it read)",
         mime_type="application/json",
     )(functools.partial(mail.unread_mail, mcp))
+    advertise(mcp, resources=True, subscribe=True, prompts=False)
     return mcp
 
 

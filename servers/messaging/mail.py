@@ -14,7 +14,7 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from shared.actor import Actor
-from shared.errors import InvalidArgument
+from shared.errors import InvalidArgument, RateLimited
 from shared.frame.runtime import RoundtableServer, Runtime, runtime
 from shared.frame.tool import tool
 from shared.models.messages import AckResult, Inbox, Message, MessagePriority, SendResult, Subscriptions, WaitResult
@@ -187,10 +187,38 @@ async def message_acknowledge(
     return AckResult(acknowledged=fresh, already=already)
 
 
+WAIT_DEFAULT = 45.0
+"""Seconds a wait lasts at most when the client sent no progress token: under the common client request
+timeouts (the TypeScript SDK's default is 60 s, after which the call fails with -32001)."""
+WAIT_DEFAULT_WITH_PROGRESS = 60.0
+
+
+def wait_seconds(asked: float | None, *, progress: bool) -> float:
+    """How long message_wait waits: what was asked (or the default), capped under the common client
+    timeouts unless the client sent a progress token (then progress every few seconds keeps it waiting,
+    e.g. the TypeScript SDK's resetTimeoutOnProgress)."""
+    if progress:
+        return WAIT_DEFAULT_WITH_PROGRESS if asked is None else asked
+    return WAIT_DEFAULT if asked is None else min(asked, WAIT_DEFAULT)
+
+
+def _progress_token(ctx: Context[Any, Any]) -> object:
+    meta = ctx.request_context.meta or {}
+    return meta.get("progress_token", meta.get("progressToken"))
+
+
 @tool(read_only=False, title="Wait for mail")
 async def message_wait(
     ctx: Context[Any, Any],
-    timeout: Annotated[float, Field(ge=1, le=300, description="seconds to wait at most")] = 60,  # noqa: ASYNC109
+    timeout: Annotated[  # noqa: ASYNC109
+        float | None,
+        Field(
+            ge=1,
+            le=300,
+            description="seconds to wait at most; default 45, and never over 45 unless your client sent a "
+            "progress token (then default 60, up to 300)",
+        ),
+    ] = None,
     topic: Annotated[str | None, Field(max_length=100, description="wait only for this topic/pattern")] = None,
     thread: Annotated[int | None, Field(ge=1, description="wait only for replies in this thread")] = None,
 ) -> WaitResult:
@@ -199,6 +227,20 @@ async def message_wait(
     rt = runtime(ctx)
     pattern = messages.check_topic(topic, pattern=True) if topic else None
     f = inbox.InboxFilter(unread_only=True, topic=pattern, thread=thread)
+    limit = rt.settings.max_waits
+    if rt.waiting >= limit:
+        raise RateLimited(
+            f"{rt.agent.name} already has {rt.waiting} message_wait calls waiting on this server (the limit is "
+            f"{limit}, ROUNDTABLE_MAX_WAITS); let one return first, or wait on a topic pattern that covers them all"
+        )
+    rt.waiting += 1
+    try:
+        return await _wait(ctx, rt, f, wait_seconds(timeout, progress=_progress_token(ctx) is not None))
+    finally:
+        rt.waiting -= 1
+
+
+async def _wait(ctx: Context[Any, Any], rt: Runtime, f: inbox.InboxFilter, timeout: float) -> WaitResult:  # noqa: ASYNC109
     started = time.monotonic()
     deadline = started + timeout
     while (left := deadline - time.monotonic()) > 0:

@@ -16,7 +16,7 @@ from servers import orientation
 from servers.monitoring import team
 from shared.config import Settings
 from shared.frame.jobs import every
-from shared.frame.notify import serve_legacy_subscriptions, watcher
+from shared.frame.notify import advertise, serve_legacy_subscriptions, watcher
 from shared.frame.runtime import Runtime, create_server, run_main
 from shared.frame.tool import add_tools
 from shared.rules.clock import Clock, system_clock
@@ -60,6 +60,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         description="The team at a glance: agents and presence, tasks by state, proposals, mail, health",
         mime_type="application/json",
     )(status)
+    advertise(mcp, resources=True, subscribe=True, prompts=False)
     return mcp
 
 

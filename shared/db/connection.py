@@ -10,11 +10,12 @@ The SQLite rules of docs/ARCHITECTURE.md, enforced here so no caller has to reme
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -24,7 +25,7 @@ import aiosqlite
 import anyio
 
 from shared.db.wakeup import Wakeup
-from shared.errors import SchemaTooNew, from_sqlite
+from shared.errors import InvalidArgument, SchemaTooNew, from_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class Database:
                 raise FileNotFoundError(f"there is no database at {path}")
             conn = await aiosqlite.connect(read_only_uri(path), isolation_level=None, uri=True)
         else:
+            _create_user_only(path)
             conn = await aiosqlite.connect(str(path), isolation_level=None)
         try:
             conn.row_factory = sqlite3.Row
@@ -133,7 +135,8 @@ class Database:
 
     # -- reads ---------------------------------------------------------------------------------
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        return list(await self._conn.execute_fetchall(sql, params))
+        with _numbers_sqlite_holds():
+            return list(await self._conn.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.fetchall(sql, params)
@@ -194,13 +197,15 @@ class Database:
         private pair it uses itself, used here and nowhere else.
         """
         raw = self._conn._conn
-        result: T = await self._conn._execute(job, raw)  # type: ignore[no-untyped-call]
+        with _numbers_sqlite_holds():
+            result: T = await self._conn._execute(job, raw)  # type: ignore[no-untyped-call]
         return result
 
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         """A single-statement write (its own transaction, one hop), e.g. UPDATE … RETURNING."""
         async with self._lock:
-            rows = list(await self._conn.execute_fetchall(sql, params))
+            with _numbers_sqlite_holds():
+                rows = list(await self._conn.execute_fetchall(sql, params))
         self._committed()
         return rows
 
@@ -298,6 +303,30 @@ def _apply_migrations(tx: Tx, known: list[tuple[int, str, str]], path: Path) -> 
         )
         log.info("applied migration %04d_%s", version, name)
     return max(current, latest)
+
+
+@contextlib.contextmanager
+def _numbers_sqlite_holds() -> Iterator[None]:
+    """An argument SQLite cannot bind (an int of 2^63 or more: OverflowError) is the caller's mistake, not an
+    internal error: refuse it with the fix. Every statement passes through here (reads, writes, one hop)."""
+    try:
+        yield
+    except OverflowError:
+        raise InvalidArgument(
+            "a number is too large (the limit is 2^63-1 = 9223372036854775807); pass an id or count as listed"
+        ) from None
+
+
+def _create_user_only(path: Path) -> None:
+    """A new database file is created readable and writable by this user only (0600), whatever the umask;
+    SQLite gives its -wal and -shm files the same mode. An existing file is left as it is."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # the folder is missing or not writable: connecting reports it with the fix
+    os.close(fd)
 
 
 def explain_open_failure(path: Path, exc: BaseException) -> str:

@@ -2,8 +2,9 @@
 
 With ROUNDTABLE_AGENT set, that name. Otherwise the client process that launched this server (Claude
 Desktop, Claude Code, the Inspector …), found by walking up the process tree past launchers such as
-uv/uvx. The key includes the client's start time, so a reused PID is a new agent, and the four servers
-one client launches share the key, so they are one agent.
+uv/uvx and `sh -c` wrappers; the client's own name (MCP clientInfo) replaces the process name at the
+first call (shared/frame/runtime.py). The key includes the client's start time, so a reused PID is a
+new agent, and the four servers one client launches share the key, so they are one agent.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ if TYPE_CHECKING:  # psutil is imported where the process tree is read: a named 
     import psutil
 
 LAUNCHERS = frozenset({"uv", "uvx", "uv.exe", "uvx.exe", "uv-trampoline", "uv-trampoline.exe"})
+# A client that starts its servers through `sh -c "…"` puts a shell between: a wrapper, not the client.
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "fish", "cmd.exe", "pwsh", "powershell.exe"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ def _is_launcher(proc: psutil.Process) -> bool:
         args = proc.cmdline()[:3]
     except (psutil.Error, OSError):
         return False
+    if name in SHELLS or os.path.basename(args[0] if args else "").lower() in SHELLS:
+        return any(a in ("-c", "-lc", "/c", "-Command") for a in args[1:3])  # a one-command wrapper
     return any(os.path.basename(a).lower() in LAUNCHERS for a in args[1:2]) or (
         len(args) >= 3 and args[1] == "-m" and args[2] == "uv"
     )

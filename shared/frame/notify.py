@@ -3,9 +3,10 @@
 
 - 2026-07-28 clients listen with `subscriptions/listen`: we publish on the server's subscription bus.
 - Older clients use `resources/subscribe`: MCPServer has no decorator for it, so we register the two
-  low-level handlers ourselves and keep each subscriber's session. For prompts, an older client that
-  listed them is sent `notifications/prompts/list_changed` on its session (capability
-  `prompts.listChanged`).
+  low-level handlers ourselves and keep each subscriber's connection (`connection_of`: one per client;
+  `ctx.session` is a new proxy on every request, so a set of those never deduplicates and never lets a
+  subscriber go). For prompts, an older client that listed them is sent
+  `notifications/prompts/list_changed` on its connection (capability `prompts.listChanged`).
 A watcher follows the process's one change watcher (`rt.changes`, shared/db/watch.py) only while
 someone listens, and publishes when a fingerprint (e.g. my unread count and newest id, or the newest
 skill) changes. Changes this process commits itself do not wake it: the code making them publishes directly.
@@ -18,13 +19,20 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from mcp.server.connection import Connection
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions
 from mcp.server.mcpserver import MCPServer
-from mcp.server.models import InitializationOptions
-from mcp.server.session import ServerSession
 from mcp.server.subscriptions import InMemorySubscriptionBus, PromptsListChanged, ResourceUpdated, ServerEvent
-from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
+from mcp.types import (
+    EmptyResult,
+    PromptsCapability,
+    ResourcesCapability,
+    ServerCapabilities,
+    SubscribeRequestParams,
+    ToolsCapability,
+    UnsubscribeRequestParams,
+)
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from shared.frame.jobs import Background, every
@@ -58,38 +66,64 @@ class CountingBus(InMemorySubscriptionBus):
 GONE = (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError)
 
 
+def connection_of(ctx: ServerRequestContext[Any]) -> Connection:
+    """The client connection a request came on: one per client, the same object for all its requests.
+
+    `ctx.session` is a per-request proxy (a new ServerSession each time) and SDK 2.3 gives low-level
+    handlers no public way to the connection, so this reads the proxy's private `_connection`: the one
+    place we do.
+    """
+    connection = ctx.session._connection
+    assert isinstance(connection, Connection)
+    return connection
+
+
 class Notifier:
     def __init__(self, bus: CountingBus) -> None:
         self.bus = bus
-        self.legacy: dict[str, set[ServerSession]] = {}
-        self.prompt_sessions: set[ServerSession] = set()
+        self.legacy: dict[str, set[Connection]] = {}
+        self.prompt_sessions: set[Connection] = set()  # the connections of older clients that listed prompts
+        self._tracked: set[Connection] = set()
+
+    def track(self, connection: Connection) -> Connection:
+        """Forget `connection` in every set when it closes, so clients that come and go leave nothing behind."""
+        if connection not in self._tracked:
+            self._tracked.add(connection)
+            connection.exit_stack.callback(self.forget, connection)
+        return connection
+
+    def forget(self, connection: Connection) -> None:
+        for subscribers in self.legacy.values():
+            subscribers.discard(connection)
+        self.prompt_sessions.discard(connection)
+        self._tracked.discard(connection)
 
     def listening(self, uri: str) -> bool:
         return self.bus.listeners > 0 or bool(self.legacy.get(uri))
 
     async def publish(self, uri: str) -> None:
         await self.bus.publish(ResourceUpdated(uri=uri))
-        for session in list(self.legacy.get(uri, ())):
+        for connection in list(self.legacy.get(uri, ())):
             try:
-                await session.send_resource_updated(uri)
+                await connection.send_resource_updated(uri)
             except GONE:
-                self.legacy[uri].discard(session)  # that client went away
+                self.legacy[uri].discard(connection)  # that client went away
 
     def listening_to_prompts(self) -> bool:
         return self.bus.listeners > 0 or bool(self.prompt_sessions)
 
     def prompt_lister(self, ctx: ServerRequestContext[Any]) -> None:
-        """Remember the session of an older client that listed prompts, to tell it when they change."""
+        """Remember the connection of an older client that listed prompts, to tell it when they change."""
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            self.prompt_sessions.add(ctx.session)
+            self.prompt_sessions.add(self.track(connection_of(ctx)))
 
     async def prompts_changed(self) -> None:
         await self.bus.publish(PromptsListChanged())
-        for session in list(self.prompt_sessions):
+        for connection in list(self.prompt_sessions):
             try:
-                await session.send_prompt_list_changed()
+                await connection.send_prompt_list_changed()
             except GONE:
-                self.prompt_sessions.discard(session)
+                self.prompt_sessions.discard(connection)
 
 
 def serve_legacy_subscriptions(mcp: MCPServer[Any]) -> None:
@@ -100,11 +134,12 @@ def serve_legacy_subscriptions(mcp: MCPServer[Any]) -> None:
     """
 
     async def subscribe(ctx: ServerRequestContext[Runtime], params: SubscribeRequestParams) -> EmptyResult:
-        ctx.lifespan_context.notifier.legacy.setdefault(str(params.uri), set()).add(ctx.session)
+        notifier = ctx.lifespan_context.notifier
+        notifier.legacy.setdefault(str(params.uri), set()).add(notifier.track(connection_of(ctx)))
         return EmptyResult()
 
     async def unsubscribe(ctx: ServerRequestContext[Runtime], params: UnsubscribeRequestParams) -> EmptyResult:
-        ctx.lifespan_context.notifier.legacy.get(str(params.uri), set()).discard(ctx.session)
+        ctx.lifespan_context.notifier.legacy.get(str(params.uri), set()).discard(connection_of(ctx))
         return EmptyResult()
 
     lowlevel = mcp._lowlevel_server
@@ -112,25 +147,42 @@ def serve_legacy_subscriptions(mcp: MCPServer[Any]) -> None:
     lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, unsubscribe)
 
 
-def advertise_prompt_list_changes(mcp: MCPServer[Any]) -> None:
-    """Advertise `prompts.listChanged` to pre-2026 clients (2026-07-28 clients learn it from the bus).
+def advertise(mcp: MCPServer[Any], *, resources: bool, subscribe: bool, prompts: bool) -> None:
+    """Advertise exactly what this server serves, in both eras, and stop answering what it does not.
 
-    The SDK takes that flag only as an argument of the low-level server's create_initialization_options,
-    which MCPServer calls without it; this wraps that method on our instance (`_lowlevel_server`, private).
+    MCPServer registers prompts/* and resources/* handlers on every server, so the SDK advertises
+    `prompts` and `resources` everywhere; at 2026-07-28 it also derives every `listChanged` and
+    `resources.subscribe` from one fact (subscriptions/listen is served). Here the handlers a server does
+    not serve are removed (a client asking gets JSON-RPC -32601, method not found, instead of an internal
+    error), and the advertised flags are set from what the server does: `resources.subscribe` where
+    resources change (inbox, status), `prompts.listChanged` where skills are served as prompts; the tool
+    list never changes. This wraps the low-level server's get_capabilities on our instance and edits its
+    `_request_handlers` (private attributes): the one place we do.
     """
     lowlevel = mcp._lowlevel_server
-    original = lowlevel.create_initialization_options
+    handlers = lowlevel._request_handlers
+    if not prompts:
+        for method in ("prompts/list", "prompts/get"):
+            handlers.pop(method, None)
+    if not resources:
+        for method in ("resources/list", "resources/read", "resources/templates/list"):
+            handlers.pop(method, None)
+    original = lowlevel.get_capabilities
 
-    def with_prompts_changed(
+    def served(
         notification_options: NotificationOptions | None = None,
         experimental_capabilities: dict[str, dict[str, Any]] | None = None,
         extensions: dict[str, dict[str, Any]] | None = None,
-    ) -> InitializationOptions:
-        options = notification_options or NotificationOptions()
-        options.prompts_changed = True
-        return original(options, experimental_capabilities, extensions)
+        *,
+        protocol_version: str | None = None,
+    ) -> ServerCapabilities:
+        caps = original(notification_options, experimental_capabilities, extensions, protocol_version=protocol_version)
+        update: dict[str, Any] = {"tools": ToolsCapability(list_changed=False)}
+        update["prompts"] = PromptsCapability(list_changed=True) if prompts else None
+        update["resources"] = ResourcesCapability(subscribe=subscribe, list_changed=False) if resources else None
+        return caps.model_copy(update=update)
 
-    lowlevel.create_initialization_options = with_prompts_changed  # type: ignore[method-assign]
+    lowlevel.get_capabilities = served  # type: ignore[method-assign]
 
 
 Watch = Background

@@ -19,9 +19,11 @@ from typing import Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from shared import __version__
 from shared.actor import Actor
@@ -37,6 +39,8 @@ from shared.rules.clock import Clock, system_clock
 from shared.store.team import agents
 
 log = logging.getLogger("roundtable")
+RESOURCE_NOT_FOUND = -32002
+"""JSON-RPC code for an unknown resource (MCP spec up to 2025-11-25)."""
 
 CALLER: ContextVar[Actor | None] = ContextVar("roundtable_caller", default=None)
 """Who sends the request being served, when the transport says so per request (`roundtable serve`: the agent
@@ -57,6 +61,8 @@ class Runtime:
     failure: str | None = None
     channel_to: Any = None
     """The connected client's session, for pushes (shared/frame/channel.py); set by shared/frame/handshake.py."""
+    client_named: bool = False  # clientInfo.name recorded for this process's agent
+    waiting: int = 0  # message_wait calls of this agent waiting on this server now (at most max_waits)
     recorder: instrument.Recorder = field(default_factory=instrument.Recorder)
     _db: Database | None = field(default=None, repr=False)
     changes: ChangeWatcher = field(init=False, repr=False)
@@ -172,6 +178,17 @@ class RoundtableServer(MCPServer[Runtime]):
             for tool in await super().list_tools()
         ]
 
+    async def read_resource(self, uri: Any, context: Context[Runtime, Any] | None = None) -> Any:
+        """An unknown resource is the spec's "resource not found": -32002 up to protocol 2025-11-25 (the
+        2026-07-28 spec retired that code for -32602, invalid params, which the SDK answers there)."""
+        try:
+            return await super().read_resource(uri, context)
+        except ResourceNotFoundError as exc:
+            version = context.protocol_version if context is not None else None
+            if version is not None and version not in MODERN_PROTOCOL_VERSIONS:
+                raise MCPError(code=RESOURCE_NOT_FOUND, message=str(exc), data={"uri": str(uri)}) from exc
+            raise
+
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
@@ -191,6 +208,8 @@ class RoundtableServer(MCPServer[Runtime]):
                     (rt.clock(), caller.id if caller else None, rt.server, instrument.UNKNOWN_TOOL, 0.0, "unknown_tool")
                 )
             raise exc
+        if rt is not None and context is not None and not rt.client_named:
+            await _name_the_client(rt, context)
         if rt is None or not self.instrumented:
             return await super().call_tool(name, arguments, context)
         started, clock = rt.clock(), time.perf_counter()
@@ -205,6 +224,24 @@ class RoundtableServer(MCPServer[Runtime]):
             raise
         rt.recorder.add((started, agent, rt.server, name, time.perf_counter() - clock, None))
         return result
+
+
+async def _name_the_client(rt: Runtime, context: Context[Runtime, Any]) -> None:
+    """Once per process: record the client's own name from MCP clientInfo (the process tree only shows
+    'node' or a launcher's name). Both eras carry it: the handshake, or the 2026 request envelope."""
+    if rt._db is None or rt.me is None:
+        return
+    rt.client_named = True
+    try:
+        params = context.request_context.session.client_params
+    except (ValueError, AttributeError):  # no request (a direct call) or no session
+        return
+    name = params.client_info.name.strip() if params is not None and params.client_info is not None else ""
+    if name:
+        try:
+            await agents.set_client_name(rt.db, rt.me, name)
+        except (sqlite3.Error, RoundtableError) as exc:
+            log.warning("could not record the client name %r: %s", name, exc)
 
 
 def runtime(ctx: Context[Any, Any]) -> Runtime:
@@ -245,6 +282,7 @@ async def _open(rt: Runtime) -> None:
             server=rt.server,
             pid=os.getpid(),
             now=rt.now(),
+            presence_timeout=rt.settings.presence_timeout,
         )
     except BaseException:
         await db.close()

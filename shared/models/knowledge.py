@@ -122,6 +122,8 @@ class SkillList(BaseModel):
 class SkillRun(BaseModel):
     name: str
     version: int
+    author: str = Field(description="who wrote this version (every worker may add versions of any skill)")
+    changed_at: str = Field(description="when this version was written")
     arguments: dict[str, str] = Field(description="the arguments used, defaults filled in")
     steps: list[str] = Field(description="the rendered steps, in order")
     text: str = Field(description="the whole procedure as one text to follow")

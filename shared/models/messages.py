@@ -18,7 +18,8 @@ class Receipt(BaseModel):
 class Message(BaseModel):
     id: int
     kind: Literal["direct", "broadcast", "topic", "system"]
-    sender: str = Field(description="agent name, or 'system' for notices from the coordination server")
+    sender: str = Field(description="agent name when sent, or 'system' for notices from the coordination server")
+    sender_now: str | None = Field(default=None, description="the sender's name now, when it has changed since")
     to: str = Field(description="recipient names, 'topic:<name>' or '*' (everyone)")
     topic: str | None
     subject: str
@@ -35,7 +36,15 @@ class Message(BaseModel):
     read: bool
     acknowledged: bool
     overdue: bool = Field(description="ack_required, not acknowledged, and past its deadline")
-    verified: bool | None = Field(description="signature checked against ROUNDTABLE_SECRET; null when unsigned")
+    verified: bool | None = Field(
+        description="signature checked against ROUNDTABLE_SECRET, covering every field and you as a recipient; "
+        "null when the team has no secret"
+    )
+    signature: Literal["full", "legacy"] | None = Field(
+        default=None,
+        description="full: signed over every field; legacy: signed by an older Roundtable over sender, "
+        "recipients, subject, body and time only, so never verified; null: unsigned",
+    )
     receipts: list[Receipt] | None = Field(default=None, description="for your sent messages: who read/acked")
 
 

@@ -3,7 +3,7 @@ Claude Code hooks: its claims with time left, tasks assigned to it, unread direc
 acknowledgements it owes, votes awaiting it, and the one thing to do next.
 
 It reads across areas (tasks, mail, proposals) through their own SQL fragments (tasks.queries LAPSED and
-READY, inbox MINE and FROM), so "lapsed", "ready" and "mine" mean here what they mean everywhere.
+READY, inbox.mine_ids), so "lapsed", "ready" and "mine" mean here what they mean everywhere.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import json
 from shared.actor import Actor
 from shared.db.connection import Database, Tx
 from shared.models.brief import Ballot, Brief, HeldTask, MailLine, WaitingTask
+from shared.rules import counts
 from shared.rules.clock import iso, relative
-from shared.store.mail.inbox import FROM, MINE
+from shared.store.mail.inbox import InboxFilter, mine_ids
 from shared.store.tasks.queries import EFFECTIVE_STATUS, LAPSED, READY
 
 SHOWN = 5
@@ -29,7 +30,8 @@ async def of(db: Database, me: Actor) -> Brief:
 
 
 def read(tx: Tx, me: Actor) -> Brief:
-    params = me.params(shown=SHOWN)
+    params = me.params(shown=SHOWN, after=0, limit=counts.CAP + 1)
+    unread_ids = mine_ids(InboxFilter(), params, bounded=True)
     agent = tx.fetchone("SELECT name, role, capabilities FROM agents WHERE id = :me", params)
     name = str(agent["name"]) if agent else me.name
     role = str(agent["role"]) if agent else me.role
@@ -59,9 +61,13 @@ def read(tx: Tx, me: Actor) -> Brief:
         )
     ]
     ready_tasks = int(
-        tx.scalar(f"SELECT count(*) FROM tasks t WHERE t.status IN ('open', 'claimed') AND {READY}", params)
+        tx.scalar(
+            f"SELECT count(*) FROM (SELECT 1 FROM tasks t WHERE t.status IN ('open', 'claimed') AND {READY}"
+            " LIMIT :limit)",
+            params,
+        )
     )
-    unread = int(tx.scalar(f"SELECT count(*) {FROM} WHERE {MINE} AND r.read_at IS NULL", params))
+    unread = int(tx.scalar(f"SELECT count(*) FROM ({unread_ids})", params))
     mail = [
         MailLine(
             id=r["id"],
@@ -73,16 +79,16 @@ def read(tx: Tx, me: Actor) -> Brief:
             ack_required=bool(r["ack_required"]),
         )
         for r in tx.execute(
-            f"SELECT m.* {FROM} WHERE {MINE} AND r.read_at IS NULL AND m.kind IN ('direct', 'system')"
+            f"SELECT m.* FROM messages m WHERE m.id IN ({unread_ids}) AND m.kind IN ('direct', 'system')"
             " ORDER BY m.id LIMIT :shown",
             params,
         )
     ]
     owe_acks = int(
         tx.scalar(
-            "SELECT count(*) FROM message_recipients r JOIN messages m ON m.id = r.message_id"
+            "SELECT count(*) FROM (SELECT 1 FROM message_recipients r JOIN messages m ON m.id = r.message_id"
             " WHERE r.agent_id = :me AND m.ack_required = 1 AND r.acked_at IS NULL"
-            " AND (m.expires_at IS NULL OR m.expires_at > :now)",
+            " AND (m.expires_at IS NULL OR m.expires_at > :now) LIMIT :limit)",
             params,
         )
     )

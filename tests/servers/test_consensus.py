@@ -3,6 +3,7 @@ eight real processes voting on one proposal at once."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from mcp import Client
 
 from servers.coordination import build_server, consensus
+from shared import sandbox
 from shared.actor import Actor
 from shared.config import Settings
 from shared.frame.runtime import RoundtableServer
@@ -196,6 +198,9 @@ def project(tmp_path: Path) -> Path:
 
 
 def sandboxed(settings: Settings, project: Path, **changes: Any) -> Settings:
+    """Confined where bubblewrap works (always in CI, which installs it), else an admin's unconfined run."""
+    unconfined = sandbox.find_confinement() is None and os.environ.get("CI") != "true"
+    changes.setdefault("sandbox_unconfined", unconfined)
     return replace(settings, sandbox_root=project, sandbox_allow=("pytest", "python"), **changes)
 
 

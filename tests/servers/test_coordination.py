@@ -8,6 +8,7 @@ import signal
 import sqlite3
 from collections import Counter
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,29 @@ async def test_four_servers_starting_at_once_on_a_new_file_all_come_up(db_path: 
         assert conn.execute(
             "SELECT max(n) FROM (SELECT count(*) n FROM schema_migrations GROUP BY version)"
         ).fetchone() == (1,)
+
+
+async def test_every_message_a_call_causes_counts_against_the_send_rate(settings: Settings, as_agent: Any) -> None:
+    from servers.knowledge import build_server as knowledge
+    from servers.messaging import build_server as messaging
+
+    limited = replace(settings, send_rate_per_minute=5)
+    async with (
+        Client(build_server(limited)) as ana,
+        Client(messaging(limited)) as ana_mail,
+        Client(knowledge(limited)) as ana_notes,
+        Client(build_server(as_agent("bo"))) as bo,
+    ):
+        assert not (await bo.call_tool("task_list", {})).is_error  # bo is present
+        for i in range(5):
+            assert not (await ana_mail.call_tool("message_send", {"to": ["bo"], "body": f"m{i}"})).is_error
+        for name, arguments in [
+            ("task_create", {"title": "spam", "assignee": "bo"}),
+            ("consensus_propose", {"title": "spam"}),
+        ]:
+            refused = await ana.call_tool(name, arguments)
+            assert refused.is_error and "ROUNDTABLE_SEND_RATE" in text(refused), (name, text(refused))
+        lesson = {"title": "spam", "context": "c", "tried": "t", "outcome": "success", "lesson": "l"}
+        refused = await ana_notes.call_tool("experience_share", lesson)
+        assert refused.is_error and "ROUNDTABLE_SEND_RATE" in text(refused), text(refused)
+        assert not (await ana.call_tool("task_create", {"title": "no notice, no message"})).is_error

@@ -223,3 +223,26 @@ async def test_prompt_menus_hear_when_another_process_changes_skills(
                     async for _ in sub:
                         if "mine" in [p.name for p in (await ana.list_prompts()).prompts]:
                             break
+
+
+async def test_a_client_that_lists_prompts_often_hears_each_change_once(settings: Settings, as_agent: Any) -> None:
+    heard: list[Any] = []
+
+    async def on_message(message: Any) -> None:
+        if isinstance(getattr(message, "root", message), PromptListChangedNotification):
+            heard.append(message)
+
+    server = build_server(settings)
+    async with (
+        Client(server, mode="legacy", message_handler=on_message) as ana,  # type: ignore[arg-type]
+        Client(build_server(as_agent("bo"))) as bo,
+    ):
+        for _ in range(6):
+            await ana.list_prompts()
+        assert len(server.current().notifier.prompt_sessions) == 1
+        data(await bo.call_tool("skill_define", SHIP))
+        with anyio.fail_after(5):
+            while not heard:
+                await anyio.sleep(0.02)
+        await anyio.sleep(0.5)
+        assert len(heard) == 1

@@ -281,3 +281,176 @@ async def test_change_watching_runs_only_while_someone_listens_or_waits(settings
             tg.start_soon(bo.call_tool, "message_wait", {"timeout": 1})
             await followers(1)
         await followers(0)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "UPDATE messages SET kind = 'broadcast', audience = '*' WHERE body = 'pay 20'",
+        "UPDATE messages SET priority = 'urgent' WHERE body = 'pay 20'",
+        "UPDATE messages SET ack_required = 1, ack_deadline = 1 WHERE body = 'pay 20'",
+        "UPDATE messages SET thread_id = 1 WHERE body = 'pay 20'",
+        "UPDATE messages SET ref_type = 'task', ref_id = '1' WHERE body = 'pay 20'",
+        "UPDATE messages SET sender_id = 'named:cy' WHERE body = 'pay 20'",
+        "UPDATE messages SET expires_at = 9999999999 WHERE body = 'pay 20'",
+        "UPDATE messages SET correlation_id = 'x' WHERE body = 'pay 20'",
+    ],
+)
+async def test_signing_covers_every_column_that_decides_delivery_and_meaning(settings: Settings, edit: str) -> None:
+    secret = replace(settings, secret="team-secret")
+    async with Client(build_server(secret)) as ana, Client(build_server(replace(secret, agent="bo"))) as bo:
+        data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 10"}))
+        data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 20"}))
+        with sqlite3.connect(settings.db_path) as conn:
+            conn.execute(edit)
+        got = data(await bo.call_tool("message_query", {}))["messages"]
+        assert [(m["body"], m["verified"]) for m in got] == [("pay 10", True), ("pay 20", False)]
+
+
+async def test_a_copied_row_or_an_added_recipient_does_not_verify(settings: Settings) -> None:
+    secret = replace(settings, secret="team-secret")
+    async with (
+        Client(build_server(secret)) as ana,
+        Client(build_server(replace(secret, agent="bo"))) as bo,
+        Client(build_server(replace(secret, agent="mallory"))) as mallory,
+    ):
+        data(await ana.call_tool("message_send", {"to": ["bo"], "body": "for bo only"}))
+        with sqlite3.connect(settings.db_path) as conn:
+            conn.execute("INSERT INTO message_recipients(agent_id, message_id) VALUES ('named:mallory', 1)")
+            conn.execute(
+                "INSERT INTO messages(id, sender_id, sender_name, kind, topic, subject, body, priority, reply_to,"
+                " thread_id, correlation_id, ack_required, ack_deadline, created_at, expires_at, signature, ref_type,"
+                " ref_id, audience, recipient_ids) SELECT 50, sender_id, sender_name, kind, topic, subject, body,"
+                " priority, reply_to, 50, correlation_id, ack_required, ack_deadline, created_at, expires_at,"
+                " signature, ref_type, ref_id, audience, recipient_ids FROM messages WHERE id = 1"
+            )
+            conn.execute("INSERT INTO message_recipients(agent_id, message_id) VALUES ('named:bo', 50)")
+        stolen = data(await mallory.call_tool("message_query", {}))["messages"]
+        assert [(m["body"], m["verified"]) for m in stolen] == [("for bo only", False)]
+        mine = data(await bo.call_tool("message_query", {}))["messages"]
+        assert [(m["id"], m["verified"]) for m in mine] == [(1, True), (50, False)]
+
+
+async def test_notices_are_signed_and_verify(settings: Settings, as_agent: Any) -> None:
+    from servers.coordination import build_server as coordination
+
+    secret = replace(settings, secret="team-secret")
+    async with Client(coordination(secret)) as planner, Client(build_server(replace(secret, agent="bo"))) as bo:
+        data(await planner.call_tool("task_create", {"title": "review", "assignee": "bo"}))
+        notices = data(await bo.call_tool("message_query", {}))["messages"]
+        assert [(m["sender"], m["verified"]) for m in notices] == [("system", True)]
+
+
+async def test_messages_signed_before_every_field_was_covered_say_so(settings: Settings) -> None:
+    from shared.rules import signing
+
+    secret = replace(settings, secret="team-secret")
+    async with Client(build_server(secret)) as ana, Client(build_server(replace(secret, agent="bo"))) as bo:
+        data(await ana.call_tool("message_send", {"to": ["bo"], "body": "old"}))
+        with sqlite3.connect(settings.db_path) as conn:
+            sender, audience, subject, body, created = conn.execute(
+                "SELECT sender_name, audience, subject, body, created_at FROM messages"
+            ).fetchone()
+            payload = signing.canonical_v1(
+                sender=sender, audience=audience, subject=subject, body=body, created_at=created
+            )
+            old = signing.sign("team-secret", payload)
+            conn.execute("UPDATE messages SET signature = ?, recipient_ids = NULL", (old,))
+        got = data(await bo.call_tool("message_query", {}))["messages"]
+        assert [(m["verified"], m["signature"]) for m in got] == [(False, "legacy")]
+
+
+async def test_a_sender_filter_names_one_identity_and_a_rename_shows(settings: Settings) -> None:
+    from servers.monitoring import build_server as monitoring
+
+    async with (
+        Client(build_server(replace(settings, agent=None))) as dave,
+        Client(build_server(replace(settings, agent="bo"))) as bo,
+    ):
+        dave_name = data(await dave.call_tool("message_send", {"to": ["bo"], "body": "from the first"}))
+        first = dave_name["message"]["sender"]
+        async with Client(monitoring(replace(settings, agent=None))) as dave_team:
+            data(await dave_team.call_tool("agent_register", {"name": "dave-away"}))
+        got = data(await bo.call_tool("message_query", {"sender": "dave-away", "unread_only": False}))["messages"]
+        assert [(m["body"], m["sender"], m["sender_now"]) for m in got] == [("from the first", first, "dave-away")]
+        refused = await bo.call_tool("message_query", {"sender": first})
+        assert refused.is_error and "no agent is named" in text(refused)
+
+
+async def test_legacy_subscriptions_are_kept_per_connection_exactly_once(settings: Settings, as_agent: Any) -> None:
+    import warnings
+
+    from mcp.shared.exceptions import MCPDeprecationWarning
+
+    updates: list[str] = []
+    server = build_server(as_agent("bo"))
+    async with (
+        Client(server, mode="legacy", message_handler=collector(updates)) as bo,  # type: ignore[arg-type]
+        Client(build_server(settings)) as ana,
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            for _ in range(3):
+                await bo.subscribe_resource(INBOX_URI)
+        notifier = server.current().notifier
+        assert len(notifier.legacy[INBOX_URI]) == 1  # no growth: one entry for the one connection
+        with anyio.fail_after(5):
+            while not updates:  # the level trigger on subscribing
+                await anyio.sleep(0.02)
+        await anyio.sleep(0.5)
+        updates.clear()
+        data(await ana.call_tool("message_send", {"to": ["bo"], "body": "one"}))
+        with anyio.fail_after(5):
+            while not updates:
+                await anyio.sleep(0.02)
+        await anyio.sleep(0.5)
+        assert updates == [INBOX_URI]  # exactly once, not once per subscribe call
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await bo.unsubscribe_resource(INBOX_URI)
+        assert not notifier.legacy.get(INBOX_URI)
+        updates.clear()
+        data(await ana.call_tool("message_send", {"to": ["bo"], "body": "two"}))
+        await anyio.sleep(0.8)
+        assert updates == []  # unsubscribed means no more updates
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await bo.subscribe_resource(INBOX_URI)
+        assert len(notifier.legacy[INBOX_URI]) == 1
+    assert not notifier.legacy[INBOX_URI] and not notifier._tracked  # a closed connection leaves nothing behind
+
+
+def test_a_wait_stays_under_common_client_timeouts_unless_progress_is_reported() -> None:
+    from servers.messaging import mail
+
+    assert mail.wait_seconds(None, progress=False) == 45  # the TypeScript SDK gives up at 60 s
+    assert mail.wait_seconds(120, progress=False) == 45  # no token: the client cannot be kept waiting longer
+    assert mail.wait_seconds(10, progress=False) == 10
+    assert mail.wait_seconds(None, progress=True) == 60
+    assert mail.wait_seconds(300, progress=True) == 300  # with progress (resetTimeoutOnProgress) a long wait is fine
+
+
+async def test_the_wait_default_is_under_the_typescript_sdk_timeout(settings: Settings) -> None:
+    async with Client(build_server(settings)) as ana:
+        tools = {t.name: t for t in (await ana.list_tools()).tools}
+    timeout = tools["message_wait"].input_schema["properties"]["timeout"]
+    assert timeout.get("default") is None and "45" in timeout["description"]
+
+
+async def test_concurrent_waits_per_agent_are_bounded_with_a_clear_refusal(settings: Settings) -> None:
+    async with Client(build_server(replace(settings, max_waits=2))) as ana:
+        results: list[Any] = []
+
+        async def wait() -> None:
+            results.append(await ana.call_tool("message_wait", {"timeout": 2}))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            tg.start_soon(wait)
+            await anyio.sleep(0.5)
+            refused = await ana.call_tool("message_wait", {"timeout": 1})
+            assert refused.is_error and "2 message_wait calls" in text(refused), text(refused)
+            assert "ROUNDTABLE_MAX_WAITS" in text(refused)
+        assert [r.is_error for r in results] == [False, False]
+        again = await ana.call_tool("message_wait", {"timeout": 1})
+        assert not again.is_error  # the bound frees as the waits end

@@ -45,3 +45,9 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     settings = load_settings(None, {"ROUNDTABLE_DB": str(tmp_path / "x.db")})
     with pytest.raises(AttributeError):
         settings.role = "admin"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["system", "ana\u202egnp", "\u0430na", "bad name", "-dash"])
+def test_an_agent_name_in_the_environment_obeys_agent_register_s_rules(name: str) -> None:
+    with pytest.raises(ConfigError, match="ROUNDTABLE_AGENT="):
+        load_settings(env={"ROUNDTABLE_AGENT": name})

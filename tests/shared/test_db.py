@@ -99,3 +99,25 @@ def test_statement_splitting_keeps_trigger_bodies_whole() -> None:
     statements = split_statements(script)
     assert len(statements) == 2
     assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
+
+
+async def test_a_new_database_file_is_created_user_only(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "new.db"
+    old = os.umask(0o022)
+    try:
+        db = await Database.open(path)
+        await db.close()
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_an_integer_sqlite_cannot_hold_is_refused_cleanly(db: Database) -> None:
+    from shared.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="too large"):
+        await db.fetchall("SELECT * FROM tasks WHERE id = ?", (2**63,))
+    with pytest.raises(InvalidArgument, match="too large"):
+        await db.read(lambda tx: tx.execute("SELECT * FROM tasks WHERE id = ?", (2**64,)))

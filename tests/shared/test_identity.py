@@ -77,3 +77,25 @@ async def test_servers_launched_by_one_client_are_one_agent(db_path: Path) -> No
             tg.start_soon(whoami)
     assert len(set(names)) == 1
     assert names[0].startswith(slug(psutil.Process().name()) + "-")  # this test process is the client
+
+
+def test_shell_wrappers_between_the_client_and_the_server_are_skipped() -> None:
+    node = FakeProcess("node", ["node", "client.js"], None, pid=20)
+    shell = FakeProcess("sh", ["/bin/sh", "-c", "uvx roundtable-coordination"], node, pid=21)
+    uvx = FakeProcess("uvx", ["uvx", "roundtable-coordination"], shell, pid=22)
+    server = FakeProcess("python3", ["python3", "-m", "servers.coordination"], uvx, pid=23)
+    assert client_process(server) is node  # type: ignore[arg-type]
+    interactive = FakeProcess("bash", ["bash"], node, pid=24)  # a terminal's shell is a client, not a wrapper
+    assert client_process(FakeProcess("python3", ["python3"], interactive, pid=25)) is interactive  # type: ignore[arg-type]
+
+
+async def test_the_client_name_comes_from_mcp_client_info(settings: Settings) -> None:
+    from mcp.types import Implementation
+
+    from servers.monitoring import build_server
+
+    async with Client(build_server(settings), client_info=Implementation(name="Zed Editor", version="1")) as c:
+        listed = await c.call_tool("agent_status", {})
+    assert not listed.is_error
+    rows = listed.structured_content["agents"]  # type: ignore[index]
+    assert [a["client_name"] for a in rows if a["name"] == "ana"] == ["Zed Editor"]

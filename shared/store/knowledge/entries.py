@@ -262,6 +262,7 @@ def _share(tx: Tx, author: Actor, e: Experience) -> tuple[Entry, int | None, lis
         body=f"{author.name} shared experience {row['id']} ({e.outcome}).\n\nLesson: {lesson}\n\n"
         f"Read it all with knowledge_get(entry_id={row['id']}).",
     )
+    messages.rate_check(tx, author)  # the announcement is a message the call causes
     message_id, reached = messages.post_to_topic(tx, author, EXPERIENCE_TOPIC, note)
     return entry, message_id, reached
 

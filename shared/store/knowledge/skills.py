@@ -278,13 +278,16 @@ def execute(skill: Skill, arguments: Mapping[str, str]) -> SkillRun:
             raise InvalidArgument(f"argument {key!r} is {len(value)} characters; the limit is {ARGUMENT_MAX}")
     values = {name: arguments.get(name, p.default or "") for name, p in declared.items()}
     steps = [templates.render(step, values) for step in skill.steps]
-    lines = [f"# {skill.name} (version {skill.version})", skill.description, ""]
+    written = f"version {skill.version} by {skill.author}, {skill.created_at}"
+    lines = [f"# {skill.name} ({written})", skill.description, ""]
     if values:
         lines += ["Arguments: " + ", ".join(f"{k}={v!r}" for k, v in values.items()), ""]
     lines += [f"{n}. {step}" for n, step in enumerate(steps, 1)]
     return SkillRun(
         name=skill.name,
         version=skill.version,
+        author=skill.author,
+        changed_at=skill.created_at,
         arguments=values,
         steps=steps,
         text="\n".join(lines),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shared.actor import Actor
@@ -22,6 +22,7 @@ from shared.rules import counts, signing
 from shared.rules import quoting as fts
 from shared.rules.clock import iso
 from shared.store.mail import dialect
+from shared.store.team import agents
 
 FROM = "FROM messages m LEFT JOIN message_recipients r ON r.message_id = m.id AND r.agent_id = :me"
 SENDERS_VIEW = "FROM messages m CROSS JOIN (SELECT NULL AS read_at, NULL AS acked_at) r"
@@ -32,15 +33,18 @@ recipients'), whether or not it is also among the recipients."""
 OVERDUE_ACK = "(r.acked_at IS NULL AND m.ack_required = 1 AND m.ack_deadline < :now)"
 """The one test for an overdue acknowledgement, over `message_recipients r` joined to `messages m`, at :now."""
 
-COLUMNS = f"m.*, r.read_at, r.acked_at, {OVERDUE_ACK} AS overdue"
-"""What `to_message` reads: the message, my read and acknowledgement state, and whether my
-acknowledgement is overdue (NULL, i.e. not overdue, when no deadline applies)."""
+COLUMNS = (
+    f"m.*, r.read_at, r.acked_at, {OVERDUE_ACK} AS overdue,"
+    " (SELECT a.name FROM agents a WHERE a.id = m.sender_id) AS sender_current"
+)
+"""What `to_message` reads: the message, my read and acknowledgement state, whether my acknowledgement
+is overdue (NULL, i.e. not overdue, when no deadline applies), and the sender's name now."""
 
 
 @dataclass(frozen=True)
 class InboxFilter:
     unread_only: bool = True
-    sender: str | None = None
+    sender: str | None = None  # an agent's current name (one identity), or "system" for notices
     topic: str | None = None
     thread: int | None = None
     since: float | None = None
@@ -55,21 +59,18 @@ def fts_query(text: str) -> str:
     return query
 
 
-def to_message(row: Row, secret: str | None) -> Message:
-    """A row of `SELECT {COLUMNS}` as the model sees it, its signature checked against `secret`."""
-    payload = signing.canonical(
-        sender=row["sender_name"],
-        audience=row["audience"],
-        subject=row["subject"],
-        body=row["body"],
-        created_at=row["created_at"],
-    )
+def to_message(row: Row, secret: str | None, reader: str) -> Message:
+    """A row of `SELECT {COLUMNS}` as the agent `reader` (an id) sees it, its signature checked against
+    `secret` (shared/rules/signing.py: verified only if the reader is among the signed recipients)."""
+    verified, signature = signing.check(secret, row, reader)
     audience = row["audience"]
     to = ", ".join(json.loads(audience)) if audience.startswith("[") else audience
+    now = row["sender_current"]
     return Message(
         id=row["id"],
         kind=row["kind"],
         sender=row["sender_name"],
+        sender_now=now if now is not None and now != row["sender_name"] else None,
         to=to,
         topic=row["topic"],
         subject=row["subject"],
@@ -86,7 +87,8 @@ def to_message(row: Row, secret: str | None) -> Message:
         read=row["read_at"] is not None,
         acknowledged=row["acked_at"] is not None,
         overdue=bool(row["overdue"]),
-        verified=signing.verify(secret, payload, row["signature"]),
+        verified=verified,
+        signature=signature,
     )
 
 
@@ -96,9 +98,12 @@ UNEXPIRED = "(m.expires_at IS NULL OR m.expires_at > :now)"
 def _filters(f: InboxFilter, params: dict[str, Any]) -> list[str]:
     """Conditions on the message `m` itself (who, topic, thread, since, text)."""
     where = [UNEXPIRED]
-    if f.sender:
-        where.append(dialect.same_name("m.sender_name", ":sender"))
-        params["sender"] = f.sender
+    if f.sender is not None:
+        if f.sender.lower() == "system":
+            where.append("m.sender_id IS NULL AND m.kind = 'system'")
+        else:
+            where.append("m.sender_id = :sender")
+            params["sender"] = f.sender  # an agent id: page() resolves the name first
     if f.topic:
         where.append(dialect.topic_matches("m.topic", ":topic"))
         params["topic"] = f.topic
@@ -114,8 +119,8 @@ def _filters(f: InboxFilter, params: dict[str, Any]) -> list[str]:
     return where
 
 
-def _mine_ids(f: InboxFilter, params: dict[str, Any], *, bounded: bool) -> str:
-    """The ids of my messages that pass `f` after :after, from my recipient rows alone (a broadcast has one
+def mine_ids(f: InboxFilter, params: dict[str, Any], *, bounded: bool) -> str:
+    """SQL for the ids of my messages that pass `f` after :after, from my recipient rows alone (a broadcast has one
     per agent, written when it is sent or when the agent joins: `deliver_broadcasts`), over the partial
     index of unread rows when only unread mail is wanted. `bounded`: stop at :limit, in id order."""
     where = " AND ".join(_filters(f, params))
@@ -140,10 +145,13 @@ def deliver_broadcasts(tx: Tx, agent_id: str, *, now: float) -> None:
 
 async def page(db: Database, me: Actor, f: InboxFilter, *, limit: int, after: int) -> tuple[list[Message], bool]:
     """Messages for me in id order after the cursor (a message id), and whether more follow."""
+    if f.sender and f.sender.lower() != "system":
+        # a name resolves to the one agent that has it now (a name once used by someone else is not theirs)
+        f = replace(f, sender=(await db.read(agents.ids_by_names, [f.sender]))[f.sender])
     params = me.params(after=after, limit=limit + 1)
-    ids = _mine_ids(f, params, bounded=True)
+    ids = mine_ids(f, params, bounded=True)
     rows = await db.fetchall(f"SELECT {COLUMNS} {FROM} WHERE m.id IN ({ids}) ORDER BY m.id LIMIT :limit", params)
-    return [to_message(r, me.secret) for r in rows[:limit]], len(rows) > limit
+    return [to_message(r, me.secret, me.id) for r in rows[:limit]], len(rows) > limit
 
 
 COUNT_CAP = counts.CAP
@@ -153,7 +161,7 @@ COUNT_CAP = counts.CAP
 async def unread_count(db: Database, me: Actor) -> int:
     """How much unread mail I have, up to COUNT_CAP + 1 (more reads as `capped`)."""
     params = me.params(after=0, limit=COUNT_CAP + 1)
-    ids = _mine_ids(InboxFilter(), params, bounded=True)
+    ids = mine_ids(InboxFilter(), params, bounded=True)
     return int(await db.scalar(f"SELECT count(*) FROM ({ids})", params))
 
 
@@ -166,7 +174,7 @@ def _unread_counts(tx: Tx, now: float) -> dict[str, int]:
     counts: dict[str, int] = {}
     for (agent_id,) in tx.execute("SELECT id FROM agents"):
         params = {"me": agent_id, "now": now, "after": 0, "limit": COUNT_CAP + 1}
-        n = int(tx.scalar(f"SELECT count(*) FROM ({_mine_ids(InboxFilter(), params, bounded=True)})", params))
+        n = int(tx.scalar(f"SELECT count(*) FROM ({mine_ids(InboxFilter(), params, bounded=True)})", params))
         if n:
             counts[str(agent_id)] = n
     return counts
@@ -176,7 +184,7 @@ async def unread_fingerprint(db: Database, me: Actor) -> tuple[int, int]:
     """(count up to COUNT_CAP + 1, newest id) of my unread mail: changes whenever the inbox resource does
     (a new message raises the newest id; reading lowers the count or the newest id)."""
     params = me.params(after=0, limit=COUNT_CAP + 1)
-    ids = _mine_ids(InboxFilter(), params, bounded=True)
+    ids = mine_ids(InboxFilter(), params, bounded=True)
     row = await db.fetchone(
         f"SELECT (SELECT count(*) FROM ({ids})),"
         " (SELECT r.message_id FROM message_recipients r INDEXED BY message_recipients_unread"
@@ -228,7 +236,7 @@ async def thread(db: Database, me: Actor, thread_id: int) -> list[Message]:
     )
     if not rows:
         raise NotFound(f"thread {thread_id} has no message you sent or received; see message_query()")
-    return [to_message(r, me.secret) for r in rows]
+    return [to_message(r, me.secret, me.id) for r in rows]
 
 
 async def sent(db: Database, me: Actor, *, limit: int, after: int) -> tuple[list[Message], bool]:
@@ -241,7 +249,7 @@ def _sent(tx: Tx, me: Actor, limit: int, after: int) -> tuple[list[Message], boo
         f"SELECT {COLUMNS} {SENDERS_VIEW} WHERE m.sender_id = :me AND m.id > :after ORDER BY m.id LIMIT :limit",
         me.params(after=after, limit=limit + 1),
     )
-    found = [to_message(r, me.secret) for r in rows[:limit]]
+    found = [to_message(r, me.secret, me.id) for r in rows[:limit]]
     if found:
         marks = ",".join(str(m.id) for m in found)
         receipts = tx.execute(
@@ -274,13 +282,19 @@ def newest_id(tx: Tx) -> int:
 
 def arrivals(tx: Tx, me: Actor, after: int, shown: int = 3) -> Arrivals:
     """The unread mail addressed to `me` (direct, topic, broadcast, system notices) with ids above `after`,
-    never what `me` sent; read only, in one snapshot (`Database.read`)."""
-    params = me.params(after=after, shown=shown)
-    new = f"{FROM} WHERE {MINE} AND r.read_at IS NULL AND m.id > :after AND {dialect.differs('m.sender_id', ':me')}"
+    never what `me` sent; read only, in one snapshot (`Database.read`). Counts stop at COUNT_CAP + 1."""
+    params = me.params(after=after, limit=COUNT_CAP + 1, shown=shown)
+    ids = mine_ids(InboxFilter(), params, bounded=True)
+    new = f"FROM messages m WHERE m.id IN ({ids}) AND {dialect.differs('m.sender_id', ':me')}"
     row = tx.fetchone(f"SELECT count(*), COALESCE(max(m.id), :after) {new}", params)
     count, last = (int(row[0]), int(row[1])) if row else (0, after)
     if not count:
         return Arrivals(0, after, [], [])
-    first = [to_message(r, me.secret) for r in tx.execute(f"SELECT {COLUMNS} {new} ORDER BY m.id LIMIT :shown", params)]
+    shown_rows = tx.execute(
+        f"SELECT {COLUMNS} {FROM} WHERE m.id IN ({ids}) AND {dialect.differs('m.sender_id', ':me')}"
+        " ORDER BY m.id LIMIT :shown",
+        params,
+    )
+    first = [to_message(r, me.secret, me.id) for r in shown_rows]
     senders = [str(r[0]) for r in tx.execute(f"SELECT DISTINCT m.sender_name {new} LIMIT 6", params)]
     return Arrivals(count, last, first, senders)

@@ -66,19 +66,25 @@ class Outgoing:
     ack_deadline: float | None = None
 
 
-def _rate_check(tx: Tx, sender: Actor) -> None:
-    """Refuse a send past `per_minute` messages in the last minute: one index seek (messages_by_sender) for
-    the per_minute-th newest message of the sender — if it is younger than a minute, the limit is reached."""
+def rate_check(tx: Tx, sender: Actor) -> None:
+    """Refuse (RateLimited) when `sender` sent or caused per_minute messages in the last minute: its own
+    messages and the system notices its calls caused (messages.caused_by) count alike. Bounded: at most
+    per_minute rows of each kind are read (index seeks on messages_by_sender and messages_by_cause), and the
+    per_minute-th newest of them decides — if it is younger than a minute, the limit is reached."""
     now = sender.now
     row = tx.fetchone(
-        "SELECT created_at FROM messages WHERE sender_id = ? AND created_at > ? ORDER BY created_at DESC"
-        " LIMIT 1 OFFSET ?",
-        (sender.id, now - 60, sender.per_minute - 1),
+        "SELECT created_at FROM ("
+        "SELECT * FROM (SELECT created_at FROM messages WHERE sender_id = :me AND created_at > :since"
+        " ORDER BY created_at DESC LIMIT :n)"
+        " UNION ALL SELECT * FROM (SELECT created_at FROM messages WHERE caused_by = :me AND created_at > :since"
+        " ORDER BY created_at DESC LIMIT :n)"
+        ") ORDER BY created_at DESC LIMIT 1 OFFSET :last",
+        {"me": sender.id, "since": now - 60, "n": sender.per_minute, "last": sender.per_minute - 1},
     )
     if row is not None:
         wait = max(row["created_at"] + 60 - now, 0.1)
         raise RateLimited(
-            f"{sender.name} sent {sender.per_minute} messages in the last minute (limit {sender.per_minute}, "
+            f"{sender.name} sent or caused {sender.per_minute} messages in the last minute (limit {sender.per_minute}, "
             f"ROUNDTABLE_SEND_RATE); you may send again in {wait:.0f} s"
         )
 
@@ -107,15 +113,17 @@ def _insert(
     now: float,
     secret: str | None,
     ref: tuple[str, str] | None = None,
+    recipients: Sequence[str] | None = None,
+    caused_by: str | None = None,
 ) -> int:
-    payload = signing.canonical(
-        sender=sender_name, audience=audience, subject=out.subject, body=out.body, created_at=now
-    )
+    """Insert one message (recipients None: a broadcast, '*') and sign it, when the team has a secret, over
+    the row as stored: its id and thread are known only after the insert, so the signature is set after."""
     thread = _thread_of(tx, out.reply_to, sender_id or "") if out.reply_to else None
+    recipient_ids = "*" if recipients is None else json.dumps(sorted(set(recipients)))
     row = tx.fetchone(
         "INSERT INTO messages(sender_id, sender_name, kind, topic, subject, body, priority, reply_to, thread_id,"
-        " correlation_id, ack_required, ack_deadline, created_at, expires_at, signature, ref_type, ref_id, audience)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        " correlation_id, ack_required, ack_deadline, created_at, expires_at, ref_type, ref_id, audience,"
+        " recipient_ids, caused_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             sender_id,
             sender_name,
@@ -131,16 +139,20 @@ def _insert(
             out.ack_deadline if out.ack_required else None,
             now,
             out.expires_at,
-            signing.sign(secret, payload) if secret else None,
             ref[0] if ref else None,
             ref[1] if ref else None,
             audience,
+            recipient_ids,
+            caused_by,
         ),
     )
     assert row is not None
     message_id = int(row["id"])
-    if thread is None:
-        tx.execute("UPDATE messages SET thread_id = id WHERE id = ?", (message_id,))
+    if thread is None or secret:
+        stored = {**dict(row), "thread_id": thread or message_id}
+        signature = signing.sign_v2(secret, stored) if secret else None
+        update = "UPDATE messages SET thread_id = ?, signature = ? WHERE id = ?"
+        tx.execute(update, (stored["thread_id"], signature, message_id))
     return message_id
 
 
@@ -159,7 +171,7 @@ async def send(db: Database, sender: Actor, to: Sequence[str], out: Outgoing) ->
 
 
 def _send(tx: Tx, sender: Actor, targets: list[str], topic: str | None, out: Outgoing) -> tuple[int, list[str]]:
-    _rate_check(tx, sender)
+    rate_check(tx, sender)
     if topic is not None:
         return post_to_topic(tx, sender, topic, out)
     ids = agents.ids_by_names(tx, targets)
@@ -192,7 +204,9 @@ def _deliver(
     recipients: Sequence[str],
     out: Outgoing,
 ) -> int:
-    message_id = _insert(tx, sender.id, sender.name, kind, audience, topic, out, sender.now, sender.secret)
+    message_id = _insert(
+        tx, sender.id, sender.name, kind, audience, topic, out, sender.now, sender.secret, recipients=recipients
+    )
     _fan_out(tx, message_id, recipients)
     events.record(
         tx,
@@ -213,7 +227,7 @@ async def broadcast(db: Database, sender: Actor, out: Outgoing) -> int:
 
 
 def _broadcast(tx: Tx, sender: Actor, out: Outgoing) -> int:
-    _rate_check(tx, sender)
+    rate_check(tx, sender)
     message_id = _insert(tx, sender.id, sender.name, "broadcast", "*", None, out, sender.now, sender.secret)
     tx.execute(
         "INSERT INTO message_recipients(agent_id, message_id) SELECT id, ? FROM agents WHERE id != ?",
@@ -240,17 +254,25 @@ def post_notice(
     body: str,
     ref_type: str,
     ref_id: str | int,
+    counted: bool = False,
 ) -> int | None:
     """Deliver a system notice ("vote requested", "task assigned to you") to agent ids, inside the
     caller's transaction, at the actor's time and signed with the actor's team secret (so every notice
-    verifies when the team has one). Returns the message id, or None when there is nobody to tell."""
+    verifies when the team has one). Returns the message id, or None when there is nobody to tell.
+
+    `counted`: the notice is caused by the actor's own call (task_create with an assignee, a proposal),
+    so it counts against the actor's send rate and is refused past it; notices of background rounds
+    (closing, lease sweeps) are not counted."""
     unique = sorted(set(recipients))
     if not unique:
         return None
     audience = json.dumps(unique)
     out = Outgoing(subject=subject[:SUBJECT_MAX], body=body)
     ref = (ref_type, str(ref_id))
-    message_id = _insert(tx, None, "system", "system", audience, None, out, actor.now, actor.secret, ref)
+    if counted:
+        rate_check(tx, actor)
+    cause = actor.id if counted else None
+    message_id = _insert(tx, None, "system", "system", audience, None, out, actor.now, actor.secret, ref, unique, cause)
     _fan_out(tx, message_id, unique)
     return message_id
 

@@ -155,6 +155,7 @@ def _propose(tx: Tx, spec: NewProposal, options: tuple[str, ...], actor: Actor) 
         ),
         ref_type="proposal",
         ref_id=pid,
+        counted=True,
     )
     return pid, names(tx, chosen)
 

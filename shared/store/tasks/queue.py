@@ -237,6 +237,7 @@ def _create(tx: Tx, actor: Actor, spec: NewTask) -> int:
             body=f"Task {task_id} ({spec.title}) was assigned to you. Claim it with task_claim(task_id={task_id}).",
             ref_type="task",
             ref_id=task_id,
+            counted=True,
         )
     return task_id
 

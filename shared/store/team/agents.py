@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from collections.abc import Iterable, Sequence
 
@@ -22,9 +21,10 @@ from shared.rules import names as names_rule
 from shared.store import events
 from shared.store.mail import inbox
 
-NAME_MAX = 64
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-RESERVED_NAMES = frozenset({"system", "everyone", "all", "*"})
+NAME_MAX = names_rule.NAME_MAX
+NAME_PATTERN = names_rule.NAME_PATTERN
+RESERVED_NAMES = names_rule.RESERVED_NAMES
+ROLE_STRENGTH = "CASE {col} WHEN 'admin' THEN 2 WHEN 'worker' THEN 1 ELSE 0 END"
 ACTIVITY_MAX = 200
 CAPABILITY_MAX = 50
 CAPABILITIES_MAX = 30
@@ -79,22 +79,38 @@ async def register_session(
     server: str,
     pid: int,
     now: float,
+    presence_timeout: float = 30.0,
 ) -> Actor:
     """Find or create the agent for this identity and open a session for this server process.
 
-    An explicit name claims the agent of that name (whoever created it); a derived identity keeps the
-    name it has (it may have renamed itself) or gets `<client>-<suffix>`, unique. The Actor returned
-    carries default settings: the runtime fills in its own (`Actor.of`).
+    An explicit name binds to its own identity (`named:<name>`), never to whoever holds that display name:
+    an agent that took the name before (renaming itself to it) is renamed to a free `<name>-<suffix>`, so
+    the configured agent gets its name and its mail. A derived identity keeps the name it has (it may have
+    renamed itself) or gets `<client>-<suffix>`, unique. The role is the session's; the agent's stored role
+    is the strongest of its live sessions. The Actor returned carries default settings: the runtime fills
+    in its own (`Actor.of`).
     """
     session_id = uuid.uuid4().hex
 
     def register(tx: Tx) -> Actor:
-        if explicit_name is not None:
-            row = tx.fetchone("SELECT id FROM agents WHERE name = ?", (explicit_name,))
-            agent_id = row["id"] if row else f"named:{explicit_name}"
-        else:
-            agent_id = key
+        agent_id = configured_id(explicit_name) if explicit_name is not None else key
         row = tx.fetchone("SELECT name FROM agents WHERE id = ?", (agent_id,))
+        if explicit_name is not None and row is None:
+            squatter = tx.fetchone("SELECT id, name FROM agents WHERE name = ? AND id != ?", (explicit_name, agent_id))
+            if squatter is not None:
+                moved = _free_name(tx, explicit_name[: NAME_MAX - 12], str(squatter["id"]))
+                tx.execute("UPDATE agents SET name = ? WHERE id = ?", (moved, squatter["id"]))
+                reason = f"the name belongs to the agent configured with ROUNDTABLE_AGENT={explicit_name}"
+                events.record(
+                    tx,
+                    now=now,
+                    agent_id=str(squatter["id"]),
+                    agent_name=moved,
+                    kind="agent.renamed",
+                    object_type="agent",
+                    object_id=str(squatter["id"]),
+                    data={"from": squatter["name"], "to": moved, "reason": reason},
+                )
         if row is None:
             name = explicit_name or _free_name(tx, default_base, key)
             tx.execute(
@@ -116,14 +132,15 @@ async def register_session(
         else:
             name = row["name"]
             tx.execute(
-                "UPDATE agents SET client_name = ?, host = ?, role = ?, last_seen = ?, last_active = ? WHERE id = ?",
-                (client_name, host, role, now, now, agent_id),
+                "UPDATE agents SET client_name = ?, host = ?, last_seen = ?, last_active = ? WHERE id = ?",
+                (client_name, host, now, now, agent_id),
             )
         tx.execute(
-            "INSERT INTO sessions(id, agent_id, server, pid, host, started_at, heartbeat_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (session_id, agent_id, server, pid, host, now, now),
+            "INSERT INTO sessions(id, agent_id, server, pid, host, started_at, heartbeat_at, role)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (session_id, agent_id, server, pid, host, now, now, role),
         )
+        _agent_role(tx, agent_id, now, presence_timeout)
         return Actor(id=agent_id, name=name, role=role, session_id=session_id, now=now)
 
     return await db.write(register)
@@ -131,10 +148,10 @@ async def register_session(
 
 def _beat(tx: Tx, me: Actor, server: str, pid: int, host: str, now: float) -> None:
     tx.execute(
-        "INSERT INTO sessions(id, agent_id, server, pid, host, started_at, heartbeat_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO sessions(id, agent_id, server, pid, host, started_at, heartbeat_at, role)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-        (me.session_id, me.id, server, pid, host, now, now),
+        (me.session_id, me.id, server, pid, host, now, now, me.role),
     )
     tx.execute("UPDATE agents SET last_seen = ? WHERE id = ?", (now, me.id))
 
@@ -144,9 +161,20 @@ async def heartbeat(db: Database, me: Actor, *, server: str, pid: int, host: str
     await db.write(_beat, me, server, pid, host, now)
 
 
+def _end(tx: Tx, me: Actor) -> None:
+    tx.execute("DELETE FROM sessions WHERE id = ?", (me.session_id,))
+    _agent_role(tx, me.id, me.now, me.presence_timeout)
+
+
 async def end_session(db: Database, me: Actor) -> None:
-    """Remove this process's session on a clean exit, so presence reflects it at once."""
-    await db.write_one("DELETE FROM sessions WHERE id = ?", (me.session_id,))
+    """Remove this process's session on a clean exit, so presence (and the agent's role, the strongest
+    of its live sessions) reflects it at once."""
+    await db.write(_end, me)
+
+
+async def set_client_name(db: Database, me: Actor, client_name: str) -> None:
+    """Record the client's own name (MCP clientInfo.name) for the agent, when the client sent one."""
+    await db.write_one("UPDATE agents SET client_name = ? WHERE id = ?", (client_name[:100], me.id))
 
 
 def prune_sessions(tx: Tx, *, older_than: float) -> int:
@@ -186,16 +214,32 @@ def known_names(tx: Tx, limit: int = 50) -> list[str]:
 
 
 def check_name(name: str) -> str:
-    """A name other agents can type: letters, digits, '.', '_' and '-', starting with a letter or digit."""
-    name = name.strip()
-    if not (0 < len(name) <= NAME_MAX) or not NAME_PATTERN.fullmatch(name):
-        raise InvalidArgument(
-            f"name {name!r} is not usable; use 1-{NAME_MAX} letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (e.g. 'reviewer-2')"
-        )
-    if name.lower() in RESERVED_NAMES:
-        raise InvalidArgument(f"name {name!r} is reserved (system notices use it); pick another")
-    return name
+    """A name other agents can type (rules.names.check_agent_name, which ROUNDTABLE_AGENT obeys too)."""
+    return names_rule.check_agent_name(name)
+
+
+def configured_id(name: str) -> str:
+    """The agent id of the identity started with ROUNDTABLE_AGENT=name: bound to that name, never to
+    whoever holds the display name."""
+    return f"named:{name}"
+
+
+def _configured_holder(tx: Tx, name: str) -> str | None:
+    """The id of the configured identity (ROUNDTABLE_AGENT) named `name`, any case, if it has ever started."""
+    row = tx.fetchone("SELECT id FROM agents WHERE lower(id) = lower(?)", (configured_id(name),))
+    return None if row is None else str(row["id"])
+
+
+def _agent_role(tx: Tx, agent_id: str, now: float, presence_timeout: float) -> None:
+    """The agent's stored role: the strongest its live sessions declared (an observer server started under
+    a worker's name never makes that worker an observer); unchanged when none is live."""
+    strongest = tx.fetchone(
+        f"SELECT role FROM sessions WHERE agent_id = ? AND heartbeat_at >= ?"
+        f" ORDER BY {ROLE_STRENGTH.format(col='role')} DESC LIMIT 1",
+        (agent_id, now - presence_timeout),
+    )
+    if strongest is not None:
+        tx.execute("UPDATE agents SET role = ? WHERE id = ?", (strongest["role"], agent_id))
 
 
 def check_capabilities(capabilities: Sequence[str]) -> list[str]:
@@ -248,6 +292,13 @@ async def update_profile(
                 raise Conflict(
                     f"the name {new_name!r} is taken by another agent (names ignore case); "
                     f"pick another, e.g. {suggestion!r}"
+                )
+            configured = _configured_holder(tx, new_name)
+            if configured is not None and configured != me.id:
+                owner = configured.removeprefix("named:")
+                raise Conflict(
+                    f"the name {new_name!r} belongs to the agent started with ROUNDTABLE_AGENT={owner} "
+                    f"(names ignore case), even while it uses another; pick another, e.g. {_suggest(tx, new_name)!r}"
                 )
             changes.append(("name", new_name, "agent.renamed", {"from": row["name"], "to": new_name}))
             changed.append(f"renamed from {row['name']} to {new_name}")

@@ -151,3 +151,59 @@ async def test_pruning_also_drops_sessions_silent_for_over_a_day_but_keeps_their
     assert await agents.prune(db, at(clock), retention=RETENTION) == []
     assert await db.scalar("SELECT count(*) FROM sessions WHERE agent_id = ?", (crashed.id,)) == 0
     assert {r["name"] for r in await db.fetchall("SELECT name FROM agents")} == {"crashed", "here"}
+
+
+# -- identity under attack: name squatting, renames, roles --------------------------------------------
+
+
+async def derived(db: Database, clock: FakeClock, key: str, role: str = "worker") -> Actor:
+    """An agent whose identity is derived from its client process (no ROUNDTABLE_AGENT)."""
+    return await agents.register_session(
+        db,
+        key=key,
+        explicit_name=None,
+        default_base="client",
+        client_name="test",
+        host="h",
+        role=role,
+        server="coordination",
+        pid=2,
+        now=clock(),
+    )
+
+
+async def test_an_explicit_name_binds_to_its_own_identity_not_to_a_squatter(db: Database, clock: FakeClock) -> None:
+    mallory = await derived(db, clock, "proc:h:66:1.0")
+    await agents.update_profile(db, mallory.at(clock()), name="ana")  # nobody configured as ana has come yet
+    ana = await join(db, clock, "ana")
+    assert ana.id == "named:ana" and ana.id != mallory.id and ana.name == "ana"
+    squatter = await agents.current_name(db, mallory.id)
+    assert squatter != "ana" and squatter.startswith("ana-")  # the configured identity took its name back
+    renamed = await db.fetchall("SELECT data FROM events WHERE kind = 'agent.renamed' AND agent_id = ?", (mallory.id,))
+    assert json.loads(renamed[-1]["data"])["reason"].startswith("the name belongs to the agent configured")
+
+
+async def test_renames_to_a_configured_identity_s_name_are_refused(db: Database, clock: FakeClock) -> None:
+    await join(db, clock, "ana")
+    mallory = await derived(db, clock, "proc:h:66:1.0")
+    await agents.update_profile(db, await join(db, clock, "ana"), name="ana-away")  # ana renamed herself away
+    with pytest.raises(Conflict, match="'ANA' belongs to the agent started with ROUNDTABLE_AGENT=ana"):
+        await agents.update_profile(db, mallory.at(clock()), name="ANA")
+
+
+async def test_the_role_belongs_to_the_session_that_declared_it(db: Database, clock: FakeClock) -> None:
+    await join(db, clock, "ana", role="worker")
+    await join(db, clock, "ana", role="observer")  # an observer server started under ana's name
+    assert await db.scalar("SELECT role FROM agents WHERE id = 'named:ana'") == "worker"
+    roles = await db.fetchall("SELECT role FROM sessions WHERE agent_id = 'named:ana' ORDER BY started_at, role")
+    assert sorted(r["role"] for r in roles) == ["observer", "worker"]
+
+
+async def test_ids_by_name_resolve_to_one_identity(db: Database, clock: FakeClock) -> None:
+    dave = await derived(db, clock, "proc:h:55:1.0")
+    await agents.update_profile(db, dave.at(clock()), name="dave")
+    await agents.update_profile(db, dave.at(clock()), name="dave-old")
+    eve = await derived(db, clock, "proc:h:77:1.0")
+    await agents.update_profile(db, eve.at(clock()), name="dave")
+    found = await db.read(agents.ids_by_names, ["dave"])
+    assert found == {"dave": eve.id}

@@ -218,3 +218,11 @@ async def test_an_experience_is_stored_and_announced_in_one_transaction(db: Data
     with pytest.raises(InvalidArgument, match="lesson is empty"):
         await knowledge.share_experience(db, ana.at(clock()), Experience("t", "c", "t", "failure", " "))
     assert await db.scalar("SELECT count(*) FROM knowledge") == 1
+
+
+def test_a_nul_character_in_a_quoted_search_is_refused_cleanly() -> None:
+    from shared.errors import InvalidArgument
+    from shared.rules import quoting
+
+    with pytest.raises(InvalidArgument, match="NUL"):
+        quoting.quote_words('"deploy\x00 steps"')

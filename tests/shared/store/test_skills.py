@@ -102,3 +102,23 @@ async def test_composition_refuses_parameters_declared_differently(db: Database,
     with pytest.raises(InvalidArgument, match="compose from 2"):
         await skills.compose(db, ana, "aa", "one", ["a"])
     assert await db.read(skills.count) == 2
+
+
+def test_a_run_says_who_wrote_the_version_it_follows() -> None:
+    from shared.models.knowledge import Skill
+    from shared.store.knowledge import skills as skill_store
+
+    skill = Skill(
+        name="ship",
+        version=3,
+        description="ship it",
+        parameters=[],
+        steps=["push"],
+        composed_of=None,
+        author="mallory",
+        created_at="2026-12-03T13:00:00Z",
+        versions=[1, 2, 3],
+    )
+    run = skill_store.execute(skill, {})
+    assert run.author == "mallory" and run.changed_at == "2026-12-03T13:00:00Z"
+    assert "version 3 by mallory" in run.text

@@ -1,0 +1,47 @@
+"""Each server advertises what it serves, in both protocol eras, and refuses the rest with the spec's codes."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from shared.config import Settings
+
+pytestmark = pytest.mark.anyio
+
+# server kind -> (serves resources, resources are subscribable, serves prompts)
+SERVES = {
+    "coordination": (False, False, False),
+    "messaging": (True, True, False),
+    "knowledge": (False, False, True),
+    "monitoring": (True, True, False),
+}
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+@pytest.mark.parametrize("kind", sorted(SERVES))
+async def test_capabilities_name_only_what_the_server_serves(settings: Settings, kind: str, mode: str) -> None:
+    resources, subscribe, prompts = SERVES[kind]
+    build: Any = importlib.import_module(f"servers.{kind}").build_server
+    async with Client(build(settings), mode=mode) as client:  # type: ignore[arg-type]
+        caps = client.server_capabilities
+        assert caps is not None and caps.tools is not None and not caps.tools.list_changed
+        assert (caps.resources is not None) == resources, caps
+        if caps.resources is not None:
+            assert bool(caps.resources.subscribe) == subscribe and not caps.resources.list_changed
+        assert (caps.prompts is not None) == prompts, caps
+        if caps.prompts is not None:
+            assert caps.prompts.list_changed
+        if not prompts:
+            with pytest.raises(MCPError) as refused:
+                await client.get_prompt("anything")
+            assert refused.value.error.code == -32601  # method not found: this server has no prompts
+        if resources:
+            with pytest.raises(MCPError) as unknown:
+                await client.read_resource("roundtable://no-such-thing")
+            # the spec's "resource not found": -32002 up to 2025-11-25; 2026-07-28 retired it for -32602
+            assert unknown.value.error.code == (-32002 if mode == "legacy" else -32602)
