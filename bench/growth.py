@@ -1,13 +1,19 @@
 """Costs as the team's history grows: every tool's store call, p50/p99, at 1k and 100k rows of history
 (1M with --full), beside the same call at the smallest size measured in the same run.
 
-History per size N: N tasks (90 % done, the rest open, 8 claimed), N messages (1 % unread, 1 % broadcasts),
-N events (task.*, message.*, agent.*), N tool-call samples over the last day, N/10 knowledge entries; 8 live
-agents. Seeded with raw sqlite3 `executemany` in one transaction per table, then every call is timed through
-the store exactly as its tool runs it (the Database, the Actor, one hop per call). Goals (issue 17): at the
+History per size N: N tasks, N messages (1 % broadcasts), N events (task.*, message.*, agent.*), N tool-call
+samples, N/10 knowledge entries; 8 live agents. What grows is history, as in a team that has simply run
+longer: the live state is the same at every size — 200 unfinished tasks (8 of them claimed), unread mail
+only among the newest 200 messages, tool calls at one every 10 s (so the last hour holds 360 samples
+whatever N is). `--live-scales` seeds the earlier shape instead (10 % of tasks open, 1 % of mail unread at
+random, N samples within the last day): it shows what grows with the live state, where counts stop at
+their cap (shared/rules/counts.py) rather than staying flat.
+
+Seeded with raw sqlite3 `executemany` in one transaction per table, then every call is timed through the store
+exactly as its tool runs it (the Database, the Actor, one hop per call). Goals (issue 17): at the
 largest size each call's p50 is within 2x of its p50 at 1k, and no call is over 20 ms p50.
 
-    uv run python -m bench.growth [--full] [--sizes 1000,100000] [--repeats 40]
+    uv run python -m bench.growth [--full] [--sizes 1000,100000] [--repeats 40] [--live-scales]
 """
 
 from __future__ import annotations
@@ -35,10 +41,13 @@ from shared.store.team import health, metrics, presence, summary
 AGENTS = 8
 GROWTH_GOAL = 2.0
 P50_GOAL_MS = 20.0
+LIVE_TASKS = 200
+LIVE_MAIL = 200
+SAMPLE_EVERY = 10.0
 KINDS = ("task.created", "task.claimed", "task.completed", "message.sent", "agent.joined", "knowledge.added")
 
 
-def seed(path: Path, n: int, now: float, seed_value: int = 17) -> None:
+def seed(path: Path, n: int, now: float, seed_value: int = 17, *, live_scales: bool = False) -> None:
     """A migrated file holding n rows of history in every growing table (see the module docstring)."""
 
     async def migrate() -> None:
@@ -65,6 +74,14 @@ def seed(path: Path, n: int, now: float, seed_value: int = 17) -> None:
 
         def task(i: int) -> tuple[object, ...]:
             at = start + i * step
+            if not live_scales:
+                live = i - (n - LIVE_TASKS)
+                if live < 0:
+                    return (f"task {i}", i % 4, "done", agent_ids[i % AGENTS], None, None, None, 900, at, at, at)
+                if live < AGENTS:
+                    holder = agent_ids[live]
+                    return (f"task {i}", i % 4, "claimed", holder, holder, now, now + 900, 900, at, at, None)
+                return (f"task {i}", i % 4, "open", agent_ids[i % AGENTS], None, None, None, 900, at, at, None)
             if i % 10:
                 return (f"task {i}", i % 4, "done", agent_ids[i % AGENTS], None, None, None, 900, at, at, at)
             if i % 1000 < AGENTS * 10 and i % 10 == 0 and i < AGENTS * 10:
@@ -103,11 +120,12 @@ def seed(path: Path, n: int, now: float, seed_value: int = 17) -> None:
             for i in range(n):
                 at = start + i * step
                 if i % 100 == 7:  # a broadcast: a row for everyone else, read except on the newest ones
+                    newest = i >= n * 0.99 if live_scales else i >= n - LIVE_MAIL
                     for a in agent_ids:
                         if a != agent_ids[i % AGENTS]:
-                            yield (a, i + 1, at + 1 if i < n * 0.99 else None)
+                            yield (a, i + 1, None if newest else at + 1)
                     continue
-                unread = rng.random() < 0.01
+                unread = rng.random() < 0.01 if live_scales else i >= n - LIVE_MAIL
                 yield (agent_ids[(i + 1) % AGENTS], i + 1, None if unread else at + 1)
 
         conn.executemany(
@@ -121,12 +139,12 @@ def seed(path: Path, n: int, now: float, seed_value: int = 17) -> None:
                 for i in range(n)
             ),
         )
-        day_step = 86400 / n
+        day_step = 86400 / n if live_scales else SAMPLE_EVERY
         conn.executemany(
             "INSERT INTO tool_calls(ts, agent_id, server, tool, seconds, bucket, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 (
-                    now - 86400 + i * day_step,
+                    now - n * day_step + i * day_step,
                     agent_ids[i % AGENTS],
                     "coordination",
                     ("task_claim", "task_list")[i % 2],
@@ -267,7 +285,7 @@ async def measure(path: Path, now: float, repeats: int) -> dict[str, list[float]
     return found
 
 
-def run(quick: bool = True, sizes: list[int] | None = None, repeats: int = 40) -> str:
+def run(quick: bool = True, sizes: list[int] | None = None, repeats: int = 40, *, live_scales: bool = False) -> str:
     sizes = sizes or ([1000, 100_000] if quick else [1000, 100_000, 1_000_000])
     now = time.time()
     results: dict[int, dict[str, list[float]]] = {}
@@ -275,7 +293,7 @@ def run(quick: bool = True, sizes: list[int] | None = None, repeats: int = 40) -
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             path = Path(tmp) / f"growth-{n}.db"
-            seed(path, n, now)
+            seed(path, n, now, live_scales=live_scales)
             loads.append(os.getloadavg()[0])
             results[n] = asyncio.run(measure(path, now, repeats))
     base, top = sizes[0], sizes[-1]
@@ -293,7 +311,8 @@ def run(quick: bool = True, sizes: list[int] | None = None, repeats: int = 40) -
         rows.append(cells)
     headers = ["store call", *(f"{n:,} p50 / p99 ms" for n in sizes), f"{top:,} / {base:,} p50", "goal"]
     title = (
-        f"Growth: store calls by rows of history ({repeats} calls each; load average "
+        f"Growth: store calls by rows of history{' (live state scaled with N)' if live_scales else ''}"
+        f" ({repeats} calls each; load average "
         + ", ".join(f"{n:,}: {load:.1f}" for n, load in zip(sizes, loads, strict=True))
         + ")"
     )
@@ -316,10 +335,13 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also 1,000,000 rows")
     parser.add_argument("--sizes", help="comma-separated row counts, e.g. 1000,20000")
     parser.add_argument("--repeats", type=int, default=40)
+    parser.add_argument(
+        "--live-scales", action="store_true", help="seed the live state in proportion to N too (see above)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
     print(f"Machine: {machine()}\n")
-    print(run(not args.full, sizes, args.repeats))
+    print(run(not args.full, sizes, args.repeats, live_scales=args.live_scales))
 
 
 if __name__ == "__main__":
