@@ -131,7 +131,15 @@ def bridge_server(remote: Client, sessions: Sessions) -> Server[Any]:
         ctx: ServerRequestContext[Any], params: CallToolRequestParams
     ) -> CallToolResult | InputRequiredResult:
         sessions.note(ctx)
-        return await remote.session.call_tool(params.name, params.arguments)
+        token = (ctx.meta or {}).get("progress_token")
+        if token is None:
+            return await remote.session.call_tool(params.name, params.arguments)
+
+        async def progress(progress: float, total: float | None, message: str | None) -> None:
+            # the remote's progress, under the local caller's token (so a long message_wait stays alive there)
+            await ctx.session.send_progress_notification(token, progress, total, message, str(ctx.request_id))
+
+        return await remote.session.call_tool(params.name, params.arguments, progress_callback=progress)
 
     async def list_resources(
         ctx: ServerRequestContext[Any], params: PaginatedRequestParams | None

@@ -230,6 +230,21 @@ async def test_the_bridge_serves_the_same_tools_and_results_over_stdio(
                     assert read.contents[0].uri == r.uri
 
 
+async def test_the_bridge_forwards_progress_of_a_long_wait_to_the_stdio_caller(
+    team: tuple[Served, dict[str, str]],
+) -> None:
+    served, issued = team
+    seen: list[float] = []
+
+    async def progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    async with Client(_bridge(served.url("messaging"), issued["ana"])) as bridged:
+        waited = data(await bridged.call_tool("message_wait", {"timeout": 6}, progress_callback=progress))
+    assert waited["arrived"] is False
+    assert seen, "message_wait reports progress every few seconds when the caller sent a progress token"
+
+
 async def test_hostile_http_requests_are_refused_and_the_endpoint_keeps_serving(
     team: tuple[Served, dict[str, str]],
 ) -> None:
