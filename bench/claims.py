@@ -1,5 +1,7 @@
 """Claims per second and p99 with 1, 4, 8 and 16 processes: raw sqlite3 (the floor), Roundtable's task
-store, and full MCP stdio round trips to coordination servers.
+store, and full MCP stdio round trips to coordination servers beside the same number of bare MCPServer
+processes answering a no-op tool, driven the same way in the same run (the SDK's own floor; issue 17's goal:
+MCP claims ≥ 0.8x of it at 16 processes).
 
     uv run python -m bench.claims [--seconds 3] [--procs 1,4,8,16]
 """
@@ -13,6 +15,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -132,16 +135,20 @@ def in_processes(target: object, db: Path, procs: int, seconds: float) -> tuple[
     return latencies, sum(e for _, e, _ in results), max(wall for _, _, wall in results)
 
 
-async def mcp_run(db: Path, procs: int, seconds: float) -> tuple[list[float], int, float]:
-    """procs coordination servers over stdio, one client each, claiming for `seconds` after all are up."""
+async def mcp_run(db: Path, procs: int, seconds: float, *, floor: bool = False) -> tuple[list[float], int, float]:
+    """procs coordination servers over stdio, one client each, claiming for `seconds` after all are up; with
+    `floor`, procs bare MCPServer processes (bench/floor_server.py) answering their no-op tool instead."""
     latencies: list[float] = []
     errors = 0
     ready = anyio.Event()
     up = 0
+    tool = "noop" if floor else "task_claim"
 
     async def client(i: int) -> None:
         nonlocal up, errors
-        async with Client(server_params("coordination", db, f"mcp{i}", log_level="ERROR", cwd=ROOT)) as c:
+        kind, module = ("floor", "bench.floor_server") if floor else ("coordination", None)
+        params = server_params(kind, db, f"mcp{i}", log_level="ERROR", module=module, cwd=ROOT)
+        async with Client(params) as c:
             up += 1
             if up == procs:
                 ready.set()
@@ -149,7 +156,7 @@ async def mcp_run(db: Path, procs: int, seconds: float) -> tuple[list[float], in
             deadline = time.perf_counter() + seconds
             while time.perf_counter() < deadline:
                 start = time.perf_counter()
-                result = await c.call_tool("task_claim", {})
+                result = await c.call_tool(tool, {})
                 if result.is_error:
                     errors += 1
                     continue
@@ -182,7 +189,9 @@ def measure(counts: list[int], seconds: float) -> str:
             raw, raw_err, raw_wall = in_processes(raw_worker, fresh(base, folder, f"raw{procs}"), procs, seconds)
             st, st_err, st_wall = in_processes(store_worker, fresh(base, folder, f"st{procs}"), procs, seconds)
             over, mcp_err, mcp_wall = anyio.run(mcp_run, fresh(base, folder, f"mcp{procs}"), procs, seconds)
+            noop, noop_err, noop_wall = anyio.run(partial(mcp_run, floor=True), folder / "floor.db", procs, seconds)
             raw_rate, st_rate, mcp_rate = len(raw) / raw_wall, len(st) / st_wall, len(over) / mcp_wall
+            noop_rate = len(noop) / noop_wall
             rows.append(
                 [
                     procs,
@@ -194,7 +203,11 @@ def measure(counts: list[int], seconds: float) -> str:
                     f"{mcp_rate:,.0f}",
                     ms(pct(over, 99)),
                     f"{mcp_rate / raw_rate:.3f}",
-                    raw_err + st_err + mcp_err,
+                    f"{noop_rate:,.0f}",
+                    f"{mcp_rate / noop_rate:.2f}" + (": pass" if mcp_rate >= 0.8 * noop_rate else ": FAIL")
+                    if procs == 16
+                    else f"{mcp_rate / noop_rate:.2f}",
+                    raw_err + st_err + mcp_err + noop_err,
                 ]
             )
     return table(
@@ -209,6 +222,8 @@ def measure(counts: list[int], seconds: float) -> str:
             "mcp/s",
             "mcp p99 ms",
             "mcp/raw",
+            "bare no-op/s",
+            "mcp/bare (goal ≥ 0.8 at 16)",
             "errors",
         ],
         rows,
@@ -219,7 +234,8 @@ def measure(counts: list[int], seconds: float) -> str:
         "session), so the claims of present agents cost nothing; then takes it and records the claim event. The "
         "store column pays aiosqlite's thread hop (~0.2 ms here) and the event row. The MCP column also "
         "carries the client: one Python process drives every stdio session and validates every result against "
-        "its outputSchema.\n"
+        "its outputSchema. The bare no-op column is the same number of bare MCPServer processes answering a no-op "
+        "tool to clients driven the same way, measured in the same run: what the SDK costs before any work.\n"
     )
 
 
