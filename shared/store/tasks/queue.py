@@ -21,7 +21,7 @@ from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.models.tasks import FINAL_STATUSES
 from shared.rules.clock import iso
-from shared.store import events
+from shared.store import events, quotas
 from shared.store.mail import send as messages
 from shared.store.tasks.dialect import json_values
 from shared.store.tasks.queries import CLAIMABLE, LAPSED, LAPSED_IDS, UNMET_DEPS, get
@@ -201,6 +201,7 @@ async def create(db: Database, actor: Actor, spec: NewTask) -> int:
 
 
 def _create(tx: Tx, actor: Actor, spec: NewTask) -> int:
+    quotas.open_tasks(tx, actor)
     check_dependencies(tx, None, spec.depends_on)
     row = tx.fetchone(
         "INSERT INTO tasks(title, description, priority, tags, requires, created_by, assignee, lease_seconds,"
@@ -314,7 +315,7 @@ async def sweep_lapsed(db: Database, actor: Actor) -> list[int]:
 
 CLAIM_SET = (
     "UPDATE tasks AS t SET status = 'claimed', holder = :me, claimed_at = :now,"
-    " lease_expires_at = :now + COALESCE(:lease, t.lease_seconds), progress = 0, updated_at = :now,"
+    " lease_expires_at = :now + min(COALESCE(:lease, t.lease_seconds), :lease_age), progress = 0, updated_at = :now,"
     " attempts = t.attempts + CASE WHEN t.status = 'claimed' THEN 1 ELSE 0 END,"
     " previous_holder = CASE WHEN t.status = 'claimed' THEN t.holder"
     "   WHEN t.previous_holder = :me THEN NULL ELSE t.previous_holder END"
@@ -350,7 +351,7 @@ async def claim(db: Database, actor: Actor, task_id: int | None, lease: float | 
 
 
 def _claim(tx: Tx, actor: Actor, task_id: int | None, lease: float | None) -> int | None:
-    params = actor.params(lease=lease)
+    params = actor.params(lease=lease, lease_age=actor.limits.lease_age)
     if task_id is None:
         target = tx.fetchone(f"SELECT t.id, t.status, t.holder FROM tasks t WHERE t.id = ({BEST})", params)
     else:
