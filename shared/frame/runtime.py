@@ -316,12 +316,15 @@ async def _reopen_moved_file(rt: Runtime) -> None:
 
 
 async def _keep_alive(rt: Runtime) -> None:
-    """One heartbeat; opens the database if it was unavailable, follows the file if it was moved."""
+    """One heartbeat; opens the database if it was unavailable, follows the file if it was moved, rejoins it
+    if its -wal/-shm files were deleted."""
     if rt._db is None or rt.me is None:
         await _open(rt)
         return
     if rt._db.file_changed():
         await _reopen_moved_file(rt)
+    else:
+        await rt._db.rejoin()  # when its -wal/-shm were deleted: saves their commits into the file, reconnects
     if rt.over_http:
         return  # HTTP sessions are heartbeated by the serve process's session book (shared/frame/http.py)
     await agents.heartbeat(rt.db, rt.agent, server=rt.server, pid=os.getpid(), host=_HOST, now=rt.now())

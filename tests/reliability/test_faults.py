@@ -247,3 +247,59 @@ async def test_a_damaged_database_file_at_start_is_reported_by_every_tool_and_by
             assert not health.is_error
             reasons = health.structured_content["reasons"]  # type: ignore[index]
             assert any(r["code"] == "database_unavailable" and "damaged" in r["message"] for r in reasons), reasons
+
+
+def sidecars(db: Path) -> list[Path]:
+    return [db.with_name(db.name + suffix) for suffix in ("-wal", "-shm")]
+
+
+async def test_deleting_the_wal_and_shm_under_running_servers_loses_no_acknowledged_write(db_path: Path) -> None:
+    """Issue 15: with -wal/-shm deleted, servers kept committing into the deleted -wal while a server started
+    after saw none of it: the team split and acknowledged writes were lost. Each server now notices before its
+    next write (and on its heartbeat), saves the deleted -wal's commits into the file and reconnects."""
+    acknowledged: list[str] = []
+
+    async def create(client: Client, title: str) -> None:
+        result = await client.call_tool("task_create", {"title": title})
+        assert not result.is_error, text(result)
+        acknowledged.append(title)
+
+    with anyio.fail_after(90):
+        async with (
+            Client(server_params("coordination", db_path, "ana")) as ana,
+            Client(server_params("coordination", db_path, "bo")) as bo,
+        ):
+            for i in range(5):
+                await create(ana, f"ana before {i}")
+                await create(bo, f"bo before {i}")
+            for path in sidecars(db_path):
+                path.unlink()
+            for i in range(5):
+                await create(ana, f"ana after {i}")
+                await create(bo, f"bo after {i}")
+            async with Client(server_params("coordination", db_path, "cy")) as cy:  # started after the deletion
+                for client in (ana, bo, cy):
+                    listed = await client.call_tool("task_list", {"limit": 1})
+                    assert listed.structured_content["total"] == len(acknowledged), text(listed)  # type: ignore[index]
+                for i in range(5):
+                    await create(cy, f"cy {i}")
+                    await create(ana, f"ana with cy {i}")
+                listed = await bo.call_tool("task_list", {"limit": 1})
+                assert listed.structured_content["total"] == len(acknowledged), text(listed)  # type: ignore[index]
+    with closing(sqlite3.connect(db_path)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        titles = {r[0] for r in conn.execute("SELECT title FROM tasks")}
+    assert titles == set(acknowledged)
+
+
+async def test_a_heartbeat_rejoins_after_the_wal_and_shm_are_deleted_even_without_writes(db_path: Path) -> None:
+    with anyio.fail_after(60):
+        async with Client(server_params("coordination", db_path, "ana", **FAST)) as ana:
+            assert not (await ana.call_tool("task_create", {"title": "kept"})).is_error
+            for path in sidecars(db_path):
+                path.unlink()
+            with anyio.fail_after(10):  # the heartbeat (every 0.2 s here) saved the commit into the file
+                while not all(p.exists() for p in sidecars(db_path)):
+                    await anyio.sleep(0.05)
+            with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
+                assert conn.execute("SELECT title FROM tasks").fetchall() == [("kept",)]
