@@ -242,8 +242,8 @@ class Database:
     async def _rejoin(self) -> None:
         """Under the lock: checkpoint the old -wal into the file (it holds commits already acknowledged), close,
         and connect again (SQLite makes new -wal/-shm files or joins those others made)."""
-        busy, _, _ = await (await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")).fetchone() or (0, 0, 0)
-        if busy:
+        checkpoint = list(await self._conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)"))
+        if checkpoint and checkpoint[0][0]:
             log.warning("%s: the -wal was deleted and a reader kept part of it from the file", self.path)
         # Close before connecting again: a second connection of this process to the same file would share the
         # old connection's (deleted) -shm. Closing does not delete the new -wal that others may have made: SQLite
@@ -323,7 +323,9 @@ async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
             await conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
-            await conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")  # opens (or joins) the -wal and -shm
+            # Opens (or joins) the -wal and -shm. Read whole: a statement left unfinished would keep a read
+            # snapshot open, and the next BEGIN IMMEDIATE would fail at once instead of waiting its turn.
+            await conn.execute_fetchall("SELECT 1 FROM sqlite_master LIMIT 1")
     except BaseException:
         await conn.close()
         raise
