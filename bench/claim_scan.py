@@ -2,8 +2,8 @@
 (issue 15), beside the same claim on an empty queue, measured interleaved in one run.
 
 Three files: an empty queue; QUEUE tasks the claimer can never claim because they require a capability it
-lacks or are assigned to someone else (the pick's index ranges do not hold them); and QUEUE tasks waiting on
-an unfinished dependency (in the pick's range, so the snapshot walks past them, outside the lock). Each
+lacks or are assigned to someone else; and QUEUE tasks waiting on an unfinished dependency (the pick's
+index ranges hold neither). Each
 round puts one claimable task in every file and claims it: the pick in a read snapshot, then the take under
 the write lock, timed apart. "before" is the pick this change replaced (the best ready task found inside
 the write transaction) on the same files.

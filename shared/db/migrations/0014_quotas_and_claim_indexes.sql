@@ -14,12 +14,31 @@ CREATE INDEX skills_by_author ON skills(author_id);
 -- Open proposals by proposer (ROUNDTABLE_MAX_OPEN_PROPOSALS).
 CREATE INDEX proposals_open_by_proposer ON proposals(proposer_id) WHERE status = 'open';
 
+-- How many of a task's dependencies are not done yet, kept by the two triggers below: a dependency added
+-- while not done counts one, a dependency that becomes done lets go of one. Finished tasks are final and
+-- retention deletes one only when no unfinished task depends on it, so nothing else moves the count.
+-- The claim still checks the dependencies themselves on the row (UNMET_DEPS); the count only keeps the
+-- tasks that wait out of the ranges it picks from.
+ALTER TABLE tasks ADD COLUMN unmet_deps INTEGER NOT NULL DEFAULT 0;
+UPDATE tasks SET unmet_deps = (SELECT count(*) FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on
+    WHERE d.task_id = tasks.id AND dt.status != 'done');
+CREATE TRIGGER task_deps_count_waiting AFTER INSERT ON task_deps
+WHEN (SELECT status FROM tasks WHERE id = NEW.depends_on) IS NOT 'done'
+BEGIN
+    UPDATE tasks SET unmet_deps = unmet_deps + 1 WHERE id = NEW.task_id;
+END;
+CREATE TRIGGER tasks_done_releases_waiting AFTER UPDATE OF status ON tasks
+WHEN NEW.status = 'done' AND OLD.status IS NOT 'done'
+BEGIN
+    UPDATE tasks SET unmet_deps = unmet_deps - 1 WHERE id IN (SELECT task_id FROM task_deps WHERE depends_on = NEW.id);
+END;
+
 -- The claim's pick reads three disjoint ranges of the open queue, none holding tasks assigned to someone
--- else: tasks for anyone with no required capability, tasks assigned to the caller, and tasks that
--- require capabilities (read only by a caller that declared some).
+-- else or waiting on a dependency: tasks for anyone with no required capability, tasks assigned to the
+-- caller, and tasks that require capabilities (read only by a caller that declared some).
 CREATE INDEX tasks_queue_for_anyone ON tasks(priority DESC, id)
-    WHERE status = 'open' AND assignee IS NULL AND requires = '[]';
+    WHERE status = 'open' AND unmet_deps = 0 AND assignee IS NULL AND requires = '[]';
 CREATE INDEX tasks_queue_assigned ON tasks(assignee, priority DESC, id)
-    WHERE status = 'open' AND assignee IS NOT NULL;
+    WHERE status = 'open' AND unmet_deps = 0 AND assignee IS NOT NULL;
 CREATE INDEX tasks_queue_requiring ON tasks(priority DESC, id)
-    WHERE status = 'open' AND assignee IS NULL AND requires != '[]';
+    WHERE status = 'open' AND unmet_deps = 0 AND assignee IS NULL AND requires != '[]';

@@ -327,12 +327,16 @@ CANDIDATES = 8
 """How many of the best takeable tasks one snapshot offers the take: a claimer that loses the best one to
 another claimer takes the next without reading the queue again."""
 QUEUE_RANGES = {
-    "anyone": "tasks_queue_for_anyone WHERE t.status = 'open' AND t.assignee IS NULL AND t.requires = '[]'",
-    "assigned": "tasks_queue_assigned WHERE t.status = 'open' AND t.assignee IS NOT NULL AND t.assignee = :me",
-    "requiring": "tasks_queue_requiring WHERE t.status = 'open' AND t.assignee IS NULL AND t.requires != '[]'",
+    "anyone": "tasks_queue_for_anyone WHERE t.status = 'open' AND t.unmet_deps = 0 AND t.assignee IS NULL"
+    " AND t.requires = '[]'",
+    "assigned": "tasks_queue_assigned WHERE t.status = 'open' AND t.unmet_deps = 0 AND t.assignee IS NOT NULL"
+    " AND t.assignee = :me",
+    "requiring": "tasks_queue_requiring WHERE t.status = 'open' AND t.unmet_deps = 0 AND t.assignee IS NULL"
+    " AND t.requires != '[]'",
 }
 """The open queue as three disjoint index ranges (migration 0014). None holds a task assigned to someone
-else, and the range of tasks requiring capabilities is read only for a caller that declared some."""
+else or waiting on a dependency (`unmet_deps`, kept by triggers), and the range of tasks requiring
+capabilities is read only for a caller that declared some."""
 
 
 def best(*, requiring: bool, limit: int) -> str:

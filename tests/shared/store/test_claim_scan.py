@@ -1,7 +1,7 @@
 """Issue 15: a queue of tasks the caller can never claim does not make task_claim scan them while it holds
 the write lock. The pick reads, in a read snapshot, index ranges that hold none of the tasks assigned to
-someone else and (for a caller without capabilities) none of those requiring capabilities; the write
-transaction only re-checks its few candidates by primary key."""
+someone else or waiting on dependencies and (for a caller without capabilities) none of those requiring
+capabilities; the write transaction only re-checks its few candidates by primary key."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from shared.actor import Actor
 from shared.db.connection import Database, Tx
+from shared.store.tasks import changes
 from shared.store.tasks import queue as task_store
 from tests.agents import join
 from tests.conftest import FakeClock
@@ -98,9 +99,8 @@ async def test_tasks_the_caller_can_never_claim_cost_its_pick_and_its_take_nothi
     conn.close()
 
 
-async def test_tasks_waiting_on_dependencies_are_read_outside_the_write_lock(db: Database, clock: FakeClock) -> None:
-    """A task whose dependencies are not done sits in the anyone range: the snapshot's pick walks past it, the
-    take under the lock does not."""
+async def test_tasks_waiting_on_dependencies_cost_the_pick_and_the_take_nothing(db: Database, clock: FakeClock) -> None:
+    """A task whose dependencies are not done is out of the pick's ranges (`unmet_deps`, kept by triggers)."""
     ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
     await db.close()
     conn = sqlite3.connect(db.path, isolation_level=None)
@@ -110,19 +110,46 @@ async def test_tasks_waiting_on_dependencies_are_read_outside_the_write_lock(db:
     blocker = task_store._create(tx, bo.at(clock()), task_store.NewTask(title="not done", priority=0))
     task_store._claim(tx, bo.at(clock()), blocker, None)
     wanted = task_store._create(tx, bo.at(clock()), task_store.NewTask(title="yours", priority=0))
+    empty_pick = steps(conn, lambda: task_store._candidates(tx, ana))[1]
     conn.execute("BEGIN")
-    fill(conn, bo.id, [("[]", None)] * 5_000)
+    fill(conn, bo.id, [("[]", None)] * UNCLAIMABLE)
     conn.execute(
         "INSERT INTO task_deps(task_id, depends_on) SELECT id, ? FROM tasks WHERE title = 'never yours'", (blocker,)
     )
     conn.execute("COMMIT")
+    assert conn.execute("SELECT count(*) FROM tasks WHERE unmet_deps = 1").fetchone()[0] == UNCLAIMABLE
     candidates, pick = steps(conn, lambda: task_store._candidates(tx, ana))
     assert candidates == [wanted]
     conn.execute("BEGIN IMMEDIATE")
     taken, take = steps(conn, lambda: task_store._take_first(tx, ana, candidates, None))
     conn.execute("ROLLBACK")
-    assert taken == wanted and take <= 2 < pick, (take, pick)
+    assert taken == wanted and take <= 2 and pick <= empty_pick + 2, (take, pick, empty_pick)
     conn.close()
+
+
+async def test_the_waiting_count_follows_dependencies_as_they_are_added_and_done(
+    db: Database, clock: FakeClock
+) -> None:
+    ana = await join(db, clock, "ana")
+    first = await task_store.create(db, ana.at(clock()), task_store.NewTask(title="first"))
+    second = await task_store.create(db, ana.at(clock()), task_store.NewTask(title="second"))
+    later = await task_store.create(
+        db, ana.at(clock()), task_store.NewTask(title="later", priority=3, depends_on=[first, second])
+    )
+
+    async def waiting() -> int:
+        return int(await db.scalar("SELECT unmet_deps FROM tasks WHERE id = ?", (later,)))
+
+    assert await waiting() == 2
+    for task_id, left in ((first, 1), (second, 0)):
+        assert await task_store.claim(db, ana.at(clock()), None, None) == task_id  # `later` waits: not offered
+        await changes.complete(db, ana.at(clock()), task_id, success=True, result="ok")
+        assert await waiting() == left
+    cancelled = await task_store.create(db, ana.at(clock()), task_store.NewTask(title="cancelled"))
+    await changes.update(db, ana.at(clock()), cancelled, task_store.TaskChange(status="cancelled"))
+    await changes.update(db, ana.at(clock()), later, task_store.TaskChange(add_depends_on=[first, cancelled]))
+    assert await waiting() == 1  # `first` was done already; a cancelled dependency is never met
+    assert await task_store.claim(db, ana.at(clock()), None, None) is None
 
 
 async def test_a_claimer_that_loses_its_best_candidate_takes_the_next_and_never_a_held_one(
