@@ -1,7 +1,7 @@
 """Who is acting, and when: the one value every store call receives about its caller.
 
 The runtime builds it once per call (`Runtime.actor()`), from the agent this process registered and the
-settings that judge presence, rate limits and signing, so no call site can forget one of them. People
+settings that judge presence, rate limits, quotas and signing, so no call site can forget one of them. People
 looking through the `roundtable` command get an anonymous observer (`Actor.looking`).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from shared.config import Role, Settings
+from shared.config import Limits, Role, Settings
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Actor:
     idle_after: float = 300.0
     per_minute: int = 60
     secret: str | None = field(default=None, repr=False)
+    limits: Limits = field(default_factory=Limits)
 
     @classmethod
     def of(cls, settings: Settings, *, id: str, name: str, session_id: str = "", now: float = 0.0) -> Actor:
@@ -40,6 +41,7 @@ class Actor:
             idle_after=settings.idle_after,
             per_minute=settings.send_rate_per_minute,
             secret=settings.secret,
+            limits=settings.limits,
         )
 
     @classmethod

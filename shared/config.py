@@ -27,6 +27,25 @@ def default_db_path(env: Mapping[str, str]) -> Path:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Per-agent quotas and the cap on a claim's age (shared/store/quotas.py). Past a quota the call is
+    refused whole, with one line naming the limit, its setting and the fix."""
+
+    open_tasks: int = 500
+    """ROUNDTABLE_MAX_OPEN_TASKS: tasks an agent created that are not finished (open, claimed, blocked)."""
+    knowledge_entries: int = 2000
+    """ROUNDTABLE_MAX_KNOWLEDGE: knowledge entries an agent wrote (superseded ones included)."""
+    knowledge_bytes: int = 16 * 1024 * 1024
+    """ROUNDTABLE_MAX_KNOWLEDGE_BYTES: the total size of those entries (title, body, source, links, data)."""
+    skill_versions: int = 200
+    """ROUNDTABLE_MAX_SKILL_VERSIONS: skill versions an agent wrote that are still kept."""
+    open_proposals: int = 20
+    """ROUNDTABLE_MAX_OPEN_PROPOSALS: proposals (decisions and improvements) of an agent still open."""
+    lease_age: float = 86400.0
+    """ROUNDTABLE_MAX_LEASE_AGE: seconds a claim may last from when it was taken, renewals included."""
+
+
+@dataclass(frozen=True)
 class Settings:
     db_path: Path
     agent: str | None = None
@@ -49,6 +68,8 @@ class Settings:
     event_retention: float = 90 * 86400.0
     message_retention: float = 30 * 86400.0
     task_retention: float = 30 * 86400.0
+    skill_versions_kept: int = 20
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def heartbeat_interval(self) -> float:
@@ -132,6 +153,15 @@ def load_settings(args: argparse.Namespace | None = None, env: Mapping[str, str]
         event_retention=_number(env, "ROUNDTABLE_EVENT_RETENTION", 90 * 86400.0, minimum=3600.0),
         message_retention=_number(env, "ROUNDTABLE_MESSAGE_RETENTION", 30 * 86400.0, minimum=3600.0),
         task_retention=_number(env, "ROUNDTABLE_TASK_RETENTION", 30 * 86400.0, minimum=3600.0),
+        skill_versions_kept=int(_number(env, "ROUNDTABLE_SKILL_VERSIONS_KEPT", 20, minimum=1)),
+        limits=Limits(
+            open_tasks=int(_number(env, "ROUNDTABLE_MAX_OPEN_TASKS", 500, minimum=1)),
+            knowledge_entries=int(_number(env, "ROUNDTABLE_MAX_KNOWLEDGE", 2000, minimum=1)),
+            knowledge_bytes=int(_number(env, "ROUNDTABLE_MAX_KNOWLEDGE_BYTES", 16 * 1024 * 1024, minimum=65536)),
+            skill_versions=int(_number(env, "ROUNDTABLE_MAX_SKILL_VERSIONS", 200, minimum=1)),
+            open_proposals=int(_number(env, "ROUNDTABLE_MAX_OPEN_PROPOSALS", 20, minimum=1)),
+            lease_age=_number(env, "ROUNDTABLE_MAX_LEASE_AGE", 86400.0, minimum=60.0),
+        ),
     )
 
 

@@ -34,6 +34,12 @@ class RateLimited(RoundtableError):
     kind = "rate_limited"
 
 
+class QuotaExceeded(RoundtableError):
+    """The acting agent holds as much of something as its quota allows (shared/store/quotas.py)."""
+
+    kind = "quota_exceeded"
+
+
 class Unavailable(RoundtableError):
     """The shared database cannot do what was asked right now (read-only, full, locked, damaged)."""
 

@@ -44,7 +44,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
     )
     add_tools(mcp, tasks.TOOLS, consensus.TOOLS)
     orientation.register(mcp)
-    advertise(mcp, resources=False, subscribe=False, prompts=False)
+    advertise(mcp, resources=True, subscribe=False, prompts=False)  # roundtable://me (servers/orientation.py)
     return mcp
 
 

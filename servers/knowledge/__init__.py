@@ -49,7 +49,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
     lowlevel = mcp._lowlevel_server
     lowlevel.add_request_handler("prompts/list", PaginatedRequestParams, prompts.list_prompts)
     lowlevel.add_request_handler("prompts/get", GetPromptRequestParams, prompts.get_prompt)
-    advertise(mcp, resources=False, subscribe=False, prompts=True)
+    advertise(mcp, resources=True, subscribe=False, prompts=True)  # roundtable://me (servers/orientation.py)
     return mcp
 
 

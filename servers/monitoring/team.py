@@ -45,11 +45,14 @@ async def prune(rt: Runtime) -> None:
 
 async def prune_history(rt: Runtime) -> None:
     """One round of retention (shared/store/retention.py): old events, read and expired mail, long-finished
-    tasks, a few small batches each. Observers only look."""
+    tasks, old skill versions, a few small batches each. Observers only look."""
     if rt.settings.role == "observer":
         return
     keep = retention.Retention(
-        events=rt.settings.event_retention, messages=rt.settings.message_retention, tasks=rt.settings.task_retention
+        events=rt.settings.event_retention,
+        messages=rt.settings.message_retention,
+        tasks=rt.settings.task_retention,
+        skill_versions=rt.settings.skill_versions_kept,
     )
     gone = await retention.prune(rt.db, now=rt.now(), keep=keep)
     if gone:

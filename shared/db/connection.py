@@ -87,7 +87,11 @@ class Database:
         self.read_only = read_only
         self._lock = anyio.Lock()
         self._identity = _file_identity(path)
+        self._sidecars: tuple[tuple[int, int] | None, tuple[int, int] | None] = (None, None)
         self.wakeup: Wakeup | None = None
+        self.rejoined = 0
+        self._rejoining: anyio.Event | None = None  # set while `_rejoin` swaps connections: reads wait for it
+        """How many times this connection found its -wal/-shm files deleted or replaced and rejoined the file."""
 
     @classmethod
     async def open(cls, path: Path, *, migrate: bool = True, read_only: bool = False) -> Database:
@@ -100,29 +104,17 @@ class Database:
         """
         if read_only and migrate:
             raise ValueError("a database opened read-only cannot be migrated; pass migrate=False")
-        if read_only:
-            if not await anyio.Path(path).exists():
-                raise FileNotFoundError(f"there is no database at {path}")
-            conn = await aiosqlite.connect(read_only_uri(path), isolation_level=None, uri=True)
-        else:
-            _create_user_only(path)
-            conn = await aiosqlite.connect(str(path), isolation_level=None)
+        if read_only and not await anyio.Path(path).exists():
+            raise FileNotFoundError(f"there is no database at {path}")
+        conn = await _connect(path, read_only=read_only)
         try:
-            conn.row_factory = sqlite3.Row
-            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if read_only:
-                await conn.execute("PRAGMA schema_version")  # reads the header: not a database fails here
-            else:
-                await _enter_wal(conn)
-                await conn.execute("PRAGMA synchronous = NORMAL")
-                await conn.execute("PRAGMA foreign_keys = ON")
-                await conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
             db = cls(conn, path, read_only=read_only)
             if migrate:
                 await db.migrate()
         except BaseException:
             await conn.close()
             raise
+        db._sidecars = _sidecar_identities(path)
         if not read_only:
             db.wakeup = Wakeup.open(path)
         return db
@@ -135,6 +127,8 @@ class Database:
 
     # -- reads ---------------------------------------------------------------------------------
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        if self._rejoining is not None:
+            await self._rejoining.wait()
         with _numbers_sqlite_holds():
             return list(await self._conn.execute_fetchall(sql, params))
 
@@ -182,6 +176,8 @@ class Database:
             return _atomic(conn, lambda tx: fn(tx, *args, **kwargs))
 
         async with self._lock:
+            if self.sidecars_changed():
+                await self._rejoin()
             try:
                 result = await self._run(job)
             except BaseException:
@@ -196,6 +192,8 @@ class Database:
         aiosqlite has no public way to run a function on its thread; `_execute` and `_conn` are the
         private pair it uses itself, used here and nowhere else.
         """
+        if self._rejoining is not None:
+            await self._rejoining.wait()
         raw = self._conn._conn
         with _numbers_sqlite_holds():
             result: T = await self._conn._execute(job, raw)  # type: ignore[no-untyped-call]
@@ -204,6 +202,8 @@ class Database:
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         """A single-statement write (its own transaction, one hop), e.g. UPDATE … RETURNING."""
         async with self._lock:
+            if self.sidecars_changed():
+                await self._rejoin()
             with _numbers_sqlite_holds():
                 rows = list(await self._conn.execute_fetchall(sql, params))
         self._committed()
@@ -218,6 +218,49 @@ class Database:
     def file_changed(self) -> bool:
         """True when the path no longer names the file this connection has open (deleted or replaced)."""
         return _file_identity(self.path) != self._identity
+
+    def sidecars_changed(self) -> bool:
+        """True when the -wal or -shm file this connection uses was deleted or replaced under it (two stats).
+
+        While a connection is open SQLite never deletes them, so a change is someone else's doing. Until it is
+        noticed this process (and every process opened before the deletion) commits into the deleted -wal,
+        which a process opened after it cannot see: the team is split and those commits would be lost."""
+        if self._sidecars == (None, None) or self.file_changed():
+            return False  # a deleted or replaced database file is restored or followed (runtime), not rejoined
+        return _sidecar_identities(self.path) != self._sidecars
+
+    async def rejoin(self) -> bool:
+        """If the -wal/-shm files were deleted or replaced: fold every commit still in the deleted -wal into the
+        database file, then reconnect, so this process shares the files that the path names now. True if it
+        rejoined. Every write checks first (`write`, `write_one`), and the heartbeat calls this."""
+        async with self._lock:
+            if not self.sidecars_changed():
+                return False
+            await self._rejoin()
+            return True
+
+    async def _rejoin(self) -> None:
+        """Under the lock: checkpoint the old -wal into the file (it holds commits already acknowledged), close,
+        and connect again (SQLite makes new -wal/-shm files or joins those others made)."""
+        checkpoint = list(await self._conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)"))
+        if checkpoint and checkpoint[0][0]:
+            log.warning("%s: the -wal was deleted and a reader kept part of it from the file", self.path)
+        # Close before connecting again: a second connection of this process to the same file would share the
+        # old connection's (deleted) -shm. Closing does not delete the new -wal that others may have made: SQLite
+        # deletes it only when no other connection holds the file, and then the path names none of theirs.
+        self._rejoining = anyio.Event()
+        try:
+            await self._conn.close()
+            self._conn = await _connect(self.path, read_only=self.read_only)
+        finally:
+            self._rejoining.set()
+            self._rejoining = None
+        self._sidecars = _sidecar_identities(self.path)
+        self.rejoined += 1
+        log.warning(
+            "%s-wal/-shm were deleted or replaced while in use; saved their commits into the file and reconnected",
+            self.path,
+        )
 
     async def restore_file(self) -> bool:
         """Write this connection's copy back to the path if the file was deleted; True if we restored it.
@@ -261,6 +304,37 @@ class Database:
         if await self.scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") is None:
             return 0
         return int(await self.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") or 0)
+
+
+async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
+    """A connection with this module's PRAGMAs (read-only: through a `mode=ro` URI, setting nothing)."""
+    if read_only:
+        conn = await aiosqlite.connect(read_only_uri(path), isolation_level=None, uri=True)
+    else:
+        _create_user_only(path)
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+    try:
+        conn.row_factory = sqlite3.Row
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if read_only:
+            await conn.execute("PRAGMA schema_version")  # reads the header: not a database fails here
+        else:
+            await _enter_wal(conn)
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+            # Opens (or joins) the -wal and -shm. Read whole: a statement left unfinished would keep a read
+            # snapshot open, and the next BEGIN IMMEDIATE would fail at once instead of waiting its turn.
+            await conn.execute_fetchall("SELECT 1 FROM sqlite_master LIMIT 1")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+def _sidecar_identities(path: Path) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """The identities of the -wal and -shm files beside `path` (None where there is none)."""
+    return _file_identity(path.with_name(path.name + "-wal")), _file_identity(path.with_name(path.name + "-shm"))
 
 
 async def _enter_wal(conn: aiosqlite.Connection) -> None:

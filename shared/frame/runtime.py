@@ -251,18 +251,24 @@ def runtime(ctx: Context[Any, Any]) -> Runtime:
     return state
 
 
+def _failed(rt: Runtime, why: str) -> None:
+    """The database cannot be used: every tool answers `why` until a heartbeat's retry succeeds. Logged when
+    the reason changes, not on every retry."""
+    if why != rt.failure:
+        log.error("%s", why)
+    rt.failure = why
+
+
 async def _open(rt: Runtime) -> None:
     """Open the database and register this process's session; record the reason on failure."""
     try:
         rt.settings.ensure_db_folder()
         db = await Database.open(rt.settings.db_path)
     except (sqlite3.Error, OSError) as exc:
-        rt.failure = explain_open_failure(rt.settings.db_path, exc)
-        log.error("%s", rt.failure)
+        _failed(rt, explain_open_failure(rt.settings.db_path, exc))
         return
     except RoundtableError as exc:
-        rt.failure = str(exc)
-        log.error("%s", rt.failure)
+        _failed(rt, str(exc))
         return
     if rt.over_http:  # who acts comes from each request's token; the process itself registers no agent
         rt.me = replace(Actor.of(rt.settings, id="", name="system"), role="observer")
@@ -284,6 +290,10 @@ async def _open(rt: Runtime) -> None:
             now=rt.now(),
             presence_timeout=rt.settings.presence_timeout,
         )
+    except (sqlite3.Error, OSError) as exc:  # a read-only or damaged file: say so and keep answering
+        await db.close()
+        _failed(rt, explain_open_failure(rt.settings.db_path, exc))
+        return
     except BaseException:
         await db.close()
         raise
@@ -306,12 +316,15 @@ async def _reopen_moved_file(rt: Runtime) -> None:
 
 
 async def _keep_alive(rt: Runtime) -> None:
-    """One heartbeat; opens the database if it was unavailable, follows the file if it was moved."""
+    """One heartbeat; opens the database if it was unavailable, follows the file if it was moved, rejoins it
+    if its -wal/-shm files were deleted."""
     if rt._db is None or rt.me is None:
         await _open(rt)
         return
     if rt._db.file_changed():
         await _reopen_moved_file(rt)
+    else:
+        await rt._db.rejoin()  # when its -wal/-shm were deleted: saves their commits into the file, reconnects
     if rt.over_http:
         return  # HTTP sessions are heartbeated by the serve process's session book (shared/frame/http.py)
     await agents.heartbeat(rt.db, rt.agent, server=rt.server, pid=os.getpid(), host=_HOST, now=rt.now())

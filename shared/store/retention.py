@@ -5,12 +5,13 @@
   has unread and that owe no acknowledgement — with their recipient rows (ON DELETE CASCADE) and their
   search rows (the messages_fts_delete trigger); a reply to a deleted message keeps its thread id;
 - finished tasks (done, failed, cancelled) whose completion is older than the task retention (default 30
-  days), unless an unfinished task still depends on them.
+  days), unless an unfinished task still depends on them;
+- skill versions beyond the newest ROUNDTABLE_SKILL_VERSIONS_KEPT (default 20) of each skill.
 
-Each batch is one short write transaction of at most BATCH rows, found over an index on time
-(events_by_time, messages_expiring, messages_by_time, tasks_finished), so pruning never holds the write
-lock long and its cost does not grow with the history it has not reached yet. Tool-call samples have
-their own roll-up (shared/store/team/metrics.py).
+Each batch is one short write transaction of at most BATCH rows, found over an index on time (events_by_time,
+messages_expiring, messages_by_time, tasks_finished; skills by their (name, version) key), so pruning never
+holds the write lock long and its cost does not grow with the history it has not reached yet. Tool-call
+samples have their own roll-up (shared/store/team/metrics.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class Retention:
     events: float
     messages: float
     tasks: float
+    skill_versions: int = 20
+    """How many versions of each skill are kept (the newest)."""
 
 
 def _ids(tx: Tx, sql: str, params: dict[str, object]) -> list[int]:
@@ -90,11 +93,25 @@ def _finished_tasks(tx: Tx, now: float, keep: Retention) -> int:
     return len(ids)
 
 
+def _old_skill_versions(tx: Tx, now: float, keep: Retention) -> int:
+    ids = _ids(
+        tx,
+        "SELECT s.id FROM skills s JOIN (SELECT name, MAX(version) AS newest FROM skills GROUP BY name"
+        "  HAVING count(*) > :keep) n ON s.name = n.name AND s.version <= n.newest - :keep"
+        " ORDER BY s.name, s.version LIMIT :batch",
+        {"keep": keep.skill_versions, "batch": BATCH},
+    )
+    if ids:
+        tx.execute(f"DELETE FROM skills WHERE id IN ({','.join(map(str, ids))})")
+    return len(ids)
+
+
 STEPS = {
     "events": _events,
     "expired_messages": _expired_messages,
     "old_messages": _old_messages,
     "finished_tasks": _finished_tasks,
+    "skill_versions": _old_skill_versions,
 }
 
 

@@ -18,6 +18,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from shared.db.connection import Database
 from tests.results import text
 from tests.stdio import server_params
 
@@ -155,3 +156,150 @@ async def test_a_file_that_is_not_a_database_is_reported_and_the_server_answers(
             assert result.is_error and "not a SQLite database" in text(result)
             assert (await client.list_tools()).tools
         assert db_path.read_bytes().startswith(b"definitely not sqlite")
+
+
+async def _migrate(db: Path) -> None:
+    await (await Database.open(db)).close()
+
+
+@pytest.fixture
+def read_only_file(db_path: Path) -> Iterator[Path]:
+    """A database file this user cannot write. Root ignores 0444, so under root the file is bind-mounted
+    read-only onto itself (the kernel then refuses every write, root's included); skipped without mount rights."""
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:  # a Roundtable file, up to date
+        conn.execute("PRAGMA journal_mode = WAL")
+        anyio.run(_migrate, db_path)
+    if os.geteuid() != 0:
+        db_path.chmod(0o444)
+        yield db_path
+        db_path.chmod(0o600)
+        return
+    mounted = subprocess.run(["mount", "--bind", str(db_path), str(db_path)]).returncode == 0 and (
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(db_path)]).returncode == 0
+    )
+    if not mounted:
+        subprocess.run(["umount", "-l", str(db_path)], check=False)
+        pytest.skip("needs permission to bind-mount a file read-only (root without mount rights)")
+    try:
+        yield db_path
+    finally:
+        subprocess.run(["umount", "-l", str(db_path)], check=False)
+
+
+def refused_with_the_fix(result: object, *words: str) -> None:
+    assert getattr(result, "is_error", False), result
+    said = text(result)  # type: ignore[arg-type]
+    assert "\n" not in said.strip() and "Traceback" not in said, said
+    for word in words:
+        assert word in said, said
+
+
+async def test_a_read_only_database_file_at_start_is_reported_by_every_tool_and_by_health(
+    read_only_file: Path,
+) -> None:
+    with anyio.fail_after(60):
+        async with (
+            Client(server_params("coordination", read_only_file, "ana", **FAST)) as coordination,
+            Client(server_params("monitoring", read_only_file, "ana", **FAST)) as monitoring,
+        ):
+            for client, tool, args in (
+                (coordination, "task_list", {}),
+                (coordination, "task_create", {"title": "refused"}),
+                (coordination, "task_claim", {}),
+                (monitoring, "agent_status", {}),
+            ):
+                refused_with_the_fix(await client.call_tool(tool, args), "read-only", str(read_only_file))
+            health = await monitoring.call_tool("network_health", {})
+            assert not health.is_error
+            reasons = health.structured_content["reasons"]  # type: ignore[index]
+            assert any(r["code"] == "database_unavailable" and "read-only" in r["message"] for r in reasons), reasons
+            assert (await coordination.list_tools()).tools  # still serving after its heartbeats retried
+
+
+def damage_table(db: Path, table: str) -> None:
+    """Overwrite `table`'s root page with garbage: the header and the schema still read, the table does not."""
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        root = int(conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0])
+        conn.execute("PRAGMA journal_mode = DELETE")
+    with db.open("r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\x5a" * page_size)
+
+
+async def test_a_damaged_database_file_at_start_is_reported_by_every_tool_and_by_health(db_path: Path) -> None:
+    with anyio.fail_after(60):
+        async with Client(server_params("coordination", db_path, "ana")) as client:
+            assert not (await client.call_tool("task_create", {"title": "kept"})).is_error
+        damage_table(db_path, "agents")  # the schema reads; registering the session does not
+        async with (
+            Client(server_params("coordination", db_path, "ana", **FAST)) as coordination,
+            Client(server_params("monitoring", db_path, "ana", **FAST)) as monitoring,
+        ):
+            for client, tool, args in (
+                (coordination, "task_list", {}),
+                (coordination, "task_create", {"title": "refused"}),
+                (monitoring, "agent_status", {}),
+            ):
+                refused_with_the_fix(await client.call_tool(tool, args), "damaged", "backup")
+            health = await monitoring.call_tool("network_health", {})
+            assert not health.is_error
+            reasons = health.structured_content["reasons"]  # type: ignore[index]
+            assert any(r["code"] == "database_unavailable" and "damaged" in r["message"] for r in reasons), reasons
+
+
+def sidecars(db: Path) -> list[Path]:
+    return [db.with_name(db.name + suffix) for suffix in ("-wal", "-shm")]
+
+
+async def test_deleting_the_wal_and_shm_under_running_servers_loses_no_acknowledged_write(db_path: Path) -> None:
+    """Issue 15: with -wal/-shm deleted, servers kept committing into the deleted -wal while a server started
+    after saw none of it: the team split and acknowledged writes were lost. Each server now notices before its
+    next write (and on its heartbeat), saves the deleted -wal's commits into the file and reconnects."""
+    acknowledged: list[str] = []
+
+    async def create(client: Client, title: str) -> None:
+        result = await client.call_tool("task_create", {"title": title})
+        assert not result.is_error, text(result)
+        acknowledged.append(title)
+
+    with anyio.fail_after(90):
+        async with (
+            Client(server_params("coordination", db_path, "ana")) as ana,
+            Client(server_params("coordination", db_path, "bo")) as bo,
+        ):
+            for i in range(5):
+                await create(ana, f"ana before {i}")
+                await create(bo, f"bo before {i}")
+            for path in sidecars(db_path):
+                path.unlink()
+            for i in range(5):
+                await create(ana, f"ana after {i}")
+                await create(bo, f"bo after {i}")
+            async with Client(server_params("coordination", db_path, "cy")) as cy:  # started after the deletion
+                for client in (ana, bo, cy):
+                    listed = await client.call_tool("task_list", {"limit": 1})
+                    assert listed.structured_content["total"] == len(acknowledged), text(listed)  # type: ignore[index]
+                for i in range(5):
+                    await create(cy, f"cy {i}")
+                    await create(ana, f"ana with cy {i}")
+                listed = await bo.call_tool("task_list", {"limit": 1})
+                assert listed.structured_content["total"] == len(acknowledged), text(listed)  # type: ignore[index]
+    with closing(sqlite3.connect(db_path)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        titles = {r[0] for r in conn.execute("SELECT title FROM tasks")}
+    assert titles == set(acknowledged)
+
+
+async def test_a_heartbeat_rejoins_after_the_wal_and_shm_are_deleted_even_without_writes(db_path: Path) -> None:
+    with anyio.fail_after(60):
+        async with Client(server_params("coordination", db_path, "ana", **FAST)) as ana:
+            assert not (await ana.call_tool("task_create", {"title": "kept"})).is_error
+            for path in sidecars(db_path):
+                path.unlink()
+            with anyio.fail_after(10):  # the heartbeat (every 0.2 s here) saved the commit into the file
+                while not all(p.exists() for p in sidecars(db_path)):
+                    await anyio.sleep(0.05)
+            with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
+                assert conn.execute("SELECT title FROM tasks").fetchall() == [("kept",)]

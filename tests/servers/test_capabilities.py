@@ -15,9 +15,9 @@ pytestmark = pytest.mark.anyio
 
 # server kind -> (serves resources, resources are subscribable, serves prompts)
 SERVES = {
-    "coordination": (False, False, False),
+    "coordination": (True, False, False),  # roundtable://me, on every server (servers/orientation.py)
     "messaging": (True, True, False),
-    "knowledge": (False, False, True),
+    "knowledge": (True, False, True),
     "monitoring": (True, True, False),
 }
 
@@ -45,3 +45,25 @@ async def test_capabilities_name_only_what_the_server_serves(settings: Settings,
                 await client.read_resource("roundtable://no-such-thing")
             # the spec's "resource not found": -32002 up to 2025-11-25; 2026-07-28 retired it for -32602
             assert unknown.value.error.code == (-32002 if mode == "legacy" else -32602)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+@pytest.mark.parametrize("kind", sorted(SERVES))
+async def test_what_a_server_advertises_is_what_it_serves_and_every_listed_resource_reads(
+    settings: Settings, kind: str, mode: str
+) -> None:
+    """Issue 15: roundtable://me is registered on every server, so every server advertises resources and
+    answers resources/list and resources/read; a server advertising none would hide it from clients."""
+    build: Any = importlib.import_module(f"servers.{kind}").build_server
+    server = build(settings)
+    registered = {str(r.uri) for r in server._resource_manager.list_resources()}  # what the server serves
+    async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
+        caps = client.server_capabilities
+        assert caps is not None and (caps.resources is not None) == bool(registered), (caps, registered)
+        listed = {str(r.uri) for r in (await client.list_resources()).resources}
+        assert listed == registered and "roundtable://me" in listed
+        for uri in listed:
+            read = await client.read_resource(uri)
+            assert read.contents, uri
+        if caps.prompts is not None:
+            await client.list_prompts()

@@ -20,7 +20,7 @@ from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.models.knowledge import AnyKind, Duplicate, Entry, EntryDetail, EntrySummary, Outcome
 from shared.rules.clock import iso
-from shared.store import events
+from shared.store import events, quotas
 from shared.store.knowledge.dialect import not_same, same
 from shared.store.mail import send as messages
 
@@ -160,23 +160,20 @@ def _insert(tx: Tx, author: Actor, new: NewEntry) -> tuple[Row, list[Duplicate],
         f" WHERE k.title_key = ? AND k.superseded_by IS NULL AND {not_same('k.id')} ORDER BY k.id LIMIT 10",
         (key, new.supersedes),
     )
+    stored = (
+        title,
+        new.body,
+        " ".join(tags),
+        new.source,
+        json.dumps([link.strip() for link in new.links]),
+        json.dumps(new.data) if new.data else None,
+    )
+    size = sum(len(value.encode()) for value in stored if value is not None)
+    quotas.knowledge(tx, author, size)
     row = tx.fetchone(
         "INSERT INTO knowledge(kind, title, title_key, body, tags, source, links, data, author_id, author_name,"
-        " created_at, supersedes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (
-            kind,
-            title,
-            key,
-            new.body,
-            " ".join(tags),
-            new.source,
-            json.dumps([link.strip() for link in new.links]),
-            json.dumps(new.data) if new.data else None,
-            author.id,
-            author.name,
-            now,
-            new.supersedes,
-        ),
+        " created_at, supersedes, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (kind, title, key, *stored[1:], author.id, author.name, now, new.supersedes, size),
     )
     assert row is not None
     entry_id = int(row["id"])

@@ -1,9 +1,10 @@
 """Skills: named, versioned procedures with declared parameters and steps (text templates).
 
-Defining a name again makes a new version; every version is kept and can still be executed. A composed
-skill is a snapshot: the steps of its parts, in order, with their parameters merged (a parameter declared
-differently by two parts is a conflict, refused). Executing renders the steps (shared/rules/templates.py);
-it runs no code.
+Defining a name again makes a new version; the newest versions of each skill (ROUNDTABLE_SKILL_VERSIONS_KEPT,
+shared/store/retention.py) are kept and can still be executed. A composed skill is a snapshot: the steps of
+its parts, in order, with their parameters merged (a parameter declared differently by two parts is a
+conflict, refused). Executing renders the steps (shared/rules/templates.py); it
+runs no code.
 
 The reads take a transaction, so a write can use them (compose reads its parts in the transaction that
 saves it); outside a write they run through `Database.read`, e.g. `await db.read(get, "ship")`.
@@ -22,7 +23,7 @@ from shared.models.knowledge import Skill, SkillParameter, SkillRun
 from shared.rules import templates
 from shared.rules.clock import iso
 from shared.rules.quoting import like_contains
-from shared.store import events
+from shared.store import events, quotas
 from shared.store.knowledge.dialect import contains_any_case, json_array_of
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -114,6 +115,7 @@ def _save(
     composed_of: list[str] | None,
 ) -> Skill:
     """Insert the next version of `name` at the author's time; returns the saved skill."""
+    quotas.skill_versions(tx, author)
     row = tx.fetchone(
         "INSERT INTO skills(name, version, description, parameters, steps, composed_of, author_id, author_name,"
         " created_at) SELECT ?, COALESCE(MAX(version), 0) + 1, ?, ?, ?, ?, ?, ?, ? FROM skills WHERE name = ?"

@@ -17,7 +17,7 @@ from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.rules.clock import iso
 from shared.rules.voting import ABSTAIN, Decision, Rule
-from shared.store import events
+from shared.store import events, quotas
 from shared.store.mail import send as messages
 from shared.store.proposals import dialect
 from shared.store.proposals.settle import electors, settle
@@ -102,6 +102,7 @@ def _electorate(tx: Tx, spec: NewProposal, actor: Actor) -> tuple[str, list[str]
 
 
 def _propose(tx: Tx, spec: NewProposal, options: tuple[str, ...], actor: Actor) -> tuple[int, list[str]]:
+    quotas.open_proposals(tx, actor)
     how, chosen = _electorate(tx, spec, actor)
     if len(chosen) > MAX_ELECTORATE:
         raise InvalidArgument(f"the electorate has {len(chosen)} agents; at most {MAX_ELECTORATE} may vote")

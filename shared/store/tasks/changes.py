@@ -55,9 +55,18 @@ def _update(tx: Tx, actor: Actor, task_id: int, change: TaskChange) -> list[str]
     if change.extend_lease is not None:
         if change.extend_lease > MAX_LEASE:
             raise InvalidArgument(f"extend_lease is at most {MAX_LEASE // 86400} days; extend again later")
-        until = actor.now + change.extend_lease
+        wanted = actor.now + change.extend_lease
+        cap = row["claimed_at"] + actor.limits.lease_age
+        until = min(wanted, cap)
         sets["lease_expires_at"] = until
-        said.append(f"lease extended to {iso(until)}")
+        if until < wanted:
+            said.append(
+                f"lease extended only to {iso(until)}: a claim lasts at most {actor.limits.lease_age / 3600:g} h "
+                f"from when it was taken ({iso(row['claimed_at'])}), renewals included (ROUNDTABLE_MAX_LEASE_AGE), "
+                "and lapses then as usual; finish before, or release it so the queue can hand it out again"
+            )
+        else:
+            said.append(f"lease extended to {iso(until)}")
     if change.priority is not None:
         if not _may_manage(row, actor):
             raise Forbidden(f"only task {task_id}'s creator or an admin may change its priority")

@@ -4,7 +4,8 @@ changes.py builds updates and completions from.
 Every change is one write transaction, run in one hop by `Database.write` (docs/ARCHITECTURE.md): a
 sync function that changes the task and appends its events (shared.store.events) and notices
 (messages.post_notice, signed with the acting Actor's team secret) in the same commit. A claim picks
-its task and takes it inside that transaction (BEGIN IMMEDIATE), so no task is ever held by two agents.
+its task in a read snapshot from index ranges without what it can never claim, and takes it inside the
+write transaction after re-checking the row (BEGIN IMMEDIATE), so no task is ever held by two agents.
 Task events are written here (`record`, `record_lapse`), `task.claimed` and `task.lease_lapsed`
 included; no trigger writes them (shared/db/migrations/0007_claim_events_by_the_store.sql).
 """
@@ -21,7 +22,7 @@ from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.models.tasks import FINAL_STATUSES
 from shared.rules.clock import iso
-from shared.store import events
+from shared.store import events, quotas
 from shared.store.mail import send as messages
 from shared.store.tasks.dialect import json_values
 from shared.store.tasks.queries import CLAIMABLE, LAPSED, LAPSED_IDS, UNMET_DEPS, get
@@ -201,6 +202,7 @@ async def create(db: Database, actor: Actor, spec: NewTask) -> int:
 
 
 def _create(tx: Tx, actor: Actor, spec: NewTask) -> int:
+    quotas.open_tasks(tx, actor)
     check_dependencies(tx, None, spec.depends_on)
     row = tx.fetchone(
         "INSERT INTO tasks(title, description, priority, tags, requires, created_by, assignee, lease_seconds,"
@@ -314,33 +316,69 @@ async def sweep_lapsed(db: Database, actor: Actor) -> list[int]:
 
 CLAIM_SET = (
     "UPDATE tasks AS t SET status = 'claimed', holder = :me, claimed_at = :now,"
-    " lease_expires_at = :now + COALESCE(:lease, t.lease_seconds), progress = 0, updated_at = :now,"
+    " lease_expires_at = :now + min(COALESCE(:lease, t.lease_seconds), :lease_age), progress = 0, updated_at = :now,"
     " attempts = t.attempts + CASE WHEN t.status = 'claimed' THEN 1 ELSE 0 END,"
     " previous_holder = CASE WHEN t.status = 'claimed' THEN t.holder"
     "   WHEN t.previous_holder = :me THEN NULL ELSE t.previous_holder END"
 )
 TAKEABLE = f"(t.status = 'open' OR ({LAPSED} AND t.attempts + 1 < t.max_attempts)) AND {CLAIMABLE}"
 """Open, or a lapsed claim with attempts left (taking it over counts the lapse), and claimable by :me."""
-BEST = (
-    "SELECT id FROM ("
-    f" SELECT * FROM (SELECT t.id, t.priority FROM tasks t WHERE t.status = 'open' AND {CLAIMABLE}"
-    "  ORDER BY t.priority DESC, t.id LIMIT 1)"
-    " UNION ALL"
-    f" SELECT * FROM (SELECT t.id, t.priority FROM tasks t WHERE t.id IN ({LAPSED_IDS})"
-    "  AND t.attempts + 1 < t.max_attempts"
-    f"  AND {CLAIMABLE} ORDER BY t.priority DESC, t.id LIMIT 1)"
-    ") ORDER BY priority DESC, id LIMIT 1"
-)
+CANDIDATES = 8
+"""How many of the best takeable tasks one snapshot offers the take: a claimer that loses the best one to
+another claimer takes the next without reading the queue again."""
+QUEUE_RANGES = {
+    "anyone": "tasks_queue_for_anyone WHERE t.status = 'open' AND t.unmet_deps = 0 AND t.assignee IS NULL"
+    " AND t.requires = '[]'",
+    "assigned": "tasks_queue_assigned WHERE t.status = 'open' AND t.unmet_deps = 0 AND t.assignee IS NOT NULL"
+    " AND t.assignee = :me",
+    "requiring": "tasks_queue_requiring WHERE t.status = 'open' AND t.unmet_deps = 0 AND t.assignee IS NULL"
+    " AND t.requires != '[]'",
+}
+"""The open queue as three disjoint index ranges (migration 0014). None holds a task assigned to someone
+else or waiting on a dependency (`unmet_deps`, kept by triggers), and the range of tasks requiring
+capabilities is read only for a caller that declared some."""
+
+
+def best(*, requiring: bool, limit: int) -> str:
+    """The ids of the best `limit` takeable tasks for :me, best first (priority, then age): the queue's ranges
+    and the lapsed claims with attempts left, each read in index order and stopped at `limit`."""
+    ranges = [QUEUE_RANGES["anyone"], QUEUE_RANGES["assigned"]] + ([QUEUE_RANGES["requiring"]] if requiring else [])
+    parts = [
+        f" SELECT * FROM (SELECT t.id, t.priority FROM tasks t INDEXED BY {where} AND {CLAIMABLE}"
+        f"  ORDER BY t.priority DESC, t.id LIMIT {limit})"
+        for where in ranges
+    ]
+    parts.append(
+        f" SELECT * FROM (SELECT t.id, t.priority FROM tasks t WHERE t.id IN ({LAPSED_IDS})"
+        f"  AND t.attempts + 1 < t.max_attempts AND {CLAIMABLE} ORDER BY t.priority DESC, t.id LIMIT {limit})"
+    )
+    return "SELECT id FROM (" + " UNION ALL".join(parts) + f") ORDER BY priority DESC, id LIMIT {limit}"
+
+
+HAS_CAPABILITIES = f"SELECT EXISTS (SELECT 1 FROM agents a, {json_values('a.capabilities', 'c')} WHERE a.id = :me)"
 
 
 async def claim(db: Database, actor: Actor, task_id: int | None, lease: float | None) -> int | None:
     """Atomically claim a task (the given one, or the best ready one). Returns its id, or None when no
     task is ready; raises with the reason when the given task cannot be claimed.
 
-    One write transaction in one hop: pick the task, take it, record the claim (and the lapse, when it
-    takes over a lapsed claim). Two claimers can never both win: the pick and the take happen under the
-    write lock. The reason a given task could not be taken is read after, in one snapshot.
+    The best ready task is picked in a read snapshot, outside the write lock, from index ranges that hold
+    nothing the caller can never claim (tasks assigned to others; tasks requiring capabilities when it has
+    none); the write transaction then only re-checks its few candidates by id (`TAKEABLE`, on the row, under
+    the lock) and takes the first that is still takeable, recording the claim (and the lapse, when it takes
+    over a lapsed claim). So the lock is held for a few primary-key reads whatever waits in the queue, and
+    two claimers can never both win: the take re-checks under the write lock. A claimer that lost every
+    candidate to others picks again; after a few rounds it picks under the lock.
+    The reason a given task could not be taken is read after, in one snapshot.
     """
+    if task_id is None:
+        for _ in range(3):
+            candidates = await db.read(_candidates, actor)
+            if not candidates:
+                return None
+            claimed = await db.write(_take_first, actor, candidates, lease)
+            if claimed is not None:
+                return claimed
     claimed = await db.write(_claim, actor, task_id, lease)
     if claimed is not None:
         return claimed
@@ -349,16 +387,47 @@ async def claim(db: Database, actor: Actor, task_id: int | None, lease: float | 
     return None
 
 
+def _candidates(tx: Tx, actor: Actor) -> list[int]:
+    """The best few takeable tasks for `actor`, best first (in a read snapshot: no lock is held)."""
+    params = actor.params()
+    requiring = bool(tx.scalar(HAS_CAPABILITIES, params))
+    return [int(r["id"]) for r in tx.execute(best(requiring=requiring, limit=CANDIDATES), params)]
+
+
+def _take_first(tx: Tx, actor: Actor, candidates: list[int], lease: float | None) -> int | None:
+    """Under the write lock: take the first candidate that is still takeable by `actor` (re-checked on its
+    row by id), or None when others took them all meanwhile."""
+    params = actor.params(lease=lease, lease_age=actor.limits.lease_age)
+    for task_id in candidates:
+        target = tx.fetchone(
+            f"SELECT t.id, t.status, t.holder FROM tasks t WHERE t.id = :id AND {TAKEABLE}", {**params, "id": task_id}
+        )
+        if target is not None:
+            return _take(tx, actor, target, params)
+    return None
+
+
 def _claim(tx: Tx, actor: Actor, task_id: int | None, lease: float | None) -> int | None:
-    params = actor.params(lease=lease)
+    """Pick and take under the write lock: the given task, or (when every snapshot's candidates were lost to
+    other claimers) the best one."""
+    params = actor.params(lease=lease, lease_age=actor.limits.lease_age)
     if task_id is None:
-        target = tx.fetchone(f"SELECT t.id, t.status, t.holder FROM tasks t WHERE t.id = ({BEST})", params)
+        requiring = bool(tx.scalar(HAS_CAPABILITIES, params))
+        target = tx.fetchone(
+            f"SELECT t.id, t.status, t.holder FROM tasks t WHERE t.id = ({best(requiring=requiring, limit=1)})",
+            params,
+        )
     else:
         target = tx.fetchone(
             f"SELECT t.id, t.status, t.holder FROM tasks t WHERE t.id = :id AND {TAKEABLE}", {**params, "id": task_id}
         )
     if target is None:
         return None
+    return _take(tx, actor, target, params)
+
+
+def _take(tx: Tx, actor: Actor, target: Row, params: dict[str, object]) -> int:
+    """Take `target`, found takeable by `actor` inside this write transaction, and record the claim."""
     lapse = None
     if target["status"] == "claimed":
         found = tx.fetchone(f"SELECT {LAPSE_COLUMNS} FROM tasks t WHERE t.id = ?", (target["id"],))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.actor import Actor
-from shared.config import Settings
+from shared.config import Limits, Settings
 from shared.db.connection import Database
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.rules.clock import iso
@@ -411,3 +411,37 @@ async def test_a_takeover_names_the_new_holder_to_the_old_one_and_the_creator(db
     ):
         with pytest.raises(Conflict, match="now held by bo"):
             await attempt
+
+
+async def test_renewals_cannot_keep_a_claim_past_the_lease_age_cap(db: Database, clock: FakeClock) -> None:
+    """Issue 15: a holder renewing its lease forever kept the task forever; ROUNDTABLE_MAX_LEASE_AGE caps a
+    claim's total age, the renewal's answer says so, and past the cap the claim lapses as usual."""
+    capped = Limits(lease_age=3600.0)
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    ana, bo = replace(ana, limits=capped), replace(bo, limits=capped)
+    task_id = await new(db, clock, bo)
+    claimed_at = clock()
+    assert await store.claim(db, view(ana, clock), task_id, 7200.0) == task_id  # a lease longer than the cap
+    assert await db.scalar("SELECT lease_expires_at FROM tasks WHERE id = ?", (task_id,)) == claimed_at + 3600
+    for _ in range(5):  # renew every 10 minutes, always for another hour
+        clock.advance(600)
+        await beat(db, clock, ana, bo)
+        said = await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(extend_lease=3600.0))
+    assert await db.scalar("SELECT lease_expires_at FROM tasks WHERE id = ?", (task_id,)) == claimed_at + 3600
+    assert len(said) == 1 and "ROUNDTABLE_MAX_LEASE_AGE" in said[0] and "at most 1 h" in said[0], said
+    assert iso(claimed_at + 3600) in said[0]
+    clock.advance(601)  # past the cap: the claim lapses, and bo may take the task
+    await beat(db, clock, ana, bo)
+    listed = await db.read(task_queries.get, view(bo, clock), task_id)
+    assert (listed.status, listed.holder) == ("open", None)
+    with pytest.raises(Conflict, match="lapsed"):
+        await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(extend_lease=3600.0))
+    assert await store.claim(db, view(bo, clock), None, None) == task_id
+
+
+async def test_a_renewal_inside_the_lease_age_cap_is_granted_whole(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    task_id = await new(db, clock, ana)
+    await store.claim(db, view(ana, clock), task_id, 600.0)
+    said = await task_changes.update(db, view(ana, clock), task_id, store.TaskChange(extend_lease=7200.0))
+    assert said == [f"lease extended to {iso(clock() + 7200)}"]
