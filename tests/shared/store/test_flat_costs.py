@@ -141,7 +141,7 @@ async def test_event_log_by_kind_prefix_merges_each_kind_newest_first(db: Databa
 
 def _store_queries() -> list[tuple[str, dict[str, object], str]]:
     params: dict[str, object] = {"me": "x", "now": 1.0, "after": 0, "limit": 20, "live_after": 0.0}
-    unread = inbox._mine_ids(inbox.InboxFilter(), params, bounded=True)
+    unread = inbox.mine_ids(inbox.InboxFilter(), params, bounded=True)
     return [
         (unread, params, "message_recipients_unread"),
         ("SELECT id FROM tasks t WHERE t.status = 'open' ORDER BY t.priority DESC, t.id LIMIT 5", {}, "tasks_"),
