@@ -8,7 +8,7 @@ CREATE TABLE hook_briefs (
     agent_id       TEXT NOT NULL,
     mail_seen      INTEGER NOT NULL,  -- the highest message id the session was told about
     seen           TEXT NOT NULL,     -- JSON: the ids of held, assigned tasks and open votes it was told about
-    stop_blocked   INTEGER NOT NULL DEFAULT 0,  -- Stop blocks since the last prompt (at most one)
+    stop_for       TEXT,              -- JSON: what the last Stop block was about (blocked again only when it changes)
     updated_at     REAL NOT NULL
 );
 CREATE INDEX hook_briefs_by_age ON hook_briefs(updated_at);
