@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument(
         "--url", help="a `roundtable serve` base URL (e.g. https://team.example.com): connect to it with a token"
     )
+    cfg.add_argument(
+        "--hooks", action="store_true", help="claude-code: print the hooks block for .claude/settings.json"
+    )
     srv = with_db(sub.add_parser("serve", help="serve the team over streamable HTTP on one port (tokens required)"))
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1; others need a token)")
     srv.add_argument("--port", type=int, default=serve.DEFAULT_PORT, help=f"port ({serve.DEFAULT_PORT})")
@@ -119,6 +122,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(bridge.main(args.url, args.token or os.environ.get("ROUNDTABLE_TOKEN", "")))
     if args.command == "config":
         source = clientconfig.source_spec()
+        if args.hooks:
+            if args.client != "claude-code" or args.url:
+                print(
+                    "roundtable config: --hooks is for claude-code on a local database file"
+                    " (the hooks read the file; drop --url, or use the channel alone with a served team)",
+                    file=sys.stderr,
+                )
+                sys.exit(2)
+            print(clientconfig.claude_code_hooks(source, args.db or clientconfig.PROJECT_DB))
+            return
         if args.url and args.client == "claude-desktop":
             print(clientconfig.claude_desktop_remote(source, args.url))
         elif args.url:

@@ -69,7 +69,38 @@ def claude_code(source: str, db: str | None = PROJECT_DB) -> str:
         )
     entries = server_entries(source, {"ROUNDTABLE_DB": db} if db else None)
     lines += ["", "# or put this in .mcp.json:", json.dumps({"mcpServers": entries}, indent=2)]
+    lines += [
+        "",
+        "# Mail pushed into the session as it arrives (Claude Code channels, research preview, v2.1.80+):",
+        "# start Claude Code with the messaging server as a channel:",
+        CHANNEL_LAUNCH,
+        "",
+        "# Hooks (a brief at session start, news on each prompt, a reminder before stopping with claims held):",
+        "# roundtable config claude-code --hooks prints the block for .claude/settings.json",
+    ]
     return "\n".join(lines)
+
+
+CHANNEL_LAUNCH = "claude --dangerously-load-development-channels server:roundtable-messaging"
+"""How Claude Code is started with the messaging server as a channel (CLIENTS.md; the channels reference)."""
+HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop")
+HOOK_TIMEOUT = 10
+
+
+def hook_command(source: str, event: str, db: str | None = PROJECT_DB) -> str:
+    """The command Claude Code runs for `event`: the same Roundtable as the servers, on the same file (a
+    relative path is the project's: `roundtable hook` takes it from $CLAUDE_PROJECT_DIR)."""
+    flags = f" --db {shlex.quote(db)}" if db else ""
+    return f"uvx --from {shlex.quote(source)} roundtable hook {event}{flags}"
+
+
+def claude_code_hooks(source: str, db: str | None = PROJECT_DB) -> str:
+    """The `hooks` block for .claude/settings.json (or settings.local.json, or ~/.claude/settings.json)."""
+    hooks = {
+        event: [{"hooks": [{"type": "command", "command": hook_command(source, event, db), "timeout": HOOK_TIMEOUT}]}]
+        for event in HOOK_EVENTS
+    }
+    return json.dumps({"hooks": hooks}, indent=2)
 
 
 TOKEN_HERE = "<token from: roundtable token create NAME>"

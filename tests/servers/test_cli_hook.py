@@ -247,3 +247,30 @@ async def test_under_the_real_claude_code_the_hook_and_the_server_are_one_agent(
         (name,) = conn.execute("SELECT name FROM agents WHERE id = ?", (server_agent,)).fetchone()
         assert conn.execute("SELECT agent_id FROM hook_briefs").fetchall() == [(server_agent,)]
     assert brief.startswith(f"Roundtable: you are {name}, a worker")
+
+
+def test_config_prints_the_hooks_block_and_the_channel_launch_line() -> None:
+    def config(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "servers.cli", "config", "claude-code", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            check=False,
+        )
+
+    block = json.loads(config("--hooks").stdout)
+    assert sorted(block["hooks"]) == ["SessionStart", "Stop", "UserPromptSubmit"]
+    for event, [entry] in block["hooks"].items():
+        [command] = entry["hooks"]
+        assert command["type"] == "command" and command["timeout"] == 10
+        words = shlex.split(command["command"])
+        assert words[:2] == ["uvx", "--from"] and words[3:6] == ["roundtable", "hook", event]
+        assert words[6:] == ["--db", "./.roundtable/roundtable.db"]  # the servers' file (config's default)
+    assert "--db /tmp/t.db" in config("--hooks", "--db", "/tmp/t.db").stdout
+    whole = config().stdout
+    assert "claude --dangerously-load-development-channels server:roundtable-messaging" in whole
+    assert "roundtable config claude-code --hooks" in whole
+    refused = config("--hooks", "--url", "https://team.example.com")
+    assert refused.returncode == 2 and "--hooks is for claude-code on a local database file" in refused.stderr
