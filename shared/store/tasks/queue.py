@@ -124,8 +124,9 @@ class Lapse:
 
 def tell_about_lapse(tx: Tx, actor: Actor, lapse: Lapse, *, now: str, taken_by: str | None = None) -> None:
     """A system notice to the holder and the creator that the claim lapsed (why, and the holder's last
-    note and progress), or was taken over by `taken_by`; inside the lapse's transaction. Whoever is
-    `actor` itself is not told what it did."""
+    note and progress), or was taken over by `taken_by`; inside the lapse's transaction. The taker of a
+    claim is not told what it did; a lapse found by a sweep is news to holder and creator whoever swept
+    (often the holder's own server, whose sweep job finds its own lease run out)."""
     if taken_by is not None and lapse.holder_id == actor.id:
         return  # the holder took its own lapsed claim back: nothing happened to its work
     what = f"Task {lapse.task_id} ({lapse.title})"
@@ -144,7 +145,8 @@ def tell_about_lapse(tx: Tx, actor: Actor, lapse: Lapse, *, now: str, taken_by: 
         if taken_by is not None
         else f" Claim it again with task_claim(task_id={lapse.task_id}) if you are still on it."
     )
-    if lapse.holder_id != actor.id:
+    swept = taken_by is None
+    if swept or lapse.holder_id != actor.id:
         messages.post_notice(
             tx,
             actor,
@@ -154,7 +156,7 @@ def tell_about_lapse(tx: Tx, actor: Actor, lapse: Lapse, *, now: str, taken_by: 
             ref_type="task",
             ref_id=lapse.task_id,
         )
-    if lapse.created_by not in (actor.id, lapse.holder_id):
+    if lapse.created_by != lapse.holder_id and (swept or lapse.created_by != actor.id):
         messages.post_notice(
             tx,
             actor,
