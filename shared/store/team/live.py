@@ -21,3 +21,14 @@ def configured_id(name: str) -> str:
     """The agent id of the identity started with ROUNDTABLE_AGENT=name: bound to that name, never to
     whoever holds the display name."""
     return f"named:{name}"
+
+
+DEPARTED = "a departed agent"
+"""What is shown for an agent whose row is gone (pruned) and whose id names no one: never the internal key."""
+
+
+def shown_name(agent_id: str) -> str:
+    """A readable stand-in for an agent id no row names any more: a configured agent's own name, else DEPARTED.
+    Ids such as `named:ana` or `proc:host:pid:start` are keys, never words a model or a person reads."""
+    prefix = configured_id("")
+    return agent_id[len(prefix) :] if agent_id.startswith(prefix) and len(agent_id) > len(prefix) else DEPARTED
