@@ -20,7 +20,7 @@ from shared.actor import Actor
 from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.models.tasks import FINAL_STATUSES
-from shared.rules.clock import iso
+from shared.rules.clock import iso, relative
 from shared.store import events
 from shared.store.mail import send as messages
 from shared.store.tasks.dialect import json_values
@@ -390,7 +390,8 @@ def _explain_unclaimable(tx: Tx, actor: Actor, task_id: int) -> bool:
     if task.status == "claimed":
         if task.holder is not None and tx.scalar("SELECT holder FROM tasks WHERE id = ?", (task_id,)) == actor.id:
             return True
-        raise Conflict(f"task {task_id} is claimed by {task.holder} until {task.lease_expires_at}; {pick}")
+        ends = f" ({task.lease_ends})" if task.lease_ends else ""
+        raise Conflict(f"task {task_id} is claimed by {task.holder} until {task.lease_expires_at}{ends}; {pick}")
     if task.status in FINAL_STATUSES:
         raise Conflict(f"task {task_id} is {task.status}; {pick}")
     if task.status == "blocked":
@@ -446,7 +447,8 @@ def require_holder(row: Row, actor: Actor, *, admin: bool, action: str) -> None:
         return
     if row["previous_holder"] == me and row["status"] in ("open", "claimed", "failed"):
         now_with = (
-            f"it is now held by {row['holder_name']} (lease until {iso(row['lease_expires_at'])})"
+            f"it is now held by {row['holder_name']} (lease until {iso(row['lease_expires_at'])},"
+            f" {relative(row['lease_expires_at'], actor.now)})"
             if row["status"] == "claimed"
             else f"it is {row['status']} now"
         )
@@ -456,7 +458,8 @@ def require_holder(row: Row, actor: Actor, *, admin: bool, action: str) -> None:
         )
     if row["status"] == "claimed":
         raise Forbidden(
-            f"task {task_id} is claimed by {row['holder_name']} until {iso(row['lease_expires_at'])}; "
+            f"task {task_id} is claimed by {row['holder_name']} until {iso(row['lease_expires_at'])}"
+            f" ({relative(row['lease_expires_at'], actor.now)}); "
             f"only its holder or an admin may {action} it"
         )
     raise Conflict(f"you do not hold task {task_id} (it is {row['status']}); claim it first with task_claim")
