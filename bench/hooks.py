@@ -7,7 +7,9 @@ uv run python -m bench.hooks [--runs 30]
 Rows: UserPromptSubmit when nothing changed (the common case: one read, no output), UserPromptSubmit with a
 new message each time (a write too), SessionStart (the brief), Stop while a claim is held (asked once
 already: a read), and SessionStart with the agent derived from the process tree (no ROUNDTABLE_AGENT:
-psutil walks up to the client). The goal is p50 ≤ 150 ms (issue 13).
+psutil walks up to the client); then the command `roundtable config claude-code --hooks` prints (this
+environment's `roundtable` script), and for comparison `uvx --from <checkout>`, which resolves its source at
+every start. The goal is p50 ≤ 150 ms (issue 13).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -74,7 +77,11 @@ def measure(runs: int) -> str:
         stop = (FIXTURES / "Stop.json").read_bytes()
         for event, payload in (("SessionStart", start), ("Stop", stop)):  # warm up; Stop asks its one time
             timed([*hook, event], payload, named)
-        rows: dict[str, list[float]] = {k: [] for k in ("floor", "quiet", "news", "start", "stop", "derived")}
+        script = [str(Path(sys.executable).parent / "roundtable"), "hook"]  # what `config claude-code --hooks` prints
+        uvx = shutil.which("uvx")
+        rows: dict[str, list[float]] = {
+            k: [] for k in ("floor", "quiet", "news", "start", "stop", "derived", "script", "uvx")
+        }
         news_sends: list[float] = []
         for i in range(runs):  # interleaved: each round measures the floor and every row once
             rows["floor"].append(timed([sys.executable, "-c", "pass"], b"", env))
@@ -86,6 +93,10 @@ def measure(runs: int) -> str:
             rows["start"].append(timed([*hook, "SessionStart"], start, named))
             rows["stop"].append(timed([*hook, "Stop"], stop, named))
             rows["derived"].append(timed([*hook, "SessionStart"], start, env))
+            rows["script"].append(timed([*script, "UserPromptSubmit"], prompt, named))
+            if uvx and i < 5:  # for comparison only: about a second each (uv needs its own settings: the whole env)
+                argv = [uvx, "--from", str(ROOT), "roundtable", "hook", "UserPromptSubmit"]
+                rows["uvx"].append(timed(argv, prompt, {**os.environ, **named}))
         answer = subprocess.run([*hook, "SessionStart"], input=start, env=named, capture_output=True, check=True)
         context = json.loads(answer.stdout)["hookSpecificOutput"]["additionalContext"]
     floor = pct(rows["floor"], 50)
@@ -96,9 +107,13 @@ def measure(runs: int) -> str:
         "start": "SessionStart (the brief)",
         "stop": "Stop, claim held, asked already",
         "derived": "SessionStart, agent from the process tree",
+        "script": "as configured: .venv/bin/roundtable hook UserPromptSubmit",
+        "uvx": "for comparison: uvx --from <checkout> roundtable hook UserPromptSubmit (5 runs)",
     }
     out = []
     for key, label in names.items():
+        if not rows[key]:
+            continue
         p50 = pct(rows[key], 50)
         goal = "" if key == "floor" else f"{'pass' if p50 <= GOAL else 'FAIL'} (≤ {GOAL * 1000:.0f} ms)"
         out.append([label, ms(p50), ms(pct(rows[key], 99)), f"{p50 / floor:.2f}", f"{(p50 - floor) * 1000:.1f}", goal])

@@ -7,7 +7,9 @@ git URL it was installed from (read from the installation's PEP 610 `direct_url.
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import sys
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
@@ -87,11 +89,21 @@ HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop")
 HOOK_TIMEOUT = 10
 
 
+def hook_program(source: str) -> str:
+    """The `roundtable` the hooks run. This environment's own script when the environment lasts (a checkout's
+    .venv, a `uv tool install`): Claude Code runs a hook on every prompt, and `uvx --from <source>` resolves
+    the source again at each start (about a second here). Else (run from uvx's throwaway cache) uvx itself."""
+    script = Path(sys.executable).parent / ("roundtable.exe" if os.name == "nt" else "roundtable")
+    if script.is_file() and "archive-v0" not in script.parts:
+        return shlex.quote(str(script))
+    return f"uvx --from {shlex.quote(source)} roundtable"
+
+
 def hook_command(source: str, event: str, db: str | None = PROJECT_DB) -> str:
     """The command Claude Code runs for `event`: the same Roundtable as the servers, on the same file (a
     relative path is the project's: `roundtable hook` takes it from $CLAUDE_PROJECT_DIR)."""
     flags = f" --db {shlex.quote(db)}" if db else ""
-    return f"uvx --from {shlex.quote(source)} roundtable hook {event}{flags}"
+    return f"{hook_program(source)} hook {event}{flags}"
 
 
 def claude_code_hooks(source: str, db: str | None = PROJECT_DB) -> str:

@@ -249,7 +249,7 @@ async def test_under_the_real_claude_code_the_hook_and_the_server_are_one_agent(
     assert brief.startswith(f"Roundtable: you are {name}, a worker")
 
 
-def test_config_prints_the_hooks_block_and_the_channel_launch_line() -> None:
+def test_config_prints_the_hooks_block_and_the_channel_launch_line(tmp_path: Path) -> None:
     def config(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "servers.cli", "config", "claude-code", *args],
@@ -266,9 +266,26 @@ def test_config_prints_the_hooks_block_and_the_channel_launch_line() -> None:
         [command] = entry["hooks"]
         assert command["type"] == "command" and command["timeout"] == 10
         words = shlex.split(command["command"])
-        assert words[:2] == ["uvx", "--from"] and words[3:6] == ["roundtable", "hook", event]
-        assert words[6:] == ["--db", "./.roundtable/roundtable.db"]  # the servers' file (config's default)
+        # this checkout's own `roundtable` (it lasts: no uvx resolving on every prompt)
+        assert words[0] == str(Path(sys.executable).parent / "roundtable") and words[1:3] == ["hook", event]
+        assert words[3:] == ["--db", "./.roundtable/roundtable.db"]  # the servers' file (config's default)
     assert "--db /tmp/t.db" in config("--hooks", "--db", "/tmp/t.db").stdout
+    # the printed command works as Claude Code runs it: through /bin/sh -c, in the project
+    project = tmp_path / "project"
+    project.mkdir()
+    start = block["hooks"]["SessionStart"][0]["hooks"][0]["command"]
+    env = hook_env(Path("unused"), "ana") | {"CLAUDE_PROJECT_DIR": str(project)}
+    del env["ROUNDTABLE_DB"]
+    done = subprocess.run(
+        ["/bin/sh", "-c", start],
+        input=(FIXTURES / "SessionStart.json").read_bytes(),
+        env=env,
+        cwd=project,
+        capture_output=True,
+        check=False,
+    )
+    assert context_of(done.stdout.decode(), "SessionStart").startswith("Roundtable: you are ana")
+    assert (project / ".roundtable" / "roundtable.db").is_file()
     whole = config().stdout
     assert "claude --dangerously-load-development-channels server:roundtable-messaging" in whole
     assert "roundtable config claude-code --hooks" in whole
