@@ -14,8 +14,10 @@ and reads the answer from stdout (CLIENTS.md; Claude Code's hooks reference):
   Stop hook), never again for the same claims and acks. Off with `--no-stop` or ROUNDTABLE_HOOK_STOP=off.
 
 What each session was last told is a `hook_briefs` row (migration 0016) keyed by Claude Code's session_id,
-read and written in the same SQLite file and transaction as the brief it compares against: no state files
-to clean, and two hooks of one session can never both report the same news.
+in the shared SQLite file rather than a state file: nothing to clean up beside the team's data, one place for
+every machine's view of the file, and it is written only when there is news, in a write transaction that
+first checks no other hook of the session told it meanwhile — so no news is told twice and a quiet prompt
+costs one read.
 
 The hook speaks for the same agent as the session's servers: Claude Code starts both, so the same identity
 resolution (shared/frame/identity.py: ROUNDTABLE_AGENT, else the client process up the tree past launchers
@@ -81,7 +83,10 @@ def main(argv: Sequence[str]) -> int:
     logging.basicConfig(stream=sys.stderr, level=os.environ.get("ROUNDTABLE_LOG_LEVEL", "WARNING").upper())
     out, sys.stdout = sys.stdout, sys.stderr  # nothing but the answer reaches Claude Code's stdout
     try:
-        args = parser().parse_args(argv)
+        try:
+            args = parser().parse_args(argv)
+        except SystemExit as exc:  # argparse exits 2 on a usage error: to Claude Code, 2 would block the prompt
+            return 0 if exc.code in (0, None) else 1
         try:
             settings = in_project(load_settings(args), args.db or os.environ.get("ROUNDTABLE_DB"))
         except ConfigError as exc:
@@ -226,15 +231,27 @@ def prompt_submit(conn: sqlite3.Connection, me: Actor, session: str) -> Answer |
 
     seen, facts, newest = _read(conn, look)
     if seen is None:  # no brief yet for this session (hooks added mid-session): the whole brief, once
-        if session:
-            atomic(conn, lambda tx: _remember(tx, me, session, facts, newest))
+        if session and not atomic(conn, lambda tx: _claim_news(tx, me, session, None, facts, newest)):
+            return None
         return context("UserPromptSubmit", render_brief(facts))
-    told = json.loads(seen["seen"])
-    news = changes(facts, told, me.now)
+    news = changes(facts, json.loads(seen["seen"]), me.now)
     if not news:
         return None  # and nothing written: a quiet prompt costs one read
-    atomic(conn, lambda tx: _remember(tx, me, session, facts, newest))
+    if not atomic(conn, lambda tx: _claim_news(tx, me, session, seen, facts, newest)):
+        return None  # another hook of this session told it meanwhile
     return context("UserPromptSubmit", "Roundtable, new since your last brief:\n" + "\n".join(news))
+
+
+def _claim_news(tx: Tx, me: Actor, session: str, seen: dict[str, Any] | None, facts: brief.Facts, newest: int) -> bool:
+    """Record the news as told, unless the session's row changed since it was read (then another hook of the
+    session told it first, and this one says nothing): no news is ever told twice."""
+    row = tx.fetchone("SELECT mail_seen, seen, updated_at FROM hook_briefs WHERE claude_session = ?", (session,))
+    if (row is None) != (seen is None):
+        return False
+    if row is not None and seen is not None and any(row[k] != seen[k] for k in ("mail_seen", "seen", "updated_at")):
+        return False
+    _remember(tx, me, session, facts, newest)
+    return True
 
 
 def stop_check(conn: sqlite3.Connection, me: Actor, session: str) -> Answer | None:

@@ -142,6 +142,33 @@ async def test_failures_say_why_on_stderr_and_never_touch_stdout(tmp_path: Path)
     assert done.returncode == 0 and context_of(done.stdout.decode(), "SessionStart").startswith(
         "Roundtable: you are ana"
     )
+    # a usage mistake exits 1, never 2 (to Claude Code, exit 2 blocks the prompt)
+    for wrong in ([], ["Nope"], ["Stop", "--bogus"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "servers.cli", "hook", *wrong],
+            input=b"{}",
+            env=hook_env(tmp_path / "y.db", "ana"),
+            capture_output=True,
+            check=False,
+        )
+        assert done.returncode == 1 and done.stdout == b"" and b"usage: roundtable hook" in done.stderr
+
+
+def test_news_told_by_one_hook_of_a_session_is_not_told_again_by_another(db_path: Path) -> None:
+    from servers.cli import hook as cli_hook
+    from shared.db.tx import atomic
+
+    settings = Settings(db_path=db_path, agent="ana")
+    conn = cli_hook.connect(db_path)
+    try:
+        me = cli_hook.agent(conn, settings)
+        atomic(conn, lambda tx: cli_hook.session_start(tx, me, "s"))
+        seen = dict(conn.execute("SELECT * FROM hook_briefs WHERE claude_session = 's'").fetchone())
+        facts = cli_hook._read(conn, lambda tx: cli_hook.brief.facts(tx, me))
+        assert atomic(conn, lambda tx: cli_hook._claim_news(tx, me, "s", seen, facts, 7))  # the first tells it
+        assert not atomic(conn, lambda tx: cli_hook._claim_news(tx, me, "s", seen, facts, 7))  # read before: silent
+    finally:
+        conn.close()
 
 
 async def test_a_relative_database_is_the_projects_as_claude_code_names_it(tmp_path: Path) -> None:
