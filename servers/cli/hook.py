@@ -48,6 +48,7 @@ from typing import Any
 from shared.actor import Actor
 from shared.config import ROLES, ConfigError, Settings, load_settings
 from shared.db.tx import Tx, atomic
+from shared.errors import RoundtableError
 from shared.frame import identity
 from shared.store import brief
 from shared.store.team.live import configured_id
@@ -96,7 +97,7 @@ def main(argv: Sequence[str]) -> int:
         stop_off = args.no_stop or os.environ.get("ROUNDTABLE_HOOK_STOP", "").lower() in ("off", "0", "false", "no")
         try:
             answer = run(args.event, payload, settings, stop=not stop_off)
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, RoundtableError) as exc:  # e.g. no free name to register the agent under
             print(f"roundtable hook {args.event}: {settings.db_path}: {exc}", file=sys.stderr)
             return 1
     finally:
