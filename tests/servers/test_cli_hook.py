@@ -318,3 +318,18 @@ def test_config_prints_the_hooks_block_and_the_channel_launch_line(tmp_path: Pat
     assert "roundtable config claude-code --hooks" in whole
     refused = config("--hooks", "--url", "https://team.example.com")
     assert refused.returncode == 2 and "--hooks is for claude-code on a local database file" in refused.stderr
+
+
+async def test_the_warm_hook_imports_no_models_no_aiosqlite_and_no_mcp(db_path: Path) -> None:
+    """Its speed rests on what it does not import (bench.hooks measures it): kept so by this test."""
+    assert (await hook("SessionStart", db_path))[0] == 0  # the file and the agent exist: the warm path
+    done = await anyio.run_process(
+        [sys.executable, "-X", "importtime", "-m", "servers.cli", "hook", "UserPromptSubmit"],
+        input=(FIXTURES / "UserPromptSubmit.json").read_bytes(),
+        env=hook_env(db_path, "ana"),
+        check=False,
+    )
+    imported = {line.split("|")[-1].strip() for line in done.stderr.decode().splitlines() if "|" in line}
+    assert done.returncode == 0 and "servers.cli.hook" in imported
+    heavy = sorted(m for m in imported if m.split(".")[0] in ("pydantic", "aiosqlite", "mcp", "anyio", "psutil"))
+    assert heavy == []
