@@ -26,6 +26,8 @@ MODULES = (
     "claims",
     "claim_scan",
     "delivery",
+    "push",
+    "hooks",
     "knowledge",
     "instrumentation",
     "growth",

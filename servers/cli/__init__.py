@@ -9,10 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from servers.cli import clientconfig, demo, doctor, serve, team
-from shared import __version__
 from shared.config import ROLES, ConfigError, default_db_path, load_settings
-from shared.store.events import EventFilter
+
+# The commands' modules are imported by main() when their command runs: `roundtable hook`, started by Claude
+# Code on every prompt, must not pay for the demo's MCP client or serve's web server (servers/cli/hook.py).
 
 
 def database_path(flag: str | None) -> Path:
@@ -21,6 +21,9 @@ def database_path(flag: str | None) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from servers.cli import serve
+    from shared import __version__
+
     p = argparse.ArgumentParser(prog="roundtable", description=__doc__)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -48,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     cfg.add_argument(
         "--url", help="a `roundtable serve` base URL (e.g. https://team.example.com): connect to it with a token"
     )
+    cfg.add_argument(
+        "--hooks", action="store_true", help="claude-code: print the hooks block for .claude/settings.json"
+    )
     srv = with_db(sub.add_parser("serve", help="serve the team over streamable HTTP on one port (tokens required)"))
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1; others need a token)")
     srv.add_argument("--port", type=int, default=serve.DEFAULT_PORT, help=f"port ({serve.DEFAULT_PORT})")
@@ -60,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("--all", action="store_true", help="include revoked tokens")
     tr = with_db(tsub.add_parser("revoke", help="revoke a token by its id, or every token of an agent by name"))
     tr.add_argument("which", help="a token id (from token list) or an agent name")
+    sub.add_parser(
+        "hook",
+        help="answer a Claude Code hook: hook SessionStart|UserPromptSubmit|Stop (see roundtable hook --help)",
+        add_help=False,
+    )
     con = sub.add_parser("connect", help="a local stdio MCP server forwarding to a `roundtable serve` endpoint")
     con.add_argument("url", help="the endpoint, e.g. https://team.example.com/coordination/mcp")
     con.add_argument("--token", help="the bearer token (env ROUNDTABLE_TOKEN; prefer it: flags show in ps)")
@@ -67,7 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["hook"]:  # the fast path: only the hook's own (lean) imports
+        from servers.cli import hook
+
+        sys.exit(hook.main(given[1:]))
+    from servers.cli import clientconfig, demo, doctor, serve, team
+    from shared.store.events import EventFilter
+
+    args = build_parser().parse_args(given)
     if args.command == "demo":
         db = Path(args.db).expanduser().absolute() if args.db else None
         sys.exit(demo.run(db, args.keep, default_db=database_path(None)))
@@ -103,6 +122,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(bridge.main(args.url, args.token or os.environ.get("ROUNDTABLE_TOKEN", "")))
     if args.command == "config":
         source = clientconfig.source_spec()
+        if args.hooks:
+            if args.client != "claude-code" or args.url:
+                print(
+                    "roundtable config: --hooks is for claude-code on a local database file"
+                    " (the hooks read the file; drop --url, or use the channel alone with a served team)",
+                    file=sys.stderr,
+                )
+                sys.exit(2)
+            print(clientconfig.claude_code_hooks(source, args.db or clientconfig.PROJECT_DB))
+            return
         if args.url and args.client == "claude-desktop":
             print(clientconfig.claude_desktop_remote(source, args.url))
         elif args.url:

@@ -7,7 +7,9 @@ git URL it was installed from (read from the installation's PEP 610 `direct_url.
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import sys
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
@@ -69,7 +71,48 @@ def claude_code(source: str, db: str | None = PROJECT_DB) -> str:
         )
     entries = server_entries(source, {"ROUNDTABLE_DB": db} if db else None)
     lines += ["", "# or put this in .mcp.json:", json.dumps({"mcpServers": entries}, indent=2)]
+    lines += [
+        "",
+        "# Mail pushed into the session as it arrives (Claude Code channels, research preview, v2.1.80+):",
+        "# start Claude Code with the messaging server as a channel:",
+        CHANNEL_LAUNCH,
+        "",
+        "# Hooks (a brief at session start, news on each prompt, a reminder before stopping with claims held):",
+        "# roundtable config claude-code --hooks prints the block for .claude/settings.json",
+    ]
     return "\n".join(lines)
+
+
+CHANNEL_LAUNCH = "claude --dangerously-load-development-channels server:roundtable-messaging"
+"""How Claude Code is started with the messaging server as a channel (CLIENTS.md; the channels reference)."""
+HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop")
+HOOK_TIMEOUT = 10
+
+
+def hook_program(source: str) -> str:
+    """The `roundtable` the hooks run. This environment's own script when the environment lasts (a checkout's
+    .venv, a `uv tool install`): Claude Code runs a hook on every prompt, and `uvx --from <source>` resolves
+    the source again at each start (about a second here). Else (run from uvx's throwaway cache) uvx itself."""
+    script = Path(sys.executable).parent / ("roundtable.exe" if os.name == "nt" else "roundtable")
+    if script.is_file() and "archive-v0" not in script.parts:
+        return shlex.quote(str(script))
+    return f"uvx --from {shlex.quote(source)} roundtable"
+
+
+def hook_command(source: str, event: str, db: str | None = PROJECT_DB) -> str:
+    """The command Claude Code runs for `event`: the same Roundtable as the servers, on the same file (a
+    relative path is the project's: `roundtable hook` takes it from $CLAUDE_PROJECT_DIR)."""
+    flags = f" --db {shlex.quote(db)}" if db else ""
+    return f"{hook_program(source)} hook {event}{flags}"
+
+
+def claude_code_hooks(source: str, db: str | None = PROJECT_DB) -> str:
+    """The `hooks` block for .claude/settings.json (or settings.local.json, or ~/.claude/settings.json)."""
+    hooks = {
+        event: [{"hooks": [{"type": "command", "command": hook_command(source, event, db), "timeout": HOOK_TIMEOUT}]}]
+        for event in HOOK_EVENTS
+    }
+    return json.dumps({"hooks": hooks}, indent=2)
 
 
 TOKEN_HERE = "<token from: roundtable token create NAME>"

@@ -28,6 +28,7 @@ from servers.cli import scene as scenes
 from servers.cli.launch import last_lines, server_params
 from servers.cli.render import paint
 from servers.cli.scene import Part, Scene, StepFailed
+from shared.frame.channel import Listener
 
 CAST = ("planner", "ana", "bo")
 START_TIMEOUT = 30.0
@@ -45,6 +46,8 @@ class Server:
     client: Client | None = None
     tools: frozenset[str] = frozenset()
     error: str | None = None
+    listener: Listener | None = None
+    """Claude Code channel pushes this (messaging) server sent its client (shared/frame/channel.py)."""
 
 
 @dataclass
@@ -84,9 +87,13 @@ class Agent:
 async def _serve(server: Server, db: Path, stop: anyio.Event, arrived: Callable[[Server], None]) -> None:
     """Hold one server connection open until `stop`; record a failure instead of raising it."""
     params = server_params(server.kind, db, server.agent)
+    extra: dict[str, Any] = {}
+    if server.kind == "messaging":  # a Claude Code channel: its client hears pushes, as Claude Code does
+        server.listener = Listener()
+        extra = {"mode": "legacy", "extensions": [server.listener.extension()]}
     try:
         with anyio.CancelScope(deadline=anyio.current_time() + START_TIMEOUT) as startup:
-            async with Client(stdio_client(params, errlog=server.errlog)) as client:
+            async with Client(stdio_client(params, errlog=server.errlog), **extra) as client:
                 server.tools = frozenset(t.name for t in (await client.list_tools()).tools)
                 server.client = client
                 startup.deadline = math.inf
@@ -158,7 +165,7 @@ async def _run(
     def say(line: str = "") -> None:
         print(line, file=out, flush=True)
 
-    scene = Scene(cast=cast, kinds=kinds, out=out, shared_db=shared_db)
+    scene = Scene(cast=cast, kinds=kinds, out=out, shared_db=shared_db, db=db)
     started, stop = anyio.Event(), anyio.Event()
     pending = set(map(id, everything))
 

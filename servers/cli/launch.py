@@ -58,6 +58,15 @@ def server_params(
     )
 
 
+def hook_command(event: str, db: Path, agent: str | None = None, **env: str) -> tuple[list[str], dict[str, str]]:
+    """`python -m servers.cli hook EVENT` on `db` (as `roundtable hook`, which Claude Code runs), and its minimal
+    environment: the demo and the benchmarks run the hook with it."""
+    child_env = {k: v for k, v in os.environ.items() if k in PASSED_ON} | {"ROUNDTABLE_DB": str(db)}
+    if agent is not None:
+        child_env["ROUNDTABLE_AGENT"] = agent
+    return [sys.executable, "-m", "servers.cli", "hook", event], {**child_env, **env}
+
+
 def last_lines(errlog: TextIO, count: int = 5) -> list[str]:
     """The last non-blank lines a server wrote to its (captured) stderr."""
     errlog.flush()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
@@ -39,6 +40,8 @@ class Scene:
     kinds: Sequence[str]
     out: TextIO
     shared_db: bool = False
+    db: Path = Path()
+    """The database the scene plays on (the channel act runs the Claude Code hook on it)."""
     number: int = 0
     tasks: dict[str, int] = field(default_factory=dict)
     done_by: dict[int, str] = field(default_factory=dict)
@@ -279,6 +282,7 @@ SCENE: tuple[Part, ...] = (
     Part(plan),
     Part(work),
     Part(mail, ("messaging", "coordination")),
+    Part(scene_more.channel, ("messaging",)),
     Part(finish),
     Part(vote),
     Part(scene_more.experience, ("knowledge", "messaging")),

@@ -5,10 +5,73 @@ Each step narrates, calls and checks exactly as in servers/cli/scene.py.
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from typing import TYPE_CHECKING, Any
+
+import anyio
 
 if TYPE_CHECKING:
     from servers.cli.scene import Scene
+
+PUSH_SECONDS = 3.0
+"""How long the channel step waits for its push (it comes within a second; the demo runs on busy machines)."""
+
+
+async def channel(s: Scene) -> None:
+    """bo's mail is pushed into ana's session as a Claude Code channel event, unread; then the SessionStart hook
+    Claude Code would run for ana briefs her on it."""
+    from servers.cli.launch import hook_command
+    from servers.cli.scene import StepFailed
+
+    listener = s.cast["ana"].servers["messaging"].listener
+    if listener is None:
+        raise StepFailed("ana's messaging client listening for channel pushes", "no listener")
+    s.step("bo", "tells ana the migration is merged; her client is told at once, unasked", "message_send")
+    began = time.monotonic()
+    sent = await s.call("bo", "message_send", to=["ana"], subject="migration merged", body="It is on main now.")
+    msg_id = sent["message"]["id"]
+
+    def ours() -> Any:
+        return next((p for p in listener.pushes if int(p.meta["first_id"]) <= msg_id <= int(p.meta["last_id"])), None)
+
+    with anyio.move_on_after(PUSH_SECONDS):
+        while ours() is None:
+            await listener.arrived.wait()
+    push = ours()
+    took = listener.times[listener.pushes.index(push)] - began if push is not None else None
+    s.check(
+        push is not None and push.meta["senders"] == "bo" and "migration merged" in push.content,
+        f"ana's client got notifications/claude/channel after {took or 0:.2f} s: "
+        f"{push.content.splitlines()[0] if push else ''}",
+        expected=f"a channel push of message {msg_id} from bo within {PUSH_SECONDS:g} s",
+        got=[p.meta for p in listener.pushes] or "no push",
+    )
+    s.step("ana", "checks her inbox without reading it", "message_query")
+    inbox = await s.call("ana", "message_query", mark_read=False, limit=20)
+    unread = [m for m in inbox["messages"] if m["id"] == msg_id and not m["read"]]
+    s.check(
+        bool(unread),
+        f"message {msg_id} is still unread: a push never marks anything read",
+        expected=f"message {msg_id} unread",
+        got=[(m["id"], m["read"]) for m in inbox["messages"]],
+    )
+    s.step("ana", "starts a new Claude Code session: its SessionStart hook briefs her", "roundtable hook SessionStart")
+    argv, env = hook_command("SessionStart", s.db, "ana")
+    payload = {"session_id": f"demo-{uuid.uuid4()}", "hook_event_name": "SessionStart", "source": "startup"}
+    done = await anyio.run_process(argv, input=json.dumps(payload).encode(), env=env, check=False)
+    try:
+        brief = json.loads(done.stdout)["hookSpecificOutput"]["additionalContext"]
+    except (ValueError, KeyError, TypeError):
+        brief = ""
+    s.check(
+        done.returncode == 0 and brief.startswith("Roundtable: you are ana, a worker") and "migration merged" in brief,
+        f'the brief: "{brief.splitlines()[0]}" … lists bo\'s unread "migration merged"' if brief else "",
+        expected="a SessionStart answer naming ana and listing the unread message",
+        got=f"exit {done.returncode}: {done.stdout.decode()[:200]!r} {done.stderr.decode()[-200:]!r}",
+    )
+    await s.call("ana", "message_query")  # she reads it: the board's counts stay as before this act
 
 
 async def experience(s: Scene) -> None:

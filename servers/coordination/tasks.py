@@ -36,10 +36,15 @@ SWEEP = every(lambda rt: max(rt.settings.presence_timeout / 2, 0.5), sweep_once,
 """The background sweep, twice per presence timeout."""
 
 
+def _words(relative: str | None) -> str:
+    return f" ({relative})" if relative else ""
+
+
 def _next_for(task: Task) -> str:
     if task.status == "claimed":
         return (
-            f"You hold task {task.id} until {task.lease_expires_at}. Work on it, report with task_update "
+            f"You hold task {task.id} until {task.lease_expires_at}{_words(task.lease_ends)}. Work on it, report with"
+            " task_update "
             f"(progress, note; extend_lease for long work) and finish with task_complete(task_id={task.id})."
         )
     if task.ready:

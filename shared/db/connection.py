@@ -15,7 +15,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -24,6 +24,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import aiosqlite
 import anyio
 
+from shared.db.tx import Params as Params
+from shared.db.tx import Row as Row
+from shared.db.tx import Tx as Tx
+from shared.db.tx import atomic as _atomic
 from shared.db.wakeup import Wakeup
 from shared.errors import InvalidArgument, SchemaTooNew, from_sqlite
 
@@ -32,50 +36,8 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 10_000
 JOURNAL_SIZE_LIMIT = 32 * 1024 * 1024
 
-Params = Sequence[Any] | dict[str, Any]
-Row = sqlite3.Row
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class Tx:
-    """The statements of one write transaction. It runs on the connection's thread, all of it in one
-    hop, so it has no awaits: a write function is plain Python around its SQL."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def execute(self, sql: str, params: Params = ()) -> list[Row]:
-        """Run one statement and return its rows (RETURNING rows for writes)."""
-        return self._conn.execute(sql, params).fetchall()
-
-    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        row: Row | None = self._conn.execute(sql, params).fetchone()
-        return row
-
-    def scalar(self, sql: str, params: Params = ()) -> Any:
-        row = self.fetchone(sql, params)
-        return None if row is None else row[0]
-
-    def executemany(self, sql: str, params: Iterable[Params]) -> None:
-        self._conn.executemany(sql, params)
-
-
-def _atomic(conn: sqlite3.Connection, body: Callable[[Tx], T]) -> T:
-    """BEGIN IMMEDIATE, the body, COMMIT; ROLLBACK on any exception, also when COMMIT itself fails.
-
-    Runs on the connection's thread as one job: nothing else this process sends to the connection can
-    land inside the transaction, and a caller cancelled meanwhile cannot leave it open.
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = body(Tx(conn))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return result
 
 
 class Database:

@@ -30,9 +30,11 @@ class Message(BaseModel):
     correlation_id: str | None
     about: str | None = Field(description="what a system notice is about, e.g. 'task 12' or 'proposal 3'")
     created_at: str
+    sent: str | None = Field(default=None, description='created_at from now, e.g. "3 min ago"')
     expires_at: str | None
     ack_required: bool
     ack_deadline: str | None
+    ack_due: str | None = Field(default=None, description='the ack deadline from now, e.g. "in 10 min"')
     read: bool
     acknowledged: bool
     overdue: bool = Field(description="ack_required, not acknowledged, and past its deadline")

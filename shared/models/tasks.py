@@ -25,6 +25,7 @@ class Task(BaseModel):
     assignee: str | None = Field(description="only this agent may claim it")
     holder: str | None
     lease_expires_at: str | None
+    lease_ends: str | None = Field(default=None, description='the lease end from now, e.g. "in 14 min"')
     progress: int
     note: str | None
     blocked_reason: str | None
@@ -37,6 +38,7 @@ class Task(BaseModel):
     result: str | None
     created_at: str
     updated_at: str
+    updated: str | None = Field(default=None, description='e.g. "3 min ago"')
     completed_at: str | None
 
 

@@ -9,14 +9,21 @@ READY, inbox.mine_ids), so "lapsed", "ready" and "mine" mean here what they mean
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
 from shared.actor import Actor
-from shared.db.connection import Database, Tx
-from shared.models.brief import Ballot, Brief, HeldTask, MailLine, WaitingTask
+from shared.db.tx import Tx
 from shared.rules import counts
 from shared.rules.clock import iso, relative
-from shared.store.mail.inbox import InboxFilter, mine_ids
-from shared.store.tasks.queries import EFFECTIVE_STATUS, LAPSED, READY
+from shared.store.mail.mine import InboxFilter, mine_ids
+from shared.store.tasks.states import EFFECTIVE_STATUS, LAPSED, READY
+
+if TYPE_CHECKING:  # the models (pydantic) are imported where a Brief is built: the hook reads facts() without
+    from shared.db.connection import Database
+    from shared.models.brief import Brief
+
+Facts = dict[str, Any]
+"""A brief as plain data: the fields of shared.models.brief.Brief, lists of plain dicts."""
 
 SHOWN = 5
 """At most this many of each list: the brief stays a few hundred tokens."""
@@ -30,7 +37,16 @@ async def of(db: Database, me: Actor) -> Brief:
 
 
 def read(tx: Tx, me: Actor) -> Brief:
-    params = me.params(shown=SHOWN, after=0, limit=counts.CAP + 1)
+    """`me`'s brief as the tool and the resource return it."""
+    from shared.models.brief import Brief
+
+    return Brief.model_validate(facts(tx, me))
+
+
+def facts(tx: Tx, me: Actor, *, mail_after: int = 0) -> Facts:
+    """`me`'s brief as plain data (see Brief). `mail_after`: only mail with a higher id counts as unread and
+    is listed (the UserPromptSubmit hook's "what is new since the last brief"); 0 for all."""
+    params = me.params(shown=SHOWN, after=mail_after, limit=counts.CAP + 1)
     unread_ids = mine_ids(InboxFilter(), params, bounded=True)
     agent = tx.fetchone("SELECT name, role, capabilities FROM agents WHERE id = :me", params)
     name = str(agent["name"]) if agent else me.name
@@ -43,7 +59,7 @@ def read(tx: Tx, me: Actor) -> Brief:
     )
     ending = [int(r["id"]) for r in held if r["lease_expires_at"] - me.now <= SOON]
     holding = [
-        HeldTask(
+        dict(
             id=r["id"],
             title=r["title"],
             progress=r["progress"],
@@ -53,7 +69,7 @@ def read(tx: Tx, me: Actor) -> Brief:
         for r in held
     ]
     assigned = [
-        WaitingTask(id=r["id"], title=r["title"], ready=bool(r["ready"]))
+        dict(id=r["id"], title=r["title"], ready=bool(r["ready"]))
         for r in tx.execute(
             f"SELECT t.id, t.title, {READY} AS ready FROM tasks t"
             f" WHERE t.assignee = :me AND {EFFECTIVE_STATUS} = 'open' ORDER BY t.priority DESC, t.id LIMIT :shown",
@@ -69,7 +85,7 @@ def read(tx: Tx, me: Actor) -> Brief:
     )
     unread = int(tx.scalar(f"SELECT count(*) FROM ({unread_ids})", params))
     mail = [
-        MailLine(
+        dict(
             id=r["id"],
             sender=r["sender_name"],
             subject=r["subject"] or _first_line(r["body"]),
@@ -93,7 +109,7 @@ def read(tx: Tx, me: Actor) -> Brief:
         )
     )
     votes = [
-        Ballot(
+        dict(
             id=r["id"],
             title=r["title"],
             options=json.loads(r["options"]),
@@ -109,7 +125,7 @@ def read(tx: Tx, me: Actor) -> Brief:
             params,
         )
     ]
-    brief = Brief(
+    brief = dict(
         you=f"{name}, {_article(role)} {role}",
         name=name,
         role=role,
@@ -123,43 +139,49 @@ def read(tx: Tx, me: Actor) -> Brief:
         votes=votes,
         next_action="",
     )
-    return brief.model_copy(update={"next_action": next_action(brief, ending)})
+    brief["next_action"] = next_action(brief, ending)
+    return brief
 
 
-def next_action(b: Brief, ending_soon: list[int]) -> str:
+def next_action(b: Facts, ending_soon: list[int]) -> str:
     """The one thing to do now, most urgent first."""
-    if b.role == "observer":
-        if b.unread:
-            return f"Read your {b.unread} unread message(s) with message_query(mark_read=false); observers only look."
+    unread = b["unread"]
+    if b["role"] == "observer":
+        if unread:
+            return f"Read your {unread} unread message(s) with message_query(mark_read=false); observers only look."
         return "You are an observer: follow the team with agent_status and event_log; you cannot change shared state."
-    ending = [t for t in b.holding if t.id in ending_soon]
+    ending = [t for t in b["holding"] if t["id"] in ending_soon]
     if ending:
         t = ending[0]
         return (
-            f"The lease on task {t.id} ends {t.lease_ends}: extend it with task_update(task_id={t.id}, "
+            f"The lease on task {t['id']} ends {t['lease_ends']}: extend it with task_update(task_id={t['id']}, "
             "extend_lease=...) or finish with task_complete."
         )
-    notices = [m for m in b.mail if m.sender == "system"]
-    if b.mail:
-        first = notices[0] if notices else b.mail[0]
-        return f"Read your mail with message_query() ({b.unread} unread; first: {first.sender}: {first.subject[:80]})."
-    if b.votes:
-        v = b.votes[0]
+    notices = [m for m in b["mail"] if m["sender"] == "system"]
+    if b["mail"]:
+        first = notices[0] if notices else b["mail"][0]
+        who, subject = first["sender"], first["subject"][:80]
+        return f"Read your mail with message_query() ({unread} unread; first: {who}: {subject})."
+    if b["votes"]:
+        v = b["votes"][0]
         return (
-            f"Vote on proposal {v.id} ({v.title}) with consensus_vote(proposal_id={v.id}, ...); it closes {v.closes}."
+            f"Vote on proposal {v['id']} ({v['title']}) with consensus_vote(proposal_id={v['id']}, ...);"
+            f" it closes {v['closes']}."
         )
-    if b.owe_acks:
-        return f"You owe {b.owe_acks} acknowledgement(s): message_query(unread_only=false), then message_acknowledge."
-    if b.holding:
-        t = b.holding[0]
-        return f"Carry on with task {t.id} ({t.title}); report with task_update and finish with task_complete."
-    ready = [t for t in b.assigned if t.ready]
+    if b["owe_acks"]:
+        owed = b["owe_acks"]
+        return f"You owe {owed} acknowledgement(s): message_query(unread_only=false), then message_acknowledge."
+    if b["holding"]:
+        t = b["holding"][0]
+        return f"Carry on with task {t['id']} ({t['title']}); report with task_update and finish with task_complete."
+    ready = [t for t in b["assigned"] if t["ready"]]
     if ready:
-        return f"Claim task {ready[0].id} ({ready[0].title}), assigned to you: task_claim(task_id={ready[0].id})."
-    if b.unread:
-        return f"Read your {b.unread} unread topic or broadcast message(s) with message_query()."
-    if b.ready_tasks:
-        return f"{b.ready_tasks} task(s) are ready for you: take the best with task_claim()."
+        t = ready[0]
+        return f"Claim task {t['id']} ({t['title']}), assigned to you: task_claim(task_id={t['id']})."
+    if unread:
+        return f"Read your {unread} unread topic or broadcast message(s) with message_query()."
+    if b["ready_tasks"]:
+        return f"{b['ready_tasks']} task(s) are ready for you: take the best with task_claim()."
     return "Nothing waits for you: create work with task_create, or wait for mail with message_wait."
 
 

@@ -10,6 +10,7 @@ from shared.db.connection import Database, Row, Tx
 from shared.models.monitoring import Event, EventPage
 from shared.rules.clock import iso
 from shared.store.team.dialect import NOCASE
+from shared.store.team.live import shown_name
 
 
 def record(
@@ -139,13 +140,18 @@ async def names_an_actor(db: Database, name: str) -> bool:
 
 
 def to_event(row: Row) -> Event:
+    """An event as people and models read it: agents by name, never by their internal key."""
+    agent = row["agent_name"] or (shown_name(row["agent_id"]) if row["agent_id"] else None)
+    about = row["object_id"]
+    if row["object_type"] == "agent" and about is not None:
+        about = agent if about == row["agent_id"] and agent else shown_name(str(about))
     return Event(
         id=row["id"],
         at=iso(row["ts"]) or "",
-        agent=row["agent_name"] or row["agent_id"],
+        agent=agent,
         kind=row["kind"],
         object_type=row["object_type"],
-        object_id=row["object_id"],
+        object_id=about,
         data=json.loads(row["data"] or "{}"),
     )
 

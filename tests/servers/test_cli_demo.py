@@ -43,6 +43,8 @@ def test_the_demo_plays_every_step_and_exits_zero(tmp_path: Path) -> None:
     assert all(f"{n:>2}. " in out for n in range(1, steps + 1))
     assert "✗" not in out and "\033[" not in out  # no failure, no colour off a terminal
     assert "nothing is ready for bo" in out and "passed (approve)" in out
+    assert "ana's client got notifications/claude/channel after" in out and "is still unread" in out
+    assert "[roundtable hook SessionStart]" in out and 'the brief: "Roundtable: you are ana, a worker' in out
     assert done.stderr == ""  # the servers' own output never reaches the terminal
     assert list(tmp_path.glob("roundtable-demo-*")) == []  # the temporary database is gone
 

@@ -12,16 +12,18 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from shared.actor import Actor
 from shared.db.connection import Database, Row, Tx
-from shared.errors import InvalidArgument, NotFound
+from shared.errors import NotFound
 from shared.models.messages import Message, Receipt
 from shared.rules import counts, signing
-from shared.rules import quoting as fts
-from shared.rules.clock import iso
+from shared.rules.clock import iso, relative
 from shared.store.mail import dialect
+from shared.store.mail.mine import UNEXPIRED as UNEXPIRED
+from shared.store.mail.mine import InboxFilter as InboxFilter
+from shared.store.mail.mine import fts_query as fts_query
+from shared.store.mail.mine import mine_ids as mine_ids
 from shared.store.team import agents
 
 FROM = "FROM messages m LEFT JOIN message_recipients r ON r.message_id = m.id AND r.agent_id = :me"
@@ -41,36 +43,19 @@ COLUMNS = (
 is overdue (NULL, i.e. not overdue, when no deadline applies), and the sender's name now."""
 
 
-@dataclass(frozen=True)
-class InboxFilter:
-    unread_only: bool = True
-    sender: str | None = None  # an agent's current name (one identity), or "system" for notices
-    topic: str | None = None
-    thread: int | None = None
-    since: float | None = None
-    text: str | None = None
-
-
-def fts_query(text: str) -> str:
-    """User words as an FTS5 query that cannot be a syntax error: every term quoted, all must match."""
-    query = fts.quote_words(text)
-    if not query:
-        raise InvalidArgument("text has no words to search for")
-    return query
-
-
-def to_message(row: Row, secret: str | None, reader: str) -> Message:
+def to_message(row: Row, secret: str | None, reader: str, now: float | None = None) -> Message:
     """A row of `SELECT {COLUMNS}` as the agent `reader` (an id) sees it, its signature checked against
-    `secret` (shared/rules/signing.py: verified only if the reader is among the signed recipients)."""
+    `secret` (shared/rules/signing.py: verified only if the reader is among the signed recipients); with `now`,
+    its times also in words ("sent 3 min ago")."""
     verified, signature = signing.check(secret, row, reader)
     audience = row["audience"]
     to = ", ".join(json.loads(audience)) if audience.startswith("[") else audience
-    now = row["sender_current"]
+    current = row["sender_current"]
     return Message(
         id=row["id"],
         kind=row["kind"],
         sender=row["sender_name"],
-        sender_now=now if now is not None and now != row["sender_name"] else None,
+        sender_now=current if current is not None and current != row["sender_name"] else None,
         to=to,
         topic=row["topic"],
         subject=row["subject"],
@@ -81,55 +66,16 @@ def to_message(row: Row, secret: str | None, reader: str) -> Message:
         correlation_id=row["correlation_id"],
         about=f"{row['ref_type']} {row['ref_id']}" if row["ref_type"] else None,
         created_at=iso(row["created_at"]) or "",
+        sent=relative(row["created_at"], now) if now is not None else None,
         expires_at=iso(row["expires_at"]),
         ack_required=bool(row["ack_required"]),
         ack_deadline=iso(row["ack_deadline"]),
+        ack_due=relative(row["ack_deadline"], now) if now is not None and row["ack_required"] else None,
         read=row["read_at"] is not None,
         acknowledged=row["acked_at"] is not None,
         overdue=bool(row["overdue"]),
         verified=verified,
         signature=signature,
-    )
-
-
-UNEXPIRED = "(m.expires_at IS NULL OR m.expires_at > :now)"
-
-
-def _filters(f: InboxFilter, params: dict[str, Any]) -> list[str]:
-    """Conditions on the message `m` itself (who, topic, thread, since, text)."""
-    where = [UNEXPIRED]
-    if f.sender is not None:
-        if f.sender.lower() == "system":
-            where.append("m.sender_id IS NULL AND m.kind = 'system'")
-        else:
-            where.append("m.sender_id = :sender")
-            params["sender"] = f.sender  # an agent id: page() resolves the name first
-    if f.topic:
-        where.append(dialect.topic_matches("m.topic", ":topic"))
-        params["topic"] = f.topic
-    if f.thread is not None:
-        where.append("m.thread_id = :thread")
-        params["thread"] = f.thread
-    if f.since is not None:
-        where.append("m.created_at >= :since")
-        params["since"] = f.since
-    if f.text:
-        where.append(dialect.text_matches("m.id", ":fts"))
-        params["fts"] = fts_query(f.text)
-    return where
-
-
-def mine_ids(f: InboxFilter, params: dict[str, Any], *, bounded: bool) -> str:
-    """SQL for the ids of my messages that pass `f` after :after, from my recipient rows alone (a broadcast has one
-    per agent, written when it is sent or when the agent joins: `deliver_broadcasts`), over the partial
-    index of unread rows when only unread mail is wanted. `bounded`: stop at :limit, in id order."""
-    where = " AND ".join(_filters(f, params))
-    unread_row = " AND r.read_at IS NULL" if f.unread_only else ""
-    index = " INDEXED BY message_recipients_unread" if f.unread_only else ""
-    limit = " ORDER BY r.message_id LIMIT :limit" if bounded else ""
-    return (
-        f"SELECT r.message_id FROM message_recipients r{index} JOIN messages m ON m.id = r.message_id"
-        f" WHERE r.agent_id = :me{unread_row} AND r.message_id > :after AND {where}{limit}"
     )
 
 
@@ -151,7 +97,7 @@ async def page(db: Database, me: Actor, f: InboxFilter, *, limit: int, after: in
     params = me.params(after=after, limit=limit + 1)
     ids = mine_ids(f, params, bounded=True)
     rows = await db.fetchall(f"SELECT {COLUMNS} {FROM} WHERE m.id IN ({ids}) ORDER BY m.id LIMIT :limit", params)
-    return [to_message(r, me.secret, me.id) for r in rows[:limit]], len(rows) > limit
+    return [to_message(r, me.secret, me.id, me.now) for r in rows[:limit]], len(rows) > limit
 
 
 COUNT_CAP = counts.CAP
@@ -236,7 +182,7 @@ async def thread(db: Database, me: Actor, thread_id: int) -> list[Message]:
     )
     if not rows:
         raise NotFound(f"thread {thread_id} has no message you sent or received; see message_query()")
-    return [to_message(r, me.secret, me.id) for r in rows]
+    return [to_message(r, me.secret, me.id, me.now) for r in rows]
 
 
 async def sent(db: Database, me: Actor, *, limit: int, after: int) -> tuple[list[Message], bool]:
@@ -249,7 +195,7 @@ def _sent(tx: Tx, me: Actor, limit: int, after: int) -> tuple[list[Message], boo
         f"SELECT {COLUMNS} {SENDERS_VIEW} WHERE m.sender_id = :me AND m.id > :after ORDER BY m.id LIMIT :limit",
         me.params(after=after, limit=limit + 1),
     )
-    found = [to_message(r, me.secret, me.id) for r in rows[:limit]]
+    found = [to_message(r, me.secret, me.id, me.now) for r in rows[:limit]]
     if found:
         marks = ",".join(str(m.id) for m in found)
         receipts = tx.execute(
@@ -295,6 +241,6 @@ def arrivals(tx: Tx, me: Actor, after: int, shown: int = 3) -> Arrivals:
         " ORDER BY m.id LIMIT :shown",
         params,
     )
-    first = [to_message(r, me.secret, me.id) for r in shown_rows]
+    first = [to_message(r, me.secret, me.id, me.now) for r in shown_rows]
     senders = [str(r[0]) for r in tx.execute(f"SELECT DISTINCT m.sender_name {new} LIMIT 6", params)]
     return Arrivals(count, last, first, senders)

@@ -19,41 +19,17 @@ from shared.errors import NotFound
 from shared.models.tasks import PRIORITIES, Task, TaskStatus
 from shared.rules import counts
 from shared.rules import cursor as cursors
-from shared.rules.clock import iso
+from shared.rules.clock import iso, relative
 from shared.rules.quoting import like_contains
 from shared.store.tasks.dialect import contains_ignoring_case, equal_ignoring_case, json_array_of, json_values
-from shared.store.team import agents
+from shared.store.tasks.states import CLAIMABLE as CLAIMABLE
+from shared.store.tasks.states import EFFECTIVE_STATUS as EFFECTIVE_STATUS
+from shared.store.tasks.states import LAPSED as LAPSED
+from shared.store.tasks.states import LAPSED_IDS as LAPSED_IDS
+from shared.store.tasks.states import READY as READY
+from shared.store.tasks.states import UNMET_DEPS as UNMET_DEPS
+from shared.store.team.live import shown_name
 
-LAPSED = "(t.status = 'claimed' AND (t.lease_expires_at < :now OR NOT " + agents.live_session_sql("t.holder") + "))"
-"""Whether task `t` is a claim that lapsed: its lease expired or its holder has no live session."""
-LAPSED_IDS = (
-    "SELECT lt.id FROM tasks lt WHERE lt.status = 'claimed' AND lt.lease_expires_at < :now"
-    " UNION ALL"
-    " SELECT lt.id FROM agents la CROSS JOIN tasks lt ON lt.holder = la.id AND lt.status = 'claimed'"
-    " WHERE lt.lease_expires_at >= :now AND NOT " + agents.live_session_sql("la.id")
-)
-"""The ids of the claims LAPSED describes, found through indexes rather than by testing every claimed task:
-leases past their expiry, and the claims of agents without a live session (agents are few, and a claim's
-holder is always a known agent: pruning never removes one that holds a claim)."""
-EFFECTIVE_STATUS = (
-    f"(CASE WHEN {LAPSED} THEN (CASE WHEN t.attempts + 1 >= t.max_attempts THEN 'failed' ELSE 'open' END)"
-    " ELSE t.status END)"
-)
-"""The status readers see: a lapsed claim is open again, or failed when it used the last attempt."""
-UNMET_DEPS = (
-    "EXISTS (SELECT 1 FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on"
-    " WHERE d.task_id = t.id AND dt.status != 'done')"
-)
-"""Whether task `t` waits on a dependency that is not done."""
-CLAIMABLE = (
-    f"(NOT {UNMET_DEPS}"
-    " AND (t.not_before IS NULL OR t.not_before <= :now)"
-    " AND (t.assignee IS NULL OR t.assignee = :me)"
-    f" AND NOT EXISTS (SELECT 1 FROM {json_values('t.requires', 'r')} WHERE r.value NOT IN ("
-    f"   SELECT c.value FROM agents a, {json_values('a.capabilities', 'c')} WHERE a.id = :me)))"
-)
-"""Whether :me may take this task now, its status aside."""
-READY = f"({EFFECTIVE_STATUS} = 'open' AND {CLAIMABLE})"
 COLUMNS = f"""
     t.*,
     {EFFECTIVE_STATUS} AS effective_status,
@@ -67,9 +43,15 @@ COLUMNS = f"""
 """
 
 
-def to_task(row: Row) -> Task:
+def _name(name: str | None, agent_id: str) -> str:
+    return name or shown_name(agent_id)
+
+
+def to_task(row: Row, now: float | None = None) -> Task:
+    """A row of `SELECT {COLUMNS}` as a Task; with `now`, its times also in words ("lease ends in 14 min")."""
     status: TaskStatus = row["effective_status"]
     lapsed = status != row["status"]
+    lease = None if lapsed else row["lease_expires_at"]
     return Task(
         id=row["id"],
         title=row["title"],
@@ -79,10 +61,11 @@ def to_task(row: Row) -> Task:
         priority=PRIORITIES[row["priority"]],
         tags=json.loads(row["tags"]),
         requires=json.loads(row["requires"]),
-        created_by=row["created_by_name"] or row["created_by"],
-        assignee=(row["assignee_name"] or row["assignee"]) if row["assignee"] else None,
-        holder=None if lapsed or not row["holder"] else (row["holder_name"] or row["holder"]),
-        lease_expires_at=None if lapsed else iso(row["lease_expires_at"]),
+        created_by=_name(row["created_by_name"], row["created_by"]),
+        assignee=_name(row["assignee_name"], row["assignee"]) if row["assignee"] else None,
+        holder=None if lapsed or not row["holder"] else _name(row["holder_name"], row["holder"]),
+        lease_expires_at=iso(lease),
+        lease_ends=relative(lease, now) if now is not None else None,
         progress=row["progress"],
         note=row["note"],
         blocked_reason=row["blocked_reason"],
@@ -95,6 +78,7 @@ def to_task(row: Row) -> Task:
         result=row["result"],
         created_at=iso(row["created_at"]) or "",
         updated_at=iso(row["updated_at"]) or "",
+        updated=relative(row["updated_at"], now) if now is not None else None,
         completed_at=iso(row["completed_at"]),
     )
 
@@ -107,7 +91,7 @@ def get(tx: Tx, actor: Actor, task_id: int) -> Task:
     row = tx.fetchone(ONE, actor.params(id=task_id))
     if row is None:
         raise NotFound(f"task {task_id} does not exist; find tasks with task_list()")
-    return to_task(row)
+    return to_task(row, actor.now)
 
 
 def get_many(tx: Tx, actor: Actor, ids: Sequence[int]) -> list[Task]:
@@ -116,7 +100,7 @@ def get_many(tx: Tx, actor: Actor, ids: Sequence[int]) -> list[Task]:
         return []
     marks = ",".join(str(int(i)) for i in ids)
     rows = tx.execute(f"SELECT {COLUMNS} FROM tasks t WHERE t.id IN ({marks}) ORDER BY t.id", actor.params())
-    return [to_task(r) for r in rows]
+    return [to_task(r, actor.now) for r in rows]
 
 
 TOTAL_CAP = counts.CAP
@@ -200,4 +184,4 @@ def page(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = cursors.encode(rows[-1]["priority"], rows[-1]["id"]) if more and rows else None
-    return [to_task(r) for r in rows], total, next_cursor
+    return [to_task(r, params["now"]) for r in rows], total, next_cursor

@@ -21,7 +21,7 @@ from shared.actor import Actor
 from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.models.tasks import FINAL_STATUSES
-from shared.rules.clock import iso
+from shared.rules.clock import iso, relative
 from shared.store import events, quotas
 from shared.store.mail import send as messages
 from shared.store.tasks.dialect import json_values
@@ -125,8 +125,9 @@ class Lapse:
 
 def tell_about_lapse(tx: Tx, actor: Actor, lapse: Lapse, *, now: str, taken_by: str | None = None) -> None:
     """A system notice to the holder and the creator that the claim lapsed (why, and the holder's last
-    note and progress), or was taken over by `taken_by`; inside the lapse's transaction. Whoever is
-    `actor` itself is not told what it did."""
+    note and progress), or was taken over by `taken_by`; inside the lapse's transaction. The taker of a
+    claim is not told what it did; a lapse found by a sweep is news to holder and creator whoever swept
+    (often the holder's own server, whose sweep job finds its own lease run out)."""
     if taken_by is not None and lapse.holder_id == actor.id:
         return  # the holder took its own lapsed claim back: nothing happened to its work
     what = f"Task {lapse.task_id} ({lapse.title})"
@@ -145,7 +146,8 @@ def tell_about_lapse(tx: Tx, actor: Actor, lapse: Lapse, *, now: str, taken_by: 
         if taken_by is not None
         else f" Claim it again with task_claim(task_id={lapse.task_id}) if you are still on it."
     )
-    if lapse.holder_id != actor.id:
+    swept = taken_by is None
+    if swept or lapse.holder_id != actor.id:
         messages.post_notice(
             tx,
             actor,
@@ -155,7 +157,7 @@ def tell_about_lapse(tx: Tx, actor: Actor, lapse: Lapse, *, now: str, taken_by: 
             ref_type="task",
             ref_id=lapse.task_id,
         )
-    if lapse.created_by not in (actor.id, lapse.holder_id):
+    if lapse.created_by != lapse.holder_id and (swept or lapse.created_by != actor.id):
         messages.post_notice(
             tx,
             actor,
@@ -457,7 +459,8 @@ def _explain_unclaimable(tx: Tx, actor: Actor, task_id: int) -> bool:
     if task.status == "claimed":
         if task.holder is not None and tx.scalar("SELECT holder FROM tasks WHERE id = ?", (task_id,)) == actor.id:
             return True
-        raise Conflict(f"task {task_id} is claimed by {task.holder} until {task.lease_expires_at}; {pick}")
+        ends = f" ({task.lease_ends})" if task.lease_ends else ""
+        raise Conflict(f"task {task_id} is claimed by {task.holder} until {task.lease_expires_at}{ends}; {pick}")
     if task.status in FINAL_STATUSES:
         raise Conflict(f"task {task_id} is {task.status}; {pick}")
     if task.status == "blocked":
@@ -513,7 +516,8 @@ def require_holder(row: Row, actor: Actor, *, admin: bool, action: str) -> None:
         return
     if row["previous_holder"] == me and row["status"] in ("open", "claimed", "failed"):
         now_with = (
-            f"it is now held by {row['holder_name']} (lease until {iso(row['lease_expires_at'])})"
+            f"it is now held by {row['holder_name']} (lease until {iso(row['lease_expires_at'])},"
+            f" {relative(row['lease_expires_at'], actor.now)})"
             if row["status"] == "claimed"
             else f"it is {row['status']} now"
         )
@@ -523,7 +527,8 @@ def require_holder(row: Row, actor: Actor, *, admin: bool, action: str) -> None:
         )
     if row["status"] == "claimed":
         raise Forbidden(
-            f"task {task_id} is claimed by {row['holder_name']} until {iso(row['lease_expires_at'])}; "
+            f"task {task_id} is claimed by {row['holder_name']} until {iso(row['lease_expires_at'])}"
+            f" ({relative(row['lease_expires_at'], actor.now)}); "
             f"only its holder or an admin may {action} it"
         )
     raise Conflict(f"you do not hold task {task_id} (it is {row['status']}); claim it first with task_claim")

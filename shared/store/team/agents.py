@@ -20,6 +20,9 @@ from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.rules import names as names_rule
 from shared.store import events
 from shared.store.mail import inbox
+from shared.store.team.live import configured_id as configured_id
+from shared.store.team.live import live_session_sql as live_session_sql
+from shared.store.team.live import live_sessions_sql as live_sessions_sql
 
 NAME_MAX = names_rule.NAME_MAX
 NAME_PATTERN = names_rule.NAME_PATTERN
@@ -32,18 +35,6 @@ CAPABILITIES_MAX = 30
 
 DEAD_SESSION_SECONDS = 86400.0
 """A session silent this long (or ten presence timeouts, if longer) belonged to a crashed process."""
-
-
-def live_sessions_sql(agent_column: str | None = None) -> str:
-    """`FROM sessions s WHERE …` the live sessions — heartbeated at or after `:live_after` — of the agent in
-    `agent_column`, or of every agent. The one definition of a live session; select from it what you need."""
-    mine = f"s.agent_id = {agent_column} AND " if agent_column is not None else ""
-    return f"FROM sessions s WHERE {mine}s.heartbeat_at >= :live_after"
-
-
-def live_session_sql(agent_column: str) -> str:
-    """SQL true when the agent in `agent_column` has a live session (see live_sessions_sql)."""
-    return f"EXISTS (SELECT 1 {live_sessions_sql(agent_column)})"
 
 
 def _suffixes(key: str) -> list[str]:
@@ -65,6 +56,64 @@ def _free_name(tx: Tx, base: str, key: str) -> str:
     if name is None:
         raise Conflict(f"could not find a free agent name for {base!r}; set ROUNDTABLE_AGENT explicitly")
     return name
+
+
+def find_or_create(
+    tx: Tx,
+    *,
+    key: str,
+    explicit_name: str | None,
+    default_base: str,
+    client_name: str,
+    host: str,
+    role: Role,
+    now: float,
+) -> tuple[str, str]:
+    """The agent (id, name) of this identity, created when it is new (see register_session); no session is
+    opened. The Claude Code hook (servers/cli/hook.py) calls it when it runs before the session's servers."""
+    agent_id = configured_id(explicit_name) if explicit_name is not None else key
+    row = tx.fetchone("SELECT name FROM agents WHERE id = ?", (agent_id,))
+    if explicit_name is not None and row is None:
+        squatter = tx.fetchone("SELECT id, name FROM agents WHERE name = ? AND id != ?", (explicit_name, agent_id))
+        if squatter is not None:
+            moved = _free_name(tx, explicit_name[: NAME_MAX - 12], str(squatter["id"]))
+            tx.execute("UPDATE agents SET name = ? WHERE id = ?", (moved, squatter["id"]))
+            reason = f"the name belongs to the agent configured with ROUNDTABLE_AGENT={explicit_name}"
+            events.record(
+                tx,
+                now=now,
+                agent_id=str(squatter["id"]),
+                agent_name=moved,
+                kind="agent.renamed",
+                object_type="agent",
+                object_id=str(squatter["id"]),
+                data={"from": squatter["name"], "to": moved, "reason": reason},
+            )
+    if row is None:
+        name = explicit_name or _free_name(tx, default_base, key)
+        tx.execute(
+            "INSERT INTO agents(id, name, client_name, host, role, created_at, last_seen, last_active)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (agent_id, name, client_name, host, role, now, now, now),
+        )
+        inbox.deliver_broadcasts(tx, agent_id, now=now)
+        events.record(
+            tx,
+            now=now,
+            agent_id=agent_id,
+            agent_name=name,
+            kind="agent.joined",
+            object_type="agent",
+            object_id=agent_id,
+            data={"client": client_name, "host": host},
+        )
+    else:
+        name = row["name"]
+        tx.execute(
+            "UPDATE agents SET client_name = ?, host = ?, last_seen = ?, last_active = ? WHERE id = ?",
+            (client_name, host, now, now, agent_id),
+        )
+    return agent_id, name
 
 
 async def register_session(
@@ -93,48 +142,16 @@ async def register_session(
     session_id = uuid.uuid4().hex
 
     def register(tx: Tx) -> Actor:
-        agent_id = configured_id(explicit_name) if explicit_name is not None else key
-        row = tx.fetchone("SELECT name FROM agents WHERE id = ?", (agent_id,))
-        if explicit_name is not None and row is None:
-            squatter = tx.fetchone("SELECT id, name FROM agents WHERE name = ? AND id != ?", (explicit_name, agent_id))
-            if squatter is not None:
-                moved = _free_name(tx, explicit_name[: NAME_MAX - 12], str(squatter["id"]))
-                tx.execute("UPDATE agents SET name = ? WHERE id = ?", (moved, squatter["id"]))
-                reason = f"the name belongs to the agent configured with ROUNDTABLE_AGENT={explicit_name}"
-                events.record(
-                    tx,
-                    now=now,
-                    agent_id=str(squatter["id"]),
-                    agent_name=moved,
-                    kind="agent.renamed",
-                    object_type="agent",
-                    object_id=str(squatter["id"]),
-                    data={"from": squatter["name"], "to": moved, "reason": reason},
-                )
-        if row is None:
-            name = explicit_name or _free_name(tx, default_base, key)
-            tx.execute(
-                "INSERT INTO agents(id, name, client_name, host, role, created_at, last_seen, last_active)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (agent_id, name, client_name, host, role, now, now, now),
-            )
-            inbox.deliver_broadcasts(tx, agent_id, now=now)
-            events.record(
-                tx,
-                now=now,
-                agent_id=agent_id,
-                agent_name=name,
-                kind="agent.joined",
-                object_type="agent",
-                object_id=agent_id,
-                data={"client": client_name, "host": host},
-            )
-        else:
-            name = row["name"]
-            tx.execute(
-                "UPDATE agents SET client_name = ?, host = ?, last_seen = ?, last_active = ? WHERE id = ?",
-                (client_name, host, now, now, agent_id),
-            )
+        agent_id, name = find_or_create(
+            tx,
+            key=key,
+            explicit_name=explicit_name,
+            default_base=default_base,
+            client_name=client_name,
+            host=host,
+            role=role,
+            now=now,
+        )
         tx.execute(
             "INSERT INTO sessions(id, agent_id, server, pid, host, started_at, heartbeat_at, role)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -216,12 +233,6 @@ def known_names(tx: Tx, limit: int = 50) -> list[str]:
 def check_name(name: str) -> str:
     """A name other agents can type (rules.names.check_agent_name, which ROUNDTABLE_AGENT obeys too)."""
     return names_rule.check_agent_name(name)
-
-
-def configured_id(name: str) -> str:
-    """The agent id of the identity started with ROUNDTABLE_AGENT=name: bound to that name, never to
-    whoever holds the display name."""
-    return f"named:{name}"
 
 
 def _configured_holder(tx: Tx, name: str) -> str | None:

@@ -1,0 +1,53 @@
+"""The statements of one transaction on a plain `sqlite3` connection, and BEGIN IMMEDIATE…COMMIT around a
+function of them. Kept apart from connection.py (aiosqlite, anyio) so a short-lived process — the Claude
+Code hook, servers/cli/hook.py — reads and writes the file with the same Tx and nothing heavier."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+Params = Sequence[Any] | dict[str, Any]
+Row = sqlite3.Row
+T = TypeVar("T")
+
+
+class Tx:
+    """The statements of one write transaction. It runs on the connection's thread, all of it in one
+    hop, so it has no awaits: a write function is plain Python around its SQL."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Params = ()) -> list[Row]:
+        """Run one statement and return its rows (RETURNING rows for writes)."""
+        return self._conn.execute(sql, params).fetchall()
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        row: Row | None = self._conn.execute(sql, params).fetchone()
+        return row
+
+    def scalar(self, sql: str, params: Params = ()) -> Any:
+        row = self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    def executemany(self, sql: str, params: Iterable[Params]) -> None:
+        self._conn.executemany(sql, params)
+
+
+def atomic(conn: sqlite3.Connection, body: Callable[[Tx], T]) -> T:
+    """BEGIN IMMEDIATE, the body, COMMIT; ROLLBACK on any exception, also when COMMIT itself fails.
+
+    Runs on the connection's thread as one job: nothing else this process sends to the connection can
+    land inside the transaction, and a caller cancelled meanwhile cannot leave it open.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = body(Tx(conn))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
