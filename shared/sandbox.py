@@ -316,7 +316,10 @@ def confine(sandbox: Sandbox, scratch: Path, work: Path, program: str) -> list[s
     shown = {str(Path(p)) for p in sandbox.search_path.split(os.pathsep) if p} | {os.path.dirname(program)}
     for folder in sorted(shown):
         if folder.startswith("/tmp/") or Path(folder).is_relative_to(tmp):
-            argv += ["--ro-bind-try", folder, folder]
+            # a virtual environment's bin/ needs the environment beside it (its site-packages, pyvenv.cfg)
+            venv = Path(folder).parent
+            shared = str(venv) if (venv / "pyvenv.cfg").exists() else folder
+            argv += ["--ro-bind-try", shared, shared]
     for path in sandbox.hidden:
         if path.exists():
             argv += ["--ro-bind", "/dev/null", str(path)]

@@ -224,7 +224,10 @@ def _running(marker: str) -> list[int]:
 async def test_under_bwrap_nothing_outside_the_copy_can_be_written(project: Path, tmp_path: Path) -> None:
     import tempfile
 
-    outside = Path(tempfile.mkdtemp(prefix=".sandbox-victim-", dir=Path(__file__).parents[3]))  # not under /tmp
+    checkout = Path(__file__).parents[3]
+    # a folder outside /tmp (the run's /tmp is its own): the checkout, or HOME when the checkout is under /tmp
+    base = Path.home() if checkout.resolve().is_relative_to(Path(tempfile.gettempdir()).resolve()) else checkout
+    outside = Path(tempfile.mkdtemp(prefix=".sandbox-victim-", dir=base))
     try:
         victims = [outside / "victim.txt", tmp_path / "victim.txt"]
         for victim in victims:
