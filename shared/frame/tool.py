@@ -24,6 +24,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from shared.errors import RoundtableError, domain_error
+from shared.frame import schema
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -247,7 +248,11 @@ def _make_strict(mcp: MCPServer[Any], name: str) -> None:
     metadata = registered.fn_metadata.model_copy()
     metadata.arg_model = strict_model(registered.fn_metadata.arg_model)  # type: ignore[assignment]
     fields = {field: getattr(registered, field) for field in Tool.model_fields}
-    fields |= {"fn_metadata": metadata, "parameters": metadata.arg_model.model_json_schema(by_alias=True)}
+    metadata.output_schema = schema.output_schema(metadata.output_schema)
+    fields |= {
+        "fn_metadata": metadata,
+        "parameters": schema.input_schema(metadata.arg_model.model_json_schema(by_alias=True)),
+    }
     tools[name] = StrictTool(**fields)
 
 

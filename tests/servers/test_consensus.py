@@ -40,7 +40,7 @@ async def test_the_consensus_tools_are_listed_with_true_annotations(settings: Se
     hints = {name: tools[name].annotations.read_only_hint for name in CONSENSUS_TOOLS}  # type: ignore[union-attr]
     assert hints == {name: name == "consensus_list" for name in CONSENSUS_TOOLS}
     options = tools["consensus_propose"].input_schema["properties"]["options"]
-    assert (options["minItems"], options["maxItems"], options["default"]) == (2, 10, ["approve", "reject"])
+    assert (options["minItems"], options["default"]) == (2, ["approve", "reject"])  # sizes: checked, not listed
 
 
 async def test_two_agents_decide_a_question_by_vote(settings: Settings, as_agent: Any, clock: FakeClock) -> None:

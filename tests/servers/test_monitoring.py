@@ -194,7 +194,7 @@ async def test_network_health_reports_the_process(settings: Settings) -> None:
         found = data(await mon.call_tool("network_health", {"integrity": False}))
     assert found["status"] == "healthy" and found["database"]["quick_check"] == "skipped"
     process = found["process"]
-    assert process["server"] == "monitoring" and process["tools"] == 5 and process["connections"] >= 1
+    assert process["server"] == "monitoring" and process["tools"] == 6 and process["connections"] >= 1
     assert process["memory_rss_bytes"] > 0 and process["version"]
 
 
