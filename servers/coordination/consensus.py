@@ -102,16 +102,19 @@ def _next_after_propose(p: Proposal, sandbox_on: bool) -> str:
     return step + f"Follow it with consensus_list(proposal_id={p.id})."
 
 
+def tally_line(p: Proposal) -> str:
+    """'approve 2, reject 1, abstain 0; 3 of 4 voted, quorum 3'."""
+    counts = ", ".join(f"{o.option} {o.votes}" for o in p.tally.options)
+    return f"{counts}, abstain {p.tally.abstain}; {p.tally.cast} of {p.tally.electorate} voted, quorum {p.quorum}"
+
+
 def _next_after_vote(p: Proposal, closed_now: bool) -> str:
     if p.status != "open":
         outcome = f" ({p.outcome})" if p.outcome else ""
         lead = "Your vote settled it" if closed_now else "It is closed"
         return f"{lead}: proposal {p.id} {p.status}{outcome}. {p.outcome_reason}."
-    waiting = f" Waiting for: {', '.join(p.not_voted)}." if p.not_voted else ""
-    return (
-        f"Recorded. {p.tally.cast} of {p.tally.electorate} electors have voted (quorum {p.quorum}).{waiting} "
-        f"It closes as soon as the result cannot change, or at {p.deadline}; you may change your vote until then."
-    )
+    waiting = f"Waiting for: {', '.join(p.not_voted)}. " if p.not_voted else ""
+    return f"Recorded. {waiting}Open until {p.deadline} or until the result cannot change; you may change your vote."
 
 
 async def _propose(rt: Runtime, me: Actor, spec: store.NewProposal) -> ProposeResult:
@@ -209,7 +212,10 @@ async def consensus_vote(
     proposal = await queries.get(rt.db, proposal_id, me)
     closed_now = cast.closed is not None
     return VoteResult(
-        proposal=proposal,
+        proposal_id=proposal.id,
+        status=proposal.status,
+        outcome=proposal.outcome,
+        tally=tally_line(proposal),
         your_vote=cast.choice,
         changed=cast.changed,
         closed_now=closed_now,

@@ -14,7 +14,16 @@ from pydantic import Field, StringConstraints
 from shared.frame.jobs import every
 from shared.frame.runtime import Runtime, runtime
 from shared.frame.tool import tool
-from shared.models.tasks import PRIORITIES, ClaimResult, Priority, Task, TaskPage, TaskResult, TaskStatus
+from shared.models.tasks import (
+    PRIORITIES,
+    ClaimResult,
+    Priority,
+    Task,
+    TaskLine,
+    TaskPage,
+    TaskResult,
+    TaskStatus,
+)
 from shared.rules.timeparse import parse_duration, parse_when
 from shared.store.tasks import changes as task_changes
 from shared.store.tasks import queries as task_queries
@@ -105,6 +114,7 @@ async def task_create(
 @tool(read_only=True, idempotent=True, title="List tasks")
 async def task_list(
     ctx: Context[Any, Any],
+    task_id: Annotated[int | None, Field(ge=1, description="one task in full (the other filters are ignored)")] = None,
     status: Annotated[
         list[TaskStatus] | None, Field(description="default: open, claimed and blocked (unfinished work)")
     ] = None,
@@ -122,6 +132,10 @@ async def task_list(
     claim it (assignee, required capabilities). Claims whose lease lapsed show as open again.
     """
     rt = runtime(ctx)
+    if task_id is not None:
+        return TaskPage(
+            tasks=[], task=await rt.db.read(task_queries.get, rt.actor(), task_id), total=1, next_cursor=None
+        )
     statuses = status or ([] if ready_only or mine else ["open", "claimed", "blocked"])
     filters = task_queries.TaskFilter(
         statuses=sorted(set(statuses)),
@@ -132,7 +146,7 @@ async def task_list(
         text=text,
     )
     found, total, next_cursor = await rt.db.read(task_queries.page, rt.actor(), filters, limit=limit, cursor=cursor)
-    return TaskPage(tasks=found, total=total, next_cursor=next_cursor)
+    return TaskPage(tasks=[TaskLine.of(t) for t in found], total=total, next_cursor=next_cursor)
 
 
 @tool(read_only=False, title="Claim a task")

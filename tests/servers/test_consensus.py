@@ -72,7 +72,8 @@ async def test_two_agents_decide_a_question_by_vote(settings: Settings, as_agent
                 {"proposal_id": p["id"], "choice": "After the release", "rationale": "the release is Friday"},
             )
         )
-        assert second["closed_now"] and second["proposal"]["status"] == "failed"
+        assert second["closed_now"] and second["status"] == "failed" and "proposal" not in second
+        assert second["tally"] == "now 1, after the release 1, abstain 0; 2 of 2 voted, quorum 2"
         assert second["next_step"].startswith(f"Your vote settled it: proposal {p['id']} failed. tie:")
         shown = data(await ana.call_tool("consensus_list", {"proposal_id": p["id"]}))["proposal"]
         assert [(v["agent"], v["choice"], v["rationale"]) for v in shown["votes"]] == [
