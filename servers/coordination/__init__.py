@@ -42,6 +42,8 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         clock=clock,
         background=[tasks.SWEEP, consensus.CLOSING],
     )
+    if not (settings.sandbox_allow and settings.sandbox_root):
+        mcp.hidden = frozenset({"sandbox_test"})  # off: not listed; a call says how to turn it on
     add_tools(mcp, tasks.TOOLS, consensus.TOOLS)
     orientation.register(mcp)
     advertise(mcp, resources=False, subscribe=False, prompts=False)

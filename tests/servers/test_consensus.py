@@ -28,8 +28,8 @@ pytestmark = pytest.mark.anyio
 CONSENSUS_TOOLS = {"consensus_propose", "consensus_vote", "consensus_list", "improvement_propose", "sandbox_test"}
 
 
-async def test_the_consensus_tools_are_listed_with_true_annotations(settings: Settings) -> None:
-    async with Client(build_server(settings)) as client:
+async def test_the_consensus_tools_are_listed_with_true_annotations(settings: Settings, project: Path) -> None:
+    async with Client(build_server(sandboxed(settings, project))) as client:  # sandbox_test is listed when on
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) >= CONSENSUS_TOOLS
     for name in CONSENSUS_TOOLS:

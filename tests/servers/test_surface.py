@@ -3,15 +3,23 @@ vote, toolsets, and sandbox_test unlisted while it is off."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp import Client
 
+from servers import SERVER_KINDS
 from servers.coordination import build_server
-from shared.config import Settings
+from shared.config import ConfigError, Settings, load_settings
 from shared.models.tasks import Task, TaskLine
+from shared.rules import toolsets
 from tests.results import data, text
 
 pytestmark = pytest.mark.anyio
@@ -64,3 +72,61 @@ async def test_a_vote_is_answered_with_the_tally_line_not_the_proposal(settings:
         assert "x" * 50 not in text(voted) and len(text(voted).encode()) // 4 <= 120
         settled = data(await bo.call_tool("consensus_vote", {"proposal_id": pid, "choice": "approve"}))
         assert (settled["status"], settled["outcome"], settled["closed_now"]) == ("passed", "approve", True)
+
+
+async def _listed(kind: str, settings: Settings) -> set[str]:
+    module = importlib.import_module(f"servers.{kind}")
+    async with Client(module.build_server(settings)) as c:
+        return {t.name for t in (await c.list_tools()).tools}
+
+
+async def test_the_groups_name_every_tool_the_servers_register(settings: Settings, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    on = replace(settings, sandbox_allow=("pytest",), sandbox_root=project)  # sandbox_test listed
+    registered = set().union(*[await _listed(kind, on) for kind in SERVER_KINDS])
+    assert registered == set(toolsets.every_tool())
+
+
+async def test_core_lists_the_workers_loop_on_every_server(settings: Settings) -> None:
+    core = replace(settings, tools=toolsets.select("core"))
+    listed = set().union(*[await _listed(kind, core) for kind in SERVER_KINDS])
+    assert listed == set(toolsets.CORE)
+    assert await _listed("monitoring", core) == {"start_here"}
+    async with Client(build_server(core)) as c:
+        outside = await c.call_tool("consensus_propose", {"title": "x"})
+    assert outside.is_error and "consensus_propose is not in this server's toolset (ROUNDTABLE_TOOLS" in text(outside)
+
+
+async def test_a_list_of_groups_and_tools_selects_them(settings: Settings) -> None:
+    chosen = replace(settings, tools=toolsets.select("tasks, consensus_vote"))
+    assert await _listed("coordination", chosen) == {*toolsets.GROUPS["tasks"], "consensus_vote", "start_here"}
+    assert toolsets.select("all") is None and toolsets.select("") is None
+
+
+def test_an_unknown_toolset_is_refused_at_start_with_the_valid_names(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env={"ROUNDTABLE_DB": str(tmp_path / "rt.db"), "ROUNDTABLE_TOOLS": "core,taks"})
+    message = str(refused.value)
+    assert "ROUNDTABLE_TOOLS='core,taks'" in message and "'taks' (did you mean tasks?)" in message
+    assert "all, core, groups (tasks, consensus" in message and "message_wait" in message
+    flagged = load_settings(argparse.Namespace(tools="core", db=None, agent=None, role=None), env={})
+    assert flagged.tools == frozenset(toolsets.CORE)
+
+
+def test_a_server_started_with_an_unknown_toolset_exits_naming_the_fix(tmp_path: Path) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-m", "servers.monitoring", "--db", str(tmp_path / "rt.db"), "--tools", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert ran.returncode == 2 and "unknown tool or toolset 'nope'" in ran.stderr
+
+
+async def test_sandbox_test_is_not_listed_while_it_is_off(settings: Settings) -> None:
+    assert "sandbox_test" not in await _listed("coordination", settings)
+    async with Client(build_server(settings)) as c:
+        off = await c.call_tool("sandbox_test", {"proposal_id": 1, "command": "pytest"})
+    assert off.is_error and "sandbox_test is off on this server" in text(off)
