@@ -5,10 +5,12 @@ compacted once, when `add_tools` registers it (the argument model that validates
 
 - input: pydantic's generated "title"s go (they repeat each name in Title Case); an optional argument's
   `anyOf [X, null]` becomes X with its null default left out (leaving an argument out is how a model says
-  "none"); defaults that say nothing (null, "", [], {}, false) go; limits stay.
-- output: titles and field descriptions go (what a field means is in the tool's description, and the
-  structured content is for programs); `anyOf [X, null]` becomes X with "null" in its type; the shapes
-  and `required` stay, so the structured content still validates against it.
+  "none"); defaults that say nothing (null, "", [], {}, false) go; text and list sizes, integer minimums of
+  0 or 1 and guards of 2^31 and above go (every call still checks them and a refusal names the limit);
+  numeric limits a model needs (limit ≤ 100, progress ≤ 100) stay.
+- output: titles, field descriptions, defaults, `required` lists and enums go (each only explains or
+  narrows; what a field means is in the tool's description, and the structured content is for programs);
+  `anyOf [X, null]` becomes X with "null" in its type. The shapes stay, so every result still validates.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from typing import Any
 
 SILENT_DEFAULTS: tuple[Any, ...] = (None, "", [], {}, False)
 SIZE_LIMITS = frozenset({"maxLength", "minLength", "maxItems"})
-"""Text and list sizes are checked on every call and a refusal names the limit; listed, they are noise."""
+"""Text and list sizes are checked on every call and a refusal names the limit; listed, they are noise (as
+are an id's minimum of 1 and the 2^62 guards)."""
+
+
+OUTPUT_NOISE = frozenset({"description", "default", "required", "enum"})
+"""Left out of output schemas: each only narrows or explains, so the schema still accepts every result."""
 
 
 def _says_nothing(value: Any) -> bool:
@@ -66,17 +73,14 @@ def output_schema(schema: Any, parent_key: str | None = None) -> Any:
     if not isinstance(schema, dict):
         return schema
     arm = _drop_null(schema)
-    if arm is not None and set(arm) <= {"type", "items", "enum", "$ref"} and isinstance(arm.get("type"), str):
+    if arm is not None and set(arm) <= {"type", "items", "enum"} and isinstance(arm.get("type"), str):
         rest = {k: v for k, v in schema.items() if k != "anyOf"}
-        enum = arm.get("enum")
         schema = {**arm, **rest, "type": [arm["type"], "null"]}
-        if enum is not None:
-            schema["enum"] = [*enum, None]
     out: dict[str, Any] = {}
     for key, value in schema.items():
         if _is_title(key, value, parent_key):
             continue
-        if key in ("description", "default", "required") and parent_key != "properties":
+        if key in OUTPUT_NOISE and parent_key != "properties":
             continue
         out[key] = output_schema(value, key)
     return out

@@ -79,7 +79,7 @@ def add_tools(mcp: MCPServer[Any], *groups: Iterable[Callable[..., Awaitable[Any
             annotations = getattr(fn, ANNOTATIONS, None)
             if annotations is None:
                 raise TypeError(f"{fn.__name__} is not decorated with @tool")
-            if toolset is not None and fn.__name__ not in toolset:
+            if toolset is not None and toolsets.ALIASES.get(fn.__name__, fn.__name__) not in toolset:
                 continue
             mcp.tool(annotations=annotations, description=inspect.cleandoc(fn.__doc__ or ""))(fn)
             _make_strict(mcp, fn.__name__)

@@ -11,7 +11,7 @@ import difflib
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "tasks": ("task_create", "task_list", "task_claim", "task_update", "task_complete"),
-    "consensus": ("consensus_propose", "improvement_propose", "consensus_vote", "consensus_list", "sandbox_test"),
+    "consensus": ("consensus_propose", "consensus_vote", "consensus_list", "sandbox_test"),
     "messages": (
         "message_send",
         "message_broadcast",
@@ -27,6 +27,10 @@ GROUPS: dict[str, tuple[str, ...]] = {
 """Each group's tools, named as the servers register them (tests/servers/test_surface.py checks this)."""
 
 ALWAYS = ("start_here",)
+
+ALIASES = {"improvement_propose": "consensus_propose"}
+"""Tools kept callable but never listed, registered with the tool they stand for (bench/RESULTS.md, issue 14:
+improvement_propose became consensus_propose(kind="improvement"))."""
 
 CORE: tuple[str, ...] = (
     *ALWAYS,

@@ -25,7 +25,7 @@ from tests.stdio import server_params
 
 pytestmark = pytest.mark.anyio
 
-CONSENSUS_TOOLS = {"consensus_propose", "consensus_vote", "consensus_list", "improvement_propose", "sandbox_test"}
+CONSENSUS_TOOLS = {"consensus_propose", "consensus_vote", "consensus_list", "sandbox_test"}
 
 
 async def test_the_consensus_tools_are_listed_with_true_annotations(settings: Settings, project: Path) -> None:

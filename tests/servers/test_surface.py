@@ -130,3 +130,23 @@ async def test_sandbox_test_is_not_listed_while_it_is_off(settings: Settings) ->
     async with Client(build_server(settings)) as c:
         off = await c.call_tool("sandbox_test", {"proposal_id": 1, "command": "pytest"})
     assert off.is_error and "sandbox_test is off on this server" in text(off)
+
+
+async def test_an_improvement_is_proposed_with_consensus_propose_and_the_old_name_still_answers(
+    settings: Settings,
+) -> None:
+    idea = {"title": "pytest first", "change": "run pytest", "why": "red merges", "expected_effect": "none"}
+    async with Client(build_server(settings)) as c:
+        listed = {t.name for t in (await c.list_tools()).tools}
+        assert "improvement_propose" not in listed and "consensus_propose" in listed
+        made = data(await c.call_tool("consensus_propose", {**idea, "kind": "improvement"}))["proposal"]
+        assert made["kind"] == "improvement" and made["options"] == ["approve", "reject"]
+        assert made["improvement"] == {"change": "run pytest", "why": "red merges", "expected_effect": "none"}
+        old = data(await c.call_tool("improvement_propose", idea))["proposal"]
+        assert old["kind"] == "improvement" and old["improvement"] == made["improvement"]
+        stray = await c.call_tool("consensus_propose", idea)
+        assert stray.is_error and 'change, why, expected_effect belong to an improvement; add kind="improvement"' in (
+            text(stray)
+        )
+        short = await c.call_tool("consensus_propose", {"title": "x", "kind": "improvement", "change": "y"})
+        assert short.is_error and "an improvement needs why, expected_effect" in text(short)
