@@ -26,10 +26,8 @@ GREETING = (
 
 @tool(read_only=True, idempotent=True, title="Start here: who you are and what to do now")
 async def start_here(ctx: Context[Any, Any]) -> Brief:
-    """Call this first, and again after a long pause. Says who you are (name, role, capabilities), the tasks
-    you hold with the time left on each lease, tasks assigned to you, your unread direct mail and system
-    notices, acknowledgements you owe, votes awaiting you, and the one thing to do next. Reads only:
-    nothing is marked read."""
+    """Call first and after a long pause: who you are, what you hold and owe, what awaits you, and the
+    next step. Marks nothing read."""
     rt = runtime(ctx)
     return await brief.of(rt.db, rt.actor())
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from shared.errors import InvalidArgument
+from shared.rules import toolsets
 from shared.rules.names import check_agent_name
 
 Role = Literal["admin", "worker", "observer"]
@@ -70,6 +71,8 @@ class Settings:
     task_retention: float = 30 * 86400.0
     skill_versions_kept: int = 20
     limits: Limits = field(default_factory=Limits)
+    tools: frozenset[str] | None = None
+    """The tools the servers list (ROUNDTABLE_TOOLS, shared/rules/toolsets.py); None: every tool."""
 
     @property
     def heartbeat_interval(self) -> float:
@@ -111,6 +114,9 @@ def parser(prog: str, description: str, version: str) -> argparse.ArgumentParser
     p.add_argument("--db", help="SQLite file shared by the team (env ROUNDTABLE_DB; default: per-user data dir)")
     p.add_argument("--agent", help="name this process speaks for (env ROUNDTABLE_AGENT; default: derived)")
     p.add_argument("--role", choices=ROLES, help="admin | worker | observer (env ROUNDTABLE_ROLE; default worker)")
+    p.add_argument(
+        "--tools", help="all | core | a comma list of groups and tools to list (env ROUNDTABLE_TOOLS; default all)"
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {version}")
     return p
 
@@ -131,6 +137,11 @@ def load_settings(args: argparse.Namespace | None = None, env: Mapping[str, str]
             raise ConfigError(f"ROUNDTABLE_AGENT={agent!r}: {exc}; set a usable name or unset it") from None
     allow = tuple(p.strip() for p in env.get("ROUNDTABLE_SANDBOX_ALLOW", "").split(",") if p.strip())
     root = env.get("ROUNDTABLE_SANDBOX_ROOT")
+    selection = getattr(args, "tools", None) or env.get("ROUNDTABLE_TOOLS") or "all"
+    try:
+        tools = toolsets.select(selection)
+    except toolsets.UnknownTools as exc:
+        raise ConfigError(f"ROUNDTABLE_TOOLS={selection!r}: {exc}") from None
     return Settings(
         db_path=db_path.absolute(),
         agent=agent,
@@ -162,6 +173,7 @@ def load_settings(args: argparse.Namespace | None = None, env: Mapping[str, str]
             open_proposals=int(_number(env, "ROUNDTABLE_MAX_OPEN_PROPOSALS", 20, minimum=1)),
             lease_age=_number(env, "ROUNDTABLE_MAX_LEASE_AGE", 86400.0, minimum=60.0),
         ),
+        tools=tools,
     )
 
 

@@ -255,20 +255,19 @@ async def vote(s: Scene) -> None:
         cast = await s.call(
             who, "consensus_vote", proposal_id=p["id"], choice="approve", rationale="tested and reviewed"
         )
-        q = cast["proposal"]
         if closes:
             s.check(
-                cast["closed_now"] and q["status"] == "passed" and q["outcome"] == "approve",
-                f"bo's vote settled it: {q['status']} ({q['outcome']}) — {q['outcome_reason']}",
+                cast["closed_now"] and cast["status"] == "passed" and cast["outcome"] == "approve",
+                f"bo's vote settled it: {cast['status']} ({cast['outcome']}) — {cast['tally']}",
                 expected="the proposal to close as passed (approve)",
-                got=f"closed_now {cast['closed_now']}, status {q['status']}, outcome {q['outcome']}",
+                got=f"closed_now {cast['closed_now']}, status {cast['status']}, outcome {cast['outcome']}",
             )
         else:
             s.check(
-                not cast["closed_now"] and q["status"] == "open",
-                f"{q['tally']['cast']} of {q['tally']['electorate']} have voted; still open",
+                not cast["closed_now"] and cast["status"] == "open",
+                f"{cast['tally']}; still open",
                 expected="the proposal still open after one vote",
-                got=f"closed_now {cast['closed_now']}, status {q['status']}",
+                got=f"closed_now {cast['closed_now']}, status {cast['status']}",
             )
 
 

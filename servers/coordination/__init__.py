@@ -15,6 +15,7 @@ from shared.config import Settings
 from shared.frame.notify import advertise
 from shared.frame.runtime import Runtime, create_server, run_main
 from shared.frame.tool import add_tools
+from shared.rules import toolsets
 from shared.rules.clock import Clock, system_clock
 
 DESCRIPTION = (
@@ -42,6 +43,9 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         clock=clock,
         background=[tasks.SWEEP, consensus.CLOSING],
     )
+    mcp.hidden = frozenset(toolsets.ALIASES)  # callable under the old name, not listed
+    if not (settings.sandbox_allow and settings.sandbox_root):
+        mcp.hidden |= {"sandbox_test"}  # off: not listed; a call says how to turn it on
     add_tools(mcp, tasks.TOOLS, consensus.TOOLS)
     orientation.register(mcp)
     advertise(mcp, resources=True, subscribe=False, prompts=False)  # roundtable://me (servers/orientation.py)

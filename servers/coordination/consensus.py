@@ -17,7 +17,7 @@ from shared.errors import InvalidArgument
 from shared.frame.jobs import every
 from shared.frame.runtime import Runtime, runtime
 from shared.frame.tool import tool
-from shared.models.consensus import Proposal, ProposalList, ProposeResult, SandboxResult, VoteResult
+from shared.models.consensus import Proposal, ProposalKind, ProposalList, ProposeResult, SandboxResult, VoteResult
 from shared.rules.clock import iso
 from shared.rules.timeparse import parse_when
 from shared.rules.voting import Rule
@@ -36,33 +36,29 @@ unanimous — a quorum, a deadline). By default the agents present now are the e
 consensus_list(proposal_id=N) shows the tally, who voted what and why, and the outcome. consensus_vote casts
 or changes your vote (or abstain) while the proposal is open. A proposal closes by itself as soon as the
 remaining votes cannot change the outcome, when everyone has voted, or at its deadline.
-Improvements to how the team works: improvement_propose (what to change, why, the expected effect), then
+Improvements to how the team works: consensus_propose(kind="improvement", change, why, expected_effect), then
 attach evidence with sandbox_test, which runs an allowed test command in a temporary copy of the project.
 """
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-ProposalId = Annotated[int, Field(ge=1, le=2**62, description="the proposal's id, from consensus_list")]
+ProposalId = Annotated[int, Field(ge=1, le=2**62)]
 Option = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 AgentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-OptionsArg = Annotated[list[Option], Field(min_length=2, max_length=10, description="2-10 distinct choices")]
+OptionsArg = Annotated[list[Option], Field(min_length=2, max_length=10)]
 RuleArg = Annotated[
     Rule,
-    Field(description="majority: more than half of the votes for options; two_thirds: at least 2/3; unanimous: all"),
+    Field(),
 ]
 QuorumArg = Annotated[
     int | None,
-    Field(ge=1, le=store.MAX_ELECTORATE, description="votes needed, abstentions included; default: most electors"),
+    Field(ge=1, le=store.MAX_ELECTORATE, description="default: most electors"),
 ]
-DeadlineArg = Annotated[
-    str, Field(max_length=40, description='when voting ends: a delay such as "30m", "2h", "1d", or an ISO time')
-]
+DeadlineArg = Annotated[str, Field(max_length=40, description="delay or ISO time")]
 VotersArg = Annotated[
     list[AgentName],
-    Field(max_length=store.MAX_ELECTORATE, description="agent names who vote; empty: every agent present now"),
+    Field(max_length=store.MAX_ELECTORATE, description="default: agents present now"),
 ]
-RoleArg = Annotated[
-    Literal["admin", "worker"] | None, Field(description="instead of voters: the agents of this role present now")
-]
+RoleArg = Annotated[Literal["admin", "worker"] | None, Field()]
 
 
 def deadline_from(value: str, now: float) -> float:
@@ -102,16 +98,19 @@ def _next_after_propose(p: Proposal, sandbox_on: bool) -> str:
     return step + f"Follow it with consensus_list(proposal_id={p.id})."
 
 
+def tally_line(p: Proposal) -> str:
+    """'approve 2, reject 1, abstain 0; 3 of 4 voted, quorum 3'."""
+    counts = ", ".join(f"{o.option} {o.votes}" for o in p.tally.options)
+    return f"{counts}, abstain {p.tally.abstain}; {p.tally.cast} of {p.tally.electorate} voted, quorum {p.quorum}"
+
+
 def _next_after_vote(p: Proposal, closed_now: bool) -> str:
     if p.status != "open":
         outcome = f" ({p.outcome})" if p.outcome else ""
         lead = "Your vote settled it" if closed_now else "It is closed"
         return f"{lead}: proposal {p.id} {p.status}{outcome}. {p.outcome_reason}."
-    waiting = f" Waiting for: {', '.join(p.not_voted)}." if p.not_voted else ""
-    return (
-        f"Recorded. {p.tally.cast} of {p.tally.electorate} electors have voted (quorum {p.quorum}).{waiting} "
-        f"It closes as soon as the result cannot change, or at {p.deadline}; you may change your vote until then."
-    )
+    waiting = f"Waiting for: {', '.join(p.not_voted)}. " if p.not_voted else ""
+    return f"Recorded. {waiting}Open until {p.deadline} or until the result cannot change; you may change your vote."
 
 
 async def _propose(rt: Runtime, me: Actor, spec: store.NewProposal) -> ProposeResult:
@@ -123,45 +122,69 @@ async def _propose(rt: Runtime, me: Actor, spec: store.NewProposal) -> ProposeRe
 
 @tool(read_only=False, title="Put a question to the team")
 async def consensus_propose(
-    title: Annotated[Text, Field(max_length=200, description="the question, e.g. 'Ship the refactor now?'")],
+    title: Annotated[Text, Field(max_length=200)],
     ctx: Context[Any, Any],
-    description: Annotated[str, Field(max_length=10_000, description="context electors need to decide")] = "",
+    description: Annotated[str, Field(max_length=10_000)] = "",
     options: OptionsArg = ["approve", "reject"],  # noqa: B006 - pydantic copies defaults
     rule: RuleArg = "majority",
     quorum: QuorumArg = None,
     deadline: DeadlineArg = "24h",
     voters: VotersArg = [],  # noqa: B006
     role: RoleArg = None,
+    kind: ProposalKind = "decision",
+    change: Annotated[str, Field(max_length=10_000)] = "",
+    why: Annotated[str, Field(max_length=10_000)] = "",
+    expected_effect: Annotated[str, Field(max_length=5_000)] = "",
 ) -> ProposeResult:
-    """Ask the team to decide something ("ship the refactor now or after the release?") by vote.
-
-    The electors are fixed when it opens: the agents present now (default), the named `voters`, or the
-    present agents of a `role`; each gets a "vote requested" notice. Abstaining is always possible and
-    counts toward the quorum only. It closes by itself as passed (with the winning option), rejected
-    (an option named reject/no won, or no option cleared the rule's bar), or failed (no quorum or a tie),
-    as soon as the outcome can no longer change, when everyone voted, or at the deadline.
-    """
+    """Ask the team to decide by vote; the electors (agents present now, voters, or a role) are
+    notified. Closes itself as passed, rejected or failed once settled or at the deadline. kind="improvement"
+    (change, why, expected_effect): a change to how the team works, approve/reject; sandbox_test adds evidence."""
     rt = runtime(ctx)
     me = await rt.writer()
+    details = {"change": change.strip(), "why": why.strip(), "expected_effect": expected_effect.strip()}
+    if kind == "decision":
+        given = [name for name, value in details.items() if value]
+        if given:
+            raise InvalidArgument(f'{", ".join(given)} belong to an improvement; add kind="improvement"')
+        spec = store.NewProposal(
+            title=title,
+            description=description,
+            options=tuple(options),
+            rule=rule,
+            quorum=quorum,
+            deadline=deadline_from(deadline, me.now),
+            voters=tuple(voters),
+            role=role,
+        )
+        return await _propose(rt, me, spec)
+    missing = [name for name, value in details.items() if not value]
+    if missing:
+        raise InvalidArgument(
+            f"an improvement needs {', '.join(missing)}: what to change, why, and the expected effect"
+        )
+    if tuple(options) != DEFAULT_OPTIONS:
+        raise InvalidArgument("an improvement is voted approve/reject; leave options out")
     spec = store.NewProposal(
+        kind="improvement",
         title=title,
-        description=description,
-        options=tuple(options),
+        description=description.strip() or details["change"],
+        options=DEFAULT_OPTIONS,
         rule=rule,
         quorum=quorum,
         deadline=deadline_from(deadline, me.now),
         voters=tuple(voters),
         role=role,
+        details=details,
     )
     return await _propose(rt, me, spec)
 
 
 @tool(read_only=False, title="Propose an improvement to how the team works")
 async def improvement_propose(
-    title: Annotated[Text, Field(max_length=200, description="a short name for the change")],
-    change: Annotated[Text, Field(max_length=10_000, description="what to change, concretely")],
-    why: Annotated[Text, Field(max_length=10_000, description="the problem it solves, with evidence")],
-    expected_effect: Annotated[Text, Field(max_length=5_000, description="what should get better, measurably")],
+    title: Annotated[Text, Field(max_length=200)],
+    change: Annotated[Text, Field(max_length=10_000)],
+    why: Annotated[Text, Field(max_length=10_000)],
+    expected_effect: Annotated[Text, Field(max_length=5_000)],
     ctx: Context[Any, Any],
     rule: RuleArg = "majority",
     quorum: QuorumArg = None,
@@ -169,47 +192,41 @@ async def improvement_propose(
     voters: VotersArg = [],  # noqa: B006
     role: RoleArg = None,
 ) -> ProposeResult:
-    """Propose a change to how the team works, voted approve/reject like consensus_propose.
-
-    Attach evidence that it helps with sandbox_test (a test run in a temporary copy of the project);
-    electors see the evidence in consensus_list(proposal_id=N). Returns the proposal and who was asked.
-    """
-    rt = runtime(ctx)
-    me = await rt.writer()
-    spec = store.NewProposal(
-        kind="improvement",
-        title=title,
-        description=change,
-        options=DEFAULT_OPTIONS,
+    """The same as consensus_propose(kind="improvement"); kept callable, not listed (issue 14 merged it)."""
+    return await consensus_propose(
+        title,
+        ctx,
         rule=rule,
         quorum=quorum,
-        deadline=deadline_from(deadline, me.now),
-        voters=tuple(voters),
+        deadline=deadline,
+        voters=voters,
         role=role,
-        details={"change": change, "why": why, "expected_effect": expected_effect},
+        kind="improvement",
+        change=change,
+        why=why,
+        expected_effect=expected_effect,
     )
-    return await _propose(rt, me, spec)
 
 
 @tool(read_only=False, idempotent=True, title="Vote on a proposal")
 async def consensus_vote(
     proposal_id: ProposalId,
-    choice: Annotated[str, Field(max_length=80, description="one of the proposal's options, or 'abstain'")],
+    choice: Annotated[str, Field(max_length=80, description="an option or 'abstain'")],
     ctx: Context[Any, Any],
-    rationale: Annotated[str | None, Field(max_length=2_000, description="why; shown to everyone")] = None,
+    rationale: Annotated[str | None, Field(max_length=2_000)] = None,
 ) -> VoteResult:
-    """Cast your vote on an open proposal, or change it (one vote per agent; the latest counts).
-
-    'abstain' counts toward the quorum but for no option. Only the proposal's electors may vote, and only
-    while it is open. Returns the proposal with its tally, and whether your vote settled it.
-    """
+    """Cast or change your vote on an open proposal: an option, or 'abstain' (counts for the
+    quorum only). Returns the tally line and whether your vote settled it."""
     rt = runtime(ctx)
     me = await rt.writer()
     cast = await store.vote(rt.db, proposal_id, choice, (rationale or "").strip() or None, me)
     proposal = await queries.get(rt.db, proposal_id, me)
     closed_now = cast.closed is not None
     return VoteResult(
-        proposal=proposal,
+        proposal_id=proposal.id,
+        status=proposal.status,
+        outcome=proposal.outcome,
+        tally=tally_line(proposal),
         your_vote=cast.choice,
         changed=cast.changed,
         closed_now=closed_now,
@@ -220,17 +237,12 @@ async def consensus_vote(
 @tool(read_only=True, idempotent=True, title="List proposals or show one")
 async def consensus_list(
     ctx: Context[Any, Any],
-    proposal_id: Annotated[
-        int | None, Field(ge=1, le=2**62, description="show this proposal in full: tally, votes, evidence")
-    ] = None,
-    status: Annotated[Literal["open", "closed", "all"], Field(description="which proposals to list")] = "open",
+    proposal_id: Annotated[int | None, Field(ge=1, le=2**62)] = None,
+    status: Annotated[Literal["open", "closed", "all"], Field()] = "open",
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> ProposalList:
-    """List proposals — open ones awaiting your vote first — or show one with its tally, who voted what
-    and why, its evidence and its outcome.
-
-    Proposals past their deadline are closed before they are shown (by the same rules a vote uses).
-    """
+    """Proposals, those awaiting your vote first; proposal_id shows one in full: tally, votes with
+    reasons, evidence, outcome."""
     rt = runtime(ctx)
     me = rt.actor()
     if proposal_id is not None:
@@ -258,26 +270,14 @@ async def consensus_list(
 @tool(read_only=False, title="Test an improvement in a sandbox")
 async def sandbox_test(
     proposal_id: ProposalId,
-    command: Annotated[
-        str, Field(min_length=1, max_length=2_000, description="one allowed program and its arguments, no shell")
-    ],
+    command: Annotated[str, Field(min_length=1, max_length=2_000)],
     ctx: Context[Any, Any],
-    directory: Annotated[
-        str, Field(max_length=500, description="folder inside the sandbox root to copy and run in")
-    ] = ".",
-    timeout_seconds: Annotated[
-        float | None, Field(ge=1, le=86_400, description="stop it sooner than the server's limit")
-    ] = None,
+    directory: Annotated[str, Field(max_length=500)] = ".",
+    timeout_seconds: Annotated[float | None, Field(ge=1, le=86_400)] = None,
 ) -> SandboxResult:
-    """Run a test command for an improvement proposal in isolation and attach the result as evidence.
-
-    The command (e.g. "pytest -q tests/") runs without a shell, in a temporary copy of the directory the
-    server allows (ROUNDTABLE_SANDBOX_ROOT), confined by bubblewrap (read-only filesystem except the copy,
-    no network), with a scrubbed environment and a time limit; only programs on the allow-list
-    (ROUNDTABLE_SANDBOX_ALLOW) run, and arguments name paths inside the copy only (relative, no '..').
-    Off unless configured. Returns the exit code,
-    duration and the tail of the output, now attached to the proposal. Admins and workers only.
-    """
+    """Run an allowed test command (no shell; relative paths) for an improvement in a confined,
+    throwaway copy of the project, and attach the result as evidence. Returns exit code, duration and
+    output tail."""
     rt = runtime(ctx)
     me = await rt.writer()
     box = sandbox.Sandbox.from_settings(rt.settings)

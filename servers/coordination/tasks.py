@@ -14,7 +14,16 @@ from pydantic import Field, StringConstraints
 from shared.frame.jobs import every
 from shared.frame.runtime import Runtime, runtime
 from shared.frame.tool import tool
-from shared.models.tasks import PRIORITIES, ClaimResult, Priority, Task, TaskPage, TaskResult, TaskStatus
+from shared.models.tasks import (
+    PRIORITIES,
+    ClaimResult,
+    Priority,
+    Task,
+    TaskLine,
+    TaskPage,
+    TaskResult,
+    TaskStatus,
+)
 from shared.rules.timeparse import parse_duration, parse_when
 from shared.store.tasks import changes as task_changes
 from shared.store.tasks import queries as task_queries
@@ -22,8 +31,8 @@ from shared.store.tasks import queue as store
 from shared.store.team import agents
 
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-TaskId = Annotated[int, Field(ge=1, description="the task's id, as task_list or task_create returned it")]
-Duration = Annotated[str, Field(max_length=40, description='e.g. "90s", "15m", "2h", "1d"')]
+TaskId = Annotated[int, Field(ge=1)]
+Duration = Annotated[str, Field(max_length=40)]
 
 
 async def sweep_once(rt: Runtime) -> None:
@@ -60,30 +69,19 @@ def _next_for(task: Task) -> str:
 async def task_create(
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)],
     ctx: Context[Any, Any],
-    description: Annotated[str, Field(max_length=10_000, description="what done looks like")] = "",
+    description: Annotated[str, Field(max_length=10_000)] = "",
     priority: Priority = "normal",
     tags: Annotated[list[Label], Field(max_length=20)] = [],  # noqa: B006 - pydantic copies defaults
-    requires: Annotated[
-        list[Label], Field(max_length=20, description="capabilities a claimer must have (agent_register)")
-    ] = [],  # noqa: B006
-    assignee: Annotated[str | None, Field(max_length=100, description="agent name; only it may claim")] = None,
-    depends_on: Annotated[
-        list[Annotated[int, Field(ge=1)]], Field(max_length=50, description="ids that must be done first")
-    ] = [],  # noqa: B006
-    not_before: Annotated[
-        str | None, Field(max_length=40, description='ISO time or a delay such as "30m": not ready before it')
-    ] = None,
-    repeat_every: Annotated[
-        Duration | None, Field(description="repeat on this rhythm: when it finishes, the next occurrence is queued")
-    ] = None,
-    max_attempts: Annotated[int, Field(ge=1, le=20, description="failures/lapses before it fails")] = 3,
-    lease: Annotated[Duration | None, Field(description="how long a claim lasts; default from settings")] = None,
+    requires: Annotated[list[Label], Field(max_length=20, description="capabilities a claimer needs")] = [],  # noqa: B006
+    assignee: Annotated[str | None, Field(max_length=100, description="only this agent may claim it")] = None,
+    depends_on: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50)] = [],  # noqa: B006
+    not_before: Annotated[str | None, Field(max_length=40, description='ISO time or delay, e.g. "30m"')] = None,
+    repeat_every: Annotated[Duration | None, Field(description='e.g. "1d": requeued when done')] = None,
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 3,
+    lease: Annotated[Duration | None, Field()] = None,
 ) -> TaskResult:
-    """Put a task in the shared queue for any agent (or one assignee) to claim.
-
-    Use depends_on to order work, not_before to schedule it, repeat_every for recurring work
-    (monitoring, research, sync). Returns the task and what to do next.
-    """
+    """Queue a task for any agent (or one assignee) to claim. depends_on orders work, not_before
+    schedules it, repeat_every makes it recurring. Returns the task in full and the next step."""
     rt = runtime(ctx)
     me = rt.require_writer()
     spec = store.NewTask(
@@ -110,23 +108,23 @@ async def task_create(
 @tool(read_only=True, idempotent=True, title="List tasks")
 async def task_list(
     ctx: Context[Any, Any],
-    status: Annotated[
-        list[TaskStatus] | None, Field(description="default: open, claimed and blocked (unfinished work)")
-    ] = None,
-    ready_only: Annotated[bool, Field(description="only tasks you could claim right now")] = False,
-    mine: Annotated[bool, Field(description="only tasks you hold")] = False,
-    assignee: Annotated[str | None, Field(max_length=100, description="only tasks assigned to this agent")] = None,
+    task_id: Annotated[int | None, Field(ge=1, description="one task, in full")] = None,
+    status: Annotated[list[TaskStatus] | None, Field()] = None,
+    ready_only: Annotated[bool, Field()] = False,
+    mine: Annotated[bool, Field()] = False,
+    assignee: Annotated[str | None, Field(max_length=100)] = None,
     tag: Annotated[str | None, Field(max_length=50)] = None,
-    text: Annotated[str | None, Field(max_length=200, description="words in the title or description")] = None,
+    text: Annotated[str | None, Field(max_length=200)] = None,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Field(max_length=40, description="next_cursor from the previous page")] = None,
+    cursor: Annotated[str | None, Field(max_length=40)] = None,
 ) -> TaskPage:
-    """List tasks, highest priority first then oldest, with paging.
-
-    A task is ready when it is open, its dependencies are done, its not_before has passed and you may
-    claim it (assignee, required capabilities). Claims whose lease lapsed show as open again.
-    """
+    """List tasks in short form, highest priority then oldest (default: unfinished ones);
+    ready_only: what you could claim now; task_id: one task in full. Returns tasks, total, next_cursor."""
     rt = runtime(ctx)
+    if task_id is not None:
+        return TaskPage(
+            tasks=[], task=await rt.db.read(task_queries.get, rt.actor(), task_id), total=1, next_cursor=None
+        )
     statuses = status or ([] if ready_only or mine else ["open", "claimed", "blocked"])
     filters = task_queries.TaskFilter(
         statuses=sorted(set(statuses)),
@@ -137,20 +135,17 @@ async def task_list(
         text=text,
     )
     found, total, next_cursor = await rt.db.read(task_queries.page, rt.actor(), filters, limit=limit, cursor=cursor)
-    return TaskPage(tasks=found, total=total, next_cursor=next_cursor)
+    return TaskPage(tasks=[TaskLine.of(t) for t in found], total=total, next_cursor=next_cursor)
 
 
 @tool(read_only=False, title="Claim a task")
 async def task_claim(
     ctx: Context[Any, Any],
-    task_id: Annotated[int | None, Field(ge=1, description="a specific task; omit to take the best ready")] = None,
-    lease: Annotated[Duration | None, Field(description="claim length; default the task's lease")] = None,
+    task_id: Annotated[int | None, Field(ge=1, description="omit: the best ready one")] = None,
+    lease: Annotated[Duration | None, Field()] = None,
 ) -> ClaimResult:
-    """Take a task to work on, atomically: no other agent can hold it while your claim lasts.
-
-    Without task_id, takes the best ready task for you (highest priority, then oldest). The claim
-    lasts while you are present, up to its lease; the result says until when and what to do next.
-    """
+    """Take a task atomically, so no one else holds it: the one named, or the best ready one for you. The
+    claim lasts while you are present, up to its lease. Returns the task and until when it is yours."""
     rt = runtime(ctx)
     me = rt.require_writer()
     seconds = parse_duration(lease, field="lease", minimum=10, maximum=task_changes.MAX_LEASE) if lease else None
@@ -165,23 +160,19 @@ async def task_claim(
 async def task_update(
     task_id: TaskId,
     ctx: Context[Any, Any],
-    progress: Annotated[int | None, Field(ge=0, le=100, description="percent done")] = None,
-    note: Annotated[str | None, Field(max_length=2000, description="what you did or found")] = None,
+    progress: Annotated[int | None, Field(ge=0, le=100)] = None,
+    note: Annotated[str | None, Field(max_length=2000)] = None,
     status: Annotated[
         Literal["open", "blocked", "cancelled"] | None,
-        Field(description="open = release to the queue (or unblock); blocked (give a reason); cancelled"),
+        Field(),
     ] = None,
-    reason: Annotated[str | None, Field(max_length=500, description="why it is blocked or cancelled")] = None,
-    extend_lease: Annotated[Duration | None, Field(description="keep your claim this much longer from now")] = None,
+    reason: Annotated[str | None, Field(max_length=500)] = None,
+    extend_lease: Annotated[Duration | None, Field(description='e.g. "30m" more from now')] = None,
     priority: Priority | None = None,
     add_depends_on: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50)] = [],  # noqa: B006
 ) -> TaskResult:
-    """Report on or change a task: progress and notes while you hold it, release it, block it with a
-    reason (a person or another task must act first), cancel it, or extend your lease.
-
-    Only the holder (or an admin) may change a claimed task; if your claim lapsed you are told so and
-    should stop working on it.
-    """
+    """Change a task you hold: progress, note, extend_lease, priority, add_depends_on; status open
+    releases it, blocked (with a reason) parks it, cancelled drops it. To finish, use task_complete."""
     rt = runtime(ctx)
     me = rt.require_writer()
     change = store.TaskChange(
@@ -202,11 +193,11 @@ async def task_update(
 async def task_complete(
     task_id: TaskId,
     ctx: Context[Any, Any],
-    success: Annotated[bool, Field(description="false reports a failure; it is retried until max_attempts")] = True,
-    result: Annotated[str, Field(max_length=10_000, description="what was done, or why it failed")] = "",
+    success: Annotated[bool, Field()] = True,
+    result: Annotated[str, Field(max_length=10_000)] = "",
 ) -> TaskResult:
-    """Finish the task you hold, with a result. Success unblocks tasks that depend on it; failure
-    returns it to the queue for another attempt until max_attempts, then marks it failed."""
+    """Finish the task you hold. success=false reports a failure: it is retried until max_attempts,
+    then failed. Returns the task and what became ready."""
     rt = runtime(ctx)
     me = rt.require_writer()
     done = await task_changes.complete(rt.db, me, task_id, success=success, result=result)

@@ -19,11 +19,11 @@ from shared.store.team import agents
 
 Tags = Annotated[
     list[Annotated[str, Field(max_length=knowledge.TAG_MAX)]],
-    Field(max_length=knowledge.TAGS_MAX, description="lower-case labels, e.g. ci, sqlite.locking"),
+    Field(max_length=knowledge.TAGS_MAX),
 ]
-Title = Annotated[str, Field(min_length=1, max_length=knowledge.TITLE_MAX, description="short and specific")]
+Title = Annotated[str, Field(min_length=1, max_length=knowledge.TITLE_MAX)]
 Text = Annotated[str, Field(min_length=1, max_length=knowledge.EXPERIENCE_FIELD_MAX)]
-EntryId = Annotated[int, Field(ge=1, description="an entry id, as knowledge_query or knowledge_add returned it")]
+EntryId = Annotated[int, Field(ge=1)]
 
 
 def _next_for_add(result: AddResult) -> str:
@@ -44,26 +44,19 @@ def _next_for_add(result: AddResult) -> str:
 @tool(read_only=False, title="Add knowledge")
 async def knowledge_add(
     title: Title,
-    body: Annotated[str, Field(min_length=1, max_length=knowledge.BODY_MAX, description="the content (≤ 64 KiB)")],
+    body: Annotated[str, Field(min_length=1, max_length=knowledge.BODY_MAX)],
     ctx: Context[Any, Any],
-    kind: Annotated[Kind, Field(description="what sort of knowledge it is")] = "note",
+    kind: Annotated[Kind, Field()] = "note",
     tags: Tags = [],  # noqa: B006 - pydantic copies defaults
-    source: Annotated[str | None, Field(max_length=knowledge.SOURCE_MAX, description="where it came from")] = None,
+    source: Annotated[str | None, Field(max_length=knowledge.SOURCE_MAX)] = None,
     links: Annotated[
         list[Annotated[str, Field(max_length=knowledge.LINK_MAX)]],
-        Field(max_length=knowledge.LINKS_MAX, description="URLs, paths or 'task 12'"),
+        Field(max_length=knowledge.LINKS_MAX),
     ] = [],  # noqa: B006
-    supersedes: Annotated[
-        int | None, Field(ge=1, description="id of the entry this one replaces (it is kept as history)")
-    ] = None,
+    supersedes: Annotated[int | None, Field(ge=1, description="id of the entry this replaces")] = None,
 ) -> AddResult:
-    """Record a fact, decision, how-to, note, post-mortem or reference for every agent to find.
-
-    You are the author. To correct or update an entry, pass supersedes=<its id>: the old one is kept as
-    history and hidden from searches. An entry with the same title as a current one is still added, and
-    the answer lists those possible duplicates so you can supersede or reconcile them. Adding exactly the
-    same entry again (a retry) returns the first one. Returns the saved entry with its id.
-    """
+    """Record a fact, decision, how-to, note, post-mortem or reference for the team. To correct an
+    entry, supersedes=<its id> (the old one stays as history). Returns the entry and same-title entries."""
     rt = runtime(ctx)
     new = knowledge.NewEntry(
         title=title, body=body, kind=kind, tags=tags, source=source, links=links, supersedes=supersedes
@@ -85,28 +78,20 @@ async def knowledge_query(
         str,
         Field(
             max_length=knowledge_search.TEXT_MAX,
-            description="words to find (all must match); empty lists the newest",
         ),
     ] = "",
-    kind: Annotated[AnyKind | None, Field(description="only entries of this kind")] = None,
-    tags: Annotated[
-        list[Annotated[str, Field(max_length=50)]], Field(max_length=5, description="entries carrying all of these")
-    ] = [],  # noqa: B006
-    author: Annotated[str | None, Field(max_length=100, description="agent name")] = None,
-    max_age: Annotated[str | None, Field(max_length=40, description='only entries newer than this, e.g. "7d"')] = None,
-    include_superseded: Annotated[bool, Field(description="also show entries that were replaced")] = False,
-    raw: Annotated[bool, Field(description='treat text as FTS5 query syntax (OR, NEAR, "phrases", prefix*)')] = False,
+    kind: Annotated[AnyKind | None, Field()] = None,
+    tags: Annotated[list[Annotated[str, Field(max_length=50)]], Field(max_length=5)] = [],  # noqa: B006
+    author: Annotated[str | None, Field(max_length=100)] = None,
+    max_age: Annotated[str | None, Field(max_length=40, description='e.g. "7d"')] = None,
+    include_superseded: Annotated[bool, Field()] = False,
+    raw: Annotated[bool, Field(description="text is FTS5 syntax")] = False,
     limit: Annotated[int, Field(ge=1, le=50)] = 10,
-    cursor: Annotated[str | None, Field(max_length=10, description="next_cursor from the previous page")] = None,
+    cursor: Annotated[str | None, Field(max_length=10)] = None,
 ) -> QueryResult:
-    """Search the team's knowledge by words (title, body and tags), best match first, with highlighted
-    snippets; filter by kind, tags, author and age. Replaced (superseded) entries are hidden unless asked.
-
-    Your words are searched as ordinary words — quotes, -, :, AND/OR/NEAR are never query syntax — unless
-    raw=true. The
-    result says how many matched in all; for very common words only the newest 1,000 matches are ranked
-    and the result says so. Read a hit in full with knowledge_get.
-    """
+    """Search the team's knowledge, best first with snippets. Words match their other forms
+    (lock: locked); if no entry has every word, entries with any are ranked and the answer says so. Empty
+    text lists the newest. Read a hit with knowledge_get."""
     rt = runtime(ctx)
     offset = cursors.offset(cursor, tool="knowledge_query")
     author_id = await agents.id_by_name(rt.db, author.strip()) if author and author.strip() else None
@@ -128,8 +113,7 @@ async def knowledge_query(
 
 @tool(read_only=True, title="Read a knowledge entry")
 async def knowledge_get(entry_id: EntryId, ctx: Context[Any, Any]) -> EntryDetail:
-    """One knowledge entry in full (body, source, links, experience details) with its supersede history,
-    oldest first, and the id of its current version."""
+    """One entry in full, with its supersede history and current version's id."""
     rt = runtime(ctx)
     return await knowledge.get(rt.db, entry_id, now=rt.actor().now)
 
@@ -137,17 +121,15 @@ async def knowledge_get(entry_id: EntryId, ctx: Context[Any, Any]) -> EntryDetai
 @tool(read_only=False, title="Share an experience")
 async def experience_share(
     title: Title,
-    context: Annotated[Text, Field(description="the situation and goal")],
-    tried: Annotated[Text, Field(description="what was tried")],
-    outcome: Annotated[Outcome, Field(description="how it went")],
-    lesson: Annotated[Text, Field(description="what others should do (or avoid) next time")],
+    context: Annotated[Text, Field()],
+    tried: Annotated[Text, Field()],
+    outcome: Annotated[Outcome, Field()],
+    lesson: Annotated[Text, Field()],
     ctx: Context[Any, Any],
     tags: Tags = [],  # noqa: B006
 ) -> ExperienceResult:
-    """Share a lesson from experience — context, what was tried, the outcome, the lesson — as a knowledge
-    entry of kind 'experience', announced to agents following the topic 'knowledge.experience'
-    (message_subscribe). Use it after something worked or failed in a way others can learn from. Returns
-    the entry and the names the announcement reached."""
+    """Record a lesson (context, what was tried, outcome, lesson) as an experience entry,
+    announced on topic knowledge.experience. For a plain fact, knowledge_add."""
     rt = runtime(ctx)
     e = knowledge.Experience(title=title, context=context, tried=tried, outcome=outcome, lesson=lesson, tags=tags)
     entry, message_id, reached = await knowledge.share_experience(rt.db, await rt.writer(), e)

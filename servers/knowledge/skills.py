@@ -14,10 +14,8 @@ from shared.models.knowledge import SkillList, SkillParameter, SkillRun, SkillSa
 from shared.rules import cursor as cursors
 from shared.store.knowledge import skills as store
 
-SkillName = Annotated[str, Field(min_length=1, max_length=64, description="lower-case, e.g. release-checklist")]
-Description = Annotated[
-    str, Field(min_length=1, max_length=store.DESCRIPTION_MAX, description="what it achieves, when to use it")
-]
+SkillName = Annotated[str, Field(min_length=1, max_length=64)]
+Description = Annotated[str, Field(min_length=1, max_length=store.DESCRIPTION_MAX)]
 
 
 @tool(read_only=False, title="Define a skill")
@@ -29,18 +27,17 @@ async def skill_define(
         Field(
             min_length=1,
             max_length=store.STEPS_MAX,
-            description="the procedure, one instruction each; {param} inserts an argument, {{ }} are braces",
+            description="{param} inserts an argument",
         ),
     ],
     ctx: Context[Any, Any],
     parameters: Annotated[
         list[SkillParameter],
-        Field(max_length=store.PARAMETERS_MAX, description="what the steps need; a default makes one optional"),
+        Field(max_length=store.PARAMETERS_MAX),
     ] = [],  # noqa: B006
 ) -> SkillSaved:
-    """Save a reusable procedure as a named skill: a description, declared parameters and steps (text
-    templates with {param} placeholders). Defining an existing name makes a new version; old versions are
-    kept and still executable. The skill also appears as a prompt in clients' prompt menus."""
+    """Save a named procedure: steps with {param} placeholders and declared parameters. Redefining
+    makes a new version; old ones stay executable. Also offered as a prompt."""
     rt = runtime(ctx)
     skill = await store.define(rt.db, await rt.writer(), name, description, parameters, steps)
     await rt.notifier.prompts_changed()
@@ -60,14 +57,12 @@ async def skill_compose(
         Field(
             min_length=2,
             max_length=store.PARTS_MAX,
-            description="existing skills in the order to follow them: 'name' (newest) or 'name@2'",
+            description="'name' or 'name@2', in order",
         ),
     ],
     ctx: Context[Any, Any],
 ) -> SkillSaved:
-    """Build a new skill (or a new version of one) from existing skills in order: their steps one after the
-    other, their parameters merged. A parameter declared differently by two parts is refused. The result
-    is a snapshot: later versions of the parts do not change it. Returns the new skill."""
+    """Make a skill from existing ones in order (steps joined, parameters merged): a snapshot."""
     rt = runtime(ctx)
     skill = await store.compose(rt.db, await rt.writer(), name, description, skills)
     await rt.notifier.prompts_changed()
@@ -80,13 +75,12 @@ async def skill_compose(
 @tool(read_only=True, title="List skills")
 async def skill_list(
     ctx: Context[Any, Any],
-    text: Annotated[str | None, Field(max_length=100, description="words in the name or description")] = None,
+    text: Annotated[str | None, Field(max_length=100)] = None,
     limit: Annotated[int, Field(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Field(max_length=10, description="next_cursor from the previous page")] = None,
+    cursor: Annotated[str | None, Field(max_length=10)] = None,
 ) -> SkillList:
-    """The team's skills (newest version of each, by name) with their parameters, steps and versions.
-    Look here before writing a procedure down: `text` filters on name or description; the result gives
-    the total and a next_cursor when there are more. Run one with skill_execute."""
+    """The team's skills (newest version each) with parameters and steps; look before writing a
+    procedure. Run one with skill_execute."""
     rt = runtime(ctx)
     offset = cursors.offset(cursor, tool="skill_list")
     found, total = await rt.db.read(store.page, text=text, limit=limit, offset=offset)
@@ -101,12 +95,11 @@ async def skill_execute(
     ctx: Context[Any, Any],
     arguments: Annotated[
         dict[Annotated[str, Field(max_length=40)], Annotated[str, Field(max_length=store.ARGUMENT_MAX)]],
-        Field(max_length=store.PARAMETERS_MAX, description="a value for each declared parameter"),
+        Field(max_length=store.PARAMETERS_MAX),
     ] = {},  # noqa: B006
-    version: Annotated[int | None, Field(ge=1, description="an older version; default the newest")] = None,
+    version: Annotated[int | None, Field(ge=1)] = None,
 ) -> SkillRun:
-    """Render a skill's procedure with your arguments, for you to follow step by step. It runs no code.
-    Unknown or missing arguments are refused with the declared parameters."""
+    """Render a skill's steps with your arguments, for you to follow. Runs no code."""
     rt = runtime(ctx)
     return store.execute(await rt.db.read(store.get, name, version), arguments)
 

@@ -27,9 +27,9 @@ PROGRESS_EVERY = 5.0
 """message_wait reports progress this often (seconds) while it waits."""
 
 Names = Annotated[list[Annotated[str, Field(min_length=1, max_length=106)]], Field(min_length=1, max_length=50)]
-Subject = Annotated[str, Field(max_length=messages.SUBJECT_MAX, description="one line")]
-Body = Annotated[str, Field(min_length=1, max_length=messages.BODY_MAX, description="the message (≤ 64 KiB)")]
-Expiry = Annotated[str | None, Field(max_length=40, description='gone after this long, e.g. "2h" or "1d"')]
+Subject = Annotated[str, Field(max_length=messages.SUBJECT_MAX)]
+Body = Annotated[str, Field(min_length=1, max_length=messages.BODY_MAX)]
+Expiry = Annotated[str | None, Field(max_length=40, description='e.g. "2h"')]
 
 
 def _outgoing(
@@ -49,22 +49,19 @@ async def _reread(rt: Runtime, sender: Actor, message_id: int) -> Message:
 
 @tool(read_only=False, title="Send a message")
 async def message_send(
-    to: Annotated[Names, Field(description="agent names, or one 'topic:<name>' to reach its subscribers")],
+    to: Annotated[Names, Field(description="names, or 'topic:<name>'")],
     body: Body,
     ctx: Context[Any, Any],
     subject: Subject = "",
     priority: MessagePriority = "normal",
-    reply_to: Annotated[int | None, Field(ge=1, description="id of the message you answer (threads)")] = None,
-    correlation_id: Annotated[str | None, Field(max_length=100, description="your own id to match replies")] = None,
+    reply_to: Annotated[int | None, Field(ge=1)] = None,
+    correlation_id: Annotated[str | None, Field(max_length=100)] = None,
     expires_in: Expiry = None,
-    ack_required: Annotated[bool, Field(description="recipients should confirm with message_acknowledge")] = False,
-    ack_within: Annotated[str, Field(max_length=40, description="acknowledgement deadline, e.g. 1h")] = "1h",
+    ack_required: Annotated[bool, Field()] = False,
+    ack_within: Annotated[str, Field(max_length=40)] = "1h",
 ) -> SendResult:
-    """Send a message to one or more agents by name, or to a topic's subscribers ('topic:build.done').
-
-    Delivered exactly once to each recipient, online or not. Unknown names are refused with the list
-    of known agents. Returns the message and who it reached.
-    """
+    """Send to agents by name, or to a topic's followers (to='topic:<name>'); delivered once to each,
+    online or not. For everyone, message_broadcast. Returns the message and who it reached."""
     rt = runtime(ctx)
     sender = await rt.writer()
     deadline = sender.now + parse_duration(ack_within, field="ack_within", minimum=10, maximum=30 * 86400)
@@ -92,11 +89,9 @@ async def message_broadcast(
     ctx: Context[Any, Any],
     subject: Subject = "",
     priority: MessagePriority = "normal",
-    expires_in: Annotated[
-        str, Field(max_length=40, description="lifetime; agents joining later see it until then")
-    ] = "1d",
+    expires_in: Annotated[str, Field(max_length=40)] = "1d",
 ) -> SendResult:
-    """Send a message to every agent, including agents that join before it expires."""
+    """Send to every agent, including those who join before it expires."""
     rt = runtime(ctx)
     sender = await rt.writer()
     out = _outgoing(sender, subject, body, priority, expires_in)
@@ -111,11 +106,10 @@ async def message_broadcast(
 @tool(read_only=False, idempotent=True, title="Follow or leave topics")
 async def message_subscribe(
     ctx: Context[Any, Any],
-    subscribe: Annotated[list[str], Field(max_length=20, description="topic patterns to follow, e.g. build.*")] = [],  # noqa: B006
-    unsubscribe: Annotated[list[str], Field(max_length=20, description="patterns to stop following")] = [],  # noqa: B006
+    subscribe: Annotated[list[str], Field(max_length=20)] = [],  # noqa: B006
+    unsubscribe: Annotated[list[str], Field(max_length=20)] = [],  # noqa: B006
 ) -> Subscriptions:
-    """Follow topics (wildcards such as 'build.*' match 'build.done'), stop following them, or — with no
-    arguments — list the patterns you follow. Messages sent to 'topic:<name>' reach current followers."""
+    """Follow topic patterns ('build.*' matches 'build.done') or stop; no arguments lists yours."""
     rt = runtime(ctx)
     me = rt.require_writer() if subscribe or unsubscribe else rt.actor()
     for pattern in subscribe:
@@ -129,22 +123,19 @@ async def message_subscribe(
 @tool(read_only=False, title="Read mail")
 async def message_query(
     ctx: Context[Any, Any],
-    unread_only: Annotated[bool, Field(description="false includes mail you already read")] = True,
+    unread_only: Annotated[bool, Field()] = True,
     sender: Annotated[str | None, Field(max_length=100)] = None,
-    topic: Annotated[str | None, Field(max_length=100, description="topic or pattern, e.g. build.*")] = None,
-    thread: Annotated[int | None, Field(ge=1, description="show this whole thread (all messages, in order)")] = None,
-    since: Annotated[str | None, Field(max_length=40, description="ISO time, or how long ago, e.g. 2h")] = None,
-    text: Annotated[str | None, Field(max_length=200, description="words in the subject or body")] = None,
-    sent: Annotated[bool, Field(description="your sent messages, with who read and acknowledged each")] = False,
-    mark_read: Annotated[bool, Field(description="mark returned messages as read")] = True,
+    topic: Annotated[str | None, Field(max_length=100)] = None,
+    thread: Annotated[int | None, Field(ge=1, description="a message id: its whole thread")] = None,
+    since: Annotated[str | None, Field(max_length=40, description='ISO time or "2h" (ago)')] = None,
+    text: Annotated[str | None, Field(max_length=200)] = None,
+    sent: Annotated[bool, Field()] = False,
+    mark_read: Annotated[bool, Field()] = True,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Field(max_length=20, description="next_cursor from the previous page")] = None,
+    cursor: Annotated[str | None, Field(max_length=20)] = None,
 ) -> Inbox:
-    """Read your inbox: unread messages oldest first (reading marks them read, so each arrives once).
-
-    Filter by sender, topic, time or words; `thread` shows a whole conversation; `sent` shows what you
-    sent and who read or acknowledged it.
-    """
+    """Read your mail, unread oldest first, marking it read. Filter by sender, topic, time or words;
+    thread: a whole conversation; sent: your mail and who read or acknowledged it. To block, message_wait."""
     rt = runtime(ctx)
     me = rt.actor()
     after = cursors.offset(cursor, tool="message_query")
@@ -176,9 +167,9 @@ async def message_query(
 async def message_acknowledge(
     ctx: Context[Any, Any],
     ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=500)] = [],  # noqa: B006
-    up_to: Annotated[int | None, Field(ge=1, description="acknowledge every message to you up to this id")] = None,
+    up_to: Annotated[int | None, Field(ge=1)] = None,
 ) -> AckResult:
-    """Confirm you received and handled messages (by ids, or all up to an id). Senders see it."""
+    """Confirm you handled messages (ids, or all up to an id); the sender sees it."""
     rt = runtime(ctx)
     me = rt.require_writer()
     if not ids and up_to is None:
@@ -212,18 +203,13 @@ async def message_wait(
     ctx: Context[Any, Any],
     timeout: Annotated[  # noqa: ASYNC109
         float | None,
-        Field(
-            ge=1,
-            le=300,
-            description="seconds to wait at most; default 45, and never over 45 unless your client sent a "
-            "progress token (then default 60, up to 300)",
-        ),
+        Field(ge=1, le=300, description="seconds; default 45 (60 with a progress token), at most 45 without one"),
     ] = None,
-    topic: Annotated[str | None, Field(max_length=100, description="wait only for this topic/pattern")] = None,
-    thread: Annotated[int | None, Field(ge=1, description="wait only for replies in this thread")] = None,
+    topic: Annotated[str | None, Field(max_length=100)] = None,
+    thread: Annotated[int | None, Field(ge=1)] = None,
 ) -> WaitResult:
-    """Block until unread mail arrives for you (or on a topic, or in a thread), then return it, marked
-    read. Returns at once if such mail is already waiting. Use it instead of polling message_query."""
+    """Wait for unread mail (optionally on a topic or thread) and return it, marked read; at once
+    if some is waiting. Use instead of polling message_query."""
     rt = runtime(ctx)
     pattern = messages.check_topic(topic, pattern=True) if topic else None
     f = inbox.InboxFilter(unread_only=True, topic=pattern, thread=thread)

@@ -80,19 +80,15 @@ async def status(rt: Runtime) -> str:
 @tool(read_only=False, idempotent=True, title="Set my name, capabilities and activity")
 async def agent_register(
     ctx: Context[Any, Any],
-    name: Annotated[Name | None, Field(description="your new display name, unique (ignoring case)")] = None,
+    name: Annotated[Name | None, Field()] = None,
     capabilities: Annotated[
         list[Capability] | None,
-        Field(max_length=agents.CAPABILITIES_MAX, description="replaces your capabilities, e.g. ['python']"),
+        Field(max_length=agents.CAPABILITIES_MAX, description="replaces yours"),
     ] = None,
-    activity: Annotated[
-        str | None, Field(max_length=agents.ACTIVITY_MAX, description='what you are doing, e.g. "reviewing PR 12"')
-    ] = None,
+    activity: Annotated[str | None, Field(max_length=agents.ACTIVITY_MAX)] = None,
 ) -> RegisterResult:
-    """Set how the team sees you: a display name (unique; a taken name is refused with a free one),
-    capabilities (tasks whose `requires` lists them become claimable by you) and your current activity
-    (shown by agent_status; "" clears it). Omitted fields stay as they are. All four servers of your
-    client see the change at once. Returns your status."""
+    """Set your display name (unique), capabilities (tasks requiring them become claimable) and
+    activity; omitted fields stay. Returns your status."""
     rt = runtime(ctx)
     me = rt.require_writer()
     changed = await agents.update_profile(rt.db, me, name=name, capabilities=capabilities, activity=activity)
@@ -106,13 +102,10 @@ async def agent_register(
 @tool(read_only=True, title="Who is here and what they are doing")
 async def agent_status(
     ctx: Context[Any, Any],
-    name: Annotated[str | None, Field(max_length=100, description="one agent; default: every agent")] = None,
-    include_offline: Annotated[bool, Field(description="false lists only online and idle agents")] = True,
+    name: Annotated[str | None, Field(max_length=100)] = None,
+    include_offline: Annotated[bool, Field()] = True,
 ) -> AgentStatusPage:
-    """Every agent (or one): online (heartbeating and called a tool lately), idle (heartbeating, quiet)
-    or offline; last seen, activity, the tasks it holds with their lease expiry, unread and overdue
-    messages, client and host. Agents offline longer than the retention period are removed by the
-    server in the background (their history stays in event_log, kind agent.pruned)."""
+    """Agents (or one): online, idle or offline, activity, held tasks, unread and overdue mail."""
     rt = runtime(ctx)
     agent_id = await agents.id_by_name(rt.db, name) if name else None
     infos = await presence.agent_infos(rt.db, rt.actor(), agent_id=agent_id)
@@ -131,16 +124,10 @@ async def network_health(
     ctx: Context[Any, Any],
     integrity: Annotated[
         bool,
-        Field(
-            description="run PRAGMA quick_check now (reads the whole file); by default the last background"
-            " check is reported with its age"
-        ),
+        Field(description="run quick_check now (reads the whole file)"),
     ] = False,
 ) -> Health:
-    """Is the shared state healthy? Returns healthy | degraded | unhealthy with each reason (a stable
-    code and what to do), the database (schema version, quick_check, file and WAL sizes, free disk), the
-    work (agents online/known, ready and stuck tasks, lapsed claims, overdue acknowledgements, proposals
-    past their deadline) and this server process (version, uptime, connections, tools, memory, CPU)."""
+    """Healthy, degraded or unhealthy, with each reason and what to do: database, work, this process."""
     rt = runtime(ctx)
     tools = len(await ctx.mcp_server.list_tools())
     if not rt.is_open:
@@ -156,17 +143,15 @@ async def network_health(
 @tool(read_only=True, title="Tool performance")
 async def performance_metrics(
     ctx: Context[Any, Any],
-    window: Annotated[str, Field(max_length=40, description='how far back, e.g. "15m", "1h", "7d"')] = "1h",
-    tool: Annotated[str | None, Field(max_length=100, description="one tool, e.g. task_claim")] = None,
-    server: Annotated[ServerKind | None, Field(description="only this server's tools")] = None,
-    agent: Annotated[str | None, Field(max_length=100, description="only this agent's calls")] = None,
-    by_agent: Annotated[bool, Field(description="one row per tool and agent")] = False,
-    slowest: Annotated[int, Field(ge=0, le=50, description="how many of the slowest calls to list")] = 5,
+    window: Annotated[str, Field(max_length=40)] = "1h",
+    tool: Annotated[str | None, Field(max_length=100)] = None,
+    server: Annotated[ServerKind | None, Field()] = None,
+    agent: Annotated[str | None, Field(max_length=100)] = None,
+    by_agent: Annotated[bool, Field()] = False,
+    slowest: Annotated[int, Field(ge=0, le=50)] = 5,
 ) -> Metrics:
-    """Which tool is slow or failing, for whom: per tool (optionally per agent) over a window — calls,
-    errors by kind (validation, not_found, forbidden, conflict, internal …), mean, p50, p95, p99 and max
-    latency — the slowest recent calls, and totals: messages sent/received/failed, tasks
-    created/completed/failed. Covers every server's tools on this database."""
+    """Per tool (optionally per agent) over a window: calls, errors by kind, p50/p95/p99/max
+    latency, the slowest calls, and message and task totals."""
     rt = runtime(ctx)
     await instrument.flush(rt)
     now = rt.now()
@@ -185,22 +170,16 @@ async def performance_metrics(
 @tool(read_only=True, title="The audit trail")
 async def event_log(
     ctx: Context[Any, Any],
-    agent: Annotated[str | None, Field(max_length=100, description="events by this agent")] = None,
-    kind: Annotated[
-        str | None, Field(max_length=60, description="e.g. task.claimed, or a prefix such as task.")
-    ] = None,
-    object_type: Annotated[str | None, Field(max_length=40, description="task, message, proposal, agent …")] = None,
-    object_id: Annotated[str | None, Field(max_length=100, description="with object_type: one object")] = None,
-    since: Annotated[
-        int | None, Field(ge=0, le=2**62, description="events after this id, oldest first (follow)")
-    ] = None,
-    before: Annotated[int | None, Field(ge=1, le=2**62, description="events before this id (older pages)")] = None,
+    agent: Annotated[str | None, Field(max_length=100)] = None,
+    kind: Annotated[str | None, Field(max_length=60)] = None,
+    object_type: Annotated[str | None, Field(max_length=40)] = None,
+    object_id: Annotated[str | None, Field(max_length=100)] = None,
+    since: Annotated[int | None, Field(ge=0, le=2**62)] = None,
+    before: Annotated[int | None, Field(ge=1, le=2**62)] = None,
     limit: Annotated[int, Field(ge=1, le=200)] = 50,
 ) -> EventPage:
-    """The audit trail of every change (who, what, which object, when), newest first; page back with
-    before=next_cursor. To follow it, pass since=<an event id> (0: from the start) and then since=
-    next_cursor: events after it, oldest first. Filter by agent, kind (exact or a prefix ending in '.')
-    and object."""
+    """The audit trail (who changed what, when), newest first; before=next_cursor pages back,
+    since=<id> follows it oldest first. Filter by agent, kind (or a prefix ending in '.') and object."""
     rt = runtime(ctx)
     if since is not None and before is not None:
         raise InvalidArgument("pass since (follow, oldest first) or before (page back, newest first), not both")

@@ -161,6 +161,10 @@ class RoundtableServer(MCPServer[Runtime]):
     instrumented: bool = True
     over_http: bool = False
     """Served by `roundtable serve`: each request's caller comes from its token (set before the lifespan)."""
+    toolset: frozenset[str] | None = None
+    """The tools `add_tools` registers (settings.tools, ROUNDTABLE_TOOLS); None: every tool."""
+    hidden: frozenset[str] = frozenset()
+    """Registered but not listed (sandbox_test while it is off: a call still says how to turn it on)."""
 
     def current(self) -> Runtime:
         if self.runtime is None:
@@ -176,6 +180,7 @@ class RoundtableServer(MCPServer[Runtime]):
                 }
             )
             for tool in await super().list_tools()
+            if tool.name not in self.hidden
         ]
 
     async def read_resource(self, uri: Any, context: Context[Runtime, Any] | None = None) -> Any:
@@ -403,6 +408,7 @@ def create_server(
     server = RoundtableServer(
         name=f"roundtable-{kind}", version=__version__, instructions=instructions, lifespan=lifespan, subscriptions=bus
     )
+    server.toolset = settings.tools
     handshake.install(server, channel=channel)
     return server
 

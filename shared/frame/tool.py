@@ -24,6 +24,8 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from shared.errors import RoundtableError, domain_error
+from shared.frame import schema
+from shared.rules import toolsets
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -69,12 +71,16 @@ def tool(
 
 
 def add_tools(mcp: MCPServer[Any], *groups: Iterable[Callable[..., Awaitable[Any]]]) -> None:
-    """Register each group's `@tool` functions on `mcp`, in order."""
+    """Register each group's `@tool` functions on `mcp`, in order; a server with a `toolset` (its
+    settings' ROUNDTABLE_TOOLS) registers only the tools it names."""
+    toolset: frozenset[str] | None = getattr(mcp, "toolset", None)
     for group in groups:
         for fn in group:
             annotations = getattr(fn, ANNOTATIONS, None)
             if annotations is None:
                 raise TypeError(f"{fn.__name__} is not decorated with @tool")
+            if toolset is not None and toolsets.ALIASES.get(fn.__name__, fn.__name__) not in toolset:
+                continue
             mcp.tool(annotations=annotations, description=inspect.cleandoc(fn.__doc__ or ""))(fn)
             _make_strict(mcp, fn.__name__)
 
@@ -247,13 +253,20 @@ def _make_strict(mcp: MCPServer[Any], name: str) -> None:
     metadata = registered.fn_metadata.model_copy()
     metadata.arg_model = strict_model(registered.fn_metadata.arg_model)  # type: ignore[assignment]
     fields = {field: getattr(registered, field) for field in Tool.model_fields}
-    fields |= {"fn_metadata": metadata, "parameters": metadata.arg_model.model_json_schema(by_alias=True)}
+    metadata.output_schema = schema.output_schema(metadata.output_schema)
+    fields |= {
+        "fn_metadata": metadata,
+        "parameters": schema.input_schema(metadata.arg_model.model_json_schema(by_alias=True)),
+    }
     tools[name] = StrictTool(**fields)
 
 
 def unknown_tool(mcp: MCPServer[Any], name: str) -> str:
     """The answer to a call of a tool this server does not have: the nearest name and the list."""
-    names = sorted(mcp._tool_manager._tools)
+    hidden: set[str] = getattr(mcp, "hidden", set())
+    names = sorted(set(mcp._tool_manager._tools) - hidden)
     near = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     hint = f" did you mean {near[0]}?" if near else ""
+    if getattr(mcp, "toolset", None) is not None and name in toolsets.every_tool():
+        hint = f" {name} is not in this server's toolset (ROUNDTABLE_TOOLS or --tools; all lists every tool);"
     return f"Unknown tool: {name};{hint} this server's tools: {', '.join(names)}"

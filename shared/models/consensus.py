@@ -91,7 +91,12 @@ class ProposeResult(BaseModel):
 
 
 class VoteResult(BaseModel):
-    proposal: Proposal
+    """The short answer to a vote: the tally line, not the proposal (consensus_list(proposal_id=N) has it)."""
+
+    proposal_id: int
+    status: ProposalStatus
+    outcome: str | None = None
+    tally: str = Field(description="e.g. 'approve 2, reject 1, abstain 0; 3 of 4 voted, quorum 3'")
     your_vote: str
     changed: bool = Field(description="true when this replaced an earlier vote of yours")
     closed_now: bool = Field(description="true when your vote settled the proposal")

@@ -74,6 +74,9 @@ class QueryResult(BaseModel):
         description="how many matching entries were ranked; when fewer than total, the newest of them were ranked"
     )
     query: str = Field(description="the FTS5 query that ran (your words, quoted)")
+    relaxed: bool = Field(
+        default=False, description="no entry had all the words: entries with any of them were ranked instead"
+    )
     next_cursor: str | None = Field(description="pass as cursor for the next page; null when this is the last")
     next_step: str
 

@@ -42,6 +42,28 @@ class Task(BaseModel):
     completed_at: str | None
 
 
+class TaskLine(BaseModel):
+    """The short form of a task in a list: what to pick by. The full form comes from task_list(task_id=N)
+    and from the create, claim, update and complete answers."""
+
+    id: int
+    title: str
+    status: TaskStatus
+    priority: Priority
+    ready: bool
+    holder: str | None = None
+    assignee: str | None = None
+    lease_expires_at: str | None = None
+    lease_ends: str | None = None
+    tags: list[str] = []
+    depends_on: list[int] = []
+    waiting_on: list[int] = []
+
+    @classmethod
+    def of(cls, task: Task) -> TaskLine:
+        return cls(**{name: getattr(task, name) for name in cls.model_fields})
+
+
 class TaskResult(BaseModel):
     task: Task
     next_step: str
@@ -54,7 +76,8 @@ class ClaimResult(BaseModel):
 
 
 class TaskPage(BaseModel):
-    tasks: list[Task]
+    tasks: list[TaskLine]
+    task: Task | None = Field(default=None, description="the one task asked for with task_id, in full")
     total: int = Field(
         description="how many tasks match the filters in all, counted up to 1,001 (1001 means 1,000 or more)"
     )

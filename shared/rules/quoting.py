@@ -17,6 +17,28 @@ def quote_words(text: str, *, limit: int = 20) -> str:
     return " ".join('"' + word.replace('"', '""') + '"' for word in text.split()[:limit])
 
 
+_STOP = (
+    "a an and are as at be but by can could did do does for from has have how i if in into is it its me my "
+    "no not of on or our should so than that the their them then there these they this to was we were what "
+    "when where which who why will with would you your"
+)
+STOP_WORDS = frozenset(_STOP.split())
+"""Words too common to find anything by themselves, left out of an any-word query (never of an all-words one)."""
+
+
+def quote_any_words(text: str, *, limit: int = 20) -> str:
+    """The words of `text` as an FTS5 query where any may match (`"a" OR "b"`), each quoted, without the
+    STOP_WORDS and words of punctuation alone; "" when none is left."""
+    if "\x00" in text:
+        raise InvalidArgument("the search text contains a NUL character (\\x00); remove it and search again")
+    words = []
+    for word in text.split()[:limit]:
+        bare = "".join(ch for ch in word if ch.isalnum()).lower()
+        if bare and bare not in STOP_WORDS and word not in words:
+            words.append(word)
+    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
 LIKE_ESCAPE = "\\"
 """The escape character every `LIKE :pattern ESCAPE '\\'` in the stores declares."""
 

@@ -25,11 +25,11 @@ from tests.stdio import server_params
 
 pytestmark = pytest.mark.anyio
 
-CONSENSUS_TOOLS = {"consensus_propose", "consensus_vote", "consensus_list", "improvement_propose", "sandbox_test"}
+CONSENSUS_TOOLS = {"consensus_propose", "consensus_vote", "consensus_list", "sandbox_test"}
 
 
-async def test_the_consensus_tools_are_listed_with_true_annotations(settings: Settings) -> None:
-    async with Client(build_server(settings)) as client:
+async def test_the_consensus_tools_are_listed_with_true_annotations(settings: Settings, project: Path) -> None:
+    async with Client(build_server(sandboxed(settings, project))) as client:  # sandbox_test is listed when on
         tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) >= CONSENSUS_TOOLS
     for name in CONSENSUS_TOOLS:
@@ -40,7 +40,7 @@ async def test_the_consensus_tools_are_listed_with_true_annotations(settings: Se
     hints = {name: tools[name].annotations.read_only_hint for name in CONSENSUS_TOOLS}  # type: ignore[union-attr]
     assert hints == {name: name == "consensus_list" for name in CONSENSUS_TOOLS}
     options = tools["consensus_propose"].input_schema["properties"]["options"]
-    assert (options["minItems"], options["maxItems"], options["default"]) == (2, 10, ["approve", "reject"])
+    assert (options["minItems"], options["default"]) == (2, ["approve", "reject"])  # sizes: checked, not listed
 
 
 async def test_two_agents_decide_a_question_by_vote(settings: Settings, as_agent: Any, clock: FakeClock) -> None:
@@ -72,7 +72,8 @@ async def test_two_agents_decide_a_question_by_vote(settings: Settings, as_agent
                 {"proposal_id": p["id"], "choice": "After the release", "rationale": "the release is Friday"},
             )
         )
-        assert second["closed_now"] and second["proposal"]["status"] == "failed"
+        assert second["closed_now"] and second["status"] == "failed" and "proposal" not in second
+        assert second["tally"] == "now 1, after the release 1, abstain 0; 2 of 2 voted, quorum 2"
         assert second["next_step"].startswith(f"Your vote settled it: proposal {p['id']} failed. tie:")
         shown = data(await ana.call_tool("consensus_list", {"proposal_id": p["id"]}))["proposal"]
         assert [(v["agent"], v["choice"], v["rationale"]) for v in shown["votes"]] == [

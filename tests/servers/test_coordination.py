@@ -195,8 +195,9 @@ async def test_claims_of_a_killed_process_return_to_the_queue_after_the_presence
                     rescued.append(result.structured_content["task"]["id"])  # type: ignore[index]
                 else:
                     await anyio.sleep(0.2)  # waiting for the dead process's heartbeats to age out
-        listed = await rescuer.call_tool("task_list", {"mine": True})
-        assert all(t["attempts"] == 1 for t in listed.structured_content["tasks"])  # type: ignore[index]
+        for task_id in rescued:  # the list has the short form; attempts are in the full one
+            full = await rescuer.call_tool("task_list", {"task_id": task_id})
+            assert full.structured_content["task"]["attempts"] == 1  # type: ignore[index]
     assert sorted(rescued) == sorted(ids)
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -60,8 +60,10 @@ async def test_no_internal_key_reaches_a_reader_even_for_a_pruned_agent(
             " VALUES (1, 'proc:vm:1:2.000', NULL, 'agent.pruned', 'agent', 'proc:vm:1:2.000', '{}')"
         )
     async with Client(coordination(settings)) as ana, Client(monitoring(settings)) as mon:
-        task = data(await ana.call_tool("task_list", {"status": ["open"]}))["tasks"][0]
-        assert task["id"] == made["id"] and task["created_by"] == "cy" and task["assignee"] == "cy"
+        line = data(await ana.call_tool("task_list", {"status": ["open"]}))["tasks"][0]
+        task = data(await ana.call_tool("task_list", {"task_id": made["id"]}))["task"]
+        assert line["id"] == made["id"] and line["assignee"] == "cy" and keys_in(line) == []
+        assert task["created_by"] == "cy" and task["assignee"] == "cy"
         trail = data(await mon.call_tool("event_log", {"limit": 50}))
         assert keys_in(trail) == [] and keys_in(task) == []
         assert any(e["agent"] == DEPARTED and e["object_id"] == DEPARTED for e in trail["events"])

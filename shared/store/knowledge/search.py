@@ -6,7 +6,10 @@ looks at more than a fixed number of them:
 - ranking: the newest RANK_CAP matching entries (after the filters) are ranked and paged; when more match,
   the result says how many were ranked (`ranked_over`) so nobody mistakes it for all of them;
 - counting: up to COUNT_CAP matches are counted; beyond, the total is reported as a lower bound.
-User words are quoted term by term (quoting.quote_words), so no input can be a query syntax error;
+User words are quoted term by term (quoting.quote_words), so no input can be a query syntax error; the
+index stems words (Porter over unicode61, migration 0009), so "lock" finds "locked". When no entry has all
+the words, the search is relaxed: entries with any of them (common words left out) are ranked instead, and
+the result says so (`relaxed`);
 `raw=True` passes FTS5 syntax through and turns its syntax errors into a message that names the fix.
 The engine-specific pieces (MATCH, bm25, highlight, snippet) are named in shared/store/knowledge/dialect.py.
 """
@@ -88,6 +91,12 @@ async def search(db: Database, s: Search, *, now: float) -> QueryResult:
             f'raw FTS5 query {query!r} is not valid ({exc}); fix the syntax (quote phrases with "…") '
             "or search without raw=true"
         ) from exc
+    relaxed = False
+    if total == 0 and not s.raw and len(s.text.split()) > 1:
+        anywords = quoting.quote_any_words(s.text, limit=TERMS_MAX)
+        if anywords and anywords != query:
+            hits, total, lower_bound, candidates = await db.read(_page, anywords, where, dict(params), s.offset, now)
+            query, relaxed = anywords, total > 0
     shown = s.offset + len(hits)
     more = shown < min(total, RANK_CAP)
     return QueryResult(
@@ -96,8 +105,9 @@ async def search(db: Database, s: Search, *, now: float) -> QueryResult:
         total_is_lower_bound=lower_bound,
         ranked_over=min(candidates, RANK_CAP),
         query=query,
+        relaxed=relaxed,
         next_cursor=str(shown) if more else None,
-        next_step=_next_step(hits, total, more),
+        next_step=_next_step(hits, total, more, relaxed),
     )
 
 
@@ -158,10 +168,12 @@ def _hits(tx: Tx, scores: dict[int, float | None], query: str, now: float) -> li
     return hits
 
 
-def _next_step(hits: list[Hit], total: int, more: bool) -> str:
+def _next_step(hits: list[Hit], total: int, more: bool, relaxed: bool = False) -> str:
     if not hits:
         return "Nothing matched. Try fewer or other words, drop filters, or add what you learn with knowledge_add."
     step = f"Read an entry in full with knowledge_get(entry_id={hits[0].id})."
+    if relaxed:
+        step = "No entry has all of your words: these have some of them, best first. " + step
     if total > RANK_CAP:
         step += (
             f" The words are very common: only the newest {RANK_CAP} matching entries were ranked;"

@@ -14,11 +14,13 @@ async def target(db: Database, proposal_id: int) -> Row:
     """The improvement proposal a sandbox run will be attached to; refused before anything runs."""
     row = await db.fetchone("SELECT id, kind, status, title FROM proposals WHERE id = ?", (proposal_id,))
     if row is None:
-        raise NotFound(f"proposal {proposal_id} does not exist; open one with improvement_propose() first")
+        raise NotFound(
+            f"proposal {proposal_id} does not exist; open one with consensus_propose(kind='improvement') first"
+        )
     if row["kind"] != "improvement":
         raise InvalidArgument(
             f"proposal {proposal_id} is a decision, not an improvement; sandbox evidence belongs to improvements "
-            "(improvement_propose)"
+            "(consensus_propose(kind='improvement'))"
         )
     if row["status"] != "open":
         raise Conflict(f"proposal {proposal_id} is already closed ({row['status']}); evidence can no longer sway it")

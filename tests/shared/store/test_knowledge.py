@@ -134,7 +134,8 @@ async def test_raw_syntax_is_opt_in_and_its_errors_name_the_fix(db: Database, cl
     one = await add(db, ana, clock, "Alpha", "first")
     two = await add(db, ana, clock, "Beta", "second")
     assert set(await ids(db, clock, text="alpha OR beta", raw=True)) == {one, two}
-    assert await ids(db, clock, text="alpha OR beta") == []  # plain words: all of alpha, or, beta
+    plain = await knowledge_search.search(db, Search(text="alpha OR beta"), now=clock())
+    assert plain.relaxed and plain.query == '"alpha" OR "beta"'  # plain words: none has alpha, or, beta: relaxed
     for bad in ["NEAR(", '"unbalanced', "nosuchcolumn:x", "AND"]:
         with pytest.raises(InvalidArgument, match="raw FTS5 query"):
             await ids(db, clock, text=bad, raw=True)
@@ -226,3 +227,28 @@ def test_a_nul_character_in_a_quoted_search_is_refused_cleanly() -> None:
 
     with pytest.raises(InvalidArgument, match="NUL"):
         quoting.quote_words('"deploy\x00 steps"')
+
+
+async def test_other_forms_of_a_word_are_found(db: Database, clock: FakeClock) -> None:
+    ana = await author(db, clock)
+    locked = await add(db, ana, clock, "The database was locked", "two writers held it during the deploy")
+    migration = await add(db, ana, clock, "Migration of the events table", "copy in batches of 500")
+    assert await ids(db, clock, text="lock") == [locked]
+    assert await ids(db, clock, text="locking") == [locked]
+    assert await ids(db, clock, text="migrating") == [migration]
+    assert await ids(db, clock, text="migrate") == [migration]
+
+
+async def test_a_plain_words_question_is_relaxed_to_any_word_and_says_so(db: Database, clock: FakeClock) -> None:
+    ana = await author(db, clock)
+    lesson = await add(db, ana, clock, "Busy timeouts under load", "set busy_timeout before migrations run")
+    await add(db, ana, clock, "Lunch", "the canteen opens at noon")
+    result = await knowledge_search.search(
+        db, Search(text="what should I do when the migration gets a busy error?"), now=clock()
+    )
+    assert [h.id for h in result.hits] == [lesson] and result.relaxed
+    assert result.next_step.startswith("No entry has all of your words: these have some of them")
+    assert '"the"' not in result.query and " OR " in result.query
+    strict = await knowledge_search.search(db, Search(text="busy migrations"), now=clock())
+    assert [h.id for h in strict.hits] == [lesson] and not strict.relaxed
+    assert not (await knowledge_search.search(db, Search(text="quantum entanglement"), now=clock())).hits
