@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("--all", action="store_true", help="include revoked tokens")
     tr = with_db(tsub.add_parser("revoke", help="revoke a token by its id, or every token of an agent by name"))
     tr.add_argument("which", help="a token id (from token list) or an agent name")
+    dash = with_db(sub.add_parser("dashboard", help="a live page of the team for people, in your browser (read-only)"))
+    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1; others need a token)")
+    dash.add_argument("--port", type=int, default=8770, help="port (8770; 0 picks a free one)")
+    dash.add_argument("--token", help="the token other hosts must give (env ROUNDTABLE_DASHBOARD_TOKEN)")
+    dash.add_argument("--open", action="store_true", help="open the page in your web browser")
     con = sub.add_parser("connect", help="a local stdio MCP server forwarding to a `roundtable serve` endpoint")
     con.add_argument("url", help="the endpoint, e.g. https://team.example.com/coordination/mcp")
     con.add_argument("--token", help="the bearer token (env ROUNDTABLE_TOKEN; prefer it: flags show in ps)")
@@ -97,6 +102,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.token_command == "list":
             sys.exit(serve.token_list(settings, args.all))
         sys.exit(serve.token_revoke(settings, args.which))
+    if args.command == "dashboard":
+        from servers.dashboard import command as dashboard  # imports Starlette: only for this command
+
+        try:
+            settings = load_settings(args)
+        except ConfigError as exc:
+            print(f"roundtable dashboard: {exc}", file=sys.stderr)
+            sys.exit(2)
+        sys.exit(dashboard.run(settings, args.host, args.port, token=args.token, open_browser=args.open))
     if args.command == "connect":
         from servers.cli import bridge  # imports the SDK's server and client: only for this command
 
