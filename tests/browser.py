@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
@@ -57,7 +57,9 @@ class Dashboard:
     def start(self, timeout: float = 20.0) -> Dashboard:
         env = {k: v for k, v in os.environ.items() if k in PASSED_ON}
         argv = [sys.executable, "-m", "servers.cli", "dashboard", "--db", str(self.db), "--port", str(self.port)]
-        self.proc = subprocess.Popen([*argv, *self.args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+        self.proc = subprocess.Popen(
+            [*argv, *self.args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
+        )
         assert self.proc.stderr is not None
         deadline = time.monotonic() + timeout
         seen = []
@@ -96,14 +98,19 @@ class Dashboard:
 class Team:
     """Real stdio servers for some agents, kept open in a background event loop: `team.call(agent, tool, …)`."""
 
-    KINDS = {"task_": "coordination", "consensus_": "coordination", "message_": "messaging", "knowledge_": "knowledge"}
+    KINDS: ClassVar[dict[str, str]] = {
+        "task_": "coordination",
+        "consensus_": "coordination",
+        "message_": "messaging",
+        "knowledge_": "knowledge",
+    }
 
     def __init__(self, db: Path) -> None:
         self.db = db
         self.clients: dict[tuple[str, str], Client] = {}
         self._stack = contextlib.ExitStack()
         self._portal: BlockingPortal | None = None
-        self.errlog = tempfile.TemporaryFile("w+")
+        self.errlog = self._stack.enter_context(tempfile.TemporaryFile("w+"))  # noqa: SIM115 - closed with the team
 
     def __enter__(self) -> Team:
         self._portal = self._stack.enter_context(start_blocking_portal("asyncio"))
@@ -111,7 +118,6 @@ class Team:
 
     def __exit__(self, *exc: object) -> None:
         self._stack.close()
-        self.errlog.close()
 
     def join(self, agent: str, *kinds: str) -> None:
         assert self._portal is not None

@@ -3,9 +3,11 @@ and real stdio servers changing the team while the page is open."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -71,7 +73,8 @@ def test_the_page_shows_the_team_real_servers_made_and_follows_it_live(tmp_path:
             expect_text(page, "#mail", "ping me when done")
             expect_text(page, "#mail", "bo (unread)")
 
-            proposal = team.call("ana", "consensus_propose", title="Ship on Friday?", voters=["ana", "bo"])["proposal"]["id"]
+            proposed = team.call("ana", "consensus_propose", title="Ship on Friday?", voters=["ana", "bo"])
+            proposal = proposed["proposal"]["id"]
             team.call("bo", "consensus_vote", proposal_id=proposal, choice="approve", rationale="tests pass")
             expect_text(page, f"[data-proposal='{proposal}']", "bo voted approve")
             expect_text(page, f"[data-proposal='{proposal}']", "tests pass")
@@ -125,12 +128,11 @@ def test_a_reconnect_misses_no_event(tmp_path: Path, page: Any) -> None:
             dash = Dashboard(db, port=dash.port).start()
             expect_text(page, "[data-column=open]", "during the outage 2", timeout=5_000)
             expect_text(page, "#feed", "message.sent")
-            shown = sorted(int(i) for i in page.eval_on_selector_all("#feed [data-event]", "els => els.map(e => e.dataset.event)"))
+            ids = page.eval_on_selector_all("#feed [data-event]", "els => els.map(e => e.dataset.event)")
+            shown = sorted(int(i) for i in ids)
             assert shown == list(range(1, shown[-1] + 1)), "the feed has a gap"
-            latest = int(subprocess.check_output(
-                [sys.executable, "-c", f"import sqlite3; print(sqlite3.connect({str(db)!r}).execute('SELECT max(id) FROM events').fetchone()[0])"]
-            ))
-            assert shown[-1] == latest
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                assert shown[-1] == conn.execute("SELECT max(id) FROM events").fetchone()[0]
         finally:
             dash.stop()
 
@@ -160,7 +162,10 @@ def test_beyond_loopback_a_request_without_the_token_is_refused(tmp_path: Path, 
         team.call("ana", "task_create", title="secret plans")
     refused = subprocess.run(
         [sys.executable, "-m", "servers.cli", "dashboard", "--db", str(db), "--host", "0.0.0.0", "--port", "0"],
-        capture_output=True, text=True, timeout=30, env={k: v for k, v in os.environ.items() if k != "ROUNDTABLE_DASHBOARD_TOKEN"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={k: v for k, v in os.environ.items() if k != "ROUNDTABLE_DASHBOARD_TOKEN"},
     )
     assert refused.returncode == 2 and "without a token" in refused.stderr
     with Dashboard(db, "--host", "0.0.0.0", "--token", "s3cret-token") as dash:
