@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     play = sub.add_parser("demo", help="watch three agents work as a team through real servers (about 10 s)")
     play.add_argument("--db", help="play on this SQLite file instead of a fresh temporary one")
     play.add_argument("--keep", action="store_true", help="keep the temporary database and print its path")
+    play.add_argument("--dashboard", action="store_true", help="watch the team live in your browser while it plays")
     st = with_db(sub.add_parser("status", help="agents, tasks by state, open proposals, unread mail, health"))
     st.add_argument("--json", action="store_true", help="print the summary as JSON")
     tl = with_db(sub.add_parser("tail", help="follow the audit trail live (Ctrl-C to stop)"))
@@ -71,11 +72,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _demo_with_dashboard(db: Path | None, keep: bool) -> int:
+    """The demo on `db` (else a temporary file, removed at the end unless `keep`) with the dashboard open on it."""
+    import shutil
+    import tempfile
+
+    from servers.dashboard import command as dashboard
+
+    folder = None if db is not None else Path(tempfile.mkdtemp(prefix="roundtable-demo-"))
+    path = db if db is not None else Path(folder or ".") / "roundtable.db"
+    try:
+        settings = load_settings(argparse.Namespace(db=str(path)))
+        return dashboard.alongside(settings, lambda: demo.run(path, keep, default_db=database_path(None)))
+    finally:
+        if folder is not None and not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         db = Path(args.db).expanduser().absolute() if args.db else None
-        sys.exit(demo.run(db, args.keep, default_db=database_path(None)))
+        if args.dashboard:
+            sys.exit(_demo_with_dashboard(db, args.keep))
+        code = demo.run(db, args.keep, default_db=database_path(None))
+        if code == 0:
+            print("tip: `roundtable demo --dashboard` plays it while a page in your browser shows the team live")
+        sys.exit(code)
     if args.command in ("status", "tail"):
         try:
             settings = load_settings(args)

@@ -7,12 +7,14 @@ import socket
 import sys
 import threading
 import webbrowser
+from collections.abc import Callable
 from typing import TextIO
 
 import anyio
 
 from servers.cli.team import NoDatabase, opened
 from shared.config import Settings
+from shared.db.connection import Database
 from shared.errors import RoundtableError
 from shared.frame.http import is_loopback
 from shared.store.team import tokens
@@ -94,3 +96,43 @@ def run(
     finally:
         sock.close()
     return 0
+
+
+def alongside(settings: Settings, play: Callable[[], int], *, port: int = 0, out: TextIO = sys.stderr) -> int:
+    """`roundtable demo --dashboard`: the dashboard (on loopback, opened in the browser) while `play` runs, and
+    after it until Ctrl-C, so a newcomer watches the demo's team live. Returns play's exit code."""
+    import uvicorn
+
+    from servers.dashboard.app import build_app
+
+    async def create() -> None:  # the demo would create it anyway; the read-only dashboard needs it first
+        settings.ensure_db_folder()
+        db = await Database.open(settings.db_path)
+        await db.close()
+
+    anyio.run(create)
+    try:
+        sock = listen("127.0.0.1", port)
+    except OSError as exc:
+        print(f"roundtable demo: cannot listen on 127.0.0.1:{port}: {exc.strerror}", file=out)
+        return 2
+    url = url_of("127.0.0.1", sock.getsockname()[1])
+    config = uvicorn.Config(build_app(settings), log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    print(f"the dashboard shows this team live at {url}", file=out, flush=True)
+    webbrowser.open(url)
+    code = 130
+    try:
+        code = play()
+        print(f"\nthe dashboard keeps showing the team at {url}; Ctrl-C to stop", file=out, flush=True)
+        while thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.should_exit = True
+        thread.join(5)
+        sock.close()
+    return code

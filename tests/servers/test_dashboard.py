@@ -4,12 +4,16 @@ and real stdio servers changing the team while the page is open."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -201,3 +205,42 @@ def test_a_screenshot_of_the_demo_team(tmp_path: Path, page: Any) -> None:
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("ROUNDTABLE_SCREENSHOT") == "1":
         shutil.copy(shot, ROOT / "docs" / "dashboard.png")
+
+
+def test_demo_with_the_dashboard_shows_the_demo_team_while_it_plays(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYTHONPATH")} | {"BROWSER": "true"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "servers.cli", "demo", "--dashboard", "--db", str(tmp_path / "demo.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        url = ""
+        for line in proc.stderr:
+            found = re.search(r"live at (http://\S+?/)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url, "no dashboard URL was printed"
+        deadline = time.monotonic() + 120
+        names: set[str] = set()
+        while time.monotonic() < deadline and names != {"ana", "bo", "planner"}:
+            with urllib.request.urlopen(url + "api/state", timeout=5) as r:
+                names = {a["name"] for a in json.load(r)["agents"]}
+            time.sleep(0.2)
+        assert names == {"ana", "bo", "planner"}
+        for line in proc.stderr:
+            if "keeps showing the team" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
