@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.common import machine
 
-MODULES = ("startup", "latency", "claims", "delivery", "knowledge", "instrumentation", "growth", "surface")
+MODULES = ("startup", "latency", "claims", "delivery", "knowledge", "instrumentation", "growth", "surface", "dashboard")
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
