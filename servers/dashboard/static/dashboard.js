@@ -302,11 +302,14 @@ function chart(timeline) {
     const dots = t.points.map((p, i) => (p.p95_ms === null ? null : svg("circle",
       { cx: x(i).toFixed(1), cy: y(p.p95_ms).toFixed(1), r: 3, class: `dot s${n % 8}` },
       svg("title", {}, `${t.tool}: p50 ${p.p50_ms} ms, p95 ${p.p95_ms} ms, ${p.calls} calls from ${clock(p.at)}`))));
+    const medians = t.points.map((p, i) => (p.p50_ms === null ? null : `${x(i).toFixed(1)},${y(p.p50_ms).toFixed(1)}`)).filter(Boolean);
     return svg("g", {}, svg("polyline", { points: pts.join(" "), class: `series s${n % 8}`, fill: "none",
-      "stroke-dasharray": LINE_STYLES[n % 8] }, svg("title", {}, `${t.tool} p95`)), dots);
+      "stroke-dasharray": LINE_STYLES[n % 8] }, svg("title", {}, `${t.tool} p95`)),
+    svg("polyline", { points: medians.join(" "), class: `series p50 s${n % 8}`, fill: "none",
+      "stroke-dasharray": LINE_STYLES[n % 8] }, svg("title", {}, `${t.tool} p50`)), dots);
   });
   return svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "chart-title", class: "chart" },
-    svg("title", { id: "chart-title" }, "p95 latency per tool over the last hour, in ms"),
+    svg("title", { id: "chart-title" }, "p95 (thick) and p50 (thin) latency per tool over the last hour, in ms"),
     svg("line", { x1: L, y1: H - B, x2: W - 10, y2: H - B, class: "axis" }),
     svg("line", { x1: L, y1: 10, x2: L, y2: H - B, class: "axis" }),
     svg("text", { x: L - 6, y: 14, "text-anchor": "end", class: "tick" }, `${top.toFixed(top < 10 ? 1 : 0)} ms`),
@@ -325,7 +328,9 @@ function renderMetrics(state) {
       svg("line", { x1: 0, y1: 5, x2: 30, y2: 5, class: `series s${n % 8}`, "stroke-dasharray": LINE_STYLES[n % 8] })),
     ` ${t.tool} (${t.calls} calls)`)));
   fill("#metrics .body",
-    state.timeline.tools.length ? [chart(state.timeline), legend] : el("p", { class: "muted" }, "No tool calls in the last hour."),
+    state.timeline.tools.length
+      ? [chart(state.timeline), el("p", { class: "meta" }, "thick line: p95 · thin line: p50 · points: hover for figures"), legend]
+      : el("p", { class: "muted" }, "No tool calls in the last hour."),
     el("p", { class: "meta" }, `${m.totals.tool_calls} calls, ${m.totals.tool_errors} errors`,
       Object.keys(errors).length ? ` — by kind: ${Object.entries(errors).map(([k, n]) => `${k} ${n}`).join(", ")}` : ""),
     m.tools.length ? el("table", {},
