@@ -32,6 +32,7 @@ MODULES = (
     "instrumentation",
     "growth",
     "surface",
+    "dashboard",
 )
 RESULTS = Path(__file__).with_name("RESULTS.md")
 

@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     play = sub.add_parser("demo", help="watch three agents work as a team through real servers (about 10 s)")
     play.add_argument("--db", help="play on this SQLite file instead of a fresh temporary one")
     play.add_argument("--keep", action="store_true", help="keep the temporary database and print its path")
+    play.add_argument("--dashboard", action="store_true", help="watch the team live in your browser while it plays")
     st = with_db(sub.add_parser("status", help="agents, tasks by state, open proposals, unread mail, health"))
     st.add_argument("--json", action="store_true", help="print the summary as JSON")
     tl = with_db(sub.add_parser("tail", help="follow the audit trail live (Ctrl-C to stop)"))
@@ -71,10 +72,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer a Claude Code hook: hook SessionStart|UserPromptSubmit|Stop (see roundtable hook --help)",
         add_help=False,
     )
+    dash = with_db(sub.add_parser("dashboard", help="a live page of the team for people, in your browser (read-only)"))
+    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1; others need a token)")
+    dash.add_argument("--port", type=int, default=8770, help="port (8770; 0 picks a free one)")
+    dash.add_argument("--token", help="the token other hosts must give (env ROUNDTABLE_DASHBOARD_TOKEN)")
+    dash.add_argument("--open", action="store_true", help="open the page in your web browser")
     con = sub.add_parser("connect", help="a local stdio MCP server forwarding to a `roundtable serve` endpoint")
     con.add_argument("url", help="the endpoint, e.g. https://team.example.com/coordination/mcp")
     con.add_argument("--token", help="the bearer token (env ROUNDTABLE_TOKEN; prefer it: flags show in ps)")
     return p
+
+
+def _demo_with_dashboard(db: Path | None, keep: bool) -> int:
+    """The demo on `db` (else a temporary file, removed at the end unless `keep`) with the dashboard open on it."""
+    import shutil
+    import tempfile
+
+    from servers.cli import demo
+    from servers.dashboard import command as dashboard
+
+    folder = None if db is not None else Path(tempfile.mkdtemp(prefix="roundtable-demo-"))
+    path = db if db is not None else Path(folder or ".") / "roundtable.db"
+    try:
+        settings = load_settings(argparse.Namespace(db=str(path)))
+        return dashboard.alongside(settings, lambda: demo.run(path, keep, default_db=database_path(None)))
+    finally:
+        if folder is not None and not keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -89,7 +113,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(given)
     if args.command == "demo":
         db = Path(args.db).expanduser().absolute() if args.db else None
-        sys.exit(demo.run(db, args.keep, default_db=database_path(None)))
+        if args.dashboard:
+            sys.exit(_demo_with_dashboard(db, args.keep))
+        code = demo.run(db, args.keep, default_db=database_path(None))
+        if code == 0:
+            print("tip: `roundtable demo --dashboard` plays it while a page in your browser shows the team live")
+        sys.exit(code)
     if args.command in ("status", "tail"):
         try:
             settings = load_settings(args)
@@ -116,6 +145,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.token_command == "list":
             sys.exit(serve.token_list(settings, args.all))
         sys.exit(serve.token_revoke(settings, args.which))
+    if args.command == "dashboard":
+        from servers.dashboard import command as dashboard  # imports Starlette: only for this command
+
+        try:
+            settings = load_settings(args)
+        except ConfigError as exc:
+            print(f"roundtable dashboard: {exc}", file=sys.stderr)
+            sys.exit(2)
+        sys.exit(dashboard.run(settings, args.host, args.port, token=args.token, open_browser=args.open))
     if args.command == "connect":
         from servers.cli import bridge  # imports the SDK's server and client: only for this command
 

@@ -1,0 +1,294 @@
+"""The dashboard's web app: one page, its static files, read-only JSON views and a server-sent event stream.
+
+- Live: `/stream` sends the whole first page of every panel (views.state) and the audit events since the
+  last one sent, at once and again after every commit by any process — woken by the one change watcher
+  (shared/db/watch.py, with the post-commit wake-up of shared/db/wakeup.py), never a timer of its own.
+  Each message's SSE id is the newest audit event id it carries, so a browser that reconnects (it sends
+  Last-Event-ID) gets every event it missed, up to views.FEED_RESUME_MAX, and a fresh state.
+- Read-only: the file is opened with SQLite's mode=ro (as `roundtable status`), every route is a GET.
+- The door (`Door`): bound to loopback, requests must name a loopback Host (a web page elsewhere cannot reach
+  it through DNS rebinding); bound to any other address, every request must carry a token — the `--token`
+  given at start or any live `roundtable token` — as a bearer header, or once as `?token=` (which is moved
+  into an HttpOnly, SameSite=Strict cookie and dropped from the address). The page loads nothing from
+  elsewhere and its Content-Security-Policy forbids it, with no inline script.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing, asynccontextmanager
+from http.cookies import SimpleCookie
+from importlib import resources
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from servers.cli.team import opened
+from servers.dashboard import views
+from shared.config import Settings
+from shared.db.connection import Database
+from shared.db.wakeup import Wakeup
+from shared.db.watch import ChangeWatcher
+from shared.errors import NotFound, RoundtableError
+from shared.store.team import tokens
+
+log = logging.getLogger("roundtable.dashboard")
+
+COOKIE = "roundtable_dashboard"
+STATIC = {"dashboard.js": "text/javascript", "dashboard.css": "text/css", "index.html": "text/html"}
+COALESCE_SECONDS = 0.15
+"""After sending a state, wait this long before the next: a burst of commits becomes one message."""
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self';"
+        " base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    "cache-control": "no-store",
+}
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "[::1]", "::1"}
+
+
+def _host_name(host_header: str) -> str:
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _static(name: str) -> bytes:
+    return (resources.files("servers.dashboard") / "static" / name).read_bytes()
+
+
+class Dashboard:
+    """The app's state: its settings, the read-only connection, the change watcher."""
+
+    def __init__(self, settings: Settings, *, loopback: bool, token: str | None = None) -> None:
+        self.settings = settings
+        self.loopback = loopback
+        self.token = token or None
+        self._db: Database | None = None
+        self._watcher: ChangeWatcher | None = None
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            raise RuntimeError("the dashboard is not running")
+        return self._db
+
+    @property
+    def watcher(self) -> ChangeWatcher:
+        if self._watcher is None:
+            raise RuntimeError("the dashboard is not running")
+        return self._watcher
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        async with opened(self.settings) as db:
+            wakeup = Wakeup.open(self.settings.db_path)
+
+            async def wait(seconds: float) -> bool:
+                if wakeup is None:
+                    await anyio.sleep(seconds)
+                    return False
+                return await wakeup.wait(seconds)
+
+            self._db = db
+            self._watcher = ChangeWatcher(db.data_version, wait)
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._watch)
+                    try:
+                        yield
+                    finally:
+                        tg.cancel_scope.cancel()
+            finally:
+                self._db = self._watcher = None
+                if wakeup is not None:
+                    wakeup.close()
+
+    async def _watch(self) -> None:
+        """The change watcher's rounds, for as long as the app runs (each round waits for a wake-up)."""
+        watcher = self.watcher
+        while True:
+            try:
+                await watcher.watch_round()
+            except (RoundtableError, OSError) as exc:
+                log.warning("watching for changes failed: %s", exc)
+                await anyio.sleep(1.0)
+
+    async def admits(self, token: str) -> bool:
+        if not token:
+            return False
+        if self.token is not None and hmac.compare_digest(token.encode(), self.token.encode()):
+            return True
+        return await tokens.verify(self.db, token) is not None
+
+
+class Door:
+    """ASGI middleware: loopback Host names only when bound to loopback; a token on every request otherwise."""
+
+    def __init__(self, app: ASGIApp, dashboard: Dashboard) -> None:
+        self.app = app
+        self.dashboard = dashboard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+
+        async def headed(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                have = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items() if k.encode() not in have
+                ]
+            await send(message)
+
+        if self.dashboard.loopback:
+            if _host_name(request.headers.get("host", "")) not in LOOPBACK_NAMES:
+                refused = PlainTextResponse(
+                    "this dashboard answers only to localhost; open http://127.0.0.1:<port>/", status_code=403
+                )
+                await refused(scope, receive, headed)
+                return
+            await self.app(scope, receive, headed)
+            return
+        given = request.query_params.get("token", "")
+        if given and request.method == "GET" and await self.dashboard.admits(given):
+            back = RedirectResponse(request.url.remove_query_params("token").path or "/", status_code=303)
+            back.set_cookie(COOKIE, given, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+            await back(scope, receive, headed)
+            return
+        auth = request.headers.get("authorization", "")
+        bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        cookie = SimpleCookie(request.headers.get("cookie", "")).get(COOKIE)
+        token = bearer or (cookie.value if cookie else "")
+        if not await self.dashboard.admits(token):
+            refused = PlainTextResponse(
+                "401: this dashboard needs a token; open it once as /?token=<token> (the --token given to "
+                "`roundtable dashboard`, or one from `roundtable token create NAME --role observer`)",
+                status_code=401,
+                headers={"www-authenticate": "Bearer"},
+            )
+            await refused(scope, receive, headed)
+            return
+        await self.app(scope, receive, headed)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _json(payload: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(payload, status_code=status)
+
+
+def _refusal(exc: RoundtableError) -> JSONResponse:
+    return _json({"error": str(exc)}, 404 if isinstance(exc, NotFound) else 400)
+
+
+CURSOR = re.compile(r"^[0-9:a-zA-Z_-]{1,40}$")
+
+
+def build_app(settings: Settings, *, loopback: bool = True, token: str | None = None) -> Starlette:
+    """The dashboard app for the team in `settings.db_path` (opened when the app starts)."""
+    dash = Dashboard(settings, loopback=loopback, token=token)
+
+    async def page(request: Request) -> Response:
+        return Response(_static("index.html"), media_type="text/html; charset=utf-8")
+
+    async def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in STATIC or name == "index.html":
+            return PlainTextResponse("not found", status_code=404)
+        return Response(_static(name), media_type=f"{STATIC[name]}; charset=utf-8")
+
+    async def state(request: Request) -> Response:
+        return _json(await views.state(dash.db, settings))
+
+    async def column(request: Request) -> Response:
+        status = request.query_params.get("status", "")
+        cursor = request.query_params.get("cursor") or None
+        if status not in views.COLUMNS:
+            return _json({"error": f"status must be one of {', '.join(views.COLUMNS)}"}, 400)
+        if cursor is not None and not CURSOR.match(cursor):
+            return _json({"error": "cursor: pass the next_cursor of the previous page"}, 400)
+        try:
+            return _json(await dash.db.read(views.column, views.looking(settings), status, cursor))
+        except RoundtableError as exc:
+            return _refusal(exc)
+
+    async def task(request: Request) -> Response:
+        raw = request.path_params["task_id"]
+        if not raw.isdigit() or len(raw) > 18:
+            return _json({"error": "a task id is a positive whole number"}, 400)
+        try:
+            return _json(await views.task_detail(dash.db, settings, int(raw)))
+        except RoundtableError as exc:
+            return _refusal(exc)
+
+    async def mail(request: Request) -> Response:
+        raw = request.query_params.get("before", "")
+        if raw and (not raw.isdigit() or len(raw) > 18):
+            return _json({"error": "before: pass the next_before of the previous page"}, 400)
+        found = await dash.db.read(views.mail, views.looking(settings), int(raw) if raw else None)
+        return _json(found)
+
+    async def knowledge(request: Request) -> Response:
+        try:
+            return _json(await views.knowledge(dash.db, request.query_params.get("q", "")))
+        except RoundtableError as exc:
+            return _refusal(exc)
+
+    async def stream(request: Request) -> Response:
+        raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id") or ""
+        since = int(raw) if raw.isdigit() and len(raw) <= 18 else None
+
+        async def body() -> AsyncIterator[str]:
+            nonlocal since
+            yield "retry: 1000\n\n"
+            async with aclosing(dash.watcher.changes()) as changes:
+                async for _ in changes:
+                    current = await views.state(dash.db, settings)
+                    found, cursor, gap = await views.feed(dash.db, since)
+                    message = {"events": found, "fresh": since is None or gap, "gap": gap, "state": current}
+                    since = cursor
+                    yield f"id: {cursor}\nevent: state\ndata: {json.dumps(message, separators=(',', ':'))}\n\n"
+                    await anyio.sleep(COALESCE_SECONDS)
+
+        return StreamingResponse(body(), media_type="text/event-stream", headers={"x-accel-buffering": "no"})
+
+    async def favicon(request: Request) -> Response:
+        return Response(status_code=204)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with dash.running():
+            yield
+
+    routes = [
+        Route("/", page),
+        Route("/static/{name}", static),
+        Route("/api/state", state),
+        Route("/api/column", column),
+        Route("/api/task/{task_id}", task),
+        Route("/api/mail", mail),
+        Route("/api/knowledge", knowledge),
+        Route("/stream", stream),
+        Route("/favicon.ico", favicon),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(Door, dashboard=dash)
+    return app

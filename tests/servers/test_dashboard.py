@@ -1,0 +1,246 @@
+"""The dashboard in a real browser: Debian's chromium through Playwright, the `roundtable dashboard` process,
+and real stdio servers changing the team while the page is open."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser import Dashboard, Team, browser
+from tests.stdio import ROOT
+
+LIVE = 2_000
+"""The issue's bound: a change by another process appears within 2 s, without a reload (ms)."""
+HOSTILE = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    with browser() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context(viewport={"width": 1400, "height": 1600})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda e: errors.append(str(e)))
+    yield opened
+    context.close()
+    assert errors == [], errors
+
+
+def expect_text(page: Any, selector: str, text: str, timeout: int = LIVE) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator(selector).filter(has_text=text).first).to_be_visible(timeout=timeout)
+
+
+def test_the_page_shows_the_team_real_servers_made_and_follows_it_live(tmp_path: Path, page: Any) -> None:
+    db = tmp_path / "team.db"
+    with Team(db) as team:
+        team.join("ana", "coordination", "messaging", "monitoring", "knowledge")
+        team.join("bo", "coordination", "messaging")
+        team.call("ana", "agent_register", activity="planning the release")
+        first = team.call("ana", "task_create", title="write the schema", priority="high")["task"]["id"]
+        second = team.call("ana", "task_create", title="review the schema", depends_on=[first])["task"]["id"]
+        with Dashboard(db) as dash:
+            page.goto(dash.url)
+            expect_text(page, "#live", "live", timeout=10_000)
+            expect_text(page, "#agents tr[data-agent=ana]", "online")
+            expect_text(page, "#agents tr[data-agent=ana]", "planning the release")
+            expect_text(page, "[data-column=open]", "write the schema")
+            expect_text(page, "[data-column=open]", f"after #{first}")
+
+            team.call("bo", "task_claim", task_id=first)
+            expect_text(page, "[data-column=claimed]", "held by bo")
+            expect_text(page, "#agents tr[data-agent=bo]", f"#{first} write the schema")
+
+            team.call("ana", "message_send", to=["bo"], subject="schema", body="ping me when done", ack_required=True)
+            expect_text(page, "#mail", "ping me when done")
+            expect_text(page, "#mail", "bo (unread)")
+
+            proposed = team.call("ana", "consensus_propose", title="Ship on Friday?", voters=["ana", "bo"])
+            proposal = proposed["proposal"]["id"]
+            team.call("bo", "consensus_vote", proposal_id=proposal, choice="approve", rationale="tests pass")
+            expect_text(page, f"[data-proposal='{proposal}']", "bo voted approve")
+            expect_text(page, f"[data-proposal='{proposal}']", "tests pass")
+            expect_text(page, "#feed", "proposal.voted")
+
+            page.locator(f"[data-column=claimed] [data-task='{first}']").click()
+            expect_text(page, "#task-dialog", "History")
+            expect_text(page, "#task-dialog .history", "task.claimed")
+            page.keyboard.press("Escape")
+
+            team.call("ana", "knowledge_add", title="Migrations", body="run them on a copy first", kind="howto")
+            page.fill("#q", "copy")
+            page.click("#search button")
+            expect_text(page, "#hits", "Migrations")
+            assert page.locator(f"[data-column=open] [data-task='{second}']").count() == 1
+
+
+def test_hostile_names_and_text_are_shown_as_text(tmp_path: Path, page: Any) -> None:
+    db = tmp_path / "team.db"
+    with Team(db) as team:
+        team.join("ana", "coordination", "messaging", "monitoring")
+        team.call("ana", "agent_register", activity=HOSTILE)
+        team.call("ana", "task_create", title=HOSTILE)
+        team.call("ana", "message_send", to=["ana"], subject=HOSTILE, body=HOSTILE)
+        team.call("ana", "consensus_propose", title=HOSTILE, voters=["ana"])
+        with Dashboard(db) as dash:
+            page.goto(dash.url)
+            expect_text(page, "[data-column=open]", "<script>window.pwned=1</script>", timeout=10_000)
+            expect_text(page, "#agents", "<img src=x")
+            expect_text(page, "#mail", "<script>")
+            expect_text(page, "#proposals", "<script>")
+            assert page.evaluate("window.pwned") is None
+            assert page.locator("main img").count() == 0
+            assert page.locator("main script").count() == 0
+
+
+def test_a_reconnect_misses_no_event(tmp_path: Path, page: Any) -> None:
+    db = tmp_path / "team.db"
+    with Team(db) as team:
+        team.join("ana", "coordination", "messaging")
+        team.call("ana", "task_create", title="before the outage")
+        dash = Dashboard(db).start()
+        try:
+            page.goto(dash.url)
+            expect_text(page, "[data-column=open]", "before the outage", timeout=10_000)
+            dash.stop()  # the stream breaks; the page keeps its EventSource and retries
+            expect_text(page, "#live", "reconnecting", timeout=5_000)
+            for n in range(3):
+                team.call("ana", "task_create", title=f"during the outage {n}")
+            team.call("ana", "message_send", to=["ana"], body="sent while nobody watched")
+            dash = Dashboard(db, port=dash.port).start()
+            expect_text(page, "[data-column=open]", "during the outage 2", timeout=5_000)
+            expect_text(page, "#feed", "message.sent")
+            ids = page.eval_on_selector_all("#feed [data-event]", "els => els.map(e => e.dataset.event)")
+            shown = sorted(int(i) for i in ids)
+            assert shown == list(range(1, shown[-1] + 1)), "the feed has a gap"
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                assert shown[-1] == conn.execute("SELECT max(id) FROM events").fetchone()[0]
+        finally:
+            dash.stop()
+
+
+def _outward_address() -> str:
+    """An address of this machine that is not loopback (falls back to 127.0.0.1 when it has none)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET: nothing is sent
+            return str(s.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+def _status(url: str, headers: dict[str, str] | None = None) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_beyond_loopback_a_request_without_the_token_is_refused(tmp_path: Path, page: Any) -> None:
+    db = tmp_path / "team.db"
+    with Team(db) as team:
+        team.join("ana", "coordination")
+        team.call("ana", "task_create", title="secret plans")
+    refused = subprocess.run(
+        [sys.executable, "-m", "servers.cli", "dashboard", "--db", str(db), "--host", "0.0.0.0", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={k: v for k, v in os.environ.items() if k != "ROUNDTABLE_DASHBOARD_TOKEN"},
+    )
+    assert refused.returncode == 2 and "without a token" in refused.stderr
+    with Dashboard(db, "--host", "0.0.0.0", "--token", "s3cret-token") as dash:
+        base = f"http://{_outward_address()}:{dash.port}"
+        for path in ("/", "/api/state", "/stream", "/static/dashboard.js", "/api/task/1"):
+            assert _status(base + path) == 401, path
+            assert _status(base + path, {"Authorization": "Bearer wrong"}) == 401, path
+        assert _status(base + "/api/state", {"Authorization": "Bearer s3cret-token"}) == 200
+        page.goto(base + "/?token=wrong")
+        assert "needs a token" in page.content()
+        page.goto(base + "/?token=s3cret-token")
+        assert "token" not in page.url
+        expect_text(page, "[data-column=open]", "secret plans", timeout=10_000)
+    with Dashboard(db) as dash:  # bound to loopback: only loopback Host names (no DNS rebinding)
+        assert _status(dash.url, {"Host": "attacker.example"}) == 403
+        assert _status(dash.url + "api/state") == 200
+
+
+def test_a_screenshot_of_the_demo_team(tmp_path: Path, page: Any) -> None:
+    """The README's picture: the demo's team on the page. Saved with the run; ROUNDTABLE_SCREENSHOT=1 also
+    writes it to docs/dashboard.png."""
+    db = tmp_path / "demo.db"
+    played = subprocess.run(
+        [sys.executable, "-m", "servers.cli", "demo", "--db", str(db)], capture_output=True, text=True, timeout=180
+    )
+    assert played.returncode == 0, played.stdout[-2000:] + played.stderr[-2000:]
+    with Dashboard(db) as dash:
+        page.set_viewport_size({"width": 1400, "height": 1300})
+        page.goto(dash.url)
+        expect_text(page, "#proposals", "Ship on Friday", timeout=10_000)
+        shot = tmp_path / "dashboard.png"
+        page.screenshot(path=str(shot))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("ROUNDTABLE_SCREENSHOT") == "1":
+        shutil.copy(shot, ROOT / "docs" / "dashboard.png")
+
+
+def test_demo_with_the_dashboard_shows_the_demo_team_while_it_plays(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYTHONPATH")} | {"BROWSER": "true"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "servers.cli", "demo", "--dashboard", "--db", str(tmp_path / "demo.db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        url = ""
+        for line in proc.stderr:
+            found = re.search(r"live at (http://\S+?/)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url, "no dashboard URL was printed"
+        deadline = time.monotonic() + 120
+        names: set[str] = set()
+        while time.monotonic() < deadline and names != {"ana", "bo", "planner"}:
+            with urllib.request.urlopen(url + "api/state", timeout=5) as r:
+                names = {a["name"] for a in json.load(r)["agents"]}
+            time.sleep(0.2)
+        assert names == {"ana", "bo", "planner"}
+        for line in proc.stderr:
+            if "keeps showing the team" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
