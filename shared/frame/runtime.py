@@ -135,22 +135,9 @@ class Runtime:
         return self.settings.role == "admin"
 
 
-def compact_schema(schema: Any) -> Any:
-    """A JSON schema without pydantic's generated "title" annotations (a property named title stays).
-
-    They repeat each field name in Title Case and make up a quarter of a tools/list; every byte of it is
-    read by the model on every conversation.
-    """
-    if isinstance(schema, dict):
-        return {k: compact_schema(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
-    if isinstance(schema, list):
-        return [compact_schema(v) for v in schema]
-    return schema
-
-
 class RoundtableServer(MCPServer[Runtime]):
-    """MCPServer with compact tool schemas in tools/list, every tool call measured, and the Runtime of
-    its running lifespan.
+    """MCPServer with every tool call measured, hidden tools left out of tools/list, and the Runtime of its
+    running lifespan.
 
     `runtime` serves handlers that get no Context (static resources). A stdio server process has
     exactly one lifespan, so it is always the caller's. `instrumented = False` turns the measuring off
@@ -172,16 +159,8 @@ class RoundtableServer(MCPServer[Runtime]):
         return self.runtime
 
     async def list_tools(self) -> list[MCPTool]:
-        return [
-            tool.model_copy(
-                update={
-                    "input_schema": compact_schema(tool.input_schema),
-                    "output_schema": compact_schema(tool.output_schema),
-                }
-            )
-            for tool in await super().list_tools()
-            if tool.name not in self.hidden
-        ]
+        """The tools, less the hidden ones; their schemas were compacted once at registration (schema.py)."""
+        return [tool for tool in await super().list_tools() if tool.name not in self.hidden]
 
     async def read_resource(self, uri: Any, context: Context[Runtime, Any] | None = None) -> Any:
         """An unknown resource is the spec's "resource not found": -32002 up to protocol 2025-11-25 (the

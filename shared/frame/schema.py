@@ -10,7 +10,10 @@ compacted once, when `add_tools` registers it (the argument model that validates
   numeric limits a model needs (limit ≤ 100, progress ≤ 100) stay.
 - output: titles, field descriptions, defaults, `required` lists and enums go (each only explains or
   narrows; what a field means is in the tool's description, and the structured content is for programs);
-  `anyOf [X, null]` becomes X with "null" in its type. The shapes stay, so every result still validates.
+  `anyOf [X, null]` becomes X with "null" in its type; `"type": "object"` beside `properties` goes below
+  the top (the top keeps it, as MCP requires); a definition holding every property of a smaller one (the
+  full task beside the short task line) lists only the rest beside `allOf` of the smaller one. The shapes
+  stay, so every result still validates.
 """
 
 from __future__ import annotations
@@ -65,11 +68,11 @@ def input_schema(schema: Any, parent_key: str | None = None) -> Any:
     return out
 
 
-def output_schema(schema: Any, parent_key: str | None = None) -> Any:
+def output_schema(schema: Any, parent_key: str | None = None, *, top: bool = True) -> Any:
     """A result schema as the model reads it (see the module's docstring); it accepts what the model's
     schema accepts."""
     if isinstance(schema, list):
-        return [output_schema(v) for v in schema]
+        return [output_schema(v, top=False) for v in schema]
     if not isinstance(schema, dict):
         return schema
     arm = _drop_null(schema)
@@ -82,5 +85,35 @@ def output_schema(schema: Any, parent_key: str | None = None) -> Any:
             continue
         if key in OUTPUT_NOISE and parent_key != "properties":
             continue
-        out[key] = output_schema(value, key)
-    return out
+        if key == "type" and value == "object" and "properties" in schema and not top and parent_key != "properties":
+            continue  # properties only ever describe an object; the top keeps its type, as MCP requires
+        out[key] = output_schema(value, key, top=False)
+    return _shared_definitions(out) if top else out
+
+
+def _shared_definitions(schema: dict[str, Any]) -> dict[str, Any]:
+    """Each definition that holds all the properties of a smaller one (same names, same shapes) refers to
+    the largest such one with `allOf` and lists only its own remaining properties."""
+    defs = schema.get("$defs")
+    if not isinstance(defs, dict):
+        return schema
+    props: dict[str, dict[str, Any]] = {
+        name: d["properties"]
+        for name, d in defs.items()
+        if isinstance(d, dict) and set(d) == {"properties"} and isinstance(d["properties"], dict)
+    }
+    shared = dict(defs)
+    for name, mine in props.items():
+        inside = [
+            other
+            for other, theirs in props.items()
+            if other != name
+            and len(theirs) >= 3
+            and len(theirs) < len(mine)
+            and all(k in mine and mine[k] == v for k, v in theirs.items())
+        ]
+        if inside:
+            base = max(inside, key=lambda other: len(props[other]))
+            rest = {k: v for k, v in mine.items() if k not in props[base]}
+            shared[name] = {"allOf": [{"$ref": f"#/$defs/{base}"}], "properties": rest}
+    return {**schema, "$defs": shared}

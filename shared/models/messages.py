@@ -35,9 +35,9 @@ class Message(BaseModel):
     ack_required: bool
     ack_deadline: str | None
     ack_due: str | None = Field(default=None, description='the ack deadline from now, e.g. "in 10 min"')
-    read: bool
-    acknowledged: bool
-    overdue: bool = Field(description="ack_required, not acknowledged, and past its deadline")
+    read: bool | None = Field(description="yours; null in your sent messages, where receipts say the recipients'")
+    acknowledged: bool | None
+    overdue: bool | None = Field(description="ack_required, not acknowledged, and past its deadline")
     verified: bool | None = Field(
         description="signature checked against ROUNDTABLE_SECRET, covering every field and you as a recipient; "
         "null when the team has no secret"

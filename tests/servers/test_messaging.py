@@ -3,6 +3,7 @@ acknowledgements, expiry, rate limits, bad input, signing, waiting across proces
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from dataclasses import replace
@@ -454,3 +455,21 @@ async def test_concurrent_waits_per_agent_are_bounded_with_a_clear_refusal(setti
         assert [r.is_error for r in results] == [False, False]
         again = await ana.call_tool("message_wait", {"timeout": 1})
         assert not again.is_error  # the bound frees as the waits end
+
+
+async def test_a_sent_message_has_no_read_state_of_its_own_and_names_a_pruned_recipient(
+    settings: Settings, as_agent: Any, db_path: Path
+) -> None:
+    """The sender's view: receipts carry the recipients' state (a pruned recipient is shown by its name or
+    as departed, never by its key); read/acknowledged/overdue are the reader's own and so left out of a sent message."""
+    async with Client(build_server(as_agent("cy"))):
+        pass  # cy joins, so a message can be addressed to it
+    async with Client(build_server(settings)) as ana:
+        sent = await ana.call_tool("message_send", {"to": ["cy"], "body": "still there?"})
+        assert '"read"' not in text(sent) and data(sent)["message"]["read"] is None
+        with sqlite3.connect(db_path) as conn:  # cy is pruned (as after ROUNDTABLE_AGENT_RETENTION)
+            conn.execute("DELETE FROM sessions WHERE agent_id = 'named:cy'")
+            conn.execute("DELETE FROM agents WHERE id = 'named:cy'")
+        mine = data(await ana.call_tool("message_query", {"sent": True}))["messages"]
+    assert [r["agent"] for r in mine[0]["receipts"]] == ["cy"]  # its configured name, never "named:cy"
+    assert "named:" not in json.dumps(mine) and mine[0]["read"] is None

@@ -150,3 +150,24 @@ async def test_an_improvement_is_proposed_with_consensus_propose_and_the_old_nam
         )
         short = await c.call_tool("consensus_propose", {"title": "x", "kind": "improvement", "change": "y"})
         assert short.is_error and "an improvement needs why, expected_effect" in text(short)
+
+
+async def test_every_output_schema_is_an_object_at_the_top_and_accepts_its_results(settings: Settings) -> None:
+    """MCP requires `"type": "object"` at an output schema's top; below it the compaction leaves that out
+    beside `properties`, and a real result (with nested objects) still validates against what is listed."""
+    import jsonschema
+
+    for kind in SERVER_KINDS:
+        module = importlib.import_module(f"servers.{kind}")
+        async with Client(module.build_server(settings)) as client:
+            listed = {t.name: t for t in (await client.list_tools()).tools}
+            for tool in listed.values():
+                assert tool.output_schema is not None and tool.output_schema["type"] == "object", tool.name
+            if kind == "coordination":
+                made = await client.call_tool("task_create", {"title": "a nested result"})
+                await client.call_tool("task_claim", {"task_id": data(made)["task"]["id"]})
+                listing = await client.call_tool("task_list", {})
+                shapes = listed["task_list"].output_schema["$defs"]
+                assert "object" not in json.dumps(shapes)
+                assert shapes["Task"]["allOf"] == [{"$ref": "#/$defs/TaskLine"}]  # the full form adds to the line
+                jsonschema.validate(listing.structured_content, listed["task_list"].output_schema)

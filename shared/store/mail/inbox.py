@@ -25,6 +25,7 @@ from shared.store.mail.mine import InboxFilter as InboxFilter
 from shared.store.mail.mine import fts_query as fts_query
 from shared.store.mail.mine import mine_ids as mine_ids
 from shared.store.team import agents
+from shared.store.team.live import shown_name
 
 FROM = "FROM messages m LEFT JOIN message_recipients r ON r.message_id = m.id AND r.agent_id = :me"
 SENDERS_VIEW = "FROM messages m CROSS JOIN (SELECT NULL AS read_at, NULL AS acked_at) r"
@@ -199,16 +200,20 @@ def _sent(tx: Tx, me: Actor, limit: int, after: int) -> tuple[list[Message], boo
     if found:
         marks = ",".join(str(m.id) for m in found)
         receipts = tx.execute(
-            "SELECT r.message_id, COALESCE(a.name, r.agent_id) AS name, r.read_at, r.acked_at"
+            "SELECT r.message_id, r.agent_id, a.name, r.read_at, r.acked_at"
             " FROM message_recipients r LEFT JOIN agents a ON a.id = r.agent_id"
-            f" WHERE r.message_id IN ({marks}) ORDER BY name",
+            f" WHERE r.message_id IN ({marks}) ORDER BY a.name",
         )
         by_id: dict[int, list[Receipt]] = {}
         for r in receipts:
             by_id.setdefault(r["message_id"], []).append(
-                Receipt(agent=r["name"], read_at=iso(r["read_at"]), acked_at=iso(r["acked_at"]))
+                Receipt(
+                    agent=r["name"] or shown_name(r["agent_id"]), read_at=iso(r["read_at"]), acked_at=iso(r["acked_at"])
+                )
             )
-        found = [m.model_copy(update={"receipts": by_id.get(m.id, [])}) for m in found]
+        # the sender has no read or acknowledgement state of its own: the receipts say the recipients'
+        mine = {"read": None, "acknowledged": None, "overdue": None}
+        found = [m.model_copy(update={"receipts": by_id.get(m.id, []), **mine}) for m in found]
     return found, len(rows) > limit
 
 
