@@ -1,0 +1,122 @@
+"""The documentation matches the code: docs/TOOLS.md lists every tool with exactly its arguments,
+docs/SETTINGS.md every setting, docs/HEALTH.md every health reason code, docs/CLI.md every command, and
+every relative link in the README and docs/ resolves (file and heading)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import unicodedata
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from servers import SERVER_KINDS
+from servers.cli import build_parser
+from shared.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+SETTING = re.compile(r"ROUNDTABLE_[A-Z_]*[A-Z]")
+# Read by the test suite only (a real part's path, a picture to retake, an opt-in download), never by the product.
+TEST_ONLY = {"ROUNDTABLE_CLAUDE", "ROUNDTABLE_SCREENSHOT", "ROUNDTABLE_INSPECTOR"}
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def _prose(markdown: str) -> str:
+    """The text outside fenced code blocks (a `#` line in a shell block is no heading)."""
+    return re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S)
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation but `-` and `_` dropped, spaces to hyphens."""
+    heading = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading).strip().lower()
+    kept = "".join(c for c in heading if c in " -_" or unicodedata.category(c)[0] in "LN")
+    return kept.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    seen: dict[str, int] = {}
+    found = set()
+    for line in _prose(_text(path)).splitlines():
+        if m := re.match(r"^#{1,6} (.+)$", line):
+            base = _anchor(m.group(1))
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            found.add(base if n == 0 else f"{base}-{n}")
+    return found
+
+
+async def _tools(tmp_path: Path) -> dict[str, dict[str, bool]]:
+    """Every tool of every server with sandbox_test switched on: {tool: {argument: required}}."""
+    settings = Settings(
+        db_path=tmp_path / "rt.db", agent="ana", role="admin", sandbox_root=tmp_path, sandbox_allow=("pytest",)
+    )
+    found: dict[str, dict[str, bool]] = {}
+    for kind in SERVER_KINDS:
+        module = importlib.import_module(f"servers.{kind}")
+        async with Client(module.build_server(settings)) as c:
+            for t in (await c.list_tools()).tools:
+                required = set(t.input_schema.get("required", []))
+                found[t.name] = {name: name in required for name in t.input_schema.get("properties", {})}
+    return found
+
+
+@pytest.mark.anyio
+async def test_tools_md_lists_every_tool_with_exactly_its_arguments(tmp_path: Path) -> None:
+    rows: dict[str, dict[str, bool]] = {}
+    for line in _text(DOCS / "TOOLS.md").splitlines():
+        if m := re.match(r"^\| `([a-z_]+)` \| ([^|]*) \|", line):
+            cell = m.group(2).strip()
+            rows[m.group(1)] = {name: bool(bold) for bold, name in re.findall(r"(\*\*)?`([a-z_]+)`(?:\*\*)?", cell)}
+    tools = await _tools(tmp_path)
+    assert set(tools) - set(rows) == set(), "tools without a row in docs/TOOLS.md"
+    for name, arguments in tools.items():
+        assert rows[name] == arguments, (name, "docs/TOOLS.md (bold: required)", rows[name], "server", arguments)
+    assert "`improvement_propose`" in _text(DOCS / "TOOLS.md")  # the unlisted alias is explained
+
+
+def test_settings_md_names_every_setting_and_the_docs_no_other() -> None:
+    code = "".join(_text(p) for folder in ("servers", "shared") for p in (ROOT / folder).rglob("*.py"))
+    read = set(re.findall(r"\"(ROUNDTABLE_[A-Z_]+)\"", code))
+    settings = set(SETTING.findall(_text(DOCS / "SETTINGS.md")))
+    assert read - settings == set(), "settings the code reads that docs/SETTINGS.md does not name"
+    for page in PAGES:
+        named = set(SETTING.findall(_text(page)))
+        assert named - read - TEST_ONLY == set(), f"{page.name} names settings the code never reads"
+
+
+def test_health_md_names_every_reason_code() -> None:
+    source = _text(ROOT / "shared" / "store" / "team" / "health.py")
+    codes = set(re.findall(r"add\(\s*\"([a-z_]+)\"", source)) | set(re.findall(r"code=\"([a-z_]+)\"", source))
+    assert len(codes) >= 12, codes
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", _text(DOCS / "HEALTH.md"), flags=re.M))
+    assert documented == codes
+
+
+def test_cli_md_names_every_command() -> None:
+    (sub,) = (a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    page = _text(DOCS / "CLI.md")
+    missing = [name for name in sub.choices if f"`roundtable {name}" not in page]
+    assert missing == [], "commands docs/CLI.md does not list"
+
+
+def test_every_relative_link_resolves() -> None:
+    broken = []
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)\s]+)\)", _prose(_text(page))):
+            if re.match(r"^[a-z]+:", target):
+                continue  # https:, mailto:
+            file, _, anchor = target.partition("#")
+            path = (page.parent / file).resolve() if file else page
+            if not path.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif anchor and path.suffix == ".md" and anchor not in _anchors(path):
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert broken == []
