@@ -169,24 +169,40 @@ async def work(s: Scene) -> None:
 
 
 async def mail(s: Scene) -> None:
+    """ana offers a review and waits on that thread; bo's answer ends her wait. Waiting on the scene's own thread
+    (not on any unread mail), the demo's agents read only their own scene on a file that already has a team."""
     migration = s.tasks["migration"]
-    s.step("ana", f"waits for mail (up to {WAIT_SECONDS} s)", "message_wait")
-    s.also("bo", f"asks ana to review task {migration}, acknowledgement required", "message_send")
+    s.step("ana", f"tells bo she will review task {migration} when it is written", "message_send")
+    offer = await s.call(
+        "ana", "message_send", to=["bo"], subject=f"task {migration}", body="Send it to me for review when written."
+    )
+    thread = offer["message"]["id"]
+    s.notes["thread"] = thread
+    s.check(
+        offer["delivered_to"] == ["bo"],
+        f"message {thread} delivered to bo",
+        expected="delivered to ['bo']",
+        got=offer["delivered_to"],
+    )
+    s.step("ana", f"waits for an answer in that thread (up to {WAIT_SECONDS} s)", "message_wait")
+    s.also("bo", f"answers: review task {migration}, acknowledgement required", "message_send")
     waited: dict[str, Any] = {}
 
     async def wait() -> None:
-        waited.update(await s.call("ana", "message_wait", timeout=WAIT_SECONDS))
+        waited.update(await s.call("ana", "message_wait", timeout=WAIT_SECONDS, thread=thread))
 
     with anyio.fail_after(WAIT_SECONDS + 5):
         async with anyio.create_task_group() as tg:
             tg.start_soon(wait)
             await anyio.sleep(0.5)  # let ana's wait begin, so the narration shows a real wait
+            await s.call("bo", "message_query", thread=thread)  # bo reads ana's offer
             sent = await s.call(
                 "bo",
                 "message_send",
                 to=["ana"],
                 subject=f"review task {migration}?",
                 body=f"The migration (task {migration}) is written. Can you review it when you are free?",
+                reply_to=thread,
                 ack_required=True,
                 ack_within="10m",
             )

@@ -30,7 +30,14 @@ async def channel(s: Scene) -> None:
         raise StepFailed("ana's messaging client listening for channel pushes", "no listener")
     s.step("bo", "tells ana the migration is merged; her client is told at once, unasked", "message_send")
     began = time.monotonic()
-    sent = await s.call("bo", "message_send", to=["ana"], subject="migration merged", body="It is on main now.")
+    sent = await s.call(
+        "bo",
+        "message_send",
+        to=["ana"],
+        subject="migration merged",
+        body="It is on main now.",
+        reply_to=s.notes.get("thread"),
+    )
     msg_id = sent["message"]["id"]
 
     def ours() -> Any:
@@ -49,7 +56,7 @@ async def channel(s: Scene) -> None:
         got=[p.meta for p in listener.pushes] or "no push",
     )
     s.step("ana", "checks her inbox without reading it", "message_query")
-    inbox = await s.call("ana", "message_query", mark_read=False, limit=20)
+    inbox = await s.call("ana", "message_query", thread=s.notes.get("thread", msg_id), mark_read=False)
     unread = [m for m in inbox["messages"] if m["id"] == msg_id and not m["read"]]
     s.check(
         bool(unread),
@@ -71,7 +78,9 @@ async def channel(s: Scene) -> None:
         expected="a SessionStart answer naming ana and listing the unread message",
         got=f"exit {done.returncode}: {done.stdout.decode()[:200]!r} {done.stderr.decode()[-200:]!r}",
     )
-    await s.call("ana", "message_query")  # she reads it: the board's counts stay as before this act
+    # She reads it (the board's counts stay as before this act), and only the scene's thread: on a file that
+    # already has a team, mail to an earlier "ana" is not the demo's to read.
+    await s.call("ana", "message_query", thread=s.notes.get("thread", msg_id))
 
 
 async def experience(s: Scene) -> None:
@@ -132,9 +141,10 @@ async def skill(s: Scene) -> None:
                 parameters=[{"name": "number", "description": "the migration's number"}],
             )
         )["skill"]
+        first = saved["version"] == 1 or s.shared_db  # on a file with a team, an earlier demo saved version 1
         s.check(
-            saved["name"] == name and saved["version"] == 1,
-            f"skill {name} version 1 saved",
+            saved["name"] == name and first,
+            f"skill {name} version {saved['version']} saved",
             expected=f"skill {name} version 1",
             got=f"{saved['name']} version {saved['version']}",
         )

@@ -49,12 +49,16 @@ def test_the_demo_plays_every_step_and_exits_zero(tmp_path: Path) -> None:
     assert list(tmp_path.glob("roundtable-demo-*")) == []  # the temporary database is gone
 
 
-async def test_on_a_given_database_the_demo_claims_by_id_and_leaves_the_file(tmp_path: Path) -> None:
-    out = io.StringIO()
+async def test_on_a_given_database_the_demo_claims_by_id_and_plays_again_on_the_same_file(tmp_path: Path) -> None:
+    """`roundtable demo --db FILE` twice: the second run finds the first one's team, unread notices and skills
+    in the file, and its agents still read only their own scene."""
     db = tmp_path / "team.db"
-    outcome = await play(db, out, kinds=("coordination", "messaging"), shared_db=True)
-    assert outcome.code == 0, out.getvalue()
-    assert "refused: task 2 waits on tasks [1]" in out.getvalue()
+    for run, (first, second) in enumerate([(1, 2), (4, 5)], start=1):
+        out = io.StringIO()
+        outcome = await play(db, out, shared_db=True)
+        assert outcome.code == 0, f"run {run}:\n{out.getvalue()}"
+        assert f"refused: task {second} waits on tasks [{first}]" in out.getvalue()
+        assert "ana's wait ended after" in out.getvalue()
     assert db.exists()
 
 
