@@ -188,18 +188,27 @@ def test_beyond_loopback_a_request_without_the_token_is_refused(tmp_path: Path, 
         assert _status(dash.url + "api/state") == 200
 
 
-def test_a_screenshot_of_the_demo_team(tmp_path: Path, page: Any) -> None:
-    """The README's picture: the demo's team on the page. Saved with the run; ROUNDTABLE_SCREENSHOT=1 also
-    writes it to docs/dashboard.png."""
+def test_a_screenshot_of_the_demo_team_at_work(tmp_path: Path, page: Any) -> None:
+    """The README's picture: the demo's team on the page, two of its agents back online and at work on new
+    tasks through real servers. Saved with the run; ROUNDTABLE_SCREENSHOT=1 also writes it to
+    docs/dashboard.png."""
     db = tmp_path / "demo.db"
     played = subprocess.run(
         [sys.executable, "-m", "servers.cli", "demo", "--db", str(db)], capture_output=True, text=True, timeout=180
     )
     assert played.returncode == 0, played.stdout[-2000:] + played.stderr[-2000:]
-    with Dashboard(db) as dash:
+    with Team(db) as team, Dashboard(db) as dash:
+        team.join("planner", "coordination", "monitoring")
+        team.join("ana", "coordination", "monitoring")
+        first = team.call("planner", "task_create", title="design the CSV export", priority="high")["task"]["id"]
+        team.call("planner", "task_create", title="implement the CSV export", depends_on=[first])
+        team.call("planner", "agent_register", activity="planning the CSV export")
+        assert team.call("ana", "task_claim", task_id=first)["task"]["holder"] == "ana"
+        team.call("ana", "agent_register", activity="designing the CSV export")
         page.set_viewport_size({"width": 1400, "height": 1300})
         page.goto(dash.url)
         expect_text(page, "#proposals", "Ship on Friday", timeout=10_000)
+        expect_text(page, "[data-column=claimed]", "design the CSV export", timeout=10_000)
         shot = tmp_path / "dashboard.png"
         page.screenshot(path=str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
