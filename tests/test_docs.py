@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import re
 import unicodedata
 from pathlib import Path
@@ -120,3 +121,20 @@ def test_every_relative_link_resolves() -> None:
             elif anchor and path.suffix == ".md" and anchor not in _anchors(path):
                 broken.append(f"{page.name}: {target} (no such heading)")
     assert broken == []
+
+
+def test_every_client_config_shown_is_complete_json_for_the_four_servers() -> None:
+    """A block a person pastes is valid JSON naming all four servers with one `env` (one agent): never one
+    entry and "the same for the others", which splits the team when pasted as it is."""
+    blocks = [("claude_desktop_config.example.json", _text(ROOT / "claude_desktop_config.example.json"))]
+    for page in PAGES:
+        blocks += [(page.name, b) for b in re.findall(r"^```json\n(.*?)^```", _text(page), flags=re.M | re.S)]
+    shown = 0
+    for where, block in blocks:
+        if "mcpServers" not in block:
+            continue
+        servers = json.loads(block)["mcpServers"]
+        assert set(servers) == {f"roundtable-{kind}" for kind in SERVER_KINDS}, where
+        assert len({json.dumps(s.get("env"), sort_keys=True) for s in servers.values()}) == 1, where
+        shown += 1
+    assert shown >= 3
