@@ -20,8 +20,29 @@ def database_path(flag: str | None) -> Path:
     return (Path(raw).expanduser() if raw else default_db_path(os.environ)).absolute()
 
 
+INSTALL_HELP = {
+    "install": """Set Roundtable up in a client in one command. It installs this Roundtable into its own environment
+(uv tool install, with uv.lock's versions from a checkout), so a client's launch needs no network and
+starts in about a second (Claude Code gives a server 30 s); starts each server once as the client will
+(warming it); then registers the four servers with the client:
+
+  claude-code     `claude mcp add` in --scope local (default: you, in this folder), project (.mcp.json,
+                  shared; asks or --approve to approve them for you) or user (all your projects), and
+                  the hooks in that scope's .claude settings file (--no-hooks to skip). Database:
+                  ./.roundtable/roundtable.db of this folder (user scope: the per-user default).
+  claude-desktop  a merge into claude_desktop_config.json (backed up first; other servers are kept);
+                  database: the per-user default. Quit and reopen Desktop afterwards.
+
+Run it again to update; `roundtable uninstall CLIENT` undoes exactly what it did.""",
+    "uninstall": """Undo `roundtable install`: remove the servers (and hooks and approvals) it registered, put back
+entries it replaced, and remove its uv tool when no other install uses it. Give the same client and
+--scope, from the same folder.""",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     from servers.cli import serve
+    from servers.cli.clients import SCOPES
     from shared import __version__
 
     p = argparse.ArgumentParser(prog="roundtable", description=__doc__)
@@ -77,6 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--port", type=int, default=8770, help="port (8770; 0 picks a free one)")
     dash.add_argument("--token", help="the token other hosts must give (env ROUNDTABLE_DASHBOARD_TOKEN)")
     dash.add_argument("--open", action="store_true", help="open the page in your web browser")
+    for verb, what in (("install", "set Roundtable up in"), ("uninstall", "undo `roundtable install` in")):
+        ins = sub.add_parser(verb, help=f"{what} Claude Code or Claude Desktop", description=INSTALL_HELP[verb])
+        ins.add_argument("client", choices=["claude-code", "claude-desktop"])
+        ins.add_argument("--scope", choices=SCOPES, help="claude-code: local (default), project or user")
+        if verb == "install":
+            ins.add_argument("--db", help="the team's database file (default: see above)")
+            ins.add_argument("--source", help="what to install: a checkout, a git URL or a version (default: this one)")
+            ins.add_argument(
+                "--approve",
+                action=argparse.BooleanOptionalAction,
+                help="--scope project: approve the servers for you in .claude/settings.local.json (else asked)",
+            )
+            ins.add_argument("--no-hooks", action="store_true", help="claude-code: register the servers only")
     con = sub.add_parser("connect", help="a local stdio MCP server forwarding to a `roundtable serve` endpoint")
     con.add_argument("url", help="the endpoint, e.g. https://team.example.com/coordination/mcp")
     con.add_argument("--token", help="the bearer token (env ROUNDTABLE_TOKEN; prefer it: flags show in ps)")
@@ -107,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from servers.cli import hook
 
         sys.exit(hook.main(given[1:]))
-    from servers.cli import clientconfig, demo, doctor, serve, team
+    from servers.cli import demo, doctor, serve, team
     from shared.store.events import EventFilter
 
     args = build_parser().parse_args(given)
@@ -158,23 +192,50 @@ def main(argv: Sequence[str] | None = None) -> None:
         from servers.cli import bridge  # imports the SDK's server and client: only for this command
 
         sys.exit(bridge.main(args.url, args.token or os.environ.get("ROUNDTABLE_TOKEN", "")))
+    if args.command in ("install", "uninstall"):
+        from servers.cli import install
+
+        sys.exit(install.install(args) if args.command == "install" else install.uninstall(args))
     if args.command == "config":
-        source = clientconfig.source_spec()
-        if args.hooks:
-            if args.client != "claude-code" or args.url:
-                print(
-                    "roundtable config: --hooks is for claude-code on a local database file"
-                    " (the hooks read the file; drop --url, or use the channel alone with a served team)",
-                    file=sys.stderr,
-                )
-                sys.exit(2)
-            print(clientconfig.claude_code_hooks(source, args.db or clientconfig.PROJECT_DB))
-            return
-        if args.url and args.client == "claude-desktop":
-            print(clientconfig.claude_desktop_remote(source, args.url))
-        elif args.url:
-            print(clientconfig.claude_code_remote(args.url))
-        elif args.client == "claude-desktop":
-            print(clientconfig.claude_desktop(source, args.db))
-        else:
-            print(clientconfig.claude_code(source, args.db or clientconfig.PROJECT_DB))
+        sys.exit(print_config(args))
+
+
+def installed_bin() -> Path | None:
+    """The persistent install's bin folder (`roundtable install`), when there is one."""
+    from servers.cli import toolenv
+
+    try:
+        env = toolenv.location()
+    except (toolenv.ToolFailed, OSError):
+        return None
+    return env.bin if env.exists() else None
+
+
+def print_config(args: argparse.Namespace) -> int:
+    """`roundtable config CLIENT`: the blocks to paste, running the persistent install when there is one."""
+    from servers.cli import clientconfig
+
+    source, installed = clientconfig.source_spec(), installed_bin()
+    if args.hooks:
+        if args.client != "claude-code" or args.url:
+            print(
+                "roundtable config: --hooks is for claude-code on a local database file"
+                " (the hooks read the file; drop --url, or use the channel alone with a served team)",
+                file=sys.stderr,
+            )
+            return 2
+        program = clientconfig.hook_program(source, installed)
+        print(clientconfig.claude_code_hooks(program, args.db or clientconfig.PROJECT_DB))
+        return 0
+    if args.url and args.client == "claude-desktop":
+        print(clientconfig.claude_desktop_remote(source, args.url, installed))
+    elif args.url:
+        print(clientconfig.claude_code_remote(args.url))
+    elif args.client == "claude-desktop":
+        db = str(Path(args.db).expanduser().absolute()) if args.db else str(default_db_path(os.environ))
+        print(clientconfig.claude_desktop(source, db, installed))
+        if installed is None:
+            print(f"note: {clientconfig.UVX_NOTE.format(client='claude-desktop')}", file=sys.stderr)
+    else:
+        print(clientconfig.claude_code(source, args.db or clientconfig.PROJECT_DB, installed))
+    return 0

@@ -41,37 +41,51 @@ def source_spec() -> str:
     return DISTRIBUTION
 
 
-def server_entries(source: str, env: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
-    """One `mcpServers` entry per server, each launched with uvx from `source`."""
+def launch(source: str, kind: str, installed: Path | None = None) -> tuple[str, list[str]]:
+    """The command and arguments that start server `kind`: the persistent install's script when there is one
+    (`installed`: its bin folder; servers/cli/toolenv.py), else uvx from `source`."""
+    if installed is not None:
+        return str(installed / (f"roundtable-{kind}.exe" if os.name == "nt" else f"roundtable-{kind}")), []
+    return "uvx", ["--from", source, f"roundtable-{kind}"]
+
+
+def server_entries(source: str, env: dict[str, str], installed: Path | None = None) -> dict[str, dict[str, Any]]:
+    """One `mcpServers` entry per server, each with the same whole `env` (one team: never a placeholder)."""
     entries: dict[str, dict[str, Any]] = {}
     for kind in SERVER_KINDS:
-        entry: dict[str, Any] = {"command": "uvx", "args": ["--from", source, f"roundtable-{kind}"]}
-        if env:
-            entry["env"] = dict(env)
-        entries[f"roundtable-{kind}"] = entry
+        command, args = launch(source, kind, installed)
+        entries[f"roundtable-{kind}"] = {"command": command, "args": args, "env": dict(env)}
     return entries
 
 
-def claude_desktop(source: str, db: str | None = None) -> str:
-    """The block for claude_desktop_config.json."""
-    env = {"ROUNDTABLE_DB": db} if db else None
-    return json.dumps({"mcpServers": server_entries(source, env)}, indent=2)
+def claude_desktop(source: str, db: str, installed: Path | None = None) -> str:
+    """The block for claude_desktop_config.json: paste it whole; every server names the same database."""
+    return json.dumps({"mcpServers": server_entries(source, {"ROUNDTABLE_DB": db}, installed)}, indent=2)
 
 
 PROJECT_DB = "./.roundtable/roundtable.db"
+UVX_NOTE = (
+    "uvx resolves the packages again at every launch (network, and a cold start past Claude Code's 30 s limit); "
+    "`roundtable install {client}` registers a persistent install instead"
+)
 
 
-def claude_code(source: str, db: str | None = PROJECT_DB) -> str:
+def claude_code(source: str, db: str = PROJECT_DB, installed: Path | None = None) -> str:
     """`claude mcp add` lines (project scope) and the equivalent .mcp.json."""
     lines = ["# Run in your project folder (writes .mcp.json; omit -s project for just you):"]
+    if installed is None:
+        lines.insert(0, "# " + UVX_NOTE.format(client="claude-code"))
     for kind in SERVER_KINDS:
-        env = f" -e ROUNDTABLE_DB={shlex.quote(db)}" if db else ""
-        lines.append(
-            f"claude mcp add roundtable-{kind} -s project{env} -- uvx --from {shlex.quote(source)} roundtable-{kind}"
-        )
-    entries = server_entries(source, {"ROUNDTABLE_DB": db} if db else None)
+        command, args = launch(source, kind, installed)
+        argv = " ".join(shlex.quote(a) for a in [command, *args])
+        lines.append(f"claude mcp add roundtable-{kind} -s project -e ROUNDTABLE_DB={shlex.quote(db)} -- {argv}")
+    entries = server_entries(source, {"ROUNDTABLE_DB": db}, installed)
     lines += ["", "# or put this in .mcp.json:", json.dumps({"mcpServers": entries}, indent=2)]
     lines += [
+        "",
+        '# Project servers show as "Pending approval" in `claude mcp list` until you approve them: run `claude` in',
+        '# the folder and approve, or put {"enabledMcpjsonServers": ["roundtable-coordination", …all four]} in',
+        "# .claude/settings.local.json (in a git work tree; elsewhere `claude` asks once to trust the folder).",
         "",
         "# Mail pushed into the session as it arrives (Claude Code channels, research preview, v2.1.80+):",
         "# start Claude Code with the messaging server as a channel:",
@@ -89,27 +103,30 @@ HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop")
 HOOK_TIMEOUT = 10
 
 
-def hook_program(source: str) -> str:
-    """The `roundtable` the hooks run. This environment's own script when the environment lasts (a checkout's
-    .venv, a `uv tool install`): Claude Code runs a hook on every prompt, and `uvx --from <source>` resolves
-    the source again at each start (about a second here). Else (run from uvx's throwaway cache) uvx itself."""
+def hook_program(source: str, installed: Path | None = None) -> str:
+    """The `roundtable` the hooks run: the persistent install's (`installed`: its bin folder), else this
+    environment's own script when the environment lasts (a checkout's .venv): Claude Code runs a hook on every
+    prompt, and `uvx --from <source>` resolves the source again at each start (about a second here). Else (run
+    from uvx's throwaway cache) uvx itself."""
+    if installed is not None:
+        return shlex.quote(str(installed / ("roundtable.exe" if os.name == "nt" else "roundtable")))
     script = Path(sys.executable).parent / ("roundtable.exe" if os.name == "nt" else "roundtable")
     if script.is_file() and "archive-v0" not in script.parts:
         return shlex.quote(str(script))
     return f"uvx --from {shlex.quote(source)} roundtable"
 
 
-def hook_command(source: str, event: str, db: str | None = PROJECT_DB) -> str:
-    """The command Claude Code runs for `event`: the same Roundtable as the servers, on the same file (a
+def hook_command(program: str, event: str, db: str | None = PROJECT_DB) -> str:
+    """The command Claude Code runs for `event`: `program` (hook_program) on the same file as the servers (a
     relative path is the project's: `roundtable hook` takes it from $CLAUDE_PROJECT_DIR)."""
     flags = f" --db {shlex.quote(db)}" if db else ""
-    return f"{hook_program(source)} hook {event}{flags}"
+    return f"{program} hook {event}{flags}"
 
 
-def claude_code_hooks(source: str, db: str | None = PROJECT_DB) -> str:
+def claude_code_hooks(program: str, db: str | None = PROJECT_DB) -> str:
     """The `hooks` block for .claude/settings.json (or settings.local.json, or ~/.claude/settings.json)."""
     hooks = {
-        event: [{"hooks": [{"type": "command", "command": hook_command(source, event, db), "timeout": HOOK_TIMEOUT}]}]
+        event: [{"hooks": [{"type": "command", "command": hook_command(program, event, db), "timeout": HOOK_TIMEOUT}]}]
         for event in HOOK_EVENTS
     }
     return json.dumps({"hooks": hooks}, indent=2)
@@ -126,12 +143,13 @@ def remote_urls(base: str) -> dict[str, str]:
     return {kind: f"{base}/{kind}/mcp" for kind in SERVER_KINDS}
 
 
-def claude_desktop_remote(source: str, base: str) -> str:
+def claude_desktop_remote(source: str, base: str, installed: Path | None = None) -> str:
     """claude_desktop_config.json entries running `roundtable connect` (Desktop takes only stdio servers)."""
+    program = str(installed / ("roundtable.exe" if os.name == "nt" else "roundtable")) if installed else None
     entries = {
         f"roundtable-{kind}": {
-            "command": "uvx",
-            "args": ["--from", source, "roundtable", "connect", url],
+            "command": program or "uvx",
+            "args": [*([] if program else ["--from", source, "roundtable"]), "connect", url],
             "env": {"ROUNDTABLE_TOKEN": TOKEN_HERE},
         }
         for kind, url in remote_urls(base).items()

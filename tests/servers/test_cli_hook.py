@@ -285,6 +285,7 @@ def test_config_prints_the_hooks_block_and_the_channel_launch_line(tmp_path: Pat
             cwd=ROOT,
             timeout=60,
             check=False,
+            env={**os.environ, "UV_TOOL_DIR": str(tmp_path / "no-tools")},  # no persistent install: this checkout's
         )
 
     block = json.loads(config("--hooks").stdout)

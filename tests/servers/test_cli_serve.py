@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,14 @@ from servers.cli.launch import free_port
 from tests.stdio import ROOT
 
 
-def roundtable(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def roundtable(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "servers.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout
+        [sys.executable, "-m", "servers.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env={**os.environ, **env},
     )
 
 
@@ -44,8 +50,11 @@ def test_serve_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Path)
     assert "refusing to listen on 0.0.0.0" in refused.stderr and "roundtable token create" in refused.stderr
 
 
-def test_config_url_prints_the_bridge_for_desktop_and_the_http_lines_for_claude_code() -> None:
-    desktop = json.loads(roundtable("config", "claude-desktop", "--url", "https://team.example.com/").stdout)
+def test_config_url_prints_the_bridge_for_desktop_and_the_http_lines_for_claude_code(tmp_path: Path) -> None:
+    no_install = str(tmp_path / "no-tools")  # no persistent install here: the entries run uvx
+    desktop = json.loads(
+        roundtable("config", "claude-desktop", "--url", "https://team.example.com/", UV_TOOL_DIR=no_install).stdout
+    )
     entry = desktop["mcpServers"]["roundtable-messaging"]
     assert entry["args"][-3:] == ["roundtable", "connect", "https://team.example.com/messaging/mcp"]
     assert entry["env"] == {"ROUNDTABLE_TOKEN": clientconfig.TOKEN_HERE}

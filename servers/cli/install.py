@@ -1,0 +1,458 @@
+"""`roundtable install` and `roundtable uninstall`: set Roundtable up in a client in one command, and undo it.
+
+install: a persistent install (servers/cli/toolenv.py), each server warmed and checked as the client will
+start it (servers/cli/probe.py, on a scratch database), then registered with the real client — `claude mcp
+add` for Claude Code (plus its hooks, and the approval of project-scope servers when asked), a safe merge into
+claude_desktop_config.json for Claude Desktop (backed up first; other servers are never touched). What it did
+is written down in installs.json beside the default database, and uninstall undoes exactly that: it removes
+what install added, puts back entries it replaced, and removes the uv tool when no other install uses it and
+install put it there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from servers import SERVER_KINDS
+from servers.cli import clientconfig, clients, jsonfile, probe, toolenv
+from servers.cli.render import mark, paint
+from shared.config import default_db_path
+
+
+class Refused(Exception):
+    """Bad input or a state install cannot work with: one line naming the fix."""
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+# What install did, so uninstall can undo exactly that.
+
+
+def record_file() -> Path:
+    return default_db_path(os.environ).parent / "installs.json"
+
+
+def load_records() -> list[dict[str, Any]]:
+    try:
+        data = jsonfile.load(record_file())
+    except jsonfile.Unreadable:
+        return []
+    found = data.get("installs")
+    return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
+
+
+def save_records(records: list[dict[str, Any]]) -> None:
+    if records or record_file().exists():
+        jsonfile.save(record_file(), {"installs": records})
+
+
+def key(client: str, scope: str | None, project: Path | None) -> dict[str, Any]:
+    where = str(project) if client == "claude-code" and scope in ("local", "project") else None
+    return {"client": client, "scope": scope, "project": where}
+
+
+def matches(record: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return all(record.get(k) == v for k, v in wanted.items())
+
+
+# Checking the input.
+
+
+def resolve_db(raw: str | None, client: str, scope: str | None, project: Path) -> str:
+    """The database the servers get: absolute, except a project-scope path inside the project, which stays
+    relative (.mcp.json is shared: Claude Code starts the servers in the project folder)."""
+    if raw is None:
+        if client == "claude-code" and scope == "project":
+            return clientconfig.PROJECT_DB
+        if client == "claude-code" and scope == "local":
+            return str(project / ".roundtable" / "roundtable.db")
+        return str(default_db_path(os.environ))
+    path = Path(raw).expanduser()
+    if path.exists() and path.is_dir():
+        raise Refused(f"--db {raw} is a folder: give the database file's path, e.g. {path / 'roundtable.db'}")
+    if client == "claude-code" and scope == "project" and not path.is_absolute():
+        return raw
+    return str(path.absolute())
+
+
+def resolve_source(raw: str | None) -> str:
+    if raw is None:
+        return clientconfig.source_spec()
+    looks_local = raw.startswith((".", "/", "~")) or os.sep in raw
+    if looks_local and "://" not in raw and "+" not in raw.split(os.sep)[0]:
+        path = Path(raw).expanduser().absolute()
+        if not (path / "pyproject.toml").is_file():
+            raise Refused(f"--source {raw}: no pyproject.toml there; give a Roundtable checkout, a git URL or a name")
+        return str(path)
+    return raw
+
+
+# Warming: each installed server started as the client will start it, on a scratch database.
+
+
+async def _warm(env: toolenv.ToolEnv, client: str) -> list[tuple[str, probe.Probe]]:
+    results: dict[str, probe.Probe] = {}
+    with tempfile.TemporaryDirectory(prefix="roundtable-warm-") as folder:
+
+        async def one(kind: str) -> None:
+            scratch = str(Path(folder) / f"{kind}.db")
+            command = str(env.script(f"roundtable-{kind}"))
+            results[kind] = await probe.probe(command, [], probe.client_environment(client, {"ROUNDTABLE_DB": scratch}))
+
+        async with anyio.create_task_group() as tg:
+            for kind in SERVER_KINDS:
+                tg.start_soon(one, kind)
+    return [(kind, results[kind]) for kind in SERVER_KINDS]
+
+
+def install_and_warm(source: str, client: str) -> tuple[toolenv.ToolEnv, bool]:
+    """The persistent install, every server checked; (where it is, whether it was there before)."""
+    where = toolenv.location()
+    # There before: installed by someone else, not by an earlier `roundtable install` still recorded.
+    before = where.exists() and all(
+        r.get("tool_was_there") for r in load_records() if r.get("tool") == str(where.folder)
+    )
+    say(f"installing Roundtable from {source} into its own environment (uv tool install) …")
+    began = time.perf_counter()
+    env = toolenv.install(source)
+    say(f"{mark(True)} installed in {env.folder} ({time.perf_counter() - began:.1f} s)")
+    failed = False
+    for kind, result in anyio.run(_warm, env, client):
+        if result.ok:
+            say(f"{mark(True)} roundtable-{kind} answers in {result.seconds:.1f} s ({result.tools} tools)")
+        else:
+            failed = True
+            say(f"{mark(False)} roundtable-{kind}: {result.problem}")
+            say(paint(f"  fix: {result.fix}", "red"))
+    if failed:
+        raise Refused("a server did not start as the client would start it (above); nothing was registered")
+    return env, before
+
+
+# Claude Code.
+
+
+def server_command(env: toolenv.ToolEnv, kind: str) -> str:
+    return str(env.script(f"roundtable-{kind}"))
+
+
+def _hook_groups(program: str, db: str) -> dict[str, dict[str, Any]]:
+    blocks = json.loads(clientconfig.claude_code_hooks(program, db))["hooks"]
+    return {event: groups[0] for event, groups in blocks.items()}
+
+
+def add_hooks(path: Path, groups: dict[str, dict[str, Any]]) -> list[str]:
+    """Merge one hook group per event into the settings file; the commands added (none already there twice)."""
+    data = jsonfile.load(path)
+    hooks = data.setdefault("hooks", {})
+    if not isinstance(hooks, dict):
+        raise Refused(f'{path}: "hooks" is not an object; fix it or run with --no-hooks')
+    added = []
+    for event, group in groups.items():
+        present = hooks.setdefault(event, [])
+        if not isinstance(present, list):
+            raise Refused(f'{path}: "hooks.{event}" is not a list; fix it or run with --no-hooks')
+        command = group["hooks"][0]["command"]
+        if not any(command in json.dumps(g) for g in present):
+            present.append(group)
+            added.append(command)
+    jsonfile.save(path, data)
+    return added
+
+
+def remove_hooks(path: Path, commands: list[str]) -> None:
+    data = jsonfile.load(path)
+    hooks = data.get("hooks")
+    if not isinstance(hooks, dict):
+        return
+    for event in list(hooks):
+        groups = hooks[event]
+        if not isinstance(groups, list):
+            continue
+        kept = [g for g in groups if not (isinstance(g, dict) and _group_commands(g) & set(commands))]
+        if kept:
+            hooks[event] = kept
+        else:
+            del hooks[event]
+    if not hooks:
+        del data["hooks"]
+    _save_or_remove(path, data)
+
+
+def _group_commands(group: dict[str, Any]) -> set[str]:
+    return {h.get("command", "") for h in group.get("hooks") or [] if isinstance(h, dict)}
+
+
+def _save_or_remove(path: Path, data: dict[str, Any]) -> None:
+    """Save, or remove the file when nothing is left in it (uninstall leaves no empty file of its own)."""
+    if data:
+        jsonfile.save(path, data)
+        return
+    path.unlink(missing_ok=True)
+    if path.parent.name == ".claude" and not any(path.parent.iterdir()):
+        path.parent.rmdir()  # the .claude folder install made for it
+
+
+def approve(project: Path, names: list[str]) -> list[str]:
+    """Add `names` to enabledMcpjsonServers in the project's .claude/settings.local.json; the ones added."""
+    path = clients.approvals_file(project)
+    data = jsonfile.load(path)
+    enabled = data.setdefault("enabledMcpjsonServers", [])
+    if not isinstance(enabled, list):
+        raise Refused(f'{path}: "enabledMcpjsonServers" is not a list; fix it, or approve in an interactive `claude`')
+    added = [n for n in names if n not in enabled]
+    enabled.extend(added)
+    jsonfile.save(path, data)
+    return added
+
+
+def unapprove(project: Path, names: list[str]) -> None:
+    path = clients.approvals_file(project)
+    data = jsonfile.load(path)
+    enabled = data.get("enabledMcpjsonServers")
+    if isinstance(enabled, list):
+        enabled[:] = [n for n in enabled if n not in names]
+        if not enabled:
+            del data["enabledMcpjsonServers"]
+        _save_or_remove(path, data)
+
+
+def want_approval(flag: bool | None) -> bool:
+    if flag is not None:
+        return flag
+    if not sys.stdin.isatty():
+        return False
+    answer = input("Approve the four project servers for you now (.claude/settings.local.json)? [Y/n] ")
+    return answer.strip().lower() in ("", "y", "yes")
+
+
+def _claude_ok(*args: str, project: Path) -> None:
+    done = clients.claude(*args, cwd=project)
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
+        raise Refused(f"`claude {' '.join(args[:4])} …` failed: {last[-1]}")
+
+
+def register_claude_code(scope: str, project: Path, db: str, env: toolenv.ToolEnv) -> dict[str, Any]:
+    """`claude mcp add` of each server in `scope` (an entry of that name there is replaced, and kept to put
+    back on uninstall); what was done."""
+    previous = clients.claude_code_servers(scope, project)
+    replaced = {name: previous[name] for name in clients.NAMES if name in previous}
+    commands = {}
+    for kind in SERVER_KINDS:
+        name = f"roundtable-{kind}"
+        if name in replaced:
+            _claude_ok("mcp", "remove", "-s", scope, name, project=project)
+        command = server_command(env, kind)
+        _claude_ok("mcp", "add", "-s", scope, name, "-e", f"ROUNDTABLE_DB={db}", "--", command, project=project)
+        commands[name] = command
+    return {"servers": commands, "replaced": replaced}
+
+
+def install_claude_code(args: argparse.Namespace) -> int:
+    scope = args.scope or "local"
+    project = Path.cwd()
+    if args.approve is not None and scope != "project":
+        raise Refused(f"--approve is for --scope project (servers in {scope} scope need no approval); drop it")
+    if clients.claude_command() is None:
+        raise Refused(
+            "the Claude Code CLI (`claude`) is not on PATH: install it (npm install -g @anthropic-ai/claude-code) or "
+            "set ROUNDTABLE_CLAUDE to it; or paste what `roundtable config claude-code` prints"
+        )
+    db = resolve_db(args.db, "claude-code", scope, project)
+    source = resolve_source(args.source)
+    wanted = key("claude-code", scope, project)
+    records = [r for r in load_records() if not matches(r, wanted)]
+    previous = next((r for r in load_records() if matches(r, wanted)), None)
+    env, before = install_and_warm(source, "claude-code")
+    record: dict[str, Any] = {**wanted, "db": db, "tool": str(env.folder), "tool_was_there": before}
+    if previous is not None:  # installing again: what the first install found stays what uninstall restores
+        record["tool_was_there"] = previous.get("tool_was_there", before)
+    record |= register_claude_code(scope, project, db, env)
+    if previous is not None:
+        record["replaced"] = previous.get("replaced", {})
+    say(f"{mark(True)} registered {', '.join(clients.NAMES)} with Claude Code ({scope} scope), database {db}")
+    if not args.no_hooks:
+        path = clients.settings_file(scope, project)
+        added = add_hooks(path, _hook_groups(clientconfig.hook_program(source, env.bin), db))
+        record["hooks_file"] = str(path)
+        record["hooks"] = sorted(set(added) | set((previous or {}).get("hooks", [])))
+        say(f"{mark(True)} hooks SessionStart, UserPromptSubmit, Stop in {path}")
+    elif previous is not None and previous.get("hooks"):  # an earlier install's hooks stay, and stay undoable
+        record["hooks_file"], record["hooks"] = previous["hooks_file"], previous["hooks"]
+    if scope == "project":
+        approved_now = approve(project, list(clients.NAMES)) if want_approval(args.approve) else []
+        record["approved"] = sorted(set(approved_now) | set((previous or {}).get("approved", [])))
+        if approved_now or all(clients.approved(project, n) for n in clients.NAMES):
+            say(f"{mark(True)} approved for you in {clients.approvals_file(project)} (enabledMcpjsonServers)")
+            if not clients.in_git_work_tree(project):
+                say("  this folder is no git work tree: the first `claude` here asks once to trust it; accept")
+        else:
+            say(paint('! project servers show as "Pending approval" in `claude mcp list` until approved:', "yellow"))
+            say("  run `claude` here and approve them, or run this again with --approve")
+    records.append(record)
+    save_records(records)
+    say()
+    say('Next: `claude mcp list` shows them connected; in Claude Code, ask: "call start_here on roundtable".')
+    say(f"Mail pushed into the session as it arrives (channels, research preview): {clientconfig.CHANNEL_LAUNCH}")
+    say(f"Undo: roundtable uninstall claude-code{'' if scope == 'local' else f' --scope {scope}'}")
+    if previous is not None:
+        say(paint("(installed again: the earlier install's entries were replaced)", "dim"))
+    return 0
+
+
+def uninstall_claude_code(record: dict[str, Any]) -> None:
+    scope, project = record["scope"], Path(record.get("project") or Path.cwd())
+    present = clients.claude_code_servers(scope, project) if clients.claude_command() else {}
+    if clients.claude_command() is None:
+        raise Refused("the Claude Code CLI (`claude`) is not on PATH: uninstall needs it (or set ROUNDTABLE_CLAUDE)")
+    for name, command in (record.get("servers") or {}).items():
+        entry = present.get(name)
+        if entry is None:
+            continue
+        if entry.get("command") != command:
+            say(f"! {name} in {scope} scope was changed since install (it runs {entry.get('command')}); left as it is")
+            continue
+        _claude_ok("mcp", "remove", "-s", scope, name, project=project)
+        if name in (record.get("replaced") or {}):
+            _claude_ok("mcp", "add-json", "-s", scope, name, json.dumps(record["replaced"][name]), project=project)
+    say(f"{mark(True)} removed {', '.join(record.get('servers') or {})} from Claude Code ({scope} scope)")
+    if record.get("hooks"):
+        remove_hooks(Path(record["hooks_file"]), record["hooks"])
+        say(f"{mark(True)} removed the hooks from {record['hooks_file']}")
+    if record.get("approved"):
+        unapprove(project, record["approved"])
+        say(f"{mark(True)} removed the approvals from {clients.approvals_file(project)}")
+
+
+# Claude Desktop.
+
+
+def install_claude_desktop(args: argparse.Namespace) -> int:
+    if args.scope is not None:
+        raise Refused("--scope is for claude-code; Claude Desktop has one config per user: drop --scope")
+    if args.approve is not None or args.no_hooks:
+        raise Refused("--approve and --no-hooks are for claude-code; drop them")
+    project = Path.cwd()
+    config = clients.desktop_config()
+    data = jsonfile.load(config)  # refuses an unreadable file before anything is installed
+    servers = data.get("mcpServers", {})
+    if not isinstance(servers, dict):
+        raise Refused(f'{config}: "mcpServers" is not an object; fix it or move the file away')
+    db = resolve_db(args.db, "claude-desktop", None, project)
+    source = resolve_source(args.source)
+    wanted = key("claude-desktop", None, None)
+    previous = next((r for r in load_records() if matches(r, wanted)), None)
+    env, before = install_and_warm(source, "claude-desktop")
+    data = jsonfile.load(config)
+    servers = data.setdefault("mcpServers", {})
+    copy = jsonfile.backup(config)
+    entries = {
+        f"roundtable-{kind}": {"command": server_command(env, kind), "args": [], "env": {"ROUNDTABLE_DB": db}}
+        for kind in SERVER_KINDS
+    }
+    replaced = {name: servers[name] for name in entries if name in servers and servers[name] != entries[name]}
+    servers.update(entries)
+    jsonfile.save(config, data)
+    record: dict[str, Any] = {
+        **wanted,
+        "db": db,
+        "tool": str(env.folder),
+        "tool_was_there": before if previous is None else previous.get("tool_was_there", before),
+        "config": str(config),
+        "created": copy is None if previous is None else previous.get("created", False),
+        "backup": str(copy) if copy else None,
+        "servers": entries,
+        "replaced": replaced if previous is None else previous.get("replaced", {}),
+    }
+    save_records([r for r in load_records() if not matches(r, wanted)] + [record])
+    say(f"{mark(True)} added {', '.join(entries)} to {config}" + (f" (backup: {copy})" if copy else ""))
+    say(f"  database {db}; other servers in the file were left as they are")
+    say()
+    say('Next: quit and reopen Claude Desktop; ask it: "call start_here on roundtable".')
+    say("Undo: roundtable uninstall claude-desktop")
+    return 0
+
+
+def uninstall_claude_desktop(record: dict[str, Any]) -> None:
+    config = Path(record["config"])
+    data = jsonfile.load(config)
+    servers = data.get("mcpServers")
+    if isinstance(servers, dict):
+        jsonfile.backup(config)
+        for name, entry in (record.get("servers") or {}).items():
+            if name not in servers:
+                continue
+            if servers[name] != entry:
+                say(f"! {name} in {config} was changed since install; left as it is")
+                continue
+            del servers[name]
+            if name in (record.get("replaced") or {}):
+                servers[name] = record["replaced"][name]
+        if not servers and record.get("created"):
+            del data["mcpServers"]
+    if record.get("created") and not data:
+        config.unlink(missing_ok=True)
+        say(f"{mark(True)} removed {config} (install had created it)")
+    else:
+        jsonfile.save(config, data)
+        say(f"{mark(True)} removed Roundtable's servers from {config}; the others are as they were")
+    say("  quit and reopen Claude Desktop to unload them")
+
+
+# The commands.
+
+
+def install(args: argparse.Namespace) -> int:
+    try:
+        if args.client == "claude-code":
+            return install_claude_code(args)
+        return install_claude_desktop(args)
+    except (Refused, toolenv.ToolFailed, jsonfile.Unreadable) as exc:
+        print(f"roundtable install: {exc}", file=sys.stderr)
+        return 1
+
+
+def uninstall(args: argparse.Namespace) -> int:
+    scope = args.scope or ("local" if args.client == "claude-code" else None)
+    if args.client == "claude-desktop" and args.scope is not None:
+        print("roundtable uninstall: --scope is for claude-code; drop it", file=sys.stderr)
+        return 2
+    wanted = key(args.client, scope, Path.cwd())
+    records = load_records()
+    record = next((r for r in records if matches(r, wanted)), None)
+    if record is None:
+        where = f" ({scope} scope, {Path.cwd()})" if args.client == "claude-code" else ""
+        print(
+            f"roundtable uninstall: Roundtable was not installed in {args.client}{where} by `roundtable install`"
+            f" (nothing recorded in {record_file()}); remove entries you added by hand in the client",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        if args.client == "claude-code":
+            uninstall_claude_code(record)
+        else:
+            uninstall_claude_desktop(record)
+        rest = [r for r in records if r is not record]
+        save_records(rest)
+        if not record.get("tool_was_there") and not any(r.get("tool") == record.get("tool") for r in rest):
+            toolenv.uninstall()
+            say(f"{mark(True)} removed the uv tool {clientconfig.DISTRIBUTION} (install had put it there)")
+        if not rest:
+            record_file().unlink(missing_ok=True)
+    except (Refused, toolenv.ToolFailed, jsonfile.Unreadable) as exc:
+        print(f"roundtable uninstall: {exc}", file=sys.stderr)
+        return 1
+    return 0

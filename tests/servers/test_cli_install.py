@@ -1,0 +1,208 @@
+"""`roundtable install` and `uninstall` as a user runs them, against a temporary HOME: the real `uv tool install`
+of this checkout, the real Claude Code CLI (`claude mcp add`, then `claude mcp list` health-checks every server
+from cold, with its 30 s limit), and a Desktop config file that already has other servers in it. uv's package
+cache is the user's own (the install builds a fresh environment from it; nothing else of the user's is read or
+written)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from servers import SERVER_KINDS
+from servers.cli import clients
+from tests.clients import claude_cli
+from tests.stdio import ROOT
+
+NAMES = [f"roundtable-{kind}" for kind in SERVER_KINDS]
+DROPPED = ("HOME", "ROUNDTABLE_DB", "CLAUDE_CONFIG_DIR", "UV_TOOL_DIR", "UV_TOOL_BIN_DIR", "APPDATA")
+
+
+def uv_cache() -> str:
+    done = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def user_env(tmp: Path, claude: str | None) -> dict[str, str]:
+    """The environment of a new user whose HOME is under `tmp`, with uv's cache shared and `claude` named."""
+    home = tmp / "home"
+    home.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in DROPPED and not k.startswith("XDG_")}
+    env |= {"HOME": str(home), "UV_CACHE_DIR": uv_cache(), "NO_COLOR": "1"}
+    env.pop("ROUNDTABLE_CLAUDE", None)
+    if claude is not None:
+        env["ROUNDTABLE_CLAUDE"] = claude
+    return env
+
+
+def roundtable(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "servers.cli", *args],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def run_claude(env: dict[str, str], cwd: Path, *args: str) -> str:
+    claude = env["ROUNDTABLE_CLAUDE"]
+    done = subprocess.run([claude, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, f"claude {args}: {done.stdout}{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def listed(env: dict[str, str], cwd: Path) -> dict[str, str]:
+    """`claude mcp list`: each server's line by name."""
+    rows = run_claude(env, cwd, "mcp", "list").splitlines()
+    return {row.split(":", 1)[0]: row for row in rows if ":" in row and " - " in row}
+
+
+def project(tmp: Path) -> Path:
+    folder = tmp / "project"
+    folder.mkdir()
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    return folder
+
+
+def tool_folder(env: dict[str, str]) -> Path:
+    return Path(env["HOME"]) / ".local" / "share" / "uv" / "tools" / "mcp-roundtable"
+
+
+def read(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def test_install_claude_code_connects_all_four_from_cold_and_uninstall_undoes_exactly_that(tmp_path: Path) -> None:
+    env = user_env(tmp_path, claude_cli())
+    here = project(tmp_path)
+    run_claude(env, here, "mcp", "add", "-s", "local", "other", "--", "/bin/true")
+    settings = here / ".claude" / "settings.local.json"
+    settings.parent.mkdir()
+    theirs_stop = {"hooks": [{"type": "command", "command": "x"}]}
+    mine = {"permissions": {"allow": ["Bash(ls:*)"]}, "hooks": {"Stop": [theirs_stop]}}
+    settings.write_text(json.dumps(mine))
+
+    done = roundtable(env, here, "install", "claude-code")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in NAMES:
+        assert f"✓ {name} answers in" in done.stdout
+    assert "claude --dangerously-load-development-channels server:roundtable-messaging" in done.stdout
+    # The issue's "done when": a cold registration through install, every server connected in claude mcp list.
+    rows = listed(env, here)
+    for name in NAMES:
+        assert "✔ Connected" in rows[name], rows
+        assert str(tool_folder(env) / "bin" / name) in rows[name]  # the persistent install, never uvx
+    hooks = read(settings)["hooks"]
+    assert hooks["Stop"][0] == mine["hooks"]["Stop"][0] and len(hooks["Stop"]) == 2
+    assert read(settings)["permissions"] == mine["permissions"]
+    start = hooks["SessionStart"][0]["hooks"][0]["command"]
+    assert start.startswith(str(tool_folder(env) / "bin" / "roundtable") + " hook SessionStart --db ")
+    assert start.endswith(str(here / ".roundtable" / "roundtable.db"))
+
+    undone = roundtable(env, here, "uninstall", "claude-code")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    rows = listed(env, here)
+    assert sorted(rows) == ["other"]
+    assert read(settings) == mine
+    assert not tool_folder(env).exists()
+    assert not (Path(env["HOME"]) / ".local" / "share" / "roundtable" / "installs.json").exists()
+    twice = roundtable(env, here, "uninstall", "claude-code")
+    assert twice.returncode == 1 and len(twice.stderr.splitlines()) == 1 and "was not installed" in twice.stderr
+
+
+def test_project_scope_is_approved_on_request_and_uninstall_removes_the_approval(tmp_path: Path) -> None:
+    env = user_env(tmp_path, claude_cli())
+    here = project(tmp_path)
+    done = roundtable(env, here, "install", "claude-code", "--scope", "project", "--approve", "--no-hooks")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "approved for you in" in done.stdout
+    entries = read(here / ".mcp.json")["mcpServers"]
+    assert sorted(entries) == sorted(NAMES)
+    assert {e["env"]["ROUNDTABLE_DB"] for e in entries.values()} == {"./.roundtable/roundtable.db"}
+    rows = listed(env, here)
+    assert all("✔ Connected" in rows[name] for name in NAMES), rows
+    assert (here / ".roundtable" / "roundtable.db").exists()  # relative to the project, where Claude Code runs them
+    undone = roundtable(env, here, "uninstall", "claude-code", "--scope", "project")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert clients.servers_of(read(here / ".mcp.json")) == {}
+    assert not (here / ".claude" / "settings.local.json").exists()
+
+
+def test_install_claude_desktop_merges_beside_other_servers_and_uninstall_puts_the_file_back(tmp_path: Path) -> None:
+    env = user_env(tmp_path, None)
+    config = Path(env["HOME"]) / ".config" / "Claude" / "claude_desktop_config.json"
+    config.parent.mkdir(parents=True)
+    theirs = {
+        "globalShortcut": "Ctrl+Space",
+        "mcpServers": {
+            "filesystem": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]},
+            "roundtable-messaging": {"command": "uvx", "args": ["--from", "old", "roundtable-messaging"]},
+        },
+    }
+    config.write_text(json.dumps(theirs, indent=4))
+    original = config.read_text()
+
+    done = roundtable(env, tmp_path, "install", "claude-desktop", "--db", str(tmp_path / "team.db"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    merged = read(config)
+    assert merged["globalShortcut"] == "Ctrl+Space"
+    assert merged["mcpServers"]["filesystem"] == theirs["mcpServers"]["filesystem"]
+    for name in NAMES:
+        entry = merged["mcpServers"][name]
+        assert entry["command"] == str(tool_folder(env) / "bin" / name) and Path(entry["command"]).is_file()
+        assert entry["env"] == {"ROUNDTABLE_DB": str(tmp_path / "team.db")}  # one team: the same file everywhere
+    [backup] = list(config.parent.glob("claude_desktop_config.json.roundtable-backup-*"))
+    assert backup.read_text() == original
+
+    undone = roundtable(env, tmp_path, "uninstall", "claude-desktop")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert read(config) == theirs  # the replaced uvx entry is back, the rest untouched
+    assert not tool_folder(env).exists()
+
+
+def test_install_refuses_bad_input_with_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    env = user_env(tmp_path, None)
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not (Path(p) / "claude").exists())
+    config = Path(env["HOME"]) / ".config" / "Claude" / "claude_desktop_config.json"
+    config.parent.mkdir(parents=True)
+    config.write_text('{"mcpServers": {"a": ')
+    cases = {
+        ("install", "claude-desktop"): "is not valid JSON",
+        ("install", "claude-desktop", "--scope", "user"): "--scope is for claude-code",
+        ("install", "claude-code"): "Claude Code CLI (`claude`) is not on PATH",
+        ("install", "claude-code", "--scope", "local", "--approve"): "--approve is for --scope project",
+        ("uninstall", "claude-desktop"): "was not installed in claude-desktop",
+    }
+    for args, said in cases.items():
+        done = roundtable(env, tmp_path, *args)
+        assert done.returncode in (1, 2) and said in done.stderr, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    env["ROUNDTABLE_CLAUDE"] = "/bin/true"
+    done = roundtable(env, tmp_path, "install", "claude-code", "--source", str(tmp_path / "nothing"))
+    assert done.returncode == 1 and "no pyproject.toml there" in done.stderr
+    assert config.read_text() == '{"mcpServers": {"a": '
+    assert not tool_folder(env).exists()
+
+
+def test_config_blocks_are_paste_safe_and_run_the_persistent_install_when_there_is_one(tmp_path: Path) -> None:
+    env = user_env(tmp_path, None) | {"UV_TOOL_DIR": str(tmp_path / "tools")}
+    block = json.loads(roundtable(env, tmp_path, "config", "claude-desktop").stdout)["mcpServers"]
+    assert sorted(block) == sorted(NAMES)
+    default = str(Path(env["HOME"]) / ".local" / "share" / "roundtable" / "roundtable.db")
+    assert all(e["env"] == {"ROUNDTABLE_DB": default} for e in block.values())  # whole, the same for all four
+    assert all(e["command"] == "uvx" for e in block.values())
+    bin_folder = tmp_path / "tools" / "mcp-roundtable" / "bin"
+    bin_folder.mkdir(parents=True)
+    for name in ["roundtable", *NAMES]:
+        (bin_folder / name).write_text("#!/bin/sh\n")
+    block = json.loads(roundtable(env, tmp_path, "config", "claude-desktop").stdout)["mcpServers"]
+    assert [e["command"] for e in block.values()] == [str(bin_folder / name) for name in NAMES]
+    code = roundtable(env, tmp_path, "config", "claude-code").stdout
+    assert f"-- {bin_folder / 'roundtable-knowledge'}" in code and "Pending approval" in code
