@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 SETTING = re.compile(r"ROUNDTABLE_[A-Z_]*[A-Z]")
-# Read by the test suite only (a real part's path, a picture to retake, an opt-in download), never by the product.
-TEST_ONLY = {"ROUNDTABLE_CLAUDE", "ROUNDTABLE_SCREENSHOT", "ROUNDTABLE_INSPECTOR"}
+# Read by the test suite only (a picture to retake, an opt-in download), never by the product.
+TEST_ONLY = {"ROUNDTABLE_SCREENSHOT", "ROUNDTABLE_INSPECTOR"}
 
 
 def _text(path: Path) -> str:
