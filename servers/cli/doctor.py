@@ -1,8 +1,10 @@
-"""`roundtable doctor`: check what Roundtable needs on this machine and say what to fix.
+"""`roundtable doctor`: check what Roundtable needs on this machine and what the clients here would see, and
+say what to fix.
 
-It looks at the team's file read-only, and starts each server, as a client would, on a temporary copy of
-it: a server registers its agent, a session and events where it runs, and the doctor is no member of the
-team (the next `roundtable status` must not count it). The copy also shows that the servers open and
+It looks at the team's file read-only, and starts each server the clients are configured to run, with the
+command and environment the client uses (servers/cli/probe.py), on a temporary copy of it: a server
+registers its agent, a session and events where it runs, and the doctor is no member of the team (the next
+`roundtable status` must not count it). The copy also shows that the servers open and
 migrate this file's contents. Without a readable file the servers start on a new temporary one.
 """
 
@@ -14,19 +16,18 @@ import sqlite3
 import stat
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-from mcp import Client
-from mcp.client.stdio import stdio_client
 
 from servers import SERVER_KINDS
-from servers.cli.launch import last_lines, server_params
+from servers.cli import clients, probe
+from servers.cli.launch import server_params
 from servers.cli.render import mark, paint
+from shared.config import default_db_path
 from shared.db.connection import latest_version, read_only_uri
 
 
@@ -124,32 +125,110 @@ def scratch_database(db: Path) -> Iterator[tuple[Path, str]]:
 
 
 async def check_server(kind: str, db: Path, what: str = "") -> Check:
-    """Start the server as a client would on `db` (`what` it is, for the report) and list its tools."""
+    """Start this installation's server as `python -m servers.<kind>` on `db` (`what` it is, for the report)
+    and list its tools: what the doctor checks when no client is configured yet."""
     params = server_params(kind, db, "roundtable-doctor", role="observer", log_level="ERROR")
-    started = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as errors:
-        try:
-            with anyio.fail_after(30):
-                async with Client(stdio_client(params, errlog=errors)) as client:
-                    tools = (await client.list_tools()).tools
-        except Exception:  # any failure to start or answer is what this check reports
-            last = last_lines(errors, 1) or ["no output"]
-            return Check(
-                f"roundtable-{kind}",
-                False,
-                f"did not answer: {last[0][:200]}",
-                f"run `python -m servers.{kind}` to see the whole error",
-            )
-    elapsed = time.perf_counter() - started
+    result = await probe.probe(params.command, list(params.args), params.env or {})
+    if not result.ok:
+        return Check(
+            f"roundtable-{kind}", False, result.problem, f"run `python -m servers.{kind}` to see the whole error"
+        )
     on = f" on {what}" if what else ""
-    return Check(f"roundtable-{kind}", True, f"answers, {len(tools)} tools, started in {elapsed:.1f}s{on}")
+    return Check(f"roundtable-{kind}", True, f"answers, {result.tools} tools, started in {result.seconds:.1f}s{on}")
+
+
+def entry_db(entry: clients.Entry, project: Path) -> Path:
+    """The database a configured server opens: its ROUNDTABLE_DB (a relative path from where Claude Code
+    starts it, the project folder), else the per-user default."""
+    raw = entry.env.get("ROUNDTABLE_DB")
+    if not raw:
+        return default_db_path(os.environ)
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else (project / path).resolve()
+
+
+async def check_entry(
+    entry: clients.Entry, scratch: Path, what: str, project: Path, gate: anyio.CapacityLimiter
+) -> Check:
+    """Start a configured server exactly as its client does (its command, its env on the client's environment,
+    from the project folder for Claude Code) on `scratch`, and say what the client would see."""
+    name = f"{'desktop' if entry.client == 'claude-desktop' else 'code/' + entry.where.split()[0]} {entry.name}"
+    if entry.pending_approval:
+        return Check(
+            name,
+            False,
+            "Pending approval: Claude Code does not start it until you approve it",
+            "run `claude` here and approve it, or `roundtable install claude-code --scope project --approve`",
+        )
+    if "connect" in entry.args:
+        return Check(name, True, f"forwards to {entry.args[-1]} (not started: it would join the served team)")
+    env = probe.scratch_env(probe.client_environment(entry.client, entry.env), str(scratch))
+    cwd = str(project) if entry.client == "claude-code" else None
+    async with gate:
+        result = await probe.probe(entry.command, entry.args, env, cwd=cwd)
+    limit = probe.limit()
+    if not result.ok:
+        return Check(name, False, result.problem, result.fix.replace("<client>", entry.client))
+    detail = f"answers in {result.seconds:.1f} s (the client waits {limit:g} s), {result.tools} tools, on {what}"
+    if Path(entry.command).name in ("uvx", "uvx.exe"):
+        return Check(name, True, detail, f"uvx resolves the packages at every launch (network); {probe.SLOW_FIX}")
+    if result.seconds > limit / 2:
+        return Check(name, True, detail, f"slow: under load it may miss the limit; {probe.SLOW_FIX}")
+    return Check(name, True, detail)
+
+
+async def check_clients(entries: list[clients.Entry], project: Path) -> list[Check]:
+    """Every configured server checked, three at a time (as `claude mcp list` does), each on a scratch copy of
+    the database it opens."""
+    gate = anyio.CapacityLimiter(3)
+    results: dict[int, Check] = {}
+    with ExitStack() as stack:
+        scratches: dict[Path, tuple[Path, str]] = {}
+        for entry in entries:
+            db = entry_db(entry, project)
+            if db not in scratches:
+                scratches[db] = stack.enter_context(scratch_database(db))
+
+        async def one(i: int, entry: clients.Entry) -> None:
+            scratch, what = scratches[entry_db(entry, project)]
+            results[i] = await check_entry(entry, scratch, what, project, gate)
+
+        async with anyio.create_task_group() as tg:
+            for i, entry in enumerate(entries):
+                tg.start_soon(one, i, entry)
+    return [results[i] for i in range(len(entries))]
 
 
 def run(db: Path) -> int:
-    checks = [check_python(), check_uv(), *check_database(db)]
-    with scratch_database(db) as (scratch, what):
-        for kind in SERVER_KINDS:
-            checks.append(anyio.run(check_server, kind, scratch, what))
+    """`roundtable doctor`: this machine, then every Roundtable server a client here is configured to run
+    (Claude Desktop's config, Claude Code's user/local/project scope for this folder), started as that client
+    starts it; with no client configured, this installation's own servers. Never on the team's file itself."""
+    project = Path.cwd()
+    entries, unreadable = clients.configured(project)
+    checks = [check_python(), check_uv()]
+    for problem in unreadable:
+        checks.append(Check("client config", False, problem, "fix or move the file; the client cannot read it either"))
+    dbs = [db] if not entries else list(dict.fromkeys(entry_db(e, project) for e in entries))
+    for path in dbs:
+        checks += check_database(path)
+    if entries:
+        for where in dict.fromkeys(f"{e.client}: {e.where}" for e in entries):
+            client, place = where.split(": ", 1)
+            label = "Claude Desktop" if client == "claude-desktop" else "Claude Code"
+            checks.append(Check(label, True, f"configured in {place}" + (f" of {project}" if "scope" in place else "")))
+        checks += anyio.run(check_clients, entries, project)
+    else:
+        checks.append(
+            Check(
+                "clients",
+                True,
+                "no Roundtable server is configured in Claude Desktop or Claude Code here",
+                "roundtable install claude-code (or claude-desktop); checking this installation's servers instead",
+            )
+        )
+        with scratch_database(db) as (scratch, what):
+            for kind in SERVER_KINDS:
+                checks.append(anyio.run(check_server, kind, scratch, what))
     width = max(len(c.name) for c in checks)
     for c in checks:
         line = f"{mark(c.ok)} {c.name.ljust(width)}  {c.detail}"

@@ -101,12 +101,15 @@ async def probe(
                 fix=cause[1] if cause else SLOW_FIX,
             )
         except OSError as exc:  # the command itself is missing or not executable
-            return Probe(
-                False,
-                time.perf_counter() - started,
-                problem=f"cannot start {command}: {exc.strerror or exc}",
-                fix="register it again: roundtable install <client> (or fix the path in the client's config)",
+            bare = os.sep not in command and "/" not in command
+            path = env.get("PATH", "")
+            fix = (
+                f"{command} is not on the PATH the client passes ({path}): give its full path, or `roundtable install`"
+                if bare
+                else "register it again: roundtable install <client> (or fix the path in the client's config)"
             )
+            problem = f"cannot start {command}: {exc.strerror}"
+            return Probe(False, time.perf_counter() - started, problem=problem, fix=fix)
         except Exception:  # any failure to start or answer is what the probe reports
             tail = last_lines(errors, 3)
             shown = " ".join([command, *args])
