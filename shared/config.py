@@ -108,9 +108,17 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a yes/no value; set it to 1 or 0, or unset it")
 
 
+SERVER_EPILOG = (
+    "This is a stdio MCP server: an MCP client (Claude Code, Claude Desktop, the MCP Inspector) starts it and "
+    "speaks to it on its stdin and stdout; started by hand, it waits for a client. To set it up in a client, "
+    "run: roundtable install claude-code (or claude-desktop); to paste a config yourself: roundtable config "
+    "claude-code. Every flag has its ROUNDTABLE_* environment variable, which is how clients pass them."
+)
+
+
 def parser(prog: str, description: str, version: str) -> argparse.ArgumentParser:
     """The flags every Roundtable server accepts; each falls back to its environment variable."""
-    p = argparse.ArgumentParser(prog=prog, description=description)
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog=SERVER_EPILOG)
     p.add_argument("--db", help="SQLite file shared by the team (env ROUNDTABLE_DB; default: per-user data dir)")
     p.add_argument("--agent", help="name this process speaks for (env ROUNDTABLE_AGENT; default: derived)")
     p.add_argument("--role", choices=ROLES, help="admin | worker | observer (env ROUNDTABLE_ROLE; default worker)")

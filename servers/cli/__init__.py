@@ -1,5 +1,5 @@
-"""`roundtable`: the people's view of a Roundtable team — a demo, status, a live tail, a doctor, and
-ready-to-paste client configs."""
+"""`roundtable`: the people's command for a Roundtable team — install into a client, a demo, status, a live
+tail, a doctor, configs to paste, the HTTP server and its tokens, the dashboard, the hook and the bridge."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from shared.config import ROLES, ConfigError, default_db_path, load_settings
 
@@ -21,65 +22,115 @@ def database_path(flag: str | None) -> Path:
 
 
 INSTALL_HELP = {
-    "install": """Set Roundtable up in a client in one command. It installs this Roundtable into its own environment
-(uv tool install, with uv.lock's versions from a checkout), so a client's launch needs no network and
-starts in about a second (Claude Code gives a server 30 s); starts each server once as the client will
-(warming it); then registers the four servers with the client:
+    "install": """Set Roundtable up in a client in one command:
 
-  claude-code     `claude mcp add` in --scope local (default: you, in this folder), project (.mcp.json,
-                  shared; asks or --approve to approve them for you) or user (all your projects), and
-                  the hooks in that scope's .claude settings file (--no-hooks to skip). Database:
-                  ./.roundtable/roundtable.db of this folder (user scope: the per-user default).
-  claude-desktop  a merge into claude_desktop_config.json (backed up first; other servers are kept);
-                  database: the per-user default. Quit and reopen Desktop afterwards.
+1. install this Roundtable into its own environment (uv tool install; from a
+   checkout with uv.lock's versions), so a client's launch needs no network
+   and starts in about a second (Claude Code gives a server 30 s);
+2. start each server once as the client will (this warms it), on a scratch
+   database;
+3. register the four servers with the client:
 
-Run it again to update; `roundtable uninstall CLIENT` undoes exactly what it did.""",
-    "uninstall": """Undo `roundtable install`: remove the servers (and hooks and approvals) it registered, put back
-entries it replaced, and remove its uv tool when no other install uses it. Give the same client and
---scope, from the same folder.""",
+  claude-code     claude mcp add, in --scope local (default: just you, in this
+                  folder), project (.mcp.json, shared: asks, or --approve, to
+                  approve them for you) or user (all your projects); and the
+                  hooks, in that scope's .claude settings file (--no-hooks
+                  skips them). Database: ./.roundtable/roundtable.db of this
+                  folder; user scope: the per-user default.
+  claude-desktop  a merge into claude_desktop_config.json, backed up first;
+                  other servers are kept. Database: the per-user default.
+                  Quit and reopen Claude Desktop afterwards.
+
+Run it again to update. roundtable uninstall CLIENT undoes exactly what it
+did.""",
+    "uninstall": """Undo roundtable install: remove the servers (and the hooks and approvals)
+it registered, put back entries it replaced, and remove its uv tool when no
+other install uses it. Give the same client and --scope, from the same
+folder.""",
 }
 
 
+SERVE_PORT = 8765
+"""roundtable serve's default port (servers/cli/serve.py DEFAULT_PORT is this)."""
+
+DESCRIPTION = """Roundtable: several AI agents work as one team through four MCP servers over one shared
+database. This command is for people: set it up in a client, watch a demo, look at the team."""
+
+EPILOG = """First steps: roundtable demo (watch three agents work, on a temporary file), then roundtable
+install claude-code in your project folder (or claude-desktop), then roundtable doctor if a client does
+not connect. roundtable COMMAND --help says more about each command."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from servers.cli import serve
     from servers.cli.clients import SCOPES
     from shared import __version__
 
-    p = argparse.ArgumentParser(prog="roundtable", description=__doc__)
+    p = argparse.ArgumentParser(prog="roundtable", description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, description: str | None = None, **kw: Any) -> argparse.ArgumentParser:
+        """A subcommand whose own --help begins with what it does (the summary, unless a longer text is given)."""
+        fmt = argparse.RawDescriptionHelpFormatter if description else argparse.HelpFormatter
+        return sub.add_parser(name, help=summary, description=description or summary[:1].upper() + summary[1:] + ".",
+                              formatter_class=fmt, **kw)  # fmt: skip
 
     def with_db(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sp.add_argument("--db", help="the shared SQLite file (env ROUNDTABLE_DB; default: per-user data dir)")
         return sp
 
-    play = sub.add_parser("demo", help="watch three agents work as a team through real servers (about 10 s)")
-    play.add_argument("--db", help="play on this SQLite file instead of a fresh temporary one")
+    play = command("demo", "watch three agents work as a team through real servers (about 20 s)")
+    play.add_argument("--db", help="play on this SQLite file instead of a fresh temporary one (again and again)")
     play.add_argument("--keep", action="store_true", help="keep the temporary database and print its path")
     play.add_argument("--dashboard", action="store_true", help="watch the team live in your browser while it plays")
-    st = with_db(sub.add_parser("status", help="agents, tasks by state, open proposals, unread mail, health"))
-    st.add_argument("--json", action="store_true", help="print the summary as JSON")
-    tl = with_db(sub.add_parser("tail", help="follow the audit trail live (Ctrl-C to stop)"))
+    for verb in ("install", "uninstall"):
+        summary = "set Roundtable up in" if verb == "install" else "undo roundtable install in"
+        ins = command(verb, f"{summary} Claude Code or Claude Desktop", INSTALL_HELP[verb])
+        ins.add_argument("client", choices=["claude-code", "claude-desktop"])
+        ins.add_argument("--scope", choices=SCOPES, help="claude-code: local (default), project or user")
+        if verb == "install":
+            ins.add_argument("--db", help="the team's database file (default: see above)")
+            ins.add_argument("--source", help="what to install: a checkout, a git URL or a name (default: this one)")
+            ins.add_argument(
+                "--approve",
+                action=argparse.BooleanOptionalAction,
+                help="--scope project: approve the servers for you in .claude/settings.local.json (else asked)",
+            )
+            ins.add_argument("--no-hooks", action="store_true", help="claude-code: register the servers only")
+    st = with_db(command("status", "agents, tasks by state, open proposals, unread mail, health"))
+    st.add_argument("--json", action="store_true", help="print the summary (or the error) as JSON")
+    tl = with_db(command("tail", "follow the audit trail live (Ctrl-C to stop)"))
     tl.add_argument("-n", "--lines", type=int, default=10, metavar="N", help="show the last N events first (10)")
     tl.add_argument("--agent", help="only events by this agent")
     tl.add_argument("--kind", help="only this kind, or a prefix ending in '.', e.g. task.")
     tl.add_argument("--no-follow", action="store_true", help="print the last events and exit")
-    with_db(sub.add_parser("doctor", help="check Python, uv, the database and that each server starts"))
-    cfg = sub.add_parser("config", help="print a ready-to-paste client config for this machine")
+    with_db(
+        command(
+            "doctor",
+            "check this machine and the servers the clients here are configured to run",
+            DOCTOR_HELP,
+        )
+    )
+    cfg = command("config", "print a client config to paste (roundtable install does it for you)")
     cfg.add_argument("client", choices=["claude-desktop", "claude-code"])
     cfg.add_argument(
         "--db", help="database path to put in the config (claude-code default: ./.roundtable/roundtable.db)"
     )
     cfg.add_argument(
-        "--url", help="a `roundtable serve` base URL (e.g. https://team.example.com): connect to it with a token"
+        "--url", help="a roundtable serve base URL (e.g. https://team.example.com): connect to it with a token"
     )
     cfg.add_argument(
         "--hooks", action="store_true", help="claude-code: print the hooks block for .claude/settings.json"
     )
-    srv = with_db(sub.add_parser("serve", help="serve the team over streamable HTTP on one port (tokens required)"))
+    dash = with_db(command("dashboard", "a live page of the team for people, in your browser (read-only)"))
+    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1; others need a token)")
+    dash.add_argument("--port", type=int, default=8770, help="port (8770; 0 picks a free one)")
+    dash.add_argument("--token", help="the token other hosts must give (env ROUNDTABLE_DASHBOARD_TOKEN)")
+    dash.add_argument("--open", action="store_true", help="open the page in your web browser")
+    srv = with_db(command("serve", "serve the team over streamable HTTP on one port (tokens required)"))
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1; others need a token)")
-    srv.add_argument("--port", type=int, default=serve.DEFAULT_PORT, help=f"port ({serve.DEFAULT_PORT})")
-    tok = sub.add_parser("token", help="tokens for `roundtable serve`: create, list, revoke")
+    srv.add_argument("--port", type=int, default=SERVE_PORT, help=f"port ({SERVE_PORT})")
+    tok = command("token", "tokens for roundtable serve: create, list, revoke")
     tsub = tok.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     tc = with_db(tsub.add_parser("create", help="a token for agent NAME, printed once (only its hash is kept)"))
     tc.add_argument("name", help="the agent the token speaks for (an existing agent of that name, or a new one)")
@@ -88,33 +139,34 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("--all", action="store_true", help="include revoked tokens")
     tr = with_db(tsub.add_parser("revoke", help="revoke a token by its id, or every token of an agent by name"))
     tr.add_argument("which", help="a token id (from token list) or an agent name")
-    sub.add_parser(
-        "hook",
-        help="answer a Claude Code hook: hook SessionStart|UserPromptSubmit|Stop (see roundtable hook --help)",
-        add_help=False,
+    con = command(
+        "connect",
+        "a stdio MCP server, started by a client, forwarding to a roundtable serve endpoint",
+        CONNECT_HELP,
     )
-    dash = with_db(sub.add_parser("dashboard", help="a live page of the team for people, in your browser (read-only)"))
-    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1; others need a token)")
-    dash.add_argument("--port", type=int, default=8770, help="port (8770; 0 picks a free one)")
-    dash.add_argument("--token", help="the token other hosts must give (env ROUNDTABLE_DASHBOARD_TOKEN)")
-    dash.add_argument("--open", action="store_true", help="open the page in your web browser")
-    for verb, what in (("install", "set Roundtable up in"), ("uninstall", "undo `roundtable install` in")):
-        ins = sub.add_parser(verb, help=f"{what} Claude Code or Claude Desktop", description=INSTALL_HELP[verb])
-        ins.add_argument("client", choices=["claude-code", "claude-desktop"])
-        ins.add_argument("--scope", choices=SCOPES, help="claude-code: local (default), project or user")
-        if verb == "install":
-            ins.add_argument("--db", help="the team's database file (default: see above)")
-            ins.add_argument("--source", help="what to install: a checkout, a git URL or a version (default: this one)")
-            ins.add_argument(
-                "--approve",
-                action=argparse.BooleanOptionalAction,
-                help="--scope project: approve the servers for you in .claude/settings.local.json (else asked)",
-            )
-            ins.add_argument("--no-hooks", action="store_true", help="claude-code: register the servers only")
-    con = sub.add_parser("connect", help="a local stdio MCP server forwarding to a `roundtable serve` endpoint")
     con.add_argument("url", help="the endpoint, e.g. https://team.example.com/coordination/mcp")
     con.add_argument("--token", help="the bearer token (env ROUNDTABLE_TOKEN; prefer it: flags show in ps)")
+    sub.add_parser(
+        "hook",
+        help="answer a Claude Code hook: SessionStart, UserPromptSubmit or Stop (roundtable hook --help)",
+        add_help=False,
+    )
     return p
+
+
+DOCTOR_HELP = """Check this machine and what the clients here would see. It starts every
+Roundtable server that Claude Desktop's config and Claude Code (user, local
+and project scope of this folder) are set to run, with the command and the
+environment that client uses, and reports for each: answers in N s against
+the client's 30 s limit (MCP_TIMEOUT), or why not (a missing command, not on
+Desktop's PATH, a certificate error, Pending approval), with a fix per line.
+The servers run on a temporary copy of the team's file: the team gains no
+agent, session or event. Exit status 1 when something needs fixing."""
+
+CONNECT_HELP = """A stdio MCP server forwarding everything to one server of a roundtable serve
+endpoint over streamable HTTP. An MCP client starts it (Claude Desktop takes
+only stdio servers): roundtable config claude-desktop --url URL prints the
+entries. It ends when its client closes stdin."""
 
 
 def _demo_with_dashboard(db: Path | None, keep: bool) -> int:
@@ -135,37 +187,58 @@ def _demo_with_dashboard(db: Path | None, keep: bool) -> int:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def quiet_on_closed_pipe() -> None:
+    """`roundtable status | head -1`: end quietly when the reader goes away, as Unix tools do, instead of a
+    BrokenPipeError traceback. Only for commands that start no child processes (a server's closed pipe must
+    stay an error the command handles)."""
+    import signal
+
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     given = list(sys.argv[1:] if argv is None else argv)
     if given[:1] == ["hook"]:  # the fast path: only the hook's own (lean) imports
         from servers.cli import hook
 
         sys.exit(hook.main(given[1:]))
-    from servers.cli import demo, doctor, serve, team
-    from shared.store.events import EventFilter
-
     args = build_parser().parse_args(given)
     if args.command == "demo":
+        from servers.cli import demo
+
         db = Path(args.db).expanduser().absolute() if args.db else None
         if args.dashboard:
             sys.exit(_demo_with_dashboard(db, args.keep))
         code = demo.run(db, args.keep, default_db=database_path(None))
         if code == 0:
-            print("tip: `roundtable demo --dashboard` plays it while a page in your browser shows the team live")
+            print("tip: roundtable demo --dashboard plays it while a page in your browser shows the team live")
         sys.exit(code)
+    if args.command in ("status", "tail", "config", "token"):
+        quiet_on_closed_pipe()
     if args.command in ("status", "tail"):
+        from servers.cli import team
+        from shared.store.events import EventFilter
+
         try:
             settings = load_settings(args)
         except ConfigError as exc:
-            print(f"roundtable {args.command}: {exc}", file=sys.stderr)
+            if args.command == "status":
+                team.refuse(str(exc), as_json=args.json)
+            else:
+                print(f"roundtable {args.command}: {exc}", file=sys.stderr)
             sys.exit(2)
         if args.command == "status":
             sys.exit(team.status(settings, as_json=args.json))
         wanted = EventFilter(agent=args.agent, kind=args.kind)
         sys.exit(team.tail(settings, wanted, backlog=max(args.lines, 0), keep_following=not args.no_follow))
     if args.command == "doctor":
+        from servers.cli import doctor
+
         sys.exit(doctor.run(database_path(args.db)))
     if args.command in ("serve", "token"):
+        from servers.cli import serve
+
         try:
             settings = load_settings(args)
         except ConfigError as exc:

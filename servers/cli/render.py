@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -20,13 +21,21 @@ def paint(text: str, style: str, stream: TextIO = sys.stdout) -> str:
     return f"\033[{STYLES[style]}m{text}\033[0m"
 
 
+ANSI = re.compile(r"\033\[[0-9;]*m")
+
+
+def width(text: str) -> int:
+    """The columns `text` takes on a terminal: colour codes take none."""
+    return len(ANSI.sub("", text))
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], stream: TextIO = sys.stdout) -> str:
     """Rows aligned under their headers; empty tables say so."""
     if not rows:
         return paint("  (none)", "dim", stream)
     cells = [[str(c) for c in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells]
+    widths = [max(width(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell + " " * (widths[i] - width(cell)) for i, cell in enumerate(row)).rstrip() for row in cells]
     lines[0] = paint(lines[0], "bold", stream)
     return "\n".join(lines)
 

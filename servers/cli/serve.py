@@ -13,6 +13,7 @@ from typing import TextIO, TypeVar
 import anyio
 
 from servers import SERVER_KINDS
+from servers.cli import SERVE_PORT
 from shared.config import Role, Settings
 from shared.db.connection import Database, explain_open_failure
 from shared.errors import RoundtableError
@@ -21,7 +22,7 @@ from shared.frame.runtime import RoundtableServer
 from shared.rules.clock import iso
 from shared.store.team import tokens
 
-DEFAULT_PORT = 8765
+DEFAULT_PORT = SERVE_PORT
 T = TypeVar("T")
 
 

@@ -115,12 +115,20 @@ def render_summary(s: TeamSummary, settings: Settings, out: TextIO) -> str:
     return "\n".join(lines)
 
 
+def refuse(message: str, *, as_json: bool, out: TextIO = sys.stdout) -> None:
+    """Why status cannot show the team: one line on stderr, or {"error": …} on stdout under --json."""
+    if as_json:
+        print(json.dumps({"error": message}), file=out)
+    else:
+        print(f"roundtable status: {message}", file=sys.stderr)
+
+
 def status(settings: Settings, *, as_json: bool, out: TextIO = sys.stdout) -> int:
     """Print the team summary; 0 when healthy, 1 when degraded or unhealthy, 2 when there is no database."""
     try:
         s = anyio.run(read_summary, settings)
     except (NoDatabase, RoundtableError) as exc:
-        print(f"roundtable status: {exc}", file=sys.stderr)
+        refuse(str(exc), as_json=as_json, out=out)
         return 2
     print(s.model_dump_json(indent=2) if as_json else render_summary(s, settings, out), file=out)
     return 0 if s.health == "healthy" else 1

@@ -405,4 +405,10 @@ def run_main(
         level=os.environ.get("ROUNDTABLE_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if sys.stdin.isatty():
+        print(
+            f"roundtable-{kind} is a stdio MCP server: an MCP client starts it (roundtable install claude-code sets "
+            "one up). Waiting for a client on stdin; Ctrl-C to stop.",
+            file=sys.stderr,
+        )
     build(settings).run()
