@@ -1,13 +1,18 @@
 """Cold start of each server until `initialize` answers, beside a bare MCPServer (the SDK floor); resident
-memory of each server process once up; the size of each server's tools/list.
+memory of each server process once up; the size of each server's tools/list. Then a server's start as a
+client runs it (servers/cli/probe.py, the client's environment): the persistent install `roundtable install`
+registers (a fresh `uv tool install` of this checkout), `uvx --from <checkout>` warm, and uvx on a cold
+package cache (a new UV_CACHE_DIR: it downloads and builds the environment, as on a fresh machine), each
+beside the floor started in the same round, against Claude Code's 30 s connect limit.
 
-    uv run python -m bench.startup [--runs 5]
+    uv run python -m bench.startup [--runs 5] [--no-client] [--no-cold]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +23,7 @@ from mcp import Client
 
 from bench.common import ROOT, ms, pct, table
 from servers import SERVER_KINDS
+from servers.cli import probe, toolenv
 from servers.cli.launch import server_params
 
 
@@ -79,14 +85,83 @@ async def measure_all(runs: int) -> str:
     )
 
 
+async def _start(command: str, args: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """Seconds from spawn until initialize and tools/list answer, as `claude mcp list` checks a server; or why not."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = await probe.probe(command, args, probe.scratch_env(env, str(Path(tmp) / "bench.db")), within=600)
+    if not result.ok:
+        return result.seconds, result.problem
+    return result.seconds, "connected" if result.seconds < probe.limit() else "a timeout: past the client's limit"
+
+
+async def measure_clients(runs: int, cold: bool) -> str:
+    """Each way a client launches a server, beside the floor (a bare MCPServer) started just before it."""
+    floor = server_params("floor_server", Path("unused.db"), "bench", module="bench.floor_server", cwd=ROOT)
+    floor_env = dict(floor.env or {})
+    kind = "coordination"
+    rows: list[list[object]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
+        os.environ["UV_TOOL_DIR"], os.environ["UV_TOOL_BIN_DIR"] = f"{tmp}/tools", f"{tmp}/bin"
+        try:
+            began = time.perf_counter()
+            env = toolenv.install(str(ROOT))
+            installed = time.perf_counter() - began
+        finally:
+            del os.environ["UV_TOOL_DIR"], os.environ["UV_TOOL_BIN_DIR"]
+        client_env = probe.client_environment("claude-code", {})
+        ways: list[tuple[str, str, list[str], dict[str, str], int]] = [
+            ("installed (roundtable install)", str(env.script(f"roundtable-{kind}")), [], client_env, runs),
+            ("installed, Desktop's environment", str(env.script(f"roundtable-{kind}")), [],
+             probe.client_environment("claude-desktop", {}), runs),
+            ("uvx --from checkout, warm", "uvx", ["--from", str(ROOT), f"roundtable-{kind}"], client_env, runs),
+        ]  # fmt: skip
+        if cold:
+            ways.append(
+                ("uvx --from checkout, cold cache", "uvx", ["--from", str(ROOT), f"roundtable-{kind}"],
+                 client_env | {"UV_CACHE_DIR": f"{tmp}/cold-cache"}, 1)
+            )  # fmt: skip
+        await _start("uvx", ["--from", str(ROOT), f"roundtable-{kind}"], client_env)  # uvx's cache warmed
+        for name, command, args, way_env, n in ways:
+            starts, floors, problem = [], [], "not run"
+            for _ in range(n):
+                floors.append((await _start(floor.command, list(floor.args), floor_env))[0])
+                seconds, problem = await _start(command, args, way_env)
+                starts.append(seconds)
+            limit = probe.limit()
+            rows.append(
+                [
+                    name,
+                    ms(pct(starts, 50)),
+                    ms(max(starts)),
+                    ms(pct(floors, 50)),
+                    f"{pct(starts, 50) / pct(floors, 50):.2f}",
+                    f"{max(starts) / limit:.0%}",
+                    problem,
+                ]
+            )
+    headers = ["roundtable-coordination launched as", "start p50 ms", "max ms", "floor p50 ms", "vs floor"]
+    headers += ["max of 30 s limit", "as a client sees it"]
+    return table(f"A server's start as the client runs it ({runs} runs; cold: 1)", headers, rows) + (
+        f"\nStart: spawn until initialize and tools/list answer (what `claude mcp list` waits for), in Claude "
+        f"Code's environment unless named. The floor is a bare MCPServer started just before, in the same round. "
+        f"uv tool install of this checkout took {installed:.1f} s (once, at `roundtable install`). "
+        f"Load average at the end: {os.getloadavg()[0]:.2f}.\n"
+    )
+
+
 def run(quick: bool) -> str:
-    return anyio.run(measure_all, 3 if quick else 10)
+    return anyio.run(measure_all, 3 if quick else 10) + "\n" + anyio.run(measure_clients, 3 if quick else 5, True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
-    print(anyio.run(measure_all, parser.parse_args().runs))
+    parser.add_argument("--no-client", action="store_true", help="only the servers beside the floor")
+    parser.add_argument("--no-cold", action="store_true", help="leave out uvx on a cold cache (it downloads)")
+    args = parser.parse_args()
+    print(anyio.run(measure_all, args.runs))
+    if not args.no_client:
+        print(anyio.run(measure_clients, args.runs, not args.no_cold))
 
 
 if __name__ == "__main__":
