@@ -17,6 +17,7 @@ from mcp import Client
 from servers import SERVER_KINDS
 from servers.cli import build_parser
 from shared.config import Settings
+from shared.rules import toolsets
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -91,6 +92,13 @@ def test_settings_md_names_every_setting_and_the_docs_no_other() -> None:
     for page in PAGES:
         named = set(SETTING.findall(_text(page)))
         assert named - read - TEST_ONLY == set(), f"{page.name} names settings the code never reads"
+
+
+def test_settings_md_names_the_toolsets_as_the_rule_defines_them() -> None:
+    section = _text(DOCS / "SETTINGS.md").split("## Toolsets", 1)[1].split("\n## ", 1)[0]
+    core = section.split("`core` —", 1)[1].split(":", 1)[0]
+    assert re.findall(r"`([a-z_]+)`", core) == list(toolsets.CORE)
+    assert all(f"`{group}`" in section for group in toolsets.GROUPS)
 
 
 def test_health_md_names_every_reason_code() -> None:
