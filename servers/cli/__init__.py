@@ -41,12 +41,14 @@ INSTALL_HELP = {
                   other servers are kept. Database: the per-user default.
                   Quit and reopen Claude Desktop afterwards.
 
+From a checkout, for a project elsewhere:
+  uv run --no-dev roundtable install claude-code --project ~/code/my-app
+
 Run it again to update. roundtable uninstall CLIENT undoes exactly what it
 did.""",
     "uninstall": """Undo roundtable install: remove the servers (and the hooks and approvals)
 it registered, put back entries it replaced, and remove its uv tool when no
-other install uses it. Give the same client and --scope, from the same
-folder.""",
+other install uses it. Give the same client, --scope and project folder.""",
 }
 
 
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         ins = command(verb, f"{summary} Claude Code or Claude Desktop", INSTALL_HELP[verb])
         ins.add_argument("client", choices=["claude-code", "claude-desktop"])
         ins.add_argument("--scope", choices=SCOPES, help="claude-code: local (default), project or user")
+        ins.add_argument("--project", help="claude-code: the project folder (default: the current folder)")
         if verb == "install":
             ins.add_argument("--db", help="the team's database file (default: see above)")
             ins.add_argument("--source", help="what to install: a checkout, a git URL or a name (default: this one)")
@@ -213,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = demo.run(db, args.keep, default_db=database_path(None))
         if code == 0:
             print("tip: roundtable demo --dashboard plays it while a page in your browser shows the team live")
+            print("next: roundtable install claude-code --project <your project folder> sets it up in Claude Code")
         sys.exit(code)
     if args.command in ("status", "tail", "config", "token"):
         quiet_on_closed_pipe()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -67,6 +68,16 @@ def matches(record: dict[str, Any], wanted: dict[str, Any]) -> bool:
 
 
 # Checking the input.
+
+
+def project_folder(args: argparse.Namespace) -> Path:
+    """The Claude Code project: --project, else the folder the command runs in."""
+    if args.project is None:
+        return Path.cwd()
+    folder = Path(args.project).expanduser().absolute()
+    if not folder.is_dir():
+        raise Refused(f"--project {args.project} is not a folder: give your project's folder")
+    return folder
 
 
 def resolve_db(raw: str | None, client: str, scope: str | None, project: Path) -> str:
@@ -262,7 +273,7 @@ def register_claude_code(scope: str, project: Path, db: str, env: toolenv.ToolEn
 
 def install_claude_code(args: argparse.Namespace) -> int:
     scope = args.scope or "local"
-    project = Path.cwd()
+    project = project_folder(args)
     if args.approve is not None and scope != "project":
         raise Refused(f"--approve is for --scope project (servers in {scope} scope need no approval); drop it")
     if clients.claude_command() is None:
@@ -306,7 +317,8 @@ def install_claude_code(args: argparse.Namespace) -> int:
     say()
     say('Next: `claude mcp list` shows them connected; in Claude Code, ask: "call start_here on roundtable".')
     say(f"Mail pushed into the session as it arrives (channels, research preview): {clientconfig.CHANNEL_LAUNCH}")
-    say(f"Undo: roundtable uninstall claude-code{'' if scope == 'local' else f' --scope {scope}'}")
+    elsewhere = f" --project {shlex.quote(str(project))}" if project != Path.cwd() else ""
+    say(f"Undo: roundtable uninstall claude-code{'' if scope == 'local' else f' --scope {scope}'}{elsewhere}")
     if previous is not None:
         say(paint("(installed again: the earlier install's entries were replaced)", "dim"))
     return 0
@@ -344,6 +356,8 @@ def install_claude_desktop(args: argparse.Namespace) -> int:
         raise Refused("--scope is for claude-code; Claude Desktop has one config per user: drop --scope")
     if args.approve is not None or args.no_hooks:
         raise Refused("--approve and --no-hooks are for claude-code; drop them")
+    if args.project is not None:
+        raise Refused("--project is for claude-code; Claude Desktop has no project: drop --project")
     project = Path.cwd()
     config = clients.desktop_config()
     data = jsonfile.load(config)  # refuses an unreadable file before anything is installed
@@ -429,11 +443,16 @@ def uninstall(args: argparse.Namespace) -> int:
     if args.client == "claude-desktop" and args.scope is not None:
         print("roundtable uninstall: --scope is for claude-code; drop it", file=sys.stderr)
         return 2
-    wanted = key(args.client, scope, Path.cwd())
+    try:
+        project = project_folder(args)
+    except Refused as exc:
+        print(f"roundtable uninstall: {exc}", file=sys.stderr)
+        return 2
+    wanted = key(args.client, scope, project)
     records = load_records()
     record = next((r for r in records if matches(r, wanted)), None)
     if record is None:
-        where = f" ({scope} scope, {Path.cwd()})" if args.client == "claude-code" else ""
+        where = f" ({scope} scope, {project})" if args.client == "claude-code" else ""
         print(
             f"roundtable uninstall: Roundtable was not installed in {args.client}{where} by `roundtable install`"
             f" (nothing recorded in {record_file()}); remove entries you added by hand in the client",

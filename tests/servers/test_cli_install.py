@@ -120,7 +120,8 @@ def test_install_claude_code_connects_all_four_from_cold_and_uninstall_undoes_ex
 def test_project_scope_is_approved_on_request_and_uninstall_removes_the_approval(tmp_path: Path) -> None:
     env = user_env(tmp_path, claude_cli())
     here = project(tmp_path)
-    done = roundtable(env, here, "install", "claude-code", "--scope", "project", "--approve", "--no-hooks")
+    flags = ["--scope", "project", "--project", str(here)]  # run from elsewhere, as from a checkout
+    done = roundtable(env, tmp_path, "install", "claude-code", *flags, "--approve", "--no-hooks")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "approved for you in" in done.stdout
     entries = read(here / ".mcp.json")["mcpServers"]
@@ -129,7 +130,7 @@ def test_project_scope_is_approved_on_request_and_uninstall_removes_the_approval
     rows = listed(env, here)
     assert all("✔ Connected" in rows[name] for name in NAMES), rows
     assert (here / ".roundtable" / "roundtable.db").exists()  # relative to the project, where Claude Code runs them
-    undone = roundtable(env, here, "uninstall", "claude-code", "--scope", "project")
+    undone = roundtable(env, tmp_path, "uninstall", "claude-code", *flags)
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert clients.servers_of(read(here / ".mcp.json")) == {}
     assert not (here / ".claude" / "settings.local.json").exists()
@@ -179,6 +180,7 @@ def test_install_refuses_bad_input_with_one_line_and_changes_nothing(tmp_path: P
         ("install", "claude-code"): "Claude Code CLI (`claude`) is not on PATH",
         ("install", "claude-code", "--scope", "local", "--approve"): "--approve is for --scope project",
         ("uninstall", "claude-desktop"): "was not installed in claude-desktop",
+        ("uninstall", "claude-code", "--project", str(tmp_path / "nowhere")): "is not a folder",
     }
     for args, said in cases.items():
         done = roundtable(env, tmp_path, *args)
