@@ -1,9 +1,11 @@
 """Starting Roundtable servers the way an MCP client does: `python -m servers.<kind>` over stdio, with a
 minimal environment and stderr kept apart so it never garbles what the CLI prints.
 
-The one launcher: `roundtable demo` and `roundtable doctor` (servers/cli/demo.py, doctor.py), the tests
-(tests/stdio.py passes it on) and the benchmarks (bench/*.py) all start servers with `server_params`, and
-`roundtable serve` (HTTP) with `serve_command`.
+The one launcher of this checkout's servers: `roundtable demo` and `roundtable doctor` when no client is
+configured (servers/cli/demo.py, doctor.py), the tests (tests/stdio.py passes it on) and the benchmarks
+(bench/*.py) all start servers with `server_params`, and `roundtable serve` (HTTP) with `serve_command`. A
+command a client config names (what `install` registered, what `doctor` checks) is started by
+servers/cli/probe.py instead, with that client's environment.
 """
 
 from __future__ import annotations
