@@ -37,7 +37,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(db_path: Path) -> Settings:
-    return Settings(db_path=db_path, agent="ana", presence_timeout=30.0, lease_seconds=600.0)
+    return Settings(db=db_path, agent="ana", presence_timeout=30.0, lease_seconds=600.0)
 
 
 @pytest.fixture

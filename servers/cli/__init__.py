@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_db(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sp.add_argument("--db", help="the shared SQLite file (env ROUNDTABLE_DB; default: per-user data dir)")
+        sp.add_argument(
+            "--db", help="the SQLite file or postgresql:// URL (env ROUNDTABLE_DB; default: per-user data dir)"
+        )
         return sp
 
     play = sub.add_parser("demo", help="watch three agents work as a team through real servers (about 10 s)")

@@ -52,7 +52,7 @@ async def drain(db: Path, agents: list[Agent]) -> dict[str, list[int]]:
     """Each agent's unread mail after the run, read to the end through an in-process messaging server."""
     drained: dict[str, list[int]] = {}
     for agent in agents:
-        server = messaging.build_server(Settings(db_path=db, agent=agent.name, presence_timeout=PRESENCE))
+        server = messaging.build_server(Settings(db=db, agent=agent.name, presence_timeout=PRESENCE))
         async with Client(server) as client:
             drained[agent.name] = []
             while True:
@@ -70,7 +70,7 @@ async def check_knowledge(db: Path, team: Team) -> None:
     if not team.notes:
         return
 
-    async with Client(knowledge.build_server(Settings(db_path=db, agent="checker"))) as client:
+    async with Client(knowledge.build_server(Settings(db=db, agent="checker"))) as client:
         for token in team.notes[:20]:
             found = await client.call_tool("knowledge_query", {"text": token})
             assert not found.is_error and token in str(found.content), token

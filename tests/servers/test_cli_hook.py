@@ -158,7 +158,7 @@ def test_news_told_by_one_hook_of_a_session_is_not_told_again_by_another(db_path
     from servers.cli import hook as cli_hook
     from shared.db.tx import atomic
 
-    settings = Settings(db_path=db_path, agent="ana")
+    settings = Settings(db=db_path, agent="ana")
     conn = cli_hook.connect(db_path)
     try:
         me = cli_hook.agent(conn, settings)

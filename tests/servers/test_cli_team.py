@@ -153,8 +153,8 @@ def test_tail_follows_new_events_live_and_stops_cleanly_on_ctrl_c(tmp_path: Path
 def test_status_judges_stuck_tasks_by_the_configured_stuck_after(tmp_path: Path) -> None:
     db_path = tmp_path / "team.db"
     seed(db_path)  # "review the docs" is ready and nobody claims it
-    assert "stuck_tasks" not in anyio.run(team.read_summary, Settings(db_path=db_path)).reasons
-    impatient = Settings(db_path=db_path, stuck_after=0.001)  # as ROUNDTABLE_STUCK_AFTER would set it
+    assert "stuck_tasks" not in anyio.run(team.read_summary, Settings(db=db_path)).reasons
+    impatient = Settings(db=db_path, stuck_after=0.001)  # as ROUNDTABLE_STUCK_AFTER would set it
     assert "stuck_tasks" in anyio.run(team.read_summary, impatient).reasons
 
 
@@ -184,7 +184,7 @@ def test_tail_loses_no_event_committed_while_it_prints_the_last_ones(tmp_path: P
             async with anyio.create_task_group() as tg:
                 tg.start_soon(
                     lambda: team.follow(
-                        Settings(db_path=db_path), events.EventFilter(), backlog=2, keep_following=True, out=out
+                        Settings(db=db_path), events.EventFilter(), backlog=2, keep_following=True, out=out
                     )
                 )
                 while "test.in_between" not in out.getvalue():
@@ -200,7 +200,7 @@ def test_status_and_tail_on_a_file_that_is_not_a_database_say_so_without_a_trace
 ) -> None:
     garbage = tmp_path / "notes.db"
     garbage.write_text("these are my notes, not a database " * 50)
-    settings = Settings(db_path=garbage)
+    settings = Settings(db=garbage)
     assert team.status(settings, as_json=False) == 2
     assert team.tail(settings, events.EventFilter(), backlog=5, keep_following=False) == 2
     errors = capsys.readouterr().err

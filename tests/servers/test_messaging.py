@@ -152,7 +152,7 @@ async def test_malformed_messages_are_refused_and_nothing_is_stored(
     async with Client(build_server(settings)) as ana, Client(build_server(as_agent("bo"))):
         refused = await ana.call_tool("message_send", arguments)
         assert refused.is_error and expected in text(refused)
-    with sqlite3.connect(settings.db_path) as conn:
+    with sqlite3.connect(settings.db) as conn:
         assert conn.execute("SELECT count(*) FROM messages").fetchone() == (0,)
 
 
@@ -171,7 +171,7 @@ async def test_signed_messages_verify_and_tampering_shows(settings: Settings, as
     async with Client(build_server(secret)) as ana, Client(build_server(replace(secret, agent="bo"))) as bo:
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 10"}))
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 20"}))
-        with sqlite3.connect(settings.db_path) as conn:
+        with sqlite3.connect(settings.db) as conn:
             conn.execute("UPDATE messages SET body = 'pay 1000' WHERE body = 'pay 20'")
         got = data(await bo.call_tool("message_query", {}))["messages"]
         assert [(m["body"], m["verified"]) for m in got] == [("pay 10", True), ("pay 1000", False)]
@@ -302,7 +302,7 @@ async def test_signing_covers_every_column_that_decides_delivery_and_meaning(set
     async with Client(build_server(secret)) as ana, Client(build_server(replace(secret, agent="bo"))) as bo:
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 10"}))
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 20"}))
-        with sqlite3.connect(settings.db_path) as conn:
+        with sqlite3.connect(settings.db) as conn:
             conn.execute(edit)
         got = data(await bo.call_tool("message_query", {}))["messages"]
         assert [(m["body"], m["verified"]) for m in got] == [("pay 10", True), ("pay 20", False)]
@@ -316,7 +316,7 @@ async def test_a_copied_row_or_an_added_recipient_does_not_verify(settings: Sett
         Client(build_server(replace(secret, agent="mallory"))) as mallory,
     ):
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "for bo only"}))
-        with sqlite3.connect(settings.db_path) as conn:
+        with sqlite3.connect(settings.db) as conn:
             conn.execute("INSERT INTO message_recipients(agent_id, message_id) VALUES ('named:mallory', 1)")
             conn.execute(
                 "INSERT INTO messages(id, sender_id, sender_name, kind, topic, subject, body, priority, reply_to,"
@@ -348,7 +348,7 @@ async def test_messages_signed_before_every_field_was_covered_say_so(settings: S
     secret = replace(settings, secret="team-secret")
     async with Client(build_server(secret)) as ana, Client(build_server(replace(secret, agent="bo"))) as bo:
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "old"}))
-        with sqlite3.connect(settings.db_path) as conn:
+        with sqlite3.connect(settings.db) as conn:
             sender, audience, subject, body, created = conn.execute(
                 "SELECT sender_name, audience, subject, body, created_at FROM messages"
             ).fetchone()

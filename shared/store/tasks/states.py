@@ -4,7 +4,7 @@ Claude Code hook (servers/cli/hook.py) reads the brief without importing pydanti
 
 from __future__ import annotations
 
-from shared.store.tasks.dialect import json_values
+from shared.store.tasks.dialect import SQLITE, Sqlite
 from shared.store.team.live import live_session_sql
 
 LAPSED = "(t.status = 'claimed' AND (t.lease_expires_at < :now OR NOT " + live_session_sql("t.holder") + "))"
@@ -28,12 +28,23 @@ UNMET_DEPS = (
     " WHERE d.task_id = t.id AND dt.status != 'done')"
 )
 """Whether task `t` waits on a dependency that is not done."""
-CLAIMABLE = (
-    f"(NOT {UNMET_DEPS}"
-    " AND (t.not_before IS NULL OR t.not_before <= :now)"
-    " AND (t.assignee IS NULL OR t.assignee = :me)"
-    f" AND NOT EXISTS (SELECT 1 FROM {json_values('t.requires', 'r')} WHERE r.value NOT IN ("
-    f"   SELECT c.value FROM agents a, {json_values('a.capabilities', 'c')} WHERE a.id = :me)))"
-)
-"""Whether :me may take this task now, its status aside."""
-READY = f"({EFFECTIVE_STATUS} = 'open' AND {CLAIMABLE})"
+
+
+def claimable(d: Sqlite) -> str:
+    """Whether :me may take this task now, its status aside (in dialect `d`)."""
+    return (
+        f"(NOT {UNMET_DEPS}"
+        " AND (t.not_before IS NULL OR t.not_before <= :now)"
+        " AND (t.assignee IS NULL OR t.assignee = :me)"
+        f" AND NOT EXISTS (SELECT 1 FROM {d.json_values('t.requires', 'r')} WHERE r.value NOT IN ("
+        f"   SELECT c.value FROM agents a, {d.json_values('a.capabilities', 'c')} WHERE a.id = :me)))"
+    )
+
+
+def ready(d: Sqlite) -> str:
+    """Whether :me may take this task now: open (or a lapsed claim) and claimable (in dialect `d`)."""
+    return f"({EFFECTIVE_STATUS} = 'open' AND {claimable(d)})"
+
+
+CLAIMABLE = claimable(SQLITE)
+READY = ready(SQLITE)

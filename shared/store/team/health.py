@@ -20,7 +20,7 @@ from typing import Literal
 from shared import __version__
 from shared.actor import Actor
 from shared.config import Settings
-from shared.db.connection import Database, Tx, latest_version
+from shared.db.connection import Database, Tx
 from shared.models.monitoring import DatabaseInfo, Health, HealthReason, HealthStatus, ProcessInfo, WorkInfo
 from shared.rules import counts
 from shared.rules.clock import iso
@@ -80,7 +80,10 @@ def _size(path: Path) -> int:
 
 async def run_integrity_check(db: Database, *, now: float) -> str:
     """Run PRAGMA quick_check now (it reads the whole file) and record its result for every process's
-    health calls; returns the result ('ok' or the damage found)."""
+    health calls; returns the result ('ok' or the damage found). On PostgreSQL there is no file to check:
+    'skipped', nothing recorded."""
+    if db.engine == "postgresql":
+        return "skipped"
     began = time.perf_counter()
     rows = await db.fetchall(QUICK_CHECK)
     result = "; ".join(str(r[0]) for r in rows) or "ok"
@@ -110,6 +113,16 @@ async def database_info(db: Database, *, integrity: bool, now: float | None = No
     with its age, or 'skipped' before the first), sizes of the file and its WAL, free disk."""
     at = time.time() if now is None else now
     quick, age = "skipped", None
+    if db.engine == "postgresql":  # no file to check, no WAL file, the disk is the server's
+        return DatabaseInfo(
+            path=db.shown,
+            schema_version=await db.schema_version(),
+            schema_expected=db.latest_version(),
+            quick_check=quick,
+            size_bytes=await db.size_bytes() or 0,
+            wal_bytes=0,
+            free_disk_bytes=None,
+        )
     if integrity:
         quick, age = await run_integrity_check(db, now=at), 0.0
     else:
@@ -117,14 +130,14 @@ async def database_info(db: Database, *, integrity: bool, now: float | None = No
         if last is not None:
             quick, age = last[0], round(max(at - last[1], 0.0), 1)
     return DatabaseInfo(
-        path=str(db.path),
+        path=db.shown,
         schema_version=await db.schema_version(),
-        schema_expected=latest_version(),
+        schema_expected=db.latest_version(),
         quick_check=quick,
         quick_check_age_seconds=age,
-        size_bytes=_size(db.path),
-        wal_bytes=_size(db.path.with_name(db.path.name + "-wal")),
-        free_disk_bytes=shutil.disk_usage(db.path.parent).free,
+        size_bytes=await db.size_bytes() or 0,
+        wal_bytes=_size(Path(db.shown + "-wal")),
+        free_disk_bytes=shutil.disk_usage(Path(db.shown).parent).free,
     )
 
 
@@ -186,8 +199,10 @@ def reasons(d: DatabaseInfo, w: WorkInfo, limits: Limits) -> list[HealthReason]:
             "upgrade Roundtable everywhere (uvx --refresh …) and restart the clients",
             "unhealthy",
         )
-    free = f"{d.free_disk_bytes / MIB:.0f} MiB free"
-    if d.free_disk_bytes < limits.disk_full_bytes:
+    free = f"{(d.free_disk_bytes or 0) / MIB:.0f} MiB free"
+    if d.free_disk_bytes is None:
+        pass  # PostgreSQL: the server's disk is its administrator's to watch
+    elif d.free_disk_bytes < limits.disk_full_bytes:
         add(
             "disk_full",
             f"the disk holding the database has {free}; writes will fail soon — free space now",

@@ -346,7 +346,7 @@ async def test_the_claim_event_says_until_when_and_which_attempt(db: Database, c
 async def test_every_system_notice_of_the_queue_verifies_when_the_team_has_a_secret(
     db: Database, clock: FakeClock, db_path: Path
 ) -> None:
-    team = Settings(db_path=db_path, secret="team-secret", presence_timeout=TIMEOUT)
+    team = Settings(db=db_path, secret="team-secret", presence_timeout=TIMEOUT)
     ana, bo = (
         Actor.of(team, id=m.id, name=m.name) for m in (await join(db, clock, "ana"), await join(db, clock, "bo"))
     )
