@@ -83,7 +83,7 @@ def facts(tx: Tx, me: Actor, *, mail_after: int = 0) -> Facts:
             params,
         )
     )
-    unread = int(tx.scalar(f"SELECT count(*) FROM ({unread_ids})", params))
+    unread = int(tx.scalar(f"SELECT count(*) FROM ({unread_ids}) AS s", params))
     mail = [
         dict(
             id=r["id"],

@@ -40,3 +40,41 @@ def each_id(ids: str) -> str:
 def id_list(ids: Iterable[int]) -> str:
     """The value to bind for an `each_id` parameter."""
     return json.dumps(list(ids))
+
+
+class _Postgres:
+    """PostgreSQL's forms of the pieces above that differ (the rest are common: see `of`)."""
+
+    @staticmethod
+    def differs(left: str, right: str) -> str:
+        return f"{left} IS DISTINCT FROM {right}"
+
+    @staticmethod
+    def text_matches(message_id: str, query: str) -> str:
+        return f"{message_id} IN (SELECT id FROM messages WHERE search @@ websearch_to_tsquery('english', {query}))"
+
+    @staticmethod
+    def topic_matches(topic: str, pattern: str) -> str:
+        like = f"replace(replace(replace(replace({pattern}, '\\', '\\\\'), '%', '\\%'), '_', '\\_'), '*', '%')"
+        return f"{topic} LIKE {like} ESCAPE '\\'"
+
+    @staticmethod
+    def each_id(ids: str) -> str:
+        return f"SELECT CAST(value AS BIGINT) AS value FROM json_array_elements_text(CAST({ids} AS json)) AS j(value)"
+
+    same_name = staticmethod(same_name)
+    id_list = staticmethod(id_list)
+
+
+class _Sqlite:
+    differs = staticmethod(differs)
+    text_matches = staticmethod(text_matches)
+    topic_matches = staticmethod(topic_matches)
+    each_id = staticmethod(each_id)
+    same_name = staticmethod(same_name)
+    id_list = staticmethod(id_list)
+
+
+def of(where: object) -> _Sqlite | _Postgres:
+    """The mail dialect of the engine a Tx or a Database runs on."""
+    return _Postgres() if getattr(where, "engine", "sqlite") == "postgresql" else _Sqlite()

@@ -83,9 +83,9 @@ def to_message(row: Row, secret: str | None, reader: str, now: float | None = No
 def deliver_broadcasts(tx: Tx, agent_id: str, *, now: float) -> None:
     """An agent who joins receives the live broadcasts sent before: one unread recipient row each."""
     tx.execute(
-        "INSERT OR IGNORE INTO message_recipients(agent_id, message_id)"
+        "INSERT INTO message_recipients(agent_id, message_id)"
         " SELECT :me, m.id FROM messages m WHERE m.kind = 'broadcast'"
-        f" AND {dialect.differs('m.sender_id', ':me')} AND {UNEXPIRED}",
+        f" AND {dialect.of(tx).differs('m.sender_id', ':me')} AND {UNEXPIRED} ON CONFLICT DO NOTHING",
         {"me": agent_id, "now": now},
     )
 
@@ -109,7 +109,7 @@ async def unread_count(db: Database, me: Actor) -> int:
     """How much unread mail I have, up to COUNT_CAP + 1 (more reads as `capped`)."""
     params = me.params(after=0, limit=COUNT_CAP + 1)
     ids = mine_ids(InboxFilter(), params, bounded=True)
-    return int(await db.scalar(f"SELECT count(*) FROM ({ids})", params))
+    return int(await db.scalar(f"SELECT count(*) FROM ({ids}) AS s", params))
 
 
 async def unread_counts(db: Database, *, now: float) -> dict[str, int]:
@@ -121,7 +121,7 @@ def _unread_counts(tx: Tx, now: float) -> dict[str, int]:
     counts: dict[str, int] = {}
     for (agent_id,) in tx.execute("SELECT id FROM agents"):
         params = {"me": agent_id, "now": now, "after": 0, "limit": COUNT_CAP + 1}
-        n = int(tx.scalar(f"SELECT count(*) FROM ({mine_ids(InboxFilter(), params, bounded=True)})", params))
+        n = int(tx.scalar(f"SELECT count(*) FROM ({mine_ids(InboxFilter(), params, bounded=True)}) AS s", params))
         if n:
             counts[str(agent_id)] = n
     return counts
@@ -133,7 +133,7 @@ async def unread_fingerprint(db: Database, me: Actor) -> tuple[int, int]:
     params = me.params(after=0, limit=COUNT_CAP + 1)
     ids = mine_ids(InboxFilter(), params, bounded=True)
     row = await db.fetchone(
-        f"SELECT (SELECT count(*) FROM ({ids})),"
+        f"SELECT (SELECT count(*) FROM ({ids}) AS s),"
         " (SELECT r.message_id FROM message_recipients r INDEXED BY message_recipients_unread"
         " JOIN messages m ON m.id = r.message_id"
         f" WHERE r.agent_id = :me AND r.read_at IS NULL AND {UNEXPIRED} ORDER BY r.message_id DESC LIMIT 1)",
@@ -166,7 +166,7 @@ async def mark_read(db: Database, me: Actor, ids: Sequence[int]) -> set[int]:
 def _mark_read(tx: Tx, me: Actor, ids: list[int]) -> set[int]:
     rows = tx.execute(
         "INSERT INTO message_recipients(agent_id, message_id, read_at)"
-        f" SELECT :me, value, :now FROM ({dialect.each_id(':ids')}) WHERE true"
+        f" SELECT :me, value, :now FROM ({dialect.each_id(':ids')}) AS s WHERE true"
         " ON CONFLICT(agent_id, message_id) DO UPDATE SET read_at = excluded.read_at WHERE read_at IS NULL"
         " RETURNING message_id",
         {"me": me.id, "now": me.now, "ids": dialect.id_list(ids)},

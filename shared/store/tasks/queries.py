@@ -164,7 +164,7 @@ def page(
     else:
         narrowed = condition
     counted = f"SELECT 1 FROM tasks t WHERE {narrowed} LIMIT {TOTAL_CAP + 1}"
-    total = int(tx.scalar(f"SELECT count(*) FROM ({counted})", params))
+    total = int(tx.scalar(f"SELECT count(*) FROM ({counted}) AS s", params))
     if after is not None:
         condition += " AND (t.priority < :cp OR (t.priority = :cp AND t.id > :cid))"
         params.update(cp=after[0], cid=after[1])

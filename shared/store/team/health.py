@@ -154,8 +154,10 @@ def _work(tx: Tx, at: Actor, limits: Limits, overdue_acks: int) -> WorkInfo:
         f" WHERE t.status = 'open' AND NOT {UNMET_DEPS} AND (t.not_before IS NULL OR t.not_before <= :now)"
         f" ORDER BY t.updated_at LIMIT {SCAN_CAP + 1})"
     )
-    ready = tx.fetchone(f"SELECT count(*) AS n, min(since) AS oldest FROM ({ready_sql})", params)
-    stuck = tx.execute(f"SELECT id FROM ({ready_sql}) WHERE since < :stuck_before ORDER BY since, id LIMIT 20", params)
+    ready = tx.fetchone(f"SELECT count(*) AS n, min(since) AS oldest FROM ({ready_sql}) AS s", params)
+    stuck = tx.execute(
+        f"SELECT id FROM ({ready_sql}) AS s WHERE since < :stuck_before ORDER BY since, id LIMIT 20", params
+    )
     lapsed = tx.execute(f"SELECT t.id FROM tasks t WHERE t.id IN ({LAPSED_IDS}) ORDER BY t.id LIMIT 20", params)
     late = tx.execute("SELECT id FROM proposals WHERE status = 'open' AND deadline < :now ORDER BY id LIMIT 20", params)
     return WorkInfo(

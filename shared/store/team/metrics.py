@@ -201,7 +201,7 @@ within ±12 %) instead of ranking every sample in Python, so a busy window costs
 def _many_samples(tx: Tx, q: Query) -> bool:
     where, params = q.where("c.ts")
     some = f"SELECT 1 FROM tool_calls c WHERE {where} LIMIT {EXACT_MAX + 1}"
-    return int(tx.scalar(f"SELECT count(*) FROM ({some})", params)) > EXACT_MAX
+    return int(tx.scalar(f"SELECT count(*) FROM ({some}) AS s", params)) > EXACT_MAX
 
 
 def exact_stats(tx: Tx, q: Query) -> list[ToolStats]:
