@@ -18,6 +18,7 @@ import pytest
 
 from shared.config import Settings
 from shared.db.connection import Database
+from shared.db.place import parse_place
 from tests import postgres
 
 ENGINES = ("sqlite", "postgresql")
@@ -100,8 +101,9 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(db_path: Path) -> Settings:
-    return Settings(db=db_path, agent="ana", presence_timeout=30.0, lease_seconds=600.0)
+def settings(db_url: str) -> Settings:
+    """Settings for agent ana on this test's database (its engine's: see the `engines` marker)."""
+    return Settings(db=parse_place(db_url), agent="ana", presence_timeout=30.0, lease_seconds=600.0)
 
 
 @pytest.fixture
@@ -120,8 +122,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def db(db_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(db_path)
+async def db(db_url: str) -> AsyncIterator[Database]:
+    """This test's database, opened and migrated (a SQLite file, or PostgreSQL under the `engines` marker)."""
+    database = await Database.open(parse_place(db_url))
     try:
         yield database
     finally:
