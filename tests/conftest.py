@@ -115,6 +115,7 @@ def place(db_url: str) -> Place:
 
 @pytest.fixture
 def settings(place: Place) -> Settings:
+    """Settings for agent ana on this test's database (its engine's: see the `engines` marker)."""
     return Settings(db=place, agent="ana", presence_timeout=30.0, lease_seconds=600.0)
 
 
@@ -135,6 +136,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def db(place: Place) -> AsyncIterator[Database]:
+    """This test's database, opened and migrated (a SQLite file, or PostgreSQL under the `engines` marker)."""
     database = await Database.open(place)
     try:
         yield database

@@ -367,7 +367,8 @@ def _remember(tx: Tx, me: Actor, session: str, facts: brief.Facts, newest: int) 
     tx.execute(
         "INSERT INTO hook_briefs(claude_session, agent_id, mail_seen, seen, updated_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT(claude_session) DO UPDATE SET agent_id = excluded.agent_id,"
-        " mail_seen = max(mail_seen, excluded.mail_seen), seen = excluded.seen, updated_at = excluded.updated_at",
+        " mail_seen = CASE WHEN hook_briefs.mail_seen > excluded.mail_seen THEN hook_briefs.mail_seen"
+        " ELSE excluded.mail_seen END, seen = excluded.seen, updated_at = excluded.updated_at",
         (session, me.id, newest, json.dumps(told_of(facts, me.now)), me.now),
     )
 

@@ -3,7 +3,8 @@ SQL text for both engines, with `?` and `:name` parameters, and this module hand
 
 What is translated, once per distinct statement (cached), and nothing else:
 - parameters: `?` becomes `%s`, `:name` becomes `%(name)s` (a `::type` cast stays), a literal `%` doubles;
-- `INDEXED BY <index>`, SQLite's planner hint, is dropped: PostgreSQL's planner chooses from statistics.
+- SQLite's planner hints: `INDEXED BY <index>` is dropped and `CROSS JOIN … ON` (an inner join in a fixed
+  order) is a plain `JOIN … ON`: PostgreSQL's planner chooses from statistics. The rows are the same.
 Everything engine-specific beyond that is named in the areas' dialects (shared/store/<area>/dialect.py), which
 answer per engine (`dialect.of(tx)`).
 
@@ -37,7 +38,8 @@ _TOKEN = re.compile(
     r"|:(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<q>\?)"
     r"|(?P<pct>%)"
-    r"|(?P<hint>\bINDEXED\s+BY\s+[A-Za-z_][A-Za-z0-9_]*)",
+    r"|(?P<hint>\bINDEXED\s+BY\s+[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<cross>\bCROSS\s+JOIN\b)",
     re.IGNORECASE,
 )
 
@@ -55,6 +57,8 @@ def translate(sql: str) -> str:
             return "%%"
         if m.group("hint"):
             return ""
+        if m.group("cross"):
+            return "JOIN"
         return m.group(0).replace("%", "%%")  # psycopg reads % inside literals too
 
     return _TOKEN.sub(one, sql)

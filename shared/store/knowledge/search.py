@@ -131,7 +131,7 @@ def _page(
     candidates = int(ranked[0]["candidates"]) if ranked else _candidates(tx, source, params, offset)
     total, lower_bound = candidates, False
     if candidates >= RANK_CAP:
-        total = int(tx.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {source} LIMIT :count_cap)", params))
+        total = int(tx.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {source} LIMIT :count_cap) AS s", params))
         lower_bound = total >= COUNT_CAP
     scores = {int(r["id"]): None if r["score"] is None else round(-float(r["score"]), 6) for r in ranked}
     return _hits(tx, scores, query, now), total, lower_bound, candidates
@@ -141,7 +141,7 @@ def _candidates(tx: Tx, source: str, params: dict[str, Any], offset: int) -> int
     """How many candidates there are when the page came back empty (an offset past the end, or none)."""
     if offset == 0:
         return 0
-    return int(tx.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {source} LIMIT :cap)", params))
+    return int(tx.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {source} LIMIT :cap) AS s", params))
 
 
 def _hits(tx: Tx, scores: dict[int, float | None], query: str, now: float) -> list[Hit]:

@@ -437,9 +437,11 @@ def _claim(tx: Tx, actor: Actor, task_id: int | None, lease: float | None) -> in
     d = dialect.of(tx)
     if task_id is None:
         requiring = bool(tx.scalar(has_capabilities(d), params))
+        # SQLite, under its write lock: the best one. PostgreSQL: the queue in order, skipping the rows other
+        # claimers are taking right now — however many they are, so the answer is never a false "none ready".
+        among = f"t.id IN ({best(d, requiring=requiring, limit=CANDIDATES)})" if not d.FOR_THE_TAKE_OF_ANY else "true"
         target = tx.fetchone(
-            "SELECT t.id, t.status, t.holder FROM tasks t"
-            f" WHERE t.id IN ({best(d, requiring=requiring, limit=CANDIDATES)}) AND {takeable(d)}"
+            f"SELECT t.id, t.status, t.holder FROM tasks t WHERE {among} AND {takeable(d)}"
             f" ORDER BY t.priority DESC, t.id LIMIT 1{d.FOR_THE_TAKE_OF_ANY}",
             params,
         )

@@ -26,19 +26,22 @@ from shared.rules import counts
 from shared.rules.clock import iso
 from shared.store.mail import send as messages
 from shared.store.tasks.queries import LAPSED_IDS, UNMET_DEPS
-from shared.store.team import metrics
+from shared.store.team import dialect, metrics
 from shared.store.team.agents import live_session_sql, live_sessions_sql
-from shared.store.team.dialect import QUICK_CHECK, count_if, greatest
+from shared.store.team.dialect import QUICK_CHECK, count_if
 
 MIB = 1024 * 1024
 Severity = Literal["degraded", "unhealthy"]
-READY_SINCE = greatest(
-    "t.updated_at",
-    "COALESCE(t.not_before, 0)",
-    "COALESCE((SELECT max(dt.completed_at) FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on"
-    " WHERE d.task_id = t.id), 0)",
-)
-"""When an open task became ready: created or released, scheduled time passed, last dependency done."""
+
+
+def ready_since(d: dialect.Sqlite) -> str:
+    """When an open task became ready: created or released, scheduled time passed, last dependency done."""
+    return d.greatest(
+        "t.updated_at",
+        "COALESCE(t.not_before, 0)",
+        "COALESCE((SELECT max(dt.completed_at) FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on"
+        " WHERE d.task_id = t.id), 0)",
+    )
 
 
 SCAN_CAP = counts.CAP
@@ -150,12 +153,15 @@ def _work(tx: Tx, at: Actor, limits: Limits, overdue_acks: int) -> WorkInfo:
     # Bounded: at most SCAN_CAP open tasks are looked at, the longest unchanged first (a task's ready time is
     # never before its last change, so the oldest ready task is among them unless SCAN_CAP are blocked).
     ready_sql = (
-        f"SELECT * FROM (SELECT t.id, {READY_SINCE} AS since FROM tasks t INDEXED BY tasks_open_by_update"
+        f"SELECT * FROM (SELECT t.id, {ready_since(dialect.of(tx))} AS since FROM tasks t"
+        " INDEXED BY tasks_open_by_update"
         f" WHERE t.status = 'open' AND NOT {UNMET_DEPS} AND (t.not_before IS NULL OR t.not_before <= :now)"
-        f" ORDER BY t.updated_at LIMIT {SCAN_CAP + 1})"
+        f" ORDER BY t.updated_at LIMIT {SCAN_CAP + 1}) AS r"
     )
-    ready = tx.fetchone(f"SELECT count(*) AS n, min(since) AS oldest FROM ({ready_sql})", params)
-    stuck = tx.execute(f"SELECT id FROM ({ready_sql}) WHERE since < :stuck_before ORDER BY since, id LIMIT 20", params)
+    ready = tx.fetchone(f"SELECT count(*) AS n, min(since) AS oldest FROM ({ready_sql}) AS s", params)
+    stuck = tx.execute(
+        f"SELECT id FROM ({ready_sql}) AS s WHERE since < :stuck_before ORDER BY since, id LIMIT 20", params
+    )
     lapsed = tx.execute(f"SELECT t.id FROM tasks t WHERE t.id IN ({LAPSED_IDS}) ORDER BY t.id LIMIT 20", params)
     late = tx.execute("SELECT id FROM proposals WHERE status = 'open' AND deadline < :now ORDER BY id LIMIT 20", params)
     return WorkInfo(
