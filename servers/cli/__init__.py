@@ -136,7 +136,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         wanted = EventFilter(agent=args.agent, kind=args.kind)
         sys.exit(team.tail(settings, wanted, backlog=max(args.lines, 0), keep_following=not args.no_follow))
     if args.command == "doctor":
-        sys.exit(doctor.run(database_path(args.db)))
+        try:
+            place = load_settings(args).db
+        except ConfigError as exc:
+            print(f"roundtable doctor: {exc}", file=sys.stderr)
+            sys.exit(2)
+        sys.exit(doctor.run(place))
     if args.command in ("serve", "token"):
         try:
             settings = load_settings(args)
