@@ -18,12 +18,14 @@ from typing import TextIO
 
 from mcp import StdioServerParameters
 
+from shared.db.place import Place, PostgresUrl
+
 PASSED_ON = ("PATH", "HOME", "SYSTEMROOT", "PYTHONPATH")
 
 
 def server_params(
     kind: str,
-    db: Path,
+    db: Place | str,
     agent: str | None = None,
     *,
     role: str = "worker",
@@ -42,7 +44,7 @@ def server_params(
     """
     child_env = {
         **{k: v for k, v in os.environ.items() if k in PASSED_ON},
-        "ROUNDTABLE_DB": str(db),
+        "ROUNDTABLE_DB": db.url if isinstance(db, PostgresUrl) else str(db),
         "ROUNDTABLE_ROLE": role,
         "ROUNDTABLE_LOG_LEVEL": log_level,
     }

@@ -3,8 +3,7 @@ SQL text for both engines, with `?` and `:name` parameters, and this module hand
 
 What is translated, once per distinct statement (cached), and nothing else:
 - parameters: `?` becomes `%s`, `:name` becomes `%(name)s` (a `::type` cast stays), a literal `%` doubles;
-- SQLite's planner hints: `INDEXED BY <index>` is dropped and `CROSS JOIN … ON` (an inner join in a fixed
-  order) is a plain `JOIN … ON`: PostgreSQL's planner chooses from statistics. The rows are the same.
+- `INDEXED BY <index>`, SQLite's planner hint, is dropped: PostgreSQL's planner chooses from statistics.
 Everything engine-specific beyond that is named in the areas' dialects (shared/store/<area>/dialect.py), which
 answer per engine (`dialect.of(tx)`).
 
@@ -22,6 +21,7 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg.rows import RowMaker
+from psycopg.types.numeric import Int8Dumper
 
 from shared.db.tx import Params, Row, Tx
 from shared.errors import InvalidArgument, Unavailable
@@ -38,8 +38,7 @@ _TOKEN = re.compile(
     r"|:(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<q>\?)"
     r"|(?P<pct>%)"
-    r"|(?P<hint>\bINDEXED\s+BY\s+[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<cross>\bCROSS\s+JOIN\b)",
+    r"|(?P<hint>\bINDEXED\s+BY\s+[A-Za-z_][A-Za-z0-9_]*)",
     re.IGNORECASE,
 )
 
@@ -57,8 +56,6 @@ def translate(sql: str) -> str:
             return "%%"
         if m.group("hint"):
             return ""
-        if m.group("cross"):
-            return "JOIN"
         return m.group(0).replace("%", "%%")  # psycopg reads % inside literals too
 
     return _TOKEN.sub(one, sql)
@@ -195,10 +192,18 @@ def snapshot(conn: psycopg.Connection[Any], body: Callable[[Tx], T]) -> T:
             conn.execute("ROLLBACK")
 
 
+def configure(conn: psycopg.Connection[Any]) -> None:
+    """Every Python int is sent as a BIGINT, as SQLite stores it (psycopg would pick the smallest type that
+    holds the value, and a `SELECT ?` beside a BIGINT column would then differ in type)."""
+    conn.adapters.register_dumper(int, Int8Dumper)
+
+
 def connect(url: str, **kwargs: Any) -> psycopg.Connection[Row]:
-    """A plain autocommit connection with PgRow rows (the hook's, the pool's)."""
+    """A plain autocommit connection with PgRow rows and BIGINT ints (the hook's)."""
     with statement_errors():
-        return psycopg.connect(url, autocommit=True, row_factory=row_factory, **kwargs)
+        conn = psycopg.connect(url, autocommit=True, row_factory=row_factory, **kwargs)
+    configure(conn)
+    return conn
 
 
 def split_statements(script: str) -> Iterator[str]:

@@ -76,6 +76,7 @@ class PostgresDatabase(Database):
             max_size=POOL_SIZE,
             kwargs={"autocommit": True, "row_factory": pgsql.row_factory, "options": options},
             timeout=CONNECT_TIMEOUT,
+            configure=pgsql.configure,
             open=False,
             name="roundtable",
         )

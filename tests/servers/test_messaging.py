@@ -198,10 +198,12 @@ async def test_waiting_returns_mail_already_there_at_once(settings: Settings, as
         assert not nothing["arrived"]
 
 
-async def test_a_wait_in_one_process_returns_soon_after_a_send_in_another(db_path: Path) -> None:
+@pytest.mark.engines("sqlite", "postgresql")
+async def test_a_wait_in_one_process_returns_soon_after_a_send_in_another(db_url: str) -> None:
+    """On PostgreSQL the send's NOTIFY wakes the waiting process's LISTEN connection (no polling)."""
     async with (
-        Client(server_params("messaging", db_path, "ana")) as ana,
-        Client(server_params("messaging", db_path, "bo")) as bo,
+        Client(server_params("messaging", db_url, "ana")) as ana,
+        Client(server_params("messaging", db_url, "bo")) as bo,
     ):
         data(await bo.call_tool("message_query", {}))  # bo exists before ana writes to it
         returned_at: list[float] = []

@@ -7,6 +7,8 @@
 -- - names compare without regard to case through the ICU collation `nocase` made here (what SQLite's
 --   COLLATE NOCASE gives), so the same `COLLATE NOCASE` in the stores' SQL means the same on both engines;
 -- - full-text search is a stored tsvector column per table (generated: no trigger keeps it) with a GIN index;
+--   punctuation but quotes and '-' separates words first (as FTS5's unicode61 does: sqlite.wal is two words),
+--   and a query's text gets the same treatment (shared/store/knowledge/dialect.py WORDS);
 -- - WITHOUT ROWID tables are plain tables with the same primary keys;
 -- - SQLite's triggers keeping tasks.unmet_deps are PL/pgSQL triggers with the same rules.
 
@@ -75,7 +77,8 @@ CREATE TABLE messages (
     recipient_ids  TEXT,
     caused_by      TEXT,
     search         tsvector GENERATED ALWAYS AS (
-        setweight(to_tsvector('english', subject), 'A') || setweight(to_tsvector('english', body), 'B')
+        setweight(to_tsvector('english', regexp_replace(subject, '[^[:alnum:][:space:]"-]+', ' ', 'g')), 'A')
+        || setweight(to_tsvector('english', regexp_replace(body, '[^[:alnum:][:space:]"-]+', ' ', 'g')), 'B')
     ) STORED
 );
 CREATE INDEX messages_by_thread ON messages(thread_id, id);
@@ -257,8 +260,9 @@ CREATE TABLE knowledge (
     size          BIGINT NOT NULL DEFAULT 0,
     -- title, tags and body weighted A : B : C (SQLite's bm25 weights them 10 : 5 : 1)
     search        tsvector GENERATED ALWAYS AS (
-        setweight(to_tsvector('english', title), 'A') || setweight(to_tsvector('english', tags), 'B')
-        || setweight(to_tsvector('english', body), 'C')
+        setweight(to_tsvector('english', regexp_replace(title, '[^[:alnum:][:space:]"-]+', ' ', 'g')), 'A')
+        || setweight(to_tsvector('english', regexp_replace(tags, '[^[:alnum:][:space:]"-]+', ' ', 'g')), 'B')
+        || setweight(to_tsvector('english', regexp_replace(body, '[^[:alnum:][:space:]"-]+', ' ', 'g')), 'C')
     ) STORED
 );
 CREATE INDEX knowledge_by_title ON knowledge(title_key) WHERE superseded_by IS NULL;

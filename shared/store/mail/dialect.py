@@ -62,7 +62,8 @@ class Postgres(Sqlite):
 
     @staticmethod
     def text_matches(message_id: str, query: str) -> str:
-        return f"{message_id} IN (SELECT id FROM messages WHERE search @@ websearch_to_tsquery('english', {query}))"
+        words = f"regexp_replace({query}, '[^[:alnum:][:space:]\"-]+', ' ', 'g')"  # as the index splits them
+        return f"{message_id} IN (SELECT id FROM messages WHERE search @@ websearch_to_tsquery('english', {words}))"
 
     @staticmethod
     def topic_matches(topic: str, pattern: str) -> str:

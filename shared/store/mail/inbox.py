@@ -28,7 +28,7 @@ from shared.store.team import agents
 from shared.store.team.live import shown_name
 
 FROM = "FROM messages m LEFT JOIN message_recipients r ON r.message_id = m.id AND r.agent_id = :me"
-SENDERS_VIEW = "FROM messages m CROSS JOIN (SELECT NULL AS read_at, NULL AS acked_at) r"
+SENDERS_VIEW = "FROM messages m CROSS JOIN (SELECT CAST(NULL AS REAL) AS read_at, CAST(NULL AS REAL) AS acked_at) r"
 """The sender's view of its messages: no read or acknowledgement state of its own (receipts show the
 recipients'), whether or not it is also among the recipients."""
 

@@ -187,7 +187,7 @@ def post_to_topic(tx: Tx, sender: Actor, topic: str, out: Outgoing) -> tuple[int
     topic = check_topic(topic)
     rows = tx.execute(
         "SELECT s.agent_id, a.name FROM topic_subscriptions s JOIN agents a ON a.id = s.agent_id"
-        f" WHERE {dialect.of(tx).topic_matches('?', 's.pattern')} GROUP BY s.agent_id ORDER BY a.name",
+        f" WHERE {dialect.of(tx).topic_matches('?', 's.pattern')} GROUP BY s.agent_id, a.name ORDER BY a.name",
         (topic,),
     )
     ids = [r["agent_id"] for r in rows]

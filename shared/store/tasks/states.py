@@ -12,8 +12,8 @@ LAPSED = "(t.status = 'claimed' AND (t.lease_expires_at < :now OR NOT " + live_s
 LAPSED_IDS = (
     "SELECT lt.id FROM tasks lt WHERE lt.status = 'claimed' AND lt.lease_expires_at < :now"
     " UNION ALL"
-    " SELECT lt.id FROM agents la CROSS JOIN tasks lt ON lt.holder = la.id AND lt.status = 'claimed'"
-    " WHERE lt.lease_expires_at >= :now AND NOT " + live_session_sql("la.id")
+    " SELECT lt.id FROM agents la CROSS JOIN tasks lt WHERE lt.holder = la.id AND lt.status = 'claimed'"
+    " AND lt.lease_expires_at >= :now AND NOT " + live_session_sql("la.id")
 )
 """The ids of the claims LAPSED describes, found through indexes rather than by testing every claimed task:
 leases past their expiry, and the claims of agents without a live session (agents are few, and a claim's

@@ -331,7 +331,7 @@ def totals(tx: Tx, q: Query, tools: Sequence[ToolStats]) -> Totals:
     from shared.models.monitoring import Totals
 
     window = {"since": q.since, "until": q.until, "agent": q.agent_id}
-    mine = "AND (:agent IS NULL OR {} = :agent)"
+    mine = "AND (CAST(:agent AS TEXT) IS NULL OR {} = :agent)"
     sent = tx.fetchone(
         f"SELECT {BY_AGENTS} AS agents, {NOTICES} AS notices FROM messages INDEXED BY messages_by_time"
         f" WHERE created_at >= :since AND created_at < :until {mine.format('sender_id')}",

@@ -27,7 +27,7 @@ PRESENCE = (
     " (CASE WHEN COALESCE(a.last_active, a.created_at) >= :active_after THEN 'online' ELSE 'idle' END)"
     " ELSE 'offline' END)"
 )
-ORDER = f"CASE presence WHEN 'online' THEN 0 WHEN 'idle' THEN 1 ELSE 2 END, a.name {NOCASE}"
+ORDER = f"CASE {PRESENCE} WHEN 'online' THEN 0 WHEN 'idle' THEN 1 ELSE 2 END, a.name {NOCASE}"
 MAX_AGENTS = 200
 CLAIMS_SHOWN = 10
 """An agent's claim list in agent_status stops here; the rest is a count (`more_claims`)."""
