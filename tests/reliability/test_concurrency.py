@@ -21,8 +21,7 @@ from tests.reliability.invariants import check_all
 from tests.reliability.swarm import Agent, Run, Team, kinds_for
 from tests.stdio import kill_server
 
-# PostgreSQL joins once its knowledge and monitoring stores run there (the tasks, mail and votes already pass).
-pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite")]
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 AGENTS = 16
 PRESENCE = 1.5
