@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import anyio
 import pytest
 
 from shared.config import Settings
@@ -49,6 +50,11 @@ def postgres_server() -> Iterator[postgres.Postgres]:
 def postgres_template(postgres_server: postgres.Postgres) -> str:
     """The database every test's database is copied from (CREATE DATABASE … TEMPLATE: ≈ 100 ms, no migrating)."""
     name = postgres_server.create("roundtable_template")
+
+    async def migrate() -> None:  # ≈ 0.6 s once, instead of in every test's first Database.open
+        await (await Database.open(parse_place(postgres_server.url(name)))).close()
+
+    anyio.run(migrate)
     postgres_server.mark_template(name)
     return name
 
