@@ -76,11 +76,14 @@ def last_lines(errlog: TextIO, count: int = 5) -> list[str]:
     return [line for line in errlog.read().splitlines() if line.strip()][-count:]
 
 
-def serve_command(db: Path, port: int, *, host: str = "127.0.0.1", **env: str) -> tuple[list[str], dict[str, str]]:
+def serve_command(
+    db: Place | str, port: int, *, host: str = "127.0.0.1", **env: str
+) -> tuple[list[str], dict[str, str]]:
     """`python -m servers.cli serve` on `db` at host:port, and its minimal environment (plus `env`): the tests
     and the benchmarks start `roundtable serve` with it."""
     child_env = {k: v for k, v in os.environ.items() if k in PASSED_ON} | {"ROUNDTABLE_LOG_LEVEL": "WARNING"}
-    argv = [sys.executable, "-m", "servers.cli", "serve", "--db", str(db), "--host", host, "--port", str(port)]
+    where = db.url if isinstance(db, PostgresUrl) else str(db)
+    argv = [sys.executable, "-m", "servers.cli", "serve", "--db", where, "--host", host, "--port", str(port)]
     return argv, {**child_env, **env}
 
 

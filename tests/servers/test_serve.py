@@ -164,11 +164,13 @@ async def test_presence_follows_http_sessions_and_a_vanished_session_returns_its
         assert taken["claimed"] and taken["task"]["holder"] == "ana"
 
 
-async def test_two_serve_processes_on_one_database_share_one_team(tmp_path: Path) -> None:
-    """Two "machines": two serve processes on one SQLite file (the PostgreSQL variant waits for issue 19)."""
-    db = tmp_path / "shared.db"
+@pytest.mark.engines("sqlite", "postgresql")
+async def test_two_serve_processes_on_one_database_share_one_team(db_url: str, tmp_path: Path) -> None:
+    """Two "machines": two serve processes on one database — a SQLite file, or a PostgreSQL database, where the
+    mail's NOTIFY wakes the other process's message_wait."""
+    db = db_url
     ana_token, bo_token = await make_token(db, "ana"), await make_token(db, "bo")
-    with serving(db) as first, serving(db) as second:
+    with serving(db, logs=tmp_path) as first, serving(db, logs=tmp_path) as second:
         async with connect(first.url("coordination"), ana_token) as ana:
             data(await ana.call_tool("task_create", {"title": "made on the first"}))
         async with connect(second.url("coordination"), bo_token) as bo:
