@@ -19,7 +19,7 @@ import pytest
 
 from shared.config import Settings
 from shared.db.connection import Database
-from shared.db.place import parse_place
+from shared.db.place import Place, PostgresUrl, parse_place
 from tests import postgres
 
 ENGINES = ("sqlite", "postgresql")
@@ -48,11 +48,12 @@ def postgres_server() -> Iterator[postgres.Postgres]:
 
 @pytest.fixture(scope="session")
 def postgres_template(postgres_server: postgres.Postgres) -> str:
-    """The database every test's database is copied from (CREATE DATABASE … TEMPLATE: ≈ 100 ms, no migrating)."""
+    """The migrated database every test's database is copied from (CREATE DATABASE … TEMPLATE: ≈ 100 ms, no
+    migrating per test)."""
     name = postgres_server.create("roundtable_template")
 
-    async def migrate() -> None:  # ≈ 0.6 s once, instead of in every test's first Database.open
-        await (await Database.open(parse_place(postgres_server.url(name)))).close()
+    async def migrate() -> None:
+        await (await Database.open(PostgresUrl(postgres_server.url(name)))).close()
 
     anyio.run(migrate)
     postgres_server.mark_template(name)
@@ -107,9 +108,15 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(db_url: str) -> Settings:
+def place(db_url: str) -> Place:
+    """This test's database as Settings.db holds it (see `db_url`)."""
+    return parse_place(db_url)
+
+
+@pytest.fixture
+def settings(place: Place) -> Settings:
     """Settings for agent ana on this test's database (its engine's: see the `engines` marker)."""
-    return Settings(db=parse_place(db_url), agent="ana", presence_timeout=30.0, lease_seconds=600.0)
+    return Settings(db=place, agent="ana", presence_timeout=30.0, lease_seconds=600.0)
 
 
 @pytest.fixture
@@ -128,9 +135,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
+async def db(place: Place) -> AsyncIterator[Database]:
     """This test's database, opened and migrated (a SQLite file, or PostgreSQL under the `engines` marker)."""
-    database = await Database.open(parse_place(db_url))
+    database = await Database.open(place)
     try:
         yield database
     finally:

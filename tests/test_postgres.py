@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from shared.db.connection import Database
 from tests import postgres
+
+pytestmark = pytest.mark.anyio
 
 
 def test_each_test_gets_a_fresh_database_of_its_own(postgres_server: postgres.Postgres, postgres_url: str) -> None:
@@ -41,3 +44,10 @@ def test_the_binaries_are_found_or_the_reason_names_the_fix(monkeypatch: pytest.
         assert "ROUNDTABLE_PG_BIN" in str(missing) and "apt-get install postgresql" in str(missing)
     else:
         assert found != tmp_path and (found / "initdb").is_file()
+
+
+@pytest.mark.engines("sqlite", "postgresql")
+async def test_each_engines_database_is_migrated_and_empty(engine: str, db: Database) -> None:
+    assert db.engine == engine
+    assert await db.schema_version() == db.latest_version()
+    assert await db.scalar("SELECT count(*) FROM tasks") == 0

@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--port", type=int, default=8770, help="port (8770; 0 picks a free one)")
     dash.add_argument("--token", help="the token other hosts must give (env ROUNDTABLE_DASHBOARD_TOKEN)")
     dash.add_argument("--open", action="store_true", help="open the page in your web browser")
+    cp = sub.add_parser("copy", help="copy a team's SQLite file into a PostgreSQL database, whole or not at all")
+    cp.add_argument("--from", dest="source", required=True, metavar="FILE", help="the team's SQLite file")
+    cp.add_argument("--to", dest="target", required=True, metavar="URL", help="postgresql://user@host/database")
+    cp.add_argument("--replace", action="store_true", help="delete what the target holds first (else refused)")
     con = sub.add_parser("connect", help="a local stdio MCP server forwarding to a `roundtable serve` endpoint")
     con.add_argument("url", help="the endpoint, e.g. https://team.example.com/coordination/mcp")
     con.add_argument("--token", help="the bearer token (env ROUNDTABLE_TOKEN; prefer it: flags show in ps)")
@@ -140,7 +144,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         wanted = EventFilter(agent=args.agent, kind=args.kind)
         sys.exit(team.tail(settings, wanted, backlog=max(args.lines, 0), keep_following=not args.no_follow))
     if args.command == "doctor":
-        sys.exit(doctor.run(database_path(args.db)))
+        try:
+            place = load_settings(args).db
+        except ConfigError as exc:
+            print(f"roundtable doctor: {exc}", file=sys.stderr)
+            sys.exit(2)
+        sys.exit(doctor.run(place))
     if args.command in ("serve", "token"):
         try:
             settings = load_settings(args)
@@ -164,6 +173,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"roundtable dashboard: {exc}", file=sys.stderr)
             sys.exit(2)
         sys.exit(dashboard.run(settings, args.host, args.port, token=args.token, open_browser=args.open))
+    if args.command == "copy":
+        from servers.cli import transfer
+
+        sys.exit(transfer.run(args.source, args.target, replace=args.replace))
     if args.command == "connect":
         from servers.cli import bridge  # imports the SDK's server and client: only for this command
 

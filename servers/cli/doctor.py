@@ -1,5 +1,8 @@
 """`roundtable doctor`: check what Roundtable needs on this machine and say what to fix.
 
+On a PostgreSQL team (a postgresql:// URL) the database checks are servers/cli/doctor_postgres.py's, and the
+servers start on a new temporary SQLite file: the team's database is only looked at.
+
 It looks at the team's file read-only, and starts each server, as a client would, on a temporary copy of
 it: a server registers its agent, a session and events where it runs, and the doctor is no member of the
 team (the next `roundtable status` must not count it). The copy also shows that the servers open and
@@ -28,6 +31,7 @@ from servers import SERVER_KINDS
 from servers.cli.launch import last_lines, server_params
 from servers.cli.render import mark, paint
 from shared.db.connection import latest_version, read_only_uri
+from shared.db.place import Place, PostgresUrl
 
 
 @dataclass
@@ -103,14 +107,15 @@ def check_database(db: Path) -> list[Check]:
 
 
 @contextmanager
-def scratch_database(db: Path) -> Iterator[tuple[Path, str]]:
-    """A temporary database for the servers to start on, and what it is: a copy of `db` (SQLite's backup,
-    read-only on `db`, so it is consistent while the team writes), or a new file when `db` does not exist
-    or cannot be read (check_database reports why). The folder is removed afterwards."""
+def scratch_database(db: Path | None) -> Iterator[tuple[Path, str]]:
+    """A temporary database for the servers to start on, and what it is: a copy of the file `db` (SQLite's
+    backup, read-only on `db`, so it is consistent while the team writes), or a new file when `db` does not
+    exist or cannot be read (check_database reports why), or is None (a PostgreSQL team, which the doctor only
+    looks at). The folder is removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="roundtable-doctor-") as folder:
         scratch = Path(folder) / "doctor.db"
-        what = "a new temporary database"
-        if db.exists():
+        what = "a new temporary database" if db is not None else "a new temporary SQLite file"
+        if db is not None and db.exists():
             try:
                 with (
                     closing(sqlite3.connect(read_only_uri(db), uri=True, timeout=5)) as source,
@@ -145,9 +150,15 @@ async def check_server(kind: str, db: Path, what: str = "") -> Check:
     return Check(f"roundtable-{kind}", True, f"answers, {len(tools)} tools, started in {elapsed:.1f}s{on}")
 
 
-def run(db: Path) -> int:
-    checks = [check_python(), check_uv(), *check_database(db)]
-    with scratch_database(db) as (scratch, what):
+def run(db: Place) -> int:
+    checks = [check_python(), check_uv()]
+    if isinstance(db, PostgresUrl):
+        from servers.cli.doctor_postgres import check_postgres  # psycopg: only for a PostgreSQL team
+
+        checks += check_postgres(db)
+    else:
+        checks += check_database(db)
+    with scratch_database(db if isinstance(db, Path) else None) as (scratch, what):
         for kind in SERVER_KINDS:
             checks.append(anyio.run(check_server, kind, scratch, what))
     width = max(len(c.name) for c in checks)

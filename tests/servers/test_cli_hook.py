@@ -22,7 +22,7 @@ from servers.coordination import build_server as coordination
 from servers.messaging import build_server as messaging
 from shared.config import Settings
 from shared.db.place import Place, PostgresUrl
-from tests import raw
+from tests.direct import direct
 from tests.results import data
 from tests.stdio import ROOT, server_params
 
@@ -126,8 +126,10 @@ async def test_a_session_without_a_brief_gets_the_whole_brief_once(db_url: str) 
     code, out, _ = await hook("UserPromptSubmit", db_url, agent="cy")  # a new file, created on the way
     assert code == 0 and context_of(out, "UserPromptSubmit").startswith("Roundtable: you are cy, a worker")
     assert await hook("UserPromptSubmit", db_url, agent="cy") == (0, "", "")
-    with raw.connected(db_url) as conn:
-        assert conn.one("SELECT agent_id FROM hook_briefs WHERE claude_session = ?", (SESSION,)) == ("named:cy",)
+    with direct(db_url) as conn:
+        assert conn.execute("SELECT agent_id FROM hook_briefs WHERE claude_session = ?", (SESSION,)).fetchone() == (
+            "named:cy",
+        )
 
 
 async def test_failures_say_why_on_stderr_and_never_touch_stdout(tmp_path: Path) -> None:

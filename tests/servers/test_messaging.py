@@ -15,8 +15,8 @@ from mcp import Client
 from servers.messaging import INBOX_URI, build_server
 from shared.config import Settings
 from shared.frame.runtime import RoundtableServer
-from tests import raw
 from tests.conftest import FakeClock
+from tests.direct import direct
 from tests.notifications import collector, updated_by
 from tests.results import data, text
 from tests.stdio import server_params
@@ -151,8 +151,8 @@ async def test_malformed_messages_are_refused_and_nothing_is_stored(
     async with Client(build_server(settings)) as ana, Client(build_server(as_agent("bo"))):
         refused = await ana.call_tool("message_send", arguments)
         assert refused.is_error and expected in text(refused)
-    with raw.connected(settings.db) as conn:
-        assert conn.one("SELECT count(*) FROM messages") == (0,)
+    with direct(settings.db) as conn:
+        assert conn.execute("SELECT count(*) FROM messages").fetchone() == (0,)
 
 
 async def test_text_search_is_safe_against_query_syntax(settings: Settings, as_agent: Any) -> None:
@@ -170,7 +170,7 @@ async def test_signed_messages_verify_and_tampering_shows(settings: Settings, as
     async with Client(build_server(secret)) as ana, Client(build_server(replace(secret, agent="bo"))) as bo:
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 10"}))
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 20"}))
-        with raw.connected(settings.db) as conn:
+        with direct(settings.db) as conn:
             conn.execute("UPDATE messages SET body = 'pay 1000' WHERE body = 'pay 20'")
         got = data(await bo.call_tool("message_query", {}))["messages"]
         assert [(m["body"], m["verified"]) for m in got] == [("pay 10", True), ("pay 1000", False)]
@@ -303,7 +303,7 @@ async def test_signing_covers_every_column_that_decides_delivery_and_meaning(set
     async with Client(build_server(secret)) as ana, Client(build_server(replace(secret, agent="bo"))) as bo:
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 10"}))
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 20"}))
-        with raw.connected(settings.db) as conn:
+        with direct(settings.db) as conn:
             conn.execute(edit)
         got = data(await bo.call_tool("message_query", {}))["messages"]
         assert [(m["body"], m["verified"]) for m in got] == [("pay 10", True), ("pay 20", False)]
@@ -317,7 +317,7 @@ async def test_a_copied_row_or_an_added_recipient_does_not_verify(settings: Sett
         Client(build_server(replace(secret, agent="mallory"))) as mallory,
     ):
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "for bo only"}))
-        with raw.connected(settings.db) as conn:
+        with direct(settings.db) as conn:
             conn.execute("INSERT INTO message_recipients(agent_id, message_id) VALUES ('named:mallory', 1)")
             conn.execute(
                 "INSERT INTO messages(id, sender_id, sender_name, kind, topic, subject, body, priority, reply_to,"
@@ -349,10 +349,10 @@ async def test_messages_signed_before_every_field_was_covered_say_so(settings: S
     secret = replace(settings, secret="team-secret")
     async with Client(build_server(secret)) as ana, Client(build_server(replace(secret, agent="bo"))) as bo:
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "old"}))
-        with raw.connected(settings.db) as conn:
-            sender, audience, subject, body, created = conn.one(  # type: ignore[misc]
+        with direct(settings.db) as conn:
+            sender, audience, subject, body, created = conn.execute(  # type: ignore[misc]
                 "SELECT sender_name, audience, subject, body, created_at FROM messages"
-            )
+            ).fetchone()
             payload = signing.canonical_v1(
                 sender=sender, audience=audience, subject=subject, body=body, created_at=created
             )
@@ -468,7 +468,7 @@ async def test_a_sent_message_has_no_read_state_of_its_own_and_names_a_pruned_re
     async with Client(build_server(settings)) as ana:
         sent = await ana.call_tool("message_send", {"to": ["cy"], "body": "still there?"})
         assert '"read"' not in text(sent) and data(sent)["message"]["read"] is None
-        with raw.connected(settings.db) as conn:  # cy is pruned (as after ROUNDTABLE_AGENT_RETENTION)
+        with direct(settings.db) as conn:  # cy is pruned (as after ROUNDTABLE_AGENT_RETENTION)
             conn.execute("DELETE FROM sessions WHERE agent_id = 'named:cy'")
             conn.execute("DELETE FROM agents WHERE id = 'named:cy'")
         mine = data(await ana.call_tool("message_query", {"sent": True}))["messages"]
