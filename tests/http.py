@@ -18,7 +18,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from servers.cli.launch import free_port, serve_command, stop, wait_until_listening
 from shared.config import Role
 from shared.db.connection import Database
-from shared.db.place import Place
+from shared.db.place import Place, parse_place
 from shared.store.team import tokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,10 +36,11 @@ class Served:
 
 @contextmanager
 def serving(
-    db: Place, *, port: int | None = None, timeout: float = 30.0, logs: Path | None = None, **env: str
+    db: Place | str, *, port: int | None = None, timeout: float = 30.0, logs: Path | None = None, **env: str
 ) -> Iterator[Served]:
     """`python -m servers.cli serve --db DB --port PORT` until the block ends (then SIGTERM, as Ctrl-C); its
     stderr goes to `logs` (default: the database file's folder; a PostgreSQL team needs `logs`)."""
+    db = parse_place(db) if isinstance(db, str) else db
     port = port or free_port()
     argv, child_env = serve_command(db, port, **env)
     folder = logs or (db.parent if isinstance(db, Path) else None)
@@ -54,8 +55,8 @@ def serving(
         stop(proc)
 
 
-async def make_token(db_path: Place, name: str, role: Role = "worker") -> str:
-    db = await Database.open(db_path)
+async def make_token(db_path: Place | str, name: str, role: Role = "worker") -> str:
+    db = await Database.open(parse_place(db_path) if isinstance(db_path, str) else db_path)
     try:
         return (await tokens.create(db, name, role, now=time.time())).token
     finally:

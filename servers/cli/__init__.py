@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shared.config import ROLES, ConfigError, default_db_path, load_settings
+from shared.db.place import SCHEMES
 
 # The commands' modules are imported by main() when their command runs: `roundtable hook`, started by Claude
 # Code on every prompt, must not pay for the demo's MCP client or serve's web server (servers/cli/hook.py).
@@ -118,6 +119,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     args = build_parser().parse_args(given)
     if args.command == "demo":
+        if args.db and args.db.strip().lower().startswith(SCHEMES):
+            print(
+                "roundtable demo plays on a SQLite file only (a fresh one, or --db FILE), never on a team's server;"
+                " watch a PostgreSQL team with roundtable status, tail or dashboard --db URL",
+                file=sys.stderr,
+            )
+            sys.exit(2)
         db = Path(args.db).expanduser().absolute() if args.db else None
         if args.dashboard:
             sys.exit(_demo_with_dashboard(db, args.keep))

@@ -138,6 +138,11 @@ def statement_errors() -> Iterator[None]:
         raise InvalidArgument(
             "a number is too large (the limit is 2^63-1 = 9223372036854775807); pass an id or count as listed"
         ) from None
+    except psycopg.errors.TransactionRollback as exc:  # a deadlock or a serialization failure: nothing was written
+        raise Unavailable(
+            f"Shared database error ({type(exc).__name__}): this write collided with another and was rolled back;"
+            " retry it. Nothing was changed by this call."
+        ) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         if isinstance(exc, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable):
             raise
@@ -169,10 +174,11 @@ def atomic(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: st
         conn.execute("BEGIN")
     try:
         if serialize:
-            conn.execute(TEAM_LOCK)
+            with statement_errors():
+                conn.execute(TEAM_LOCK)
         result = body(PgTx(conn))
-        conn.execute(NOTIFY, (origin,))
         with statement_errors():
+            conn.execute(NOTIFY, (origin,))
             conn.execute("COMMIT")
     except BaseException:
         if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:

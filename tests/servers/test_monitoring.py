@@ -26,7 +26,7 @@ from tests.notifications import collector, updated_by
 from tests.results import data, text
 from tests.stdio import server_params
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 CHEAP_CALL = {
     "coordination": "task_list",
