@@ -75,8 +75,8 @@ async def list_and_vote() -> tuple[int, int]:
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "answers.db"
         async with (
-            Client(build_server(Settings(db_path=db, agent="ana"))) as ana,
-            Client(build_server(Settings(db_path=db, agent="bo"))) as bo,
+            Client(build_server(Settings(db=db, agent="ana"))) as ana,
+            Client(build_server(Settings(db=db, agent="bo"))) as bo,
         ):
             for i in range(10):
                 title = f"fix the flaky sync test number {i} in the nightly suite"

@@ -1,7 +1,10 @@
 """Claims per second and p99 with 1, 4, 8 and 16 processes: raw sqlite3 (the floor), Roundtable's task
 store, and full MCP stdio round trips to coordination servers beside the same number of bare MCPServer
 processes answering a no-op tool, driven the same way in the same run (the SDK's own floor; issue 17's goal:
-MCP claims ≥ 0.8x of it at 16 processes).
+MCP claims ≥ 0.8x of it at 16 processes). Then the PostgreSQL column: the task store on a PostgreSQL
+database beside a raw psycopg `FOR UPDATE SKIP LOCKED` claim loop (its floor), interleaved in the same run,
+on a PostgreSQL the bench starts itself (tests/postgres.py, as the tests do; skipped with the reason when
+there is none).
 
     uv run python -m bench.claims [--seconds 3] [--procs 1,4,8,16]
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -24,8 +28,11 @@ from mcp import Client
 from bench.common import ROOT, ms, pct, table
 from servers.cli.launch import server_params
 from shared.db.connection import Database
+from shared.db.place import PostgresUrl, parse_place
+from shared.errors import Unavailable
 from shared.store.tasks import queue as store
 from shared.store.team import agents
+from tests import postgres
 
 TASKS = 20_000
 RAW_CLAIM = (
@@ -52,6 +59,57 @@ def template(folder: Path) -> Path:
         conn.commit()
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
+
+
+PG_RAW_CLAIM = (
+    "UPDATE tasks SET status = 'claimed', holder = %s, claimed_at = %s, lease_expires_at = %s + lease_seconds"
+    " WHERE id = (SELECT id FROM tasks WHERE status = 'open' ORDER BY priority DESC, id LIMIT 1"
+    " FOR UPDATE SKIP LOCKED) RETURNING id"
+)
+
+
+def pg_template(server: postgres.Postgres) -> str:
+    """A migrated PostgreSQL database holding TASKS ready tasks, the template of every PostgreSQL run."""
+    import psycopg
+
+    name = server.create("bench_claims")
+
+    async def build() -> None:
+        await (await Database.open(PostgresUrl(server.url(name)))).close()
+
+    asyncio.run(build())
+    with psycopg.connect(server.url(name)) as conn:
+        conn.execute(
+            "INSERT INTO tasks(title, created_by, lease_seconds, created_at, updated_at)"
+            " SELECT 'task ' || i, 'bench', 900, 0, 0 FROM generate_series(1, %s) AS i",
+            (TASKS,),
+        )
+    server.sql("VACUUM ANALYZE tasks", name)
+    server.mark_template(name)
+    return name
+
+
+def pg_raw_worker(db: str, who: str, seconds: float, out: mp.Queue, go: object) -> None:  # type: ignore[type-arg]
+    """The floor on PostgreSQL: one autocommit statement per claim, the row taken FOR UPDATE SKIP LOCKED."""
+    import psycopg
+
+    conn = psycopg.connect(db, autocommit=True)
+    latencies, errors = [], 0
+    go.wait()  # type: ignore[attr-defined]
+    begun = time.perf_counter()
+    deadline = begun + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        try:
+            row = conn.execute(PG_RAW_CLAIM, (who, time.time(), time.time())).fetchone()
+        except psycopg.Error:
+            errors += 1
+            continue
+        if row is None:
+            break
+        latencies.append(time.perf_counter() - start)
+    conn.close()
+    out.put((latencies, errors, time.perf_counter() - begun))
 
 
 def fresh(template_db: Path, folder: Path, name: str) -> Path:
@@ -87,7 +145,7 @@ def raw_worker(db: str, who: str, seconds: float, out: mp.Queue, go: object) -> 
 
 def store_worker(db: str, who: str, seconds: float, out: mp.Queue, go: object) -> None:  # type: ignore[type-arg]
     async def loop() -> tuple[list[float], int, float]:
-        database = await Database.open(Path(db))
+        database = await Database.open(parse_place(db))
         me = await agents.register_session(
             database,
             key=f"named:{who}",
@@ -109,7 +167,7 @@ def store_worker(db: str, who: str, seconds: float, out: mp.Queue, go: object) -
             start = time.perf_counter()
             try:
                 got = await store.claim(database, me.at(now), None, None)
-            except sqlite3.OperationalError:
+            except (sqlite3.OperationalError, Unavailable):
                 errors += 1
                 continue
             if got is None:
@@ -121,7 +179,7 @@ def store_worker(db: str, who: str, seconds: float, out: mp.Queue, go: object) -
     out.put(asyncio.run(loop()))
 
 
-def in_processes(target: object, db: Path, procs: int, seconds: float) -> tuple[list[float], int, float]:
+def in_processes(target: object, db: Path | str, procs: int, seconds: float) -> tuple[list[float], int, float]:
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     go = ctx.Barrier(procs)
@@ -181,7 +239,16 @@ def main() -> None:
 
 
 def measure(counts: list[int], seconds: float) -> str:
-    rows = []
+    try:
+        with postgres.running() as server:
+            return _measure(counts, seconds, server)
+    except postgres.Unavailable as missing:
+        return _measure(counts, seconds, None) + f"\nPostgreSQL column skipped: {missing}\n"
+
+
+def _measure(counts: list[int], seconds: float, server: postgres.Postgres | None) -> str:
+    rows, pg_rows = [], []
+    base_pg = pg_template(server) if server is not None else None
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         base = template(folder)
@@ -190,6 +257,24 @@ def measure(counts: list[int], seconds: float) -> str:
             st, st_err, st_wall = in_processes(store_worker, fresh(base, folder, f"st{procs}"), procs, seconds)
             over, mcp_err, mcp_wall = anyio.run(mcp_run, fresh(base, folder, f"mcp{procs}"), procs, seconds)
             noop, noop_err, noop_wall = anyio.run(partial(mcp_run, floor=True), folder / "floor.db", procs, seconds)
+            if server is not None and base_pg is not None:
+                pg_raw_db, pg_store_db = server.create(template=base_pg), server.create(template=base_pg)
+                pg_raw, pg_raw_err, pg_raw_wall = in_processes(pg_raw_worker, server.url(pg_raw_db), procs, seconds)
+                pg_st, pg_st_err, pg_st_wall = in_processes(store_worker, server.url(pg_store_db), procs, seconds)
+                server.drop(pg_raw_db)
+                server.drop(pg_store_db)
+                pg_raw_rate, pg_st_rate = len(pg_raw) / pg_raw_wall, len(pg_st) / pg_st_wall
+                pg_rows.append(
+                    [
+                        procs,
+                        f"{pg_raw_rate:,.0f}",
+                        ms(pct(pg_raw, 99)),
+                        f"{pg_st_rate:,.0f}",
+                        ms(pct(pg_st, 99)),
+                        f"{pg_st_rate / pg_raw_rate:.2f}",
+                        pg_raw_err + pg_st_err,
+                    ]
+                )
             raw_rate, st_rate, mcp_rate = len(raw) / raw_wall, len(st) / st_wall, len(over) / mcp_wall
             noop_rate = len(noop) / noop_wall
             rows.append(
@@ -210,7 +295,7 @@ def measure(counts: list[int], seconds: float) -> str:
                     raw_err + st_err + mcp_err + noop_err,
                 ]
             )
-    return table(
+    sqlite_part = table(
         f"Claims: raw sqlite3 floor vs the task store vs MCP stdio ({seconds:g} s per run)",
         [
             "procs",
@@ -237,6 +322,20 @@ def measure(counts: list[int], seconds: float) -> str:
         "its outputSchema. The bare no-op column is the same number of bare MCPServer processes answering a no-op "
         "tool to clients driven the same way, measured in the same run: what the SDK costs before any work.\n"
     )
+    if not pg_rows:
+        return sqlite_part
+    pg_part = table(
+        f"Claims on PostgreSQL: raw psycopg SKIP LOCKED floor vs the task store ({seconds:g} s per run, "
+        f"load average {os.getloadavg()[0]:.1f})",
+        ["procs", "pg raw/s", "pg raw p99 ms", "pg store/s", "pg store p99 ms", "pg store/raw", "errors"],
+        pg_rows,
+    ) + (
+        "\nThe raw loop is one autocommit UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) per claim. A "
+        "store claim on PostgreSQL runs on a pooled connection on a worker thread: it picks its candidates, takes "
+        "the first still takeable FOR UPDATE SKIP LOCKED, records the claim event and notifies the other "
+        "processes, in one transaction.\n"
+    )
+    return sqlite_part + "\n" + pg_part
 
 
 if __name__ == "__main__":

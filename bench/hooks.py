@@ -48,7 +48,7 @@ def timed(argv: list[str], payload: bytes, env: dict[str, str]) -> float:
 
 async def seed(db: Path) -> None:
     """ana holds a task and has mail; bo is the team."""
-    ana = Settings(db_path=db, agent="ana")
+    ana = Settings(db=db, agent="ana")
     bo = replace(ana, agent="bo", send_rate_per_minute=100_000)
     async with Client(coordination(ana)) as a, Client(coordination(bo)) as b, Client(messaging(bo)) as b_mail:
         held = (await b.call_tool("task_create", {"title": "port the parser"})).structured_content
@@ -59,7 +59,7 @@ async def seed(db: Path) -> None:
 
 
 async def send_one(db: Path, i: int) -> None:
-    bo = Settings(db_path=db, agent="bo", send_rate_per_minute=100_000)
+    bo = Settings(db=db, agent="bo", send_rate_per_minute=100_000)
     async with Client(messaging(bo)) as b_mail:
         await b_mail.call_tool("message_send", {"to": ["ana"], "subject": f"news {i}", "body": "."})
 

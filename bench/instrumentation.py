@@ -68,7 +68,7 @@ def row(label: str, with_: list[float], without: list[float]) -> list[str]:
 
 async def measure(calls: int) -> str:
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(db_path=Path(folder) / "bench.db", agent="bench")
+        settings = Settings(db=Path(folder) / "bench.db", agent="bench")
         on, off = noop_server(settings, True), noop_server(settings, False)
         async with Client(on) as client_on, Client(off) as client_off:
             for _ in range(200):  # warm up both
@@ -78,7 +78,7 @@ async def measure(calls: int) -> str:
                 calls, lambda: client_on.call_tool("noop", {}), lambda: client_off.call_tool("noop", {})
             )
             direct = await interleaved(calls * 4, lambda: on.call_tool("noop", {}), lambda: off.call_tool("noop", {}))
-        db = await Database.open(settings.db_path)
+        db = await Database.open(settings.db)
         try:
             batch = [(time.time(), "named:bench", "bench", "noop", 0.0005, None)] * 1000
             flushes = []

@@ -35,7 +35,7 @@ async def measure(db: Path, selection: str = "all") -> list[tuple[str, int, int,
     rows = []
     for kind in SERVER_KINDS:
         module = importlib.import_module(f"servers.{kind}")
-        settings = Settings(db_path=db, agent="bench", tools=toolsets.select(selection))
+        settings = Settings(db=db, agent="bench", tools=toolsets.select(selection))
         async with Client(module.build_server(settings)) as client:
             listed = (await client.list_tools()).tools
         inputs = sum(tokens([t.name, t.description, t.input_schema]) for t in listed)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
+from shared.db.place import Place, parse_place
 from shared.errors import InvalidArgument
 from shared.rules import toolsets
 from shared.rules.names import check_agent_name
@@ -48,7 +49,8 @@ class Limits:
 
 @dataclass(frozen=True)
 class Settings:
-    db_path: Path
+    db: Place
+    """Where the team lives: the SQLite file (a Path) or the PostgreSQL database (shared/db/place.py)."""
     agent: str | None = None
     role: Role = "worker"
     presence_timeout: float = 30.0
@@ -80,8 +82,10 @@ class Settings:
         return max(self.presence_timeout / 3, 0.05)
 
     def ensure_db_folder(self) -> None:
-        """Create the database folder with user-only permissions when it does not exist yet."""
-        folder = self.db_path.parent
+        """Create the database folder with user-only permissions when it does not exist yet (SQLite only)."""
+        if not isinstance(self.db, Path):
+            return
+        folder = self.db.parent
         if not folder.exists():
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
 
@@ -119,7 +123,10 @@ SERVER_EPILOG = (
 def parser(prog: str, description: str, version: str) -> argparse.ArgumentParser:
     """The flags every Roundtable server accepts; each falls back to its environment variable."""
     p = argparse.ArgumentParser(prog=prog, description=description, epilog=SERVER_EPILOG)
-    p.add_argument("--db", help="SQLite file shared by the team (env ROUNDTABLE_DB; default: per-user data dir)")
+    p.add_argument(
+        "--db",
+        help="the team's SQLite file or postgresql:// URL (env ROUNDTABLE_DB; default: a file in the user's data dir)",
+    )
     p.add_argument("--agent", help="name this process speaks for (env ROUNDTABLE_AGENT; default: derived)")
     p.add_argument("--role", choices=ROLES, help="admin | worker | observer (env ROUNDTABLE_ROLE; default worker)")
     p.add_argument(
@@ -133,7 +140,10 @@ def load_settings(args: argparse.Namespace | None = None, env: Mapping[str, str]
     """Build Settings from parsed flags (which win) and the environment."""
     env = os.environ if env is None else env
     db = getattr(args, "db", None) or env.get("ROUNDTABLE_DB") or ""
-    db_path = Path(db).expanduser() if db else default_db_path(env)
+    try:
+        place = parse_place(db) if db else default_db_path(env).absolute()
+    except ValueError as exc:
+        raise ConfigError(f"ROUNDTABLE_DB: {exc}") from None
     role = getattr(args, "role", None) or env.get("ROUNDTABLE_ROLE") or "worker"
     if role not in ROLES:
         raise ConfigError(f"ROUNDTABLE_ROLE={role!r} is not a role; use one of {', '.join(ROLES)}")
@@ -151,7 +161,7 @@ def load_settings(args: argparse.Namespace | None = None, env: Mapping[str, str]
     except toolsets.UnknownTools as exc:
         raise ConfigError(f"ROUNDTABLE_TOOLS={selection!r}: {exc}") from None
     return Settings(
-        db_path=db_path.absolute(),
+        db=place,
         agent=agent,
         role=role,  # checked against ROLES above
         presence_timeout=_number(env, "ROUNDTABLE_PRESENCE_TIMEOUT", 30.0, minimum=0.2),

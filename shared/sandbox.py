@@ -120,8 +120,9 @@ class Sandbox:
 
     @classmethod
     def from_settings(cls, settings: Settings, environ: Mapping[str, str] = os.environ) -> Sandbox:
-        db = settings.db_path
-        hidden = (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"))
+        db = settings.db
+        # the team's file and its -wal/-shm; a PostgreSQL team has no file here to hide
+        hidden = (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")) if isinstance(db, Path) else ()
         return cls(
             settings.sandbox_allow,
             settings.sandbox_root,

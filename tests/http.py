@@ -18,6 +18,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from servers.cli.launch import free_port, serve_command, stop, wait_until_listening
 from shared.config import Role
 from shared.db.connection import Database
+from shared.db.place import Place, parse_place
 from shared.store.team import tokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,18 +28,24 @@ ROOT = Path(__file__).resolve().parent.parent
 class Served:
     process: subprocess.Popen[bytes]
     port: int
-    db: Path
+    db: Place
 
     def url(self, kind: str) -> str:
         return f"http://127.0.0.1:{self.port}/{kind}/mcp"
 
 
 @contextmanager
-def serving(db: Path, *, port: int | None = None, timeout: float = 30.0, **env: str) -> Iterator[Served]:
-    """`python -m servers.cli serve --db DB --port PORT` until the block ends (then SIGTERM, as Ctrl-C)."""
+def serving(
+    db: Place | str, *, port: int | None = None, timeout: float = 30.0, logs: Path | None = None, **env: str
+) -> Iterator[Served]:
+    """`python -m servers.cli serve --db DB --port PORT` until the block ends (then SIGTERM, as Ctrl-C); its
+    stderr goes to `logs` (default: the database file's folder; a PostgreSQL team needs `logs`)."""
+    db = parse_place(db) if isinstance(db, str) else db
     port = port or free_port()
     argv, child_env = serve_command(db, port, **env)
-    errlog = db.parent / f"serve-{port}.log"
+    folder = logs or (db.parent if isinstance(db, Path) else None)
+    assert folder is not None, "serving a PostgreSQL team: say where its log goes (logs=tmp_path)"
+    errlog = folder / f"serve-{port}.log"
     with errlog.open("wb") as err:
         proc = subprocess.Popen(argv, env=child_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
     try:
@@ -48,15 +55,15 @@ def serving(db: Path, *, port: int | None = None, timeout: float = 30.0, **env: 
         stop(proc)
 
 
-async def make_token(db_path: Path, name: str, role: Role = "worker") -> str:
-    db = await Database.open(db_path)
+async def make_token(db_path: Place | str, name: str, role: Role = "worker") -> str:
+    db = await Database.open(parse_place(db_path) if isinstance(db_path, str) else db_path)
     try:
         return (await tokens.create(db, name, role, now=time.time())).token
     finally:
         await db.close()
 
 
-async def revoke_token(db_path: Path, which: str) -> None:
+async def revoke_token(db_path: Place, which: str) -> None:
     db = await Database.open(db_path)
     try:
         await tokens.revoke(db, which, now=time.time())
@@ -76,5 +83,5 @@ async def connect(
         yield client
 
 
-def make_token_sync(db_path: Path, name: str, role: Role = "worker") -> str:
+def make_token_sync(db_path: Place, name: str, role: Role = "worker") -> str:
     return anyio.run(make_token, db_path, name, role)

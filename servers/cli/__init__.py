@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.config import ROLES, ConfigError, default_db_path, load_settings
+from shared.db.place import SCHEMES
 
 # The commands' modules are imported by main() when their command runs: `roundtable hook`, started by Claude
 # Code on every prompt, must not pay for the demo's MCP client or serve's web server (servers/cli/hook.py).
@@ -78,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                               formatter_class=fmt, **kw)  # fmt: skip
 
     def with_db(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sp.add_argument("--db", help="the shared SQLite file (env ROUNDTABLE_DB; default: per-user data dir)")
+        sp.add_argument(
+            "--db", help="the SQLite file or postgresql:// URL (env ROUNDTABLE_DB; default: per-user data dir)"
+        )
         return sp
 
     play = command("demo", "watch three agents work as a team through real servers (about 20 s)")
@@ -142,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("--all", action="store_true", help="include revoked tokens")
     tr = with_db(tsub.add_parser("revoke", help="revoke a token by its id, or every token of an agent by name"))
     tr.add_argument("which", help="a token id (from token list) or an agent name")
+    cp = command("copy", "copy a team's SQLite file into a PostgreSQL database, whole or not at all")
+    cp.add_argument("--from", dest="source", required=True, metavar="FILE", help="the team's SQLite file")
+    cp.add_argument("--to", dest="target", required=True, metavar="URL", help="postgresql://user@host/database")
+    cp.add_argument("--replace", action="store_true", help="delete what the target holds first (else refused)")
     con = command(
         "connect",
         "a stdio MCP server, started by a client, forwarding to a roundtable serve endpoint",
@@ -210,6 +217,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "demo":
         from servers.cli import demo
 
+        if args.db and args.db.strip().lower().startswith(SCHEMES):
+            print(
+                "roundtable demo plays on a SQLite file only (a fresh one, or --db FILE), never on a team's server;"
+                " watch a PostgreSQL team with roundtable status, tail or dashboard --db URL",
+                file=sys.stderr,
+            )
+            sys.exit(2)
         db = Path(args.db).expanduser().absolute() if args.db else None
         if args.dashboard:
             sys.exit(_demo_with_dashboard(db, args.keep))
@@ -239,7 +253,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "doctor":
         from servers.cli import doctor
 
-        sys.exit(doctor.run(database_path(args.db)))
+        try:
+            place = load_settings(args).db
+        except ConfigError as exc:
+            print(f"roundtable doctor: {exc}", file=sys.stderr)
+            sys.exit(2)
+        sys.exit(doctor.run(place))
     if args.command in ("serve", "token"):
         from servers.cli import serve
 
@@ -265,6 +284,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"roundtable dashboard: {exc}", file=sys.stderr)
             sys.exit(2)
         sys.exit(dashboard.run(settings, args.host, args.port, token=args.token, open_browser=args.open))
+    if args.command == "copy":
+        from servers.cli import transfer
+
+        sys.exit(transfer.run(args.source, args.target, replace=args.replace))
     if args.command == "connect":
         from servers.cli import bridge  # imports the SDK's server and client: only for this command
 

@@ -4,7 +4,9 @@ say what to fix.
 It looks at the team's file read-only, and starts each server the clients are configured to run, with the
 command and environment the client uses (servers/cli/probe.py), on a temporary copy of it: a server
 registers its agent, a session and events where it runs, and the doctor is no member of the team (the next
-`roundtable status` must not count it). The copy also shows that the servers open and
+`roundtable status` must not count it). On a PostgreSQL team (a postgresql:// URL) the database checks are
+servers/cli/doctor_postgres.py's, and the servers start on a new temporary SQLite file: the team's database
+is only looked at. The copy also shows that the servers open and
 migrate this file's contents. Without a readable file the servers start on a new temporary one.
 """
 
@@ -29,6 +31,7 @@ from servers.cli.launch import server_params
 from servers.cli.render import mark, paint
 from shared.config import default_db_path
 from shared.db.connection import latest_version, read_only_uri
+from shared.db.place import SCHEMES, Place, PostgresUrl, parse_place
 
 
 @dataclass
@@ -104,14 +107,15 @@ def check_database(db: Path) -> list[Check]:
 
 
 @contextmanager
-def scratch_database(db: Path) -> Iterator[tuple[Path, str]]:
-    """A temporary database for the servers to start on, and what it is: a copy of `db` (SQLite's backup,
-    read-only on `db`, so it is consistent while the team writes), or a new file when `db` does not exist
-    or cannot be read (check_database reports why). The folder is removed afterwards."""
+def scratch_database(db: Path | None) -> Iterator[tuple[Path, str]]:
+    """A temporary database for the servers to start on, and what it is: a copy of the file `db` (SQLite's
+    backup, read-only on `db`, so it is consistent while the team writes), or a new file when `db` does not
+    exist or cannot be read (check_database reports why), or is None (a PostgreSQL team, which the doctor only
+    looks at). The folder is removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="roundtable-doctor-") as folder:
         scratch = Path(folder) / "doctor.db"
-        what = "a new temporary database"
-        if db.exists():
+        what = "a new temporary database" if db is not None else "a new temporary SQLite file"
+        if db is not None and db.exists():
             try:
                 with (
                     closing(sqlite3.connect(read_only_uri(db), uri=True, timeout=5)) as source,
@@ -137,12 +141,17 @@ async def check_server(kind: str, db: Path, what: str = "") -> Check:
     return Check(f"roundtable-{kind}", True, f"answers, {result.tools} tools, started in {result.seconds:.1f}s{on}")
 
 
-def entry_db(entry: clients.Entry, project: Path) -> Path:
-    """The database a configured server opens: its ROUNDTABLE_DB (a relative path from where Claude Code
-    starts it, the project folder), else the per-user default."""
+def entry_db(entry: clients.Entry, project: Path) -> Place:
+    """The database a configured server opens: its ROUNDTABLE_DB (a PostgreSQL URL, or a file: a relative path
+    from where Claude Code starts it, the project folder), else the per-user default."""
     raw = entry.env.get("ROUNDTABLE_DB")
     if not raw:
         return default_db_path(os.environ)
+    if raw.strip().lower().startswith(SCHEMES):
+        try:
+            return parse_place(raw)
+        except ValueError:
+            return default_db_path(os.environ)  # check_database reports the default; the server reports the URL
     path = Path(raw).expanduser()
     return path if path.is_absolute() else (project / path).resolve()
 
@@ -183,11 +192,11 @@ async def check_clients(entries: list[clients.Entry], project: Path) -> list[Che
     gate = anyio.CapacityLimiter(3)
     results: dict[int, Check] = {}
     with ExitStack() as stack:
-        scratches: dict[Path, tuple[Path, str]] = {}
+        scratches: dict[Place, tuple[Path, str]] = {}
         for entry in entries:
             db = entry_db(entry, project)
             if db not in scratches:
-                scratches[db] = stack.enter_context(scratch_database(db))
+                scratches[db] = stack.enter_context(scratch_database(db if isinstance(db, Path) else None))
 
         async def one(i: int, entry: clients.Entry) -> None:
             scratch, what = scratches[entry_db(entry, project)]
@@ -199,7 +208,16 @@ async def check_clients(entries: list[clients.Entry], project: Path) -> list[Che
     return [results[i] for i in range(len(entries))]
 
 
-def run(db: Path) -> int:
+def check_place(place: Place) -> list[Check]:
+    """The team's database looked at: a SQLite file read-only, a PostgreSQL database by its own checks."""
+    if isinstance(place, PostgresUrl):
+        from servers.cli.doctor_postgres import check_postgres  # psycopg: only for a PostgreSQL team
+
+        return check_postgres(place)
+    return check_database(place)
+
+
+def run(db: Place) -> int:
     """`roundtable doctor`: this machine, then every Roundtable server a client here is configured to run
     (Claude Desktop's config, Claude Code's user/local/project scope for this folder), started as that client
     starts it; with no client configured, this installation's own servers. Never on the team's file itself."""
@@ -208,9 +226,9 @@ def run(db: Path) -> int:
     checks = [check_python(), check_uv()]
     for problem in unreadable:
         checks.append(Check("client config", False, problem, "fix or move the file; the client cannot read it either"))
-    dbs = [db] if not entries else list(dict.fromkeys(entry_db(e, project) for e in entries))
-    for path in dbs:
-        checks += check_database(path)
+    places = [db] if not entries else list(dict.fromkeys(entry_db(e, project) for e in entries))
+    for team_db in places:
+        checks += check_place(team_db)
     if entries:
         for where in dict.fromkeys(f"{e.client}: {e.where}" for e in entries):
             client, place = where.split(": ", 1)
@@ -226,7 +244,7 @@ def run(db: Path) -> int:
                 "roundtable install claude-code (or claude-desktop); checking this installation's servers instead",
             )
         )
-        with scratch_database(db) as (scratch, what):
+        with scratch_database(db if isinstance(db, Path) else None) as (scratch, what):
             for kind in SERVER_KINDS:
                 checks.append(anyio.run(check_server, kind, scratch, what))
     width = max(len(c.name) for c in checks)

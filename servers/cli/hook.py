@@ -40,18 +40,22 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.actor import Actor
 from shared.config import ROLES, ConfigError, Settings, load_settings
-from shared.db.tx import Tx, atomic
+from shared.db.place import Place, PostgresUrl
+from shared.db.tx import Tx
+from shared.db.tx import atomic as _sqlite_atomic
 from shared.errors import RoundtableError
 from shared.frame import identity
 from shared.store import brief
 from shared.store.team.live import configured_id
+
+T = TypeVar("T")
 
 log = logging.getLogger("roundtable.hook")
 
@@ -98,7 +102,7 @@ def main(argv: Sequence[str]) -> int:
         try:
             answer = run(args.event, payload, settings, stop=not stop_off)
         except (sqlite3.Error, OSError, RoundtableError) as exc:  # e.g. no free name to register the agent under
-            print(f"roundtable hook {args.event}: {settings.db_path}: {exc}", file=sys.stderr)
+            print(f"roundtable hook {args.event}: {settings.db}: {exc}", file=sys.stderr)
             return 1
     finally:
         sys.stdout = out
@@ -114,7 +118,7 @@ def in_project(settings: Settings, given: str | None) -> Settings:
     project = os.environ.get("CLAUDE_PROJECT_DIR")
     if not project or not given or Path(given).expanduser().is_absolute():
         return settings
-    return replace(settings, db_path=(Path(project) / Path(given)).absolute())
+    return replace(settings, db=(Path(project) / Path(given)).absolute())
 
 
 def _payload(raw: str) -> dict[str, Any]:
@@ -130,7 +134,7 @@ def run(event: str, payload: dict[str, Any], settings: Settings, *, stop: bool =
     """The answer to `event` with Claude Code's `payload`, for the agent of this client process."""
     if event == "Stop" and (not stop or payload.get("stop_hook_active")):
         return None  # off, or Claude Code is already continuing because of a Stop hook: never loop
-    conn = connect(settings.db_path)
+    conn = connect(settings.db) if isinstance(settings.db, Path) else _connect_server(settings.db)
     try:
         me = agent(conn, settings)
         session = str(payload.get("session_id") or "")
@@ -141,6 +145,42 @@ def run(event: str, payload: dict[str, Any], settings: Settings, *, stop: bool =
         return stop_check(conn, me, session)
     finally:
         conn.close()
+
+
+class _Server:
+    """A PostgreSQL team, as the hook uses it: the same Tx functions on one plain psycopg connection, a write
+    under the team's lock with its NOTIFY (shared/db/pgsql.py). Its pieces look like the sqlite3 connection's
+    to the few lines below that use it (`atomic`, `_read`, `close`)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.pg = conn
+
+    def close(self) -> None:
+        self.pg.close()
+
+
+def _connect_server(place: PostgresUrl) -> Any:
+    """A psycopg connection to a PostgreSQL team, migrated first when its schema is missing or older."""
+    from shared.db import pgsql, postgres
+
+    conn = pgsql.connect(place.url)
+    tx = pgsql.PgTx(conn)
+    found = bool(tx.scalar("SELECT to_regclass('schema_migrations') IS NOT NULL"))
+    if (
+        not found
+        or int(tx.scalar("SELECT COALESCE(max(version), 0) FROM schema_migrations")) < postgres.latest_version()
+    ):
+        _migrate(place)
+    return _Server(conn)
+
+
+def atomic(conn: Any, body: Callable[[Tx], T]) -> T:
+    """The write transaction of either engine's connection."""
+    if isinstance(conn, _Server):
+        from shared.db import pgsql
+
+        return pgsql.atomic(conn.pg, body, origin="hook")
+    return _sqlite_atomic(conn, body)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -165,26 +205,27 @@ def _current(path: Path) -> bool:
         return False
 
 
-def _migrate(path: Path) -> None:
+def _migrate(path: Place) -> None:
     """Create or upgrade the file as a server would (Database.open): the one place migrations run."""
     import asyncio
 
     from shared.db.connection import Database
 
     async def once() -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
         db = await Database.open(path)
         await db.close()
 
     asyncio.run(once())
 
 
-def agent(conn: sqlite3.Connection, settings: Settings) -> Actor:
+def agent(conn: Any, settings: Settings) -> Actor:
     """The agent this client process's servers speak for, registered now if the hook runs first."""
     ident = identity.resolve(settings)
     agent_id = configured_id(ident.explicit_name) if ident.explicit_name is not None else ident.key
     now = time.time()
-    row = conn.execute("SELECT name FROM agents WHERE id = ?", (agent_id,)).fetchone()
+    row = _read(conn, lambda tx: tx.fetchone("SELECT name FROM agents WHERE id = ?", (agent_id,)))
     if row is not None:
         return Actor.of(settings, id=agent_id, name=str(row["name"]), now=now)
     from shared.store.team import agents  # the store's registration (and its models): first hook only
@@ -221,7 +262,7 @@ def session_start(tx: Tx, me: Actor, session: str) -> Answer:
     return context("SessionStart", render_brief(facts))
 
 
-def prompt_submit(conn: sqlite3.Connection, me: Actor, session: str) -> Answer | None:
+def prompt_submit(conn: Any, me: Actor, session: str) -> Answer | None:
     """What is new since this session's last brief; None (no output) when nothing is."""
 
     def look(tx: Tx) -> tuple[dict[str, Any] | None, brief.Facts, int]:
@@ -255,7 +296,7 @@ def _claim_news(tx: Tx, me: Actor, session: str, seen: dict[str, Any] | None, fa
     return True
 
 
-def stop_check(conn: sqlite3.Connection, me: Actor, session: str) -> Answer | None:
+def stop_check(conn: Any, me: Actor, session: str) -> Answer | None:
     """Block once while the agent holds claims or owes acknowledgements; None lets Claude Code stop."""
 
     def look(tx: Tx) -> tuple[dict[str, Any] | None, brief.Facts]:
@@ -285,8 +326,12 @@ def stop_check(conn: sqlite3.Connection, me: Actor, session: str) -> Answer | No
 # -- reading and remembering ------------------------------------------------------------------------
 
 
-def _read(conn: sqlite3.Connection, fn: Any) -> Any:
+def _read(conn: Any, fn: Any) -> Any:
     """`fn(tx)` in one read snapshot (as Database.read)."""
+    if isinstance(conn, _Server):
+        from shared.db import pgsql
+
+        return pgsql.snapshot(conn.pg, fn)
     conn.execute("BEGIN")
     try:
         return fn(Tx(conn))
@@ -322,7 +367,8 @@ def _remember(tx: Tx, me: Actor, session: str, facts: brief.Facts, newest: int) 
     tx.execute(
         "INSERT INTO hook_briefs(claude_session, agent_id, mail_seen, seen, updated_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT(claude_session) DO UPDATE SET agent_id = excluded.agent_id,"
-        " mail_seen = max(mail_seen, excluded.mail_seen), seen = excluded.seen, updated_at = excluded.updated_at",
+        " mail_seen = CASE WHEN hook_briefs.mail_seen > excluded.mail_seen THEN hook_briefs.mail_seen"
+        " ELSE excluded.mail_seen END, seen = excluded.seen, updated_at = excluded.updated_at",
         (session, me.id, newest, json.dumps(told_of(facts, me.now)), me.now),
     )
 

@@ -20,12 +20,14 @@ from typing import TextIO
 
 from mcp import StdioServerParameters
 
+from shared.db.place import Place, PostgresUrl, parse_place
+
 PASSED_ON = ("PATH", "HOME", "SYSTEMROOT", "PYTHONPATH")
 
 
 def server_params(
     kind: str,
-    db: Path,
+    db: Place | str,
     agent: str | None = None,
     *,
     role: str = "worker",
@@ -44,7 +46,7 @@ def server_params(
     """
     child_env = {
         **{k: v for k, v in os.environ.items() if k in PASSED_ON},
-        "ROUNDTABLE_DB": str(db),
+        "ROUNDTABLE_DB": db.url if isinstance(db, PostgresUrl) else str(db),
         "ROUNDTABLE_ROLE": role,
         "ROUNDTABLE_LOG_LEVEL": log_level,
     }
@@ -76,11 +78,19 @@ def last_lines(errlog: TextIO, count: int = 5) -> list[str]:
     return [line for line in errlog.read().splitlines() if line.strip()][-count:]
 
 
-def serve_command(db: Path, port: int, *, host: str = "127.0.0.1", **env: str) -> tuple[list[str], dict[str, str]]:
+def serve_command(
+    db: Place | str, port: int, *, host: str = "127.0.0.1", **env: str
+) -> tuple[list[str], dict[str, str]]:
     """`python -m servers.cli serve` on `db` at host:port, and its minimal environment (plus `env`): the tests
-    and the benchmarks start `roundtable serve` with it."""
+    and the benchmarks start `roundtable serve` with it. A PostgreSQL URL goes in ROUNDTABLE_DB, not on the
+    command line, where `ps` would show its password."""
     child_env = {k: v for k, v in os.environ.items() if k in PASSED_ON} | {"ROUNDTABLE_LOG_LEVEL": "WARNING"}
-    argv = [sys.executable, "-m", "servers.cli", "serve", "--db", str(db), "--host", host, "--port", str(port)]
+    place = parse_place(db) if isinstance(db, str) else db
+    argv = [sys.executable, "-m", "servers.cli", "serve", "--host", host, "--port", str(port)]
+    if isinstance(place, PostgresUrl):
+        child_env["ROUNDTABLE_DB"] = place.url
+    else:
+        argv[4:4] = ["--db", str(place)]
     return argv, {**child_env, **env}
 
 

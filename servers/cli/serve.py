@@ -38,7 +38,7 @@ def servers(settings: Settings) -> dict[str, RoundtableServer]:
 
 async def _live_tokens(settings: Settings) -> int:
     settings.ensure_db_folder()
-    db = await Database.open(settings.db_path)
+    db = await Database.open(settings.db)
     try:
         return await tokens.count_live(db)
     finally:
@@ -55,7 +55,7 @@ def serve(settings: Settings, host: str, port: int, out: TextIO = sys.stderr) ->
         print(f"roundtable serve: {exc}", file=out)
         return 1
     except Exception as exc:
-        print(f"roundtable serve: {explain_open_failure(settings.db_path, exc)}", file=out)
+        print(f"roundtable serve: {explain_open_failure(settings.db, exc)}", file=out)
         return 1
     if live == 0 and not is_loopback(host):
         print(
@@ -70,7 +70,7 @@ def serve(settings: Settings, host: str, port: int, out: TextIO = sys.stderr) ->
             file=out,
         )
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-    print(f"roundtable serve: the team in {settings.db_path}", file=out)
+    print(f"roundtable serve: the team in {settings.db}", file=out)
     for kind in SERVER_KINDS:
         print(f"  {kind:<13} {base}{path_of(kind)}", file=out)
     print("  every request needs 'Authorization: Bearer <token>' (roundtable token create NAME)", file=out)
@@ -89,7 +89,7 @@ def serve(settings: Settings, host: str, port: int, out: TextIO = sys.stderr) ->
 def _with_db(settings: Settings, job: Callable[[Database], Awaitable[T]]) -> T:
     async def run() -> T:
         settings.ensure_db_folder()
-        db = await Database.open(settings.db_path)
+        db = await Database.open(settings.db)
         try:
             return await job(db)
         finally:

@@ -22,7 +22,8 @@ from servers.cli.render import paint, table
 from shared.actor import Actor
 from shared.config import Settings
 from shared.db.connection import Database, latest_version
-from shared.db.watch import POLL_SECONDS, ChangeWatcher
+from shared.db.place import PostgresUrl
+from shared.db.watch import ChangeWatcher
 from shared.errors import RoundtableError, from_sqlite, is_file_problem
 from shared.models.monitoring import Event, TeamSummary
 from shared.rules.counts import shown
@@ -48,7 +49,11 @@ async def opened(settings: Settings) -> AsyncIterator[Database]:
     A file with an older schema is shown as far as it can be (the health then names schema_mismatch);
     what it lacks is reported as its schema version with the fix, not as a traceback.
     """
-    path = settings.db_path
+    path = settings.db
+    if isinstance(path, PostgresUrl):
+        async with _opened_server(path) as db:
+            yield db
+        return
     if not path.exists():
         raise NoDatabase(
             f"there is no Roundtable database at {path} yet: start a client with the Roundtable "
@@ -87,6 +92,25 @@ async def opened(settings: Settings) -> AsyncIterator[Database]:
             await db.close()
 
 
+@asynccontextmanager
+async def _opened_server(place: PostgresUrl) -> AsyncIterator[Database]:
+    """A PostgreSQL team, opened for looking (read-only sessions), with the same refusals as a file's."""
+    db = await Database.open(place, migrate=False, read_only=True)
+    try:
+        version, latest = await db.schema_version(), db.latest_version()
+        if version == 0:
+            raise NoDatabase(f"{place.shown} holds no Roundtable schema yet: {UPGRADE_HINT}")
+        if version > latest:
+            raise NoDatabase(
+                f"{place.shown} has schema version {version}, but this Roundtable knows only up to {latest}; "
+                "upgrade Roundtable (uvx --refresh …). The database was not modified."
+            )
+        yield db
+    finally:
+        with anyio.CancelScope(shield=True):
+            await db.close()
+
+
 async def read_summary(settings: Settings) -> TeamSummary:
     async with opened(settings) as db:
         return await summary.team_summary(db, Actor.looking(settings, time.time()), health.Limits.of(settings))
@@ -94,7 +118,7 @@ async def read_summary(settings: Settings) -> TeamSummary:
 
 def render_summary(s: TeamSummary, settings: Settings, out: TextIO) -> str:
     health = paint(s.health, HEALTH_STYLE.get(s.health, "bold"), out)
-    lines = [f"{paint('Roundtable', 'bold', out)} team at {settings.db_path} — {health}"]
+    lines = [f"{paint('Roundtable', 'bold', out)} team at {settings.db} — {health}"]
     if s.reasons:
         lines.append(f"  reasons: {', '.join(s.reasons)} (details: network_health on the monitoring server)")
     lines += ["", paint("Agents", "bold", out)]
@@ -157,11 +181,11 @@ async def print_new(db: Database, f: events.EventFilter, cursor: int, out: TextI
             return cursor
 
 
-async def watch(watcher: ChangeWatcher) -> None:
-    """The change watcher's poll, every POLL_SECONDS, for as long as the tail follows."""
+async def watch(watcher: ChangeWatcher, db: Database) -> None:
+    """The change watcher's rounds for as long as the tail follows: a poll every POLL_SECONDS on a SQLite file
+    (opened read-only, it binds no wake-up socket), each NOTIFY at once on PostgreSQL."""
     while True:
-        await anyio.sleep(POLL_SECONDS)
-        await watcher.poll()
+        await watcher.watch_round(db.watch_seconds)
 
 
 async def follow(settings: Settings, f: events.EventFilter, *, backlog: int, keep_following: bool, out: TextIO) -> None:
@@ -175,10 +199,10 @@ async def follow(settings: Settings, f: events.EventFilter, *, backlog: int, kee
             print(render_event(e, out), file=out, flush=True)
         if not keep_following:
             return
-        print(paint(f"— following {settings.db_path} (Ctrl-C to stop) —", "dim", out), file=out, flush=True)
-        watcher = ChangeWatcher(db.data_version)
+        print(paint(f"— following {settings.db} (Ctrl-C to stop) —", "dim", out), file=out, flush=True)
+        watcher = ChangeWatcher(db.data_version, db.wait_for_change)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(watch, watcher)
+            tg.start_soon(watch, watcher, db)
             async with aclosing(watcher.changes()) as changes:
                 async for _ in changes:
                     cursor = await print_new(db, f, cursor, out)

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from http.cookies import SimpleCookie
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -37,7 +38,7 @@ from servers.dashboard import views
 from shared.config import Settings
 from shared.db.connection import Database
 from shared.db.wakeup import Wakeup
-from shared.db.watch import ChangeWatcher
+from shared.db.watch import POLL_SECONDS, ChangeWatcher
 from shared.errors import NotFound, RoundtableError
 from shared.store.team import tokens
 
@@ -96,12 +97,13 @@ class Dashboard:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         async with opened(self.settings) as db:
-            wakeup = Wakeup.open(self.settings.db_path)
+            # read-only, a SQLite database binds no wake-up socket of its own: the dashboard binds one; on
+            # PostgreSQL the database's LISTEN connection wakes it
+            wakeup = Wakeup.open(self.settings.db) if isinstance(self.settings.db, Path) else None
 
             async def wait(seconds: float) -> bool:
                 if wakeup is None:
-                    await anyio.sleep(seconds)
-                    return False
+                    return await db.wait_for_change(seconds)
                 return await wakeup.wait(seconds)
 
             self._db = db
@@ -123,7 +125,7 @@ class Dashboard:
         watcher = self.watcher
         while True:
             try:
-                await watcher.watch_round()
+                await watcher.watch_round(self._db.watch_seconds if self._db is not None else POLL_SECONDS)
             except (RoundtableError, OSError) as exc:
                 log.warning("watching for changes failed: %s", exc)
                 await anyio.sleep(1.0)
@@ -203,7 +205,7 @@ CURSOR = re.compile(r"^[0-9:a-zA-Z_-]{1,40}$")
 
 
 def build_app(settings: Settings, *, loopback: bool = True, token: str | None = None) -> Starlette:
-    """The dashboard app for the team in `settings.db_path` (opened when the app starts)."""
+    """The dashboard app for the team in `settings.db` (opened when the app starts)."""
     dash = Dashboard(settings, loopback=loopback, token=token)
 
     async def page(request: Request) -> Response:

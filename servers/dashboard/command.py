@@ -79,7 +79,7 @@ def run(
         print(f"roundtable dashboard: cannot listen on {host}:{port}: {exc.strerror}; pick another --port", file=out)
         return 2
     url = url_of(host, sock.getsockname()[1])
-    print(f"roundtable dashboard: the team in {settings.db_path}", file=out)
+    print(f"roundtable dashboard: the team in {settings.db}", file=out)
     print(f"  open {url}" + ("" if loopback else "?token=<token>  (the token is then kept in a cookie)"), file=out)
     if not loopback:
         print("  put TLS in front of this port (a reverse proxy): the token travels with every request", file=out)
@@ -107,7 +107,7 @@ def alongside(settings: Settings, play: Callable[[], int], *, port: int = 0, out
 
     async def create() -> None:  # the demo would create it anyway; the read-only dashboard needs it first
         settings.ensure_db_folder()
-        db = await Database.open(settings.db_path)
+        db = await Database.open(settings.db)
         await db.close()
 
     anyio.run(create)

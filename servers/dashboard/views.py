@@ -112,7 +112,7 @@ async def state(db: Database, settings: Settings) -> dict[str, Any]:
     unread = sum(a.unread for a in agents)
     return {
         "now": now,
-        "db": str(settings.db_path),
+        "db": str(settings.db),
         "agents": [dump(a) for a in agents],
         "health": dump(checked),
         "proposals": full,

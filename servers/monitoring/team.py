@@ -68,7 +68,7 @@ async def check_integrity(rt: Runtime) -> None:
     if await health.integrity_due(rt.db, now=now, every=rt.settings.integrity_every):
         result = await health.run_integrity_check(rt.db, now=now)
         if result != "ok":
-            log.error("PRAGMA quick_check found damage in %s: %s", rt.db.path, result)
+            log.error("PRAGMA quick_check found damage in %s: %s", rt.db.shown, result)
 
 
 async def status(rt: Runtime) -> str:

@@ -24,11 +24,14 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import aiosqlite
 import anyio
 
+from shared.db.place import Place, PostgresUrl, shown
 from shared.db.tx import Params as Params
 from shared.db.tx import Row as Row
 from shared.db.tx import Tx as Tx
 from shared.db.tx import atomic as _atomic
+from shared.db.tx import locks_its_rows as locks_its_rows
 from shared.db.wakeup import Wakeup
+from shared.db.watch import POLL_SECONDS
 from shared.errors import InvalidArgument, SchemaTooNew, from_sqlite
 
 log = logging.getLogger(__name__)
@@ -41,11 +44,99 @@ T = TypeVar("T")
 
 
 class Database:
+    """The process's connection to where the team lives, whatever the engine: `Database.open(place)` gives a
+    SqliteDatabase for a file and a PostgresDatabase (shared/db/postgres.py) for a postgresql:// URL. Both
+    run the same store functions: `read`/`write` take a plain function of a Tx, the single statements
+    `fetchall`/`fetchone`/`scalar`/`write_one` take one statement with `?` or `:name` parameters."""
+
+    engine = "sqlite"
+    """"sqlite" or "postgresql": what the areas' dialects answer by (`dialect.of(db)`)."""
+    place: Place
+    read_only: bool = False
+    rejoined = 0
+    watch_seconds = POLL_SECONDS
+    """How long one round of the change watcher waits for a commit elsewhere before it looks anyway."""
+
+    @classmethod
+    async def open(cls, place: Place, *, migrate: bool = True, read_only: bool = False) -> Database:
+        """Connect to `place` and (by default) bring its schema up to date (see the engines' `connect`)."""
+        if isinstance(place, PostgresUrl):
+            from shared.db.postgres import PostgresDatabase  # psycopg is imported only for a PostgreSQL team
+
+            return await PostgresDatabase.connect(place, migrate=migrate, read_only=read_only)
+        return await SqliteDatabase.connect(place, migrate=migrate, read_only=read_only)
+
+    @property
+    def shown(self) -> str:
+        """Where the team lives, as printed (a URL without its password)."""
+        return shown(self.place)
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        raise NotImplementedError
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def scalar(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def read(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        raise NotImplementedError
+
+    async def write(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        raise NotImplementedError
+
+    async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
+        raise NotImplementedError
+
+    async def data_version(self) -> int:
+        """A number that moves when another process commits (for change detection)."""
+        raise NotImplementedError
+
+    async def wait_for_change(self, seconds: float) -> bool:
+        """Until another process's commit is announced to this one (True), or `seconds` pass (False)."""
+        raise NotImplementedError
+
+    async def migrate(self) -> int:
+        raise NotImplementedError
+
+    async def schema_version(self) -> int:
+        raise NotImplementedError
+
+    async def size_bytes(self) -> int | None:
+        """The database's size on disk (None when it cannot be read)."""
+        raise NotImplementedError
+
+    def latest_version(self) -> int:
+        """The newest schema version this code ships for this engine."""
+        return latest_version()
+
+    # A SQLite file can be deleted, replaced or lose its -wal/-shm under us; a server's database cannot.
+    def file_changed(self) -> bool:
+        return False
+
+    def sidecars_changed(self) -> bool:
+        return False
+
+    async def rejoin(self) -> bool:
+        return False
+
+    async def restore_file(self) -> bool:
+        return False
+
+
+class SqliteDatabase(Database):
     """The process's connection to the shared file."""
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, *, read_only: bool = False) -> None:
         self._conn = conn
         self.path = path
+        self.place = path
         self.read_only = read_only
         self._lock = anyio.Lock()
         self._identity = _file_identity(path)
@@ -56,7 +147,7 @@ class Database:
         """How many times this connection found its -wal/-shm files deleted or replaced and rejoined the file."""
 
     @classmethod
-    async def open(cls, path: Path, *, migrate: bool = True, read_only: bool = False) -> Database:
+    async def connect(cls, path: Path, *, migrate: bool = True, read_only: bool = False) -> SqliteDatabase:
         """Connect, set the PRAGMAs and (by default) bring the schema up to date.
 
         `read_only` (with migrate=False) opens an existing file only to look at it, through SQLite's
@@ -94,14 +185,6 @@ class Database:
         with _numbers_sqlite_holds():
             return list(await self._conn.execute_fetchall(sql, params))
 
-    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
-
-    async def scalar(self, sql: str, params: Params = ()) -> Any:
-        row = await self.fetchone(sql, params)
-        return None if row is None else row[0]
-
     async def read(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(tx, *args, **kwargs)` — several reads that belong together — in one hop, in one read
         transaction (one snapshot), ended before the hop returns. The same functions serve inside writes."""
@@ -119,6 +202,19 @@ class Database:
     async def data_version(self) -> int:
         """Changes whenever another connection commits to the file (cheap; for change detection)."""
         return int(await self.scalar("PRAGMA data_version"))
+
+    async def wait_for_change(self, seconds: float) -> bool:
+        """Until another process pushes its post-commit wake-up (shared/db/wakeup.py), or `seconds` pass."""
+        if self.wakeup is None:
+            await anyio.sleep(seconds)
+            return False
+        return await self.wakeup.wait(seconds)
+
+    async def size_bytes(self) -> int | None:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return None
 
     # -- writes --------------------------------------------------------------------------------
     async def write(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -365,8 +461,11 @@ def _create_user_only(path: Path) -> None:
     os.close(fd)
 
 
-def explain_open_failure(path: Path, exc: BaseException) -> str:
+def explain_open_failure(place: Place, exc: BaseException) -> str:
     """Why the database could not be opened, in terms a person can act on."""
+    if isinstance(place, PostgresUrl):
+        return f"Cannot open the shared database {place.shown}: {exc}. The server keeps retrying."
+    path = place
     folder = path.parent
     try:
         read_only_fs = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)

@@ -11,11 +11,23 @@ from typing import Any, TypeVar
 Params = Sequence[Any] | dict[str, Any]
 Row = sqlite3.Row
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def locks_its_rows(fn: F) -> F:
+    """Mark a write function that locks the rows it changes itself (`SELECT … FOR UPDATE [SKIP LOCKED]`, or an
+    UPDATE that re-checks its condition on the row), so on PostgreSQL it runs without the team's writer lock
+    (shared/db/pgsql.py TEAM_LOCK). SQLite serializes every write anyway; the mark changes nothing there."""
+    fn.locks_its_rows = True  # type: ignore[attr-defined]
+    return fn
 
 
 class Tx:
     """The statements of one write transaction. It runs on the connection's thread, all of it in one
-    hop, so it has no awaits: a write function is plain Python around its SQL."""
+    hop, so it has no awaits: a write function is plain Python around its SQL. `engine` names the engine
+    ("sqlite" here, "postgresql" for shared/db/pgsql.py's PgTx): the areas' dialects answer by it."""
+
+    engine = "sqlite"
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn

@@ -1,4 +1,7 @@
-"""The one change watcher: wakes whoever waits when another connection commits to the shared file.
+"""The one change watcher: wakes whoever waits when another connection commits to the shared database.
+
+On PostgreSQL (shared/db/postgres.py) the version is the count of NOTIFYs other processes' commits sent to this
+process's LISTEN connection, and the wake-up is that notification itself: no polling, no datagram.
 
 SQLite bumps `PRAGMA data_version` on this connection whenever *another* connection commits (a call
 costs microseconds). One poll per process serves every waiter — resource notifications, `message_wait`,
@@ -49,13 +52,15 @@ class ChangeWatcher:
             self._changed = anyio.Event()
         self._last = version
 
-    async def watch_round(self) -> None:
-        """One round of the background watch: wait POLL_SECONDS, or less when another process pushes a
-        wake-up after its commit (only while someone waits), then poll."""
+    async def watch_round(self, seconds: float = POLL_SECONDS) -> None:
+        """One round of the background watch: wait `seconds`, or less when another process announces a
+        commit (only while someone waits), then poll. On SQLite a round is POLL_SECONDS (the datagram is a
+        hint); on PostgreSQL NOTIFY is exact and `version` counts the notifications, so a round waits for one
+        as long as the database's `watch_seconds` and polling costs no statement."""
         if self._waiters and self._wake is not None:
-            await self._wake(POLL_SECONDS)
+            await self._wake(seconds)
         else:
-            await anyio.sleep(POLL_SECONDS)
+            await anyio.sleep(min(seconds, POLL_SECONDS))
         await self.poll()
 
     async def changes(self) -> AsyncGenerator[None, None]:

@@ -187,7 +187,7 @@ class Gate:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Gate]:
         self.settings.ensure_db_folder()
-        self._db = await Database.open(self.settings.db_path)
+        self._db = await Database.open(self.settings.db)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._beating)

@@ -71,12 +71,11 @@ class Runtime:
         self.changes = ChangeWatcher(lambda: self.db.data_version(), self._wait_for_wakeup)
 
     async def _wait_for_wakeup(self, seconds: float) -> bool:
-        """Until another process's commit pushes a wake-up to this one's database, or `seconds` pass."""
-        wakeup = self._db.wakeup if self._db is not None else None
-        if wakeup is None:
+        """Until another process's commit is announced to this one's database, or `seconds` pass."""
+        if self._db is None:
             await anyio.sleep(seconds)
             return False
-        return await wakeup.wait(seconds)
+        return await self._db.wait_for_change(seconds)
 
     @property
     def db(self) -> Database:
@@ -247,9 +246,9 @@ async def _open(rt: Runtime) -> None:
     """Open the database and register this process's session; record the reason on failure."""
     try:
         rt.settings.ensure_db_folder()
-        db = await Database.open(rt.settings.db_path)
+        db = await Database.open(rt.settings.db)
     except (sqlite3.Error, OSError) as exc:
-        _failed(rt, explain_open_failure(rt.settings.db_path, exc))
+        _failed(rt, explain_open_failure(rt.settings.db, exc))
         return
     except RoundtableError as exc:
         _failed(rt, str(exc))
@@ -257,7 +256,7 @@ async def _open(rt: Runtime) -> None:
     if rt.over_http:  # who acts comes from each request's token; the process itself registers no agent
         rt.me = replace(Actor.of(rt.settings, id="", name="system"), role="observer")
         rt._db, rt.failure = db, None
-        log.info("%s server over HTTP on %s", rt.server, rt.settings.db_path)
+        log.info("%s server over HTTP on %s", rt.server, rt.settings.db)
         return
     try:
         ident = identity.resolve(rt.settings)
@@ -276,14 +275,14 @@ async def _open(rt: Runtime) -> None:
         )
     except (sqlite3.Error, OSError) as exc:  # a read-only or damaged file: say so and keep answering
         await db.close()
-        _failed(rt, explain_open_failure(rt.settings.db_path, exc))
+        _failed(rt, explain_open_failure(rt.settings.db, exc))
         return
     except BaseException:
         await db.close()
         raise
     rt.me = Actor.of(rt.settings, id=registered.id, name=registered.name, session_id=registered.session_id)
     rt._db, rt.failure = db, None
-    log.info("%s server for agent %s on %s", rt.server, rt.me.name, rt.settings.db_path)
+    log.info("%s server for agent %s on %s", rt.server, rt.me.name, rt.settings.db)
 
 
 async def _reopen_moved_file(rt: Runtime) -> None:
@@ -291,9 +290,9 @@ async def _reopen_moved_file(rt: Runtime) -> None:
     then reconnect to whatever file the path names now, so every process shares one file again."""
     old = rt.db
     if await old.restore_file():
-        log.warning("%s was deleted while in use; restored it from this server's open copy", old.path)
+        log.warning("%s was deleted while in use; restored it from this server's open copy", old.shown)
     else:
-        log.warning("%s was replaced while in use; reconnecting to the new file", old.path)
+        log.warning("%s was replaced while in use; reconnecting to the new file", old.shown)
     rt._db = None
     await old.close()
     await _open(rt)
@@ -321,7 +320,7 @@ async def _watch_changes(rt: Runtime) -> None:
         await anyio.sleep(POLL_SECONDS)
         return
     try:
-        await rt.changes.watch_round()
+        await rt.changes.watch_round(rt.db.watch_seconds)
     except BaseException:
         await anyio.sleep(POLL_SECONDS)  # a failing round (reported by the runner) never spins
         raise

@@ -74,14 +74,14 @@ class DatabaseInfo(BaseModel):
     schema_expected: int
     quick_check: str = Field(
         description="'ok' or the damage PRAGMA quick_check found, from the last check (background or on request);"
-        " 'skipped' before the first"
+        " 'skipped' before the first and on PostgreSQL"
     )
     quick_check_age_seconds: float | None = Field(
         default=None, description="how long ago that check ran (0: just now, on request); null before the first"
     )
     size_bytes: int
     wal_bytes: int
-    free_disk_bytes: int
+    free_disk_bytes: int | None = Field(description="null on PostgreSQL (the server's disk is not visible here)")
 
 
 class WorkInfo(BaseModel):

@@ -15,8 +15,10 @@ from shared.actor import Actor
 from shared.db.tx import Tx
 from shared.rules import counts
 from shared.rules.clock import iso, relative
+from shared.store.mail import dialect as mail_dialect
 from shared.store.mail.mine import InboxFilter, mine_ids
-from shared.store.tasks.states import EFFECTIVE_STATUS, LAPSED, READY
+from shared.store.tasks import dialect as task_dialect
+from shared.store.tasks.states import EFFECTIVE_STATUS, LAPSED, ready
 
 if TYPE_CHECKING:  # the models (pydantic) are imported where a Brief is built: the hook reads facts() without
     from shared.db.connection import Database
@@ -47,7 +49,7 @@ def facts(tx: Tx, me: Actor, *, mail_after: int = 0) -> Facts:
     """`me`'s brief as plain data (see Brief). `mail_after`: only mail with a higher id counts as unread and
     is listed (the UserPromptSubmit hook's "what is new since the last brief"); 0 for all."""
     params = me.params(shown=SHOWN, after=mail_after, limit=counts.CAP + 1)
-    unread_ids = mine_ids(InboxFilter(), params, bounded=True)
+    unread_ids = mine_ids(InboxFilter(), params, bounded=True, d=mail_dialect.of(tx))
     agent = tx.fetchone("SELECT name, role, capabilities FROM agents WHERE id = :me", params)
     name = str(agent["name"]) if agent else me.name
     role = str(agent["role"]) if agent else me.role
@@ -71,19 +73,19 @@ def facts(tx: Tx, me: Actor, *, mail_after: int = 0) -> Facts:
     assigned = [
         dict(id=r["id"], title=r["title"], ready=bool(r["ready"]))
         for r in tx.execute(
-            f"SELECT t.id, t.title, {READY} AS ready FROM tasks t"
+            f"SELECT t.id, t.title, {ready(task_dialect.of(tx))} AS ready FROM tasks t"
             f" WHERE t.assignee = :me AND {EFFECTIVE_STATUS} = 'open' ORDER BY t.priority DESC, t.id LIMIT :shown",
             params,
         )
     ]
     ready_tasks = int(
         tx.scalar(
-            f"SELECT count(*) FROM (SELECT 1 FROM tasks t WHERE t.status IN ('open', 'claimed') AND {READY}"
-            " LIMIT :limit)",
+            "SELECT count(*) FROM (SELECT 1 FROM tasks t WHERE t.status IN ('open', 'claimed')"
+            f" AND {ready(task_dialect.of(tx))} LIMIT :limit) AS s",
             params,
         )
     )
-    unread = int(tx.scalar(f"SELECT count(*) FROM ({unread_ids})", params))
+    unread = int(tx.scalar(f"SELECT count(*) FROM ({unread_ids}) AS s", params))
     mail = [
         dict(
             id=r["id"],
@@ -104,7 +106,7 @@ def facts(tx: Tx, me: Actor, *, mail_after: int = 0) -> Facts:
         tx.scalar(
             "SELECT count(*) FROM (SELECT 1 FROM message_recipients r JOIN messages m ON m.id = r.message_id"
             " WHERE r.agent_id = :me AND m.ack_required = 1 AND r.acked_at IS NULL"
-            " AND (m.expires_at IS NULL OR m.expires_at > :now) LIMIT :limit)",
+            " AND (m.expires_at IS NULL OR m.expires_at > :now) LIMIT :limit) AS s",
             params,
         )
     )

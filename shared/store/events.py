@@ -98,7 +98,7 @@ def _page(tx: Tx, f: EventFilter, limit: int, before: int | None, since: int | N
             where.append("e.id < :before")
             params["before"] = before
         order = "DESC"
-    condition = " AND ".join(where) or "1"
+    condition = " AND ".join(where) or "1 = 1"
     if "kind_end" in params:
         rows: list[Row] = []
         for kind in _kinds_between(tx, params["kind"], params["kind_end"]):

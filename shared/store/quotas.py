@@ -16,7 +16,7 @@ RAISE_IT = "or ask whoever runs the servers to raise {setting}. Nothing was chan
 
 def _count(tx: Tx, sql: str, params: tuple[object, ...], limit: int) -> int:
     """How many rows `sql` selects, counting no further than `limit`."""
-    return int(tx.scalar(f"SELECT count(*) FROM ({sql} LIMIT {int(limit)})", params) or 0)
+    return int(tx.scalar(f"SELECT count(*) FROM ({sql} LIMIT {int(limit)}) AS s", params) or 0)
 
 
 def open_tasks(tx: Tx, actor: Actor) -> None:

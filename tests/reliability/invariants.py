@@ -1,13 +1,14 @@
-"""The invariants a swarm run must leave behind, checked against the SQLite file, its events table and what
-every client saw. Each check raises AssertionError naming what broke."""
+"""The invariants a swarm run must leave behind, checked against the team's database (either engine, through
+tests/direct.py), its events table and what every client saw. Each check raises AssertionError naming what
+broke."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from tests.direct import Direct
 from tests.reliability.swarm import ALLOWED_ERRORS, Agent, Team
 
 FORBIDDEN = ("database is locked", "Shared database error")
@@ -28,16 +29,18 @@ def check_answers(team: Team) -> None:
     assert not unexpected, [(c.agent, c.tool, c.arguments, c.text[:300]) for c in unexpected[:5]]
 
 
-def check_file(conn: sqlite3.Connection) -> None:
-    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+def check_file(conn: Direct) -> None:
+    """SQLite's own checks of the file (PostgreSQL checks its pages and foreign keys as it writes)."""
+    if conn.engine == "sqlite":
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
-def agent_ids(conn: sqlite3.Connection) -> dict[str, str]:
+def agent_ids(conn: Direct) -> dict[str, str]:
     return {name: agent_id for agent_id, name in conn.execute("SELECT id, name FROM agents")}
 
 
-def check_tasks(conn: sqlite3.Connection, agents: Sequence[Agent]) -> None:
+def check_tasks(conn: Direct, agents: Sequence[Agent]) -> None:
     """Replay each task's events: claimed only while nobody holds it and its dependencies are done, finished
     only by its holder, completed at most once; the final state equals the row. The claims and completions
     clients were told about are exactly those events (a killed agent may have more: answers it never got)."""
@@ -107,7 +110,7 @@ def _same_or_more(agent: Agent, told: Counter, recorded: Counter, what: str) -> 
         assert lost <= 2 * len(agent.kills), f"{agent.name} {what}: {dict(recorded - told)}"
 
 
-def check_messages(conn: sqlite3.Connection, agents: Sequence[Agent], drained: dict[str, list[int]]) -> None:
+def check_messages(conn: Direct, agents: Sequence[Agent], drained: dict[str, list[int]]) -> None:
     """Every message reached exactly its recipients, and each recipient read it exactly once (during the run
     or in the final drain). A killed reader may miss only messages marked read while its answer was lost."""
     ids = agent_ids(conn)
@@ -118,18 +121,17 @@ def check_messages(conn: sqlite3.Connection, agents: Sequence[Agent], drained: d
             (message,),
         )}  # fmt: skip
         assert got == set(c.data["delivered_to"]), (message, got, c.data["delivered_to"])
-    sent = conn.execute(
-        "SELECT m.id, json_extract(e.data, '$.recipients'),"
-        " (SELECT count(*) FROM message_recipients r WHERE r.message_id = m.id)"
-        " FROM messages m JOIN events e ON e.object_type = 'message' AND e.object_id = m.id AND e.kind = 'message.sent'"
-    ).fetchall()
+    sent = [(m, json.loads(raw)["recipients"], n) for m, raw, n in conn.execute(
+        "SELECT m.id, e.data, (SELECT count(*) FROM message_recipients r WHERE r.message_id = m.id) FROM messages m"
+        " JOIN events e ON e.object_type = 'message' AND e.object_id = CAST(m.id AS TEXT) AND e.kind = 'message.sent'"
+    )]  # fmt: skip
     assert all(recorded == rows for _, recorded, rows in sent), [s for s in sent if s[1] != s[2]][:5]
     for a in agents:
         me = ids[a.name]
         expected = {m for (m,) in conn.execute(
             "SELECT m.id FROM messages m JOIN message_recipients r ON r.message_id = m.id AND r.agent_id = ?"
             " WHERE m.kind != 'broadcast'"
-            " UNION SELECT id FROM messages WHERE kind = 'broadcast' AND sender_id IS NOT ?",
+            " UNION SELECT id FROM messages WHERE kind = 'broadcast' AND (sender_id IS NULL OR sender_id != ?)",
             (me, me),
         )}  # fmt: skip
         seen = Counter(a.seen + drained[a.name])
@@ -141,13 +143,13 @@ def check_messages(conn: sqlite3.Connection, agents: Sequence[Agent], drained: d
         assert not lost, f"{a.name} never got messages {lost}"
 
 
-def _read_while_killed(conn: sqlite3.Connection, agent: Agent, me: str, message: int) -> bool:
+def _read_while_killed(conn: Direct, agent: Agent, me: str, message: int) -> bool:
     row = conn.execute("SELECT read_at FROM message_recipients WHERE agent_id = ? AND message_id = ?", (me, message))
     read_at = (row.fetchone() or (None,))[0]
     return read_at is not None and any(before - 0.05 <= read_at <= killed + 0.05 for before, killed in agent.kills)
 
 
-def check_votes(conn: sqlite3.Connection, agents: Sequence[Agent]) -> None:
+def check_votes(conn: Direct, agents: Sequence[Agent]) -> None:
     """One vote per (proposal, elector), the latest accepted one; each closed proposal closed once, and its
     recorded tally is the ballot box."""
     ids = agent_ids(conn)
@@ -179,7 +181,7 @@ def check_votes(conn: sqlite3.Connection, agents: Sequence[Agent]) -> None:
         assert data["abstain"] == counted.get("abstain", 0), (pid, data, counted)
 
 
-def check_all(conn: sqlite3.Connection, team: Team, agents: Iterable[Agent], drained: dict[str, list[int]]) -> None:
+def check_all(conn: Direct, team: Team, agents: Iterable[Agent], drained: dict[str, list[int]]) -> None:
     everyone = list(agents)
     check_answers(team)
     check_file(conn)

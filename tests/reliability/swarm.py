@@ -11,13 +11,13 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 from mcp import Client
 
+from shared.db.place import Place
 from tests.stdio import server_params
 
 WORDS = ["alpha", "build", "deploy", "cache", "schema", "retry", "lease", "index", "vote", "quorum", "queue", "wal"]
@@ -66,7 +66,7 @@ class Run:
 
 
 class Agent:
-    def __init__(self, name: str, kind: str, team: Team, db: Path, env: dict[str, str], seed: int) -> None:
+    def __init__(self, name: str, kind: str, team: Team, db: Place, env: dict[str, str], seed: int) -> None:
         self.name, self.kind, self.team, self.db, self.env = name, kind, team, db, env
         self.rng = random.Random(seed)
         self.client: Client | None = None

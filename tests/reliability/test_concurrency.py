@@ -1,14 +1,13 @@
 """Sixteen agents at once, each its own server process over stdio (mixed kinds), creating, claiming and
 completing tasks, voting, sending, reading and acknowledging mail (and adding knowledge, where that server
 exists) at random for a bounded period; then the invariants of tests/reliability/invariants.py. And the same
-while random server processes are SIGKILLed and restarted: the killed agents' claims return to the queue."""
+while random server processes are SIGKILLed and restarted: the killed agents' claims return to the queue.
+Both on each engine: one SQLite file, and one PostgreSQL database."""
 
 from __future__ import annotations
 
 import random
-import sqlite3
 import time
-from pathlib import Path
 
 import anyio
 import pytest
@@ -16,18 +15,20 @@ from mcp import Client
 
 from servers import knowledge, messaging
 from shared.config import Settings
+from shared.db.place import Place
+from tests.direct import Direct, direct
 from tests.reliability.invariants import check_all
 from tests.reliability.swarm import Agent, Run, Team, kinds_for
 from tests.stdio import kill_server
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 AGENTS = 16
 PRESENCE = 1.5
 ENV = {"ROUNDTABLE_PRESENCE_TIMEOUT": str(PRESENCE), "ROUNDTABLE_SEND_RATE": "100000"}
 
 
-def assemble(db: Path, seed: int) -> tuple[Team, list[Agent]]:
+def assemble(db: Place, seed: int) -> tuple[Team, list[Agent]]:
     kinds = kinds_for(AGENTS)
     names = [f"{kind[:5]}-{i}" for i, kind in enumerate(kinds)]
     team = Team(names=names, coordinators=[n for n, k in zip(names, kinds, strict=True) if k == "coordination"])
@@ -48,11 +49,11 @@ async def swarm(agents: list[Agent], seconds: float, chaos: object = None) -> Ru
     return run
 
 
-async def drain(db: Path, agents: list[Agent]) -> dict[str, list[int]]:
+async def drain(db: Place, agents: list[Agent]) -> dict[str, list[int]]:
     """Each agent's unread mail after the run, read to the end through an in-process messaging server."""
     drained: dict[str, list[int]] = {}
     for agent in agents:
-        server = messaging.build_server(Settings(db_path=db, agent=agent.name, presence_timeout=PRESENCE))
+        server = messaging.build_server(Settings(db=db, agent=agent.name, presence_timeout=PRESENCE))
         async with Client(server) as client:
             drained[agent.name] = []
             while True:
@@ -65,42 +66,41 @@ async def drain(db: Path, agents: list[Agent]) -> dict[str, list[int]]:
     return drained
 
 
-async def check_knowledge(db: Path, team: Team) -> None:
+async def check_knowledge(db: Place, team: Team) -> None:
     """Every entry an agent was told it added can be found again."""
     if not team.notes:
         return
 
-    async with Client(knowledge.build_server(Settings(db_path=db, agent="checker"))) as client:
+    async with Client(knowledge.build_server(Settings(db=db, agent="checker"))) as client:
         for token in team.notes[:20]:
             found = await client.call_tool("knowledge_query", {"text": token})
             assert not found.is_error and token in str(found.content), token
 
 
-async def verify(db: Path, team: Team, agents: list[Agent]) -> None:
+async def verify(db: Place, team: Team, agents: list[Agent]) -> None:
     drained = await drain(db, agents)
-    with sqlite3.connect(db) as conn:
+    with direct(db) as conn:
         check_all(conn, team, agents, drained)
     await check_knowledge(db, team)
 
 
-async def test_sixteen_agents_at_once_lose_nothing_and_never_double_claim_deliver_or_count(db_path: Path) -> None:
-    team, agents = assemble(db_path, seed=1)
+async def test_sixteen_agents_at_once_lose_nothing_and_never_double_claim_deliver_or_count(place: Place) -> None:
+    team, agents = assemble(place, seed=1)
     with anyio.fail_after(75):
         await swarm(agents, seconds=10)
-        await verify(db_path, team, agents)
+        await verify(place, team, agents)
     claimed = sum(len(a.claims) for a in agents)
     assert claimed and sum(len(a.seen) for a in agents) and sum(len(a.votes) for a in agents), "the workload did work"
 
 
-async def test_killed_and_restarted_servers_lose_nothing_and_their_claims_return_to_the_queue(db_path: Path) -> None:
-    team, agents = assemble(db_path, seed=2)
+async def test_killed_and_restarted_servers_lose_nothing_and_their_claims_return_to_the_queue(place: Place) -> None:
+    team, agents = assemble(place, seed=2)
     rng = random.Random(2)
     kills: list[Agent] = []
     orphans: list[tuple[str, int, float]] = []  # (killed agent, task it held, when)
 
     async def chaos(run: Run) -> None:
-        conn = sqlite3.connect(db_path, isolation_level=None)
-        try:
+        with direct(place) as conn:
             await anyio.sleep(1)
             while time.monotonic() < run.until - (PRESENCE + 5):
                 up = [a for a in agents if a.client is not None and not a.killed]
@@ -112,10 +112,8 @@ async def test_killed_and_restarted_servers_lose_nothing_and_their_claims_return
                 await claims_return(conn, victim)
                 victim.revived.set()
                 await anyio.sleep(rng.uniform(0.2, 1.0))
-        finally:
-            conn.close()
 
-    async def claims_return(conn: sqlite3.Connection, victim: Agent) -> None:
+    async def claims_return(conn: Direct, victim: Agent) -> None:
         me, killed_at = f"named:{victim.name}", time.time()
         holding = "SELECT id FROM tasks WHERE holder = ? AND status = 'claimed'"
         held = [t for (t,) in conn.execute(holding, (me,))]
@@ -135,9 +133,9 @@ async def test_killed_and_restarted_servers_lose_nothing_and_their_claims_return
 
     with anyio.fail_after(80):
         await swarm(agents, seconds=15, chaos=chaos)
-        await verify(db_path, team, agents)
+        await verify(place, team, agents)
     assert len(kills) >= 2 and orphans, (len(kills), orphans)
-    with sqlite3.connect(db_path) as conn:
+    with direct(place) as conn:
         # Each claim a killed agent held lapsed back to the queue exactly once. A restarted agent may claim
         # the same task again and be killed again: count its lapses from its first such kill.
         held: dict[tuple[str, int], list[float]] = {}

@@ -78,7 +78,7 @@ class Live:
 @contextmanager
 def in_process(kind: str, db: Path) -> Iterator[Any]:
     module = importlib.import_module(f"servers.{kind}")
-    yield Client(module.build_server(Settings(db_path=db, agent="fuzzer", role="admin")))
+    yield Client(module.build_server(Settings(db=db, agent="fuzzer", role="admin")))
 
 
 @contextmanager

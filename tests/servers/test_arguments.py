@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anyio
 
 def client(kind: str, tmp_path: Path) -> Client:
     module = importlib.import_module(f"servers.{kind}")
-    return Client(module.build_server(Settings(db_path=tmp_path / "rt.db", agent="ana", role="admin")))
+    return Client(module.build_server(Settings(db=tmp_path / "rt.db", agent="ana", role="admin")))
 
 
 @pytest.mark.parametrize("kind", SERVER_KINDS)
@@ -102,7 +102,7 @@ async def test_every_result_text_is_compact_json_without_empty_fields(kind: str,
 async def test_message_send_to_one_name_given_as_a_string(tmp_path: Path) -> None:
     from servers.messaging import build_server
 
-    async with Client(build_server(Settings(db_path=tmp_path / "rt.db", agent="planner"))):
+    async with Client(build_server(Settings(db=tmp_path / "rt.db", agent="planner"))):
         pass  # the planner exists
     async with client("messaging", tmp_path) as c:
         sent = data(await c.call_tool("message_send", {"to": "planner", "body": "hi"}))

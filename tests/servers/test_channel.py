@@ -4,7 +4,6 @@ own mail, a burst coalesced, nothing marked read — and the capability and inst
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -18,14 +17,14 @@ from shared.frame.handshake import CHANNEL_CAPABILITY
 from tests.results import data
 from tests.stdio import server_params
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 
 async def test_mail_from_another_process_is_pushed_within_a_second_and_stays_unread(
-    settings: Settings, as_agent: Any, db_path: Path
+    settings: Settings, as_agent: Any
 ) -> None:
     listener = Listener()
-    bo_server = server_params("messaging", db_path, "bo")
+    bo_server = server_params("messaging", settings.db, "bo")
     async with (
         Client(bo_server, mode="legacy", extensions=[listener.extension()]) as bo,
         Client(build_server(settings)) as ana,
@@ -52,10 +51,10 @@ async def test_mail_from_another_process_is_pushed_within_a_second_and_stays_unr
         assert [m["id"] for m in inbox["messages"] if m["sender"] == "ana"] == [sent["message"]["id"]]
 
 
-async def test_a_burst_of_a_hundred_arrives_as_a_few_pushes_that_count_them(settings: Settings, db_path: Path) -> None:
+async def test_a_burst_of_a_hundred_arrives_as_a_few_pushes_that_count_them(settings: Settings) -> None:
     listener = Listener()
     async with (
-        Client(server_params("messaging", db_path, "bo"), mode="legacy", extensions=[listener.extension()]) as bo,
+        Client(server_params("messaging", settings.db, "bo"), mode="legacy", extensions=[listener.extension()]) as bo,
         Client(build_server(settings.__class__(**{**settings.__dict__, "send_rate_per_minute": 1000}))) as ana,
     ):
         await anyio.sleep(0.3)
@@ -70,12 +69,12 @@ async def test_a_burst_of_a_hundred_arrives_as_a_few_pushes_that_count_them(sett
         assert left["unread_left"] == 100
 
 
-async def test_a_notice_about_a_task_is_pushed_as_a_notice(settings: Settings, as_agent: Any, db_path: Path) -> None:
+async def test_a_notice_about_a_task_is_pushed_as_a_notice(settings: Settings, as_agent: Any) -> None:
     from servers.coordination import build_server as coordination
 
     listener = Listener()
     async with (
-        Client(server_params("messaging", db_path, "bo"), mode="legacy", extensions=[listener.extension()]),
+        Client(server_params("messaging", settings.db, "bo"), mode="legacy", extensions=[listener.extension()]),
         Client(coordination(settings)) as ana,
     ):
         await anyio.sleep(0.3)

@@ -1,5 +1,6 @@
 """`roundtable doctor` against a real team file: every server is started and answers, on a temporary copy,
-so the team's file gains no agent, session or event and the next `roundtable status` is not changed."""
+so the team's file gains no agent, session or event and the next `roundtable status` is not changed. On a
+real PostgreSQL team: the connection, schema version and privileges, each failure with its one-line fix."""
 
 from __future__ import annotations
 
@@ -12,19 +13,29 @@ from contextlib import closing
 from pathlib import Path
 
 from servers import SERVER_KINDS
+from servers.cli.doctor import Check
+from servers.cli.doctor_postgres import check_postgres
 from shared.db.connection import read_only_uri
+from shared.db.place import PostgresUrl
+from tests.direct import direct
+from tests.postgres import Postgres
 from tests.servers.test_cli_team import fingerprint, roundtable, seed
 from tests.stdio import ROOT
 
 
 def doctor(db: Path, tmp: Path, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
     """`roundtable doctor` for a user whose HOME is a fresh folder (no client configured unless a test writes it)."""
+    return doctor_on(str(db), tmp, cwd, **env)
+
+
+def doctor_on(db: str, tmp: Path, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
+    """`roundtable doctor --db <a file or a URL>`, as `doctor` runs it."""
     tmp.mkdir(exist_ok=True)
     home = tmp.parent / "home"
     home.mkdir(exist_ok=True)
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "CLAUDE_CONFIG_DIR", "MCP_TIMEOUT"))}
     return subprocess.run(
-        [sys.executable, "-m", "servers.cli", "doctor", "--db", str(db)],
+        [sys.executable, "-m", "servers.cli", "doctor", "--db", db],
         capture_output=True,
         text=True,
         timeout=240,
@@ -107,3 +118,74 @@ def test_the_doctor_starts_the_commands_the_clients_run_and_says_what_each_clien
     assert pending.startswith("✗") and "Pending approval" in pending and "--approve" in out
     assert team_rows(db) == rows and fingerprint(db) == before  # nothing left behind in the team's file
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_the_doctor_on_a_postgresql_team_checks_it_and_leaves_it_alone(postgres_url: str, tmp_path: Path) -> None:
+    with direct(postgres_url) as conn:
+        conn.execute("INSERT INTO agents(id, name, created_at, last_seen) VALUES ('named:ana', 'ana', 1, 1)")
+        before = [conn.execute(f"SELECT count(*) FROM {t}").fetchone() for t in ("agents", "sessions", "events")]
+    done = doctor_on(postgres_url, tmp_path / "tmp")
+    assert done.returncode == 0, done.stdout
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("✓ PostgreSQL") and "connected as roundtable, PostgreSQL 15" in line for line in lines)
+    assert any(line.startswith("✓ schema version") and "(up to date)" in line for line in lines), done.stdout
+    assert any(line.startswith("✓ privileges") and "may read and write all" in line for line in lines), done.stdout
+    assert any(line.startswith("✓ connections") for line in lines), done.stdout
+    for kind in SERVER_KINDS:
+        assert f"✓ roundtable-{kind}" in done.stdout and "new temporary SQLite file" in done.stdout, done.stdout
+    with direct(postgres_url) as conn:
+        after = [conn.execute(f"SELECT count(*) FROM {t}").fetchone() for t in ("agents", "sessions", "events")]
+    assert after == before
+
+
+def limited_user(server: Postgres, database: str, *grants: str) -> str:
+    """A user of its own for this test's database, with only CONNECT and `grants`; its URL."""
+    user = f"u_{database}"
+    server.sql(f"CREATE USER {user}; GRANT CONNECT ON DATABASE {database} TO {user}", database)
+    for grant in grants:
+        server.sql(grant.format(user=user), database)
+    return server.url(database).replace("roundtable@", f"{user}@")
+
+
+def lines_of(url: str) -> dict[str, Check]:
+    return {c.name: c for c in check_postgres(PostgresUrl(url))}
+
+
+def test_the_doctor_names_the_grant_a_postgresql_user_lacks(postgres_server: Postgres, postgres_url: str) -> None:
+    database = postgres_url.rsplit("/", 1)[1]
+    reader = limited_user(postgres_server, database, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {user}")
+    found = lines_of(reader)
+    assert found["PostgreSQL"].ok and found["schema version"].ok
+    assert not found["privileges"].ok and f"u_{database} lacks INSERT on agents" in found["privileges"].detail
+    assert found["privileges"].fix == (
+        f"as their owner: GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO u_{database}"
+    )
+
+
+def test_the_doctor_on_an_empty_postgresql_database_says_who_may_create_the_schema(
+    postgres_server: Postgres, postgres_url: str
+) -> None:
+    empty = postgres_server.create()
+    try:
+        owner = lines_of(postgres_server.url(empty))
+        schema = owner["schema version"]
+        assert schema.ok and "empty; the first server creates version" in schema.detail
+        stranger = lines_of(limited_user(postgres_server, empty))  # PostgreSQL 15: no CREATE on public for others
+        assert not stranger["schema version"].ok
+        assert stranger["schema version"].fix.startswith(
+            f"as the database's owner: GRANT CREATE ON SCHEMA public TO u_{empty} (or ALTER DATABASE"
+        )
+    finally:
+        postgres_server.drop(empty)
+        postgres_server.sql(f"DROP USER IF EXISTS u_{empty}")
+
+
+def test_the_doctor_says_how_to_fix_a_postgresql_url_that_leads_nowhere(postgres_server: Postgres) -> None:
+    cases = {
+        postgres_server.url("no_such_team"): "CREATE DATABASE no_such_team OWNER roundtable",
+        postgres_server.url("x").replace("roundtable@", "ghost@"): "CREATE USER ghost",
+        "postgresql://ana@127.0.0.1:1/team": "start PostgreSQL there, or correct the host and port",
+    }
+    for url, fix in cases.items():
+        [check] = check_postgres(PostgresUrl(url))
+        assert not check.ok and fix in check.fix, (url, check)

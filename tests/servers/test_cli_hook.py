@@ -21,6 +21,8 @@ from mcp import Client
 from servers.coordination import build_server as coordination
 from servers.messaging import build_server as messaging
 from shared.config import Settings
+from shared.db.place import Place, PostgresUrl
+from tests.direct import direct
 from tests.results import data
 from tests.stdio import ROOT, server_params
 
@@ -29,16 +31,17 @@ FIXTURES = ROOT / "tests" / "fixtures" / "claude_code"
 SESSION = json.loads((FIXTURES / "SessionStart.json").read_text())["session_id"]
 
 
-def hook_env(db: Path, agent: str | None, **more: str) -> dict[str, str]:
+def hook_env(db: Place | str, agent: str | None, **more: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYTHONPATH")}
-    env |= {"ROUNDTABLE_DB": str(db), "PYTHONPATH": str(ROOT), **more}
+    where = db.url if isinstance(db, PostgresUrl) else str(db)
+    env |= {"ROUNDTABLE_DB": where, "PYTHONPATH": str(ROOT), **more}
     if agent is not None:
         env["ROUNDTABLE_AGENT"] = agent
     return env
 
 
 async def hook(
-    event: str, db: Path, *flags: str, fixture: str | None = None, agent: str | None = "ana", **env: str
+    event: str, db: Place | str, *flags: str, fixture: str | None = None, agent: str | None = "ana", **env: str
 ) -> tuple[int, str, str]:
     """Run `python -m servers.cli hook EVENT` with the recorded input; (exit code, stdout, stderr)."""
     payload = (FIXTURES / f"{fixture or event}.json").read_bytes()
@@ -57,9 +60,10 @@ def context_of(stdout: str, event: str) -> str:
     return str(answer["hookSpecificOutput"]["additionalContext"])
 
 
-async def test_each_event_answers_in_claude_codes_format_and_only_with_news(
-    settings: Settings, as_agent: Any, db_path: Path
-) -> None:
+@pytest.mark.engines("sqlite", "postgresql")
+async def test_each_event_answers_in_claude_codes_format_and_only_with_news(settings: Settings, as_agent: Any) -> None:
+    """On PostgreSQL the hook reads and writes through one psycopg connection, as on a file through sqlite3."""
+    db_path = settings.db
     async with (
         Client(coordination(settings)) as ana,
         Client(messaging(settings)) as ana_mail,
@@ -117,11 +121,12 @@ async def test_each_event_answers_in_claude_codes_format_and_only_with_news(
         assert await hook("Stop", db_path) == (0, "", "")
 
 
-async def test_a_session_without_a_brief_gets_the_whole_brief_once(db_path: Path) -> None:
-    code, out, _ = await hook("UserPromptSubmit", db_path, agent="cy")  # a new file, created on the way
+@pytest.mark.engines("sqlite", "postgresql")
+async def test_a_session_without_a_brief_gets_the_whole_brief_once(db_url: str) -> None:
+    code, out, _ = await hook("UserPromptSubmit", db_url, agent="cy")  # a new file, created on the way
     assert code == 0 and context_of(out, "UserPromptSubmit").startswith("Roundtable: you are cy, a worker")
-    assert await hook("UserPromptSubmit", db_path, agent="cy") == (0, "", "")
-    with sqlite3.connect(db_path) as conn:
+    assert await hook("UserPromptSubmit", db_url, agent="cy") == (0, "", "")
+    with direct(db_url) as conn:
         assert conn.execute("SELECT agent_id FROM hook_briefs WHERE claude_session = ?", (SESSION,)).fetchone() == (
             "named:cy",
         )
@@ -158,7 +163,7 @@ def test_news_told_by_one_hook_of_a_session_is_not_told_again_by_another(db_path
     from servers.cli import hook as cli_hook
     from shared.db.tx import atomic
 
-    settings = Settings(db_path=db_path, agent="ana")
+    settings = Settings(db=db_path, agent="ana")
     conn = cli_hook.connect(db_path)
     try:
         me = cli_hook.agent(conn, settings)

@@ -26,6 +26,7 @@ from servers.cli import team
 from shared.actor import Actor
 from shared.config import Settings
 from shared.db.connection import Database, latest_version, load_migrations, read_only_uri, split_statements
+from shared.db.place import parse_place
 from shared.store import events
 from shared.store.tasks import queue as tasks
 from tests.agents import join
@@ -49,12 +50,12 @@ def test_status_with_an_invalid_setting_names_it_and_exits_2(tmp_path: Path) -> 
     assert done.returncode == 2 and "ROUNDTABLE_PRESENCE_TIMEOUT" in done.stderr
 
 
-def seed(db_path: Path) -> None:
+def seed(db_path: Path | str) -> None:
     """Two agents present now; ana holds one task and another waits in the queue."""
 
     async def build() -> None:
         clock = FakeClock(time.time())
-        db = await Database.open(db_path)
+        db = await Database.open(parse_place(str(db_path)))
         try:
             ana = await join(db, clock, "ana")
             await join(db, clock, "bo")
@@ -75,8 +76,9 @@ def test_status_on_a_missing_database_says_how_to_get_one(tmp_path: Path) -> Non
     assert not (tmp_path / "nothing.db").exists()
 
 
-def test_status_shows_agents_tasks_and_health(tmp_path: Path) -> None:
-    db = tmp_path / "team.db"
+@pytest.mark.engines("sqlite", "postgresql")
+def test_status_shows_agents_tasks_and_health(db_url: str) -> None:
+    db = db_url
     seed(db)
     done = roundtable("status", "--db", str(db))
     assert done.returncode in (0, 1), done.stderr
@@ -89,8 +91,9 @@ def test_status_shows_agents_tasks_and_health(tmp_path: Path) -> None:
     assert summary["health"] in ("healthy", "degraded", "unhealthy")
 
 
-def test_tail_prints_the_latest_events_oldest_first_and_filters_by_kind(tmp_path: Path) -> None:
-    db = tmp_path / "team.db"
+@pytest.mark.engines("sqlite", "postgresql")
+def test_tail_prints_the_latest_events_oldest_first_and_filters_by_kind(db_url: str) -> None:
+    db = db_url
     seed(db)
     done = roundtable("tail", "--db", str(db), "--no-follow", "--kind", "task.")
     assert done.returncode == 0, done.stderr
@@ -116,8 +119,10 @@ def read_until(proc: subprocess.Popen[str], needle: str, seconds: float = 30) ->
     return seen
 
 
-def test_tail_follows_new_events_live_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    db = tmp_path / "team.db"
+@pytest.mark.engines("sqlite", "postgresql")
+def test_tail_follows_new_events_live_and_stops_cleanly_on_ctrl_c(db_url: str) -> None:
+    """On PostgreSQL the new event is printed on its NOTIFY (on a file, at the next 50 ms look)."""
+    db = db_url
     seed(db)
     proc = subprocess.Popen(
         [sys.executable, "-m", "servers.cli", "tail", "--db", str(db), "-n", "1"],
@@ -131,7 +136,7 @@ def test_tail_follows_new_events_live_and_stops_cleanly_on_ctrl_c(tmp_path: Path
         read_until(proc, "following")
 
         async def add() -> None:
-            database = await Database.open(db)
+            database = await Database.open(parse_place(db))
             try:
                 now = time.time()
                 viewer = Actor(id="named:bo", name="bo", now=now)
@@ -153,8 +158,8 @@ def test_tail_follows_new_events_live_and_stops_cleanly_on_ctrl_c(tmp_path: Path
 def test_status_judges_stuck_tasks_by_the_configured_stuck_after(tmp_path: Path) -> None:
     db_path = tmp_path / "team.db"
     seed(db_path)  # "review the docs" is ready and nobody claims it
-    assert "stuck_tasks" not in anyio.run(team.read_summary, Settings(db_path=db_path)).reasons
-    impatient = Settings(db_path=db_path, stuck_after=0.001)  # as ROUNDTABLE_STUCK_AFTER would set it
+    assert "stuck_tasks" not in anyio.run(team.read_summary, Settings(db=db_path)).reasons
+    impatient = Settings(db=db_path, stuck_after=0.001)  # as ROUNDTABLE_STUCK_AFTER would set it
     assert "stuck_tasks" in anyio.run(team.read_summary, impatient).reasons
 
 
@@ -184,7 +189,7 @@ def test_tail_loses_no_event_committed_while_it_prints_the_last_ones(tmp_path: P
             async with anyio.create_task_group() as tg:
                 tg.start_soon(
                     lambda: team.follow(
-                        Settings(db_path=db_path), events.EventFilter(), backlog=2, keep_following=True, out=out
+                        Settings(db=db_path), events.EventFilter(), backlog=2, keep_following=True, out=out
                     )
                 )
                 while "test.in_between" not in out.getvalue():
@@ -200,7 +205,7 @@ def test_status_and_tail_on_a_file_that_is_not_a_database_say_so_without_a_trace
 ) -> None:
     garbage = tmp_path / "notes.db"
     garbage.write_text("these are my notes, not a database " * 50)
-    settings = Settings(db_path=garbage)
+    settings = Settings(db=garbage)
     assert team.status(settings, as_json=False) == 2
     assert team.tail(settings, events.EventFilter(), backlog=5, keep_following=False) == 2
     errors = capsys.readouterr().err

@@ -227,7 +227,7 @@ async def test_an_improvement_gets_test_evidence_attached(settings: Settings, pr
         assert [(e["command"], e["agent"], e["exit_code"]) for e in shown["evidence"]] == [
             ("pytest -q tests", "ana", 0)
         ]
-    with sqlite3.connect(settings.db_path) as conn:
+    with sqlite3.connect(settings.db) as conn:
         kinds = [r[0] for r in conn.execute("SELECT kind FROM events WHERE object_type = 'proposal' ORDER BY id")]
     assert kinds == ["proposal.proposed", "proposal.evidence"]
 

@@ -20,12 +20,13 @@ from mcp import Client
 from servers.coordination import build_server
 from shared.config import Settings
 from shared.db.connection import Database
+from shared.db.place import parse_place
 from shared.store.tasks import queue as store
 from shared.store.team import agents
 from tests.results import text
 from tests.stdio import server_params
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 TASK_TOOLS = {"task_create", "task_list", "task_claim", "task_update", "task_complete"}
 
@@ -107,8 +108,8 @@ async def test_observers_can_read_but_not_change_tasks(settings: Settings, as_ag
         assert not (await client.call_tool("task_list", {})).is_error
 
 
-async def seed(db_path: Path, count: int) -> list[int]:
-    db = await Database.open(db_path)
+async def seed(db_url: str, count: int) -> list[int]:
+    db = await Database.open(parse_place(db_url))
     try:
         me = await agents.register_session(
             db,
@@ -127,13 +128,22 @@ async def seed(db_path: Path, count: int) -> list[int]:
         await db.close()
 
 
-async def test_eight_processes_racing_claim_every_task_exactly_once(db_path: Path) -> None:
-    ids = await seed(db_path, 400)
+async def scalars(db_url: str, *statements: str) -> list[object]:
+    """The first value of each statement, read on the test's database of either engine."""
+    db = await Database.open(parse_place(db_url), migrate=False)
+    try:
+        return [await db.scalar(sql) for sql in statements]
+    finally:
+        await db.close()
+
+
+async def test_eight_processes_racing_claim_every_task_exactly_once(db_url: str) -> None:
+    ids = await seed(db_url, 400)
     claimed: list[tuple[str, int]] = []
     errors: list[str] = []
 
     async def worker(name: str) -> None:
-        async with Client(server_params("coordination", db_path, name)) as client:
+        async with Client(server_params("coordination", db_url, name)) as client:
             while True:
                 result = await client.call_tool("task_claim", {})
                 if result.is_error:
@@ -155,12 +165,11 @@ async def test_eight_processes_racing_claim_every_task_exactly_once(db_path: Pat
     counts = Counter(task_id for _, task_id in claimed)
     assert sorted(counts) == sorted(ids) and set(counts.values()) == {1}
     assert len({name for name, _ in claimed}) > 1
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT count(*) FROM tasks WHERE status = 'done'").fetchone() == (400,)
-        per_task = conn.execute(
-            "SELECT max(n) FROM (SELECT count(*) AS n FROM events WHERE kind = 'task.claimed' GROUP BY object_id)"
-        ).fetchone()
-        assert per_task == (1,)
+    assert await scalars(
+        db_url,
+        "SELECT count(*) FROM tasks WHERE status = 'done'",
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM events WHERE kind = 'task.claimed' GROUP BY object_id) AS c",
+    ) == [400, 1]
 
 
 def server_pids(module: str) -> list[int]:
@@ -174,11 +183,11 @@ def server_pids(module: str) -> list[int]:
     return found
 
 
-async def test_claims_of_a_killed_process_return_to_the_queue_after_the_presence_timeout(db_path: Path) -> None:
-    ids = await seed(db_path, 3)
+async def test_claims_of_a_killed_process_return_to_the_queue_after_the_presence_timeout(db_url: str) -> None:
+    ids = await seed(db_url, 3)
     fast = {"ROUNDTABLE_PRESENCE_TIMEOUT": "1"}
     stack = AsyncExitStack()
-    doomed = await stack.enter_async_context(Client(server_params("coordination", db_path, "doomed", **fast)))
+    doomed = await stack.enter_async_context(Client(server_params("coordination", db_url, "doomed", **fast)))
     for _ in ids:
         assert (await doomed.call_tool("task_claim", {})).structured_content["claimed"]  # type: ignore[index]
     (pid,) = server_pids("coordination")
@@ -186,7 +195,7 @@ async def test_claims_of_a_killed_process_return_to_the_queue_after_the_presence
     await stack.aclose()
 
     rescued: list[int] = []
-    async with Client(server_params("coordination", db_path, "rescuer", **fast)) as rescuer:
+    async with Client(server_params("coordination", db_url, "rescuer", **fast)) as rescuer:
         with anyio.fail_after(20):
             while len(rescued) < len(ids):
                 result = await rescuer.call_tool("task_claim", {})
@@ -199,23 +208,35 @@ async def test_claims_of_a_killed_process_return_to_the_queue_after_the_presence
             full = await rescuer.call_tool("task_list", {"task_id": task_id})
             assert full.structured_content["task"]["attempts"] == 1  # type: ignore[index]
     assert sorted(rescued) == sorted(ids)
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    if not db_url.startswith("postgresql"):
+        with sqlite3.connect(db_url) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
-async def test_four_servers_starting_at_once_on_a_new_file_all_come_up(db_path: Path) -> None:
+async def test_four_servers_starting_at_once_on_a_new_file_all_come_up(
+    engine: str, db_path: Path, request: Any
+) -> None:
+    # a new database: on PostgreSQL an empty one (not the migrated template)
+    db_url = str(db_path) if engine == "sqlite" else new_empty_database(request)
+
     async def start(name: str) -> None:
-        async with Client(server_params("coordination", db_path, name)) as client:
+        async with Client(server_params("coordination", db_url, name)) as client:
             assert not (await client.call_tool("task_list", {})).is_error
 
     with anyio.fail_after(60):
         async with anyio.create_task_group() as tg:
             for i in range(4):
                 tg.start_soon(start, f"agent-{i}")
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute(
-            "SELECT max(n) FROM (SELECT count(*) n FROM schema_migrations GROUP BY version)"
-        ).fetchone() == (1,)
+    assert await scalars(
+        db_url, "SELECT max(n) FROM (SELECT count(*) n FROM schema_migrations GROUP BY version) AS c"
+    ) == [1]
+
+
+def new_empty_database(request: Any) -> str:
+    server = request.getfixturevalue("postgres_server")
+    name = server.create()
+    request.addfinalizer(lambda: server.drop(name))
+    return str(server.url(name))
 
 
 async def test_every_message_a_call_causes_counts_against_the_send_rate(settings: Settings, as_agent: Any) -> None:

@@ -17,7 +17,7 @@ from servers.knowledge import build_server
 from shared.config import Settings
 from tests.results import data, text
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 
 SHIP = {

@@ -4,10 +4,8 @@ acknowledgements, expiry, rate limits, bad input, signing, waiting across proces
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -18,11 +16,12 @@ from servers.messaging import INBOX_URI, build_server
 from shared.config import Settings
 from shared.frame.runtime import RoundtableServer
 from tests.conftest import FakeClock
+from tests.direct import direct
 from tests.notifications import collector, updated_by
 from tests.results import data, text
 from tests.stdio import server_params
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 
 async def test_mail_arrives_exactly_once_in_order_across_pages(settings: Settings, as_agent: Any) -> None:
@@ -152,7 +151,7 @@ async def test_malformed_messages_are_refused_and_nothing_is_stored(
     async with Client(build_server(settings)) as ana, Client(build_server(as_agent("bo"))):
         refused = await ana.call_tool("message_send", arguments)
         assert refused.is_error and expected in text(refused)
-    with sqlite3.connect(settings.db_path) as conn:
+    with direct(settings.db) as conn:
         assert conn.execute("SELECT count(*) FROM messages").fetchone() == (0,)
 
 
@@ -171,7 +170,7 @@ async def test_signed_messages_verify_and_tampering_shows(settings: Settings, as
     async with Client(build_server(secret)) as ana, Client(build_server(replace(secret, agent="bo"))) as bo:
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 10"}))
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 20"}))
-        with sqlite3.connect(settings.db_path) as conn:
+        with direct(settings.db) as conn:
             conn.execute("UPDATE messages SET body = 'pay 1000' WHERE body = 'pay 20'")
         got = data(await bo.call_tool("message_query", {}))["messages"]
         assert [(m["body"], m["verified"]) for m in got] == [("pay 10", True), ("pay 1000", False)]
@@ -198,10 +197,12 @@ async def test_waiting_returns_mail_already_there_at_once(settings: Settings, as
         assert not nothing["arrived"]
 
 
-async def test_a_wait_in_one_process_returns_soon_after_a_send_in_another(db_path: Path) -> None:
+@pytest.mark.engines("sqlite", "postgresql")
+async def test_a_wait_in_one_process_returns_soon_after_a_send_in_another(db_url: str) -> None:
+    """On PostgreSQL the send's NOTIFY wakes the waiting process's LISTEN connection (no polling)."""
     async with (
-        Client(server_params("messaging", db_path, "ana")) as ana,
-        Client(server_params("messaging", db_path, "bo")) as bo,
+        Client(server_params("messaging", db_url, "ana")) as ana,
+        Client(server_params("messaging", db_url, "bo")) as bo,
     ):
         data(await bo.call_tool("message_query", {}))  # bo exists before ana writes to it
         returned_at: list[float] = []
@@ -302,7 +303,7 @@ async def test_signing_covers_every_column_that_decides_delivery_and_meaning(set
     async with Client(build_server(secret)) as ana, Client(build_server(replace(secret, agent="bo"))) as bo:
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 10"}))
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "pay 20"}))
-        with sqlite3.connect(settings.db_path) as conn:
+        with direct(settings.db) as conn:
             conn.execute(edit)
         got = data(await bo.call_tool("message_query", {}))["messages"]
         assert [(m["body"], m["verified"]) for m in got] == [("pay 10", True), ("pay 20", False)]
@@ -316,7 +317,7 @@ async def test_a_copied_row_or_an_added_recipient_does_not_verify(settings: Sett
         Client(build_server(replace(secret, agent="mallory"))) as mallory,
     ):
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "for bo only"}))
-        with sqlite3.connect(settings.db_path) as conn:
+        with direct(settings.db) as conn:
             conn.execute("INSERT INTO message_recipients(agent_id, message_id) VALUES ('named:mallory', 1)")
             conn.execute(
                 "INSERT INTO messages(id, sender_id, sender_name, kind, topic, subject, body, priority, reply_to,"
@@ -348,8 +349,8 @@ async def test_messages_signed_before_every_field_was_covered_say_so(settings: S
     secret = replace(settings, secret="team-secret")
     async with Client(build_server(secret)) as ana, Client(build_server(replace(secret, agent="bo"))) as bo:
         data(await ana.call_tool("message_send", {"to": ["bo"], "body": "old"}))
-        with sqlite3.connect(settings.db_path) as conn:
-            sender, audience, subject, body, created = conn.execute(
+        with direct(settings.db) as conn:
+            sender, audience, subject, body, created = conn.execute(  # type: ignore[misc]
                 "SELECT sender_name, audience, subject, body, created_at FROM messages"
             ).fetchone()
             payload = signing.canonical_v1(
@@ -458,7 +459,7 @@ async def test_concurrent_waits_per_agent_are_bounded_with_a_clear_refusal(setti
 
 
 async def test_a_sent_message_has_no_read_state_of_its_own_and_names_a_pruned_recipient(
-    settings: Settings, as_agent: Any, db_path: Path
+    settings: Settings, as_agent: Any
 ) -> None:
     """The sender's view: receipts carry the recipients' state (a pruned recipient is shown by its name or
     as departed, never by its key); read/acknowledged/overdue are the reader's own and so left out of a sent message."""
@@ -467,7 +468,7 @@ async def test_a_sent_message_has_no_read_state_of_its_own_and_names_a_pruned_re
     async with Client(build_server(settings)) as ana:
         sent = await ana.call_tool("message_send", {"to": ["cy"], "body": "still there?"})
         assert '"read"' not in text(sent) and data(sent)["message"]["read"] is None
-        with sqlite3.connect(db_path) as conn:  # cy is pruned (as after ROUNDTABLE_AGENT_RETENTION)
+        with direct(settings.db) as conn:  # cy is pruned (as after ROUNDTABLE_AGENT_RETENTION)
             conn.execute("DELETE FROM sessions WHERE agent_id = 'named:cy'")
             conn.execute("DELETE FROM agents WHERE id = 'named:cy'")
         mine = data(await ana.call_tool("message_query", {"sent": True}))["messages"]

@@ -26,7 +26,7 @@ from tests.notifications import collector, updated_by
 from tests.results import data, text
 from tests.stdio import server_params
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 CHEAP_CALL = {
     "coordination": "task_list",
@@ -100,7 +100,7 @@ async def test_percentiles_come_from_the_histogram_once_calls_of_the_window_were
             await ana.call_tool("task_list", {})
     async with Client(build_server(settings, clock)) as mon:
         assert data(await mon.call_tool("performance_metrics", {}))["percentiles_from"] == "samples"
-        db = await Database.open(settings.db_path)
+        db = await Database.open(settings.db)
         try:  # another process, with a shorter raw retention, folds every sample (whole hours) already
             await metrics.roll_up(db, now=clock() + 3600, raw_retention=0, retention=86400)
         finally:
@@ -233,7 +233,7 @@ async def test_status_subscribers_are_notified_when_the_team_changes(
 
 
 async def test_calls_in_another_server_process_reach_the_metrics_while_it_runs(settings: Settings) -> None:
-    async with Client(server_params("coordination", settings.db_path, agent="cy")) as cy:
+    async with Client(server_params("coordination", settings.db, agent="cy")) as cy:
         for _ in range(3):
             data(await cy.call_tool("task_list", {}))
         async with Client(build_server(settings)) as mon:

@@ -11,21 +11,21 @@ from shared.config import ConfigError, load_settings, parser
 
 def test_the_default_database_lives_in_the_xdg_data_folder(tmp_path: Path) -> None:
     settings = load_settings(None, {"XDG_DATA_HOME": str(tmp_path)})
-    assert settings.db_path == tmp_path / "roundtable" / "roundtable.db"
+    assert settings.db == tmp_path / "roundtable" / "roundtable.db"
     settings.ensure_db_folder()
     assert (tmp_path / "roundtable").stat().st_mode & 0o777 == 0o700
 
 
 def test_without_xdg_the_database_is_under_local_share(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert load_settings(None, {}).db_path == tmp_path / ".local" / "share" / "roundtable" / "roundtable.db"
+    assert load_settings(None, {}).db == tmp_path / ".local" / "share" / "roundtable" / "roundtable.db"
 
 
 def test_flags_win_over_the_environment(tmp_path: Path) -> None:
     args = parser("roundtable-test", "", "0").parse_args(["--db", str(tmp_path / "a.db"), "--agent", "ana"])
     env = {"ROUNDTABLE_DB": str(tmp_path / "b.db"), "ROUNDTABLE_AGENT": "bo", "ROUNDTABLE_ROLE": "admin"}
     settings = load_settings(args, env)
-    assert (settings.db_path.name, settings.agent, settings.role) == ("a.db", "ana", "admin")
+    assert (settings.db.name, settings.agent, settings.role) == ("a.db", "ana", "admin")
 
 
 @pytest.mark.parametrize(

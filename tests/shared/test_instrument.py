@@ -51,7 +51,7 @@ async def test_error_kinds_name_how_a_call_failed() -> None:
 
 async def test_a_failed_flush_keeps_its_samples_for_the_next_one(settings: Settings, db: Database) -> None:
     rt = Runtime(settings=settings, server="toy", clock=system_clock, started_at=0.0, notifier=Notifier(CountingBus()))
-    broken = await Database.open(settings.db_path)
+    broken = await Database.open(settings.db)
     await broken.close()
     rt._db = broken
     rt.recorder.add((1.0, None, "toy", "a", 0.001, None))

@@ -75,7 +75,7 @@ async def test_observers_are_refused_writes_with_the_fix(settings: Settings) -> 
 async def test_a_file_that_is_not_a_database_gives_a_clear_error_and_the_server_answers(
     settings: Settings,
 ) -> None:
-    settings.db_path.write_bytes(b"this is not sqlite" * 100)
+    settings.db.write_bytes(b"this is not sqlite" * 100)
     async with Client(toy_server(settings)) as client:
         result = await client.call_tool("whoami", {})
         assert result.is_error

@@ -21,7 +21,7 @@ from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.models.knowledge import AnyKind, Duplicate, Entry, EntryDetail, EntrySummary, Outcome
 from shared.rules.clock import iso
 from shared.store import events, quotas
-from shared.store.knowledge.dialect import not_same, same
+from shared.store.knowledge import dialect
 from shared.store.mail import send as messages
 
 TITLE_MAX = 200
@@ -141,7 +141,7 @@ def _insert(tx: Tx, author: Actor, new: NewEntry) -> tuple[Row, list[Duplicate],
     now = author.now
     again = tx.fetchone(
         f"SELECT {FIELDS} FROM {FROM} WHERE k.author_id = ? AND k.title_key = ? AND k.kind = ? AND k.body = ?"
-        f" AND {same('k.supersedes')} AND k.superseded_by IS NULL ORDER BY k.id LIMIT 1",
+        f" AND {dialect.of(tx).same('k.supersedes')} AND k.superseded_by IS NULL ORDER BY k.id LIMIT 1",
         (author.id, key, kind, new.body, new.supersedes),
     )
     if again is not None:
@@ -157,7 +157,8 @@ def _insert(tx: Tx, author: Actor, new: NewEntry) -> tuple[Row, list[Duplicate],
             )
     same_title = tx.execute(
         f"SELECT k.id, k.title, k.created_at, COALESCE(a.name, k.author_name) AS author FROM {FROM}"
-        f" WHERE k.title_key = ? AND k.superseded_by IS NULL AND {not_same('k.id')} ORDER BY k.id LIMIT 10",
+        f" WHERE k.title_key = ? AND k.superseded_by IS NULL AND {dialect.of(tx).not_same('k.id')}"
+        " ORDER BY k.id LIMIT 10",
         (key, new.supersedes),
     )
     stored = (
@@ -274,10 +275,10 @@ def _detail(tx: Tx, entry_id: int, now: float) -> EntryDetail:
     if row is None:
         raise NotFound(f"there is no knowledge entry {entry_id}; find entries with knowledge_query")
     chain = tx.execute(
-        "WITH RECURSIVE back(id, depth) AS (SELECT ?, 0 UNION ALL"
+        "WITH RECURSIVE back(id, depth) AS (SELECT CAST(? AS BIGINT), 0 UNION ALL"
         " SELECT k.supersedes, depth + 1 FROM knowledge k JOIN back ON k.id = back.id"
         " WHERE k.supersedes IS NOT NULL AND depth < 1000),"
-        " fwd(id, depth) AS (SELECT ?, 0 UNION ALL"
+        " fwd(id, depth) AS (SELECT CAST(? AS BIGINT), 0 UNION ALL"
         " SELECT k.superseded_by, depth + 1 FROM knowledge k JOIN fwd ON k.id = fwd.id"
         " WHERE k.superseded_by IS NOT NULL AND depth < 1000)"
         f" SELECT {FIELDS} FROM {FROM} WHERE k.id IN (SELECT id FROM back UNION SELECT id FROM fwd) ORDER BY k.id",

@@ -69,7 +69,7 @@ def _filters(s: Search, params: dict[str, Any]) -> str:
     if s.since is not None:
         where.append("k.created_at >= :since")
         params["since"] = s.since
-    return " AND ".join(where) or "1"
+    return " AND ".join(where) or "1 = 1"
 
 
 async def search(db: Database, s: Search, *, now: float) -> QueryResult:
@@ -88,8 +88,8 @@ async def search(db: Database, s: Search, *, now: float) -> QueryResult:
         if not s.raw or is_file_problem(exc):
             raise
         raise InvalidArgument(
-            f'raw FTS5 query {query!r} is not valid ({exc}); fix the syntax (quote phrases with "…") '
-            "or search without raw=true"
+            f"raw {dialect.of(db).RAW_SYNTAX} query {query!r} is not valid ({exc}); fix the syntax"
+            ' (quote phrases with "…") or search without raw=true'
         ) from exc
     relaxed = False
     if total == 0 and not s.raw and len(s.text.split()) > 1:
@@ -115,10 +115,11 @@ def _page(
     tx: Tx, query: str, where: str, params: dict[str, Any], offset: int, now: float
 ) -> tuple[list[Hit], int, bool, int]:
     """The ranked page, the total (and whether it is a lower bound) and the number of ranked candidates."""
+    d = dialect.of(tx)
     if query:
         params["q"] = query
-        source = f"{dialect.TEXT_INDEX} WHERE {dialect.matches(':q')} AND {where}"
-        score, newest = dialect.RANK, dialect.NEWEST_MATCH
+        source = f"{d.TEXT_INDEX} WHERE {d.matches(':q')} AND {where}"
+        score, newest = d.RANK, d.NEWEST_MATCH
     else:
         source = f"knowledge k WHERE {where}"
         score, newest = "NULL", "k.id DESC"
@@ -131,7 +132,7 @@ def _page(
     candidates = int(ranked[0]["candidates"]) if ranked else _candidates(tx, source, params, offset)
     total, lower_bound = candidates, False
     if candidates >= RANK_CAP:
-        total = int(tx.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {source} LIMIT :count_cap)", params))
+        total = int(tx.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {source} LIMIT :count_cap) AS s", params))
         lower_bound = total >= COUNT_CAP
     scores = {int(r["id"]): None if r["score"] is None else round(-float(r["score"]), 6) for r in ranked}
     return _hits(tx, scores, query, now), total, lower_bound, candidates
@@ -141,7 +142,7 @@ def _candidates(tx: Tx, source: str, params: dict[str, Any], offset: int) -> int
     """How many candidates there are when the page came back empty (an offset past the end, or none)."""
     if offset == 0:
         return 0
-    return int(tx.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {source} LIMIT :cap)", params))
+    return int(tx.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {source} LIMIT :cap) AS s", params))
 
 
 def _hits(tx: Tx, scores: dict[int, float | None], query: str, now: float) -> list[Hit]:
@@ -157,7 +158,7 @@ def _hits(tx: Tx, scores: dict[int, float | None], query: str, now: float) -> li
     )
     marked: dict[int, tuple[str, str]] = {}
     if query:
-        for r in tx.execute(dialect.marked(marks), (query,)):
+        for r in tx.execute(dialect.of(tx).marked(marks), (query,)):
             marked[int(r["id"])] = (r["title"], r["snippet"])
     by_id = {int(r["id"]): r for r in rows}
     hits = []

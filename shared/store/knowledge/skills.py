@@ -24,7 +24,7 @@ from shared.rules import templates
 from shared.rules.clock import iso
 from shared.rules.quoting import like_contains
 from shared.store import events, quotas
-from shared.store.knowledge.dialect import contains_any_case, json_array_of
+from shared.store.knowledge import dialect
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 DESCRIPTION_MAX = 1000
@@ -227,22 +227,23 @@ NEWEST = "s.version = (SELECT MAX(version) FROM skills m WHERE m.name = s.name)"
 WORDS_MAX = 10
 
 
-def _matching(text: str | None) -> tuple[str, list[str]]:
-    """Every word (the first WORDS_MAX) must occur in the name or the description, in any ASCII case."""
+def _matching(text: str | None, d: dialect.Sqlite) -> tuple[str, list[str]]:
+    """Every word (the first WORDS_MAX) must occur in the name or the description, in any case."""
     sql, params = "", []
     for word in (text or "").split()[:WORDS_MAX]:
         like = like_contains(word)
-        sql += f" AND ({contains_any_case('s.name')} OR {contains_any_case('s.description')})"
+        sql += f" AND ({d.contains_any_case('s.name')} OR {d.contains_any_case('s.description')})"
         params += [like, like]
     return sql, params
 
 
 def newest(tx: Tx, *, text: str | None = None, limit: int = LIST_MAX, offset: int = 0) -> list[Skill]:
     """The newest version of every skill, by name; `text` filters on name or description (plain words)."""
-    where, params = _matching(text)
+    d = dialect.of(tx)
+    where, params = _matching(text, d)
     rows = tx.execute(
-        f"SELECT {FIELDS}, (SELECT {json_array_of('version')} FROM (SELECT version FROM skills v"
-        " WHERE v.name = s.name ORDER BY version)) AS all_versions"
+        f"SELECT {FIELDS}, (SELECT {d.json_array_of('version')} FROM (SELECT version FROM skills v"
+        " WHERE v.name = s.name ORDER BY version) AS v) AS all_versions"
         f" FROM {FROM} WHERE {NEWEST}{where} ORDER BY s.name LIMIT ? OFFSET ?",
         (*params, limit, offset),
     )
@@ -251,7 +252,7 @@ def newest(tx: Tx, *, text: str | None = None, limit: int = LIST_MAX, offset: in
 
 def count(tx: Tx, *, text: str | None = None) -> int:
     """How many skills (names) there are, or match `text`."""
-    where, params = _matching(text)
+    where, params = _matching(text, dialect.of(tx))
     return int(tx.scalar(f"SELECT count(*) FROM skills s WHERE {NEWEST}{where}", params))
 
 

@@ -1,42 +1,88 @@
-"""The SQLite-specific SQL of mail, named: full-text search, topic patterns, id lists, comparisons.
+"""The engine-specific SQL of mail, named once per engine (`of(tx)`): full-text search, topic patterns, id
+lists, comparisons.
 
-The mail store (inbox.py, send.py) builds its queries from these and writes everything else in plain
-SQL, so another engine replaces this module, not the queries around it.
+The mail store (inbox.py, send.py, mine.py) builds its queries from these and writes everything else in plain
+SQL, so an engine supplies these forms, not the queries around them.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Protocol
 
 
-def text_matches(message_id: str, query: str) -> str:
-    """`message_id` is a message whose subject or body matches the FTS5 `query` (built by
-    shared/rules/quoting.quote_words, never raw user text)."""
-    return f"{message_id} IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {query})"
-
-
-def topic_matches(topic: str, pattern: str) -> str:
-    """`topic` matches the topic pattern `pattern`, where '*' stands for any run of characters (topic
-    names and patterns are checked by send.check_topic, so no other wildcard character can occur)."""
-    return f"{topic} GLOB {pattern}"
-
-
-def same_name(column: str, name: str) -> str:
-    """`column` holds the name `name`, ignoring case (as agent names are compared everywhere)."""
-    return f"{column} = {name} COLLATE NOCASE"
-
-
-def differs(left: str, right: str) -> str:
-    """`left` and `right` are not the same value, NULL counting as a value (NULL differs from 'x')."""
-    return f"{left} IS NOT {right}"
-
-
-def each_id(ids: str) -> str:
-    """The rows (one `value` column) of the id list bound as `ids` (see `id_list`)."""
-    return f"SELECT value FROM json_each({ids})"
+class HasEngine(Protocol):
+    engine: str
 
 
 def id_list(ids: Iterable[int]) -> str:
-    """The value to bind for an `each_id` parameter."""
+    """The value to bind for an `each_id` parameter (both engines)."""
     return json.dumps(list(ids))
+
+
+def same_name(column: str, name: str) -> str:
+    """`column` holds the name `name`, ignoring case (as agent names are compared everywhere; on PostgreSQL
+    through the ICU collation `nocase`)."""
+    return f"{column} = {name} COLLATE NOCASE"
+
+
+class Sqlite:
+    """SQLite's forms: FTS5, GLOB, IS NOT, json_each."""
+
+    same_name = staticmethod(same_name)
+    id_list = staticmethod(id_list)
+
+    @staticmethod
+    def text_matches(message_id: str, query: str) -> str:
+        """`message_id` is a message whose subject or body matches `query` (built by
+        shared/rules/quoting.quote_words, never raw user text)."""
+        return f"{message_id} IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {query})"
+
+    @staticmethod
+    def topic_matches(topic: str, pattern: str) -> str:
+        """`topic` matches the topic pattern `pattern`, where '*' stands for any run of characters (topic
+        names and patterns are checked by send.check_topic, so no other wildcard character can occur)."""
+        return f"{topic} GLOB {pattern}"
+
+    @staticmethod
+    def differs(left: str, right: str) -> str:
+        """`left` and `right` are not the same value, NULL counting as a value (NULL differs from 'x')."""
+        return f"{left} IS NOT {right}"
+
+    @staticmethod
+    def each_id(ids: str) -> str:
+        """The rows (one integer `value` column) of the id list bound as `ids` (see `id_list`)."""
+        return f"SELECT value FROM json_each({ids})"
+
+
+class Postgres(Sqlite):
+    """PostgreSQL's forms: the messages.search tsvector (the same quoted words read as websearch syntax), LIKE
+    with '*' made '%' (and LIKE's own wildcards escaped), IS DISTINCT FROM, json_array_elements_text."""
+
+    @staticmethod
+    def text_matches(message_id: str, query: str) -> str:
+        words = f"regexp_replace({query}, '[^[:alnum:][:space:]\"-]+', ' ', 'g')"  # as the index splits them
+        return f"{message_id} IN (SELECT id FROM messages WHERE search @@ websearch_to_tsquery('english', {words}))"
+
+    @staticmethod
+    def topic_matches(topic: str, pattern: str) -> str:
+        escaped = f"replace(replace(replace({pattern}, '\\', '\\\\'), '%', '\\%'), '_', '\\_')"
+        return f"{topic} LIKE replace({escaped}, '*', '%') ESCAPE '\\'"
+
+    @staticmethod
+    def differs(left: str, right: str) -> str:
+        return f"{left} IS DISTINCT FROM {right}"
+
+    @staticmethod
+    def each_id(ids: str) -> str:
+        return f"SELECT CAST(j.value AS BIGINT) AS value FROM json_array_elements_text(CAST({ids} AS json)) AS j(value)"
+
+
+SQLITE = Sqlite()
+POSTGRES = Postgres()
+
+
+def of(where: HasEngine) -> Sqlite:
+    """The dialect of the engine a Tx or a Database runs on."""
+    return POSTGRES if where.engine == "postgresql" else SQLITE

@@ -28,7 +28,7 @@ from shared.store.team import agents
 from shared.store.team.live import shown_name
 
 FROM = "FROM messages m LEFT JOIN message_recipients r ON r.message_id = m.id AND r.agent_id = :me"
-SENDERS_VIEW = "FROM messages m CROSS JOIN (SELECT NULL AS read_at, NULL AS acked_at) r"
+SENDERS_VIEW = "FROM messages m CROSS JOIN (SELECT CAST(NULL AS REAL) AS read_at, CAST(NULL AS REAL) AS acked_at) r"
 """The sender's view of its messages: no read or acknowledgement state of its own (receipts show the
 recipients'), whether or not it is also among the recipients."""
 
@@ -83,9 +83,9 @@ def to_message(row: Row, secret: str | None, reader: str, now: float | None = No
 def deliver_broadcasts(tx: Tx, agent_id: str, *, now: float) -> None:
     """An agent who joins receives the live broadcasts sent before: one unread recipient row each."""
     tx.execute(
-        "INSERT OR IGNORE INTO message_recipients(agent_id, message_id)"
+        "INSERT INTO message_recipients(agent_id, message_id)"
         " SELECT :me, m.id FROM messages m WHERE m.kind = 'broadcast'"
-        f" AND {dialect.differs('m.sender_id', ':me')} AND {UNEXPIRED}",
+        f" AND {dialect.of(tx).differs('m.sender_id', ':me')} AND {UNEXPIRED} ON CONFLICT DO NOTHING",
         {"me": agent_id, "now": now},
     )
 
@@ -96,7 +96,7 @@ async def page(db: Database, me: Actor, f: InboxFilter, *, limit: int, after: in
         # a name resolves to the one agent that has it now (a name once used by someone else is not theirs)
         f = replace(f, sender=(await db.read(agents.ids_by_names, [f.sender]))[f.sender])
     params = me.params(after=after, limit=limit + 1)
-    ids = mine_ids(f, params, bounded=True)
+    ids = mine_ids(f, params, bounded=True, d=dialect.of(db))
     rows = await db.fetchall(f"SELECT {COLUMNS} {FROM} WHERE m.id IN ({ids}) ORDER BY m.id LIMIT :limit", params)
     return [to_message(r, me.secret, me.id, me.now) for r in rows[:limit]], len(rows) > limit
 
@@ -108,8 +108,8 @@ COUNT_CAP = counts.CAP
 async def unread_count(db: Database, me: Actor) -> int:
     """How much unread mail I have, up to COUNT_CAP + 1 (more reads as `capped`)."""
     params = me.params(after=0, limit=COUNT_CAP + 1)
-    ids = mine_ids(InboxFilter(), params, bounded=True)
-    return int(await db.scalar(f"SELECT count(*) FROM ({ids})", params))
+    ids = mine_ids(InboxFilter(), params, bounded=True, d=dialect.of(db))
+    return int(await db.scalar(f"SELECT count(*) FROM ({ids}) AS s", params))
 
 
 async def unread_counts(db: Database, *, now: float) -> dict[str, int]:
@@ -121,7 +121,8 @@ def _unread_counts(tx: Tx, now: float) -> dict[str, int]:
     counts: dict[str, int] = {}
     for (agent_id,) in tx.execute("SELECT id FROM agents"):
         params = {"me": agent_id, "now": now, "after": 0, "limit": COUNT_CAP + 1}
-        n = int(tx.scalar(f"SELECT count(*) FROM ({mine_ids(InboxFilter(), params, bounded=True)})", params))
+        ids = mine_ids(InboxFilter(), params, bounded=True, d=dialect.of(tx))
+        n = int(tx.scalar(f"SELECT count(*) FROM ({ids}) AS s", params))
         if n:
             counts[str(agent_id)] = n
     return counts
@@ -131,9 +132,9 @@ async def unread_fingerprint(db: Database, me: Actor) -> tuple[int, int]:
     """(count up to COUNT_CAP + 1, newest id) of my unread mail: changes whenever the inbox resource does
     (a new message raises the newest id; reading lowers the count or the newest id)."""
     params = me.params(after=0, limit=COUNT_CAP + 1)
-    ids = mine_ids(InboxFilter(), params, bounded=True)
+    ids = mine_ids(InboxFilter(), params, bounded=True, d=dialect.of(db))
     row = await db.fetchone(
-        f"SELECT (SELECT count(*) FROM ({ids})),"
+        f"SELECT (SELECT count(*) FROM ({ids}) AS s),"
         " (SELECT r.message_id FROM message_recipients r INDEXED BY message_recipients_unread"
         " JOIN messages m ON m.id = r.message_id"
         f" WHERE r.agent_id = :me AND r.read_at IS NULL AND {UNEXPIRED} ORDER BY r.message_id DESC LIMIT 1)",
@@ -166,8 +167,9 @@ async def mark_read(db: Database, me: Actor, ids: Sequence[int]) -> set[int]:
 def _mark_read(tx: Tx, me: Actor, ids: list[int]) -> set[int]:
     rows = tx.execute(
         "INSERT INTO message_recipients(agent_id, message_id, read_at)"
-        f" SELECT :me, value, :now FROM ({dialect.each_id(':ids')}) WHERE true"
-        " ON CONFLICT(agent_id, message_id) DO UPDATE SET read_at = excluded.read_at WHERE read_at IS NULL"
+        f" SELECT :me, value, :now FROM ({dialect.of(tx).each_id(':ids')}) AS s WHERE true"
+        " ON CONFLICT(agent_id, message_id) DO UPDATE SET read_at = excluded.read_at"
+        " WHERE message_recipients.read_at IS NULL"
         " RETURNING message_id",
         {"me": me.id, "now": me.now, "ids": dialect.id_list(ids)},
     )
@@ -235,14 +237,14 @@ def arrivals(tx: Tx, me: Actor, after: int, shown: int = 3) -> Arrivals:
     """The unread mail addressed to `me` (direct, topic, broadcast, system notices) with ids above `after`,
     never what `me` sent; read only, in one snapshot (`Database.read`). Counts stop at COUNT_CAP + 1."""
     params = me.params(after=after, limit=COUNT_CAP + 1, shown=shown)
-    ids = mine_ids(InboxFilter(), params, bounded=True)
-    new = f"FROM messages m WHERE m.id IN ({ids}) AND {dialect.differs('m.sender_id', ':me')}"
+    ids = mine_ids(InboxFilter(), params, bounded=True, d=dialect.of(tx))
+    new = f"FROM messages m WHERE m.id IN ({ids}) AND {dialect.of(tx).differs('m.sender_id', ':me')}"
     row = tx.fetchone(f"SELECT count(*), COALESCE(max(m.id), :after) {new}", params)
     count, last = (int(row[0]), int(row[1])) if row else (0, after)
     if not count:
         return Arrivals(0, after, [], [])
     shown_rows = tx.execute(
-        f"SELECT {COLUMNS} {FROM} WHERE m.id IN ({ids}) AND {dialect.differs('m.sender_id', ':me')}"
+        f"SELECT {COLUMNS} {FROM} WHERE m.id IN ({ids}) AND {dialect.of(tx).differs('m.sender_id', ':me')}"
         " ORDER BY m.id LIMIT :shown",
         params,
     )

@@ -33,7 +33,7 @@ def fts_query(text: str) -> str:
 UNEXPIRED = "(m.expires_at IS NULL OR m.expires_at > :now)"
 
 
-def _filters(f: InboxFilter, params: dict[str, Any]) -> list[str]:
+def _filters(f: InboxFilter, params: dict[str, Any], d: dialect.Sqlite) -> list[str]:
     """Conditions on the message `m` itself (who, topic, thread, since, text)."""
     where = [UNEXPIRED]
     if f.sender is not None:
@@ -43,7 +43,7 @@ def _filters(f: InboxFilter, params: dict[str, Any]) -> list[str]:
             where.append("m.sender_id = :sender")
             params["sender"] = f.sender  # an agent id: page() resolves the name first
     if f.topic:
-        where.append(dialect.topic_matches("m.topic", ":topic"))
+        where.append(d.topic_matches("m.topic", ":topic"))
         params["topic"] = f.topic
     if f.thread is not None:
         where.append("m.thread_id = :thread")
@@ -52,16 +52,16 @@ def _filters(f: InboxFilter, params: dict[str, Any]) -> list[str]:
         where.append("m.created_at >= :since")
         params["since"] = f.since
     if f.text:
-        where.append(dialect.text_matches("m.id", ":fts"))
+        where.append(d.text_matches("m.id", ":fts"))
         params["fts"] = fts_query(f.text)
     return where
 
 
-def mine_ids(f: InboxFilter, params: dict[str, Any], *, bounded: bool) -> str:
+def mine_ids(f: InboxFilter, params: dict[str, Any], *, bounded: bool, d: dialect.Sqlite) -> str:
     """SQL for the ids of my messages that pass `f` after :after, from my recipient rows alone (a broadcast has one
     per agent, written when it is sent or when the agent joins: `deliver_broadcasts`), over the partial
     index of unread rows when only unread mail is wanted. `bounded`: stop at :limit, in id order."""
-    where = " AND ".join(_filters(f, params))
+    where = " AND ".join(_filters(f, params, d))
     unread_row = " AND r.read_at IS NULL" if f.unread_only else ""
     index = " INDEXED BY message_recipients_unread" if f.unread_only else ""
     limit = " ORDER BY r.message_id LIMIT :limit" if bounded else ""

@@ -38,7 +38,7 @@ def page(tx: Tx, at: Actor, *, limit: int = 30, before: int | None = None) -> Ma
     if people:
         for r in tx.execute(
             "SELECT r.message_id, r.agent_id, a.name, r.read_at, r.acked_at,"
-            f" COALESCE({OVERDUE_ACK}, 0) AS overdue"
+            f" CASE WHEN {OVERDUE_ACK} THEN 1 ELSE 0 END AS overdue"
             " FROM message_recipients r JOIN messages m ON m.id = r.message_id"
             " LEFT JOIN agents a ON a.id = r.agent_id"
             f" WHERE r.message_id IN ({','.join(str(i) for i in people)}) ORDER BY r.message_id, a.name",

@@ -75,10 +75,10 @@ def rate_check(tx: Tx, sender: Actor) -> None:
     row = tx.fetchone(
         "SELECT created_at FROM ("
         "SELECT * FROM (SELECT created_at FROM messages WHERE sender_id = :me AND created_at > :since"
-        " ORDER BY created_at DESC LIMIT :n)"
+        " ORDER BY created_at DESC LIMIT :n) AS mine"
         " UNION ALL SELECT * FROM (SELECT created_at FROM messages WHERE caused_by = :me AND created_at > :since"
-        " ORDER BY created_at DESC LIMIT :n)"
-        ") ORDER BY created_at DESC LIMIT 1 OFFSET :last",
+        " ORDER BY created_at DESC LIMIT :n) AS caused"
+        ") AS sent ORDER BY created_at DESC LIMIT 1 OFFSET :last",
         {"me": sender.id, "since": now - 60, "n": sender.per_minute, "last": sender.per_minute - 1},
     )
     if row is not None:
@@ -187,7 +187,7 @@ def post_to_topic(tx: Tx, sender: Actor, topic: str, out: Outgoing) -> tuple[int
     topic = check_topic(topic)
     rows = tx.execute(
         "SELECT s.agent_id, a.name FROM topic_subscriptions s JOIN agents a ON a.id = s.agent_id"
-        f" WHERE {dialect.topic_matches('?', 's.pattern')} GROUP BY s.agent_id ORDER BY a.name",
+        f" WHERE {dialect.of(tx).topic_matches('?', 's.pattern')} GROUP BY s.agent_id, a.name ORDER BY a.name",
         (topic,),
     )
     ids = [r["agent_id"] for r in rows]
@@ -331,7 +331,7 @@ def _acknowledge(tx: Tx, me: Actor, ids: list[int], up_to: int | None) -> tuple[
     visible = (
         "SELECT m.id, r.acked_at FROM messages m LEFT JOIN message_recipients r"
         " ON r.message_id = m.id AND r.agent_id = :me"
-        f" WHERE (r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND {dialect.differs('m.sender_id', ':me')}))"
+        f" WHERE (r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND {dialect.of(tx).differs('m.sender_id', ':me')}))"
     )
     if up_to is not None:
         rows = tx.execute(visible + " AND m.id <= :up_to", {"me": me.id, "up_to": up_to})
@@ -346,7 +346,7 @@ def _acknowledge(tx: Tx, me: Actor, ids: list[int], up_to: int | None) -> tuple[
     tx.executemany(
         "INSERT INTO message_recipients(agent_id, message_id, read_at, acked_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT(agent_id, message_id) DO UPDATE SET acked_at = excluded.acked_at,"
-        " read_at = COALESCE(read_at, excluded.read_at)",
+        " read_at = COALESCE(message_recipients.read_at, excluded.read_at)",
         [(me.id, i, me.now, me.now) for i in fresh],
     )
     if fresh:

@@ -67,8 +67,8 @@ def check_options(options: Sequence[str]) -> tuple[str, ...]:
 def names(tx: Tx, ids: Sequence[str]) -> list[str]:
     """The agents' names (an id whose agent is gone stands for itself), ordered without regard to case."""
     rows = tx.execute(
-        f"SELECT COALESCE(a.name, j.value) AS name FROM {dialect.JSON_LIST} j LEFT JOIN agents a ON a.id = j.value"
-        f" ORDER BY name {dialect.CASELESS}",
+        f"SELECT COALESCE(a.name, j.value) AS name FROM {dialect.of(tx).json_list('j')}"
+        f" LEFT JOIN agents a ON a.id = j.value ORDER BY COALESCE(a.name, j.value) {dialect.CASELESS}",
         (json.dumps(list(ids)),),
     )
     return [str(r["name"]) for r in rows]
@@ -84,7 +84,8 @@ def _electorate(tx: Tx, spec: NewProposal, actor: Actor) -> tuple[str, list[str]
         observers = sorted(
             str(r["name"])
             for r in tx.execute(
-                f"SELECT a.name FROM {dialect.JSON_LIST} j JOIN agents a ON a.id = j.value WHERE a.role = 'observer'",
+                f"SELECT a.name FROM {dialect.of(tx).json_list('j')} JOIN agents a ON a.id = j.value"
+                " WHERE a.role = 'observer'",
                 (json.dumps(ids),),
             )
         )
@@ -222,10 +223,11 @@ def _cast(tx: Tx, row: Row, choice: str, rationale: str | None, actor: Actor) ->
             f"choice={choice!r} is not an option of proposal {pid}; choose one of {', '.join(canonical.values())}"
         )
     before = tx.fetchone("SELECT choice FROM votes WHERE proposal_id = ? AND agent_id = ?", (pid, actor.id))
+    d = dialect.of(tx)
     tx.execute(
         "INSERT INTO votes(proposal_id, agent_id, choice, rationale, cast_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT(proposal_id, agent_id) DO UPDATE SET choice = excluded.choice, rationale = excluded.rationale,"
-        f" cast_at = excluded.cast_at, changes = changes + {dialect.as_number('choice != excluded.choice')}",
+        f" cast_at = excluded.cast_at, changes = votes.changes + {d.as_number('votes.choice != excluded.choice')}",
         (pid, actor.id, picked, rationale, actor.now),
     )
     changed = before is not None and before["choice"] != picked

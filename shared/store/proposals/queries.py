@@ -83,7 +83,7 @@ def _get(tx: Tx, proposal_id: int, actor: Actor) -> Proposal:
         "SELECT e.agent_id, COALESCE(a.name, e.agent_id) AS name, v.agent_id IS NOT NULL AS voted"
         " FROM proposal_electors e LEFT JOIN agents a ON a.id = e.agent_id"
         " LEFT JOIN votes v ON v.proposal_id = e.proposal_id AND v.agent_id = e.agent_id"
-        f" WHERE e.proposal_id = ? ORDER BY name {dialect.CASELESS}",
+        f" WHERE e.proposal_id = ? ORDER BY COALESCE(a.name, e.agent_id) {dialect.CASELESS}",
         (proposal_id,),
     )
     votes = tx.execute(

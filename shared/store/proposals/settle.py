@@ -27,8 +27,8 @@ def counts(tx: Tx, row: Row) -> Counts:
     options: list[str] = json.loads(row["options"])
     found = tx.fetchone(
         "SELECT (SELECT count(*) FROM proposal_electors WHERE proposal_id = :id) AS electorate,"
-        f" (SELECT {dialect.json_object_agg('choice', 'n')} FROM"
-        "  (SELECT choice, count(*) AS n FROM votes WHERE proposal_id = :id GROUP BY choice)) AS votes",
+        f" (SELECT {dialect.of(tx).json_object_agg('choice', 'n')} FROM"
+        "  (SELECT choice, count(*) AS n FROM votes WHERE proposal_id = :id GROUP BY choice) AS c) AS votes",
         {"id": row["id"]},
     )
     assert found is not None

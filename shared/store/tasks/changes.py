@@ -155,8 +155,8 @@ def _complete(tx: Tx, actor: Actor, task_id: int, success: bool, result: str) ->
     status = "done" if success else ("failed" if final else "open")
     updated = tx.fetchone(
         "UPDATE tasks SET status = :status, holder = NULL, claimed_at = NULL, lease_expires_at = NULL,"
-        " attempts = :attempts, result = :result, progress = CASE WHEN :success THEN 100 ELSE progress END,"
-        " completed_at = CASE WHEN :final THEN :now END, updated_at = :now WHERE id = :id RETURNING *",
+        " attempts = :attempts, result = :result, progress = CASE WHEN :success = 1 THEN 100 ELSE progress END,"
+        " completed_at = CASE WHEN :final = 1 THEN :now END, updated_at = :now WHERE id = :id RETURNING *",
         {
             "status": status,
             "attempts": attempts,

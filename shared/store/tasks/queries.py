@@ -9,6 +9,7 @@ write and, through `Database.read`, on their own.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,24 +22,30 @@ from shared.rules import counts
 from shared.rules import cursor as cursors
 from shared.rules.clock import iso, relative
 from shared.rules.quoting import like_contains
-from shared.store.tasks.dialect import contains_ignoring_case, equal_ignoring_case, json_array_of, json_values
+from shared.store.tasks import dialect
+from shared.store.tasks.dialect import Sqlite
 from shared.store.tasks.states import CLAIMABLE as CLAIMABLE
 from shared.store.tasks.states import EFFECTIVE_STATUS as EFFECTIVE_STATUS
 from shared.store.tasks.states import LAPSED as LAPSED
 from shared.store.tasks.states import LAPSED_IDS as LAPSED_IDS
 from shared.store.tasks.states import READY as READY
 from shared.store.tasks.states import UNMET_DEPS as UNMET_DEPS
+from shared.store.tasks.states import ready
 from shared.store.team.live import shown_name
 
-COLUMNS = f"""
+
+@functools.cache
+def columns(d: Sqlite) -> str:
+    """What a Task is read from, in dialect `d` (`to_task`)."""
+    return f"""
     t.*,
     {EFFECTIVE_STATUS} AS effective_status,
-    {READY} AS is_ready,
+    {ready(d)} AS is_ready,
     (SELECT name FROM agents WHERE id = t.created_by) AS created_by_name,
     (SELECT name FROM agents WHERE id = t.assignee) AS assignee_name,
     (SELECT name FROM agents WHERE id = t.holder) AS holder_name,
-    (SELECT {json_array_of("d.depends_on")} FROM task_deps d WHERE d.task_id = t.id) AS deps,
-    (SELECT {json_array_of("d.depends_on")} FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on
+    (SELECT {d.json_array_of("d.depends_on")} FROM task_deps d WHERE d.task_id = t.id) AS deps,
+    (SELECT {d.json_array_of("d.depends_on")} FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on
       WHERE d.task_id = t.id AND dt.status != 'done') AS waiting
 """
 
@@ -83,12 +90,9 @@ def to_task(row: Row, now: float | None = None) -> Task:
     )
 
 
-ONE = f"SELECT {COLUMNS} FROM tasks t WHERE t.id = :id"
-
-
 def get(tx: Tx, actor: Actor, task_id: int) -> Task:
     """Task `task_id` as `actor` sees it now; NotFound names how to find tasks."""
-    row = tx.fetchone(ONE, actor.params(id=task_id))
+    row = tx.fetchone(f"SELECT {columns(dialect.of(tx))} FROM tasks t WHERE t.id = :id", actor.params(id=task_id))
     if row is None:
         raise NotFound(f"task {task_id} does not exist; find tasks with task_list()")
     return to_task(row, actor.now)
@@ -99,7 +103,9 @@ def get_many(tx: Tx, actor: Actor, ids: Sequence[int]) -> list[Task]:
     if not ids:
         return []
     marks = ",".join(str(int(i)) for i in ids)
-    rows = tx.execute(f"SELECT {COLUMNS} FROM tasks t WHERE t.id IN ({marks}) ORDER BY t.id", actor.params())
+    rows = tx.execute(
+        f"SELECT {columns(dialect.of(tx))} FROM tasks t WHERE t.id IN ({marks}) ORDER BY t.id", actor.params()
+    )
     return [to_task(r, actor.now) for r in rows]
 
 
@@ -133,6 +139,7 @@ def page(
     (priority:id of the last task shown). Run it through `Database.read`: the count and the page are one
     snapshot."""
     after = cursors.parse(cursor, parts=2, tool="task_list")
+    d = dialect.of(tx)
     where = ["1 = 1"]
     params = actor.params()
     stored: set[str] | None = None
@@ -143,19 +150,19 @@ def page(
         params.update({f"s{i}": s for i, s in enumerate(filters.statuses)})
     if filters.ready_only:
         stored = (stored or {"open", "claimed"}) & {"open", "claimed"}
-        where.append(READY)
+        where.append(ready(d))
     if filters.mine:
         where.append(f"t.holder = :me AND NOT {LAPSED}")
     if filters.assignee_id is not None:
         where.append("t.assignee = :assignee")
         params["assignee"] = filters.assignee_id
     if filters.tag:
-        tag = equal_ignoring_case("g.value", ":tag")
-        where.append(f"EXISTS (SELECT 1 FROM {json_values('t.tags', 'g')} WHERE {tag})")
+        tag = d.equal_ignoring_case("g.value", ":tag")
+        where.append(f"EXISTS (SELECT 1 FROM {d.json_values('t.tags', 'g')} WHERE {tag})")
         params["tag"] = filters.tag
     if filters.text:
-        title = contains_ignoring_case("t.title", ":text")
-        description = contains_ignoring_case("t.description", ":text")
+        title = d.contains_ignoring_case("t.title", ":text")
+        description = d.contains_ignoring_case("t.description", ":text")
         where.append(f"({title} OR {description})")
         params["text"] = like_contains(filters.text)
     condition = " AND ".join(where)
@@ -164,7 +171,7 @@ def page(
     else:
         narrowed = condition
     counted = f"SELECT 1 FROM tasks t WHERE {narrowed} LIMIT {TOTAL_CAP + 1}"
-    total = int(tx.scalar(f"SELECT count(*) FROM ({counted})", params))
+    total = int(tx.scalar(f"SELECT count(*) FROM ({counted}) AS s", params))
     if after is not None:
         condition += " AND (t.priority < :cp OR (t.priority = :cp AND t.id > :cid))"
         params.update(cp=after[0], cid=after[1])
@@ -173,12 +180,12 @@ def page(
         # instead of one IN that sorts every open task.
         branches = " UNION ALL ".join(
             f"SELECT * FROM (SELECT t.id FROM tasks t WHERE t.status = '{status}' AND {condition}"
-            " ORDER BY t.priority DESC, t.id LIMIT :limit)"
+            " ORDER BY t.priority DESC, t.id LIMIT :limit) AS s"
             for status in sorted(stored)
         )
         condition = f"t.id IN ({branches})"
     rows = tx.execute(
-        f"SELECT {COLUMNS} FROM tasks t WHERE {condition} ORDER BY t.priority DESC, t.id LIMIT :limit",
+        f"SELECT {columns(d)} FROM tasks t WHERE {condition} ORDER BY t.priority DESC, t.id LIMIT :limit",
         {**params, "limit": limit + 1},
     )
     more = len(rows) > limit

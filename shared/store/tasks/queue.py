@@ -18,14 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from shared.actor import Actor
-from shared.db.connection import Database, Row, Tx
+from shared.db.connection import Database, Row, Tx, locks_its_rows
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.models.tasks import FINAL_STATUSES
 from shared.rules.clock import iso, relative
 from shared.store import events, quotas
 from shared.store.mail import send as messages
-from shared.store.tasks.dialect import json_values
-from shared.store.tasks.queries import CLAIMABLE, LAPSED, LAPSED_IDS, UNMET_DEPS, get
+from shared.store.tasks import dialect
+from shared.store.tasks.dialect import Sqlite
+from shared.store.tasks.queries import LAPSED, LAPSED_IDS, UNMET_DEPS, get
+from shared.store.tasks.states import claimable
 
 MAX_DEPENDENCIES = 50
 
@@ -186,7 +188,7 @@ def check_dependencies(tx: Tx, task_id: int | None, depends_on: Sequence[int]) -
     if task_id in wanted:
         raise InvalidArgument(f"task {task_id} cannot depend on itself")
     cycle = tx.fetchone(
-        f"WITH RECURSIVE reach(id) AS (SELECT j.value FROM {json_values(':deps', 'j')}"
+        f"WITH RECURSIVE reach(id) AS (SELECT CAST(j.value AS BIGINT) FROM {dialect.of(tx).json_values(':deps', 'j')}"
         " UNION SELECT d.depends_on FROM task_deps d JOIN reach r ON d.task_id = r.id)"
         " SELECT 1 FROM reach WHERE id = :task",
         {"deps": json.dumps(wanted), "task": task_id},
@@ -282,7 +284,9 @@ def tell_creator_it_failed(tx: Tx, actor: Actor, row: Row, why: str) -> None:
 
 def sweep(tx: Tx, actor: Actor) -> list[int]:
     """Return lapsed claims to the queue (or fail them on their last attempt), recording why and telling
-    the holder and the creator. Idempotent: each lapsed claim is swept by exactly one transaction."""
+    the holder and the creator. Idempotent: each lapsed claim is swept by exactly one transaction — the
+    UPDATE re-checks LAPSED on each row it changes, so on PostgreSQL (READ COMMITTED, where it re-reads a row
+    another sweeper changed meanwhile) a claim already swept, renewed or taken over is left alone."""
     params = actor.params()
     lapses = {
         int(r["id"]): Lapse.of(r, actor.now)
@@ -299,7 +303,7 @@ def sweep(tx: Tx, actor: Actor) -> list[int]:
         " completed_at = CASE WHEN t.attempts + 1 >= t.max_attempts THEN :now END,"
         " result = CASE WHEN t.attempts + 1 >= t.max_attempts"
         "   THEN 'gave up: the claim lapsed on the last attempt' ELSE t.result END"
-        f" WHERE t.id IN ({marks}) RETURNING *",
+        f" WHERE t.id IN ({marks}) AND {LAPSED} RETURNING *",
         params,
     )
     for row in rows:
@@ -316,15 +320,23 @@ async def sweep_lapsed(db: Database, actor: Actor) -> list[int]:
     return await db.write(sweep, actor)
 
 
-CLAIM_SET = (
-    "UPDATE tasks AS t SET status = 'claimed', holder = :me, claimed_at = :now,"
-    " lease_expires_at = :now + min(COALESCE(:lease, t.lease_seconds), :lease_age), progress = 0, updated_at = :now,"
-    " attempts = t.attempts + CASE WHEN t.status = 'claimed' THEN 1 ELSE 0 END,"
-    " previous_holder = CASE WHEN t.status = 'claimed' THEN t.holder"
-    "   WHEN t.previous_holder = :me THEN NULL ELSE t.previous_holder END"
-)
-TAKEABLE = f"(t.status = 'open' OR ({LAPSED} AND t.attempts + 1 < t.max_attempts)) AND {CLAIMABLE}"
-"""Open, or a lapsed claim with attempts left (taking it over counts the lapse), and claimable by :me."""
+def claim_set(d: Sqlite) -> str:
+    """The UPDATE that takes a task for :me (the WHERE is the caller's)."""
+    return (
+        "UPDATE tasks AS t SET status = 'claimed', holder = :me, claimed_at = :now,"
+        f" lease_expires_at = :now + {d.least('COALESCE(:lease, t.lease_seconds)', ':lease_age')}, progress = 0,"
+        " updated_at = :now, attempts = t.attempts + CASE WHEN t.status = 'claimed' THEN 1 ELSE 0 END,"
+        " previous_holder = CASE WHEN t.status = 'claimed' THEN t.holder"
+        "   WHEN t.previous_holder = :me THEN NULL ELSE t.previous_holder END"
+    )
+
+
+def takeable(d: Sqlite) -> str:
+    """Open, or a lapsed claim with attempts left (taking it over counts the lapse), and claimable by :me."""
+    return f"(t.status = 'open' OR ({LAPSED} AND t.attempts + 1 < t.max_attempts)) AND {claimable(d)}"
+
+
+TAKEABLE = takeable(dialect.SQLITE)
 CANDIDATES = 8
 """How many of the best takeable tasks one snapshot offers the take: a claimer that loses the best one to
 another claimer takes the next without reading the queue again."""
@@ -341,23 +353,24 @@ else or waiting on a dependency (`unmet_deps`, kept by triggers), and the range 
 capabilities is read only for a caller that declared some."""
 
 
-def best(*, requiring: bool, limit: int) -> str:
+def best(d: Sqlite, *, requiring: bool, limit: int) -> str:
     """The ids of the best `limit` takeable tasks for :me, best first (priority, then age): the queue's ranges
     and the lapsed claims with attempts left, each read in index order and stopped at `limit`."""
     ranges = [QUEUE_RANGES["anyone"], QUEUE_RANGES["assigned"]] + ([QUEUE_RANGES["requiring"]] if requiring else [])
     parts = [
-        f" SELECT * FROM (SELECT t.id, t.priority FROM tasks t INDEXED BY {where} AND {CLAIMABLE}"
-        f"  ORDER BY t.priority DESC, t.id LIMIT {limit})"
+        f" SELECT * FROM (SELECT t.id, t.priority FROM tasks t INDEXED BY {where} AND {claimable(d)}"
+        f"  ORDER BY t.priority DESC, t.id LIMIT {limit}) AS r"
         for where in ranges
     ]
     parts.append(
         f" SELECT * FROM (SELECT t.id, t.priority FROM tasks t WHERE t.id IN ({LAPSED_IDS})"
-        f"  AND t.attempts + 1 < t.max_attempts AND {CLAIMABLE} ORDER BY t.priority DESC, t.id LIMIT {limit})"
+        f"  AND t.attempts + 1 < t.max_attempts AND {claimable(d)} ORDER BY t.priority DESC, t.id LIMIT {limit}) AS l"
     )
-    return "SELECT id FROM (" + " UNION ALL".join(parts) + f") ORDER BY priority DESC, id LIMIT {limit}"
+    return "SELECT id FROM (" + " UNION ALL".join(parts) + f") AS b ORDER BY priority DESC, id LIMIT {limit}"
 
 
-HAS_CAPABILITIES = f"SELECT EXISTS (SELECT 1 FROM agents a, {json_values('a.capabilities', 'c')} WHERE a.id = :me)"
+def has_capabilities(d: Sqlite) -> str:
+    return f"SELECT EXISTS (SELECT 1 FROM agents a, {d.json_values('a.capabilities', 'c')} WHERE a.id = :me)"
 
 
 async def claim(db: Database, actor: Actor, task_id: int | None, lease: float | None) -> int | None:
@@ -392,36 +405,50 @@ async def claim(db: Database, actor: Actor, task_id: int | None, lease: float | 
 def _candidates(tx: Tx, actor: Actor) -> list[int]:
     """The best few takeable tasks for `actor`, best first (in a read snapshot: no lock is held)."""
     params = actor.params()
-    requiring = bool(tx.scalar(HAS_CAPABILITIES, params))
-    return [int(r["id"]) for r in tx.execute(best(requiring=requiring, limit=CANDIDATES), params)]
+    d = dialect.of(tx)
+    requiring = bool(tx.scalar(has_capabilities(d), params))
+    return [int(r["id"]) for r in tx.execute(best(d, requiring=requiring, limit=CANDIDATES), params)]
 
 
+@locks_its_rows
 def _take_first(tx: Tx, actor: Actor, candidates: list[int], lease: float | None) -> int | None:
-    """Under the write lock: take the first candidate that is still takeable by `actor` (re-checked on its
-    row by id), or None when others took them all meanwhile."""
+    """In the write: take the first candidate that is still takeable by `actor` (re-checked on its row by id;
+    on PostgreSQL the row is locked as it is read, and a candidate another claimer is taking is skipped), or
+    None when others took them all meanwhile."""
     params = actor.params(lease=lease, lease_age=actor.limits.lease_age)
+    d = dialect.of(tx)
     for task_id in candidates:
         target = tx.fetchone(
-            f"SELECT t.id, t.status, t.holder FROM tasks t WHERE t.id = :id AND {TAKEABLE}", {**params, "id": task_id}
+            f"SELECT t.id, t.status, t.holder FROM tasks t WHERE t.id = :id AND {takeable(d)}{d.FOR_THE_TAKE_OF_ANY}",
+            {**params, "id": task_id},
         )
         if target is not None:
             return _take(tx, actor, target, params)
     return None
 
 
+@locks_its_rows
 def _claim(tx: Tx, actor: Actor, task_id: int | None, lease: float | None) -> int | None:
-    """Pick and take under the write lock: the given task, or (when every snapshot's candidates were lost to
-    other claimers) the best one."""
+    """Pick and take in the write: the given task (on PostgreSQL waiting for a claimer that holds its row, then
+    re-checking it), or, when every snapshot's candidates were lost to other claimers, the best one: the first
+    of the best few still takeable (FOR UPDATE SKIP LOCKED on PostgreSQL, so none is taken twice and a task
+    another claimer holds does not hide the next one)."""
     params = actor.params(lease=lease, lease_age=actor.limits.lease_age)
+    d = dialect.of(tx)
     if task_id is None:
-        requiring = bool(tx.scalar(HAS_CAPABILITIES, params))
+        requiring = bool(tx.scalar(has_capabilities(d), params))
+        # SQLite, under its write lock: the best one. PostgreSQL: the queue in order, skipping the rows other
+        # claimers are taking right now — however many they are, so the answer is never a false "none ready".
+        among = f"t.id IN ({best(d, requiring=requiring, limit=CANDIDATES)})" if not d.FOR_THE_TAKE_OF_ANY else "true"
         target = tx.fetchone(
-            f"SELECT t.id, t.status, t.holder FROM tasks t WHERE t.id = ({best(requiring=requiring, limit=1)})",
+            f"SELECT t.id, t.status, t.holder FROM tasks t WHERE {among} AND {takeable(d)}"
+            f" ORDER BY t.priority DESC, t.id LIMIT 1{d.FOR_THE_TAKE_OF_ANY}",
             params,
         )
     else:
         target = tx.fetchone(
-            f"SELECT t.id, t.status, t.holder FROM tasks t WHERE t.id = :id AND {TAKEABLE}", {**params, "id": task_id}
+            f"SELECT t.id, t.status, t.holder FROM tasks t WHERE t.id = :id AND {takeable(d)}{d.FOR_THE_TAKE}",
+            {**params, "id": task_id},
         )
     if target is None:
         return None
@@ -436,7 +463,8 @@ def _take(tx: Tx, actor: Actor, target: Row, params: dict[str, object]) -> int:
         assert found is not None
         lapse = Lapse.of(found, actor.now)
     taken = tx.execute(
-        f"{CLAIM_SET} WHERE t.id = :id RETURNING id, attempts, lease_expires_at", {**params, "id": target["id"]}
+        f"{claim_set(dialect.of(tx))} WHERE t.id = :id RETURNING id, attempts, lease_expires_at",
+        {**params, "id": target["id"]},
     )[0]
     if lapse is not None:
         record_lapse(tx, actor, lapse, now="open")
@@ -497,9 +525,11 @@ async def why_nothing_ready(db: Database, actor: Actor) -> str:
 
 
 def locked_task(tx: Tx, task_id: int) -> Row:
-    """The task's row inside a write (the write lock keeps it as read until the commit)."""
+    """The task's row inside a write, kept as read until the commit (SQLite's write lock; on PostgreSQL the
+    row's lock, which a claim taking it waits for or skips)."""
     row = tx.fetchone(
-        "SELECT t.*, (SELECT name FROM agents WHERE id = t.holder) AS holder_name FROM tasks t WHERE t.id = ?",
+        "SELECT t.*, (SELECT name FROM agents WHERE id = t.holder) AS holder_name FROM tasks t WHERE t.id = ?"
+        + dialect.of(tx).FOR_THE_TAKE,
         (task_id,),
     )
     if row is None:

@@ -4,7 +4,7 @@ Claude Code hook (servers/cli/hook.py) reads the brief without importing pydanti
 
 from __future__ import annotations
 
-from shared.store.tasks.dialect import json_values
+from shared.store.tasks.dialect import SQLITE, Sqlite
 from shared.store.team.live import live_session_sql
 
 LAPSED = "(t.status = 'claimed' AND (t.lease_expires_at < :now OR NOT " + live_session_sql("t.holder") + "))"
@@ -12,8 +12,8 @@ LAPSED = "(t.status = 'claimed' AND (t.lease_expires_at < :now OR NOT " + live_s
 LAPSED_IDS = (
     "SELECT lt.id FROM tasks lt WHERE lt.status = 'claimed' AND lt.lease_expires_at < :now"
     " UNION ALL"
-    " SELECT lt.id FROM agents la CROSS JOIN tasks lt ON lt.holder = la.id AND lt.status = 'claimed'"
-    " WHERE lt.lease_expires_at >= :now AND NOT " + live_session_sql("la.id")
+    " SELECT lt.id FROM agents la CROSS JOIN tasks lt WHERE lt.holder = la.id AND lt.status = 'claimed'"
+    " AND lt.lease_expires_at >= :now AND NOT " + live_session_sql("la.id")
 )
 """The ids of the claims LAPSED describes, found through indexes rather than by testing every claimed task:
 leases past their expiry, and the claims of agents without a live session (agents are few, and a claim's
@@ -28,12 +28,23 @@ UNMET_DEPS = (
     " WHERE d.task_id = t.id AND dt.status != 'done')"
 )
 """Whether task `t` waits on a dependency that is not done."""
-CLAIMABLE = (
-    f"(NOT {UNMET_DEPS}"
-    " AND (t.not_before IS NULL OR t.not_before <= :now)"
-    " AND (t.assignee IS NULL OR t.assignee = :me)"
-    f" AND NOT EXISTS (SELECT 1 FROM {json_values('t.requires', 'r')} WHERE r.value NOT IN ("
-    f"   SELECT c.value FROM agents a, {json_values('a.capabilities', 'c')} WHERE a.id = :me)))"
-)
-"""Whether :me may take this task now, its status aside."""
-READY = f"({EFFECTIVE_STATUS} = 'open' AND {CLAIMABLE})"
+
+
+def claimable(d: Sqlite) -> str:
+    """Whether :me may take this task now, its status aside (in dialect `d`)."""
+    return (
+        f"(NOT {UNMET_DEPS}"
+        " AND (t.not_before IS NULL OR t.not_before <= :now)"
+        " AND (t.assignee IS NULL OR t.assignee = :me)"
+        f" AND NOT EXISTS (SELECT 1 FROM {d.json_values('t.requires', 'r')} WHERE r.value NOT IN ("
+        f"   SELECT c.value FROM agents a, {d.json_values('a.capabilities', 'c')} WHERE a.id = :me)))"
+    )
+
+
+def ready(d: Sqlite) -> str:
+    """Whether :me may take this task now: open (or a lapsed claim) and claimable (in dialect `d`)."""
+    return f"({EFFECTIVE_STATUS} = 'open' AND {claimable(d)})"
+
+
+CLAIMABLE = claimable(SQLITE)
+READY = ready(SQLITE)

@@ -1,5 +1,5 @@
-"""The SQLite-specific SQL of the team stores (agents, presence, health, metrics) and the audit trail,
-named in one place so another engine can later supply its own forms without touching a tool.
+"""The engine-specific SQL of the team stores (agents, presence, health, metrics) and the audit trail, named
+once per engine: `of(tx)` gives the engine's forms.
 
 Everything else those stores write is plain SQL (RETURNING and ON CONFLICT included). Percentiles are
 ranked in Python (shared/store/team/metrics.py), not with an engine's window or percentile functions.
@@ -7,36 +7,83 @@ ranked in Python (shared/store/team/metrics.py), not with an engine's window or 
 
 from __future__ import annotations
 
+from typing import Protocol
+
+
+class HasEngine(Protocol):
+    engine: str
+
+
 NOCASE = "COLLATE NOCASE"
-"""Compare or order text without regard to ASCII case (agent names)."""
+"""Compare or order text without regard to case (agent names): SQLite's collation, and on PostgreSQL the ICU
+collation of that name made by shared/db/migrations_pg/0016_schema.sql."""
 
 QUICK_CHECK = "PRAGMA quick_check(3)"
-"""The file's integrity check: rows of damage found (at most three), or one row 'ok'."""
-
-ROWS_CHANGED = "SELECT changes()"
-"""How many rows the previous statement of this connection changed."""
-
-
-def greatest(*values: str) -> str:
-    """The largest of several values in one row (SQLite's scalar max; elsewhere GREATEST)."""
-    return f"max({', '.join(values)})"
+"""The file's integrity check (SQLite only): rows of damage found (at most three), or one row 'ok'."""
 
 
 def count_if(condition: str) -> str:
-    """An aggregate counting the rows where `condition` holds (SQLite sums booleans as 0/1)."""
-    return f"sum({condition})"
+    """An aggregate counting the rows where `condition` holds (NULL over no rows, as sum is; both engines)."""
+    return f"sum(CASE WHEN {condition} THEN 1 ELSE 0 END)"
 
 
-def json_array_of(value: str) -> str:
-    """An aggregate collecting `value` of each row into a JSON array (text)."""
-    return f"json_group_array({value})"
+class Sqlite:
+    """SQLite's forms."""
+
+    @staticmethod
+    def greatest(*values: str) -> str:
+        """The largest of several values in one row (SQLite's scalar max)."""
+        return f"max({', '.join(values)})"
+
+    @staticmethod
+    def json_array_of(value: str) -> str:
+        """An aggregate collecting `value` of each row into a JSON array (text; '[]' over no rows)."""
+        return f"json_group_array({value})"
+
+    @staticmethod
+    def json_field(column: str, key: str) -> str:
+        """The top-level `key` of the JSON object stored as text in `column`."""
+        return f"json_extract({column}, '$.{key}')"
+
+    @staticmethod
+    def hour_of(column: str) -> str:
+        """The start of the hour a unix time falls in, as a REAL (CAST truncates toward zero in SQLite)."""
+        return f"CAST({column} / 3600 AS INTEGER) * 3600.0"
+
+    @staticmethod
+    def whole(expression: str) -> str:
+        """A non-negative number without its fraction, as an integer."""
+        return f"CAST({expression} AS INTEGER)"
 
 
-def json_field(column: str, key: str) -> str:
-    """The top-level `key` of the JSON object stored as text in `column`."""
-    return f"json_extract({column}, '$.{key}')"
+class Postgres(Sqlite):
+    """PostgreSQL's forms (its CAST to an integer rounds, so truncation is spelled out)."""
+
+    @staticmethod
+    def greatest(*values: str) -> str:
+        return f"GREATEST({', '.join(values)})"
+
+    @staticmethod
+    def json_array_of(value: str) -> str:
+        return f"COALESCE(CAST(json_agg({value}) AS text), '[]')"
+
+    @staticmethod
+    def json_field(column: str, key: str) -> str:
+        return f"(CAST({column} AS json) ->> '{key}')"
+
+    @staticmethod
+    def hour_of(column: str) -> str:
+        return f"floor({column} / 3600) * 3600.0"
+
+    @staticmethod
+    def whole(expression: str) -> str:
+        return f"CAST(trunc({expression}) AS BIGINT)"
 
 
-def hour_of(column: str) -> str:
-    """The start of the hour a unix time falls in, as a REAL (CAST truncates toward zero in SQLite)."""
-    return f"CAST({column} / 3600 AS INTEGER) * 3600.0"
+SQLITE = Sqlite()
+POSTGRES = Postgres()
+
+
+def of(where: HasEngine) -> Sqlite:
+    """The dialect of the engine a Tx or a Database runs on."""
+    return POSTGRES if where.engine == "postgresql" else SQLITE

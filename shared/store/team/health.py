@@ -20,25 +20,28 @@ from typing import Literal
 from shared import __version__
 from shared.actor import Actor
 from shared.config import Settings
-from shared.db.connection import Database, Tx, latest_version
+from shared.db.connection import Database, Tx
 from shared.models.monitoring import DatabaseInfo, Health, HealthReason, HealthStatus, ProcessInfo, WorkInfo
 from shared.rules import counts
 from shared.rules.clock import iso
 from shared.store.mail import send as messages
 from shared.store.tasks.queries import LAPSED_IDS, UNMET_DEPS
-from shared.store.team import metrics
+from shared.store.team import dialect, metrics
 from shared.store.team.agents import live_session_sql, live_sessions_sql
-from shared.store.team.dialect import QUICK_CHECK, count_if, greatest
+from shared.store.team.dialect import QUICK_CHECK, count_if
 
 MIB = 1024 * 1024
 Severity = Literal["degraded", "unhealthy"]
-READY_SINCE = greatest(
-    "t.updated_at",
-    "COALESCE(t.not_before, 0)",
-    "COALESCE((SELECT max(dt.completed_at) FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on"
-    " WHERE d.task_id = t.id), 0)",
-)
-"""When an open task became ready: created or released, scheduled time passed, last dependency done."""
+
+
+def ready_since(d: dialect.Sqlite) -> str:
+    """When an open task became ready: created or released, scheduled time passed, last dependency done."""
+    return d.greatest(
+        "t.updated_at",
+        "COALESCE(t.not_before, 0)",
+        "COALESCE((SELECT max(dt.completed_at) FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on"
+        " WHERE d.task_id = t.id), 0)",
+    )
 
 
 SCAN_CAP = counts.CAP
@@ -80,7 +83,10 @@ def _size(path: Path) -> int:
 
 async def run_integrity_check(db: Database, *, now: float) -> str:
     """Run PRAGMA quick_check now (it reads the whole file) and record its result for every process's
-    health calls; returns the result ('ok' or the damage found)."""
+    health calls; returns the result ('ok' or the damage found). On PostgreSQL there is no file to check:
+    'skipped', nothing recorded."""
+    if db.engine == "postgresql":
+        return "skipped"
     began = time.perf_counter()
     rows = await db.fetchall(QUICK_CHECK)
     result = "; ".join(str(r[0]) for r in rows) or "ok"
@@ -110,6 +116,16 @@ async def database_info(db: Database, *, integrity: bool, now: float | None = No
     with its age, or 'skipped' before the first), sizes of the file and its WAL, free disk."""
     at = time.time() if now is None else now
     quick, age = "skipped", None
+    if db.engine == "postgresql":  # no file to check, no WAL file, the disk is the server's
+        return DatabaseInfo(
+            path=db.shown,
+            schema_version=await db.schema_version(),
+            schema_expected=db.latest_version(),
+            quick_check=quick,
+            size_bytes=await db.size_bytes() or 0,
+            wal_bytes=0,
+            free_disk_bytes=None,
+        )
     if integrity:
         quick, age = await run_integrity_check(db, now=at), 0.0
     else:
@@ -117,14 +133,14 @@ async def database_info(db: Database, *, integrity: bool, now: float | None = No
         if last is not None:
             quick, age = last[0], round(max(at - last[1], 0.0), 1)
     return DatabaseInfo(
-        path=str(db.path),
+        path=db.shown,
         schema_version=await db.schema_version(),
-        schema_expected=latest_version(),
+        schema_expected=db.latest_version(),
         quick_check=quick,
         quick_check_age_seconds=age,
-        size_bytes=_size(db.path),
-        wal_bytes=_size(db.path.with_name(db.path.name + "-wal")),
-        free_disk_bytes=shutil.disk_usage(db.path.parent).free,
+        size_bytes=await db.size_bytes() or 0,
+        wal_bytes=_size(Path(db.shown + "-wal")),
+        free_disk_bytes=shutil.disk_usage(Path(db.shown).parent).free,
     )
 
 
@@ -137,12 +153,15 @@ def _work(tx: Tx, at: Actor, limits: Limits, overdue_acks: int) -> WorkInfo:
     # Bounded: at most SCAN_CAP open tasks are looked at, the longest unchanged first (a task's ready time is
     # never before its last change, so the oldest ready task is among them unless SCAN_CAP are blocked).
     ready_sql = (
-        f"SELECT * FROM (SELECT t.id, {READY_SINCE} AS since FROM tasks t INDEXED BY tasks_open_by_update"
+        f"SELECT * FROM (SELECT t.id, {ready_since(dialect.of(tx))} AS since FROM tasks t"
+        " INDEXED BY tasks_open_by_update"
         f" WHERE t.status = 'open' AND NOT {UNMET_DEPS} AND (t.not_before IS NULL OR t.not_before <= :now)"
-        f" ORDER BY t.updated_at LIMIT {SCAN_CAP + 1})"
+        f" ORDER BY t.updated_at LIMIT {SCAN_CAP + 1}) AS r"
     )
-    ready = tx.fetchone(f"SELECT count(*) AS n, min(since) AS oldest FROM ({ready_sql})", params)
-    stuck = tx.execute(f"SELECT id FROM ({ready_sql}) WHERE since < :stuck_before ORDER BY since, id LIMIT 20", params)
+    ready = tx.fetchone(f"SELECT count(*) AS n, min(since) AS oldest FROM ({ready_sql}) AS s", params)
+    stuck = tx.execute(
+        f"SELECT id FROM ({ready_sql}) AS s WHERE since < :stuck_before ORDER BY since, id LIMIT 20", params
+    )
     lapsed = tx.execute(f"SELECT t.id FROM tasks t WHERE t.id IN ({LAPSED_IDS}) ORDER BY t.id LIMIT 20", params)
     late = tx.execute("SELECT id FROM proposals WHERE status = 'open' AND deadline < :now ORDER BY id LIMIT 20", params)
     return WorkInfo(
@@ -186,8 +205,10 @@ def reasons(d: DatabaseInfo, w: WorkInfo, limits: Limits) -> list[HealthReason]:
             "upgrade Roundtable everywhere (uvx --refresh …) and restart the clients",
             "unhealthy",
         )
-    free = f"{d.free_disk_bytes / MIB:.0f} MiB free"
-    if d.free_disk_bytes < limits.disk_full_bytes:
+    free = f"{(d.free_disk_bytes or 0) / MIB:.0f} MiB free"
+    if d.free_disk_bytes is None:
+        pass  # PostgreSQL: the server's disk is its administrator's to watch
+    elif d.free_disk_bytes < limits.disk_full_bytes:
         add(
             "disk_full",
             f"the disk holding the database has {free}; writes will fail soon — free space now",

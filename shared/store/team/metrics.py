@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from shared.db.connection import Database, Row, Tx
 from shared.errors import NotFound
 from shared.rules.clock import iso
-from shared.store.team.dialect import ROWS_CHANGED, count_if, greatest, hour_of, json_field
+from shared.store.team import dialect
+from shared.store.team.dialect import count_if
 
 if TYPE_CHECKING:  # the result models load where a report is built, not when a server starts and records
     from shared.models.monitoring import Metrics, SlowCall, ToolStats, Totals
@@ -59,7 +60,7 @@ def _record(tx: Tx, samples: Sequence[Sample], latest: dict[str, float]) -> None
         [(ts, agent, server, tool, secs, bucket(secs), error) for ts, agent, server, tool, secs, error in samples],
     )
     tx.executemany(
-        f"UPDATE agents SET last_active = {greatest('COALESCE(last_active, 0)', '?')} WHERE id = ?",
+        f"UPDATE agents SET last_active = {dialect.of(tx).greatest('COALESCE(last_active, 0)', '?')} WHERE id = ?",
         [(ts, agent) for agent, ts in latest.items()],
     )
 
@@ -105,17 +106,18 @@ OLD_SAMPLES = (
 
 
 def _fold(tx: Tx, params: dict[str, Any], expired_before: float) -> int:
+    d = dialect.of(tx)
     tx.execute(
         "INSERT INTO tool_call_hours(hour, server, tool, agent_id, error, bucket, calls, seconds, max_seconds)"
-        f" SELECT {hour_of('ts')}, server, tool, COALESCE(agent_id, ''), COALESCE(error, ''),"
+        f" SELECT {d.hour_of('ts')}, server, tool, COALESCE(agent_id, ''), COALESCE(error, ''),"
         f" bucket, count(*), sum(seconds), max(seconds) FROM tool_calls WHERE {OLD_SAMPLES}"
         " GROUP BY 1, 2, 3, 4, 5, 6"
-        " ON CONFLICT(hour, server, tool, agent_id, error, bucket) DO UPDATE SET calls = calls + excluded.calls,"
-        f" seconds = seconds + excluded.seconds, max_seconds = {greatest('max_seconds', 'excluded.max_seconds')}",
+        " ON CONFLICT(hour, server, tool, agent_id, error, bucket) DO UPDATE SET"
+        " calls = tool_call_hours.calls + excluded.calls, seconds = tool_call_hours.seconds + excluded.seconds,"
+        f" max_seconds = {d.greatest('tool_call_hours.max_seconds', 'excluded.max_seconds')}",
         params,
     )
-    tx.execute(f"DELETE FROM tool_calls WHERE {OLD_SAMPLES}", params)
-    folded = int(tx.scalar(ROWS_CHANGED) or 0)
+    folded = len(tx.execute(f"DELETE FROM tool_calls WHERE {OLD_SAMPLES} RETURNING 1", params))
     tx.execute("DELETE FROM tool_call_hours WHERE hour < ?", (expired_before,))
     return folded
 
@@ -201,7 +203,7 @@ within ±12 %) instead of ranking every sample in Python, so a busy window costs
 def _many_samples(tx: Tx, q: Query) -> bool:
     where, params = q.where("c.ts")
     some = f"SELECT 1 FROM tool_calls c WHERE {where} LIMIT {EXACT_MAX + 1}"
-    return int(tx.scalar(f"SELECT count(*) FROM ({some})", params)) > EXACT_MAX
+    return int(tx.scalar(f"SELECT count(*) FROM ({some}) AS s", params)) > EXACT_MAX
 
 
 def exact_stats(tx: Tx, q: Query) -> list[ToolStats]:
@@ -254,7 +256,7 @@ def histogram_stats(tx: Tx, q: Query) -> list[ToolStats]:
         f"  1 AS calls, c.seconds, c.seconds AS max_seconds FROM tool_calls c WHERE {raw_where}"
         " UNION ALL"
         f" SELECT c.server, c.tool, {q.agent_column('c.agent_id')} AS agent_id, c.error, c.bucket, c.calls,"
-        f"  c.seconds, c.max_seconds FROM tool_call_hours c WHERE {hour_where})"
+        f"  c.seconds, c.max_seconds FROM tool_call_hours c WHERE {hour_where}) AS u"
         " GROUP BY 1, 2, 3, 4, 5",
         {**params, **hour_params},
     )
@@ -329,7 +331,7 @@ def totals(tx: Tx, q: Query, tools: Sequence[ToolStats]) -> Totals:
     from shared.models.monitoring import Totals
 
     window = {"since": q.since, "until": q.until, "agent": q.agent_id}
-    mine = "AND (:agent IS NULL OR {} = :agent)"
+    mine = "AND (CAST(:agent AS TEXT) IS NULL OR {} = :agent)"
     sent = tx.fetchone(
         f"SELECT {BY_AGENTS} AS agents, {NOTICES} AS notices FROM messages INDEXED BY messages_by_time"
         f" WHERE created_at >= :since AND created_at < :until {mine.format('sender_id')}",
@@ -347,7 +349,7 @@ def totals(tx: Tx, q: Query, tools: Sequence[ToolStats]) -> Totals:
             # A claim that lapsed on its last attempt fails the task too (recorded by the sweep).
             "SELECT CASE WHEN kind = 'task.lease_lapsed' THEN 'task.failed' ELSE kind END AS kind, count(*) AS n"
             " FROM events INDEXED BY events_by_time WHERE (kind IN ('task.created', 'task.completed', 'task.failed')"
-            f"  OR (kind = 'task.lease_lapsed' AND {json_field('data', 'now')} = 'failed'))"
+            f"  OR (kind = 'task.lease_lapsed' AND {dialect.of(tx).json_field('data', 'now')} = 'failed'))"
             f" AND ts >= :since AND ts < :until {mine.format('agent_id')} GROUP BY 1",
             window,
         )

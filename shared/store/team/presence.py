@@ -18,15 +18,16 @@ from shared.models.monitoring import AgentInfo, Claim, Presence
 from shared.rules.clock import iso
 from shared.store.mail import inbox
 from shared.store.tasks.queries import LAPSED
+from shared.store.team import dialect
 from shared.store.team.agents import live_session_sql, live_sessions_sql
-from shared.store.team.dialect import NOCASE, json_array_of
+from shared.store.team.dialect import NOCASE
 
 PRESENCE = (
     f"(CASE WHEN {live_session_sql('a.id')} THEN"
     " (CASE WHEN COALESCE(a.last_active, a.created_at) >= :active_after THEN 'online' ELSE 'idle' END)"
     " ELSE 'offline' END)"
 )
-ORDER = f"CASE presence WHEN 'online' THEN 0 WHEN 'idle' THEN 1 ELSE 2 END, a.name {NOCASE}"
+ORDER = f"CASE {PRESENCE} WHEN 'online' THEN 0 WHEN 'idle' THEN 1 ELSE 2 END, a.name {NOCASE}"
 MAX_AGENTS = 200
 CLAIMS_SHOWN = 10
 """An agent's claim list in agent_status stops here; the rest is a count (`more_claims`)."""
@@ -37,8 +38,8 @@ def presence_rows(tx: Tx, at: Actor, *, agent_id: str | None = None) -> list[Row
     where = "WHERE a.id = :agent" if agent_id is not None else ""
     return tx.execute(
         f"SELECT a.*, {PRESENCE} AS presence,"
-        f" (SELECT {json_array_of('server')} FROM"
-        f"  (SELECT DISTINCT s.server {live_sessions_sql('a.id')} ORDER BY s.server)) AS servers"
+        f" (SELECT {dialect.of(tx).json_array_of('server')} FROM"
+        f"  (SELECT DISTINCT s.server {live_sessions_sql('a.id')} ORDER BY s.server) AS l) AS servers"
         f" FROM agents a {where} ORDER BY {ORDER} LIMIT :limit",
         at.params(agent=agent_id, limit=MAX_AGENTS),
     )

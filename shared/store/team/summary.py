@@ -19,7 +19,7 @@ def task_counts(tx: Tx, at: Actor) -> dict[str, int]:
     found: dict[str, int] = {}
     for status in ("open", "blocked", "done", "failed", "cancelled"):  # each counted up to CAP + 1
         some = f"SELECT 1 FROM tasks WHERE status = ? LIMIT {counts.CAP + 1}"
-        n = int(tx.scalar(f"SELECT count(*) FROM ({some})", (status,)))
+        n = int(tx.scalar(f"SELECT count(*) FROM ({some}) AS s", (status,)))
         if n:
             found[status] = n
     rows = tx.execute(

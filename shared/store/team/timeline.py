@@ -15,6 +15,7 @@ from collections import defaultdict
 from shared.db.connection import Tx
 from shared.models.dashboard import SeriesPoint, Timeline, ToolSeries
 from shared.rules.clock import iso
+from shared.store.team import dialect
 from shared.store.team.metrics import bucket_middle
 
 TOOLS_SHOWN = 8
@@ -34,7 +35,7 @@ def series(tx: Tx, *, since: float, until: float, slots: int = 12) -> Timeline:
     """p50/p95 per slot for the busiest TOOLS_SHOWN tools between `since` and `until`."""
     width = (until - since) / slots
     rows = tx.execute(
-        "SELECT tool, CAST((ts - :since) / :width AS INTEGER) AS slot, bucket, count(*) AS n"
+        f"SELECT tool, {dialect.of(tx).whole('(ts - :since) / :width')} AS slot, bucket, count(*) AS n"
         " FROM tool_calls INDEXED BY tool_calls_by_ts WHERE ts >= :since AND ts < :until GROUP BY 1, 2, 3",
         {"since": since, "until": until, "width": width},
     )

@@ -16,7 +16,7 @@ from shared.store.team import agents, metrics, presence
 from tests.agents import join, mail
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 TIMEOUT, IDLE, RETENTION = 30.0, 300.0, 7 * 86400.0
 

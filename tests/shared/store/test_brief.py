@@ -12,7 +12,7 @@ from shared.store.tasks import queue as tasks
 from tests.agents import join, mail
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 
 async def test_a_new_agent_is_told_who_it_is_and_that_nothing_waits(db: Database, clock: FakeClock) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from shared.actor import Actor
 from shared.db.connection import Database, Tx
-from shared.store.tasks import changes
+from shared.store.tasks import changes, dialect
 from shared.store.tasks import queue as task_store
 from tests.agents import join
 from tests.conftest import FakeClock
@@ -60,7 +60,9 @@ async def test_the_claim_under_the_write_lock_reads_its_candidates_by_primary_ke
         pick = " | ".join(
             str(r[3])
             for r in await db.fetchall(
-                "EXPLAIN QUERY PLAN " + task_store.best(requiring=requiring, limit=task_store.CANDIDATES), me.params()
+                "EXPLAIN QUERY PLAN "
+                + task_store.best(dialect.SQLITE, requiring=requiring, limit=task_store.CANDIDATES),
+                me.params(),
             )
         )
         assert "tasks_queue_for_anyone" in pick and "tasks_queue_assigned (assignee=?)" in pick, pick

@@ -20,7 +20,7 @@ from shared.store.proposals import settle as closing
 from tests.agents import join
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 TIMEOUT = 30.0
 HOUR = 3600.0

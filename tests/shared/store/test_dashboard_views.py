@@ -15,7 +15,7 @@ from shared.store.team import metrics, timeline
 from tests.agents import join, mail
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 
 async def test_the_mail_overview_shows_every_message_with_each_recipients_state(

@@ -10,6 +10,7 @@ import pytest
 from shared.db.connection import Database
 from shared.rules import counts
 from shared.store import events, retention
+from shared.store.mail import dialect as mail_dialect
 from shared.store.mail import inbox
 from shared.store.mail import send as messages
 from shared.store.tasks import changes
@@ -141,7 +142,7 @@ async def test_event_log_by_kind_prefix_merges_each_kind_newest_first(db: Databa
 
 def _store_queries() -> list[tuple[str, dict[str, object], str]]:
     params: dict[str, object] = {"me": "x", "now": 1.0, "after": 0, "limit": 20, "live_after": 0.0}
-    unread = inbox.mine_ids(inbox.InboxFilter(), params, bounded=True)
+    unread = inbox.mine_ids(inbox.InboxFilter(), params, bounded=True, d=mail_dialect.SQLITE)
     return [
         (unread, params, "message_recipients_unread"),
         ("SELECT id FROM tasks t WHERE t.status = 'open' ORDER BY t.priority DESC, t.id LIMIT 5", {}, "tasks_"),

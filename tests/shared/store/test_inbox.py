@@ -12,7 +12,7 @@ from shared.store.mail import send as messages
 from tests.agents import join, mail
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 
 async def test_the_team_unread_counts_equal_each_agents_own(db: Database, clock: FakeClock) -> None:

@@ -3,6 +3,8 @@ bounded and still answer long windows from the histogram."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from shared.db.connection import Database, Tx
@@ -10,7 +12,7 @@ from shared.store.team import metrics
 from tests.agents import join
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 DAY = 86400.0
 
@@ -106,9 +108,8 @@ async def test_totals_count_messages_and_tasks_in_the_window(db: Database, clock
             tx.execute("INSERT INTO events(ts, agent_id, kind) VALUES (?, ?, ?)", (clock(), ana.id, kind))
         for state in ("open", "failed"):  # a lapse on the last attempt fails the task
             tx.execute(
-                "INSERT INTO events(ts, agent_id, kind, data)"
-                " VALUES (?, ?, 'task.lease_lapsed', json_object('now', ?))",
-                (clock(), ana.id, state),
+                "INSERT INTO events(ts, agent_id, kind, data) VALUES (?, ?, 'task.lease_lapsed', ?)",
+                (clock(), ana.id, json.dumps({"now": state})),
             )
 
     await db.write(setup)

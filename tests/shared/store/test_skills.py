@@ -12,7 +12,7 @@ from shared.store.knowledge import skills
 from tests.agents import author
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 
 def P(name: str, **kw: object) -> SkillParameter:

@@ -20,10 +20,11 @@ from shared.store.tasks import queries as task_queries
 from shared.store.tasks import queue as store
 from shared.store.tasks.queries import TaskFilter
 from shared.store.team import agents
+from shared.store.team import dialect as team_dialect
 from tests.agents import join
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 TIMEOUT = 30.0
 
@@ -294,7 +295,7 @@ async def test_filters_by_status_tag_text_and_mine(db: Database, clock: FakeCloc
 
 async def lapse_events(db: Database, task_id: int) -> list[tuple[str, str]]:
     rows = await db.fetchall(
-        "SELECT agent_id AS holder, json_extract(data, '$.now') AS now FROM events"
+        f"SELECT agent_id AS holder, {team_dialect.of(db).json_field('data', 'now')} AS now FROM events"
         " WHERE kind = 'task.lease_lapsed' AND object_id = ? ORDER BY id",
         (str(task_id),),
     )
@@ -346,7 +347,7 @@ async def test_the_claim_event_says_until_when_and_which_attempt(db: Database, c
 async def test_every_system_notice_of_the_queue_verifies_when_the_team_has_a_secret(
     db: Database, clock: FakeClock, db_path: Path
 ) -> None:
-    team = Settings(db_path=db_path, secret="team-secret", presence_timeout=TIMEOUT)
+    team = Settings(db=db_path, secret="team-secret", presence_timeout=TIMEOUT)
     ana, bo = (
         Actor.of(team, id=m.id, name=m.name) for m in (await join(db, clock, "ana"), await join(db, clock, "bo"))
     )

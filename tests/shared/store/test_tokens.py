@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import psycopg
 import pytest
 
 from shared.actor import Actor
@@ -14,7 +15,7 @@ from shared.store.team import presence, tokens
 from tests.agents import join
 from tests.conftest import FakeClock
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.engines("sqlite", "postgresql")]
 
 
 async def test_a_token_is_shown_once_and_only_its_hash_is_kept(db: Database, clock: FakeClock) -> None:
@@ -87,5 +88,5 @@ async def test_an_http_session_row_makes_its_agent_present_until_closed(db: Data
 
 
 async def test_the_tokens_table_refuses_an_unknown_role(db: Database) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.CheckViolation)):
         await db.write_one("INSERT INTO tokens(id, hash, agent_id, role, created_at) VALUES ('x', 'h', 'a', 'boss', 0)")

@@ -1,0 +1,228 @@
+"""The statements of one PostgreSQL transaction, in the same shape as shared/db/tx.py's Tx: the stores write one
+SQL text for both engines, with `?` and `:name` parameters, and this module hands psycopg its form.
+
+What is translated, once per distinct statement (cached), and nothing else:
+- parameters: `?` becomes `%s`, `:name` becomes `%(name)s` (a `::type` cast stays), a literal `%` doubles;
+- `INDEXED BY <index>`, SQLite's planner hint, is dropped: PostgreSQL's planner chooses from statistics.
+Everything engine-specific beyond that is named in the areas' dialects (shared/store/<area>/dialect.py), which
+answer per engine (`dialect.of(tx)`).
+
+Kept apart from postgres.py (the pool, the listener) so a short-lived process (the Claude Code hook) runs the
+same Tx on one plain psycopg connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar, cast
+
+import psycopg
+from psycopg.rows import RowMaker
+from psycopg.types.numeric import Int8Dumper
+
+from shared.db.tx import Params, Row, Tx
+from shared.errors import InvalidArgument, Unavailable
+
+T = TypeVar("T")
+
+CHANNEL = "roundtable"
+"""The LISTEN/NOTIFY channel every commit that changes the team is announced on (shared/db/postgres.py)."""
+
+_TOKEN = re.compile(
+    r"'(?:[^']|'')*'"  # a string literal, copied as it is
+    r'|"(?:[^"]|"")*"'  # a quoted identifier
+    r"|::"  # a cast, not a parameter
+    r"|:(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<q>\?)"
+    r"|(?P<pct>%)"
+    r"|(?P<hint>\bINDEXED\s+BY\s+[A-Za-z_][A-Za-z0-9_]*)",
+    re.IGNORECASE,
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def translate(sql: str) -> str:
+    """The psycopg form of a statement written for both engines (see the module docstring)."""
+
+    def one(m: re.Match[str]) -> str:
+        if m.group("name"):
+            return f"%({m.group('name')})s"
+        if m.group("q"):
+            return "%s"
+        if m.group("pct"):
+            return "%%"
+        if m.group("hint"):
+            return ""
+        return m.group(0).replace("%", "%%")  # psycopg reads % inside literals too
+
+    return _TOKEN.sub(one, sql)
+
+
+class PgRow(tuple[Any, ...]):
+    """A row read by index or by column name, like sqlite3.Row (and `dict(row)` works the same)."""
+
+    _names: dict[str, int]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            try:
+                return tuple.__getitem__(self, self._names[key])
+            except KeyError:
+                raise IndexError(f"No item with that key: {key!r}") from None
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+@functools.lru_cache(maxsize=1024)
+def _row_class(names: tuple[str, ...]) -> type[PgRow]:
+    index: dict[str, int] = {}
+    for i, name in enumerate(names):
+        index.setdefault(name, i)
+    return type("Row", (PgRow,), {"_names": index, "__slots__": ()})
+
+
+def row_factory(cursor: psycopg.Cursor[Any]) -> RowMaker[Row]:
+    """psycopg's row factory giving PgRow rows."""
+    description = cursor.description
+    if description is None:
+        return lambda values: cast(Row, PgRow(values))
+    kind = _row_class(tuple(c.name for c in description))
+    return lambda values: cast(Row, kind(values))
+
+
+def _bound(params: Params) -> Params:
+    """Parameters as psycopg binds them: a bool as the integer SQLite stores (columns are integers here)."""
+    if isinstance(params, dict):
+        return {k: int(v) if isinstance(v, bool) else v for k, v in params.items()}
+    return [int(v) if isinstance(v, bool) else v for v in params]
+
+
+class PgTx(Tx):
+    """The statements of one transaction on a psycopg connection, with Tx's methods and answers."""
+
+    engine = "postgresql"
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:  # deliberately not Tx.__init__ (no sqlite3)
+        self._pg = conn
+
+    def execute(self, sql: str, params: Params = ()) -> list[Row]:
+        with statement_errors():
+            cur = self._pg.execute(translate(sql), _bound(params))
+            return cur.fetchall() if cur.description is not None else []
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = self.execute(sql, params)
+        return rows[0] if rows else None
+
+    def executemany(self, sql: str, params: Iterable[Params]) -> None:
+        batch = [_bound(p) for p in params]
+        if not batch:
+            return
+        with statement_errors(), self._pg.cursor() as cur:
+            cur.executemany(translate(sql), batch)
+
+
+@contextlib.contextmanager
+def statement_errors() -> Iterator[None]:
+    """What a statement's failure means to the caller: a lost or refused connection is Unavailable (with the
+    fix), a number PostgreSQL cannot hold is the caller's mistake (as on SQLite); any other error is a bug in
+    our SQL and stays as it is."""
+    try:
+        yield
+    except (OverflowError, psycopg.errors.NumericValueOutOfRange):
+        raise InvalidArgument(
+            "a number is too large (the limit is 2^63-1 = 9223372036854775807); pass an id or count as listed"
+        ) from None
+    except psycopg.errors.TransactionRollback as exc:  # a deadlock or a serialization failure: nothing was written
+        raise Unavailable(
+            f"Shared database error ({type(exc).__name__}): this write collided with another and was rolled back;"
+            " retry it. Nothing was changed by this call."
+        ) from exc
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        if isinstance(exc, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable):
+            raise
+        raise unavailable(exc) from exc
+
+
+def unavailable(exc: BaseException) -> Unavailable:
+    """A PostgreSQL connection problem in terms a person can act on."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return Unavailable(
+        f"Shared database error ({first}): the PostgreSQL server cannot be reached or refused the connection; "
+        "check that it runs and that ROUNDTABLE_DB's URL, user and password are right (roundtable doctor). "
+        "Nothing was changed by this call."
+    )
+
+
+TEAM_LOCK = "SELECT pg_advisory_xact_lock(hashtext('roundtable'))"
+"""The team's writer lock: what SQLite's BEGIN IMMEDIATE gives every write, for the writes that need it
+(docs/ARCHITECTURE.md, "PostgreSQL"). Held to the end of the transaction."""
+NOTIFY = f"SELECT pg_notify('{CHANNEL}', %s)"
+"""Announce the commit to every listener (delivered at COMMIT, never on rollback); the payload is the writing
+process's token, so it does not wake itself (as SQLite's data_version does not move for its own commits)."""
+
+
+def atomic(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: str, serialize: bool = True) -> T:
+    """BEGIN, the team lock (unless `serialize` is off: the body locks the rows it changes itself), the body,
+    the notification, COMMIT; ROLLBACK on any exception (nothing is notified then)."""
+    with statement_errors():
+        conn.execute("BEGIN")
+    try:
+        if serialize:
+            with statement_errors():
+                conn.execute(TEAM_LOCK)
+        result = body(PgTx(conn))
+        with statement_errors():
+            conn.execute(NOTIFY, (origin,))
+            conn.execute("COMMIT")
+    except BaseException:
+        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def snapshot(conn: psycopg.Connection[Any], body: Callable[[Tx], T]) -> T:
+    """Reads that belong together, in one snapshot (REPEATABLE READ, read only), ended before returning."""
+    with statement_errors():
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    try:
+        return body(PgTx(conn))
+    finally:
+        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+
+
+def configure(conn: psycopg.Connection[Any]) -> None:
+    """Every Python int is sent as a BIGINT, as SQLite stores it (psycopg would pick the smallest type that
+    holds the value, and a `SELECT ?` beside a BIGINT column would then differ in type)."""
+    conn.adapters.register_dumper(int, Int8Dumper)
+
+
+def connect(url: str, **kwargs: Any) -> psycopg.Connection[Row]:
+    """A plain autocommit connection with PgRow rows and BIGINT ints (the hook's)."""
+    with statement_errors():
+        conn = psycopg.connect(url, autocommit=True, row_factory=row_factory, **kwargs)
+    configure(conn)
+    return conn
+
+
+def split_statements(script: str) -> Iterator[str]:
+    """A PostgreSQL migration script in statements: split at `;` at a line's end, outside `$$` bodies."""
+    buffer: list[str] = []
+    in_body = False
+    for line in script.splitlines():
+        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buffer.append(line)
+        in_body ^= line.count("$$") % 2 == 1
+        if not in_body and line.rstrip().endswith(";"):
+            yield "\n".join(buffer).strip()
+            buffer = []
+    if "".join(buffer).strip():
+        raise ValueError(f"incomplete SQL statement at end of migration: {' '.join(buffer)[:80]!r}")

@@ -1,0 +1,160 @@
+"""The PostgreSQL engine under concurrency, on the session's real server (tests/postgres.py): claims raced by
+16 workers, sweeps by 8, migrations by six processes, NOTIFY at commit only, and message_wait's wake-up across
+two processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import anyio
+import pytest
+
+from shared.db.connection import Database
+from shared.db.place import PostgresUrl
+from shared.db.postgres import PostgresDatabase, latest_version
+from shared.store.tasks import queue as store
+from tests.agents import join
+from tests.conftest import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+async def opened(url: str) -> PostgresDatabase:
+    db = await Database.open(PostgresUrl(url))
+    assert isinstance(db, PostgresDatabase)
+    return db
+
+
+async def test_sixteen_claimers_never_share_a_task_and_never_find_the_queue_falsely_empty(
+    postgres_url: str, clock: FakeClock
+) -> None:
+    setup = await opened(postgres_url)
+    workers = [await join(setup, clock, f"w{i}") for i in range(16)]
+    total = 400
+    for i in range(total):
+        await store.create(setup, workers[0], store.NewTask(title=f"t{i}"))
+    dbs = [await opened(postgres_url) for _ in workers]
+    taken: list[tuple[str, int]] = []
+    false_empties = 0
+
+    async def work(db: Database, me: object) -> None:
+        nonlocal false_empties
+        while True:
+            got = await store.claim(db, me, None, None)  # type: ignore[arg-type]
+            if got is None:
+                # tasks only go from open to claimed here: one still open now was open when this claim gave up
+                if await db.scalar("SELECT count(*) FROM tasks WHERE status = 'open'"):
+                    false_empties += 1
+                return
+            taken.append((me.id, got))  # type: ignore[attr-defined]
+
+    async with anyio.create_task_group() as tg:
+        for db, me in zip(dbs, workers, strict=True):
+            tg.start_soon(work, db, me)
+    ids = [t for _, t in taken]
+    assert len(ids) == total and len(set(ids)) == total, "a task was claimed twice or lost"
+    assert false_empties == 0
+    holders = await setup.fetchall("SELECT id, holder FROM tasks")
+    assert {int(r["id"]): r["holder"] for r in holders} == {t: w for w, t in taken}
+    claimed = await setup.scalar("SELECT count(*) FROM events WHERE kind = 'task.claimed'")
+    assert claimed == total
+    for db in [setup, *dbs]:
+        await db.close()
+
+
+async def test_eight_sweepers_sweep_each_lapsed_claim_once(postgres_url: str, clock: FakeClock) -> None:
+    setup = await opened(postgres_url)
+    ana = await join(setup, clock, "ana")
+    ids = [await store.create(setup, ana, store.NewTask(title=f"t{i}", lease_seconds=5)) for i in range(40)]
+    for _ in ids:
+        assert await store.claim(setup, ana, None, None) is not None
+    clock.advance(60)  # every lease ran out
+    later = ana.at(clock())
+    dbs = [await opened(postgres_url) for _ in range(8)]
+    swept: list[int] = []
+
+    async def sweeper(db: Database) -> None:
+        swept.extend(await store.sweep_lapsed(db, later))
+
+    async with anyio.create_task_group() as tg:
+        for db in dbs:
+            tg.start_soon(sweeper, db)
+    assert sorted(swept) == sorted(ids)
+    lapses = await setup.scalar("SELECT count(*) FROM events WHERE kind = 'task.lease_lapsed'")
+    assert lapses == len(ids)
+    assert await setup.scalar("SELECT count(*) FROM tasks WHERE status = 'open' AND attempts = 1") == len(ids)
+    for db in [setup, *dbs]:
+        await db.close()
+
+
+MIGRATE = """
+import anyio, sys
+from shared.db.connection import Database
+from shared.db.place import PostgresUrl
+async def main():
+    db = await Database.open(PostgresUrl(sys.argv[1]))
+    print(await db.schema_version())
+    await db.close()
+anyio.run(main)
+"""
+
+
+def test_six_processes_migrating_a_new_database_apply_each_migration_once(postgres_server: object) -> None:
+    server = postgres_server
+    name = server.create()  # type: ignore[attr-defined]
+    url = server.url(name)  # type: ignore[attr-defined]
+    try:
+        procs = [
+            subprocess.Popen([sys.executable, "-c", MIGRATE, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(6)
+        ]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [e.decode()[-500:] for _, e in outs]
+        assert {o.decode().strip() for o, _ in outs} == {str(latest_version())}
+        applied = server.sql("SELECT count(*) FROM schema_migrations", name)  # type: ignore[attr-defined]
+        assert applied == "1"
+    finally:
+        server.drop(name)  # type: ignore[attr-defined]
+
+
+async def test_a_newer_schema_is_refused_untouched(postgres_url: str) -> None:
+    db = await opened(postgres_url)
+    await db.write_one("INSERT INTO schema_migrations(version, name, applied_at) VALUES (9999, 'future', 0)")
+    await db.close()
+    with pytest.raises(Exception, match="schema version 9999"):
+        await opened(postgres_url)
+
+
+async def test_a_commit_notifies_other_processes_and_a_rollback_notifies_nothing(postgres_url: str) -> None:
+    writer, watcher = await opened(postgres_url), await opened(postgres_url)
+    assert not await watcher.wait_for_change(0.2) or True  # the first wait listens (and may look once)
+    assert not await watcher.wait_for_change(0.3)
+
+    def fails(tx: object) -> None:
+        tx.execute("INSERT INTO events(ts, kind) VALUES (1, 'x')")  # type: ignore[attr-defined]
+        raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await writer.write(fails)
+    assert not await watcher.wait_for_change(0.5), "a rolled-back write notified"
+    assert await watcher.scalar("SELECT count(*) FROM events") == 0
+
+    before = await watcher.data_version()
+    began = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+
+        async def commit() -> None:
+            await anyio.sleep(0.1)
+            await writer.write_one("INSERT INTO events(ts, kind) VALUES (1, 'y')")
+
+        tg.start_soon(commit)
+        assert await watcher.wait_for_change(5.0)
+    assert time.perf_counter() - began < 2.0
+    assert await watcher.data_version() == before + 1
+    # its own commits do not wake a process (as SQLite's data_version does not move for them)
+    await watcher.write_one("INSERT INTO events(ts, kind) VALUES (1, 'z')")
+    assert not await watcher.wait_for_change(0.3)
+    await writer.close()
+    await watcher.close()
