@@ -67,6 +67,8 @@ GOAL = 1.3
 """Issue 17: p50 within 1.3x of the no-op floor, for the calls an agent makes most."""
 CHUNK = 10
 """Calls of one kind in a row before switching: the floor and each client take turns in one time window."""
+UNLIMITED = {"ROUNDTABLE_SEND_RATE": "1000000", "ROUNDTABLE_MAX_OPEN_TASKS": "1000000"}
+"""A full run creates 1,000 tasks and sends 1,000 messages as one agent: past the default quota and rate."""
 
 
 class RawClient:
@@ -146,11 +148,9 @@ async def measure(calls: int) -> str:
                 await floor_client.call_tool("noop", {})
                 await raw_floor.call_tool("noop", {})
             for kind in SERVER_KINDS:
-                server = server_params(
-                    kind, db, f"bench-{kind}", log_level="ERROR", cwd=ROOT, ROUNDTABLE_SEND_RATE="1000000"
-                )
+                server = server_params(kind, db, f"bench-{kind}", log_level="ERROR", cwd=ROOT, **UNLIMITED)
                 raw_server = server_params(  # its own file: the same tasks and mail as the SDK client's
-                    kind, raw_db, f"bench-{kind}", log_level="ERROR", cwd=ROOT, ROUNDTABLE_SEND_RATE="1000000"
+                    kind, raw_db, f"bench-{kind}", log_level="ERROR", cwd=ROOT, **UNLIMITED
                 )
                 async with Client(server) as client, RawClient(raw_server) as raw:
                     for tool, arguments in PLAN.get(kind, []):
@@ -250,7 +250,7 @@ def http_team(tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
     db = tmp / "bench-http.db"
     issued = _tokens_sync(db)
     port = free_port()
-    argv, env = serve_command(db, port, ROUNDTABLE_SEND_RATE="1000000")
+    argv, env = serve_command(db, port, **UNLIMITED)
     errlog = tmp / "serve.log"
     with errlog.open("wb") as err:
         proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
