@@ -22,12 +22,15 @@ from typing import Any
 from shared.db.connection import Database, Tx
 from shared.errors import InvalidArgument, is_file_problem
 from shared.models.knowledge import Hit, QueryResult
-from shared.rules import quoting
+from shared.rules import counts, quoting
 from shared.store.knowledge import dialect
 from shared.store.knowledge.entries import FROM, check_kind, check_tags, summary
 
-RANK_CAP = 1000
-COUNT_CAP = 10_000
+RANK_CAP = 200
+"""The newest this many matching entries are ranked: enough for every page a model reads (paging stops
+there), and ranking them costs about 1 ms even when most of 100,000 entries match (bench.knowledge)."""
+COUNT_CAP = counts.CAP
+"""Matches counted before the total becomes a lower bound (the 1,000 of every capped count)."""
 TERMS_MAX = 20
 TEXT_MAX = 500
 
