@@ -5,6 +5,7 @@
     uv run python -m bench --write    # and rewrite bench/RESULTS.md with the machine, date and tables
 
 `--only latency,claims` runs some of them. Each module also runs alone: `uv run python -m bench.<name>`.
+At the end it prints every goal of issue 17 (bench/goals.py) in one table: measured, ratio, pass or FAIL.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import goals
 from bench.common import machine
 
 MODULES = (
@@ -37,7 +39,9 @@ MODULES = (
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
-def report(command: str, load: float, sections: list[tuple[str, float, tuple[float, float], str]]) -> str:
+def report(
+    command: str, load: float, sections: list[tuple[str, float, tuple[float, float], str]], verdicts: str
+) -> str:
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmark results",
@@ -50,6 +54,10 @@ def report(command: str, load: float, sections: list[tuple[str, float, tuple[flo
         "interleaved in the same run, so they stay fair under load)",
         "- Each figure is one run, beside its floor measured in the same run (a bare MCPServer for anything over "
         "stdio, raw sqlite3 for claims); ratios are comparable across machines, absolute figures less so.",
+        "",
+        "## The goals (issue 17)",
+        "",
+        verdicts.rstrip(),
         "",
     ]
     for name, seconds, (before, after), text in sections:
@@ -80,9 +88,11 @@ def main() -> None:
         seconds, load_after = time.perf_counter() - began, os.getloadavg()[0]
         print(f"{text}\n({name}: {seconds:.0f} s, load average {load_before:.1f} → {load_after:.1f})\n", flush=True)
         sections.append((name, seconds, (load_before, load_after), text))
+    verdicts = goals.summary(set(names))
+    print(f"{verdicts}\n(load average {os.getloadavg()[0]:.1f} at the end)\n", flush=True)
     if args.write:
         command = "uv run python -m bench " + " ".join(sys.argv[1:])
-        RESULTS.write_text(report(command.strip(), load, sections), encoding="utf-8")
+        RESULTS.write_text(report(command.strip(), load, sections, verdicts), encoding="utf-8")
         print(f"wrote {RESULTS}")
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import anyio
 from mcp import Client
 
+from bench import goals
 from bench.common import ROOT, ms, pct, table
 from servers.cli.launch import server_params
 from shared.db.connection import Database
@@ -277,6 +278,19 @@ def _measure(counts: list[int], seconds: float, server: postgres.Postgres | None
                 )
             raw_rate, st_rate, mcp_rate = len(raw) / raw_wall, len(st) / st_wall, len(over) / mcp_wall
             noop_rate = len(noop) / noop_wall
+            if procs == 16:
+                goals.record(
+                    "claims.store16",
+                    f"{st_rate:,.0f}/s vs raw {raw_rate:,.0f}/s ({st_rate / raw_rate:.2f}x)",
+                    st_rate / raw_rate / 0.5,
+                    st_rate >= 0.5 * raw_rate,
+                )
+                goals.record(
+                    "claims.mcp16",
+                    f"{mcp_rate:,.0f}/s vs bare no-op {noop_rate:,.0f}/s ({mcp_rate / noop_rate:.2f}x)",
+                    mcp_rate / noop_rate / 0.8,
+                    mcp_rate >= 0.8 * noop_rate,
+                )
             rows.append(
                 [
                     procs,

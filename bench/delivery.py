@@ -16,6 +16,7 @@ from pathlib import Path
 import anyio
 from mcp import Client
 
+from bench import goals
 from bench.common import ROOT, ms, pct, table
 from servers.cli.launch import server_params
 from shared.db.place import Place, PostgresUrl
@@ -85,6 +86,8 @@ async def measure(messages: int) -> str:
         delivery, sends = await deliveries(Path(tmp) / "bench.db", messages)
     p50, p99 = pct(delivery, 50), pct(delivery, 99)
     verdict = "pass" if p50 <= P50_GOAL and p99 <= P99_GOAL else "FAIL"
+    goals.record("delivery.p50", f"{ms(p50)} ms", p50 / P50_GOAL, p50 <= P50_GOAL)
+    goals.record("delivery.p99", f"{ms(p99)} ms", p99 / P99_GOAL, p99 <= P99_GOAL)
     rows = [
         ["SQLite: message_send round trip (sender)", ms(pct(sends, 50)), ms(pct(sends, 99)), ""],
         [

@@ -25,6 +25,7 @@ import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client, StdioServerParameters
 
+from bench import goals
 from bench.common import ROOT, ms, pct, table
 from servers import SERVER_KINDS
 from servers.cli.bridge import remote_client
@@ -62,7 +63,7 @@ PLAN: dict[str, list[tuple[str, Arguments]]] = {
 }
 
 
-GOALS = {"task_claim", "message_send", "message_query", "knowledge_query", "agent_status"}
+GOALS = set(goals.LATENCY_TOOLS)
 GOAL = 1.3
 """Issue 17: p50 within 1.3x of the no-op floor, for the calls an agent makes most."""
 CHUNK = 10
@@ -175,6 +176,12 @@ async def measure(calls: int) -> str:
                             ok = p50 / f50 <= GOAL
                             goal = f"≤ {GOAL}x: {'pass' if ok else 'FAIL'}"
                             verdicts.append(f"{tool} {p50 / f50:.2f}x {'pass' if ok else 'FAIL'}")
+                            goals.record(
+                                f"latency.{tool}",
+                                f"{p50 / f50:.2f}x ({ms(p50)} ms vs {ms(f50)} ms)",
+                                p50 / f50 / GOAL,
+                                ok,
+                            )
                         rows.append(
                             [
                                 f"roundtable-{kind}",
