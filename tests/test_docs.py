@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 SETTING = re.compile(r"ROUNDTABLE_[A-Z_]*[A-Z]")
-# Read by the test suite only (a picture to retake, an opt-in download), never by the product.
-TEST_ONLY = {"ROUNDTABLE_SCREENSHOT", "ROUNDTABLE_INSPECTOR"}
+# Read by the test suite and benchmarks only (a picture to retake, an opt-in download, where PostgreSQL is), never
+# by the product.
+TEST_ONLY = {"ROUNDTABLE_SCREENSHOT", "ROUNDTABLE_INSPECTOR", "ROUNDTABLE_PG_BIN"}
 
 
 def _text(path: Path) -> str:
@@ -58,7 +59,7 @@ def _anchors(path: Path) -> set[str]:
 async def _tools(tmp_path: Path) -> dict[str, dict[str, bool]]:
     """Every tool of every server with sandbox_test switched on: {tool: {argument: required}}."""
     settings = Settings(
-        db_path=tmp_path / "rt.db", agent="ana", role="admin", sandbox_root=tmp_path, sandbox_allow=("pytest",)
+        db=tmp_path / "rt.db", agent="ana", role="admin", sandbox_root=tmp_path, sandbox_allow=("pytest",)
     )
     found: dict[str, dict[str, bool]] = {}
     for kind in SERVER_KINDS:
