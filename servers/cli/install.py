@@ -54,7 +54,10 @@ def load_records() -> list[dict[str, Any]]:
 
 
 def save_records(records: list[dict[str, Any]]) -> None:
+    """Write the records beside the default database, creating its folder user-only (0700) as the servers do:
+    install is often the first to make it, and the team's file will live there."""
     if records or record_file().exists():
+        record_file().parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         jsonfile.save(record_file(), {"installs": records})
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -161,6 +162,8 @@ def test_install_claude_desktop_merges_beside_other_servers_and_uninstall_puts_t
         assert entry["env"] == {"ROUNDTABLE_DB": str(tmp_path / "team.db")}  # one team: the same file everywhere
     [backup] = list(config.parent.glob("claude_desktop_config.json.roundtable-backup-*"))
     assert backup.read_text() == original
+    data_folder = Path(env["HOME"]) / ".local" / "share" / "roundtable"  # install made it: user-only, as servers do
+    assert stat.S_IMODE(data_folder.stat().st_mode) == 0o700
 
     undone = roundtable(env, tmp_path, "uninstall", "claude-desktop")
     assert undone.returncode == 0, undone.stdout + undone.stderr
