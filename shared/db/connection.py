@@ -497,26 +497,27 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _migration_files() -> list[tuple[int, Traversable]]:
-    folder = resources.files("shared.db") / "migrations"
+def _migration_files(folder: str) -> list[tuple[int, Traversable]]:
+    entries = (resources.files("shared.db") / folder).iterdir()
     return sorted(
-        ((int(e.name[:4]), e) for e in folder.iterdir() if e.name.endswith(".sql") and e.name[:4].isdigit()),
+        ((int(e.name[:4]), e) for e in entries if e.name.endswith(".sql") and e.name[:4].isdigit()),
         key=lambda found: found[0],
     )
 
 
-def latest_version() -> int:
-    """The newest schema version this code ships (from the migration file names; nothing is read)."""
-    files = _migration_files()
+def latest_version(folder: str = "migrations") -> int:
+    """The newest schema version this code ships in shared/db/`folder` (`migrations` for SQLite,
+    `migrations_pg` for PostgreSQL; from the file names, nothing is read)."""
+    files = _migration_files(folder)
     return files[-1][0] if files else 0
 
 
-def load_migrations() -> list[tuple[int, str, str]]:
-    """The migration files `NNNN_name.sql` shipped in shared/db/migrations, in order."""
-    found = [(v, e.name[5:-4], e.read_text(encoding="utf-8")) for v, e in _migration_files()]
+def load_migrations(folder: str = "migrations") -> list[tuple[int, str, str]]:
+    """The migration files `NNNN_name.sql` shipped in shared/db/`folder`, in order."""
+    found = [(v, e.name[5:-4], e.read_text(encoding="utf-8")) for v, e in _migration_files(folder)]
     versions = [v for v, _, _ in found]
     if len(set(versions)) != len(versions):
-        raise RuntimeError(f"duplicate migration numbers in shared/db/migrations: {versions}")
+        raise RuntimeError(f"duplicate migration numbers in shared/db/{folder}: {versions}")
     return found
 
 

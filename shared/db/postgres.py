@@ -16,19 +16,20 @@ import secrets
 import time
 from collections.abc import Callable
 from contextlib import aclosing
-from importlib import resources
-from importlib.resources.abc import Traversable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from shared.db import pgsql
+from shared.db import connection, pgsql
 from shared.db.connection import Database
 from shared.db.place import PostgresUrl
 from shared.db.tx import Params, Row, Tx, locks_its_rows
 from shared.errors import SchemaTooNew, Unavailable
+
+MIGRATIONS = "migrations_pg"
+"""PostgreSQL's own numbered migrations, beside SQLite's shared/db/migrations (loaded by the same code)."""
 
 log = logging.getLogger(__name__)
 
@@ -240,27 +241,14 @@ def _migrate(conn: psycopg.Connection[Any], known: list[tuple[int, str, str]], p
     return max(current, latest)
 
 
-def _migration_files() -> list[tuple[int, Traversable]]:
-    folder = resources.files("shared.db") / "migrations_pg"
-    return sorted(
-        ((int(e.name[:4]), e) for e in folder.iterdir() if e.name.endswith(".sql") and e.name[:4].isdigit()),
-        key=lambda found: found[0],
-    )
-
-
 def latest_version() -> int:
     """The newest PostgreSQL schema version this code ships (the same number as SQLite's, for one schema)."""
-    files = _migration_files()
-    return files[-1][0] if files else 0
+    return connection.latest_version(MIGRATIONS)
 
 
 def load_migrations() -> list[tuple[int, str, str]]:
     """The PostgreSQL migration files `NNNN_name.sql` in shared/db/migrations_pg, in order."""
-    found = [(v, e.name[5:-4], e.read_text(encoding="utf-8")) for v, e in _migration_files()]
-    versions = [v for v, _, _ in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"duplicate migration numbers in shared/db/migrations_pg: {versions}")
-    return found
+    return connection.load_migrations(MIGRATIONS)
 
 
 __all__ = ["PostgresDatabase", "Unavailable", "latest_version", "load_migrations"]
