@@ -42,7 +42,7 @@ def server_params(
       from its parent process as under a real client (shared/frame/identity.py).
     - `module`: run this module instead of servers.<kind> (the benchmarks' bare-SDK floor server).
     - `cwd`: run from this folder, with it as PYTHONPATH (bench.* is not installed; a checkout runs it).
-    - `env`: more variables, or overrides, e.g. ROUNDTABLE_HEARTBEAT_INTERVAL="0.2".
+    - `env`: more variables, or overrides, e.g. ROUNDTABLE_PRESENCE_TIMEOUT="1".
     """
     child_env = {
         **{k: v for k, v in os.environ.items() if k in PASSED_ON},

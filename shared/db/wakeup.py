@@ -5,10 +5,11 @@ A process that waits for changes binds one Unix datagram socket in a folder besi
 (`.<file>.wake/`, or a per-user folder in the temp directory when that path is too long for a socket
 name) the first time it waits; after a commit every process sends one byte to every other socket there.
 A process that never waits (a store-only worker, the `roundtable` command) binds nothing, so nobody
-spends a send on it. A datagram carries no data: the receiver still asks
-`PRAGMA data_version`, so a lost, late or stray datagram costs a look, never a wrong answer. Sockets of
-processes that died are removed by the next sender. Where Unix datagram sockets are missing (Windows),
-or the folder cannot be used, `Wakeup.open` returns None and the watcher keeps polling alone.
+spends a send on it. A datagram carries no data: the receiver still asks `PRAGMA data_version`, so a
+lost, late or stray datagram costs a look, never a wrong answer. Sockets of processes that died are removed
+by the next sender, and the last process to leave removes the folder. Where Unix datagram sockets are
+missing (Windows), or the folder cannot be used, `Wakeup.open` returns None and the watcher keeps polling
+alone.
 """
 
 from __future__ import annotations
@@ -70,12 +71,17 @@ class Wakeup:
     def listen(self) -> bool:
         """Bind this process's socket (once, at the first wait); False where that is impossible."""
         if not self._bound and not self._unusable:
-            try:
-                self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-                self._sock.bind(str(self.folder / self._name))
-                self._bound = True
-            except OSError:
-                self._unusable = True
+            for _ in range(3):  # the last process leaving may remove the folder between our mkdir and bind
+                try:
+                    self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    self._sock.bind(str(self.folder / self._name))
+                    self._bound = True
+                    break
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    break
+            self._unusable = not self._bound
         return self._bound
 
     def notify(self) -> None:
@@ -123,7 +129,10 @@ class Wakeup:
         return False
 
     def close(self) -> None:
+        """Remove this process's socket, and the folder when no other process has one there."""
         if self._bound:
             with contextlib.suppress(OSError):
                 os.unlink(self.folder / self._name)
+            with contextlib.suppress(OSError):  # not empty: another process still listens there
+                self.folder.rmdir()
         self._sock.close()

@@ -79,6 +79,22 @@ async def test_a_dead_processes_socket_is_removed_by_the_next_sender(db_path: Pa
     assert not any(p.name.startswith(f"{os.getpid()}-") for p in folder.iterdir())  # closing removes its own
 
 
+async def test_the_last_process_to_leave_removes_the_folder(db_path: Path) -> None:
+    first, second = Wakeup.open(db_path), Wakeup.open(db_path)
+    assert first is not None and second is not None
+    assert first.listen() and second.listen()
+    first.close()
+    assert folder_for(db_path).is_dir(), "another process still listens there"
+    second.close()
+    assert not folder_for(db_path).exists(), "no empty folder is left behind (they piled up in the temp folder)"
+    again = Wakeup.open(db_path)
+    assert again is not None
+    try:
+        assert again.listen(), "a process arriving later makes the folder again"
+    finally:
+        again.close()
+
+
 async def test_without_wake_ups_the_watcher_polls() -> None:
     version = 0
 
