@@ -328,10 +328,13 @@ def _measure(counts: list[int], seconds: float, server: postgres.Postgres | None
         rows,
     ) + (
         "\nEach run claims from 20,000 open tasks and completes none, so thousands are claimed by the end. A store "
-        "claim is one write transaction in one hop: it picks the best ready task, also considering lapsed claims to "
-        "take over, which it finds through indexes (expired leases, and the claims of agents without a live "
-        "session), so the claims of present agents cost nothing; then takes it and records the claim event. The "
-        "store column pays aiosqlite's thread hop (~0.2 ms here) and the event row. The MCP column also "
+        "claim picks its best few candidates in a read snapshot, also considering lapsed claims to take over, which "
+        "it finds through indexes (expired leases, and the claims of agents without a live session), so the claims "
+        "of present agents cost nothing; then one write transaction re-checks them, takes the first still takeable "
+        "and records the claim event. Both run on the event loop's thread when nothing else of the process is on "
+        "the connection's thread and the write lock is free at once; otherwise each takes one aiosqlite hop, the "
+        "write waiting there for the lock. The raw floor takes the best open task in one UPDATE with no event row "
+        "and no re-check of dependencies, assignment, capabilities or lapsed claims. The MCP column also "
         "carries the client: one Python process drives every stdio session and validates every result against "
         "its outputSchema. The bare no-op column is the same number of bare MCPServer processes answering a no-op "
         "tool to clients driven the same way, measured in the same run: what the SDK costs before any work.\n"

@@ -5,7 +5,13 @@ The SQLite rules of docs/ARCHITECTURE.md, enforced here so no caller has to reme
 - a write transaction is one function run whole on the connection's thread (`write`), starting with
   BEGIN IMMEDIATE, so the busy handler applies, no read lock is ever upgraded and nothing else this
   process sends lands inside it;
-- no read transaction is ever left open (isolation_level None; `read` ends its snapshot in its hop).
+- no read transaction is ever left open (isolation_level None; `read` ends its snapshot in its hop);
+- a `read` or `write` runs at once on the event loop's thread when nothing of this process is queued on or
+  running in the connection's thread (the usual case: a tool call's reads and writes follow one another),
+  and never waits there: on that thread the busy timeout is 0, so a write whose BEGIN IMMEDIATE finds the
+  file's write lock taken (or a read that finds the file busy) takes its turn on the connection's thread
+  instead, where it waits up to the 10 s busy timeout as before. The hop it saves (~0.1 ms, several ms
+  when the machine is loaded) was most of a short call's cost.
 """
 
 from __future__ import annotations
@@ -145,6 +151,11 @@ class SqliteDatabase(Database):
         self.rejoined = 0
         self._rejoining: anyio.Event | None = None  # set while `_rejoin` swaps connections: reads wait for it
         """How many times this connection found its -wal/-shm files deleted or replaced and rejoined the file."""
+        self._queued = 0  # jobs handed to the connection's thread (counted on the event loop's thread) …
+        self._done = 0  # … and finished there (counted on that thread): equal when it holds nothing of ours
+        self._closing = False
+        self.inline_runs = 0
+        """Reads and writes run at once on the event loop's thread, with no hop (for tests and benchmarks)."""
 
     @classmethod
     async def connect(cls, path: Path, *, migrate: bool = True, read_only: bool = False) -> SqliteDatabase:
@@ -176,14 +187,22 @@ class SqliteDatabase(Database):
         if self.wakeup is not None:
             self.wakeup.close()
             self.wakeup = None
+        self._closing = True
         await self._conn.close()
+
+    def _here(self) -> sqlite3.Connection | None:
+        """The raw connection, when a job may run on it here and now, on the event loop's thread: nothing of
+        this process is queued on or running in the connection's thread, and it is not being swapped or
+        closed. A job run here has no await, so nothing else can reach the connection until it returns."""
+        if self._queued != self._done or self._rejoining is not None or self._closing:
+            return None
+        raw: sqlite3.Connection | None = self._conn._connection
+        return raw
 
     # -- reads ---------------------------------------------------------------------------------
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        if self._rejoining is not None:
-            await self._rejoining.wait()
-        with _numbers_sqlite_holds():
-            return list(await self._conn.execute_fetchall(sql, params))
+        """One statement on the connection's thread (a long one, such as quick_check, never holds up the loop)."""
+        return await self._run(lambda conn: conn.execute(sql, params).fetchall())
 
     async def read(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(tx, *args, **kwargs)` — several reads that belong together — in one hop, in one read
@@ -197,11 +216,27 @@ class SqliteDatabase(Database):
                 if conn.in_transaction:
                     conn.execute("COMMIT")
 
-        return await self._run(body)
+        return await self._here_or_queued(body)
+
+    async def _here_or_queued(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a job that only reads at once on the event loop's thread when `_here` allows it, else (or when
+        the file is busy this instant: never waited for here) on the connection's thread."""
+        raw = self._here()
+        if raw is not None:
+            try:
+                with _numbers_sqlite_holds():
+                    result = job(raw)
+                self.inline_runs += 1
+                return result
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise
+        return await self._run(job)
 
     async def data_version(self) -> int:
         """Changes whenever another connection commits to the file (cheap; for change detection)."""
-        return int(await self.scalar("PRAGMA data_version"))
+        version: int = await self._here_or_queued(lambda conn: conn.execute("PRAGMA data_version").fetchone()[0])
+        return version
 
     async def wait_for_change(self, seconds: float) -> bool:
         """Until another process pushes its post-commit wake-up (shared/db/wakeup.py), or `seconds` pass."""
@@ -236,25 +271,47 @@ class SqliteDatabase(Database):
         async with self._lock:
             if self.sidecars_changed():
                 await self._rejoin()
-            try:
-                result = await self._run(job)
-            except BaseException:
-                abandoned = True
-                raise
+            raw = self._here()
+            if raw is not None and _begin_if_free(raw):
+                # Begun here with the lock free: the rest has no await, so it commits or rolls back whole.
+                self.inline_runs += 1
+                with _numbers_sqlite_holds():
+                    result = _atomic(raw, lambda tx: fn(tx, *args, **kwargs), begun=True)
+            else:
+                try:
+                    result = await self._run(job)
+                except BaseException:
+                    abandoned = True
+                    raise
         self._committed()
         return result
 
     async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run `job` with the raw sqlite3 connection on aiosqlite's thread, as one queued call.
 
+        Every use of the connection goes through here (or runs inline, see `_here`): it counts the jobs
+        queued and finished, so the inline path never runs while one is pending. On the thread the busy
+        timeout is 10 s (a write waits there for the file's write lock); on the event loop's thread it is 0.
         aiosqlite has no public way to run a function on its thread; `_execute` and `_conn` are the
         private pair it uses itself, used here and nowhere else.
         """
         if self._rejoining is not None:
             await self._rejoining.wait()
-        raw = self._conn._conn
+        raw = self._conn._conn  # raises when the connection is closed, before anything is queued
+
+        def counted(conn: sqlite3.Connection) -> T:
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                try:
+                    return job(conn)
+                finally:
+                    conn.execute("PRAGMA busy_timeout = 0")
+            finally:
+                self._done += 1  # on the connection's thread, once the job is over (even if its caller left)
+
+        self._queued += 1
         with _numbers_sqlite_holds():
-            result: T = await self._conn._execute(job, raw)  # type: ignore[no-untyped-call]
+            result: T = await self._conn._execute(counted, raw)  # type: ignore[no-untyped-call]
         return result
 
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
@@ -262,8 +319,7 @@ class SqliteDatabase(Database):
         async with self._lock:
             if self.sidecars_changed():
                 await self._rejoin()
-            with _numbers_sqlite_holds():
-                rows = list(await self._conn.execute_fetchall(sql, params))
+            rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
         self._committed()
         return rows
 
@@ -300,7 +356,7 @@ class SqliteDatabase(Database):
     async def _rejoin(self) -> None:
         """Under the lock: checkpoint the old -wal into the file (it holds commits already acknowledged), close,
         and connect again (SQLite makes new -wal/-shm files or joins those others made)."""
-        checkpoint = list(await self._conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)"))
+        checkpoint = await self.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
         if checkpoint and checkpoint[0][0]:
             log.warning("%s: the -wal was deleted and a reader kept part of it from the file", self.path)
         # Close before connecting again: a second connection of this process to the same file would share the
@@ -308,7 +364,7 @@ class SqliteDatabase(Database):
         # deletes it only when no other connection holds the file, and then the path names none of theirs.
         self._rejoining = anyio.Event()
         try:
-            await self._conn.close()
+            await self._conn.close()  # (the thread ends with it: nothing of ours is left queued)
             self._conn = await _connect(self.path, read_only=self.read_only)
         finally:
             self._rejoining.set()
@@ -334,8 +390,8 @@ class SqliteDatabase(Database):
             async with self._lock:
                 # Fold the WAL into the (deleted) file first: the restored copy then starts with an
                 # empty WAL, and no frame of the old file is replayed onto the new one.
-                await self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                await self._conn.backup(target)
+                await self.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+                await self._run(lambda conn: conn.backup(target))
         finally:
             target.close()
         try:
@@ -364,13 +420,33 @@ class SqliteDatabase(Database):
         return int(await self.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") or 0)
 
 
+def _begin_if_free(conn: sqlite3.Connection) -> bool:
+    """BEGIN IMMEDIATE at once if no other connection holds the file's write lock (True), without waiting for
+    it (the busy timeout is 0 off the connection's thread; False: nothing was begun, and the caller takes its
+    turn on the connection's thread, where it waits up to the busy timeout)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if not _busy(exc):
+            raise
+        return False
+    return True
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY (and its extended codes): another connection holds what this statement needs right now."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+
+
 async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
-    """A connection with this module's PRAGMAs (read-only: through a `mode=ro` URI, setting nothing)."""
+    """A connection with this module's PRAGMAs (read-only: through a `mode=ro` URI, setting nothing). It ends
+    with a busy timeout of 0, the event loop's side: `_run` sets the 10 s one around each job on the thread.
+    check_same_thread is off because jobs also run on the event loop's thread, never two at once (`_here`)."""
     if read_only:
-        conn = await aiosqlite.connect(read_only_uri(path), isolation_level=None, uri=True)
+        conn = await aiosqlite.connect(read_only_uri(path), isolation_level=None, uri=True, check_same_thread=False)
     else:
         _create_user_only(path)
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        conn = await aiosqlite.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
         conn.row_factory = sqlite3.Row
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -384,6 +460,7 @@ async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
             # Opens (or joins) the -wal and -shm. Read whole: a statement left unfinished would keep a read
             # snapshot open, and the next BEGIN IMMEDIATE would fail at once instead of waiting its turn.
             await conn.execute_fetchall("SELECT 1 FROM sqlite_master LIMIT 1")
+        await conn.execute("PRAGMA busy_timeout = 0")
     except BaseException:
         await conn.close()
         raise

@@ -48,13 +48,15 @@ class Tx:
         self._conn.executemany(sql, params)
 
 
-def atomic(conn: sqlite3.Connection, body: Callable[[Tx], T]) -> T:
-    """BEGIN IMMEDIATE, the body, COMMIT; ROLLBACK on any exception, also when COMMIT itself fails.
+def atomic(conn: sqlite3.Connection, body: Callable[[Tx], T], *, begun: bool = False) -> T:
+    """BEGIN IMMEDIATE (unless the caller has `begun` it), the body, COMMIT; ROLLBACK on any exception, also
+    when COMMIT itself fails.
 
-    Runs on the connection's thread as one job: nothing else this process sends to the connection can
-    land inside the transaction, and a caller cancelled meanwhile cannot leave it open.
+    Runs as one job with no await inside: nothing else this process sends to the connection can land inside
+    the transaction, and a caller cancelled meanwhile cannot leave it open.
     """
-    conn.execute("BEGIN IMMEDIATE")
+    if not begun:
+        conn.execute("BEGIN IMMEDIATE")
     try:
         result = body(Tx(conn))
         conn.execute("COMMIT")

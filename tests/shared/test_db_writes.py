@@ -4,6 +4,7 @@ process runs inside a write, and a failing write leaves nothing behind."""
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from shared.db.connection import Database, Tx
+from shared.db.connection import Database, SqliteDatabase, Tx
 
 pytestmark = pytest.mark.anyio
 
@@ -98,3 +99,81 @@ async def test_a_write_that_fails_midway_leaves_nothing_behind(kv: Database) -> 
     assert await kv.scalar("SELECT count(*) FROM kv") == 0
     await kv.write(_note, "later")  # and the connection is ready for the next write
     assert await kv.scalar("SELECT count(*) FROM kv") == 1
+
+
+# --- reads and writes run on the event loop's thread when the connection's thread holds nothing of ours ---
+
+HOLD_THE_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("INSERT INTO kv(k, v) VALUES ('holder', 'x')")
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+async def test_a_lone_read_and_write_run_at_once_without_a_hop(kv: Database) -> None:
+    assert isinstance(kv, SqliteDatabase)
+    before = kv.inline_runs
+    await kv.write(lambda tx: tx.execute("INSERT INTO kv(k, v) VALUES ('a', '1')"))
+    got = await kv.read(lambda tx: tx.scalar("SELECT v FROM kv WHERE k = 'a'"))
+    assert got == "1" and kv.inline_runs == before + 2
+    assert await kv.scalar("PRAGMA busy_timeout") == 10_000  # a statement on the thread waits as before
+
+
+async def test_a_write_while_another_process_holds_the_lock_waits_on_the_thread_not_the_loop(
+    kv: Database, db_path: Path
+) -> None:
+    """The other process holds the write lock for 0.5 s: our write cannot begin at once, so it waits its turn
+    on the connection's thread (busy timeout 10 s) and commits after the holder; meanwhile the event loop runs
+    on (a ticker keeps ticking)."""
+    assert isinstance(kv, SqliteDatabase)
+    holder = await anyio.open_process([sys.executable, "-c", HOLD_THE_LOCK, str(db_path), "0.5"])
+    try:
+        assert holder.stdout is not None
+        assert b"holding" in await holder.stdout.receive()
+        ticks = 0
+        done = anyio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await anyio.sleep(0.02)
+
+        before = kv.inline_runs
+        began = time.monotonic()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ticker)
+            await kv.write(lambda tx: tx.execute("INSERT INTO kv(k, v) VALUES ('waited', '1')"))
+            done.set()
+        waited = time.monotonic() - began
+    finally:
+        with anyio.move_on_after(5):
+            await holder.wait()
+    assert waited >= 0.3  # it waited for the lock …
+    assert ticks >= 5  # … while the loop went on
+    assert kv.inline_runs == before  # it neither ran here nor failed at once on the loop's zero busy timeout
+    rows = {r["k"] for r in await kv.fetchall("SELECT k FROM kv")}
+    assert rows == {"holder", "waited"}
+
+
+async def test_reads_and_writes_of_many_callers_at_once_all_land_whole(kv: Database) -> None:
+    """Callers interleaved with a slow statement on the connection's thread: whoever finds the thread busy
+    queues behind it, so no read lands inside a write and no write inside another."""
+
+    async def writer(i: int) -> None:
+        await kv.write(lambda tx: _note(tx, f"w{i}"))
+
+    async def reader() -> None:
+        count = await kv.read(lambda tx: tx.scalar("SELECT count(*) FROM kv WHERE v NOT LIKE '%!'"))
+        assert count == 0  # never a half-written note
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(kv.fetchall, SLOW_READ)
+        for i in range(30):
+            tg.start_soon(writer, i)
+            tg.start_soon(reader)
+    assert await kv.scalar("SELECT count(*) FROM kv") == 30

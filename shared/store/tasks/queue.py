@@ -12,6 +12,7 @@ included; no trigger writes them (shared/db/migrations/0007_claim_events_by_the_
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -320,6 +321,7 @@ async def sweep_lapsed(db: Database, actor: Actor) -> list[int]:
     return await db.write(sweep, actor)
 
 
+@functools.cache
 def claim_set(d: Sqlite) -> str:
     """The UPDATE that takes a task for :me (the WHERE is the caller's)."""
     return (
@@ -331,6 +333,7 @@ def claim_set(d: Sqlite) -> str:
     )
 
 
+@functools.cache
 def takeable(d: Sqlite) -> str:
     """Open, or a lapsed claim with attempts left (taking it over counts the lapse), and claimable by :me."""
     return f"(t.status = 'open' OR ({LAPSED} AND t.attempts + 1 < t.max_attempts)) AND {claimable(d)}"
@@ -353,6 +356,7 @@ else or waiting on a dependency (`unmet_deps`, kept by triggers), and the range 
 capabilities is read only for a caller that declared some."""
 
 
+@functools.cache
 def best(d: Sqlite, *, requiring: bool, limit: int) -> str:
     """The ids of the best `limit` takeable tasks for :me, best first (priority, then age): the queue's ranges
     and the lapsed claims with attempts left, each read in index order and stopped at `limit`."""
@@ -369,6 +373,7 @@ def best(d: Sqlite, *, requiring: bool, limit: int) -> str:
     return "SELECT id FROM (" + " UNION ALL".join(parts) + f") AS b ORDER BY priority DESC, id LIMIT {limit}"
 
 
+@functools.cache
 def has_capabilities(d: Sqlite) -> str:
     return f"SELECT EXISTS (SELECT 1 FROM agents a, {d.json_values('a.capabilities', 'c')} WHERE a.id = :me)"
 
@@ -383,17 +388,15 @@ async def claim(db: Database, actor: Actor, task_id: int | None, lease: float | 
     the lock) and takes the first that is still takeable, recording the claim (and the lapse, when it takes
     over a lapsed claim). So the lock is held for a few primary-key reads whatever waits in the queue, and
     two claimers can never both win: the take re-checks under the write lock. A claimer that lost every
-    candidate to others picks again; after a few rounds it picks under the lock.
+    candidate to others picks again in the same transaction, under the lock (from the same index ranges),
+    rather than reading and queueing for the lock once more.
     The reason a given task could not be taken is read after, in one snapshot.
     """
     if task_id is None:
-        for _ in range(3):
-            candidates = await db.read(_candidates, actor)
-            if not candidates:
-                return None
-            claimed = await db.write(_take_first, actor, candidates, lease)
-            if claimed is not None:
-                return claimed
+        candidates = await db.read(_candidates, actor)
+        if not candidates:
+            return None
+        return await db.write(_take_first, actor, candidates, lease, pick_again=True)
     claimed = await db.write(_claim, actor, task_id, lease)
     if claimed is not None:
         return claimed
@@ -411,20 +414,28 @@ def _candidates(tx: Tx, actor: Actor) -> list[int]:
 
 
 @locks_its_rows
-def _take_first(tx: Tx, actor: Actor, candidates: list[int], lease: float | None) -> int | None:
+def _take_first(
+    tx: Tx, actor: Actor, candidates: list[int], lease: float | None, *, pick_again: bool = False
+) -> int | None:
     """In the write: take the first candidate that is still takeable by `actor` (re-checked on its row by id;
     on PostgreSQL the row is locked as it is read, and a candidate another claimer is taking is skipped), or
-    None when others took them all meanwhile."""
+    None when others took them all meanwhile — unless `pick_again`: then pick and take under the lock
+    (`_claim`) in this same transaction."""
     params = actor.params(lease=lease, lease_age=actor.limits.lease_age)
     d = dialect.of(tx)
+    recheck = _recheck(d)
     for task_id in candidates:
-        target = tx.fetchone(
-            f"SELECT t.id, t.status, t.holder FROM tasks t WHERE t.id = :id AND {takeable(d)}{d.FOR_THE_TAKE_OF_ANY}",
-            {**params, "id": task_id},
-        )
+        params["id"] = task_id
+        target = tx.fetchone(recheck, params)
         if target is not None:
             return _take(tx, actor, target, params)
-    return None
+    return _claim(tx, actor, None, lease) if pick_again else None
+
+
+@functools.cache
+def _recheck(d: Sqlite) -> str:
+    """One candidate :id read again under the write lock, if it is still takeable by :me."""
+    return f"SELECT t.id, t.status, t.holder FROM tasks t WHERE t.id = :id AND {takeable(d)}{d.FOR_THE_TAKE_OF_ANY}"
 
 
 @locks_its_rows
@@ -435,13 +446,19 @@ def _claim(tx: Tx, actor: Actor, task_id: int | None, lease: float | None) -> in
     another claimer holds does not hide the next one)."""
     params = actor.params(lease=lease, lease_age=actor.limits.lease_age)
     d = dialect.of(tx)
+    if task_id is None and not d.FOR_THE_TAKE_OF_ANY:
+        # SQLite, under its write lock: the best one, from the same index ranges as a snapshot's pick (so the
+        # lock is held for a bounded read), re-checked on its row. Nobody else can take it meanwhile.
+        for candidate in _candidates(tx, actor):
+            target = tx.fetchone(_recheck(d), {**params, "id": candidate})
+            if target is not None:
+                return _take(tx, actor, target, params)
+        return None
     if task_id is None:
-        requiring = bool(tx.scalar(has_capabilities(d), params))
-        # SQLite, under its write lock: the best one. PostgreSQL: the queue in order, skipping the rows other
-        # claimers are taking right now — however many they are, so the answer is never a false "none ready".
-        among = f"t.id IN ({best(d, requiring=requiring, limit=CANDIDATES)})" if not d.FOR_THE_TAKE_OF_ANY else "true"
+        # PostgreSQL: the queue in order, skipping the rows other claimers are taking right now — however many
+        # they are, so the answer is never a false "none ready".
         target = tx.fetchone(
-            f"SELECT t.id, t.status, t.holder FROM tasks t WHERE {among} AND {takeable(d)}"
+            f"SELECT t.id, t.status, t.holder FROM tasks t WHERE {takeable(d)}"
             f" ORDER BY t.priority DESC, t.id LIMIT 1{d.FOR_THE_TAKE_OF_ANY}",
             params,
         )

@@ -10,14 +10,17 @@ from shared.store.team.live import live_session_sql
 LAPSED = "(t.status = 'claimed' AND (t.lease_expires_at < :now OR NOT " + live_session_sql("t.holder") + "))"
 """Whether task `t` is a claim that lapsed: its lease expired or its holder has no live session."""
 LAPSED_IDS = (
-    "SELECT lt.id FROM tasks lt WHERE lt.status = 'claimed' AND lt.lease_expires_at < :now"
+    "SELECT lt.id FROM tasks lt INDEXED BY tasks_claimed WHERE lt.status = 'claimed' AND lt.lease_expires_at < :now"
     " UNION ALL"
-    " SELECT lt.id FROM agents la CROSS JOIN tasks lt WHERE lt.holder = la.id AND lt.status = 'claimed'"
+    " SELECT lt.id FROM agents la CROSS JOIN tasks lt INDEXED BY tasks_by_holder WHERE lt.holder = la.id"
+    " AND lt.status = 'claimed'"
     " AND lt.lease_expires_at >= :now AND NOT " + live_session_sql("la.id")
 )
 """The ids of the claims LAPSED describes, found through indexes rather than by testing every claimed task:
 leases past their expiry, and the claims of agents without a live session (agents are few, and a claim's
-holder is always a known agent: pruning never removes one that holds a claim)."""
+holder is always a known agent: pruning never removes one that holds a claim). Each part names its index:
+without ANALYZE the planner would read every claim through `tasks_by_status`, a cost growing with the
+claims held."""
 EFFECTIVE_STATUS = (
     f"(CASE WHEN {LAPSED} THEN (CASE WHEN t.attempts + 1 >= t.max_attempts THEN 'failed' ELSE 'open' END)"
     " ELSE t.status END)"
