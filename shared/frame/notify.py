@@ -254,9 +254,11 @@ def _watch(
 
         async def one_round(rt: Runtime) -> None:
             if not listening(rt):
-                await rt.notifier.bus.until_someone_joins()  # nobody listens: sleep until someone starts to
-            if listening(rt):
-                await _while(lambda: listening(rt), follow(), interval)
+                # Nobody listens: sleep until someone starts to; the next round (one interval later, as when
+                # this polled) makes the first look, so a burst of subscriptions and listings is told once.
+                await rt.notifier.bus.until_someone_joins()
+                return
+            await _while(lambda: listening(rt), follow(), interval)
             last.clear()  # nobody listens now: whoever listens next is told at once
 
         await every(interval, one_round, what=f"watching {what}")(rt)
