@@ -1,7 +1,7 @@
 """Claims per second and p99 with 1, 4, 8 and 16 processes: raw sqlite3 (the floor), Roundtable's task
 store, and full MCP stdio round trips to coordination servers beside the same number of bare MCPServer
-processes answering a no-op tool, driven the same way in the same run (the SDK's own floor; issue 17's goal:
-MCP claims ≥ 0.8x of it at 16 processes). Then the PostgreSQL column: the task store on a PostgreSQL
+processes answering a no-op tool, driven the same way in turns in the same run (the SDK's own floor; issue
+17's goal: MCP claims ≥ 0.8x of it at 16 processes). Then the PostgreSQL column: the task store on a PostgreSQL
 database beside a raw psycopg `FOR UPDATE SKIP LOCKED` claim loop (its floor), interleaved in the same run,
 on a PostgreSQL the bench starts itself (tests/postgres.py, as the tests do; skipped with the reason when
 there is none).
@@ -19,7 +19,6 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 import anyio
@@ -194,37 +193,63 @@ def in_processes(target: object, db: Path | str, procs: int, seconds: float) -> 
     return latencies, sum(e for _, e, _ in results), max(wall for _, _, wall in results)
 
 
-async def mcp_run(db: Path, procs: int, seconds: float, *, floor: bool = False) -> tuple[list[float], int, float]:
-    """procs coordination servers over stdio, one client each, claiming for `seconds` after all are up; with
-    `floor`, procs bare MCPServer processes (bench/floor_server.py) answering their no-op tool instead."""
-    latencies: list[float] = []
-    errors = 0
-    ready = anyio.Event()
-    up = 0
-    tool = "noop" if floor else "task_claim"
+Run = tuple[list[float], int, float]
+"""A run's latencies, its errors and how many seconds it lasted."""
+TURNS = 4
+"""The MCP column and its bare no-op floor take turns this many times per run, so a change of load on the
+shared machine lands on both alike (each turn is `seconds / TURNS` of each)."""
 
-    async def client(i: int) -> None:
-        nonlocal up, errors
-        kind, module = ("floor", "bench.floor_server") if floor else ("coordination", None)
+
+async def mcp_runs(db: Path, procs: int, seconds: float) -> tuple[Run, Run]:
+    """procs coordination servers over stdio claiming, and procs bare MCPServer processes
+    (bench/floor_server.py) answering their no-op tool, one client session each, all started first and then
+    driven in turns (claims, no-op, claims, …: TURNS each, `seconds` in all for each side)."""
+    tools = ("task_claim", "noop")
+    samples: dict[str, list[float]] = {tool: [] for tool in tools}
+    errors = dict.fromkeys(tools, 0)
+    up = 0
+    all_up = anyio.Event()
+    begins = {tool: [anyio.Event() for _ in range(TURNS)] for tool in tools}
+    ends = {tool: [anyio.Event() for _ in range(TURNS)] for tool in tools}
+    until = {tool: [0.0] * TURNS for tool in tools}
+    done = {tool: [0] * TURNS for tool in tools}
+
+    async def client(i: int, tool: str) -> None:
+        nonlocal up
+        kind, module = ("floor", "bench.floor_server") if tool == "noop" else ("coordination", None)
         params = server_params(kind, db, f"mcp{i}", log_level="ERROR", module=module, cwd=ROOT)
         async with Client(params) as c:
             up += 1
-            if up == procs:
-                ready.set()
-            await ready.wait()
-            deadline = time.perf_counter() + seconds
-            while time.perf_counter() < deadline:
-                start = time.perf_counter()
-                result = await c.call_tool(tool, {})
-                if result.is_error:
-                    errors += 1
-                    continue
-                latencies.append(time.perf_counter() - start)
+            if up == len(tools) * procs:
+                all_up.set()
+            for j in range(TURNS):
+                await begins[tool][j].wait()
+                while time.perf_counter() < until[tool][j]:
+                    start = time.perf_counter()
+                    result = await c.call_tool(tool, {})
+                    if result.is_error:
+                        errors[tool] += 1
+                        continue
+                    samples[tool].append(time.perf_counter() - start)
+                done[tool][j] += 1
+                if done[tool][j] == procs:
+                    ends[tool][j].set()
+
+    async def conduct() -> None:
+        await all_up.wait()
+        for j in range(TURNS):
+            for tool in tools:
+                until[tool][j] = time.perf_counter() + seconds / TURNS
+                begins[tool][j].set()
+                await ends[tool][j].wait()
 
     async with anyio.create_task_group() as tg:
+        tg.start_soon(conduct)
         for i in range(procs):
-            tg.start_soon(client, i)
-    return latencies, errors, seconds
+            for tool in tools:
+                tg.start_soon(client, i, tool)
+    claims, noops = ((samples[t], errors[t], seconds) for t in tools)
+    return claims, noops
 
 
 def run(quick: bool) -> str:
@@ -256,8 +281,8 @@ def _measure(counts: list[int], seconds: float, server: postgres.Postgres | None
         for procs in counts:
             raw, raw_err, raw_wall = in_processes(raw_worker, fresh(base, folder, f"raw{procs}"), procs, seconds)
             st, st_err, st_wall = in_processes(store_worker, fresh(base, folder, f"st{procs}"), procs, seconds)
-            over, mcp_err, mcp_wall = anyio.run(mcp_run, fresh(base, folder, f"mcp{procs}"), procs, seconds)
-            noop, noop_err, noop_wall = anyio.run(partial(mcp_run, floor=True), folder / "floor.db", procs, seconds)
+            mcp, floor = anyio.run(mcp_runs, fresh(base, folder, f"mcp{procs}"), procs, seconds)
+            (over, mcp_err, mcp_wall), (noop, noop_err, noop_wall) = mcp, floor
             if server is not None and base_pg is not None:
                 pg_raw_db, pg_store_db = server.create(template=base_pg), server.create(template=base_pg)
                 pg_raw, pg_raw_err, pg_raw_wall = in_processes(pg_raw_worker, server.url(pg_raw_db), procs, seconds)
@@ -337,7 +362,9 @@ def _measure(counts: list[int], seconds: float, server: postgres.Postgres | None
         "and no re-check of dependencies, assignment, capabilities or lapsed claims. The MCP column also "
         "carries the client: one Python process drives every stdio session and validates every result against "
         "its outputSchema. The bare no-op column is the same number of bare MCPServer processes answering a no-op "
-        "tool to clients driven the same way, measured in the same run: what the SDK costs before any work.\n"
+        f"tool to clients driven the same way: both sets of processes are started first and then take {TURNS} turns "
+        "each (claims, no-op, claims, …), so a change of load on the machine lands on both alike: what the SDK "
+        "costs before any work.\n"
     )
     if not pg_rows:
         return sqlite_part

@@ -187,10 +187,10 @@ def calls() -> dict[str, Call]:
         return await queue.claim(db, me, task_id, None)
 
     async def task_list_ready(db: Database, me: Actor) -> object:
-        return await db.read(task_queries.page, me, task_queries.TaskFilter(ready_only=True), limit=20, cursor=None)
+        return await db.read(task_queries.lines, me, task_queries.TaskFilter(ready_only=True), limit=20, cursor=None)
 
     async def task_list_all(db: Database, me: Actor) -> object:
-        return await db.read(task_queries.page, me, task_queries.TaskFilter(), limit=20, cursor=None)
+        return await db.read(task_queries.lines, me, task_queries.TaskFilter(), limit=20, cursor=None)
 
     async def message_send(db: Database, me: Actor) -> object:
         return await send.send(db, me, ["agent-1"], send.Outgoing(subject="s", body="b"))

@@ -3,7 +3,10 @@ MCPServer measured in turns with each tool (the SDK floor), through the Python S
 raw JSON-lines client (no SDK, no result validation); then the same tools over HTTP (`roundtable serve`)
 beside the same no-op on a bare MCPServer over streamable HTTP, also in turns.
 
-    uv run python -m bench.latency [--calls 500]
+    uv run python -m bench.latency [--calls 500] [--tools task_claim,message_send] [--stdio]
+
+`--tools` measures only the tools named (the setup tools they need still run first, unmeasured); `--stdio`
+leaves out the HTTP part.
 """
 
 from __future__ import annotations
@@ -137,7 +140,25 @@ def _noop(i: int) -> dict[str, Any]:
     return {}
 
 
-async def measure(calls: int) -> str:
+def steps(kind: str, only: frozenset[str] | None) -> list[tuple[str, Arguments, bool]]:
+    """The server's plan up to its last tool in `only` (all of it without `only`), each with whether it is
+    measured: a tool before a measured one still runs, unmeasured, to make the state it is measured on (the
+    tasks task_claim takes, the mail message_query reads)."""
+    plan = PLAN.get(kind, [])
+    if only is None:
+        return [(tool, arguments, True) for tool, arguments in plan]
+    last = max((i for i, (tool, _) in enumerate(plan) if tool in only), default=-1)
+    return [(tool, arguments, tool in only) for tool, arguments in plan[: last + 1]]
+
+
+async def unmeasured(
+    call: Callable[[str, dict[str, Any]], Awaitable[Any]], tool: str, arguments: Arguments, n: int
+) -> None:
+    for i in range(n):
+        await call(tool, arguments(i))
+
+
+async def measure(calls: int, only: frozenset[str] | None = None) -> str:
     rows: list[list[object]] = []
     verdicts: list[str] = []
     loads: list[float] = []
@@ -149,12 +170,19 @@ async def measure(calls: int) -> str:
                 await floor_client.call_tool("noop", {})
                 await raw_floor.call_tool("noop", {})
             for kind in SERVER_KINDS:
+                plan = steps(kind, only)
+                if not plan:
+                    continue
                 server = server_params(kind, db, f"bench-{kind}", log_level="ERROR", cwd=ROOT, **UNLIMITED)
                 raw_server = server_params(  # its own file: the same tasks and mail as the SDK client's
                     kind, raw_db, f"bench-{kind}", log_level="ERROR", cwd=ROOT, **UNLIMITED
                 )
                 async with Client(server) as client, RawClient(raw_server) as raw:
-                    for tool, arguments in PLAN.get(kind, []):
+                    for tool, arguments, measured in plan:
+                        if not measured:
+                            await unmeasured(client.call_tool, tool, arguments, calls)
+                            await unmeasured(raw.call_tool, tool, arguments, calls)
+                            continue
                         floor: list[float] = []
                         floor_raw: list[float] = []
                         samples: list[float] = []
@@ -268,7 +296,7 @@ def http_team(tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
         stop(proc)
 
 
-async def measure_http(calls: int) -> str:
+async def measure_http(calls: int, only: frozenset[str] | None = None) -> str:
     """The PLAN over streamable HTTP through `roundtable serve`, each tool in turns with the HTTP floor."""
     rows: list[list[object]] = []
     loads: list[float] = []
@@ -278,8 +306,14 @@ async def measure_http(calls: int) -> str:
             for _ in range(20):
                 await floor_client.call_tool("noop", {})
             for kind in SERVER_KINDS:
+                plan = steps(kind, only)
+                if not plan:
+                    continue
                 async with remote_client(f"{base}/{kind}/mcp", issued[kind]) as client:
-                    for tool, arguments in PLAN.get(kind, []):
+                    for tool, arguments, measured in plan:
+                        if not measured:
+                            await unmeasured(client.call_tool, tool, arguments, calls)
+                            continue
                         floor: list[float] = []
                         samples: list[float] = []
                         errors = 0
@@ -306,8 +340,9 @@ async def measure_http(calls: int) -> str:
     )
 
 
-async def measure_both(calls: int) -> str:
-    return await measure(calls) + "\n" + await measure_http(calls)
+async def measure_both(calls: int, only: frozenset[str] | None = None, http: bool = True) -> str:
+    stdio = await measure(calls, only)
+    return stdio + "\n" + await measure_http(calls, only) if http else stdio
 
 
 def run(quick: bool) -> str:
@@ -315,9 +350,20 @@ def run(quick: bool) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=500)
-    print(anyio.run(measure_both, parser.parse_args().calls))
+    parser.add_argument("--tools", help="comma-separated tool names (default: every tool of the plan)")
+    parser.add_argument("--stdio", action="store_true", help="over stdio only, without the HTTP part")
+    args = parser.parse_args()
+    only = None
+    if args.tools:
+        only = frozenset(t.strip() for t in args.tools.split(",") if t.strip())
+        known = {tool for plan in PLAN.values() for tool, _ in plan}
+        if only - known:
+            parser.error(
+                f"no tool {', '.join(sorted(only - known))} in the plan; choose from {', '.join(sorted(known))}"
+            )
+    print(anyio.run(measure_both, args.calls, only, not args.stdio))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from shared.models.tasks import (
     ClaimResult,
     Priority,
     Task,
-    TaskLine,
     TaskPage,
     TaskResult,
     TaskStatus,
@@ -134,8 +133,8 @@ async def task_list(
         tag=tag,
         text=text,
     )
-    found, total, next_cursor = await rt.db.read(task_queries.page, rt.actor(), filters, limit=limit, cursor=cursor)
-    return TaskPage(tasks=[TaskLine.of(t) for t in found], total=total, next_cursor=next_cursor)
+    found, total, next_cursor = await rt.db.read(task_queries.lines, rt.actor(), filters, limit=limit, cursor=cursor)
+    return TaskPage(tasks=found, total=total, next_cursor=next_cursor)
 
 
 @tool(read_only=False, title="Claim a task")

@@ -5,7 +5,8 @@ process's LISTEN connection, and the wake-up is that notification itself: no pol
 
 SQLite bumps `PRAGMA data_version` on this connection whenever *another* connection commits (a call
 costs microseconds). One poll per process serves every waiter — resource notifications, `message_wait`,
-`roundtable tail` — and it polls only while someone waits. A commit made through this process's own
+`roundtable tail` — and it polls only while someone waits: with nobody waiting a round sleeps until someone
+starts to, so an idle server process is not woken at all. A commit made through this process's own
 connection does not move it: code that commits and wants listeners told publishes directly.
 
 Other processes push a wake-up after each commit (shared/db/wakeup.py, a datagram to each process's
@@ -35,6 +36,7 @@ class ChangeWatcher:
         self._seq = 0
         self._changed = anyio.Event()
         self._waiters = 0
+        self._someone: anyio.Event | None = None  # set when the first waiter comes (created in the loop)
 
     @property
     def waiting(self) -> int:
@@ -56,8 +58,14 @@ class ChangeWatcher:
         """One round of the background watch: wait `seconds`, or less when another process announces a
         commit (only while someone waits), then poll. On SQLite a round is POLL_SECONDS (the datagram is a
         hint); on PostgreSQL NOTIFY is exact and `version` counts the notifications, so a round waits for one
-        as long as the database's `watch_seconds` and polling costs no statement."""
-        if self._waiters and self._wake is not None:
+        as long as the database's `watch_seconds` and polling costs no statement. While nobody waits, a round
+        lasts until someone starts to (nothing to look for, nothing to wake)."""
+        if not self._waiters:
+            self._last = None
+            self._someone = anyio.Event()
+            await self._someone.wait()
+            return
+        if self._wake is not None:
             await self._wake(seconds)
         else:
             await anyio.sleep(min(seconds, POLL_SECONDS))
@@ -67,6 +75,9 @@ class ChangeWatcher:
         """Yield at once (look now), then once after each commit by another process, for as long as the
         caller iterates. Commits made while the caller was busy are folded into one wake-up, never lost."""
         self._waiters += 1
+        if self._someone is not None:
+            self._someone.set()
+            self._someone = None
         try:
             if self._last is None:
                 self._last = await self._version()

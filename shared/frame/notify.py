@@ -42,15 +42,29 @@ if TYPE_CHECKING:
 
 
 class CountingBus(InMemorySubscriptionBus):
-    """The in-process bus, counting its listeners so the watcher can idle when nobody listens."""
+    """The in-process bus, counting its listeners so the watchers can sleep while nobody listens, and waking
+    them (`joined`) when someone starts to: on the bus, or through an older client's subscription."""
 
     def __init__(self) -> None:
         super().__init__()
         self.listeners = 0
+        self._arrival: anyio.Event | None = None  # made in the event loop, by the first watcher that sleeps
+
+    def joined(self) -> None:
+        """Someone started to listen: wake the watchers sleeping in `until_someone_joins`."""
+        if self._arrival is not None:
+            self._arrival.set()
+            self._arrival = None
+
+    async def until_someone_joins(self) -> None:
+        if self._arrival is None:
+            self._arrival = anyio.Event()
+        await self._arrival.wait()
 
     def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
         unsubscribe = super().subscribe(listener)
         self.listeners += 1
+        self.joined()
         done = False
 
         def once() -> None:
@@ -116,6 +130,12 @@ class Notifier:
         """Remember the connection of an older client that listed prompts, to tell it when they change."""
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             self.prompt_sessions.add(self.track(connection_of(ctx)))
+            self.bus.joined()
+
+    def subscribed(self, uri: str, connection: Connection) -> None:
+        """An older client subscribed to `uri` (resources/subscribe) on `connection`."""
+        self.legacy.setdefault(uri, set()).add(self.track(connection))
+        self.bus.joined()
 
     async def prompts_changed(self) -> None:
         await self.bus.publish(PromptsListChanged())
@@ -134,8 +154,7 @@ def serve_legacy_subscriptions(mcp: MCPServer[Any]) -> None:
     """
 
     async def subscribe(ctx: ServerRequestContext[Runtime], params: SubscribeRequestParams) -> EmptyResult:
-        notifier = ctx.lifespan_context.notifier
-        notifier.legacy.setdefault(str(params.uri), set()).add(notifier.track(connection_of(ctx)))
+        ctx.lifespan_context.notifier.subscribed(str(params.uri), connection_of(ctx))
         return EmptyResult()
 
     async def unsubscribe(ctx: ServerRequestContext[Runtime], params: UnsubscribeRequestParams) -> EmptyResult:
@@ -192,9 +211,9 @@ def watcher(uri: str, fingerprint: Callable[[Runtime], Awaitable[Hashable]], int
     """A background task publishing `uri` updates whenever `fingerprint(rt)` changes while anyone listens.
 
     It looks at the fingerprint after each commit by another process, at most once per `interval` seconds,
-    and checks every `interval` seconds whether anyone listens. When listening starts it publishes once at
-    once (a level trigger: "read it now"), so nothing that arrived between the subscription and the first
-    look is missed.
+    and while anyone listens checks every `interval` seconds whether they still do; while nobody listens it
+    sleeps until someone subscribes. When listening starts it publishes once at once (a level trigger: "read
+    it now"), so nothing that arrived between the subscription and the first look is missed.
     """
     return _watch(
         uri, lambda rt: rt.notifier.listening(uri), lambda rt: rt.notifier.publish(uri), fingerprint, interval
@@ -234,8 +253,12 @@ def _watch(
                     await anyio.sleep(interval)
 
         async def one_round(rt: Runtime) -> None:
-            if listening(rt):
-                await _while(lambda: listening(rt), follow(), interval)
+            if not listening(rt):
+                # Nobody listens: sleep until someone starts to; the next round (one interval later, as when
+                # this polled) makes the first look, so a burst of subscriptions and listings is told once.
+                await rt.notifier.bus.until_someone_joins()
+                return
+            await _while(lambda: listening(rt), follow(), interval)
             last.clear()  # nobody listens now: whoever listens next is told at once
 
         await every(interval, one_round, what=f"watching {what}")(rt)

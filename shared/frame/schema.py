@@ -8,12 +8,13 @@ compacted once, when `add_tools` registers it (the argument model that validates
   "none"); defaults that say nothing (null, "", [], {}, false) go; text and list sizes, integer minimums of
   0 or 1 and guards of 2^31 and above go (every call still checks them and a refusal names the limit);
   numeric limits a model needs (limit ≤ 100, progress ≤ 100) stay.
-- output: titles, field descriptions, defaults, `required` lists and enums go (each only explains or
-  narrows; what a field means is in the tool's description, and the structured content is for programs);
-  `anyOf [X, null]` becomes X with "null" in its type; `"type": "object"` beside `properties` goes below
-  the top (the top keeps it, as MCP requires); a definition holding every property of a smaller one (the
-  full task beside the short task line) lists only the rest beside `allOf` of the smaller one. The shapes
-  stay, so every result still validates.
+- output: the top level is described field by field, and a record inside a field (a list's rows, the one
+  task or message of an answer, a map) is `{"type": "object"}`: a client validates each result against this
+  schema (the Python SDK does, on every call), and a row described property by property costs it a check per
+  field per row — milliseconds for a page of tasks or mail —, where an object costs one. What a field holds
+  is in the tool's description, and the structured content is for programs. Titles, field descriptions,
+  defaults, `required` lists and enums go (each only explains or narrows); `anyOf [X, null]` becomes X with
+  "null" in its type. The shapes stay, so every result still validates.
 """
 
 from __future__ import annotations
@@ -24,10 +25,6 @@ SILENT_DEFAULTS: tuple[Any, ...] = (None, "", [], {}, False)
 SIZE_LIMITS = frozenset({"maxLength", "minLength", "maxItems"})
 """Text and list sizes are checked on every call and a refusal names the limit; listed, they are noise (as
 are an id's minimum of 1 and the 2^62 guards)."""
-
-
-OUTPUT_NOISE = frozenset({"description", "default", "required", "enum"})
-"""Left out of output schemas: each only narrows or explains, so the schema still accepts every result."""
 
 
 def _says_nothing(value: Any) -> bool:
@@ -68,52 +65,45 @@ def input_schema(schema: Any, parent_key: str | None = None) -> Any:
     return out
 
 
-def output_schema(schema: Any, parent_key: str | None = None, *, top: bool = True) -> Any:
-    """A result schema as the model reads it (see the module's docstring); it accepts what the model's
-    schema accepts."""
-    if isinstance(schema, list):
-        return [output_schema(v, top=False) for v in schema]
+def output_schema(schema: Any) -> Any:
+    """A result schema as listed (see the module's docstring): the top's fields with their types, every record
+    inside them an object; it accepts what the model's schema accepts."""
     if not isinstance(schema, dict):
         return schema
-    arm = _drop_null(schema)
-    if arm is not None and set(arm) <= {"type", "items", "enum"} and isinstance(arm.get("type"), str):
-        rest = {k: v for k, v in schema.items() if k != "anyOf"}
-        schema = {**arm, **rest, "type": [arm["type"], "null"]}
+    defs = schema.get("$defs") or {}
+    fields = schema.get("properties") or {}
+    out: dict[str, Any] = {"type": "object", "properties": {name: _field(f, defs) for name, f in fields.items()}}
+    extra = schema.get("additionalProperties")
+    if extra is not None and extra is not True:
+        out["additionalProperties"] = _field(extra, defs) if isinstance(extra, dict) else extra
+    return out
+
+
+def _field(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """One field of a result: its type (a record is an object, a list keeps its items' type, a nullable
+    field has "null" in its type), nothing that only explains or narrows."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        schema = defs.get(ref.rsplit("/", 1)[-1], {})
+    if "properties" in schema or "allOf" in schema or "additionalProperties" in schema:
+        return {"type": "object"}
+    arms = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(arms, list):
+        shapes = [_field(arm, defs) for arm in arms if isinstance(arm, dict)]
+        if all(set(shape) == {"type"} for shape in shapes):
+            return {"type": list(dict.fromkeys(t for shape in shapes for t in _types(shape)))}
+        if len(shapes) == 2 and {"type": "null"} in shapes:  # a nullable list: its items' type kept
+            (shape,) = [shape for shape in shapes if shape != {"type": "null"}]
+            return {**shape, "type": [*_types(shape), "null"]}
+        return {"anyOf": shapes}
     out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if _is_title(key, value, parent_key):
-            continue
-        if key in OUTPUT_NOISE and parent_key != "properties":
-            continue
-        if key == "type" and value == "object" and "properties" in schema and not top and parent_key != "properties":
-            continue  # properties only ever describe an object; the top keeps its type, as MCP requires
-        out[key] = output_schema(value, key, top=False)
-    return _shared_definitions(out) if top else out
+    if "type" in schema:
+        out["type"] = schema["type"]
+    if isinstance(schema.get("items"), dict):
+        out["items"] = _field(schema["items"], defs)
+    return out
 
 
-def _shared_definitions(schema: dict[str, Any]) -> dict[str, Any]:
-    """Each definition that holds all the properties of a smaller one (same names, same shapes) refers to
-    the largest such one with `allOf` and lists only its own remaining properties."""
-    defs = schema.get("$defs")
-    if not isinstance(defs, dict):
-        return schema
-    props: dict[str, dict[str, Any]] = {
-        name: d["properties"]
-        for name, d in defs.items()
-        if isinstance(d, dict) and set(d) == {"properties"} and isinstance(d["properties"], dict)
-    }
-    shared = dict(defs)
-    for name, mine in props.items():
-        inside = [
-            other
-            for other, theirs in props.items()
-            if other != name
-            and len(theirs) >= 3
-            and len(theirs) < len(mine)
-            and all(k in mine and mine[k] == v for k, v in theirs.items())
-        ]
-        if inside:
-            base = max(inside, key=lambda other: len(props[other]))
-            rest = {k: v for k, v in mine.items() if k not in props[base]}
-            shared[name] = {"allOf": [{"$ref": f"#/$defs/{base}"}], "properties": rest}
-    return {**schema, "$defs": shared}
+def _types(shape: dict[str, Any]) -> list[Any]:
+    kind = shape.get("type")
+    return kind if isinstance(kind, list) else [kind]

@@ -209,18 +209,34 @@ def strict_model(arg_model: type[BaseModel]) -> type[BaseModel]:
 
 
 class StrictTool(Tool):
-    """A registered tool whose refused arguments are answered with one line naming the fix."""
+    """A registered tool whose refused arguments are answered with one line naming the fix, and whose result is
+    built once: the structured content dumped from the returned model, its text the lean JSON of it."""
 
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
         try:
-            result = await super().run(arguments, context, convert_result)
+            result = await super().run(arguments, context, convert_result=False)
         except ToolError as exc:
             cause = exc.__cause__
             if isinstance(cause, ValidationError) and not isinstance(exc, UnexpectedToolError):
                 fields = [f.alias or n for n, f in self.fn_metadata.arg_model.model_fields.items()]
                 raise ToolError(explain(self.name, fields, cause)) from cause
             raise
-        return compact_result(result) if convert_result else result
+        if not convert_result:
+            return result
+        try:
+            return self._converted(result)
+        except Exception as exc:  # a result its own model cannot dump is a crash, as the SDK treats it
+            raise UnexpectedToolError(f"Error executing tool {self.name}") from exc
+
+    def _converted(self, result: Any) -> Any:
+        """The CallToolResult of what the tool returned. The tool's own result model (the common case) is dumped
+        once, and its text is the compact JSON of that, leaner; anything else goes the SDK's way."""
+        metadata = self.fn_metadata
+        if metadata.output_schema is None or metadata.wrap_output or type(result) is not metadata.output_model:
+            return compact_result(metadata.convert_result(result))
+        structured = result.model_dump(mode="json", by_alias=True)
+        text = json.dumps(lean(structured), ensure_ascii=False, separators=(",", ":"))
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
 def lean(value: Any) -> Any:

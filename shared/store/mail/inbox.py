@@ -114,10 +114,11 @@ async def unread_count(db: Database, me: Actor) -> int:
 
 async def unread_counts(db: Database, *, now: float) -> dict[str, int]:
     """Every agent's unread count (as unread_count gives one, capped the same way), in one snapshot."""
-    return await db.read(_unread_counts, now)
+    return await db.read(unread_by_agent, now)
 
 
-def _unread_counts(tx: Tx, now: float) -> dict[str, int]:
+def unread_by_agent(tx: Tx, now: float) -> dict[str, int]:
+    """`unread_counts` inside the caller's snapshot (agent_status reads it with presence and claims)."""
     counts: dict[str, int] = {}
     for (agent_id,) in tx.execute("SELECT id FROM agents"):
         params = {"me": agent_id, "now": now, "after": 0, "limit": COUNT_CAP + 1}

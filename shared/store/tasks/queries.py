@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from shared.actor import Actor
 from shared.db.connection import Row, Tx
 from shared.errors import NotFound
-from shared.models.tasks import PRIORITIES, Task, TaskStatus
+from shared.models.tasks import PRIORITIES, Task, TaskLine, TaskStatus
 from shared.rules import counts
 from shared.rules import cursor as cursors
 from shared.rules.clock import iso, relative
@@ -90,6 +90,28 @@ def to_task(row: Row, now: float | None = None) -> Task:
     )
 
 
+def to_line(row: Row, now: float | None = None) -> TaskLine:
+    """A row of `SELECT {COLUMNS}` as the short form of a task (what a list shows), built straight from the row:
+    the same values as `TaskLine.of(to_task(row, now))` at a third of the cost."""
+    status: TaskStatus = row["effective_status"]
+    lapsed = status != row["status"]
+    lease = None if lapsed else row["lease_expires_at"]
+    return TaskLine(
+        id=row["id"],
+        title=row["title"],
+        status=status,
+        priority=PRIORITIES[row["priority"]],
+        ready=bool(row["is_ready"]),
+        holder=None if lapsed or not row["holder"] else _name(row["holder_name"], row["holder"]),
+        assignee=_name(row["assignee_name"], row["assignee"]) if row["assignee"] else None,
+        lease_expires_at=iso(lease),
+        lease_ends=relative(lease, now) if now is not None else None,
+        tags=json.loads(row["tags"]),
+        depends_on=sorted(json.loads(row["deps"])),
+        waiting_on=sorted(json.loads(row["waiting"])),
+    )
+
+
 def get(tx: Tx, actor: Actor, task_id: int) -> Task:
     """Task `task_id` as `actor` sees it now; NotFound names how to find tasks."""
     row = tx.fetchone(f"SELECT {columns(dialect.of(tx))} FROM tasks t WHERE t.id = :id", actor.params(id=task_id))
@@ -138,6 +160,21 @@ def page(
     """One page of matching tasks, highest priority first then oldest, the total count, the next cursor
     (priority:id of the last task shown). Run it through `Database.read`: the count and the page are one
     snapshot."""
+    rows, total, next_cursor = _page(tx, actor, filters, limit=limit, cursor=cursor)
+    return [to_task(r, actor.now) for r in rows], total, next_cursor
+
+
+def lines(
+    tx: Tx, actor: Actor, filters: TaskFilter, *, limit: int, cursor: str | None
+) -> tuple[list[TaskLine], int, str | None]:
+    """`page` in the short form (task_list's): the same tasks, total and cursor, each as a TaskLine."""
+    rows, total, next_cursor = _page(tx, actor, filters, limit=limit, cursor=cursor)
+    return [to_line(r, actor.now) for r in rows], total, next_cursor
+
+
+def _page(
+    tx: Tx, actor: Actor, filters: TaskFilter, *, limit: int, cursor: str | None
+) -> tuple[list[Row], int, str | None]:
     after = cursors.parse(cursor, parts=2, tool="task_list")
     d = dialect.of(tx)
     where = ["1 = 1"]
@@ -191,4 +228,4 @@ def page(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = cursors.encode(rows[-1]["priority"], rows[-1]["id"]) if more and rows else None
-    return [to_task(r, params["now"]) for r in rows], total, next_cursor
+    return rows, total, next_cursor

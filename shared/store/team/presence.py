@@ -71,18 +71,22 @@ def overdue_by_agent(tx: Tx, at: Actor) -> dict[str, int]:
     return {str(r["agent_id"]): int(r["n"]) for r in rows}
 
 
-def _look(tx: Tx, at: Actor, agent_id: str | None) -> tuple[list[Row], dict[str, list[Claim]], dict[str, int]]:
-    return presence_rows(tx, at, agent_id=agent_id), claims_by_agent(tx, at), overdue_by_agent(tx, at)
+Look = tuple[list[Row], dict[str, list[Claim]], dict[str, int], dict[str, int]]
+
+
+def _look(tx: Tx, at: Actor, agent_id: str | None) -> Look:
+    return (
+        presence_rows(tx, at, agent_id=agent_id),
+        claims_by_agent(tx, at),
+        overdue_by_agent(tx, at),
+        inbox.unread_by_agent(tx, at.now),
+    )
 
 
 async def agent_infos(db: Database, at: Actor, *, agent_id: str | None = None) -> list[AgentInfo]:
-    """Every agent (or one) with presence, claims, unread and overdue mail, as `at` sees them.
-
-    Presence, claims and overdue acknowledgements are read in one snapshot; the unread counts come from
-    the mail store (inbox.unread_counts).
-    """
-    rows, claims, overdue = await db.read(_look, at, agent_id)
-    unread = await inbox.unread_counts(db, now=at.now)
+    """Every agent (or one) with presence, claims, unread and overdue mail, as `at` sees them, read in one
+    snapshot (one hop; the unread counts by the mail store's inbox.unread_by_agent)."""
+    rows, claims, overdue, unread = await db.read(_look, at, agent_id)
     infos = []
     for r in rows:
         presence: Presence = r["presence"]

@@ -12,6 +12,7 @@ from shared.actor import Actor
 from shared.config import Limits, Settings
 from shared.db.connection import Database
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from shared.models.tasks import TaskLine
 from shared.rules.clock import iso
 from shared.store.mail import inbox
 from shared.store.mail.inbox import InboxFilter
@@ -274,6 +275,27 @@ async def test_paging_visits_every_task_once_and_reports_the_total(db: Database,
     assert sorted(seen) == sorted(ids)
     with pytest.raises(InvalidArgument, match="next_cursor"):
         await db.read(task_queries.page, view(ana, clock), TaskFilter(), limit=20, cursor="nonsense")
+
+
+async def test_the_short_form_of_a_page_is_the_short_form_of_each_full_task(db: Database, clock: FakeClock) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    first = await new(db, clock, ana, "plan", tags=["docs"], priority=3)
+    await new(db, clock, ana, "build", depends_on=[first], assignee_id=bo.id)
+    lapsing = await new(db, clock, ana, "lapses")
+    await store.claim(db, view(bo, clock), first, None)
+    await store.claim(db, view(ana, clock), lapsing, 60.0)
+    clock.advance(90)  # ana's lease is over: the task shows as open, with no holder
+    await beat(db, clock, ana, bo)
+    for f in (TaskFilter(), TaskFilter(ready_only=True), TaskFilter(statuses=["open", "claimed"])):
+        full, total, cursor = await db.read(task_queries.page, view(bo, clock), f, limit=2, cursor=None)
+        short = await db.read(task_queries.lines, view(bo, clock), f, limit=2, cursor=None)
+        assert short == ([TaskLine.of(t) for t in full], total, cursor)
+    lines, _, _ = await db.read(task_queries.lines, view(bo, clock), TaskFilter(), limit=20, cursor=None)
+    assert [(t.title, t.status, t.holder) for t in lines] == [
+        ("plan", "claimed", "bo"),
+        ("build", "open", None),
+        ("lapses", "open", None),
+    ]
 
 
 async def test_filters_by_status_tag_text_and_mine(db: Database, clock: FakeClock) -> None:
