@@ -66,27 +66,34 @@ class Outgoing:
     ack_deadline: float | None = None
 
 
-def rate_check(tx: Tx, sender: Actor) -> None:
-    """Refuse (RateLimited) when `sender` sent or caused per_minute messages in the last minute: its own
-    messages and the system notices its calls caused (messages.caused_by) count alike. Bounded: at most
-    per_minute rows of each kind are read (index seeks on messages_by_sender and messages_by_cause), and the
-    per_minute-th newest of them decides — if it is younger than a minute, the limit is reached."""
-    now = sender.now
-    row = tx.fetchone(
-        "SELECT created_at FROM ("
-        "SELECT * FROM (SELECT created_at FROM messages WHERE sender_id = :me AND created_at > :since"
-        " ORDER BY created_at DESC LIMIT :n) AS mine"
-        " UNION ALL SELECT * FROM (SELECT created_at FROM messages WHERE caused_by = :me AND created_at > :since"
-        " ORDER BY created_at DESC LIMIT :n) AS caused"
-        ") AS sent ORDER BY created_at DESC LIMIT 1 OFFSET :last",
-        {"me": sender.id, "since": now - 60, "n": sender.per_minute, "last": sender.per_minute - 1},
+BOOKED = "CASE WHEN sends_booked_until > :now THEN sends_booked_until ELSE :now END"
+"""Where the sender's next send is booked from: its booked time, or now when that is past (or NULL)."""
+
+
+def rate_check(tx: Tx, sender: Actor) -> Actor:
+    """Count one message against `sender`'s send rate, or refuse it (RateLimited) with when to try again: its
+    own messages and the system notices its calls cause (messages.caused_by) count alike. O(1): one UPDATE of
+    the sender's agents row (migration 0017, the generic cell rate algorithm): the message books 60/per_minute
+    seconds from max(now, sends_booked_until), refused when that would book more than a minute ahead; so
+    per_minute may go at once, then one every 60/per_minute seconds. Inside the caller's write, so a refused
+    call writes nothing. Returns the sender under the name its row has now (agent_register may have renamed it)."""
+    interval = 60.0 / sender.per_minute
+    params = {"me": sender.id, "now": sender.now, "step": interval, "horizon": sender.now + 60 + 1e-6}
+    booked = tx.fetchone(
+        f"UPDATE agents SET sends_booked_until = {BOOKED} + :step"
+        f" WHERE id = :me AND {BOOKED} + :step <= :horizon RETURNING name",
+        params,
     )
-    if row is not None:
-        wait = max(row["created_at"] + 60 - now, 0.1)
-        raise RateLimited(
-            f"{sender.name} sent or caused {sender.per_minute} messages in the last minute (limit {sender.per_minute}, "
-            f"ROUNDTABLE_SEND_RATE); you may send again in {wait:.0f} s"
-        )
+    if booked is not None:
+        return sender.named(str(booked["name"]))
+    ahead = tx.scalar(f"SELECT {BOOKED} FROM agents WHERE id = :me", params)
+    if ahead is None:
+        return sender  # no such agent row (no one to limit): nothing was booked
+    wait = max(float(ahead) + interval - 60 - sender.now, 0.1)
+    raise RateLimited(
+        f"{sender.name} has used its allowance of {sender.per_minute} messages a minute (ROUNDTABLE_SEND_RATE; its "
+        f"own and the notices its calls cause); you may send again in {wait:.0f} s"
+    )
 
 
 def _thread_of(tx: Tx, reply_to: int | None, me: str) -> int | None:
