@@ -15,12 +15,13 @@ from pydantic import Field
 
 from shared.actor import Actor
 from shared.errors import InvalidArgument, RateLimited
+from shared.frame.jobs import every
 from shared.frame.runtime import RoundtableServer, Runtime, runtime
 from shared.frame.tool import tool
 from shared.models.messages import AckResult, Inbox, Message, MessagePriority, SendResult, Subscriptions, WaitResult
 from shared.rules import cursor as cursors
 from shared.rules.timeparse import parse_duration, parse_when
-from shared.store.mail import inbox
+from shared.store.mail import inbox, search
 from shared.store.mail import send as messages
 
 PROGRESS_EVERY = 5.0
@@ -45,6 +46,14 @@ async def _reread(rt: Runtime, sender: Actor, message_id: int) -> Message:
     """The message just sent, as its sender sees it (with receipts)."""
     found, _ = await inbox.sent(rt.db, sender, limit=1, after=message_id - 1)
     return found[0]
+
+
+async def index_mail(rt: Runtime) -> None:
+    """One round of mail's search indexer: the messages past the index's mark, in batches (search.py)."""
+    await search.index_pending(rt.db)
+
+
+INDEXING = every(search.INDEX_SECONDS, index_mail, what="indexing mail for search", at_start=True)
 
 
 @tool(read_only=False, title="Send a message")

@@ -1,8 +1,9 @@
 """Sending mail: direct, topic and broadcast messages, system notices, subscriptions, acknowledgements.
 
 One `messages` row per message (signed when the team has a secret) and one `message_recipients` row per
-addressee holding read/ack state. Broadcasts have no recipient rows until read: everyone — including
-agents who join later — sees them while they have not expired.
+addressee holding read/ack state; a broadcast has one per agent but its sender, and an agent who joins while
+it is live gets one then (inbox.deliver_broadcasts). A send is one write transaction (one hop) of a few
+statements; mail's search index is filled after it, in the background (search.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from shared.errors import InvalidArgument, NotFound, RateLimited
 from shared.rules import signing
 from shared.rules.clock import iso
 from shared.store import events
-from shared.store.mail import dialect
+from shared.store.mail import dialect, search
 from shared.store.mail.inbox import OVERDUE_ACK
 from shared.store.team import agents
 
@@ -109,6 +110,14 @@ def _thread_of(tx: Tx, reply_to: int | None, me: str) -> int | None:
     return int(row["thread_id"] or row["id"])
 
 
+COLUMNS = (
+    "id, sender_id, sender_name, kind, topic, subject, body, priority, reply_to, thread_id, correlation_id,"
+    " ack_required, ack_deadline, created_at, expires_at, ref_type, ref_id, audience, recipient_ids, caused_by,"
+    " signature"
+)
+INSERT = f"INSERT INTO messages({COLUMNS}) VALUES ({', '.join(':' + c.strip() for c in COLUMNS.split(','))})"
+
+
 def _insert(
     tx: Tx,
     sender_id: str | None,
@@ -123,48 +132,42 @@ def _insert(
     recipients: Sequence[str] | None = None,
     caused_by: str | None = None,
 ) -> int:
-    """Insert one message (recipients None: a broadcast, '*') and sign it, when the team has a secret, over
-    the row as stored: its id and thread are known only after the insert, so the signature is set after."""
+    """Insert one message (recipients None: a broadcast, '*'), signed when the team has a secret, in one
+    statement: its id is given first (search.next_id), so the thread of a new conversation (its own id) and
+    the signature over the row as stored are known before the row is written."""
+    message_id = search.next_id(tx)
     thread = _thread_of(tx, out.reply_to, sender_id or "") if out.reply_to else None
-    recipient_ids = "*" if recipients is None else json.dumps(sorted(set(recipients)))
-    row = tx.fetchone(
-        "INSERT INTO messages(sender_id, sender_name, kind, topic, subject, body, priority, reply_to, thread_id,"
-        " correlation_id, ack_required, ack_deadline, created_at, expires_at, ref_type, ref_id, audience,"
-        " recipient_ids, caused_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-        (
-            sender_id,
-            sender_name,
-            kind,
-            topic,
-            out.subject,
-            out.body,
-            out.priority,
-            out.reply_to,
-            thread,
-            out.correlation_id,
-            int(out.ack_required),
-            out.ack_deadline if out.ack_required else None,
-            now,
-            out.expires_at,
-            ref[0] if ref else None,
-            ref[1] if ref else None,
-            audience,
-            recipient_ids,
-            caused_by,
-        ),
-    )
-    assert row is not None
-    message_id = int(row["id"])
-    if thread is None or secret:
-        stored = {**dict(row), "thread_id": thread or message_id}
-        signature = signing.sign_v2(secret, stored) if secret else None
-        update = "UPDATE messages SET thread_id = ?, signature = ? WHERE id = ?"
-        tx.execute(update, (stored["thread_id"], signature, message_id))
+    row: dict[str, object] = {
+        "id": message_id,
+        "sender_id": sender_id,
+        "sender_name": sender_name,
+        "kind": kind,
+        "topic": topic,
+        "subject": out.subject,
+        "body": out.body,
+        "priority": out.priority,
+        "reply_to": out.reply_to,
+        "thread_id": thread or message_id,
+        "correlation_id": out.correlation_id,
+        "ack_required": int(out.ack_required),
+        "ack_deadline": out.ack_deadline if out.ack_required else None,
+        "created_at": now,
+        "expires_at": out.expires_at,
+        "ref_type": ref[0] if ref else None,
+        "ref_id": ref[1] if ref else None,
+        "audience": audience,
+        "recipient_ids": "*" if recipients is None else json.dumps(sorted(set(recipients))),
+        "caused_by": caused_by,
+    }
+    row["signature"] = signing.sign_v2(secret, row) if secret else None
+    tx.execute(INSERT, row)
     return message_id
 
 
 async def send(db: Database, sender: Actor, to: Sequence[str], out: Outgoing) -> tuple[int, list[str]]:
-    """Send to agent names or one `topic:<name>`; returns the message id and who it was delivered to."""
+    """Send to agent names or one `topic:<name>`; returns the message id and who it was delivered to. One
+    write transaction: the rate check (which also reads the sender's current name), the addressees, the
+    message, its recipient rows and its event."""
     check_text(out.subject, out.body)
     targets = [t.strip() for t in to if t.strip()]
     if not targets:
@@ -178,12 +181,11 @@ async def send(db: Database, sender: Actor, to: Sequence[str], out: Outgoing) ->
 
 
 def _send(tx: Tx, sender: Actor, targets: list[str], topic: str | None, out: Outgoing) -> tuple[int, list[str]]:
-    rate_check(tx, sender)
+    sender = rate_check(tx, sender)
     if topic is not None:
         return post_to_topic(tx, sender, topic, out)
-    ids = agents.ids_by_names(tx, targets)
-    found = {agent_id: tx.scalar("SELECT name FROM agents WHERE id = ?", (agent_id,)) for agent_id in ids.values()}
-    names = sorted(map(str, found.values()), key=str.lower)
+    found = agents.named(tx, targets)
+    names = sorted(found.values(), key=str.lower)
     return _deliver(tx, sender, "direct", json.dumps(names), None, list(found), out), names
 
 
@@ -219,6 +221,7 @@ def _deliver(
         tx,
         now=sender.now,
         agent_id=sender.id,
+        agent_name=sender.name,
         kind="message.sent",
         object_type="message",
         object_id=message_id,
@@ -234,7 +237,7 @@ async def broadcast(db: Database, sender: Actor, out: Outgoing) -> int:
 
 
 def _broadcast(tx: Tx, sender: Actor, out: Outgoing) -> int:
-    rate_check(tx, sender)
+    sender = rate_check(tx, sender)
     message_id = _insert(tx, sender.id, sender.name, "broadcast", "*", None, out, sender.now, sender.secret)
     tx.execute(
         "INSERT INTO message_recipients(agent_id, message_id) SELECT id, ? FROM agents WHERE id != ?",
@@ -244,6 +247,7 @@ def _broadcast(tx: Tx, sender: Actor, out: Outgoing) -> int:
         tx,
         now=sender.now,
         agent_id=sender.id,
+        agent_name=sender.name,
         kind="message.broadcast",
         object_type="message",
         object_id=message_id,
