@@ -206,10 +206,11 @@ async def thread(db: Database, me: Actor, thread_id: int) -> list[Message]:
 
 async def sent(db: Database, me: Actor, *, limit: int, after: int) -> tuple[list[Message], bool]:
     """My sent messages (id order after the cursor) with who read and acknowledged each, from one snapshot."""
-    return await db.read(_sent, me, limit, after)
+    return await db.read(sent_page, me, limit, after)
 
 
-def _sent(tx: Tx, me: Actor, limit: int, after: int) -> tuple[list[Message], bool]:
+def sent_page(tx: Tx, me: Actor, limit: int, after: int) -> tuple[list[Message], bool]:
+    """`sent` inside a transaction (also the write that sent the message, to show it to its sender)."""
     rows = tx.execute(
         f"SELECT {COLUMNS} {SENDERS_VIEW} WHERE m.sender_id = :me AND m.id > :after ORDER BY m.id LIMIT :limit",
         me.params(after=after, limit=limit + 1),

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from shared.actor import Actor
 from shared.db.connection import Database, Tx
 from shared.errors import InvalidArgument, NotFound, RateLimited
+from shared.models.messages import Message
 from shared.rules import signing
 from shared.rules.clock import iso
 from shared.store import events
-from shared.store.mail import dialect, search
+from shared.store.mail import dialect, inbox, search
 from shared.store.mail.inbox import OVERDUE_ACK
 from shared.store.team import agents
 
@@ -168,6 +169,11 @@ async def send(db: Database, sender: Actor, to: Sequence[str], out: Outgoing) ->
     """Send to agent names or one `topic:<name>`; returns the message id and who it was delivered to. One
     write transaction: the rate check (which also reads the sender's current name), the addressees, the
     message, its recipient rows and its event."""
+    return await db.write(_send, sender, _addressed(to, out), out)
+
+
+def _addressed(to: Sequence[str], out: Outgoing) -> tuple[list[str], str | None]:
+    """The checked message's addressees: (agent names, None) or ([], topic)."""
     check_text(out.subject, out.body)
     targets = [t.strip() for t in to if t.strip()]
     if not targets:
@@ -177,10 +183,39 @@ async def send(db: Database, sender: Actor, to: Sequence[str], out: Outgoing) ->
     topics = [t for t in targets if t.lower().startswith("topic:")]
     if topics and len(targets) > 1:
         raise InvalidArgument("send to one topic ('topic:<name>') or to agent names, not both; send twice")
-    return await db.write(_send, sender, targets, topics[0][6:] if topics else None, out)
+    return (targets, None) if not topics else ([], topics[0][6:])
 
 
-def _send(tx: Tx, sender: Actor, targets: list[str], topic: str | None, out: Outgoing) -> tuple[int, list[str]]:
+async def send_shown(db: Database, sender: Actor, to: Sequence[str], out: Outgoing) -> tuple[Message, list[str]]:
+    """`send`, returning the message as its sender sees it (with receipts), read in the same write: message_send
+    in one hop."""
+    return await db.write(_send_shown, sender, _addressed(to, out), out)
+
+
+async def broadcast_shown(db: Database, sender: Actor, out: Outgoing) -> Message:
+    """`broadcast`, returning the message as its sender sees it, read in the same write (one hop)."""
+    check_text(out.subject, out.body)
+    return await db.write(_broadcast_shown, sender, out)
+
+
+def _send_shown(
+    tx: Tx, sender: Actor, addressed: tuple[list[str], str | None], out: Outgoing
+) -> tuple[Message, list[str]]:
+    message_id, names = _send(tx, sender, addressed, out)
+    return _as_sent(tx, sender, message_id), names
+
+
+def _broadcast_shown(tx: Tx, sender: Actor, out: Outgoing) -> Message:
+    return _as_sent(tx, sender, _broadcast(tx, sender, out))
+
+
+def _as_sent(tx: Tx, sender: Actor, message_id: int) -> Message:
+    found, _ = inbox.sent_page(tx, sender, 1, message_id - 1)
+    return found[0]
+
+
+def _send(tx: Tx, sender: Actor, addressed: tuple[list[str], str | None], out: Outgoing) -> tuple[int, list[str]]:
+    targets, topic = addressed
     sender = rate_check(tx, sender)
     if topic is not None:
         return post_to_topic(tx, sender, topic, out)
