@@ -68,8 +68,10 @@ class Outgoing:
     ack_deadline: float | None = None
 
 
-BOOKED = "CASE WHEN sends_booked_until > :now THEN sends_booked_until ELSE :now END"
-"""Where the sender's next send is booked from: its booked time, or now when that is past (or NULL)."""
+BOOKED = "CASE WHEN sends_booked_until > :now AND sends_booked_until <= :horizon THEN sends_booked_until ELSE :now END"
+"""Where the sender's next send is booked from: its booked time, or now when that is past (or NULL). A booked
+time more than a minute ahead can only come from a clock set back: it counts as now (a fresh allowance), never
+as a lock-out until the clock catches up."""
 
 
 def rate_check(tx: Tx, sender: Actor) -> Actor:

@@ -77,3 +77,15 @@ async def test_the_limit_is_each_agents_own(db: Database, clock: FakeClock) -> N
         await send(db, clock, ana)
     await messages.send(db, replace(bo, now=clock(), per_minute=6), ["ana"], OUT)
     assert await sends(db) == 7
+
+
+async def test_a_clock_set_back_gives_a_fresh_allowance_not_a_lock_out(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    await join(db, clock, "bo")
+    for _ in range(6):
+        await send(db, clock, ana)
+    clock.advance(-3600)  # the system clock was set back an hour
+    for _ in range(6):
+        await send(db, clock, ana)
+    with pytest.raises(RateLimited, match="send again in 10 s"):
+        await send(db, clock, ana)
