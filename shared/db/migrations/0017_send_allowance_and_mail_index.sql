@@ -3,6 +3,8 @@
 -- from max(now, sends_booked_until); it is refused when that would book more than a minute ahead. So an
 -- agent may send RATE messages at once, then one every 60/RATE seconds as the allowance refills, and the
 -- check reads and writes one row however much mail there is. NULL: nothing booked.
+-- messages_by_cause served only the old check (the notices an agent's calls caused in the last minute).
+DROP INDEX IF EXISTS messages_by_cause;
 ALTER TABLE agents ADD COLUMN sends_booked_until REAL;
 
 -- Mail's search index is filled in the background (issue 17: the FTS5 insert trigger held a send to ≈1,200/s):
