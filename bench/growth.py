@@ -238,6 +238,7 @@ def calls() -> dict[str, Call]:
 
 SENDS = 2000
 SEND_GOAL = 5000.0
+ROUNDS = 3
 
 
 async def send_rate(db: Database, me: Actor) -> float:
@@ -250,7 +251,8 @@ async def send_rate(db: Database, me: Actor) -> float:
 
 
 def raw_insert_rate(path: Path) -> float:
-    """The floor: raw sqlite3 one-row INSERT transactions per second on the same file."""
+    """The floor: raw sqlite3 one-row INSERT transactions per second into messages on the same file (the messages
+    table as it is, with its indexes; its search index is filled in the background, shared/store/mail/search.py)."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous = NORMAL")
     began = time.perf_counter()
@@ -279,10 +281,13 @@ async def measure(path: Path, now: float, repeats: int) -> dict[str, list[float]
                 if i >= 2:  # the first two warm the cache
                     samples.append(time.perf_counter() - began)
             found[name] = samples
-        found["sends/s"] = [await send_rate(db, me.at(now + 3600))]
+        # store sends and the raw floor interleaved, ROUNDS each, so load moves both alike; the median counts
+        found["sends/s"], found["raw inserts/s"] = [], []
+        for r in range(ROUNDS):
+            found["sends/s"].append(await send_rate(db, me.at(now + 3600 + r * 60)))
+            found["raw inserts/s"].append(raw_insert_rate(path))
     finally:
         await db.close()
-    found["raw inserts/s"] = [raw_insert_rate(path)]
     return found
 
 
@@ -298,7 +303,7 @@ def run(quick: bool = True, sizes: list[int] | None = None, repeats: int = 40, *
             loads.append(os.getloadavg()[0])
             results[n] = asyncio.run(measure(path, now, repeats))
     base, top = sizes[0], sizes[-1]
-    rates = {n: (results[n].pop("sends/s")[0], results[n].pop("raw inserts/s")[0]) for n in sizes}
+    rates = {n: (pct(results[n].pop("sends/s"), 50), pct(results[n].pop("raw inserts/s"), 50)) for n in sizes}
     rows = []
     flat: list[tuple[str, float, float]] = []  # (call, ratio, p50 ms at the top size)
     for name in results[base]:
@@ -334,7 +339,8 @@ def run(quick: bool = True, sizes: list[int] | None = None, repeats: int = 40, *
         f"task_list(ready_only) p99 at {top:,}: {ready_p99:.2f} ms (goal ≤ 5 ms at 100,000: "
         f"{ready_p99 / 5:.2f}x, {'pass' if ready_p99 <= 5 else 'FAIL'}).\n"
         f"Store sends at {top:,}: {sends:,.0f}/s, one process, one write transaction each, beside raw sqlite3 "
-        f"one-row INSERT transactions {raw:,.0f}/s ({sends / raw:.2f}x); goal ≥ {SEND_GOAL:,.0f}/s: "
+        f"one-row INSERT transactions {raw:,.0f}/s ({sends / raw:.2f}x; medians of {ROUNDS} interleaved rounds of "
+        f"{SENDS:,}); goal ≥ {SEND_GOAL:,.0f}/s: "
         f"{sends / SEND_GOAL:.2f}x, {'pass' if sends >= SEND_GOAL else 'FAIL'}.\n"
     )
     return table(title, headers, rows) + note

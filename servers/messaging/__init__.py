@@ -1,7 +1,8 @@
 """roundtable-messaging: direct, topic and broadcast mail between agents; acknowledgements; waiting for mail.
 
 A thin MCP adapter over shared/store/mail (send.py sends, inbox.py reads): the tools are in mail.py,
-registered here with the inbox resource and the watcher that tells its subscribers when it changes.
+registered here with the inbox resource, the watcher that tells its subscribers when it changes and mail's
+search indexer (shared/store/mail/search.py).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         settings,
         instructions=INSTRUCTIONS,
         clock=clock,
-        background=[watcher(INBOX_URI, mail.unread_fingerprint), channel.PUSH],
+        background=[watcher(INBOX_URI, mail.unread_fingerprint), channel.PUSH, mail.INDEXING],
         channel=True,
     )
     serve_legacy_subscriptions(mcp)

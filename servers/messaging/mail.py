@@ -15,12 +15,13 @@ from pydantic import Field
 
 from shared.actor import Actor
 from shared.errors import InvalidArgument, RateLimited
+from shared.frame.jobs import every
 from shared.frame.runtime import RoundtableServer, Runtime, runtime
 from shared.frame.tool import tool
 from shared.models.messages import AckResult, Inbox, Message, MessagePriority, SendResult, Subscriptions, WaitResult
 from shared.rules import cursor as cursors
 from shared.rules.timeparse import parse_duration, parse_when
-from shared.store.mail import inbox
+from shared.store.mail import inbox, search
 from shared.store.mail import send as messages
 
 PROGRESS_EVERY = 5.0
@@ -41,10 +42,12 @@ def _outgoing(
     return messages.Outgoing(subject=subject, body=body, priority=priority, expires_at=expires, **extra)
 
 
-async def _reread(rt: Runtime, sender: Actor, message_id: int) -> Message:
-    """The message just sent, as its sender sees it (with receipts)."""
-    found, _ = await inbox.sent(rt.db, sender, limit=1, after=message_id - 1)
-    return found[0]
+async def index_mail(rt: Runtime) -> None:
+    """One round of mail's search indexer: the messages past the index's mark, in batches (search.py)."""
+    await search.index_pending(rt.db)
+
+
+INDEXING = every(search.INDEX_SECONDS, index_mail, what="indexing mail for search", at_start=True)
 
 
 @tool(read_only=False, title="Send a message")
@@ -63,7 +66,7 @@ async def message_send(
     """Send to agents by name, or to a topic's followers (to='topic:<name>'); delivered once to each,
     online or not. For everyone, message_broadcast. Returns the message and who it reached."""
     rt = runtime(ctx)
-    sender = await rt.writer()
+    sender = rt.require_writer()  # under its current name: the send's rate check reads it (one hop in all)
     deadline = sender.now + parse_duration(ack_within, field="ack_within", minimum=10, maximum=30 * 86400)
     out = _outgoing(
         sender,
@@ -76,11 +79,11 @@ async def message_send(
         ack_required=ack_required,
         ack_deadline=deadline,
     )
-    message_id, names = await messages.send(rt.db, sender, to, out)
+    message, names = await messages.send_shown(rt.db, sender, to, out)
     step = f"Delivered to {', '.join(names)}." if names else "Nobody subscribes to that topic yet; it was kept."
     if ack_required:
         step += " See acknowledgements with message_query(sent=true)."
-    return SendResult(message=await _reread(rt, sender, message_id), delivered_to=names, next_step=step)
+    return SendResult(message=message, delivered_to=names, next_step=step)
 
 
 @tool(read_only=False, title="Broadcast a message")
@@ -93,11 +96,10 @@ async def message_broadcast(
 ) -> SendResult:
     """Send to every agent, including those who join before it expires."""
     rt = runtime(ctx)
-    sender = await rt.writer()
+    sender = rt.require_writer()  # under its current name: the send's rate check reads it (one hop in all)
     out = _outgoing(sender, subject, body, priority, expires_in)
-    message_id = await messages.broadcast(rt.db, sender, out)
     return SendResult(
-        message=await _reread(rt, sender, message_id),
+        message=await messages.broadcast_shown(rt.db, sender, out),
         delivered_to=["*"],
         next_step="Every agent will see it in its inbox.",
     )

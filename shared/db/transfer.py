@@ -33,6 +33,7 @@ from shared.errors import InvalidArgument
 SKIPPED = {
     "schema_migrations": "the target records its own migrations",
     "integrity_checks": "a check of the SQLite file, not part of the team",
+    "search_indexed": "how far the file's full-text index of mail reaches; PostgreSQL indexes each message as written",
 }
 """Tables of the file that are not copied, and why."""
 BATCH = 2_000

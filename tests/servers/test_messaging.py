@@ -165,6 +165,25 @@ async def test_text_search_is_safe_against_query_syntax(settings: Settings, as_a
         assert [m["subject"] for m in found["messages"]] == ["deploy"]
 
 
+async def test_mail_is_found_by_its_words_at_once_and_indexed_by_the_server_in_the_background(
+    settings: Settings, as_agent: Any
+) -> None:
+    async with Client(build_server(settings)) as ana, Client(build_server(as_agent("bo"))) as bo:
+        sent = data(await ana.call_tool("message_send", {"to": ["bo"], "body": "rollout finished"}))["message"]["id"]
+        found = data(await bo.call_tool("message_query", {"text": "rollouts", "unread_only": False}))
+        assert [m["id"] for m in found["messages"]] == [sent]  # indexed yet or not
+        with direct(settings.db) as conn:
+            if conn.engine == "postgresql":
+                return  # indexed in its INSERT (messages.search)
+        with anyio.fail_after(10):
+            while True:
+                with direct(settings.db) as conn:
+                    (mark,) = conn.execute("SELECT through_id FROM search_indexed WHERE source = 'messages'").fetchone()
+                if mark >= sent:
+                    break
+                await anyio.sleep(0.05)
+
+
 async def test_signed_messages_verify_and_tampering_shows(settings: Settings, as_agent: Any) -> None:
     secret = replace(settings, secret="team-secret")
     async with Client(build_server(secret)) as ana, Client(build_server(replace(secret, agent="bo"))) as bo:

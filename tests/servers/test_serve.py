@@ -336,7 +336,7 @@ async def test_the_send_rate_is_counted_per_token_as_per_agent_over_stdio(tmp_pa
             for i in range(3):
                 data(await ana.call_tool("message_send", {"to": ["bo"], "body": f"note {i}"}))
             refused = await ana.call_tool("message_send", {"to": ["bo"], "body": "one too many"})
-            assert refused.is_error and "in the last minute" in refused.content[0].text  # type: ignore[union-attr]
+            assert refused.is_error and "allowance of 3 messages a minute" in refused.content[0].text  # type: ignore[union-attr]
             data(await bo.call_tool("message_send", {"to": ["ana"], "body": "bo has its own budget"}))
             too_long = await bo.call_tool("message_send", {"to": ["ana"], "body": "x" * 70_000})
             assert too_long.is_error

@@ -32,12 +32,18 @@ class Sqlite:
 
     same_name = staticmethod(same_name)
     id_list = staticmethod(id_list)
+    deferred_index = True
+    """Messages are indexed for search after their send, in the background (shared/store/mail/search.py)."""
 
     @staticmethod
     def text_matches(message_id: str, query: str) -> str:
         """`message_id` is a message whose subject or body matches `query` (built by
-        shared/rules/quoting.quote_words, never raw user text)."""
-        return f"{message_id} IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {query})"
+        shared/rules/quoting.quote_words, never raw user text): in messages_fts, or in the unindexed tail that
+        search.prepare copied into this connection's temp.mail_tail for this search."""
+        return (
+            f"({message_id} IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {query})"
+            f" OR {message_id} IN (SELECT rowid FROM temp.mail_tail WHERE mail_tail MATCH {query}))"
+        )
 
     @staticmethod
     def topic_matches(topic: str, pattern: str) -> str:
@@ -59,6 +65,9 @@ class Sqlite:
 class Postgres(Sqlite):
     """PostgreSQL's forms: the messages.search tsvector (the same quoted words read as websearch syntax), LIKE
     with '*' made '%' (and LIKE's own wildcards escaped), IS DISTINCT FROM, json_array_elements_text."""
+
+    deferred_index = False
+    """messages.search is a generated column: each message is indexed in its INSERT."""
 
     @staticmethod
     def text_matches(message_id: str, query: str) -> str:

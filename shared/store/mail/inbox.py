@@ -19,7 +19,7 @@ from shared.errors import NotFound
 from shared.models.messages import Message, Receipt
 from shared.rules import counts, signing
 from shared.rules.clock import iso, relative
-from shared.store.mail import dialect
+from shared.store.mail import dialect, search
 from shared.store.mail.mine import UNEXPIRED as UNEXPIRED
 from shared.store.mail.mine import InboxFilter as InboxFilter
 from shared.store.mail.mine import fts_query as fts_query
@@ -97,8 +97,24 @@ async def page(db: Database, me: Actor, f: InboxFilter, *, limit: int, after: in
         f = replace(f, sender=(await db.read(agents.ids_by_names, [f.sender]))[f.sender])
     params = me.params(after=after, limit=limit + 1)
     ids = mine_ids(f, params, bounded=True, d=dialect.of(db))
-    rows = await db.fetchall(f"SELECT {COLUMNS} {FROM} WHERE m.id IN ({ids}) ORDER BY m.id LIMIT :limit", params)
+    sql = f"SELECT {COLUMNS} {FROM} WHERE m.id IN ({ids}) ORDER BY m.id LIMIT :limit"
+    if not f.text:
+        rows = await db.fetchall(sql, params)
+    else:
+        found = await db.read(_searched, sql, params, search.TAIL_MAX)
+        if found is None:  # a long unindexed tail (no messaging server ran for a while): index it, or match it whole
+            await search.index_pending(db)
+            found = await db.read(_searched, sql, params, None)
+        rows = found or []
     return [to_message(r, me.secret, me.id, me.now) for r in rows[:limit]], len(rows) > limit
+
+
+def _searched(tx: Tx, sql: str, params: dict[str, object], bound: int | None) -> list[Row] | None:
+    """A text search in one snapshot with the messages not yet indexed (search.prepare); None when they are
+    more than `bound`."""
+    if not search.prepare(tx, bound):
+        return None
+    return tx.execute(sql, params)
 
 
 COUNT_CAP = counts.CAP
@@ -191,10 +207,11 @@ async def thread(db: Database, me: Actor, thread_id: int) -> list[Message]:
 
 async def sent(db: Database, me: Actor, *, limit: int, after: int) -> tuple[list[Message], bool]:
     """My sent messages (id order after the cursor) with who read and acknowledged each, from one snapshot."""
-    return await db.read(_sent, me, limit, after)
+    return await db.read(sent_page, me, limit, after)
 
 
-def _sent(tx: Tx, me: Actor, limit: int, after: int) -> tuple[list[Message], bool]:
+def sent_page(tx: Tx, me: Actor, limit: int, after: int) -> tuple[list[Message], bool]:
+    """`sent` inside a transaction (also the write that sent the message, to show it to its sender)."""
     rows = tx.execute(
         f"SELECT {COLUMNS} {SENDERS_VIEW} WHERE m.sender_id = :me AND m.id > :after ORDER BY m.id LIMIT :limit",
         me.params(after=after, limit=limit + 1),

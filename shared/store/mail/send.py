@@ -1,8 +1,9 @@
 """Sending mail: direct, topic and broadcast messages, system notices, subscriptions, acknowledgements.
 
 One `messages` row per message (signed when the team has a secret) and one `message_recipients` row per
-addressee holding read/ack state. Broadcasts have no recipient rows until read: everyone — including
-agents who join later — sees them while they have not expired.
+addressee holding read/ack state; a broadcast has one per agent but its sender, and an agent who joins while
+it is live gets one then (inbox.deliver_broadcasts). A send is one write transaction (one hop) of a few
+statements; mail's search index is filled after it, in the background (search.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from dataclasses import dataclass
 from shared.actor import Actor
 from shared.db.connection import Database, Tx
 from shared.errors import InvalidArgument, NotFound, RateLimited
+from shared.models.messages import Message
 from shared.rules import signing
 from shared.rules.clock import iso
 from shared.store import events
-from shared.store.mail import dialect
+from shared.store.mail import dialect, inbox, search
 from shared.store.mail.inbox import OVERDUE_ACK
 from shared.store.team import agents
 
@@ -66,27 +68,36 @@ class Outgoing:
     ack_deadline: float | None = None
 
 
-def rate_check(tx: Tx, sender: Actor) -> None:
-    """Refuse (RateLimited) when `sender` sent or caused per_minute messages in the last minute: its own
-    messages and the system notices its calls caused (messages.caused_by) count alike. Bounded: at most
-    per_minute rows of each kind are read (index seeks on messages_by_sender and messages_by_cause), and the
-    per_minute-th newest of them decides — if it is younger than a minute, the limit is reached."""
-    now = sender.now
-    row = tx.fetchone(
-        "SELECT created_at FROM ("
-        "SELECT * FROM (SELECT created_at FROM messages WHERE sender_id = :me AND created_at > :since"
-        " ORDER BY created_at DESC LIMIT :n) AS mine"
-        " UNION ALL SELECT * FROM (SELECT created_at FROM messages WHERE caused_by = :me AND created_at > :since"
-        " ORDER BY created_at DESC LIMIT :n) AS caused"
-        ") AS sent ORDER BY created_at DESC LIMIT 1 OFFSET :last",
-        {"me": sender.id, "since": now - 60, "n": sender.per_minute, "last": sender.per_minute - 1},
+BOOKED = "CASE WHEN sends_booked_until > :now AND sends_booked_until <= :horizon THEN sends_booked_until ELSE :now END"
+"""Where the sender's next send is booked from: its booked time, or now when that is past (or NULL). A booked
+time more than a minute ahead can only come from a clock set back: it counts as now (a fresh allowance), never
+as a lock-out until the clock catches up."""
+
+
+def rate_check(tx: Tx, sender: Actor) -> Actor:
+    """Count one message against `sender`'s send rate, or refuse it (RateLimited) with when to try again: its
+    own messages and the system notices its calls cause (messages.caused_by) count alike. O(1): one UPDATE of
+    the sender's agents row (migration 0017, the generic cell rate algorithm): the message books 60/per_minute
+    seconds from max(now, sends_booked_until), refused when that would book more than a minute ahead; so
+    per_minute may go at once, then one every 60/per_minute seconds. Inside the caller's write, so a refused
+    call writes nothing. Returns the sender under the name its row has now (agent_register may have renamed it)."""
+    interval = 60.0 / sender.per_minute
+    params = {"me": sender.id, "now": sender.now, "step": interval, "horizon": sender.now + 60 + 1e-6}
+    booked = tx.fetchone(
+        f"UPDATE agents SET sends_booked_until = {BOOKED} + :step"
+        f" WHERE id = :me AND {BOOKED} + :step <= :horizon RETURNING name",
+        params,
     )
-    if row is not None:
-        wait = max(row["created_at"] + 60 - now, 0.1)
-        raise RateLimited(
-            f"{sender.name} sent or caused {sender.per_minute} messages in the last minute (limit {sender.per_minute}, "
-            f"ROUNDTABLE_SEND_RATE); you may send again in {wait:.0f} s"
-        )
+    if booked is not None:
+        return sender.named(str(booked["name"]))
+    ahead = tx.scalar(f"SELECT {BOOKED} FROM agents WHERE id = :me", params)
+    if ahead is None:
+        return sender  # no such agent row (no one to limit): nothing was booked
+    wait = max(float(ahead) + interval - 60 - sender.now, 0.1)
+    raise RateLimited(
+        f"{sender.name} has used its allowance of {sender.per_minute} messages a minute (ROUNDTABLE_SEND_RATE; its "
+        f"own and the notices its calls cause); you may send again in {wait:.0f} s"
+    )
 
 
 def _thread_of(tx: Tx, reply_to: int | None, me: str) -> int | None:
@@ -100,6 +111,14 @@ def _thread_of(tx: Tx, reply_to: int | None, me: str) -> int | None:
     if row is None:
         raise NotFound(f"reply_to={reply_to}: you have no message with that id; see message_query()")
     return int(row["thread_id"] or row["id"])
+
+
+COLUMNS = (
+    "id, sender_id, sender_name, kind, topic, subject, body, priority, reply_to, thread_id, correlation_id,"
+    " ack_required, ack_deadline, created_at, expires_at, ref_type, ref_id, audience, recipient_ids, caused_by,"
+    " signature"
+)
+INSERT = f"INSERT INTO messages({COLUMNS}) VALUES ({', '.join(':' + c.strip() for c in COLUMNS.split(','))})"
 
 
 def _insert(
@@ -116,48 +135,47 @@ def _insert(
     recipients: Sequence[str] | None = None,
     caused_by: str | None = None,
 ) -> int:
-    """Insert one message (recipients None: a broadcast, '*') and sign it, when the team has a secret, over
-    the row as stored: its id and thread are known only after the insert, so the signature is set after."""
+    """Insert one message (recipients None: a broadcast, '*'), signed when the team has a secret, in one
+    statement: its id is given first (search.next_id), so the thread of a new conversation (its own id) and
+    the signature over the row as stored are known before the row is written."""
+    message_id = search.next_id(tx)
     thread = _thread_of(tx, out.reply_to, sender_id or "") if out.reply_to else None
-    recipient_ids = "*" if recipients is None else json.dumps(sorted(set(recipients)))
-    row = tx.fetchone(
-        "INSERT INTO messages(sender_id, sender_name, kind, topic, subject, body, priority, reply_to, thread_id,"
-        " correlation_id, ack_required, ack_deadline, created_at, expires_at, ref_type, ref_id, audience,"
-        " recipient_ids, caused_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-        (
-            sender_id,
-            sender_name,
-            kind,
-            topic,
-            out.subject,
-            out.body,
-            out.priority,
-            out.reply_to,
-            thread,
-            out.correlation_id,
-            int(out.ack_required),
-            out.ack_deadline if out.ack_required else None,
-            now,
-            out.expires_at,
-            ref[0] if ref else None,
-            ref[1] if ref else None,
-            audience,
-            recipient_ids,
-            caused_by,
-        ),
-    )
-    assert row is not None
-    message_id = int(row["id"])
-    if thread is None or secret:
-        stored = {**dict(row), "thread_id": thread or message_id}
-        signature = signing.sign_v2(secret, stored) if secret else None
-        update = "UPDATE messages SET thread_id = ?, signature = ? WHERE id = ?"
-        tx.execute(update, (stored["thread_id"], signature, message_id))
+    row: dict[str, object] = {
+        "id": message_id,
+        "sender_id": sender_id,
+        "sender_name": sender_name,
+        "kind": kind,
+        "topic": topic,
+        "subject": out.subject,
+        "body": out.body,
+        "priority": out.priority,
+        "reply_to": out.reply_to,
+        "thread_id": thread or message_id,
+        "correlation_id": out.correlation_id,
+        "ack_required": int(out.ack_required),
+        "ack_deadline": out.ack_deadline if out.ack_required else None,
+        "created_at": now,
+        "expires_at": out.expires_at,
+        "ref_type": ref[0] if ref else None,
+        "ref_id": ref[1] if ref else None,
+        "audience": audience,
+        "recipient_ids": "*" if recipients is None else json.dumps(sorted(set(recipients))),
+        "caused_by": caused_by,
+    }
+    row["signature"] = signing.sign_v2(secret, row) if secret else None
+    tx.execute(INSERT, row)
     return message_id
 
 
 async def send(db: Database, sender: Actor, to: Sequence[str], out: Outgoing) -> tuple[int, list[str]]:
-    """Send to agent names or one `topic:<name>`; returns the message id and who it was delivered to."""
+    """Send to agent names or one `topic:<name>`; returns the message id and who it was delivered to. One
+    write transaction: the rate check (which also reads the sender's current name), the addressees, the
+    message, its recipient rows and its event."""
+    return await db.write(_send, sender, _addressed(to, out), out)
+
+
+def _addressed(to: Sequence[str], out: Outgoing) -> tuple[list[str], str | None]:
+    """The checked message's addressees: (agent names, None) or ([], topic)."""
     check_text(out.subject, out.body)
     targets = [t.strip() for t in to if t.strip()]
     if not targets:
@@ -167,16 +185,44 @@ async def send(db: Database, sender: Actor, to: Sequence[str], out: Outgoing) ->
     topics = [t for t in targets if t.lower().startswith("topic:")]
     if topics and len(targets) > 1:
         raise InvalidArgument("send to one topic ('topic:<name>') or to agent names, not both; send twice")
-    return await db.write(_send, sender, targets, topics[0][6:] if topics else None, out)
+    return (targets, None) if not topics else ([], topics[0][6:])
 
 
-def _send(tx: Tx, sender: Actor, targets: list[str], topic: str | None, out: Outgoing) -> tuple[int, list[str]]:
-    rate_check(tx, sender)
+async def send_shown(db: Database, sender: Actor, to: Sequence[str], out: Outgoing) -> tuple[Message, list[str]]:
+    """`send`, returning the message as its sender sees it (with receipts), read in the same write: message_send
+    in one hop."""
+    return await db.write(_send_shown, sender, _addressed(to, out), out)
+
+
+async def broadcast_shown(db: Database, sender: Actor, out: Outgoing) -> Message:
+    """`broadcast`, returning the message as its sender sees it, read in the same write (one hop)."""
+    check_text(out.subject, out.body)
+    return await db.write(_broadcast_shown, sender, out)
+
+
+def _send_shown(
+    tx: Tx, sender: Actor, addressed: tuple[list[str], str | None], out: Outgoing
+) -> tuple[Message, list[str]]:
+    message_id, names = _send(tx, sender, addressed, out)
+    return _as_sent(tx, sender, message_id), names
+
+
+def _broadcast_shown(tx: Tx, sender: Actor, out: Outgoing) -> Message:
+    return _as_sent(tx, sender, _broadcast(tx, sender, out))
+
+
+def _as_sent(tx: Tx, sender: Actor, message_id: int) -> Message:
+    found, _ = inbox.sent_page(tx, sender, 1, message_id - 1)
+    return found[0]
+
+
+def _send(tx: Tx, sender: Actor, addressed: tuple[list[str], str | None], out: Outgoing) -> tuple[int, list[str]]:
+    targets, topic = addressed
+    sender = rate_check(tx, sender)
     if topic is not None:
         return post_to_topic(tx, sender, topic, out)
-    ids = agents.ids_by_names(tx, targets)
-    found = {agent_id: tx.scalar("SELECT name FROM agents WHERE id = ?", (agent_id,)) for agent_id in ids.values()}
-    names = sorted(map(str, found.values()), key=str.lower)
+    found = agents.named(tx, targets)
+    names = sorted(found.values(), key=str.lower)
     return _deliver(tx, sender, "direct", json.dumps(names), None, list(found), out), names
 
 
@@ -212,6 +258,7 @@ def _deliver(
         tx,
         now=sender.now,
         agent_id=sender.id,
+        agent_name=sender.name,
         kind="message.sent",
         object_type="message",
         object_id=message_id,
@@ -227,7 +274,7 @@ async def broadcast(db: Database, sender: Actor, out: Outgoing) -> int:
 
 
 def _broadcast(tx: Tx, sender: Actor, out: Outgoing) -> int:
-    rate_check(tx, sender)
+    sender = rate_check(tx, sender)
     message_id = _insert(tx, sender.id, sender.name, "broadcast", "*", None, out, sender.now, sender.secret)
     tx.execute(
         "INSERT INTO message_recipients(agent_id, message_id) SELECT id, ? FROM agents WHERE id != ?",
@@ -237,6 +284,7 @@ def _broadcast(tx: Tx, sender: Actor, out: Outgoing) -> int:
         tx,
         now=sender.now,
         agent_id=sender.id,
+        agent_name=sender.name,
         kind="message.broadcast",
         object_type="message",
         object_id=message_id,

@@ -207,12 +207,23 @@ async def current_name(db: Database, agent_id: str) -> str:
 def ids_by_names(tx: Tx, names: Sequence[str]) -> dict[str, str]:
     """Agent ids by name as given (names match without regard to case). Any name nobody has is refused
     with the known names (rules.names.unknown), so a typo never reaches the caller as "no such row"."""
+    return {n: agent_id for n, (agent_id, _) in _by_names(tx, names).items()}
+
+
+def named(tx: Tx, names: Sequence[str]) -> dict[str, str]:
+    """The agents of these names as {id: name as stored}, in the order given; unknown names are refused as
+    ids_by_names refuses them. One statement (a send's addressees)."""
+    return dict(_by_names(tx, names).values())
+
+
+def _by_names(tx: Tx, names: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """{name as given: (id, name as stored)} for every name, or the refusal that names the known ones."""
     wanted = list(dict.fromkeys(names))
     if not wanted:
         return {}
     marks = ",".join("?" * len(wanted))
     rows = tx.execute(f"SELECT id, name FROM agents WHERE name IN ({marks})", wanted)
-    found = {str(r["name"]).lower(): str(r["id"]) for r in rows}
+    found = {str(r["name"]).lower(): (str(r["id"]), str(r["name"])) for r in rows}
     missing = [n for n in wanted if n.lower() not in found]
     if missing:
         raise names_rule.unknown("agent", missing, known_names(tx))
