@@ -18,6 +18,7 @@ on every size alike; each row gives the load average before and after its rounds
 largest size each call's p50 is within 2x of its p50 at 1k, and no call is over 20 ms p50.
 
     uv run python -m bench.growth [--full] [--sizes 1000,100000] [--repeats 40] [--live-scales] [--fresh]
+        [--calls knowledge,status]
 """
 
 from __future__ import annotations
@@ -311,7 +312,7 @@ def seeded(n: int, *, live_scales: bool, fresh: bool = False) -> tuple[Path, flo
 
 
 async def measure(
-    paths: dict[int, tuple[Path, float]], repeats: int
+    paths: dict[int, tuple[Path, float]], repeats: int, only: str | None = None
 ) -> tuple[dict[int, dict[str, list[float]]], dict[str, tuple[float, float]]]:
     """Every call timed on every size, the sizes taking turns (round by round, in alternating order), so a
     change of load lands on all of them alike. Returns the samples by size and call, and the load average
@@ -323,6 +324,8 @@ async def measure(
     loads: dict[str, tuple[float, float]] = {}
     try:
         for name, call in calls().items():
+            if only and not any(part in name for part in only.split(",")):
+                continue
             before = os.getloadavg()[0]
             for n in sizes:
                 found[n][name] = []
@@ -338,7 +341,7 @@ async def measure(
         before = os.getloadavg()[0]
         for n in sizes:
             found[n]["sends/s"], found[n]["raw inserts/s"] = [], []
-        for turn in range(SEND_TURNS):
+        for turn in range(0 if only else SEND_TURNS):
             for n in sizes if turn % 2 == 0 else reversed(sizes):
                 me = agents[n]
                 found[n]["sends/s"].append(await send_rate(dbs[n], me.at(me.now + 3600 + turn)))
@@ -357,6 +360,7 @@ def run(
     *,
     live_scales: bool = False,
     fresh: bool = False,
+    only: str | None = None,
 ) -> str:
     sizes = sizes or ([1000, 100_000] if quick else [1000, 100_000, 1_000_000])
     built: list[str] = []
@@ -370,7 +374,7 @@ def run(
             shutil.copyfile(cached, copy)
             paths[n] = (copy, now)
             built.append(f"{n:,} {'seeded in' if new else 'from the cache'} {took:.1f} s")
-        results, loads = asyncio.run(measure(paths, repeats))
+        results, loads = asyncio.run(measure(paths, repeats, only))
     base, top = sizes[0], sizes[-1]
     rates = {n: (pct(results[n].pop("sends/s"), 50), pct(results[n].pop("raw inserts/s"), 50)) for n in sizes}
     rows = []
@@ -387,13 +391,16 @@ def run(
         cells += [f"{ratio:.2f}x", "pass" if ok else "FAIL", f"{load[0]:.1f} to {load[1]:.1f}"]
         rows.append(cells)
         flat.append((name, ratio, top_p50))
-    record_growth(flat, top)
+    if not only:
+        record_growth(flat, top)
     headers = ["store call", *(f"{n:,} p50 / p99 ms" for n in sizes), f"{top:,} / {base:,} p50", "goal", "load"]
     everything = [x for pair in loads.values() for x in pair]
     title = (
         f"Growth: store calls by rows of history{' (live state scaled with N)' if live_scales else ''}"
         f" ({repeats} calls each, the sizes in turn; load average {min(everything):.1f} to {max(everything):.1f})"
     )
+    if only:  # a partial run measures no goal
+        return table(title, headers, rows)
     ready_p99 = pct(results[top]["task_list(ready_only)"], 99) * 1000
     sends, raw = rates[top]
     if 100_000 in results:
@@ -438,11 +445,12 @@ def main() -> None:
     parser.add_argument(
         "--live-scales", action="store_true", help="seed the live state in proportion to N too (see above)"
     )
+    parser.add_argument("--calls", help="only the calls whose names contain one of these (comma-separated)")
     parser.add_argument("--fresh", action="store_true", help="seed the files again instead of using the cache")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
     print(f"Machine: {machine()}\n")
-    print(run(not args.full, sizes, args.repeats, live_scales=args.live_scales, fresh=args.fresh))
+    print(run(not args.full, sizes, args.repeats, live_scales=args.live_scales, fresh=args.fresh, only=args.calls))
 
 
 if __name__ == "__main__":
