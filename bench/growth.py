@@ -4,10 +4,11 @@
 History per size N: N tasks, N messages (1 % broadcasts), N events (task.*, message.*, agent.*), N tool-call
 samples, N/10 knowledge entries; 8 live agents. What grows is history, as in a team that has simply run
 longer: the live state is the same at every size — 200 unfinished tasks (8 of them claimed), unread mail
-only among the newest 200 messages, tool calls at one every 10 s (so the last hour holds 360 samples
-whatever N is). `--live-scales` seeds the earlier shape instead (10 % of tasks open, 1 % of mail unread at
-random, N samples within the last day): it shows what grows with the live state, where counts stop at
-their cap (shared/rules/counts.py) rather than staying flat.
+only among the newest 200 messages, and one task, message, event and tool call every 10 s (so the last hour
+holds 360 of each whatever N is: 1,000,000 rows are 116 days of history). `--live-scales` seeds the earlier
+shape instead (10 % of tasks open, 1 % of mail unread at random, N tasks, messages and events within 30 days
+and N samples within the last day): it shows what grows with the live state, where counts stop at their cap
+(shared/rules/counts.py) rather than staying flat.
 
 Seeded with raw sqlite3 `executemany` in one transaction per table, kept between runs in a folder of the
 system's temporary directory (CACHE) under a key made of the seeding code and the migrations, so a cached
@@ -79,8 +80,8 @@ def seed(path: Path, n: int, now: float, seed_value: int = 17, *, live_scales: b
             " VALUES (?, ?, 'coordination', 1, 'bench', ?, ?)",
             [(f"s-{a}", a, now - 3600, now) for a in agent_ids],
         )
-        start = now - 86400 * 30
-        step = 86400 * 30 / n
+        step = 86400 * 30 / n if live_scales else SAMPLE_EVERY  # one of each every 10 s: a team that ran longer
+        start = now - n * step
 
         def task(i: int) -> tuple[object, ...]:
             at = start + i * step
