@@ -1,27 +1,38 @@
 """Costs as the team's history grows: every tool's store call, p50/p99, at 1k and 100k rows of history
-(1M with --full), beside the same call at the smallest size measured in the same run.
+(1M with --full), beside the same call at the smallest size, the sizes taking turns in the same run.
 
 History per size N: N tasks, N messages (1 % broadcasts), N events (task.*, message.*, agent.*), N tool-call
 samples, N/10 knowledge entries; 8 live agents. What grows is history, as in a team that has simply run
 longer: the live state is the same at every size — 200 unfinished tasks (8 of them claimed), unread mail
-only among the newest 200 messages, tool calls at one every 10 s (so the last hour holds 360 samples
-whatever N is). `--live-scales` seeds the earlier shape instead (10 % of tasks open, 1 % of mail unread at
-random, N samples within the last day): it shows what grows with the live state, where counts stop at
-their cap (shared/rules/counts.py) rather than staying flat.
+only among the newest 200 messages, and one task, message, event and tool call every 10 s (so the last hour
+holds 360 of each whatever N is: 1,000,000 rows are 116 days of history). `--live-scales` seeds the earlier
+shape instead (10 % of tasks open, 1 % of mail unread at random, N tasks, messages and events within 30 days
+and N samples within the last day): it shows what grows with the live state, where counts stop at their cap
+(shared/rules/counts.py) rather than staying flat.
 
-Seeded with raw sqlite3 `executemany` in one transaction per table, then every call is timed through the store
-exactly as its tool runs it (the Database, the Actor, one hop per call). Goals (issue 17): at the
+Seeded with raw sqlite3 `executemany` in one transaction per table, kept between runs in a folder of the
+system's temporary directory (CACHE) under a key made of the seeding code and the migrations, so a cached
+file is exactly what seeding would build now (`--fresh` seeds again); each run measures a copy. Every call
+is timed through the store exactly as its tool runs it (the Database, the Actor, one hop per call), on all
+sizes in turn — round after round, the sizes in alternating order — so a change of the machine's load lands
+on every size alike; the verdict's ratio is the median of the per-round ratios (`paired`), and each row gives
+the load average before and after its rounds. Goals (issue 17): at the
 largest size each call's p50 is within 2x of its p50 at 1k, and no call is over 20 ms p50.
 
-    uv run python -m bench.growth [--full] [--sizes 1000,100000] [--repeats 40] [--live-scales]
+    uv run python -m bench.growth [--full] [--sizes 1000,100000] [--repeats 40] [--live-scales] [--fresh]
+        [--calls knowledge,status]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import inspect
+import json
 import os
 import random
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -31,7 +42,7 @@ from pathlib import Path
 from bench import goals
 from bench.common import machine, ms, pct, table
 from shared.actor import Actor
-from shared.db.connection import Database
+from shared.db.connection import Database, load_migrations
 from shared.store import events
 from shared.store.knowledge import search as knowledge_search
 from shared.store.mail import inbox, send
@@ -70,8 +81,8 @@ def seed(path: Path, n: int, now: float, seed_value: int = 17, *, live_scales: b
             " VALUES (?, ?, 'coordination', 1, 'bench', ?, ?)",
             [(f"s-{a}", a, now - 3600, now) for a in agent_ids],
         )
-        start = now - 86400 * 30
-        step = 86400 * 30 / n
+        step = 86400 * 30 / n if live_scales else SAMPLE_EVERY  # one of each every 10 s: a team that ran longer
+        start = now - n * step
 
         def task(i: int) -> tuple[object, ...]:
             at = start + i * step
@@ -236,9 +247,9 @@ def calls() -> dict[str, Call]:
     }
 
 
-SENDS = 2000
+SENDS = 1000
+SEND_TURNS = 4
 SEND_GOAL = 5000.0
-ROUNDS = 3
 
 
 async def send_rate(db: Database, me: Actor) -> float:
@@ -267,41 +278,108 @@ def raw_insert_rate(path: Path) -> float:
     return rate
 
 
-async def measure(path: Path, now: float, repeats: int) -> dict[str, list[float]]:
-    db = await Database.open(path)
-    me = Actor(id="agent-0", name="agent-0", now=now, per_minute=10**9)
-    found: dict[str, list[float]] = {}
+CACHE = Path(tempfile.gettempdir()) / "roundtable-bench-growth"
+"""Seeded files kept between runs: building 1,000,000 rows of history takes minutes."""
+
+
+def generator_key(live_scales: bool) -> str:
+    """What a seeded file depends on: this module's seeding code and every migration file. A change to
+    either gives a new key, so a cached file is always what seeding now would build."""
+    digest = hashlib.sha256(inspect.getsource(seed).encode())
+    for version, name, sql in load_migrations():
+        digest.update(f"{version} {name}\n{sql}".encode())
+    digest.update(b"live" if live_scales else b"")
+    return digest.hexdigest()[:12]
+
+
+def seeded(n: int, *, live_scales: bool, fresh: bool = False) -> tuple[Path, float, bool]:
+    """The cached seeded file of size n (built now when missing or `fresh`), its seeding time and whether it
+    was built in this run. Files of other keys are removed."""
+    shape, key = "live" if live_scales else "history", generator_key(live_scales)
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"{shape}-{key}-{n}.db"
+    for old in CACHE.glob(f"{shape}-*"):
+        if not old.name.startswith(f"{shape}-{key}-"):  # seeded by other code: never read again
+            old.unlink(missing_ok=True)
+    stamp = path.with_suffix(".json")
+    if path.exists() and stamp.exists() and not fresh:
+        return path, float(json.loads(stamp.read_text())["now"]), False
+    partial = path.with_suffix(".partial")
+    for leftover in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+        leftover.unlink(missing_ok=True)
+    now = time.time()
+    seed(partial, n, now, live_scales=live_scales)
+    partial.replace(path)
+    stamp.write_text(json.dumps({"now": now, "n": n}))
+    return path, now, True
+
+
+async def measure(
+    paths: dict[int, tuple[Path, float]], repeats: int, only: str | None = None
+) -> tuple[dict[int, dict[str, list[float]]], dict[str, tuple[float, float]]]:
+    """Every call timed on every size, the sizes taking turns (round by round, in alternating order), so a
+    change of load lands on all of them alike. Returns the samples by size and call, and the load average
+    before and after each call's rounds."""
+    dbs = {n: await Database.open(path) for n, (path, _) in paths.items()}
+    agents = {n: Actor(id="agent-0", name="agent-0", now=now, per_minute=10**9) for n, (_, now) in paths.items()}
+    sizes = list(paths)
+    found: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
+    loads: dict[str, tuple[float, float]] = {}
     try:
         for name, call in calls().items():
-            samples = []
+            if only and not any(part in name for part in only.split(",")):
+                continue
+            before = os.getloadavg()[0]
+            for n in sizes:
+                found[n][name] = []
             for i in range(repeats + 2):
-                at = me.at(now + i * 0.001)
-                began = time.perf_counter()
-                await call(db, at)
-                if i >= 2:  # the first two warm the cache
-                    samples.append(time.perf_counter() - began)
-            found[name] = samples
-        # store sends and the raw floor interleaved, ROUNDS each, so load moves both alike; the median counts
-        found["sends/s"], found["raw inserts/s"] = [], []
-        for r in range(ROUNDS):
-            found["sends/s"].append(await send_rate(db, me.at(now + 3600 + r * 60)))
-            found["raw inserts/s"].append(raw_insert_rate(path))
+                for n in sizes if i % 2 == 0 else reversed(sizes):
+                    me = agents[n]
+                    at = me.at(me.now + i * 0.001)
+                    began = time.perf_counter()
+                    await call(dbs[n], at)
+                    if i >= 2:  # the first two warm the cache
+                        found[n][name].append(time.perf_counter() - began)
+            loads[name] = (before, os.getloadavg()[0])
+        before = os.getloadavg()[0]
+        for n in sizes:
+            found[n]["sends/s"], found[n]["raw inserts/s"] = [], []
+        for turn in range(0 if only else SEND_TURNS):
+            for n in sizes if turn % 2 == 0 else reversed(sizes):
+                me = agents[n]
+                found[n]["sends/s"].append(await send_rate(dbs[n], me.at(me.now + 3600 + turn)))
+                found[n]["raw inserts/s"].append(raw_insert_rate(paths[n][0]))
+        loads["sends"] = (before, os.getloadavg()[0])
     finally:
-        await db.close()
-    return found
+        for db in dbs.values():
+            await db.close()
+    return found, loads
 
 
-def run(quick: bool = True, sizes: list[int] | None = None, repeats: int = 40, *, live_scales: bool = False) -> str:
+def run(
+    quick: bool = True,
+    sizes: list[int] | None = None,
+    repeats: int = 40,
+    *,
+    live_scales: bool = False,
+    fresh: bool = False,
+    only: str | None = None,
+) -> str:
     sizes = sizes or ([1000, 100_000] if quick else [1000, 100_000, 1_000_000])
-    now = time.time()
-    results: dict[int, dict[str, list[float]]] = {}
-    loads: list[float] = []
+    built: list[str] = []
+    paths: dict[int, tuple[Path, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
-            path = Path(tmp) / f"growth-{n}.db"
-            seed(path, n, now, live_scales=live_scales)
-            loads.append(os.getloadavg()[0])
-            results[n] = asyncio.run(measure(path, now, repeats))
+            began = time.perf_counter()
+            cached, now, new = seeded(n, live_scales=live_scales, fresh=fresh)
+            took = time.perf_counter() - began
+            copy = Path(tmp) / cached.name  # the calls write (claims, sends): a copy keeps the cache as seeded
+            shutil.copyfile(cached, copy)
+            with copy.open("rb+") as written:  # else the first checkpoint's fsync writes out the whole fresh copy
+                os.fsync(written.fileno())
+            paths[n] = (copy, now)
+            built.append(f"{n:,} {'seeded in' if new else 'from the cache'} {took:.1f} s")
+        results, loads = asyncio.run(measure(paths, repeats, only))
     base, top = sizes[0], sizes[-1]
     rates = {n: (pct(results[n].pop("sends/s"), 50), pct(results[n].pop("raw inserts/s"), 50)) for n in sizes}
     rows = []
@@ -312,19 +390,30 @@ def run(quick: bool = True, sizes: list[int] | None = None, repeats: int = 40, *
             s = results[n][name]
             cells.append(f"{ms(pct(s, 50))} / {ms(pct(s, 99))}")
         ratio = pct(results[top][name], 50) / max(pct(results[base][name], 50), 1e-9)
+        paired = paired_ratio(results[top][name], results[base][name])
         top_p50 = pct(results[top][name], 50) * 1000
-        ok = (ratio <= GROWTH_GOAL or top_p50 < 1.0) and top_p50 <= P50_GOAL_MS
-        cells += [f"{ratio:.2f}x", "pass" if ok else "FAIL"]
+        ok = (paired <= GROWTH_GOAL or top_p50 < 1.0) and top_p50 <= P50_GOAL_MS
+        load = loads[name]
+        cells += [f"{ratio:.2f}x", f"{paired:.2f}x", "pass" if ok else "FAIL", f"{load[0]:.1f} to {load[1]:.1f}"]
         rows.append(cells)
-        flat.append((name, ratio, top_p50))
-    record_growth(flat, top)
-    headers = ["store call", *(f"{n:,} p50 / p99 ms" for n in sizes), f"{top:,} / {base:,} p50", "goal"]
+        flat.append((name, paired, top_p50))
+    if not only:
+        record_growth(flat, top)
+    headers = [
+        "store call",
+        *(f"{n:,} p50 / p99 ms" for n in sizes),
+        f"{top:,} / {base:,} p50",
+        "paired",
+        "goal",
+        "load",
+    ]
+    everything = [x for pair in loads.values() for x in pair]
     title = (
         f"Growth: store calls by rows of history{' (live state scaled with N)' if live_scales else ''}"
-        f" ({repeats} calls each; load average "
-        + ", ".join(f"{n:,}: {load:.1f}" for n, load in zip(sizes, loads, strict=True))
-        + ")"
+        f" ({repeats} calls each, the sizes in turn; load average {min(everything):.1f} to {max(everything):.1f})"
     )
+    if only:  # a partial run measures no goal
+        return table(title, headers, rows)
     ready_p99 = pct(results[top]["task_list(ready_only)"], 99) * 1000
     sends, raw = rates[top]
     if 100_000 in results:
@@ -334,16 +423,24 @@ def run(quick: bool = True, sizes: list[int] | None = None, repeats: int = 40, *
         "growth.sends", f"{sends:,.0f}/s at {top:,} (raw sqlite3 {raw:,.0f}/s)", sends / SEND_GOAL, sends >= SEND_GOAL
     )
     note = (
-        f"\nGoal: p50 at {top:,} within {GROWTH_GOAL:g}x of {base:,} (a call under 1 ms at both counts as flat) "
-        f"and at most {P50_GOAL_MS:g} ms.\n"
+        f"\nSeeded files: {'; '.join(built)} ({CACHE}, keyed by the seeding code and the migrations).\n"
+        f"Goal: p50 at {top:,} within {GROWTH_GOAL:g}x of {base:,} (a call under 1 ms at both counts as flat) "
+        f"and at most {P50_GOAL_MS:g} ms. `paired` (the verdict's ratio) is the median over the rounds of each round's"
+        f" {top:,} / {base:,} time, taken within milliseconds of each other, so a burst of load on a shared machine"
+        " weighs on both sides of a ratio; the load column is the load average before and after that call's rounds.\n"
         f"task_list(ready_only) p99 at {top:,}: {ready_p99:.2f} ms (goal ≤ 5 ms at 100,000: "
         f"{ready_p99 / 5:.2f}x, {'pass' if ready_p99 <= 5 else 'FAIL'}).\n"
-        f"Store sends at {top:,}: {sends:,.0f}/s, one process, one write transaction each, beside raw sqlite3 "
-        f"one-row INSERT transactions {raw:,.0f}/s ({sends / raw:.2f}x; medians of {ROUNDS} interleaved rounds of "
-        f"{SENDS:,}); goal ≥ {SEND_GOAL:,.0f}/s: "
+        f"Store sends at {top:,}: {sends:,.0f}/s (median of {SEND_TURNS} turns of {SENDS:,}), one process, one write "
+        f"transaction each, beside raw sqlite3 one-row INSERT transactions {raw:,.0f}/s ({sends / raw:.2f}x) in the "
+        f"same turns (load average {loads['sends'][0]:.1f} to {loads['sends'][1]:.1f}); goal ≥ {SEND_GOAL:,.0f}/s: "
         f"{sends / SEND_GOAL:.2f}x, {'pass' if sends >= SEND_GOAL else 'FAIL'}.\n"
     )
     return table(title, headers, rows) + note
+
+
+def paired_ratio(top: list[float], base: list[float]) -> float:
+    """The median of the per-round ratios top[i] / base[i] (sample i of each size comes from round i)."""
+    return pct([t / max(b, 1e-9) for t, b in zip(top, base, strict=True)], 50)
 
 
 def record_growth(flat: list[tuple[str, float, float]], top: int) -> None:
@@ -368,10 +465,12 @@ def main() -> None:
     parser.add_argument(
         "--live-scales", action="store_true", help="seed the live state in proportion to N too (see above)"
     )
+    parser.add_argument("--calls", help="only the calls whose names contain one of these (comma-separated)")
+    parser.add_argument("--fresh", action="store_true", help="seed the files again instead of using the cache")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else None
     print(f"Machine: {machine()}\n")
-    print(run(not args.full, sizes, args.repeats, live_scales=args.live_scales))
+    print(run(not args.full, sizes, args.repeats, live_scales=args.live_scales, fresh=args.fresh, only=args.calls))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,10 @@ from shared.store.knowledge.search import Search
 
 VOCABULARY = 30_000
 WORDS_PER_ENTRY = 100
-FLOOR = f"SELECT rowid, {dialect.RANK} AS score FROM knowledge_fts WHERE {dialect.matches('?')} ORDER BY score LIMIT 10"
+FLOOR = (
+    f"SELECT rowid, {dialect.SQLITE.RANK} AS score FROM knowledge_fts WHERE {dialect.SQLITE.matches('?')}"
+    " ORDER BY score LIMIT 10"
+)
 """The same ranking as the store's, over every match (no bound, no filters, no snippets)."""
 
 
@@ -151,7 +154,8 @@ def run(quick: bool, entries: int | None = None, repeats: int | None = None) -> 
     )
     how = (
         f"Built in {seconds:.1f} s, {size:.0f} MB; {repeats} queries each. Floor: raw sqlite3 FTS5 MATCH, bm25 top 10"
-        f" over every match. Store: quoted words, bm25 over the newest {knowledge_search.RANK_CAP:,} matches, count"
+        f" over every match. Store: quoted words, bm25 over the newest {knowledge_search.RANK_CAP:,} matches (without"
+        f" its weight of each word when a word is held by about {knowledge_search.COMMON:,} entries or more), count"
         f" capped at {knowledge_search.COUNT_CAP:,}, snippets for the page. {machine()}"
     )
     return f"{out}\n{how}\n"

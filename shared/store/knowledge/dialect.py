@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Protocol
 
+from shared.db.tx import Tx
 from shared.rules.quoting import LIKE_ESCAPE
 
 
@@ -45,14 +46,73 @@ class Sqlite:
         return f"knowledge_fts MATCH {param}"
 
     @staticmethod
-    def marked(ids: str) -> str:
-        """The statement giving, for the entries `ids` (integers joined by ',') that match the query bound to
-        `?`, their `id`, `title` with the matched words between ** and **, and about 24 words of the body
-        around the matches as `snippet`, marked the same way."""
+    def marked(ids: list[int]) -> str:
+        """The statement giving, for the entries `ids` that match the query bound to `?`, their `id`, `title`
+        with the matched words between ** and **, and about 24 words of the body around the matches as
+        `snippet`, marked the same way.
+
+        FTS5 answers `rowid IN (…)` beside MATCH by walking every match and testing each rowid, so its cost
+        grew with how many entries match (5 ms for 10,000). The page's ids are among the newest RANK_CAP
+        matches, so the statement reads the matches between the smallest and largest id (a rowid range FTS5
+        seeks to: at most RANK_CAP of them) and `+rowid IN` (an expression, not handed to FTS5) keeps the
+        page's, before highlight and snippet are computed."""
+        marks = ",".join(str(i) for i in ids)
         return (
             "SELECT rowid AS id, highlight(knowledge_fts, 0, '**', '**') AS title,"
             " snippet(knowledge_fts, 1, '**', '**', '…', 24) AS snippet"
-            f" FROM knowledge_fts WHERE knowledge_fts MATCH ? AND rowid IN ({ids})"
+            f" FROM knowledge_fts WHERE knowledge_fts MATCH ? AND rowid BETWEEN {min(ids)} AND {max(ids)}"
+            f" AND +rowid IN ({marks})"
+        )
+
+    WEIGHTS = (10.0, 1.0, 5.0)
+    """The columns' weights in RANK (title, body, tags)."""
+
+    SAMPLE = 64
+    """The newest holders of a phrase that `holders` reads to estimate how many hold it."""
+
+    @staticmethod
+    def holders(tx: Tx, phrases: list[str]) -> list[float]:
+        """About how many entries hold each phrase, read in bounded time: from the id span of its newest SAMPLE
+        holders against the span of all entries (exact below SAMPLE). bm25 (RANK) instead counts them by
+        reading every entry that holds the phrase: 4 ms for a word held by 100,000 entries."""
+        if not phrases:
+            return []
+        # one min or max per SELECT: SQLite answers min(id), max(id) side by side by scanning the table
+        ends = tx.fetchone("SELECT (SELECT min(id) FROM knowledge), (SELECT max(id) FROM knowledge)")
+        if ends is None or ends[0] is None:
+            return [0.0] * len(phrases)
+        span = int(ends[1]) - int(ends[0]) + 1
+        each = (
+            "SELECT count(*), min(rowid) FROM (SELECT rowid FROM knowledge_fts WHERE knowledge_fts MATCH ?"
+            " ORDER BY rowid DESC LIMIT ?) AS s"
+        )
+        found = []
+        for phrase in phrases:
+            n, oldest = tx.fetchone(each, (phrase, Sqlite.SAMPLE)) or (0, None)
+            if n < Sqlite.SAMPLE or oldest is None:
+                found.append(float(n))
+            else:
+                found.append(n * span / max(int(ends[1]) - int(oldest) + 1, 1))
+        return found
+
+    @staticmethod
+    def common_rank(ids: list[int]) -> str:
+        """The statement ranking the entries `ids` that match the query bound to `:q` without bm25's weight of
+        each phrase (search._page_of_common_words): bm25's formula (k1 = 1.2, b = 0.75) over each entry's
+        matched phrases — counted in each column by highlight and weighted as RANK weighs the columns —
+        and its length relative to the average of `ids`; best first, `:limit` from `:offset`, as `id` and
+        `score` (larger is better). The rows are read as the rowid range of `marked`: at most RANK_CAP."""
+        marks = ",".join(str(i) for i in ids)
+        title, body, tags = (f"highlight(knowledge_fts, {c}, char(1), '')" for c in range(3))
+        found = (f"(length({c}) - length(replace({c}, char(1), '')))" for c in ("t", "b", "g"))
+        freq = " + ".join(f"{w} * {f}" for w, f in zip(Sqlite.WEIGHTS, found, strict=True))
+        return (
+            f"WITH h AS MATERIALIZED (SELECT rowid AS id, {title} AS t, {body} AS b, {tags} AS g FROM knowledge_fts"
+            f" WHERE knowledge_fts MATCH :q AND rowid BETWEEN {min(ids)} AND {max(ids)} AND +rowid IN ({marks})),"
+            f" f AS (SELECT id, {freq} AS freq, length(t) + length(b) + length(g) AS size FROM h),"
+            " s AS (SELECT id, freq * 2.2 / (freq + 1.2 * (0.25 + 0.75 * size / max(avg(size) OVER (), 1)))"
+            " AS score FROM f)"
+            " SELECT id, score FROM s ORDER BY score DESC, id DESC LIMIT :limit OFFSET :offset"
         )
 
     @staticmethod
@@ -96,13 +156,19 @@ class Postgres(Sqlite):
         return f"k.search @@ {QUERY.format(param)}"
 
     @staticmethod
-    def marked(ids: str) -> str:
+    def marked(ids: list[int]) -> str:
+        marks = ",".join(str(i) for i in ids)
         return (
             f"SELECT k.id, ts_headline('english', k.title, q.q, '{HEADLINE}, HighlightAll=true') AS title,"
             f" ts_headline('english', k.body, q.q, '{HEADLINE}, MaxWords=24, MinWords=12, MaxFragments=1,"
             " FragmentDelimiter=…') AS snippet"
-            f" FROM knowledge k, {QUERY.format('?')} AS q(q) WHERE k.search @@ q.q AND k.id IN ({ids})"
+            f" FROM knowledge k, {QUERY.format('?')} AS q(q) WHERE k.search @@ q.q AND k.id IN ({marks})"
         )
+
+    @staticmethod
+    def holders(tx: Tx, phrases: list[str]) -> list[float]:
+        """Not needed: ts_rank_cd reads only the ranked rows (no collection-wide statistics)."""
+        return [0.0] * len(phrases)
 
     @staticmethod
     def same(column: str, param: str = "?") -> str:

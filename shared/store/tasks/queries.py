@@ -45,8 +45,8 @@ def columns(d: Sqlite) -> str:
     (SELECT name FROM agents WHERE id = t.assignee) AS assignee_name,
     (SELECT name FROM agents WHERE id = t.holder) AS holder_name,
     (SELECT {d.json_array_of("d.depends_on")} FROM task_deps d WHERE d.task_id = t.id) AS deps,
-    (SELECT {d.json_array_of("d.depends_on")} FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on
-      WHERE d.task_id = t.id AND dt.status != 'done') AS waiting
+    (SELECT {d.json_array_of("d.depends_on")} FROM task_deps d WHERE d.task_id = t.id
+      AND (SELECT dt.status FROM tasks dt WHERE dt.id = d.depends_on) != 'done') AS waiting
 """
 
 

@@ -27,10 +27,13 @@ EFFECTIVE_STATUS = (
 )
 """The status readers see: a lapsed claim is open again, or failed when it used the last attempt."""
 UNMET_DEPS = (
-    "EXISTS (SELECT 1 FROM task_deps d JOIN tasks dt ON dt.id = d.depends_on"
-    " WHERE d.task_id = t.id AND dt.status != 'done')"
+    "((SELECT 1 FROM task_deps d WHERE d.task_id = t.id"
+    " AND (SELECT dt.status FROM tasks dt WHERE dt.id = d.depends_on) != 'done' LIMIT 1) IS NOT NULL)"
 )
-"""Whether task `t` waits on a dependency that is not done."""
+"""Whether task `t` waits on a dependency that is not done: its own dependency rows, each task read by its key.
+Written for PostgreSQL's planner as much as SQLite's: as a join it may start from the tasks not done (few, by
+its estimate) and scan the table for them once per task listed; as an EXISTS it may hash every dependency row
+of the team once per statement. A scalar subquery is run per row, over that row's dependencies only."""
 
 
 def claimable(d: Sqlite) -> str:

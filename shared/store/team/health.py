@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+import anyio.to_thread
 
 from shared import __version__
 from shared.actor import Actor
@@ -88,8 +91,11 @@ async def run_integrity_check(db: Database, *, now: float) -> str:
     if db.engine == "postgresql":
         return "skipped"
     began = time.perf_counter()
-    rows = await db.fetchall(QUICK_CHECK)
-    result = "; ".join(str(r[0]) for r in rows) or "ok"
+    if isinstance(db.place, Path):
+        result = await anyio.to_thread.run_sync(_quick_check_apart, db.place)
+    else:
+        rows = await db.fetchall(QUICK_CHECK)
+        result = "; ".join(str(r[0]) for r in rows) or "ok"
     await db.write_one(
         "INSERT INTO integrity_checks(id, checked_at, seconds, result) VALUES (1, ?, ?, ?)"
         " ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at, seconds = excluded.seconds,"
@@ -97,6 +103,21 @@ async def run_integrity_check(db: Database, *, now: float) -> str:
         (now, time.perf_counter() - began, result),
     )
     return result
+
+
+def _quick_check_apart(path: Path) -> str:
+    """QUICK_CHECK on a read-only connection of its own, on a worker thread: the process's connection serves
+    every call of this server, and the check reads the whole file (7 s for 770 MB under load) — a reader of
+    its own in WAL mode keeps both the calls and other processes' writes going meanwhile."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = conn.execute(QUICK_CHECK).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:  # not a database any more, or unreadable: that is the finding
+        return f"{type(exc).__name__}: {exc}"
+    return "; ".join(str(r[0]) for r in rows) or "ok"
 
 
 async def last_integrity_check(db: Database) -> tuple[str, float] | None:

@@ -8,6 +8,7 @@ import pytest
 from shared.actor import Actor
 from shared.db.connection import Database
 from shared.errors import Conflict, InvalidArgument, NotFound
+from shared.store.knowledge import dialect
 from shared.store.knowledge import entries as knowledge
 from shared.store.knowledge import search as knowledge_search
 from shared.store.knowledge.entries import Experience, NewEntry
@@ -174,6 +175,32 @@ async def test_very_common_words_rank_a_bounded_candidate_set_and_say_so(
     assert len(last.hits) == 2 and last.next_cursor is None
     with pytest.raises(InvalidArgument, match="paging stops"):
         await knowledge_search.search(db, Search(text="everywhere", offset=5), now=clock())
+
+
+async def test_a_word_held_by_many_entries_is_ranked_without_reading_them_all(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite bm25 weighs a word by reading every entry that holds it; past COMMON holders (estimated from
+    the newest SAMPLE) the candidates are ranked by bm25's formula without that weight, with the same page,
+    totals, highlights and paging. PostgreSQL's ts_rank_cd has no such weight and ranks as always."""
+    monkeypatch.setattr(knowledge_search, "COMMON", 4)
+    monkeypatch.setattr(dialect.Sqlite, "SAMPLE", 2)
+    monkeypatch.setattr(knowledge_search, "RANK_CAP", 6)
+    ana = await author(db, clock)
+    mention = await add(db, ana, clock, "Release notes", f"{FILLER} vacuum {FILLER}")
+    titled = await add(db, ana, clock, "Vacuum the database weekly", "run it on sundays")
+    rest = [await add(db, ana, clock, f"Note {i}", f"vacuum then {FILLER}") for i in range(4)]
+    if db.engine == "sqlite":
+        assert await db.read(lambda tx: dialect.of(tx).holders(tx, ['"vacuum"', '"sundays"'])) == [6.0, 1.0]
+    first = await knowledge_search.search(db, Search(text="vacuum", limit=3), now=clock())
+    assert first.hits[0].id == titled and first.hits[0].title_highlighted == "**Vacuum** the database weekly"
+    assert first.total == 6 and first.ranked_over == 6 and first.next_cursor == "3"
+    scores = [h.score or 0 for h in first.hits]
+    assert scores == sorted(scores, reverse=True) and scores[-1] > 0
+    second = await knowledge_search.search(db, Search(text="vacuum", limit=3, offset=3), now=clock())
+    assert {h.id for h in first.hits + second.hits} == {mention, titled, *rest} and second.next_cursor is None
+    assert all("**vacuum**" in h.snippet for h in second.hits if h.id != titled)
+    assert await ids(db, clock, text="vacuum sundays") == [titled]
 
 
 async def test_size_limits_name_the_field_and_the_limit(db: Database, clock: FakeClock) -> None:
