@@ -201,7 +201,9 @@ def strict_model(arg_model: type[BaseModel]) -> type[BaseModel]:
         return data
 
     namespace = {
-        "model_config": ConfigDict(**{**arg_model.model_config, "extra": "forbid"}),
+        # defer_build: its validator is built on the tool's first call, not at start-up for every tool (its
+        # schema is never generated: the listed one is the SDK's, see _make_strict).
+        "model_config": ConfigDict(**{**arg_model.model_config, "extra": "forbid", "defer_build": True}),
         "lone_to_list": model_validator(mode="before")(classmethod(lone_to_list)),  # type: ignore[arg-type]
         "__module__": arg_model.__module__,
     }
