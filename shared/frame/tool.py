@@ -8,6 +8,7 @@ model reads.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import inspect
@@ -20,6 +21,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar, Union, get_args, get_orig
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -81,8 +83,27 @@ def add_tools(mcp: MCPServer[Any], *groups: Iterable[Callable[..., Awaitable[Any
                 raise TypeError(f"{fn.__name__} is not decorated with @tool")
             if toolset is not None and toolsets.ALIASES.get(fn.__name__, fn.__name__) not in toolset:
                 continue
-            mcp.tool(annotations=annotations, description=inspect.cleandoc(fn.__doc__ or ""))(fn)
-            _make_strict(mcp, fn.__name__)
+            returns = _result_model(fn)
+            description = inspect.cleandoc(fn.__doc__ or "")
+            # A tool returning a model is registered without the SDK deriving its output schema: _make_strict
+            # sets the model and its schema, derived once per model (several tools share one) the SDK's way.
+            structured = None if returns is None else False
+            mcp.tool(annotations=annotations, description=description, structured_output=structured)(fn)
+            _make_strict(mcp, fn.__name__, returns)
+
+
+def _result_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
+    """The model `fn` returns (its return annotation), or None for any other return type."""
+    returns = inspect.signature(fn, eval_str=True).return_annotation
+    return returns if isinstance(returns, type) and issubclass(returns, BaseModel) else None
+
+
+@functools.cache
+def _listed_output_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The output schema listed for tools returning `model`: the SDK's (FuncMetadata derives it on construction,
+    as for any tool) compacted by schema.output_schema."""
+    derived = FuncMetadata(arg_model=ArgModelBase, output_model=model).output_schema
+    return dict(schema.output_schema(derived))
 
 
 # --- Arguments are checked: the one place every tool of every server refuses what it does not take ---
@@ -201,7 +222,9 @@ def strict_model(arg_model: type[BaseModel]) -> type[BaseModel]:
         return data
 
     namespace = {
-        "model_config": ConfigDict(**{**arg_model.model_config, "extra": "forbid"}),
+        # defer_build: its validator is built on the tool's first call, not at start-up for every tool (its
+        # schema is never generated: the listed one is the SDK's, see _make_strict).
+        "model_config": ConfigDict(**{**arg_model.model_config, "extra": "forbid", "defer_build": True}),
         "lone_to_list": model_validator(mode="before")(classmethod(lone_to_list)),  # type: ignore[arg-type]
         "__module__": arg_model.__module__,
     }
@@ -261,7 +284,7 @@ def compact_result(result: Any) -> Any:
     return result.model_copy(update={"content": [TextContent(type="text", text=text)]})
 
 
-def _make_strict(mcp: MCPServer[Any], name: str) -> None:
+def _make_strict(mcp: MCPServer[Any], name: str, returns: type[BaseModel] | None = None) -> None:
     """Swap the SDK's registration of `name` for a StrictTool with the strict argument model. The SDK has no
     public way to hand it a Tool after construction, so this is the one place reading `_tool_manager._tools`."""
     tools: dict[str, Tool] = mcp._tool_manager._tools
@@ -269,7 +292,11 @@ def _make_strict(mcp: MCPServer[Any], name: str) -> None:
     metadata = registered.fn_metadata.model_copy()
     metadata.arg_model = strict_model(registered.fn_metadata.arg_model)  # type: ignore[assignment]
     fields = {field: getattr(registered, field) for field in Tool.model_fields}
-    metadata.output_schema = schema.output_schema(metadata.output_schema)
+    if returns is not None:  # registered unstructured: the model and its schema are set here (add_tools)
+        metadata.output_model = returns
+        metadata.output_schema = copy.deepcopy(_listed_output_schema(returns))
+    else:
+        metadata.output_schema = schema.output_schema(metadata.output_schema)
     # The strict model's schema is the SDK's (already built from the same fields) refusing other keys: reusing
     # it saves generating every tool's argument schema twice at start-up (bench.startup).
     strict = {"additionalProperties": False, **registered.parameters}

@@ -179,3 +179,21 @@ async def test_every_output_schema_is_flat_and_accepts_its_results(settings: Set
                 jsonschema.validate(listing.structured_content, shape)
                 jsonschema.validate(one.structured_content, shape)
                 jsonschema.validate(claimed.structured_content, listed["task_claim"].output_schema)
+
+
+def test_each_listed_output_schema_is_the_one_the_sdk_derives_for_the_tool(settings: Settings) -> None:
+    """add_tools derives a result model's schema once per model (not once per tool, as the SDK would); what is
+    listed must still be the SDK's derivation from the tool's own return type, compacted."""
+    from mcp.server.mcpserver.utilities.func_metadata import func_metadata
+
+    from shared.frame import schema
+
+    for kind in SERVER_KINDS:
+        server = importlib.import_module(f"servers.{kind}").build_server(settings)
+        for name, registered in server._tool_manager._tools.items():
+            sdk = func_metadata(registered.fn, skip_names=[registered.context_kwarg or ""])
+            assert registered.output_schema == schema.output_schema(sdk.output_schema), name
+            assert (registered.fn_metadata.output_model, registered.fn_metadata.wrap_output) == (
+                sdk.output_model,
+                sdk.wrap_output,
+            ), name
