@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from mcp import Client
 
 from shared.config import Settings
-from shared.frame.identity import client_process, resolve, slug
+from shared.frame.identity import ProcfsProcess, client_process, resolve, slug
 from tests.stdio import server_params
 
 pytestmark = pytest.mark.anyio
@@ -99,3 +100,46 @@ async def test_the_client_name_comes_from_mcp_client_info(settings: Settings) ->
     assert not listed.is_error
     rows = listed.structured_content["agents"]  # type: ignore[index]
     assert [a["client_name"] for a in rows if a["name"] == "ana"] == ["Zed Editor"]
+
+
+@pytest.mark.skipif(not ProcfsProcess.available(), reason="no /proc here: identity reads the tree through psutil")
+def test_reading_proc_gives_psutils_answers_so_the_key_never_changes_with_the_reader(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # a child with a long name (past the 15-character truncation) and spaces in its arguments
+    program = tmp_path / "a-rather-long-program-name"
+    program.symlink_to(sys.executable)
+    child = subprocess.Popen([str(program), "-c", "import time; time.sleep(30)", "two words"])
+    try:
+        for pid in (os.getpid(), os.getppid(), child.pid, 1):
+            ours, theirs = ProcfsProcess(pid), psutil.Process(pid)
+            assert ours.name() == theirs.name()
+            assert ours.cmdline() == theirs.cmdline()
+            assert f"{ours.create_time():.3f}" == f"{theirs.create_time():.3f}"
+            parent, their_parent = ours.parent(), theirs.parent()
+            assert (parent.pid if parent else None) == (their_parent.pid if their_parent else None)
+        assert ProcfsProcess(child.pid).name() == "a-rather-long-program-name"
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_psutil_is_not_imported_to_find_the_client(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    if not ProcfsProcess.available():
+        pytest.skip("no /proc here: identity reads the tree through psutil")
+    probe = (
+        "import sys; from dataclasses import replace; from shared.config import load_settings; "
+        "from shared.frame.identity import resolve; "
+        "print(resolve(replace(load_settings(), agent=None)).key, 'psutil' in sys.modules)"
+    )
+    env = {**os.environ, "ROUNDTABLE_DB": str(tmp_path / "t.db")}
+    env.pop("ROUNDTABLE_AGENT", None)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True).stdout
+    key, imported = out.split()
+    parent = psutil.Process(os.getpid())
+    assert key.endswith(f":{parent.pid}:{parent.create_time():.3f}"), "this test process is the client"
+    assert imported == "False"
