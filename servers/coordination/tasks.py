@@ -148,10 +148,9 @@ async def task_claim(
     rt = runtime(ctx)
     me = rt.require_writer()
     seconds = parse_duration(lease, field="lease", minimum=10, maximum=task_changes.MAX_LEASE) if lease else None
-    claimed = await store.claim(rt.db, me, task_id, seconds)
-    if claimed is None:
+    task = await store.claim_task(rt.db, me, task_id, seconds)
+    if task is None:
         return ClaimResult(claimed=False, task=None, next_step=await store.why_nothing_ready(rt.db, me))
-    task = await rt.db.read(task_queries.get, me, claimed)
     return ClaimResult(claimed=True, task=task, next_step=_next_for(task))
 
 

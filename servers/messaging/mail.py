@@ -141,10 +141,16 @@ async def message_query(
     rt = runtime(ctx)
     me = rt.actor()
     after = cursors.offset(cursor, tool="message_query")
+    marking = mark_read and not sent and me.role != "observer"
+    left: int | None = None
+    next_after: int | None = None
     if thread is not None:
-        found, more = await inbox.thread(rt.db, me, thread), False
+        found = await inbox.thread(rt.db, me, thread)
+        if marking:
+            _, left = await inbox.mark_read_counting(rt.db, me, [m.id for m in found if not m.read])
     elif sent:
         found, more = await inbox.sent(rt.db, me, limit=limit, after=after)
+        next_after = found[-1].id if more and found else None
     else:
         since_ts = None
         if since:
@@ -155,13 +161,10 @@ async def message_query(
             )
         pattern = messages.check_topic(topic, pattern=True) if topic else None
         f = inbox.InboxFilter(unread_only=unread_only, sender=sender, topic=pattern, since=since_ts, text=text)
-        found, more = await inbox.page(rt.db, me, f, limit=limit, after=after)
-    next_cursor = cursors.encode(found[-1].id) if more and found else None
-    if mark_read and not sent and me.role != "observer":
-        taken = await inbox.mark_read(rt.db, me, [m.id for m in found if not m.read])
-        if unread_only and thread is None:  # unread mail another reader of ours took meanwhile is theirs
-            found = [m for m in found if m.id in taken]
-    left = await inbox.unread_count(rt.db, me)
+        found, next_after, left = await inbox.read_page(rt.db, me, f, limit=limit, after=after, mark=marking)
+    next_cursor = cursors.encode(next_after) if next_after is not None else None
+    if left is None:
+        left = await inbox.unread_count(rt.db, me)
     return Inbox(messages=found, unread_left=left, next_cursor=next_cursor)
 
 

@@ -92,21 +92,66 @@ def deliver_broadcasts(tx: Tx, agent_id: str, *, now: float) -> None:
 
 async def page(db: Database, me: Actor, f: InboxFilter, *, limit: int, after: int) -> tuple[list[Message], bool]:
     """Messages for me in id order after the cursor (a message id), and whether more follow."""
-    if f.sender and f.sender.lower() != "system":
-        # a name resolves to the one agent that has it now (a name once used by someone else is not theirs)
-        f = replace(f, sender=(await db.read(agents.ids_by_names, [f.sender]))[f.sender])
-    params = me.params(after=after, limit=limit + 1)
-    ids = mine_ids(f, params, bounded=True, d=dialect.of(db))
-    sql = f"SELECT {COLUMNS} {FROM} WHERE m.id IN ({ids}) ORDER BY m.id LIMIT :limit"
     if not f.text:
-        rows = await db.fetchall(sql, params)
+        rows = await db.read(_page_rows, me, f, limit, after)
     else:
+        f = await _resolved(db, f)
+        params = me.params(after=after, limit=limit + 1)
+        sql = _page_sql(f, params, dialect.of(db))
         found = await db.read(_searched, sql, params, search.TAIL_MAX)
         if found is None:  # a long unindexed tail (no messaging server ran for a while): index it, or match it whole
             await search.index_pending(db)
             found = await db.read(_searched, sql, params, None)
         rows = found or []
     return [to_message(r, me.secret, me.id, me.now) for r in rows[:limit]], len(rows) > limit
+
+
+async def read_page(
+    db: Database, me: Actor, f: InboxFilter, *, limit: int, after: int, mark: bool
+) -> tuple[list[Message], int | None, int]:
+    """`page`, marked read when `mark` (of unread_only mail, only what this call marked: a message another
+    reader of mine took meanwhile is theirs); the id after which the next page starts (None: no more); and
+    the unread mail left (`unread_count`). One read (the page
+    and the count together, without text) and, when the page shows unread mail to mark, one write that marks
+    it and counts."""
+    if f.text:
+        found, more = await page(db, me, f, limit=limit, after=after)
+        left = None
+    else:
+        rows, left = await db.read(_page_and_count, me, f, limit, after)
+        found, more = [to_message(r, me.secret, me.id, me.now) for r in rows[:limit]], len(rows) > limit
+    next_after = found[-1].id if more and found else None
+    if mark:
+        taken, left = await mark_read_counting(db, me, [m.id for m in found if not m.read], left)
+        if f.unread_only:
+            found = [m for m in found if m.read or m.id in taken]
+    if left is None:
+        left = await unread_count(db, me)
+    return found, next_after, left
+
+
+async def _resolved(db: Database, f: InboxFilter) -> InboxFilter:
+    if f.sender and f.sender.lower() != "system":
+        # a name resolves to the one agent that has it now (a name once used by someone else is not theirs)
+        return replace(f, sender=(await db.read(agents.ids_by_names, [f.sender]))[f.sender])
+    return f
+
+
+def _page_sql(f: InboxFilter, params: dict[str, object], d: dialect.Sqlite) -> str:
+    ids = mine_ids(f, params, bounded=True, d=d)
+    return f"SELECT {COLUMNS} {FROM} WHERE m.id IN ({ids}) ORDER BY m.id LIMIT :limit"
+
+
+def _page_rows(tx: Tx, me: Actor, f: InboxFilter, limit: int, after: int) -> list[Row]:
+    """The page's rows (limit + 1 of them, to tell whether more follow), without a text search, in `tx`."""
+    if f.sender and f.sender.lower() != "system":
+        f = replace(f, sender=agents.ids_by_names(tx, [f.sender])[f.sender])
+    params = me.params(after=after, limit=limit + 1)
+    return tx.execute(_page_sql(f, params, dialect.of(tx)), params)
+
+
+def _page_and_count(tx: Tx, me: Actor, f: InboxFilter, limit: int, after: int) -> tuple[list[Row], int]:
+    return _page_rows(tx, me, f, limit, after), _unread_count(tx, me)
 
 
 def _searched(tx: Tx, sql: str, params: dict[str, object], bound: int | None) -> list[Row] | None:
@@ -123,9 +168,13 @@ COUNT_CAP = counts.CAP
 
 async def unread_count(db: Database, me: Actor) -> int:
     """How much unread mail I have, up to COUNT_CAP + 1 (more reads as `capped`)."""
+    return await db.read(_unread_count, me)
+
+
+def _unread_count(tx: Tx, me: Actor) -> int:
     params = me.params(after=0, limit=COUNT_CAP + 1)
-    ids = mine_ids(InboxFilter(), params, bounded=True, d=dialect.of(db))
-    return int(await db.scalar(f"SELECT count(*) FROM ({ids}) AS s", params))
+    ids = mine_ids(InboxFilter(), params, bounded=True, d=dialect.of(tx))
+    return int(tx.scalar(f"SELECT count(*) FROM ({ids}) AS s", params))
 
 
 async def unread_counts(db: Database, *, now: float) -> dict[str, int]:
@@ -179,6 +228,20 @@ async def mark_read(db: Database, me: Actor, ids: Sequence[int]) -> set[int]:
     if not ids:
         return set()
     return await db.write(_mark_read, me, list(ids))
+
+
+async def mark_read_counting(
+    db: Database, me: Actor, ids: Sequence[int], left: int | None = None
+) -> tuple[set[int], int | None]:
+    """`mark_read`, and the unread mail left counted in the same write; with nothing to mark, no write:
+    (nothing, `left` as the caller counted it, or None)."""
+    if not ids:
+        return set(), left
+    return await db.write(_mark_and_count, me, list(ids))
+
+
+def _mark_and_count(tx: Tx, me: Actor, ids: list[int]) -> tuple[set[int], int]:
+    return _mark_read(tx, me, ids), _unread_count(tx, me)
 
 
 def _mark_read(tx: Tx, me: Actor, ids: list[int]) -> set[int]:

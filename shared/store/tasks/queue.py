@@ -15,19 +15,19 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from shared.actor import Actor
 from shared.db.connection import Database, Row, Tx, locks_its_rows
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from shared.models.tasks import FINAL_STATUSES
+from shared.models.tasks import FINAL_STATUSES, Task
 from shared.rules.clock import iso, relative
 from shared.store import events, quotas
 from shared.store.mail import send as messages
 from shared.store.tasks import dialect
 from shared.store.tasks.dialect import Sqlite
-from shared.store.tasks.queries import LAPSED, LAPSED_IDS, UNMET_DEPS, get
+from shared.store.tasks.queries import LAPSED, LAPSED_IDS, UNMET_DEPS, columns, get, to_task
 from shared.store.tasks.states import claimable
 
 MAX_DEPENDENCIES = 50
@@ -380,7 +380,15 @@ def has_capabilities(d: Sqlite) -> str:
 
 async def claim(db: Database, actor: Actor, task_id: int | None, lease: float | None) -> int | None:
     """Atomically claim a task (the given one, or the best ready one). Returns its id, or None when no
-    task is ready; raises with the reason when the given task cannot be claimed.
+    task is ready; raises with the reason when the given task cannot be claimed (`claim_task`)."""
+    task = await claim_task(db, actor, task_id, lease)
+    return None if task is None else task.id
+
+
+async def claim_task(db: Database, actor: Actor, task_id: int | None, lease: float | None) -> Task | None:
+    """Atomically claim a task (the given one, or the best ready one). Returns it as the claimer sees it
+    right after the take (read in the same write), or None when no task is ready; raises with the reason
+    when the given task cannot be claimed.
 
     The best ready task is picked in a read snapshot, outside the write lock, from index ranges that hold
     nothing the caller can never claim (tasks assigned to others; tasks requiring capabilities when it has
@@ -396,13 +404,29 @@ async def claim(db: Database, actor: Actor, task_id: int | None, lease: float | 
         candidates = await db.read(_candidates, actor)
         if not candidates:
             return None
-        return await db.write(_take_first, actor, candidates, lease, pick_again=True)
-    claimed = await db.write(_claim, actor, task_id, lease)
-    if claimed is not None:
-        return claimed
-    if task_id is not None and await db.read(_explain_unclaimable, actor, task_id):
-        return task_id
-    return None
+        row = await db.write(_shown, _take_first, actor, candidates, lease, pick_again=True)
+    else:
+        row = await db.write(_shown, _claim, actor, task_id, lease)
+        if row is None:
+            return await db.read(_explain_unclaimable, actor, task_id)
+    return None if row is None else to_task(row, actor.now)
+
+
+@locks_its_rows
+def _shown(
+    tx: Tx,
+    /,
+    take: Callable[..., int | None],
+    actor: Actor,
+    *args: object,
+    **kwargs: object,
+) -> Row | None:
+    """Run the take `take(tx, actor, ...)` and read the task it took in the same write (its row: it becomes a
+    Task outside, after the commit), so the claimer's answer needs no further hop."""
+    taken = take(tx, actor, *args, **kwargs)
+    if taken is None:
+        return None
+    return tx.fetchone(f"SELECT {columns(dialect.of(tx))} FROM tasks t WHERE t.id = :id", actor.params(id=taken))
 
 
 def _candidates(tx: Tx, actor: Actor) -> list[int]:
@@ -497,13 +521,13 @@ def _take(tx: Tx, actor: Actor, target: Row, params: dict[str, object]) -> int:
     return int(taken["id"])
 
 
-def _explain_unclaimable(tx: Tx, actor: Actor, task_id: int) -> bool:
-    """Raise the precise reason a specific task could not be claimed; True when we already hold it."""
+def _explain_unclaimable(tx: Tx, actor: Actor, task_id: int) -> Task:
+    """Raise the precise reason a specific task could not be claimed; the task when we already hold it."""
     task = get(tx, actor, task_id)
     pick = "pick another with task_claim() or task_list(ready_only=true)"
     if task.status == "claimed":
         if task.holder is not None and tx.scalar("SELECT holder FROM tasks WHERE id = ?", (task_id,)) == actor.id:
-            return True
+            return task
         ends = f" ({task.lease_ends})" if task.lease_ends else ""
         raise Conflict(f"task {task_id} is claimed by {task.holder} until {task.lease_expires_at}{ends}; {pick}")
     if task.status in FINAL_STATUSES:

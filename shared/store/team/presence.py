@@ -45,19 +45,27 @@ def presence_rows(tx: Tx, at: Actor, *, agent_id: str | None = None) -> list[Row
     )
 
 
-def claims_by_agent(tx: Tx, at: Actor) -> dict[str, list[Claim]]:
-    """Tasks held now (claims that have not lapsed), by holder id."""
+def claims_by_agent(tx: Tx, at: Actor, agent_id: str | None = None) -> tuple[dict[str, list[Claim]], dict[str, int]]:
+    """Tasks held now (claims that have not lapsed), by holder id: the first CLAIMS_SHOWN of each holder (the
+    soonest lease first) and how many each holds in all. Only those rows leave SQL; with `agent_id`, that
+    agent's only."""
+    mine = " AND t.holder = :agent" if agent_id is not None else ""
     rows = tx.execute(
-        f"SELECT t.id, t.title, t.holder, t.lease_expires_at FROM tasks t WHERE t.status = 'claimed' AND NOT {LAPSED}"
-        " ORDER BY t.lease_expires_at, t.id",
-        at.params(),
+        "SELECT id, title, holder, lease_expires_at, held FROM (SELECT t.id, t.title, t.holder, t.lease_expires_at,"
+        " row_number() OVER (PARTITION BY t.holder ORDER BY t.lease_expires_at, t.id) AS k,"
+        " count(*) OVER (PARTITION BY t.holder) AS held"
+        f" FROM tasks t WHERE t.status = 'claimed' AND NOT {LAPSED}{mine}) AS c"
+        " WHERE k <= :shown ORDER BY lease_expires_at, id",
+        at.params(agent=agent_id, shown=CLAIMS_SHOWN),
     )
     found: dict[str, list[Claim]] = {}
+    held: dict[str, int] = {}
     for r in rows:
         found.setdefault(r["holder"], []).append(
             Claim(task_id=r["id"], title=r["title"], lease_expires_at=iso(r["lease_expires_at"]))
         )
-    return found
+        held[r["holder"]] = int(r["held"])
+    return found, held
 
 
 def overdue_by_agent(tx: Tx, at: Actor) -> dict[str, int]:
@@ -71,13 +79,13 @@ def overdue_by_agent(tx: Tx, at: Actor) -> dict[str, int]:
     return {str(r["agent_id"]): int(r["n"]) for r in rows}
 
 
-Look = tuple[list[Row], dict[str, list[Claim]], dict[str, int], dict[str, int]]
+Look = tuple[list[Row], tuple[dict[str, list[Claim]], dict[str, int]], dict[str, int], dict[str, int]]
 
 
 def _look(tx: Tx, at: Actor, agent_id: str | None) -> Look:
     return (
         presence_rows(tx, at, agent_id=agent_id),
-        claims_by_agent(tx, at),
+        claims_by_agent(tx, at, agent_id),
         overdue_by_agent(tx, at),
         inbox.unread_by_agent(tx, at.now),
     )
@@ -86,7 +94,7 @@ def _look(tx: Tx, at: Actor, agent_id: str | None) -> Look:
 async def agent_infos(db: Database, at: Actor, *, agent_id: str | None = None) -> list[AgentInfo]:
     """Every agent (or one) with presence, claims, unread and overdue mail, as `at` sees them, read in one
     snapshot (one hop; the unread counts by the mail store's inbox.unread_by_agent)."""
-    rows, claims, overdue, unread = await db.read(_look, at, agent_id)
+    rows, (claims, held), overdue, unread = await db.read(_look, at, agent_id)
     infos = []
     for r in rows:
         presence: Presence = r["presence"]
@@ -103,8 +111,8 @@ async def agent_infos(db: Database, at: Actor, *, agent_id: str | None = None) -
                 last_seen=iso(r["last_seen"]),
                 last_active=iso(r["last_active"]),
                 joined_at=iso(r["created_at"]),
-                claims=claims.get(r["id"], [])[:CLAIMS_SHOWN],
-                more_claims=max(len(claims.get(r["id"], [])) - CLAIMS_SHOWN, 0),
+                claims=claims.get(r["id"], []),
+                more_claims=max(held.get(r["id"], 0) - CLAIMS_SHOWN, 0),
                 unread=unread.get(r["id"], 0),
                 overdue_acks=overdue.get(r["id"], 0),
             )
