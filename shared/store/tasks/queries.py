@@ -54,11 +54,17 @@ def _name(name: str | None, agent_id: str) -> str:
     return name or shown_name(agent_id)
 
 
-def to_task(row: Row, now: float | None = None) -> Task:
-    """A row of `SELECT {COLUMNS}` as a Task; with `now`, its times also in words ("lease ends in 14 min")."""
+def _claim(row: Row) -> tuple[TaskStatus, bool, float | None, str | None]:
+    """A row's status as readers see it, whether its claim lapsed, and the lease and holder still in force."""
     status: TaskStatus = row["effective_status"]
     lapsed = status != row["status"]
-    lease = None if lapsed else row["lease_expires_at"]
+    holder = None if lapsed or not row["holder"] else _name(row["holder_name"], row["holder"])
+    return status, lapsed, None if lapsed else row["lease_expires_at"], holder
+
+
+def to_task(row: Row, now: float | None = None) -> Task:
+    """A row of `SELECT {COLUMNS}` as a Task; with `now`, its times also in words ("lease ends in 14 min")."""
+    status, lapsed, lease, holder = _claim(row)
     return Task(
         id=row["id"],
         title=row["title"],
@@ -70,7 +76,7 @@ def to_task(row: Row, now: float | None = None) -> Task:
         requires=json.loads(row["requires"]),
         created_by=_name(row["created_by_name"], row["created_by"]),
         assignee=_name(row["assignee_name"], row["assignee"]) if row["assignee"] else None,
-        holder=None if lapsed or not row["holder"] else _name(row["holder_name"], row["holder"]),
+        holder=holder,
         lease_expires_at=iso(lease),
         lease_ends=relative(lease, now) if now is not None else None,
         progress=row["progress"],
@@ -93,16 +99,14 @@ def to_task(row: Row, now: float | None = None) -> Task:
 def to_line(row: Row, now: float | None = None) -> TaskLine:
     """A row of `SELECT {COLUMNS}` as the short form of a task (what a list shows), built straight from the row:
     the same values as `TaskLine.of(to_task(row, now))` at a third of the cost."""
-    status: TaskStatus = row["effective_status"]
-    lapsed = status != row["status"]
-    lease = None if lapsed else row["lease_expires_at"]
+    status, _, lease, holder = _claim(row)
     return TaskLine(
         id=row["id"],
         title=row["title"],
         status=status,
         priority=PRIORITIES[row["priority"]],
         ready=bool(row["is_ready"]),
-        holder=None if lapsed or not row["holder"] else _name(row["holder_name"], row["holder"]),
+        holder=holder,
         assignee=_name(row["assignee_name"], row["assignee"]) if row["assignee"] else None,
         lease_expires_at=iso(lease),
         lease_ends=relative(lease, now) if now is not None else None,
