@@ -95,7 +95,7 @@ async def page(db: Database, me: Actor, f: InboxFilter, *, limit: int, after: in
     if not f.text:
         rows = await db.read(_page_rows, me, f, limit, after)
     else:
-        f = await _resolved(db, f)
+        f = await db.read(_resolved, f)
         params = me.params(after=after, limit=limit + 1)
         sql = _page_sql(f, params, dialect.of(db))
         found = await db.read(_searched, sql, params, search.TAIL_MAX)
@@ -130,10 +130,11 @@ async def read_page(
     return found, next_after, left
 
 
-async def _resolved(db: Database, f: InboxFilter) -> InboxFilter:
+def _resolved(tx: Tx, f: InboxFilter) -> InboxFilter:
+    """The filter with its sender's name as the id of the one agent that has it now (a name once used by
+    someone else is not theirs)."""
     if f.sender and f.sender.lower() != "system":
-        # a name resolves to the one agent that has it now (a name once used by someone else is not theirs)
-        return replace(f, sender=(await db.read(agents.ids_by_names, [f.sender]))[f.sender])
+        return replace(f, sender=agents.ids_by_names(tx, [f.sender])[f.sender])
     return f
 
 
@@ -144,8 +145,7 @@ def _page_sql(f: InboxFilter, params: dict[str, object], d: dialect.Sqlite) -> s
 
 def _page_rows(tx: Tx, me: Actor, f: InboxFilter, limit: int, after: int) -> list[Row]:
     """The page's rows (limit + 1 of them, to tell whether more follow), without a text search, in `tx`."""
-    if f.sender and f.sender.lower() != "system":
-        f = replace(f, sender=agents.ids_by_names(tx, [f.sender])[f.sender])
+    f = _resolved(tx, f)
     params = me.params(after=after, limit=limit + 1)
     return tx.execute(_page_sql(f, params, dialect.of(tx)), params)
 
