@@ -128,6 +128,8 @@ def _status_change(row: Row, actor: Actor, change: TaskChange, sets: dict[str, o
                 raise Forbidden(f"only whoever blocked task {task_id}, its creator or an admin may unblock it")
             sets.update(status="open", blocked_reason=None, previous_holder=None)
             return "unblocked and back in the queue"
+        if row["previous_holder"] == actor.id or not _may_manage(row, actor):
+            require_holder(row, actor, admin=False, action="release")  # a release: "your claim lapsed", or not yours
         raise Conflict(f"task {task_id} is already open")
     raise InvalidArgument(f"status {wanted!r} cannot be set here; use open, blocked or cancelled")
 

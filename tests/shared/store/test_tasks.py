@@ -355,6 +355,24 @@ async def test_taking_back_ones_own_lapsed_claim_records_the_lapse_and_the_claim
     assert (await db.read(task_queries.get, view(ana, clock), task_id)).attempts == 1
 
 
+async def test_releasing_a_claim_that_lapsed_says_it_lapsed_not_that_the_task_is_open(
+    db: Database, clock: FakeClock
+) -> None:
+    ana, bo, cy = await join(db, clock, "ana"), await join(db, clock, "bo"), await join(db, clock, "cy")
+    task_id = await new(db, clock, ana)
+    await store.claim(db, view(bo, clock), task_id, 10.0)
+    clock.advance(11)
+    await beat(db, clock, ana, bo, cy)
+    assert await store.sweep_lapsed(db, view(ana, clock)) == [task_id]
+    release = store.TaskChange(status="open")
+    with pytest.raises(Conflict, match=f"your claim on task {task_id} lapsed .* it is open now"):
+        await task_changes.update(db, view(bo, clock), task_id, release)
+    with pytest.raises(Conflict, match=f"you do not hold task {task_id} \\(it is open\\)"):
+        await task_changes.update(db, view(cy, clock), task_id, release)
+    with pytest.raises(Conflict, match=f"task {task_id} is already open"):  # its creator, reopening it
+        await task_changes.update(db, view(ana, clock), task_id, release)
+
+
 async def test_the_claim_event_says_until_when_and_which_attempt(db: Database, clock: FakeClock) -> None:
     ana = await join(db, clock, "ana")
     task_id = await new(db, clock, ana)
