@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.db.connection import Database, Row, Tx
-from shared.models.monitoring import Event, EventPage
 from shared.rules.clock import iso
 from shared.store.team.dialect import NOCASE
 from shared.store.team.live import shown_name
+
+if TYPE_CHECKING:  # the result models load where the trail is read, not when a server starts and records
+    from shared.models.monitoring import Event, EventPage
 
 
 def record(
@@ -87,6 +89,8 @@ async def page(
 
 
 def _page(tx: Tx, f: EventFilter, limit: int, before: int | None, since: int | None) -> EventPage:
+    from shared.models.monitoring import EventPage
+
     params: dict[str, Any] = {"limit": limit + 1}
     where = _conditions(f, params)
     if since is not None:
@@ -141,6 +145,8 @@ async def names_an_actor(db: Database, name: str) -> bool:
 
 def to_event(row: Row) -> Event:
     """An event as people and models read it: agents by name, never by their internal key."""
+    from shared.models.monitoring import Event
+
     agent = row["agent_name"] or (shown_name(row["agent_id"]) if row["agent_id"] else None)
     about = row["object_id"]
     if row["object_type"] == "agent" and about is not None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from shared.actor import Actor
 from shared.db.connection import Database, Row, Tx
 from shared.errors import NotFound
-from shared.models.messages import Message, Receipt
 from shared.rules import counts, signing
 from shared.rules.clock import iso, relative
 from shared.store.mail import dialect, search
@@ -26,6 +26,9 @@ from shared.store.mail.mine import fts_query as fts_query
 from shared.store.mail.mine import mine_ids as mine_ids
 from shared.store.team import agents
 from shared.store.team.live import shown_name
+
+if TYPE_CHECKING:  # the result models load where mail is read, not when a server starts and delivers
+    from shared.models.messages import Message, Receipt
 
 FROM = "FROM messages m LEFT JOIN message_recipients r ON r.message_id = m.id AND r.agent_id = :me"
 SENDERS_VIEW = "FROM messages m CROSS JOIN (SELECT CAST(NULL AS REAL) AS read_at, CAST(NULL AS REAL) AS acked_at) r"
@@ -48,6 +51,8 @@ def to_message(row: Row, secret: str | None, reader: str, now: float | None = No
     """A row of `SELECT {COLUMNS}` as the agent `reader` (an id) sees it, its signature checked against
     `secret` (shared/rules/signing.py: verified only if the reader is among the signed recipients); with `now`,
     its times also in words ("sent 3 min ago")."""
+    from shared.models.messages import Message
+
     verified, signature = signing.check(secret, row, reader)
     audience = row["audience"]
     to = ", ".join(json.loads(audience)) if audience.startswith("[") else audience
@@ -275,6 +280,8 @@ async def sent(db: Database, me: Actor, *, limit: int, after: int) -> tuple[list
 
 def sent_page(tx: Tx, me: Actor, limit: int, after: int) -> tuple[list[Message], bool]:
     """`sent` inside a transaction (also the write that sent the message, to show it to its sender)."""
+    from shared.models.messages import Receipt
+
     rows = tx.execute(
         f"SELECT {COLUMNS} {SENDERS_VIEW} WHERE m.sender_id = :me AND m.id > :after ORDER BY m.id LIMIT :limit",
         me.params(after=after, limit=limit + 1),

@@ -12,17 +12,20 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.actor import Actor
 from shared.db.connection import Database, Tx
 from shared.errors import InvalidArgument, NotFound, RateLimited
-from shared.models.messages import Message
 from shared.rules import signing
 from shared.rules.clock import iso
 from shared.store import events
 from shared.store.mail import dialect, inbox, search
 from shared.store.mail.inbox import OVERDUE_ACK
 from shared.store.team import agents
+
+if TYPE_CHECKING:  # the message model loads where mail is shown (inbox.to_message), not when a server starts
+    from shared.models.messages import Message
 
 SUBJECT_MAX = 200
 BODY_MAX = 64 * 1024
