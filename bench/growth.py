@@ -152,20 +152,28 @@ def seed(path: Path, n: int, now: float, seed_value: int = 17, *, live_scales: b
             ),
         )
         day_step = 86400 / n if live_scales else SAMPLE_EVERY
+        samples: list[metrics.Sample] = [
+            (
+                now - n * day_step + i * day_step,
+                agent_ids[i % AGENTS],
+                "coordination",
+                ("task_claim", "task_list")[i % 2],
+                0.001 + (i % 50) / 1000,
+                None,
+            )
+            for i in range(n)
+        ]
         conn.executemany(
             "INSERT INTO tool_calls(ts, agent_id, server, tool, seconds, bucket, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
-                (
-                    now - n * day_step + i * day_step,
-                    agent_ids[i % AGENTS],
-                    "coordination",
-                    ("task_claim", "task_list")[i % 2],
-                    0.001 + (i % 50) / 1000,
-                    metrics.bucket(0.001 + (i % 50) / 1000),
-                    None,
-                )
-                for i in range(n)
+                (ts, agent, server, tool, secs, metrics.bucket(secs), error)
+                for ts, agent, server, tool, secs, error in samples
             ),
+        )
+        conn.executemany(  # counted into their hours, as metrics.record_calls does
+            "INSERT INTO tool_call_hours(hour, server, tool, agent_id, error, bucket, calls, seconds, max_seconds)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            metrics.by_the_hour(samples),
         )
         conn.executemany(
             "INSERT INTO knowledge(kind, title, title_key, body, author_id, author_name, created_at)"

@@ -5,12 +5,13 @@ the error kind) — never its arguments. The instrumentation (shared/frame/instr
 memory and writes each batch in one write with one executemany (`record_calls`), never a transaction per
 call. The readers take a `Tx`, so that `report` reads what performance_metrics shows in one snapshot.
 
-Bounded: `roll_up` folds samples older than the raw retention (default a day) into `tool_call_hours`
-— one row per hour, server, tool, agent, error kind and latency bucket — and deletes them in the same
-transaction; rollups older than the metrics retention (default 30 days) are deleted. Percentiles over
-a window inside the raw retention are exact (nearest rank over the samples, up to EXACT_MAX of them);
-over a longer or busier window they are estimated from the latency histogram (buckets 25 % wide; the
-estimate is the bucket's geometric middle, within ±12 %).
+Bounded: the same write counts each call into `tool_call_hours` — one row per hour, server, tool, agent,
+error kind and latency bucket (migration 0018) — so the hours hold every call and `roll_up` only drops the
+samples older than the raw retention (default a day, or beyond MAX_SAMPLES) and the hours older than the
+metrics retention (default 30 days). Percentiles over a window whose calls are all still samples, at most
+EXACT_MAX of them, are exact (nearest rank over the samples); over a longer or busier window they are
+estimated from the hours' latency histogram (buckets 25 % wide; the estimate is the bucket's geometric
+middle, within ±12 %), which reads a few rows per tool and hour however many calls there were.
 """
 
 from __future__ import annotations
@@ -54,10 +55,35 @@ def bucket_middle(index: int) -> float:
     return float(BUCKET_FLOOR * BUCKET_RATIO ** (index - 0.5))
 
 
+def _count_into_hours(d: dialect.Sqlite) -> str:
+    """The upsert clause adding rows to `tool_call_hours`: calls and seconds summed, the maximum kept."""
+    return (
+        " ON CONFLICT(hour, server, tool, agent_id, error, bucket) DO UPDATE SET"
+        " calls = tool_call_hours.calls + excluded.calls, seconds = tool_call_hours.seconds + excluded.seconds,"
+        f" max_seconds = {d.greatest('tool_call_hours.max_seconds', 'excluded.max_seconds')}"
+    )
+
+
+def by_the_hour(samples: Sequence[Sample]) -> list[tuple[float, str, str, str, str, int, int, float, float]]:
+    """A batch as rows of `tool_call_hours`: (hour, server, tool, agent or '', error or '', bucket, calls,
+    seconds, max seconds), the hour as dialect.hour_of computes it."""
+    found: dict[tuple[float, str, str, str, str, int], list[float]] = {}
+    for ts, agent, server, tool, secs, error in samples:
+        key = (math.floor(ts / 3600) * 3600.0, server, tool, agent or "", error or "", bucket(secs))
+        row = found.setdefault(key, [0, 0.0, 0.0])
+        row[0], row[1], row[2] = row[0] + 1, row[1] + secs, max(row[2], secs)
+    return [(*key, int(calls), total, most) for key, (calls, total, most) in found.items()]
+
+
 def _record(tx: Tx, samples: Sequence[Sample], latest: dict[str, float]) -> None:
     tx.executemany(
         "INSERT INTO tool_calls(ts, agent_id, server, tool, seconds, bucket, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(ts, agent, server, tool, secs, bucket(secs), error) for ts, agent, server, tool, secs, error in samples],
+    )
+    tx.executemany(
+        "INSERT INTO tool_call_hours(hour, server, tool, agent_id, error, bucket, calls, seconds, max_seconds)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" + _count_into_hours(dialect.of(tx)),
+        by_the_hour(samples),
     )
     tx.executemany(
         f"UPDATE agents SET last_active = {dialect.of(tx).greatest('COALESCE(last_active, 0)', '?')} WHERE id = ?",
@@ -66,7 +92,8 @@ def _record(tx: Tx, samples: Sequence[Sample], latest: dict[str, float]) -> None
 
 
 async def record_calls(db: Database, samples: Sequence[Sample]) -> None:
-    """Write a batch of samples (one executemany, one write) and move each caller's last activity forward."""
+    """Write a batch of samples (one executemany, one write), count them into their hours and move each caller's
+    last activity forward."""
     if not samples:
         return
     latest: dict[str, float] = {}
@@ -76,10 +103,19 @@ async def record_calls(db: Database, samples: Sequence[Sample]) -> None:
     await db.write(_record, samples, latest)
 
 
-def has_rollups(tx: Tx, q: Query) -> bool:
-    """Whether calls in the window were already folded into hourly rollups (then samples alone miss them)."""
-    where, params = q.where("c.hour", whole_hours=True)
-    return bool(tx.scalar(f"SELECT EXISTS (SELECT 1 FROM tool_call_hours c WHERE {where})", params))
+def samples_cover(tx: Tx, q: Query) -> bool:
+    """Whether the window's percentiles can be exact: every call its hours counted is still a sample (none was
+    dropped by age or by the cap), and they are at most EXACT_MAX. Both counts are bounded: the samples'
+    stops at EXACT_MAX + 1, and the hours' sum reads a few rows per tool and hour."""
+    raw_where, params = q.where("c.ts", whole_hours=True)
+    params["until"] = math.ceil(q.until / 3600) * 3600  # the samples of the same whole hours
+    some = f"SELECT 1 FROM tool_calls c WHERE {raw_where} LIMIT {EXACT_MAX + 1}"
+    samples = int(tx.scalar(f"SELECT count(*) FROM ({some}) AS s", params))
+    if samples > EXACT_MAX:
+        return False
+    hour_where, params = q.where("c.hour", whole_hours=True)
+    counted = tx.scalar(f"SELECT COALESCE(sum(c.calls), 0) FROM tool_call_hours c WHERE {hour_where}", params)
+    return samples == int(counted or 0)
 
 
 def tool_names(tx: Tx) -> list[str]:
@@ -102,36 +138,25 @@ OLD_SAMPLES = (
     "id IN (SELECT id FROM tool_calls WHERE ts < :cutoff"
     " UNION SELECT id FROM tool_calls WHERE id <= (SELECT max(id) FROM tool_calls) - :cap)"
 )
-"""Samples to fold: older than the cutoff (the ts index) or beyond the newest MAX_SAMPLES (the rowid)."""
+"""Samples to drop: older than the cutoff (the ts index) or beyond the newest MAX_SAMPLES (the rowid)."""
 
 
-def _fold(tx: Tx, params: dict[str, Any], expired_before: float) -> int:
-    d = dialect.of(tx)
-    tx.execute(
-        "INSERT INTO tool_call_hours(hour, server, tool, agent_id, error, bucket, calls, seconds, max_seconds)"
-        f" SELECT {d.hour_of('ts')}, server, tool, COALESCE(agent_id, ''), COALESCE(error, ''),"
-        f" bucket, count(*), sum(seconds), max(seconds) FROM tool_calls WHERE {OLD_SAMPLES}"
-        " GROUP BY 1, 2, 3, 4, 5, 6"
-        " ON CONFLICT(hour, server, tool, agent_id, error, bucket) DO UPDATE SET"
-        " calls = tool_call_hours.calls + excluded.calls, seconds = tool_call_hours.seconds + excluded.seconds,"
-        f" max_seconds = {d.greatest('tool_call_hours.max_seconds', 'excluded.max_seconds')}",
-        params,
-    )
-    folded = len(tx.execute(f"DELETE FROM tool_calls WHERE {OLD_SAMPLES} RETURNING 1", params))
+def _drop(tx: Tx, params: dict[str, Any], expired_before: float) -> int:
+    dropped = len(tx.execute(f"DELETE FROM tool_calls WHERE {OLD_SAMPLES} RETURNING 1", params))
     tx.execute("DELETE FROM tool_call_hours WHERE hour < ?", (expired_before,))
-    return folded
+    return dropped
 
 
 async def roll_up(db: Database, *, now: float, raw_retention: float, retention: float) -> int:
-    """Fold samples older than `raw_retention` (whole hours), or beyond MAX_SAMPLES, into hourly rollups;
-    drop rollups older than `retention`. Returns how many samples were folded. Safe to run from every
-    process at once: each sample is folded by exactly one transaction (one write, one hop). With nothing
-    to fold it costs two index probes and takes no write lock for the samples."""
+    """Drop the samples older than `raw_retention` (whole hours) or beyond MAX_SAMPLES — their hours counted
+    them when they were written — and the hours older than `retention`. Returns how many samples were
+    dropped. Safe to run from every process at once (one write, one hop). With nothing to drop it costs two
+    index probes and takes no write lock for the samples."""
     params = {"cutoff": math.floor((now - raw_retention) / 3600) * 3600, "cap": MAX_SAMPLES}
     if not await db.scalar(f"SELECT EXISTS (SELECT 1 FROM tool_calls WHERE {OLD_SAMPLES})", params):
         await db.write_one("DELETE FROM tool_call_hours WHERE hour < ?", (now - retention,))
         return 0
-    return await db.write(_fold, params, now - retention)
+    return await db.write(_drop, params, now - retention)
 
 
 @dataclass(frozen=True)
@@ -200,12 +225,6 @@ EXACT_MAX = 10_000
 within ±12 %) instead of ranking every sample in Python, so a busy window costs the same as a quiet one."""
 
 
-def _many_samples(tx: Tx, q: Query) -> bool:
-    where, params = q.where("c.ts")
-    some = f"SELECT 1 FROM tool_calls c WHERE {where} LIMIT {EXACT_MAX + 1}"
-    return int(tx.scalar(f"SELECT count(*) FROM ({some}) AS s", params)) > EXACT_MAX
-
-
 def exact_stats(tx: Tx, q: Query) -> list[ToolStats]:
     """Per tool (and agent): calls, errors by kind, mean, p50/p95/p99 (nearest rank) and max, from samples.
 
@@ -246,19 +265,14 @@ def exact_stats(tx: Tx, q: Query) -> list[ToolStats]:
 
 
 def histogram_stats(tx: Tx, q: Query) -> list[ToolStats]:
-    """The same figures over samples and hourly rollups, percentiles estimated from the histogram."""
-    raw_where, params = q.where("c.ts")
-    hour_where, hour_params = q.where("c.hour", whole_hours=True)
+    """The same figures from the hours the window spans, percentiles estimated from their histogram: a few
+    rows per tool and hour, however many calls they counted."""
+    hour_where, params = q.where("c.hour", whole_hours=True)
     rows = tx.execute(
-        "SELECT server, tool, agent_id, error, bucket, sum(calls) AS calls, sum(seconds) AS total,"
-        " max(max_seconds) AS max FROM ("
-        f" SELECT c.server, c.tool, {q.agent_column()} AS agent_id, COALESCE(c.error, '') AS error, c.bucket,"
-        f"  1 AS calls, c.seconds, c.seconds AS max_seconds FROM tool_calls c WHERE {raw_where}"
-        " UNION ALL"
-        f" SELECT c.server, c.tool, {q.agent_column('c.agent_id')} AS agent_id, c.error, c.bucket, c.calls,"
-        f"  c.seconds, c.max_seconds FROM tool_call_hours c WHERE {hour_where}) AS u"
-        " GROUP BY 1, 2, 3, 4, 5",
-        {**params, **hour_params},
+        f"SELECT c.server, c.tool, {q.agent_column('c.agent_id')} AS agent_id, c.error, c.bucket,"
+        " sum(c.calls) AS calls, sum(c.seconds) AS total, max(c.max_seconds) AS max"
+        f" FROM tool_call_hours c WHERE {hour_where} GROUP BY 1, 2, 3, 4, 5",
+        params,
     )
     groups: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in rows:
@@ -379,7 +393,7 @@ def report(tx: Tx, q: Query, *, now: float, slowest_calls: int) -> Metrics:
     A tool filter naming a tool never called is refused with the tools seen."""
     from shared.models.monitoring import Metrics
 
-    exact = not has_rollups(tx, q) and not _many_samples(tx, q)
+    exact = samples_cover(tx, q)
     tools = exact_stats(tx, q) if exact else histogram_stats(tx, q)
     if q.tool is not None and not tools and not ever_called(tx, q.tool):
         seen = ", ".join(tool_names(tx)) or "none yet"

@@ -130,3 +130,58 @@ async def test_samples_beyond_the_cap_are_folded_early_whatever_their_age(
     assert await db.scalar("SELECT count(*) FROM tool_calls") == 3
     [stats] = await db.read(metrics.histogram_stats, window(clock))
     assert stats.calls == 10
+
+
+async def test_each_batch_is_counted_into_its_hours_as_it_is_written(db: Database, clock: FakeClock) -> None:
+    """The hours hold every call from the write on, so the roll-up only drops samples: nothing is counted twice
+    and a dropped sample still counts in its hour."""
+    ana = await join(db, clock, "ana")
+    await metrics.record_calls(db, calls(clock, ana.id, "task_claim", [0.001, 0.002]))
+    await metrics.record_calls(db, calls(clock, ana.id, "task_claim", [0.004], "conflict"))
+    rows = await db.fetchall("SELECT error, sum(calls) AS n, max(max_seconds) AS most FROM tool_call_hours GROUP BY 1")
+    assert {(r["error"], int(r["n"]), r["most"]) for r in rows} == {("", 2, 0.002), ("conflict", 1, 0.004)}
+    [stats] = await db.read(metrics.histogram_stats, window(clock))
+    assert (stats.calls, stats.errors, stats.max_ms) == (3, {"conflict": 1}, 4.0)
+
+
+async def test_a_window_is_exact_while_its_calls_are_samples_and_estimated_once_some_are_gone(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ana = await join(db, clock, "ana")
+    await metrics.record_calls(db, calls(clock, ana.id, "task_list", [i / 1000 for i in range(1, 11)]))
+    q = window(clock)
+    shown = await db.read(metrics.report, q, now=clock(), slowest_calls=3)
+    assert shown.percentiles_from == "samples" and shown.tools[0].p50_ms == 5.0
+    monkeypatch.setattr(metrics, "EXACT_MAX", 5)  # a busy window: read from the hours, never sample by sample
+    busy = await db.read(metrics.report, q, now=clock(), slowest_calls=3)
+    assert busy.percentiles_from == "histogram" and busy.tools[0].calls == 10
+    monkeypatch.setattr(metrics, "EXACT_MAX", 10_000)
+    monkeypatch.setattr(metrics, "MAX_SAMPLES", 4)
+    assert await metrics.roll_up(db, now=clock(), raw_retention=DAY, retention=30 * DAY) == 6
+    after = await db.read(metrics.report, q, now=clock(), slowest_calls=3)
+    assert after.percentiles_from == "histogram" and after.tools[0].calls == 10
+    assert [s.ms for s in after.slowest] == [10.0, 9.0, 8.0]
+
+
+async def test_samples_recorded_before_migration_0018_are_counted_into_their_hours_once(
+    db: Database, clock: FakeClock
+) -> None:
+    from shared.db.connection import load_migrations
+
+    folder = "migrations_pg" if db.engine == "postgresql" else "migrations"
+    [sql] = [text for version, _, text in load_migrations(folder) if version == 18]
+    await metrics.record_calls(db, calls(clock, None, "task_list", [0.001, 0.003]))
+
+    def as_before(tx: Tx) -> None:  # a file of 0017: samples, and hours only for what was rolled up
+        tx.execute("DELETE FROM tool_call_hours")
+        tx.execute(
+            "INSERT INTO tool_call_hours(hour, server, tool, agent_id, error, bucket, calls, seconds, max_seconds)"
+            " SELECT hour, server, tool, agent_id, error, bucket, 5, 0.05, 0.01 FROM (SELECT"
+            f" {'floor(ts / 3600)' if db.engine == 'postgresql' else 'CAST(ts / 3600 AS INTEGER)'} * 3600.0 AS hour,"
+            " server, tool, '' AS agent_id, '' AS error, bucket FROM tool_calls WHERE seconds = 0.001) AS s"
+        )
+        tx.execute(sql)
+
+    await db.write(as_before)
+    [stats] = await db.read(metrics.histogram_stats, window(clock))
+    assert (stats.calls, stats.max_ms) == (7, 10.0)
