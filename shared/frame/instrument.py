@@ -97,7 +97,7 @@ async def flush(rt: Runtime) -> None:
 
 
 async def roll_up(rt: Runtime) -> None:
-    """Fold old samples into hourly rollups and drop expired rollups (any process may; each row once)."""
+    """Drop old samples (their hours counted them as they were written) and expired hours (any process may)."""
     await metrics.roll_up(
         rt.db,
         now=rt.now(),

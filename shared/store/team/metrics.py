@@ -37,7 +37,7 @@ BUCKET_FLOOR = 1e-4
 BUCKET_RATIO = 1.25
 BUCKET_MAX = 100
 MAX_SAMPLES = 500_000
-"""Raw samples beyond this many (newest kept) are rolled up early, whatever their age."""
+"""Raw samples beyond this many (newest kept) are dropped early, whatever their age (their hours keep them)."""
 MESSAGE_TOOLS = ("message_send", "message_broadcast")
 
 
@@ -149,14 +149,17 @@ def _drop(tx: Tx, params: dict[str, Any], expired_before: float) -> int:
 
 async def roll_up(db: Database, *, now: float, raw_retention: float, retention: float) -> int:
     """Drop the samples older than `raw_retention` (whole hours) or beyond MAX_SAMPLES — their hours counted
-    them when they were written — and the hours older than `retention`. Returns how many samples were
+    them when they were written — and the hours older than `retention`, never an hour whose samples are
+    still kept (a raw retention longer than `retention` keeps their hours too). Returns how many samples were
     dropped. Safe to run from every process at once (one write, one hop). With nothing to drop it costs two
     index probes and takes no write lock for the samples."""
-    params = {"cutoff": math.floor((now - raw_retention) / 3600) * 3600, "cap": MAX_SAMPLES}
+    cutoff = math.floor((now - raw_retention) / 3600) * 3600
+    params = {"cutoff": cutoff, "cap": MAX_SAMPLES}
+    expired_before = min(now - retention, cutoff)
     if not await db.scalar(f"SELECT EXISTS (SELECT 1 FROM tool_calls WHERE {OLD_SAMPLES})", params):
-        await db.write_one("DELETE FROM tool_call_hours WHERE hour < ?", (now - retention,))
+        await db.write_one("DELETE FROM tool_call_hours WHERE hour < ?", (expired_before,))
         return 0
-    return await db.write(_drop, params, now - retention)
+    return await db.write(_drop, params, expired_before)
 
 
 @dataclass(frozen=True)
@@ -389,7 +392,8 @@ def internal_errors(tx: Tx, *, since: float) -> int:
 def report(tx: Tx, q: Query, *, now: float, slowest_calls: int) -> Metrics:
     """Everything performance_metrics shows, from one snapshot (a roll-up by another process cannot fall
     between deciding where percentiles come from and reading them): per-tool figures — exact from the
-    samples, or from the histogram once calls of the window were rolled up — the slowest calls, totals.
+    samples, or from the hours' histogram once the window is busy or some of its samples were dropped — the
+    slowest calls, totals.
     A tool filter naming a tool never called is refused with the tools seen."""
     from shared.models.monitoring import Metrics
 

@@ -185,3 +185,13 @@ async def test_samples_recorded_before_migration_0018_are_counted_into_their_hou
     await db.write(as_before)
     [stats] = await db.read(metrics.histogram_stats, window(clock))
     assert (stats.calls, stats.max_ms) == (7, 10.0)
+
+
+async def test_hours_are_kept_while_their_samples_are(db: Database, clock: FakeClock) -> None:
+    """A raw retention longer than the hours' keeps the hours too: a window the samples still cover is never
+    answered from hours already deleted."""
+    await metrics.record_calls(db, calls(clock, None, "task_list", [0.001, 0.002]))
+    clock.advance(3 * DAY)
+    assert await metrics.roll_up(db, now=clock(), raw_retention=5 * DAY, retention=2 * DAY) == 0
+    [stats] = await db.read(metrics.histogram_stats, window(clock, 4 * DAY))
+    assert stats.calls == 2
