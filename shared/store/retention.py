@@ -8,6 +8,11 @@
   days), unless an unfinished task still depends on them;
 - skill versions beyond the newest ROUNDTABLE_SKILL_VERSIONS_KEPT (default 20) of each skill.
 
+Each table's newest row (the highest id) is kept whatever its age, so SQLite never hands its id out again (it
+numbers a new row one past the highest id still there): a cursor that saw that id (a channel's, `message_query`'s
+`after`, `event_log`'s `since`, a model holding a task id) never meets a different row under it. The one
+kept row is invisible where it is past its time (reads skip expired mail).
+
 Each batch is one short write transaction of at most BATCH rows, found over an index on time (events_by_time,
 messages_expiring, messages_by_time, tasks_finished; skills by their (name, version) key), so pruning never
 holds the write lock long and its cost does not grow with the history it has not reached yet. Tool-call
@@ -41,6 +46,11 @@ def _ids(tx: Tx, sql: str, params: dict[str, object]) -> list[int]:
     return [int(r[0]) for r in tx.execute(sql, params)]
 
 
+def _not_newest(table: str, alias: str = "") -> str:
+    """The condition that keeps `table`'s newest row (see the module's docstring): one index probe."""
+    return f"{alias or table}.id < (SELECT max(id) FROM {table})"
+
+
 def _delete_messages(tx: Tx, ids: list[int]) -> int:
     if not ids:
         return 0
@@ -53,7 +63,8 @@ def _delete_messages(tx: Tx, ids: list[int]) -> int:
 def _events(tx: Tx, now: float, keep: Retention) -> int:
     ids = _ids(
         tx,
-        "SELECT id FROM events INDEXED BY events_by_time WHERE ts < :cutoff ORDER BY ts LIMIT :batch",
+        f"SELECT id FROM events INDEXED BY events_by_time WHERE ts < :cutoff AND {_not_newest('events')}"
+        " ORDER BY ts LIMIT :batch",
         {"cutoff": now - keep.events, "batch": BATCH},
     )
     if ids:
@@ -65,7 +76,7 @@ def _expired_messages(tx: Tx, now: float, keep: Retention) -> int:
     ids = _ids(
         tx,
         "SELECT id FROM messages INDEXED BY messages_expiring WHERE expires_at IS NOT NULL AND expires_at <= :now"
-        " ORDER BY expires_at LIMIT :batch",
+        f" AND {_not_newest('messages')} ORDER BY expires_at LIMIT :batch",
         {"now": now, "batch": BATCH},
     )
     return _delete_messages(tx, ids)
@@ -75,6 +86,7 @@ def _old_messages(tx: Tx, now: float, keep: Retention) -> int:
     ids = _ids(
         tx,
         "SELECT m.id FROM messages m INDEXED BY messages_by_time WHERE m.created_at < :cutoff"
+        f" AND {_not_newest('messages', 'm')}"
         " AND NOT EXISTS (SELECT 1 FROM message_recipients r WHERE r.message_id = m.id"
         "  AND (r.read_at IS NULL OR (m.ack_required = 1 AND r.acked_at IS NULL)))"
         " ORDER BY m.created_at LIMIT :batch",
@@ -87,7 +99,8 @@ def _finished_tasks(tx: Tx, now: float, keep: Retention) -> int:
     ids = _ids(
         tx,
         f"SELECT t.id FROM tasks t INDEXED BY tasks_finished WHERE t.status IN {FINISHED}"
-        " AND t.completed_at < :cutoff AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks o ON o.id = d.task_id"
+        f" AND t.completed_at < :cutoff AND {_not_newest('tasks', 't')}"
+        " AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks o ON o.id = d.task_id"
         f"  WHERE d.depends_on = t.id AND o.status NOT IN {FINISHED})"
         " ORDER BY t.completed_at LIMIT :batch",
         {"cutoff": now - keep.tasks, "batch": BATCH},

@@ -34,11 +34,11 @@ async def test_retention_prunes_old_events_read_and_expired_mail_and_long_finish
     unread = await mail(db, clock, ana, ["bo"])
     owing = await mail(db, clock, ana, ["bo"], ack_within=60)
     await inbox.mark_read(db, bo.at(clock()), [read, owing])
-    reply = await messages.send(
-        db, replace(bo, now=clock(), per_minute=1000), ["ana"], messages.Outgoing(subject="", body="re", reply_to=read)
-    )
     expiring = messages.Outgoing(subject="", body="soon gone", expires_at=clock() + 60)
     short = await messages.broadcast(db, replace(ana, now=clock(), per_minute=1000), expiring)
+    reply = await messages.send(  # the newest message, kept unread: see the id test below for the newest one
+        db, replace(bo, now=clock(), per_minute=1000), ["ana"], messages.Outgoing(subject="", body="re", reply_to=read)
+    )
     done = await task_store.create(db, ana.at(clock()), task_store.NewTask(title="done long ago"))
     needed = await task_store.create(db, ana.at(clock()), task_store.NewTask(title="failed, still needed"))
     waiting = await task_store.create(db, ana.at(clock()), task_store.NewTask(title="waits", depends_on=[needed]))
@@ -65,16 +65,49 @@ async def test_retention_prunes_old_events_read_and_expired_mail_and_long_finish
         assert await db.scalar("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'gone'") == 0
     tasks = {r[0] for r in await db.fetchall("SELECT id FROM tasks")}
     assert done not in tasks and {needed, waiting} <= tasks
-    assert await db.scalar("SELECT count(*) FROM events WHERE ts < ?", (clock() - KEEP.events,)) == 0
+    old_events = "SELECT id FROM events WHERE ts < ?"
+    assert [r[0] for r in await db.fetchall(old_events, (clock() - KEEP.events,))] == [  # but the newest
+        await db.scalar("SELECT max(id) FROM events")
+    ]
+
+
+async def test_retention_keeps_the_newest_row_so_no_id_is_given_twice_and_no_cursor_skips_a_row(
+    db: Database, clock: FakeClock
+) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    gone_soon = messages.Outgoing(subject="", body="short-lived", expires_at=clock() + 60)
+    first = await messages.broadcast(db, replace(ana, now=clock(), per_minute=1000), gone_soon)
+    seen = await db.read(inbox.newest_id)  # what a channel's cursor holds, as bo's server pushed it
+    task = await task_store.create(db, ana.at(clock()), task_store.NewTask(title="done long ago"))
+    assert await task_store.claim(db, bo.at(clock()), task, None) == task
+    await changes.complete(db, bo.at(clock()), task, success=True, result="")
+    newest_event = await db.scalar("SELECT max(id) FROM events")
+
+    clock.advance(11 * DAY)  # everything is past its retention, the newest row of each table too
+    await retention.prune(db, now=clock(), keep=KEEP)
+    assert await db.scalar("SELECT max(id) FROM messages") == first
+    assert await db.scalar("SELECT max(id) FROM tasks") == task
+    assert await db.scalar("SELECT max(id) FROM events") == newest_event
+    shown = await inbox.page(db, bo.at(clock()), inbox.InboxFilter(), limit=10, after=0)
+    assert shown == ([], False)  # the kept message is past its time: nobody is shown it
+
+    later = await mail(db, clock, ana, ["bo"])
+    assert later > first and later > seen
+    arrived = await db.read(inbox.arrivals, bo.at(clock()), seen, 10)
+    assert (arrived.count, [m.id for m in arrived.first]) == (1, [later])  # the cursor that saw `first` meets it
+    assert await task_store.create(db, ana.at(clock()), task_store.NewTask(title="new")) > task
+    assert await db.scalar("SELECT max(id) FROM events") > newest_event
+    gone = await retention.prune(db, now=clock(), keep=KEEP)  # no longer the newest, each may go now
+    assert (gone["expired_messages"], gone["finished_tasks"], gone["events"] > 0) == (1, 1, True)
 
 
 async def test_retention_works_in_batches(db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
-    ana = await join(db, clock, "ana")
     await db.write(
         lambda tx: tx.executemany(
             "INSERT INTO events(ts, kind, data) VALUES (?, 'x.y', '{}')", [(clock() - 30 * DAY,)] * 25
         )
     )
+    ana = await join(db, clock, "ana")  # the newest event, recent
     monkeypatch.setattr(retention, "BATCH", 10)
     assert (await retention.prune(db, now=clock(), keep=KEEP, rounds=2))["events"] == 20
     assert (await retention.prune(db, now=clock(), keep=KEEP, rounds=2))["events"] == 5
