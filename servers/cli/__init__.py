@@ -324,7 +324,7 @@ def print_config(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        program = clientconfig.hook_program(source, installed)
+        program = clientconfig.hook_program(source, installed, shared=True)  # for the shared settings.json
         print(clientconfig.claude_code_hooks(program, args.db or clientconfig.PROJECT_DB))
         return 0
     if args.url and args.client == "claude-desktop":

@@ -41,19 +41,37 @@ def source_spec() -> str:
     return DISTRIBUTION
 
 
-def launch(source: str, kind: str, installed: Path | None = None) -> tuple[str, list[str]]:
+def from_home(path: Path, *, shell: bool = False) -> str:
+    """`path` as a file the project shares (.mcp.json, .claude/settings.json) names it: under the home folder it
+    is written from the home folder, so each teammate's clone runs their own install at the same place
+    (Claude Code expands `${HOME}` in .mcp.json's command; a hook runs in a shell, where `"$HOME"` does). Else
+    (or on Windows) the absolute path."""
+    try:
+        inside = path.relative_to(Path.home())
+    except ValueError:
+        inside = None
+    if inside is None or os.name == "nt" or not str(inside) or str(inside) == ".":
+        return shlex.quote(str(path)) if shell else str(path)
+    return f'"$HOME"/{shlex.quote(inside.as_posix())}' if shell else f"${{HOME}}/{inside.as_posix()}"
+
+
+def launch(source: str, kind: str, installed: Path | None = None, *, shared: bool = False) -> tuple[str, list[str]]:
     """The command and arguments that start server `kind`: the persistent install's script when there is one
-    (`installed`: its bin folder; servers/cli/toolenv.py), else uvx from `source`."""
+    (`installed`: its bin folder; servers/cli/toolenv.py), else uvx from `source`. `shared`: for a project's
+    .mcp.json, the script named from the home folder (`from_home`)."""
     if installed is not None:
-        return str(installed / (f"roundtable-{kind}.exe" if os.name == "nt" else f"roundtable-{kind}")), []
+        script = installed / (f"roundtable-{kind}.exe" if os.name == "nt" else f"roundtable-{kind}")
+        return (from_home(script) if shared else str(script)), []
     return "uvx", ["--from", source, f"roundtable-{kind}"]
 
 
-def server_entries(source: str, env: dict[str, str], installed: Path | None = None) -> dict[str, dict[str, Any]]:
+def server_entries(
+    source: str, env: dict[str, str], installed: Path | None = None, *, shared: bool = False
+) -> dict[str, dict[str, Any]]:
     """One `mcpServers` entry per server, each with the same whole `env` (one team: never a placeholder)."""
     entries: dict[str, dict[str, Any]] = {}
     for kind in SERVER_KINDS:
-        command, args = launch(source, kind, installed)
+        command, args = launch(source, kind, installed, shared=shared)
         entries[f"roundtable-{kind}"] = {"command": command, "args": args, "env": dict(env)}
     return entries
 
@@ -76,10 +94,10 @@ def claude_code(source: str, db: str = PROJECT_DB, installed: Path | None = None
     if installed is None:
         lines.insert(0, "# " + UVX_NOTE.format(client="claude-code"))
     for kind in SERVER_KINDS:
-        command, args = launch(source, kind, installed)
+        command, args = launch(source, kind, installed, shared=True)
         argv = " ".join(shlex.quote(a) for a in [command, *args])
         lines.append(f"claude mcp add roundtable-{kind} -s project -e ROUNDTABLE_DB={shlex.quote(db)} -- {argv}")
-    entries = server_entries(source, {"ROUNDTABLE_DB": db}, installed)
+    entries = server_entries(source, {"ROUNDTABLE_DB": db}, installed, shared=True)
     lines += ["", "# or put this in .mcp.json:", json.dumps({"mcpServers": entries}, indent=2)]
     lines += [
         "",
@@ -103,13 +121,15 @@ HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop")
 HOOK_TIMEOUT = 10
 
 
-def hook_program(source: str, installed: Path | None = None) -> str:
+def hook_program(source: str, installed: Path | None = None, *, shared: bool = False) -> str:
     """The `roundtable` the hooks run: the persistent install's (`installed`: its bin folder), else this
     environment's own script when the environment lasts (a checkout's .venv): Claude Code runs a hook on every
     prompt, and `uvx --from <source>` resolves the source again at each start (about a second here). Else (run
-    from uvx's throwaway cache) uvx itself."""
+    from uvx's throwaway cache) uvx itself. `shared`: for the project's .claude/settings.json, the persistent
+    install named from the home folder (`from_home`)."""
     if installed is not None:
-        return shlex.quote(str(installed / ("roundtable.exe" if os.name == "nt" else "roundtable")))
+        script = installed / ("roundtable.exe" if os.name == "nt" else "roundtable")
+        return from_home(script, shell=True) if shared else shlex.quote(str(script))
     script = Path(sys.executable).parent / ("roundtable.exe" if os.name == "nt" else "roundtable")
     if script.is_file() and "archive-v0" not in script.parts:
         return shlex.quote(str(script))

@@ -11,9 +11,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,12 +135,33 @@ class Entry:
     pending_approval: bool = False
 
 
-def entry_of(client: str, where: str, name: str, raw: dict[str, Any], pending: bool = False) -> Entry:
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expanded(text: str, environ: Mapping[str, str] = os.environ) -> str:
+    """`text` as Claude Code reads it from .mcp.json: `${VAR}` is VAR's value and `${VAR:-default}` the default
+    when VAR is unset or empty; an unset `${VAR}` without a default stays as written (so does a bare `$VAR`)."""
+
+    def value(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = environ.get(name)
+        if found:
+            return found
+        return default if default is not None else (found if found is not None else match.group(0))
+
+    return _VARIABLE.sub(value, text)
+
+
+def entry_of(
+    client: str, where: str, name: str, raw: dict[str, Any], pending: bool = False, *, expand: bool = False
+) -> Entry:
+    """One configured server; `expand`: its command, args and env read as Claude Code reads .mcp.json."""
     args = raw.get("args") if isinstance(raw.get("args"), list) else []
     env = raw.get("env") if isinstance(raw.get("env"), dict) else {}
+    read = expanded if expand else str
     return Entry(
-        client, where, name, str(raw.get("command", "")), [str(a) for a in args or []],
-        {str(k): str(v) for k, v in (env or {}).items()}, pending,
+        client, where, name, read(str(raw.get("command", ""))), [read(str(a)) for a in args or []],
+        {str(k): read(str(v)) for k, v in (env or {}).items()}, pending,
     )  # fmt: skip
 
 
@@ -162,5 +185,5 @@ def configured(project: Path) -> tuple[list[Entry], list[str]]:
         for name, raw in servers.items():
             if name.startswith("roundtable") and raw.get("type", "stdio") == "stdio":
                 pending = scope == "project" and not approved(project, name)
-                found.append(entry_of("claude-code", f"{scope} scope", name, raw, pending))
+                found.append(entry_of("claude-code", f"{scope} scope", name, raw, pending, expand=scope == "project"))
     return found, unreadable

@@ -157,8 +157,10 @@ def install_and_warm(source: str, client: str) -> tuple[toolenv.ToolEnv, bool]:
 # Claude Code.
 
 
-def server_command(env: toolenv.ToolEnv, kind: str) -> str:
-    return str(env.script(f"roundtable-{kind}"))
+def server_command(env: toolenv.ToolEnv, kind: str, *, shared: bool = False) -> str:
+    """The installed server's script; `shared` (project scope, .mcp.json): named from the home folder."""
+    script = env.script(f"roundtable-{kind}")
+    return clientconfig.from_home(script) if shared else str(script)
 
 
 def _hook_groups(program: str, db: str) -> dict[str, dict[str, Any]]:
@@ -268,7 +270,7 @@ def register_claude_code(scope: str, project: Path, db: str, env: toolenv.ToolEn
         name = f"roundtable-{kind}"
         if name in replaced:
             _claude_ok("mcp", "remove", "-s", scope, name, project=project)
-        command = server_command(env, kind)
+        command = server_command(env, kind, shared=scope == "project")
         _claude_ok("mcp", "add", "-s", scope, name, "-e", f"ROUNDTABLE_DB={db}", "--", command, project=project)
         commands[name] = command
     return {"servers": commands, "replaced": replaced}
@@ -299,7 +301,8 @@ def install_claude_code(args: argparse.Namespace) -> int:
     say(f"{mark(True)} registered {', '.join(clients.NAMES)} with Claude Code ({scope} scope), database {db}")
     if not args.no_hooks:
         path = clients.settings_file(scope, project)
-        added = add_hooks(path, _hook_groups(clientconfig.hook_program(source, env.bin), db))
+        program = clientconfig.hook_program(source, env.bin, shared=scope == "project")
+        added = add_hooks(path, _hook_groups(program, db))
         record["hooks_file"] = str(path)
         record["hooks"] = sorted(set(added) | set((previous or {}).get("hooks", [])))
         say(f"{mark(True)} hooks SessionStart, UserPromptSubmit, Stop in {path}")

@@ -189,3 +189,33 @@ def test_the_doctor_says_how_to_fix_a_postgresql_url_that_leads_nowhere(postgres
     for url, fix in cases.items():
         [check] = check_postgres(PostgresUrl(url))
         assert not check.ok and fix in check.fix, (url, check)
+
+
+def test_the_doctor_reads_a_shared_mcp_json_as_claude_code_does_with_its_variables_expanded(tmp_path: Path) -> None:
+    db = tmp_path / "team.db"
+    seed(db)
+    home = tmp_path / "home"
+    (home / "bin").mkdir(parents=True)
+    (home / "bin" / "roundtable-coordination").symlink_to(Path(sys.executable).parent / "roundtable-coordination")
+    project = tmp_path / "project"
+    (project / ".claude").mkdir(parents=True)
+    entry = {"command": "${HOME}/bin/roundtable-coordination", "env": {"ROUNDTABLE_DB": "${TEAM_FILE:-./none.db}"}}
+    (project / ".mcp.json").write_text(json.dumps({"mcpServers": {"roundtable-coordination": entry}}))
+    approved = {"enabledMcpjsonServers": ["roundtable-coordination"]}
+    (project / ".claude" / "settings.local.json").write_text(json.dumps(approved))
+    done = doctor(db, tmp_path / "tmp", cwd=project, TEAM_FILE=str(db))
+    [row] = [r for r in done.stdout.splitlines() if "code/project roundtable-coordination" in r]
+    assert row.startswith("✓") and "temporary copy of team.db" in row, done.stdout
+
+
+def test_shared_config_names_the_install_from_the_home_folder_the_way_each_reader_expands_it() -> None:
+    from servers.cli import clientconfig, clients
+
+    script = Path.home() / ".local" / "share" / "uv" / "tools" / "mcp-roundtable" / "bin" / "roundtable"
+    assert clientconfig.from_home(script) == "${HOME}/.local/share/uv/tools/mcp-roundtable/bin/roundtable"
+    assert clients.expanded(clientconfig.from_home(script)) == str(script)
+    shell = subprocess.run(["sh", "-c", f"echo {clientconfig.from_home(script, shell=True)}"], capture_output=True)
+    assert shell.stdout.decode().strip() == str(script)  # a hook's command runs in a shell
+    assert clientconfig.from_home(Path("/opt/x y/roundtable"), shell=True) == "'/opt/x y/roundtable'"
+    env = {"A": "1", "EMPTY": ""}
+    assert clients.expanded("${A}-${B:-two}-${EMPTY:-three}-${UNSET}-$A", env) == "1-two-three-${UNSET}-$A"

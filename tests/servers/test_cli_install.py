@@ -122,19 +122,32 @@ def test_project_scope_is_approved_on_request_and_uninstall_removes_the_approval
     env = user_env(tmp_path, claude_cli())
     here = project(tmp_path)
     flags = ["--scope", "project", "--project", str(here)]  # run from elsewhere, as from a checkout
-    done = roundtable(env, tmp_path, "install", "claude-code", *flags, "--approve", "--no-hooks")
+    done = roundtable(env, tmp_path, "install", "claude-code", *flags, "--approve")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "approved for you in" in done.stdout
     entries = read(here / ".mcp.json")["mcpServers"]
     assert sorted(entries) == sorted(NAMES)
     assert {e["env"]["ROUNDTABLE_DB"] for e in entries.values()} == {"./.roundtable/roundtable.db"}
+    # Shared with the team: no one's home folder is written into it, each teammate's own install runs.
+    shared = "${HOME}/.local/share/uv/tools/mcp-roundtable/bin/"
+    assert {name: e["command"] for name, e in entries.items()} == {name: shared + name for name in NAMES}
+    assert env["HOME"] not in (here / ".mcp.json").read_text()
     rows = listed(env, here)
-    assert all("✔ Connected" in rows[name] for name in NAMES), rows
+    assert all("✔ Connected" in rows[name] for name in NAMES), rows  # Claude Code expanded ${HOME}
     assert (here / ".roundtable" / "roundtable.db").exists()  # relative to the project, where Claude Code runs them
+    start = read(here / ".claude" / "settings.json")["hooks"]["SessionStart"][0]["hooks"][0]["command"]
+    assert start.startswith('"$HOME"/.local/share/uv/tools/mcp-roundtable/bin/roundtable hook SessionStart --db ')
+    assert env["HOME"] not in (here / ".claude" / "settings.json").read_text()
+    brief = subprocess.run(  # as Claude Code runs a hook: in a shell, JSON on stdin, in the project
+        ["sh", "-c", start], input=json.dumps({"hook_event_name": "SessionStart", "cwd": str(here)}),
+        env={**env, "CLAUDE_PROJECT_DIR": str(here)}, cwd=here, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert brief.returncode == 0 and "Roundtable" in brief.stdout, brief.stdout + brief.stderr
     undone = roundtable(env, tmp_path, "uninstall", "claude-code", *flags)
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert clients.servers_of(read(here / ".mcp.json")) == {}
     assert not (here / ".claude" / "settings.local.json").exists()
+    assert not (here / ".claude" / "settings.json").exists()  # install made it for the hooks: gone with them
 
 
 def test_install_claude_desktop_merges_beside_other_servers_and_uninstall_puts_the_file_back(tmp_path: Path) -> None:
