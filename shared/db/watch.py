@@ -24,6 +24,24 @@ import anyio
 POLL_SECONDS = 0.05
 
 
+class Doorbell:
+    """Sleep until someone comes: a sleeper awaits `wait()`, whoever comes calls `ring()` (a no-op when nobody
+    sleeps). The event is made by the first sleeper, so in the event loop that awaits it."""
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+
+    def ring(self) -> None:
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+    async def wait(self) -> None:
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+
 class ChangeWatcher:
     """Run `watch_round()` in a loop (a background job); iterate `changes()` to wait for commits."""
 
@@ -36,7 +54,7 @@ class ChangeWatcher:
         self._seq = 0
         self._changed = anyio.Event()
         self._waiters = 0
-        self._someone: anyio.Event | None = None  # set when the first waiter comes (created in the loop)
+        self._someone = Doorbell()  # rung when the first waiter comes
 
     @property
     def waiting(self) -> int:
@@ -62,7 +80,6 @@ class ChangeWatcher:
         lasts until someone starts to (nothing to look for, nothing to wake)."""
         if not self._waiters:
             self._last = None
-            self._someone = anyio.Event()
             await self._someone.wait()
             return
         if self._wake is not None:
@@ -75,9 +92,7 @@ class ChangeWatcher:
         """Yield at once (look now), then once after each commit by another process, for as long as the
         caller iterates. Commits made while the caller was busy are folded into one wake-up, never lost."""
         self._waiters += 1
-        if self._someone is not None:
-            self._someone.set()
-            self._someone = None
+        self._someone.ring()
         try:
             if self._last is None:
                 self._last = await self._version()

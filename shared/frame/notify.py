@@ -35,6 +35,7 @@ from mcp.types import (
 )
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from shared.db.watch import Doorbell
 from shared.frame.jobs import Background, every
 
 if TYPE_CHECKING:
@@ -48,17 +49,13 @@ class CountingBus(InMemorySubscriptionBus):
     def __init__(self) -> None:
         super().__init__()
         self.listeners = 0
-        self._arrival: anyio.Event | None = None  # made in the event loop, by the first watcher that sleeps
+        self._arrival = Doorbell()
 
     def joined(self) -> None:
         """Someone started to listen: wake the watchers sleeping in `until_someone_joins`."""
-        if self._arrival is not None:
-            self._arrival.set()
-            self._arrival = None
+        self._arrival.ring()
 
     async def until_someone_joins(self) -> None:
-        if self._arrival is None:
-            self._arrival = anyio.Event()
         await self._arrival.wait()
 
     def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
