@@ -14,15 +14,10 @@ words on both (shared/rules/quoting.py); PostgreSQL reads them with websearch_to
 from __future__ import annotations
 
 import sqlite3
-from typing import Protocol
 
+from shared.db.dialects import by_engine
 from shared.db.tx import Tx
 from shared.rules.quoting import LIKE_ESCAPE
-
-
-class HasEngine(Protocol):
-    engine: str
-
 
 QueryError = sqlite3.OperationalError
 """What SQLite raises for a malformed full-text query (also for a file problem: errors.is_file_problem tells
@@ -191,6 +186,4 @@ SQLITE = Sqlite()
 POSTGRES = Postgres()
 
 
-def of(where: HasEngine) -> Sqlite:
-    """The dialect of the engine a Tx or a Database runs on."""
-    return POSTGRES if where.engine == "postgresql" else SQLITE
+of = by_engine(SQLITE, POSTGRES)

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Protocol
 
-
-class HasEngine(Protocol):
-    engine: str
+from shared.db.dialects import by_engine
 
 
 def id_list(ids: Iterable[int]) -> str:
@@ -92,6 +89,4 @@ SQLITE = Sqlite()
 POSTGRES = Postgres()
 
 
-def of(where: HasEngine) -> Sqlite:
-    """The dialect of the engine a Tx or a Database runs on."""
-    return POSTGRES if where.engine == "postgresql" else SQLITE
+of = by_engine(SQLITE, POSTGRES)

@@ -6,12 +6,7 @@ columns qualified by its table, EXISTS, COALESCE) is common to SQLite and Postgr
 
 from __future__ import annotations
 
-from typing import Protocol
-
-
-class HasEngine(Protocol):
-    engine: str
-
+from shared.db.dialects import by_engine
 
 CASELESS = "COLLATE NOCASE"
 """Compare or order names without regard to case, as agent names are matched (on PostgreSQL the ICU collation
@@ -54,6 +49,4 @@ SQLITE = Sqlite()
 POSTGRES = Postgres()
 
 
-def of(where: HasEngine) -> Sqlite:
-    """The dialect of the engine a Tx or a Database runs on."""
-    return POSTGRES if where.engine == "postgresql" else SQLITE
+of = by_engine(SQLITE, POSTGRES)

@@ -7,13 +7,8 @@ common to SQLite and PostgreSQL. The seam is described in docs/ARCHITECTURE.md.
 
 from __future__ import annotations
 
-from typing import Protocol
-
+from shared.db.dialects import by_engine
 from shared.rules.quoting import LIKE_ESCAPE
-
-
-class HasEngine(Protocol):
-    engine: str
 
 
 class Sqlite:
@@ -80,9 +75,7 @@ SQLITE = Sqlite()
 POSTGRES = Postgres()
 
 
-def of(where: HasEngine) -> Sqlite:
-    """The dialect of the engine a Tx or a Database runs on."""
-    return POSTGRES if where.engine == "postgresql" else SQLITE
+of = by_engine(SQLITE, POSTGRES)
 
 
 # The SQLite forms under their old names, for the readers not yet made engine-aware.

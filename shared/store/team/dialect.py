@@ -7,12 +7,7 @@ ranked in Python (shared/store/team/metrics.py), not with an engine's window or 
 
 from __future__ import annotations
 
-from typing import Protocol
-
-
-class HasEngine(Protocol):
-    engine: str
-
+from shared.db.dialects import by_engine
 
 NOCASE = "COLLATE NOCASE"
 """Compare or order text without regard to case (agent names): SQLite's collation, and on PostgreSQL the ICU
@@ -84,6 +79,4 @@ SQLITE = Sqlite()
 POSTGRES = Postgres()
 
 
-def of(where: HasEngine) -> Sqlite:
-    """The dialect of the engine a Tx or a Database runs on."""
-    return POSTGRES if where.engine == "postgresql" else SQLITE
+of = by_engine(SQLITE, POSTGRES)
