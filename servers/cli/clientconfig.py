@@ -46,11 +46,12 @@ def from_home(path: Path, *, shell: bool = False) -> str:
     is written from the home folder, so each teammate's clone runs their own install at the same place
     (Claude Code expands `${HOME}` in .mcp.json's command; a hook runs in a shell, where `"$HOME"` does). Else
     (or on Windows) the absolute path."""
+    home = Path.home()
     try:
-        inside = path.relative_to(Path.home())
+        inside = path.relative_to(home) if home != Path(home.anchor) else None  # a home of / holds everything
     except ValueError:
         inside = None
-    if inside is None or os.name == "nt" or not str(inside) or str(inside) == ".":
+    if inside is None or os.name == "nt" or str(inside) == ".":
         return shlex.quote(str(path)) if shell else str(path)
     return f'"$HOME"/{shlex.quote(inside.as_posix())}' if shell else f"${{HOME}}/{inside.as_posix()}"
 

@@ -155,7 +155,7 @@ def expanded(text: str, environ: Mapping[str, str] = os.environ) -> str:
 def entry_of(
     client: str, where: str, name: str, raw: dict[str, Any], pending: bool = False, *, expand: bool = False
 ) -> Entry:
-    """One configured server; `expand`: its command, args and env read as Claude Code reads .mcp.json."""
+    """One configured server; `expand`: its command, args and env read as Claude Code reads them (`expanded`)."""
     args = raw.get("args") if isinstance(raw.get("args"), list) else []
     env = raw.get("env") if isinstance(raw.get("env"), dict) else {}
     read = expanded if expand else str
@@ -185,5 +185,5 @@ def configured(project: Path) -> tuple[list[Entry], list[str]]:
         for name, raw in servers.items():
             if name.startswith("roundtable") and raw.get("type", "stdio") == "stdio":
                 pending = scope == "project" and not approved(project, name)
-                found.append(entry_of("claude-code", f"{scope} scope", name, raw, pending, expand=scope == "project"))
+                found.append(entry_of("claude-code", f"{scope} scope", name, raw, pending, expand=True))
     return found, unreadable

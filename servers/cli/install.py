@@ -180,7 +180,7 @@ def add_hooks(path: Path, groups: dict[str, dict[str, Any]]) -> list[str]:
         if not isinstance(present, list):
             raise Refused(f'{path}: "hooks.{event}" is not a list; fix it or run with --no-hooks')
         command = group["hooks"][0]["command"]
-        if not any(command in json.dumps(g) for g in present):
+        if not any(isinstance(g, dict) and command in _group_commands(g) for g in present):
             present.append(group)
             added.append(command)
     jsonfile.save(path, data)
@@ -302,9 +302,14 @@ def install_claude_code(args: argparse.Namespace) -> int:
     if not args.no_hooks:
         path = clients.settings_file(scope, project)
         program = clientconfig.hook_program(source, env.bin, shared=scope == "project")
-        added = add_hooks(path, _hook_groups(program, db))
+        groups = _hook_groups(program, db)
+        wanted_hooks = {g["hooks"][0]["command"] for g in groups.values()}
+        earlier = set((previous or {}).get("hooks", []))
+        if earlier - wanted_hooks and (previous or {}).get("hooks_file") == str(path):
+            remove_hooks(path, sorted(earlier - wanted_hooks))  # an earlier install's, now written otherwise
+        added = add_hooks(path, groups)
         record["hooks_file"] = str(path)
-        record["hooks"] = sorted(set(added) | set((previous or {}).get("hooks", [])))
+        record["hooks"] = sorted(set(added) | (earlier & wanted_hooks))
         say(f"{mark(True)} hooks SessionStart, UserPromptSubmit, Stop in {path}")
     elif previous is not None and previous.get("hooks"):  # an earlier install's hooks stay, and stay undoable
         record["hooks_file"], record["hooks"] = previous["hooks_file"], previous["hooks"]

@@ -217,5 +217,21 @@ def test_shared_config_names_the_install_from_the_home_folder_the_way_each_reade
     shell = subprocess.run(["sh", "-c", f"echo {clientconfig.from_home(script, shell=True)}"], capture_output=True)
     assert shell.stdout.decode().strip() == str(script)  # a hook's command runs in a shell
     assert clientconfig.from_home(Path("/opt/x y/roundtable"), shell=True) == "'/opt/x y/roundtable'"
+    home = Path.home()
+    try:  # a home folder of / holds every path: nothing is named from it
+        os.environ["HOME"] = "/"
+        assert clientconfig.from_home(Path("/opt/uv/tools/roundtable")) == "/opt/uv/tools/roundtable"
+    finally:
+        os.environ["HOME"] = str(home)
     env = {"A": "1", "EMPTY": ""}
     assert clients.expanded("${A}-${B:-two}-${EMPTY:-three}-${UNSET}-$A", env) == "1-two-three-${UNSET}-$A"
+
+
+def test_hooks_already_in_a_settings_file_are_never_added_twice(tmp_path: Path) -> None:
+    from servers.cli import install
+
+    settings = tmp_path / "settings.json"
+    groups = {"Stop": {"hooks": [{"type": "command", "command": '"$HOME"/bin/roundtable hook Stop', "timeout": 10}]}}
+    assert install.add_hooks(settings, groups) == ['"$HOME"/bin/roundtable hook Stop']
+    assert install.add_hooks(settings, groups) == []  # its quotes are not JSON's escaped ones
+    assert len(json.loads(settings.read_text())["hooks"]["Stop"]) == 1

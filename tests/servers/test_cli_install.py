@@ -143,6 +143,14 @@ def test_project_scope_is_approved_on_request_and_uninstall_removes_the_approval
         env={**env, "CLAUDE_PROJECT_DIR": str(here)}, cwd=here, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert brief.returncode == 0 and "Roundtable" in brief.stdout, brief.stdout + brief.stderr
+    again = roundtable(env, tmp_path, "install", "claude-code", *flags, "--approve")  # an update, or a teammate
+    assert again.returncode == 0, again.stdout + again.stderr
+    hooks = read(here / ".claude" / "settings.json")["hooks"]
+    assert {event: len(groups) for event, groups in hooks.items()} == {
+        "SessionStart": 1,
+        "UserPromptSubmit": 1,
+        "Stop": 1,
+    }
     undone = roundtable(env, tmp_path, "uninstall", "claude-code", *flags)
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert clients.servers_of(read(here / ".mcp.json")) == {}
