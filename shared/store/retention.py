@@ -10,8 +10,9 @@
 
 Each table's newest row (the highest id) is kept whatever its age, so SQLite never hands its id out again (it
 numbers a new row one past the highest id still there): a cursor that saw that id (a channel's, `message_query`'s
-`after`, `event_log`'s `since`, a model holding a task id) never meets a different row under it. The one
-kept row is invisible where it is past its time (reads skip expired mail).
+`after`, `event_log`'s `since`, a model holding a task id) never meets a different row under it. A kept
+expired message is shown to nobody and owed no acknowledgement (every read of mail skips expired messages); a
+kept old event or finished task stays listed until a newer one lets it go.
 
 Each batch is one short write transaction of at most BATCH rows, found over an index on time (events_by_time,
 messages_expiring, messages_by_time, tasks_finished; skills by their (name, version) key), so pruning never

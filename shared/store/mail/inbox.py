@@ -36,8 +36,9 @@ SENDERS_VIEW = "FROM messages m CROSS JOIN (SELECT CAST(NULL AS REAL) AS read_at
 recipients'), whether or not it is also among the recipients."""
 
 
-OVERDUE_ACK = "(r.acked_at IS NULL AND m.ack_required = 1 AND m.ack_deadline < :now)"
-"""The one test for an overdue acknowledgement, over `message_recipients r` joined to `messages m`, at :now."""
+OVERDUE_ACK = f"(r.acked_at IS NULL AND m.ack_required = 1 AND m.ack_deadline < :now AND {UNEXPIRED})"
+"""The one test for an overdue acknowledgement, over `message_recipients r` joined to `messages m`, at :now
+(an expired message is shown to nobody, so nobody owes it an acknowledgement)."""
 
 COLUMNS = (
     f"m.*, r.read_at, r.acked_at, {OVERDUE_ACK} AS overdue,"
@@ -264,7 +265,7 @@ def _mark_read(tx: Tx, me: Actor, ids: list[int]) -> set[int]:
 async def thread(db: Database, me: Actor, thread_id: int) -> list[Message]:
     """Every message of a thread I sent or received, in order."""
     rows = await db.fetchall(
-        f"SELECT {COLUMNS} {FROM} WHERE m.thread_id = :thread"
+        f"SELECT {COLUMNS} {FROM} WHERE m.thread_id = :thread AND {UNEXPIRED}"
         " AND (m.sender_id = :me OR r.agent_id IS NOT NULL OR m.kind = 'broadcast') ORDER BY m.id LIMIT 500",
         me.params(thread=thread_id),
     )
@@ -283,7 +284,8 @@ def sent_page(tx: Tx, me: Actor, limit: int, after: int) -> tuple[list[Message],
     from shared.models.messages import Receipt
 
     rows = tx.execute(
-        f"SELECT {COLUMNS} {SENDERS_VIEW} WHERE m.sender_id = :me AND m.id > :after ORDER BY m.id LIMIT :limit",
+        f"SELECT {COLUMNS} {SENDERS_VIEW} WHERE m.sender_id = :me AND m.id > :after AND {UNEXPIRED}"
+        " ORDER BY m.id LIMIT :limit",
         me.params(after=after, limit=limit + 1),
     )
     found = [to_message(r, me.secret, me.id, me.now) for r in rows[:limit]]

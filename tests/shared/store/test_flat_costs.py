@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from shared.db.connection import Database
+from shared.errors import NotFound
 from shared.rules import counts
 from shared.store import events, retention
 from shared.store.mail import dialect as mail_dialect
@@ -75,8 +76,10 @@ async def test_retention_keeps_the_newest_row_so_no_id_is_given_twice_and_no_cur
     db: Database, clock: FakeClock
 ) -> None:
     ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
-    gone_soon = messages.Outgoing(subject="", body="short-lived", expires_at=clock() + 60)
-    first = await messages.broadcast(db, replace(ana, now=clock(), per_minute=1000), gone_soon)
+    gone_soon = messages.Outgoing(
+        subject="", body="short-lived", expires_at=clock() + 60, ack_required=True, ack_deadline=clock() + 30
+    )
+    first, _ = await messages.send(db, replace(ana, now=clock(), per_minute=1000), ["bo"], gone_soon)
     seen = await db.read(inbox.newest_id)  # what a channel's cursor holds, as bo's server pushed it
     task = await task_store.create(db, ana.at(clock()), task_store.NewTask(title="done long ago"))
     assert await task_store.claim(db, bo.at(clock()), task, None) == task
@@ -89,7 +92,11 @@ async def test_retention_keeps_the_newest_row_so_no_id_is_given_twice_and_no_cur
     assert await db.scalar("SELECT max(id) FROM tasks") == task
     assert await db.scalar("SELECT max(id) FROM events") == newest_event
     shown = await inbox.page(db, bo.at(clock()), inbox.InboxFilter(), limit=10, after=0)
-    assert shown == ([], False)  # the kept message is past its time: nobody is shown it
+    assert shown == ([], False)  # the kept message is past its time: nobody is shown it, nor owes it anything
+    assert await inbox.sent(db, ana.at(clock()), limit=10, after=0) == ([], False)
+    with pytest.raises(NotFound):
+        await inbox.thread(db, bo.at(clock()), first)
+    assert await messages.overdue_acks(db, now=clock()) == 0
 
     later = await mail(db, clock, ana, ["bo"])
     assert later > first and later > seen
