@@ -195,3 +195,34 @@ async def test_hours_are_kept_while_their_samples_are(db: Database, clock: FakeC
     assert await metrics.roll_up(db, now=clock(), raw_retention=5 * DAY, retention=2 * DAY) == 0
     [stats] = await db.read(metrics.histogram_stats, window(clock, 4 * DAY))
     assert stats.calls == 2
+
+
+async def test_a_busy_windows_slowest_calls_are_found_from_the_slowest_down_and_match_a_full_sort(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ana = await join(db, clock, "ana")
+    earlier = [(clock() - 7200 + i, ana.id, "coordination", "task_list", 0.5 + i / 1000, None) for i in range(30)]
+    await metrics.record_calls(db, earlier)  # two hours ago, slower than anything since
+    now = [0.001 * (i % 17) for i in range(60)]
+    await metrics.record_calls(db, calls(clock, ana.id, "task_claim", now))
+    monkeypatch.setattr(metrics, "SLOWEST_SCAN", 40)  # the walk reaches 10 of the window's calls
+    q = window(clock)
+    sorted_ms = [round(d * 1000, 3) for d in sorted(now, reverse=True)]
+    for busy in (False, True):
+        assert [s.ms for s in await db.read(metrics.slowest, q, 5, busy=busy)] == sorted_ms[:5]
+        # More than the walk finds in the window: the window's own samples are sorted instead.
+        assert [s.ms for s in await db.read(metrics.slowest, q, 20, busy=busy)] == sorted_ms[:20]
+    filtered = await db.read(metrics.slowest, window(clock, tool="task_list", seconds=3 * 3600), 3, busy=True)
+    assert [s.ms for s in filtered] == [529.0, 528.0, 527.0] and filtered[0].agent == "ana"
+    assert await db.read(metrics.slowest, q, 0, busy=True) == []
+
+
+@pytest.mark.engines("sqlite")
+async def test_a_busy_windows_slowest_calls_walk_the_duration_index(db: Database) -> None:
+    where, params = metrics.Query(since=0, until=1).where("c.ts")
+    plan = await db.fetchall(
+        "EXPLAIN QUERY PLAN SELECT c.id FROM (SELECT id, ts, seconds FROM tool_calls INDEXED BY tool_calls_by_seconds"
+        f" ORDER BY seconds DESC LIMIT 10) AS c WHERE {where} ORDER BY c.seconds DESC LIMIT 5",
+        params,
+    )
+    assert any("COVERING INDEX tool_calls_by_seconds" in str(r[3]) for r in plan), [tuple(r) for r in plan]
