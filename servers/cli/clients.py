@@ -143,11 +143,12 @@ def expanded(text: str, environ: Mapping[str, str] = os.environ) -> str:
     when VAR is unset or empty; an unset `${VAR}` without a default stays as written (so does a bare `$VAR`)."""
 
     def value(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        found = environ.get(name)
+        found, default = environ.get(match.group(1)), match.group(2)
         if found:
             return found
-        return default if default is not None else (found if found is not None else match.group(0))
+        if default is not None:
+            return default
+        return match.group(0) if found is None else ""
 
     return _VARIABLE.sub(value, text)
 

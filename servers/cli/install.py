@@ -305,8 +305,9 @@ def install_claude_code(args: argparse.Namespace) -> int:
         groups = _hook_groups(program, db)
         wanted_hooks = {g["hooks"][0]["command"] for g in groups.values()}
         earlier = set((previous or {}).get("hooks", []))
-        if earlier - wanted_hooks and (previous or {}).get("hooks_file") == str(path):
-            remove_hooks(path, sorted(earlier - wanted_hooks))  # an earlier install's, now written otherwise
+        stale = earlier - wanted_hooks  # an earlier install's, now written otherwise
+        if stale and (previous or {}).get("hooks_file") == str(path):
+            remove_hooks(path, sorted(stale))
         added = add_hooks(path, groups)
         record["hooks_file"] = str(path)
         record["hooks"] = sorted(set(added) | (earlier & wanted_hooks))

@@ -41,11 +41,6 @@ class Sqlite:
         return f"json_extract({column}, '$.{key}')"
 
     @staticmethod
-    def hour_of(column: str) -> str:
-        """The start of the hour a unix time falls in, as a REAL (CAST truncates toward zero in SQLite)."""
-        return f"CAST({column} / 3600 AS INTEGER) * 3600.0"
-
-    @staticmethod
     def whole(expression: str) -> str:
         """A non-negative number without its fraction, as an integer."""
         return f"CAST({expression} AS INTEGER)"
@@ -65,10 +60,6 @@ class Postgres(Sqlite):
     @staticmethod
     def json_field(column: str, key: str) -> str:
         return f"(CAST({column} AS json) ->> '{key}')"
-
-    @staticmethod
-    def hour_of(column: str) -> str:
-        return f"floor({column} / 3600) * 3600.0"
 
     @staticmethod
     def whole(expression: str) -> str:

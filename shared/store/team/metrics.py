@@ -55,18 +55,9 @@ def bucket_middle(index: int) -> float:
     return float(BUCKET_FLOOR * BUCKET_RATIO ** (index - 0.5))
 
 
-def _count_into_hours(d: dialect.Sqlite) -> str:
-    """The upsert clause adding rows to `tool_call_hours`: calls and seconds summed, the maximum kept."""
-    return (
-        " ON CONFLICT(hour, server, tool, agent_id, error, bucket) DO UPDATE SET"
-        " calls = tool_call_hours.calls + excluded.calls, seconds = tool_call_hours.seconds + excluded.seconds,"
-        f" max_seconds = {d.greatest('tool_call_hours.max_seconds', 'excluded.max_seconds')}"
-    )
-
-
 def by_the_hour(samples: Sequence[Sample]) -> list[tuple[float, str, str, str, str, int, int, float, float]]:
     """A batch as rows of `tool_call_hours`: (hour, server, tool, agent or '', error or '', bucket, calls,
-    seconds, max seconds), the hour as dialect.hour_of computes it."""
+    seconds, max seconds), the hour as migration 0018 counts the samples before it."""
     found: dict[tuple[float, str, str, str, str, int], list[float]] = {}
     for ts, agent, server, tool, secs, error in samples:
         key = (math.floor(ts / 3600) * 3600.0, server, tool, agent or "", error or "", bucket(secs))
@@ -80,9 +71,11 @@ def _record(tx: Tx, samples: Sequence[Sample], latest: dict[str, float]) -> None
         "INSERT INTO tool_calls(ts, agent_id, server, tool, seconds, bucket, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(ts, agent, server, tool, secs, bucket(secs), error) for ts, agent, server, tool, secs, error in samples],
     )
-    tx.executemany(
+    tx.executemany(  # calls and seconds summed into the hour's row, its maximum kept
         "INSERT INTO tool_call_hours(hour, server, tool, agent_id, error, bucket, calls, seconds, max_seconds)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" + _count_into_hours(dialect.of(tx)),
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(hour, server, tool, agent_id, error, bucket) DO UPDATE SET"
+        " calls = tool_call_hours.calls + excluded.calls, seconds = tool_call_hours.seconds + excluded.seconds,"
+        f" max_seconds = {dialect.of(tx).greatest('tool_call_hours.max_seconds', 'excluded.max_seconds')}",
         by_the_hour(samples),
     )
     tx.executemany(
@@ -319,7 +312,8 @@ def _estimate(buckets: dict[int, int], calls: int, quantile: int) -> float:
 
 SLOWEST_SCAN = 20_000
 """How many of all kept samples, slowest first, a busy window's slowest calls are looked for among (an index walk
-that reads no row outside the window: under 2 ms) before the window's samples are sorted instead."""
+that reads no row outside the window: 1.7 ms for an hour, 2.8 ms for a day among 1,000,000 samples) before the
+window's samples are sorted instead."""
 
 
 def slowest(tx: Tx, q: Query, limit: int, *, busy: bool = False) -> list[SlowCall]:
@@ -341,7 +335,7 @@ def slowest(tx: Tx, q: Query, limit: int, *, busy: bool = False) -> list[SlowCal
             "SELECT c.id FROM (SELECT id, ts, seconds FROM tool_calls INDEXED BY tool_calls_by_seconds"
             f" ORDER BY seconds DESC LIMIT {SLOWEST_SCAN}) AS c WHERE {where} ORDER BY c.seconds DESC LIMIT :limit"
         )
-        rows = tx.execute(f"{pick} WHERE c.id IN ({top}) ORDER BY c.seconds DESC, c.id", params)
+        rows = tx.execute(f"{pick} WHERE c.id IN ({top}) ORDER BY c.seconds DESC", params)
     if len(rows) < limit:
         rows = tx.execute(f"{pick} WHERE {where} ORDER BY c.seconds DESC LIMIT :limit", params)
     return [
