@@ -144,8 +144,10 @@ class SqliteDatabase(Database):
         self.path = path
         self.place = path
         self.read_only = read_only
-        self._lock = anyio.Lock()
-        self._identity = _file_identity(path)
+        # fast_acquire: a free lock is taken without a trip through the event loop (most writes find it free)
+        self._lock = anyio.Lock(fast_acquire=True)
+        self._files = _watched_names(path)
+        self._identity = _file_identity(self._files[0])
         self._sidecars: tuple[tuple[int, int] | None, tuple[int, int] | None] = (None, None)
         self.wakeup: Wakeup | None = None
         self.rejoined = 0
@@ -178,7 +180,7 @@ class SqliteDatabase(Database):
         except BaseException:
             await conn.close()
             raise
-        db._sidecars = _sidecar_identities(path)
+        db._sidecars = _sidecar_identities(db._files)
         if not read_only:
             db.wakeup = Wakeup.open(path)
         return db
@@ -331,7 +333,7 @@ class SqliteDatabase(Database):
     # -- the file under us ----------------------------------------------------------------------
     def file_changed(self) -> bool:
         """True when the path no longer names the file this connection has open (deleted or replaced)."""
-        return _file_identity(self.path) != self._identity
+        return _file_identity(self._files[0]) != self._identity
 
     def sidecars_changed(self) -> bool:
         """True when the -wal or -shm file this connection uses was deleted or replaced under it (two stats).
@@ -341,7 +343,7 @@ class SqliteDatabase(Database):
         which a process opened after it cannot see: the team is split and those commits would be lost."""
         if self._sidecars == (None, None) or self.file_changed():
             return False  # a deleted or replaced database file is restored or followed (runtime), not rejoined
-        return _sidecar_identities(self.path) != self._sidecars
+        return _sidecar_identities(self._files) != self._sidecars
 
     async def rejoin(self) -> bool:
         """If the -wal/-shm files were deleted or replaced: fold every commit still in the deleted -wal into the
@@ -369,7 +371,7 @@ class SqliteDatabase(Database):
         finally:
             self._rejoining.set()
             self._rejoining = None
-        self._sidecars = _sidecar_identities(self.path)
+        self._sidecars = _sidecar_identities(self._files)
         self.rejoined += 1
         log.warning(
             "%s-wal/-shm were deleted or replaced while in use; saved their commits into the file and reconnected",
@@ -467,9 +469,16 @@ async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
     return conn
 
 
-def _sidecar_identities(path: Path) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
-    """The identities of the -wal and -shm files beside `path` (None where there is none)."""
-    return _file_identity(path.with_name(path.name + "-wal")), _file_identity(path.with_name(path.name + "-shm"))
+def _watched_names(path: Path) -> tuple[str, str, str]:
+    """The database file's name and its -wal and -shm files' names, as strings: every write stats all three
+    (`sidecars_changed`), and a stat of a string costs a fraction of a Path's."""
+    name = os.fspath(path)
+    return name, name + "-wal", name + "-shm"
+
+
+def _sidecar_identities(files: tuple[str, str, str]) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """The identities of the -wal and -shm files of `files` (`_watched_names`; None where there is none)."""
+    return _file_identity(files[1]), _file_identity(files[2])
 
 
 async def _enter_wal(conn: aiosqlite.Connection) -> None:
@@ -566,9 +575,9 @@ def read_only_uri(path: Path) -> str:
     return f"{path.absolute().as_uri()}?mode=ro"
 
 
-def _file_identity(path: Path) -> tuple[int, int] | None:
+def _file_identity(path: str | Path) -> tuple[int, int] | None:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except OSError:
         return None
     return st.st_dev, st.st_ino

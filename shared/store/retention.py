@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import anyio.lowlevel
+
 from shared.db.connection import Database, Tx
 
 BATCH = 200
@@ -143,4 +145,7 @@ async def prune(db: Database, *, now: float, keep: Retention, rounds: int = ROUN
             gone[name] = gone.get(name, 0) + n
             if n < BATCH:
                 break
+            await (
+                anyio.lowlevel.checkpoint()
+            )  # a write that finds the lock free never yields: let calls run between batches
     return {k: v for k, v in gone.items() if v}

@@ -18,6 +18,8 @@ not the FTS5 trigger's 4x, so there is no tail and `prepare`/`index_pending` do 
 
 from __future__ import annotations
 
+import anyio.lowlevel
+
 from shared.db.connection import Database, Tx
 from shared.store.mail import dialect
 
@@ -72,6 +74,9 @@ async def index_pending(db: Database, *, batches: int = 1_000) -> int:
         done += indexed
         if indexed < BATCH:
             break
+        await (
+            anyio.lowlevel.checkpoint()
+        )  # a write that finds the lock free never yields: let calls run between batches
     return done
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 from shared.actor import Actor
@@ -68,6 +70,36 @@ async def test_the_indexer_works_in_batches_and_a_long_tail_is_indexed_by_the_se
     assert len(await found(db, clock, bo, "report")) == 8
     assert await pending(db) == 0  # the search indexed the tail first
     assert sent[0] in await found(db, clock, bo, "report")
+
+
+@pytest.mark.engines("sqlite")
+async def test_the_indexer_lets_the_process_answer_calls_between_its_batches(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that finds the lock free takes it without yielding, so a catch-up of many batches would hold
+    the event loop for all of them: it yields between batches instead."""
+    ana, _ = await join(db, clock, "ana"), await join(db, clock, "bo")
+    for i in range(12):
+        await send(db, clock, ana, f"report number {i}")
+    monkeypatch.setattr(search, "BATCH", 3)
+    indexing_done = False
+    turns_during = 0
+
+    async def index() -> None:
+        nonlocal indexing_done
+        assert await search.index_pending(db) == 12
+        indexing_done = True
+
+    async def other_call() -> None:
+        nonlocal turns_during
+        while not indexing_done:
+            turns_during += 1
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(index)
+        tg.start_soon(other_call)
+    assert turns_during >= 4  # one turn at least after each of the 4 batches
 
 
 async def test_deleted_messages_leave_the_index_whole_and_no_indexed_id_is_given_again(
