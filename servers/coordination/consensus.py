@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from pydantic import Field, StringConstraints
 
-from shared import sandbox
 from shared.actor import Actor
 from shared.errors import InvalidArgument
 from shared.frame.jobs import every
@@ -278,6 +277,8 @@ async def sandbox_test(
     """Run an allowed test command (no shell; relative paths) for an improvement in a confined,
     throwaway copy of the project, and attach the result as evidence. Returns exit code, duration and
     output tail."""
+    from shared import sandbox  # the sandbox (and what it imports) loads on the first test, not at start-up
+
     rt = runtime(ctx)
     me = await rt.writer()
     box = sandbox.Sandbox.from_settings(rt.settings)
