@@ -53,7 +53,7 @@ class Actor:
         return replace(self, now=now)
 
     def named(self, name: str) -> Actor:
-        return replace(self, name=name)
+        return self if name == self.name else replace(self, name=name)
 
     @property
     def live_after(self) -> float:

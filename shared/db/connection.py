@@ -341,9 +341,9 @@ class SqliteDatabase(Database):
         While a connection is open SQLite never deletes them, so a change is someone else's doing. Until it is
         noticed this process (and every process opened before the deletion) commits into the deleted -wal,
         which a process opened after it cannot see: the team is split and those commits would be lost."""
-        if self._sidecars == (None, None) or self.file_changed():
-            return False  # a deleted or replaced database file is restored or followed (runtime), not rejoined
-        return _sidecar_identities(self._files) != self._sidecars
+        if self._sidecars == (None, None) or _sidecar_identities(self._files) == self._sidecars:
+            return False
+        return not self.file_changed()  # a deleted or replaced database file is restored or followed (runtime)
 
     async def rejoin(self) -> bool:
         """If the -wal/-shm files were deleted or replaced: fold every commit still in the deleted -wal into the

@@ -15,6 +15,10 @@ if TYPE_CHECKING:  # the result models load where the trail is read, not when a 
     from shared.models.monitoring import Event, EventPage
 
 
+_encoded = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+"""An event's data as stored: compact, keys sorted (one encoder for every event, not one per json.dumps call)."""
+
+
 def record(
     tx: Tx,
     *,
@@ -41,7 +45,7 @@ def record(
             kind,
             object_type,
             None if object_id is None else str(object_id),
-            json.dumps(data or {}, separators=(",", ":"), sort_keys=True),
+            _encoded(data or {}),
         ),
     )
 
