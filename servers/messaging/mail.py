@@ -30,6 +30,7 @@ PROGRESS_EVERY = 5.0
 Names = Annotated[list[Annotated[str, Field(min_length=1, max_length=106)]], Field(min_length=1, max_length=50)]
 Subject = Annotated[str, Field(max_length=messages.SUBJECT_MAX)]
 Body = Annotated[str, Field(min_length=1, max_length=messages.BODY_MAX)]
+Pattern = Annotated[str, Field(max_length=100)]  # as a topic in message_query and message_wait
 Expiry = Annotated[str | None, Field(max_length=40, description='e.g. "2h"')]
 
 
@@ -108,16 +109,14 @@ async def message_broadcast(
 @tool(read_only=False, idempotent=True, title="Follow or leave topics")
 async def message_subscribe(
     ctx: Context[Any, Any],
-    subscribe: Annotated[list[str], Field(max_length=20)] = [],  # noqa: B006
-    unsubscribe: Annotated[list[str], Field(max_length=20)] = [],  # noqa: B006
+    subscribe: Annotated[list[Pattern], Field(max_length=20)] = [],  # noqa: B006
+    unsubscribe: Annotated[list[Pattern], Field(max_length=20)] = [],  # noqa: B006
 ) -> Subscriptions:
     """Follow topic patterns ('build.*' matches 'build.done') or stop; no arguments lists yours."""
     rt = runtime(ctx)
     me = rt.require_writer() if subscribe or unsubscribe else rt.actor()
-    for pattern in subscribe:
-        await messages.set_subscription(rt.db, me, pattern, subscribe=True)
-    for pattern in unsubscribe:
-        await messages.set_subscription(rt.db, me, pattern, subscribe=False)
+    if subscribe or unsubscribe:
+        await messages.change_subscriptions(rt.db, me, subscribe, unsubscribe)
     patterns = await messages.subscriptions(rt.db, me)
     return Subscriptions(patterns=patterns, next_step="Mail to matching topics arrives in message_query().")
 

@@ -82,6 +82,22 @@ async def test_topic_patterns_route_mail_to_followers(settings: Settings, as_age
         assert bad.is_error and "not valid" in text(bad)
 
 
+async def test_a_refused_subscription_change_changes_no_pattern(settings: Settings) -> None:
+    async with Client(build_server(settings)) as ana:
+        data(await ana.call_tool("message_subscribe", {"subscribe": ["build.*"]}))
+        never = "you are not subscribed to 'never.followed'"
+        for change, refusal in [
+            ({"subscribe": ["deploy.*", "Deploy Done!"]}, "topic 'Deploy Done!' is not valid"),
+            ({"subscribe": ["deploy.*"], "unsubscribe": ["never.followed"]}, never),
+            ({"unsubscribe": ["build.*", "never.followed"]}, never),
+            ({"subscribe": ["deploy.*", "x" * 100_000]}, "message_subscribe: 'subscribe[1]' is too long: at most 100"),
+        ]:
+            refused = await ana.call_tool("message_subscribe", change)
+            assert refused.is_error and text(refused).startswith(refusal), (change, text(refused)[:200])
+            assert len(text(refused)) < 200
+            assert data(await ana.call_tool("message_subscribe", {}))["patterns"] == ["build.*"], change
+
+
 async def test_replies_form_a_thread(settings: Settings, as_agent: Any) -> None:
     async with Client(build_server(settings)) as ana, Client(build_server(as_agent("bo"))) as bo:
         first = data(await ana.call_tool("message_send", {"to": ["bo"], "body": "question"}))["message"]

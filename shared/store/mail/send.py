@@ -337,8 +337,22 @@ def _fan_out(tx: Tx, message_id: int, agent_ids: Sequence[str]) -> None:
 
 async def set_subscription(db: Database, me: Actor, pattern: str, *, subscribe: bool) -> None:
     """Follow (or stop following) a topic pattern as `me`, at `me.now`."""
-    value = check_topic(pattern, pattern=True)
-    await db.write(_set_subscription, me, value, subscribe)
+    await change_subscriptions(db, me, [pattern] if subscribe else [], [] if subscribe else [pattern])
+
+
+async def change_subscriptions(db: Database, me: Actor, subscribe: Sequence[str], unsubscribe: Sequence[str]) -> None:
+    """Follow the `subscribe` patterns and stop following the `unsubscribe` ones, as `me` at `me.now`, in one
+    write: every pattern is checked first, and one refused (not valid, not followed, past the limit) changes none."""
+    follow = [check_topic(p, pattern=True) for p in subscribe]
+    drop = [check_topic(p, pattern=True) for p in unsubscribe]
+    await db.write(_change_subscriptions, me, follow, drop)
+
+
+def _change_subscriptions(tx: Tx, me: Actor, follow: list[str], drop: list[str]) -> None:
+    for value in follow:
+        _set_subscription(tx, me, value, True)
+    for value in drop:
+        _set_subscription(tx, me, value, False)
 
 
 def _set_subscription(tx: Tx, me: Actor, value: str, subscribe: bool) -> None:
