@@ -144,7 +144,8 @@ async def consensus_propose(
     if kind == "decision":
         given = [name for name, value in details.items() if value]
         if given:
-            raise InvalidArgument(f'{", ".join(given)} belong to an improvement; add kind="improvement"')
+            verb = "belongs" if len(given) == 1 else "belong"
+            raise InvalidArgument(f'{", ".join(given)} {verb} to an improvement; add kind="improvement"')
         spec = store.NewProposal(
             title=title,
             description=description,
@@ -262,7 +263,7 @@ async def consensus_list(
     elif found:
         step = "Nothing awaits your vote. consensus_list(proposal_id=N) shows a proposal in full."
     else:
-        step = f"No {status} proposals. Ask the team something with consensus_propose."
+        step = f"No {'' if status == 'all' else status + ' '}proposals. Ask the team something with consensus_propose."
     return ProposalList(proposal=None, proposals=found, next_step=step)
 
 
