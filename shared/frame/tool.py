@@ -157,6 +157,7 @@ _KINDS: dict[str, str] = {
     "int_parsing": "must be a whole number",
     "int_type": "must be a whole number",
     "int_from_float": "must be a whole number",
+    "int_parsing_size": "must be a whole number below 2^63",
     "float_parsing": "must be a number",
     "float_type": "must be a number",
     "bool_parsing": "must be true or false",
@@ -171,7 +172,13 @@ _KINDS: dict[str, str] = {
 
 def _where(loc: tuple[Any, ...]) -> str:
     head, *rest = loc or ("arguments",)
-    return str(head) + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in rest)
+    return str(head) + "".join(f"[{part}]" if isinstance(part, int) else f".{_short(part)}" for part in rest)
+
+
+def _short(part: Any) -> str:
+    """A key of an object argument as shown in a refusal: a long one cut, so the answer stays one short line."""
+    text = str(part)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _shown(value: Any) -> str:
@@ -179,13 +186,18 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def explain(tool_name: str, fields: Sequence[str], exc: ValidationError) -> str:
-    """One line naming the fix for the first of pydantic's errors (never pydantic's text or its URL)."""
+def explain(tool_name: str, fields: Sequence[str], exc: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """One line naming the fix for the first of pydantic's errors (never pydantic's text or its URL); `model`, the
+    arguments' model, names the keys an object inside them takes."""
     errors = exc.errors(include_url=False)
     order = {"extra_forbidden": 0, "missing": 2}  # an unknown argument first, a missing one last
     error = min(errors, key=lambda e: order.get(e["type"], 1))
     kind, ctx, where = error["type"], error.get("ctx") or {}, _where(tuple(error["loc"]))
     value = error.get("input")
+    if kind == "extra_forbidden" and len(error["loc"]) > 1:  # a key inside an object argument
+        inner, takes = _where(tuple(error["loc"][:-1])), _keys_at(model, tuple(error["loc"][:-1]))
+        takes = f" (it takes: {takes})" if takes else ""
+        return f"{tool_name}: '{inner}' has no '{_short(error['loc'][-1])}'{takes}"
     if kind == "extra_forbidden":
         name = str(error["loc"][0])
         fix = INTENTS.get((tool_name, name))
@@ -215,11 +227,33 @@ def explain(tool_name: str, fields: Sequence[str], exc: ValidationError) -> str:
         "less_than_equal": "at most",
         "less_than": "less than",
     }
+    if kind in bounds and (value != value or str(value).strip().lower() == "nan"):  # NaN fails every bound
+        return f"{tool_name}: '{where}' {_KINDS['finite_number']}, not {_shown(value)}"
     if kind in bounds:
         limit = next(iter(ctx.values()), "")
         return f"{tool_name}: '{where}' must be {bounds[kind]} {limit}, not {_shown(value)}"
     message = str(error.get("msg", "is not valid")).splitlines()[0]
     return f"{tool_name}: '{where}': {message}"
+
+
+def _keys_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
+    """The keys the object at `loc` inside `model`'s arguments takes ("" when it is not a model's object)."""
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of a list: the list's model
+        field = model.model_fields.get(str(part)) if model is not None else None
+        model = _model_in(field.annotation) if field is not None else None
+    return ", ".join(f.alias or n for n, f in model.model_fields.items()) if model is not None else ""
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arm in get_args(annotation):  # list[M], M | None, Annotated[M, ...]
+        found = _model_in(arm)
+        if found is not None:
+            return found
+    return None
 
 
 def _takes_list(annotation: Any) -> bool:
@@ -265,7 +299,11 @@ class StrictTool(Tool):
             cause = exc.__cause__
             if isinstance(cause, ValidationError) and not isinstance(exc, UnexpectedToolError):
                 fields = [f.alias or n for n, f in self.fn_metadata.arg_model.model_fields.items()]
-                raise ToolError(explain(self.name, fields, cause)) from cause
+                raise ToolError(explain(self.name, fields, cause, self.fn_metadata.arg_model)) from cause
+            if isinstance(cause, ToolError) and not isinstance(exc, UnexpectedToolError):
+                # A refusal (a domain error, the tool's own ToolError) is its one line, without the SDK's
+                # "Error executing tool <name>: " before it; a crash keeps the SDK's bare generic text.
+                raise ToolError(str(cause)) from cause
             raise
         if not convert_result:
             return result

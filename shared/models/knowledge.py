@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Outcome = Literal["success", "failure", "mixed"]
 Kind = Literal["fact", "decision", "howto", "note", "postmortem", "reference"]
@@ -92,6 +92,8 @@ class ExperienceResult(BaseModel):
 
 
 class SkillParameter(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key (defualt=...) is refused, not dropped
+
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,39}$", description="used as {name} in the steps")
     description: str = Field(default="", max_length=500)
     required: bool = True

@@ -68,6 +68,33 @@ async def test_a_lone_value_where_a_list_is_expected_and_numeric_strings_work(tm
         assert text(wrong) == "task_list: 'limit' must be a whole number, not 'many'"
 
 
+async def test_a_refusal_is_its_own_line_without_the_sdk_prefix(tmp_path: Path) -> None:
+    async with client("coordination", tmp_path) as c:
+        missing = await c.call_tool("task_claim", {"task_id": 99})
+        assert missing.is_error and text(missing) == "task 99 does not exist; find tasks with task_list()"
+
+
+async def test_refusals_pydantic_words_for_numbers_nested_keys_and_long_keys_are_ours(tmp_path: Path) -> None:
+    async with client("coordination", tmp_path) as c:
+        huge = await c.call_tool("task_create", {"title": "x", "depends_on": [1e308]})
+        assert text(huge) == "task_create: 'depends_on[0]' must be a whole number below 2^63, not 1e+308"
+        assert data(await c.call_tool("task_list", {}))["total"] == 0
+    async with client("messaging", tmp_path) as c:
+        nan = await c.call_tool("message_wait", {"timeout": "NaN"})
+        assert text(nan) == "message_wait: 'timeout' must be a finite number, not 'NaN'"
+    async with client("knowledge", tmp_path) as c:
+        who = {"name": "who", "defualt": "you"}
+        misspelt = {"name": "greet", "description": "d", "steps": ["hi {who}"], "parameters": [who]}
+        nested = await c.call_tool("skill_define", misspelt)
+        assert text(nested) == (
+            "skill_define: 'parameters[0]' has no 'defualt' (it takes: name, description, required, default)"
+        )
+        assert data(await c.call_tool("skill_list", {}))["total"] == 0  # nothing was saved without it
+        key = "k" * 5000
+        long_key = await c.call_tool("skill_execute", {"name": "greet", "arguments": {key: "x"}})
+        assert long_key.is_error and "\n" not in text(long_key) and len(text(long_key)) < 150, text(long_key)[:300]
+
+
 async def test_an_unknown_tool_is_answered_with_the_tools(tmp_path: Path) -> None:
     async with client("coordination", tmp_path) as c:
         result = await c.call_tool("task_craete", {})
