@@ -32,6 +32,8 @@ Subject = Annotated[str, Field(max_length=messages.SUBJECT_MAX)]
 Body = Annotated[str, Field(min_length=1, max_length=messages.BODY_MAX)]
 Pattern = Annotated[str, Field(max_length=100)]  # as a topic in message_query and message_wait
 Expiry = Annotated[str | None, Field(max_length=40, description='e.g. "2h"')]
+BROADCAST_LIFE = "1d"
+"""How long a broadcast waits for agents who join later, unless expires_in says otherwise."""
 
 
 def _outgoing(
@@ -93,12 +95,13 @@ async def message_broadcast(
     ctx: Context[Any, Any],
     subject: Subject = "",
     priority: MessagePriority = "normal",
-    expires_in: Annotated[str, Field(max_length=40)] = "1d",
+    expires_in: Annotated[str, Field(max_length=40)] = BROADCAST_LIFE,
 ) -> SendResult:
     """Send to every agent, including those who join before it expires."""
     rt = runtime(ctx)
     sender = rt.require_writer()  # under its current name: the send's rate check reads it (one hop in all)
-    out = _outgoing(sender, subject, body, priority, expires_in)
+    # A broadcast always expires: "" is the default, not "never" (every agent joining later would get it).
+    out = _outgoing(sender, subject, body, priority, expires_in.strip() or BROADCAST_LIFE)
     return SendResult(
         message=await messages.broadcast_shown(rt.db, sender, out),
         delivered_to=["*"],

@@ -64,6 +64,17 @@ async def test_broadcasts_reach_agents_who_join_later_until_they_expire(
         assert data(await later.call_tool("message_query", {}))["messages"] == []
 
 
+async def test_a_broadcast_with_an_empty_expiry_expires_as_by_default(
+    settings: Settings, as_agent: Any, clock: FakeClock
+) -> None:
+    async with Client(build_server(settings, clock)) as ana:
+        sent = data(await ana.call_tool("message_broadcast", {"body": "forever?", "expires_in": ""}))
+        assert sent["message"]["expires_at"] is not None
+    clock.advance(86_400 + 60)
+    async with Client(build_server(as_agent("late"), clock)) as late:
+        assert data(await late.call_tool("message_query", {}))["messages"] == []
+
+
 async def test_topic_patterns_route_mail_to_followers(settings: Settings, as_agent: Any) -> None:
     async with (
         Client(build_server(settings)) as ana,
