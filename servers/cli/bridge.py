@@ -59,6 +59,7 @@ from mcp.types import (
 )
 
 from shared import __version__
+from shared.frame import wire
 
 log = logging.getLogger("roundtable.connect")
 GONE = (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError)
@@ -243,7 +244,7 @@ async def run(url: str, token: str) -> None:
             NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
         )
         async with stdio_server() as (read, write):
-            await server.run(read, write, options)
+            await server.run(wire.AnsweringReader(read, write), write, options)
 
 
 def main(url: str, token: str) -> int:

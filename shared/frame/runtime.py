@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
@@ -31,7 +32,7 @@ from shared.config import Settings, settings_from_argv
 from shared.db.connection import Database, explain_open_failure
 from shared.db.watch import POLL_SECONDS, ChangeWatcher
 from shared.errors import Forbidden, RoundtableError, Unavailable
-from shared.frame import handshake, identity, instrument
+from shared.frame import handshake, identity, instrument, wire
 from shared.frame.jobs import Background, every
 from shared.frame.notify import CountingBus, Notifier
 from shared.frame.tool import unknown_tool
@@ -156,6 +157,12 @@ class RoundtableServer(MCPServer[Runtime]):
         if self.runtime is None:
             raise Unavailable("the server is still starting; retry in a moment")
         return self.runtime
+
+    async def run_stdio_async(self) -> None:
+        """The SDK's stdio loop, with every line the client sends answered (shared/frame/wire.py)."""
+        async with stdio_server() as (read, write):
+            options = self._lowlevel_server.create_initialization_options()
+            await self._lowlevel_server.run(wire.AnsweringReader(read, write), write, options)
 
     async def list_tools(self) -> list[MCPTool]:
         """The tools, less the hidden ones; their schemas were compacted once at registration (schema.py)."""
