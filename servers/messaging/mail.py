@@ -176,13 +176,26 @@ async def message_acknowledge(
     ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=500)] = [],  # noqa: B006
     up_to: Annotated[int | None, Field(ge=1)] = None,
 ) -> AckResult:
-    """Confirm you handled messages (ids, or all up to an id); the sender sees it."""
+    """Confirm you handled messages (ids, or every one up to an id, 500 at a time); the sender sees it."""
     rt = runtime(ctx)
     me = rt.require_writer()
     if not ids and up_to is None:
         raise InvalidArgument("pass ids=[…] or up_to=<id>")
-    fresh, already = await messages.acknowledge(rt.db, me, ids, up_to)
-    return AckResult(acknowledged=fresh, already=already)
+    if ids and up_to is not None:
+        raise InvalidArgument("pass ids=[…] or up_to=<id>, not both")
+    done = await messages.acknowledge(rt.db, me, ids, up_to)
+    if done.more:
+        step = (
+            f"Acknowledged the oldest {len(done.fresh)}; more up to {up_to} remain: call"
+            f" message_acknowledge(up_to={up_to}) again."
+        )
+    elif done.fresh:
+        step = f"Acknowledged {len(done.fresh)}; their senders see it."
+    elif up_to is not None:
+        step = f"Nothing to acknowledge: no message for you up to id {up_to} awaits it."
+    else:
+        step = "Nothing new: you had acknowledged these already."
+    return AckResult(acknowledged=done.fresh, already=done.already, next_step=step)
 
 
 WAIT_DEFAULT = 45.0

@@ -64,7 +64,8 @@ class Inbox(BaseModel):
 
 class AckResult(BaseModel):
     acknowledged: list[int]
-    already: list[int] = Field(description="ids you had acknowledged before")
+    already: list[int] = Field(description="ids you had acknowledged before (of the ids given)")
+    next_step: str
 
 
 class Subscriptions(BaseModel):

@@ -136,9 +136,14 @@ async def test_acknowledgements_are_visible_to_the_sender_and_overdue_when_late(
         inbox = data(await bo.call_tool("message_query", {}))
         assert all(m["overdue"] for m in inbox["messages"])
         acked = data(await bo.call_tool("message_acknowledge", {"up_to": asks[1]}))
-        assert acked == {"acknowledged": asks[:2], "already": []}
+        assert (acked["acknowledged"], acked["already"]) == (asks[:2], [])
+        assert acked["next_step"] == "Acknowledged 2; their senders see it."
         again = data(await bo.call_tool("message_acknowledge", {"ids": [asks[0]]}))
-        assert again == {"acknowledged": [], "already": [asks[0]]}
+        assert (again["acknowledged"], again["already"]) == ([], [asks[0]])
+        nothing = data(await bo.call_tool("message_acknowledge", {"up_to": asks[1]}))
+        assert nothing["acknowledged"] == [] and "Nothing to acknowledge" in nothing["next_step"]
+        both = await bo.call_tool("message_acknowledge", {"ids": [asks[2]], "up_to": asks[2]})
+        assert both.is_error and text(both) == "pass ids=[…] or up_to=<id>, not both"
         sent = data(await ana.call_tool("message_query", {"sent": True}))
         states = [m["receipts"][0]["acked_at"] is not None for m in sent["messages"]]
         assert states == [True, True, False]

@@ -387,27 +387,53 @@ async def subscriptions(db: Database, me: Actor) -> list[str]:
     return [str(r["pattern"]) for r in rows]
 
 
-async def acknowledge(db: Database, me: Actor, ids: Sequence[int], up_to: int | None) -> tuple[list[int], list[int]]:
-    """Acknowledge messages addressed to me (by id, or every one up to an id) at `me.now`; returns (new, already)."""
+ACK_MAX = 500
+"""Messages one `up_to` acknowledgement takes at most (the oldest first; as many as `ids` may name): a backlog
+of any length is acknowledged in bounded writes."""
+
+
+OWED_UP_TO = (
+    "SELECT r.message_id FROM message_recipients r INDEXED BY message_recipients_owing"
+    " WHERE r.agent_id = :me AND r.acked_at IS NULL"
+    " AND r.message_id <= :up_to ORDER BY r.message_id LIMIT :n"
+)
+"""My oldest messages not yet acknowledged up to an id, off the index of what is owed (the primary key would also
+read every acknowledged one)."""
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    fresh: list[int]
+    already: list[int]
+    more: bool
+    """`up_to` reached ACK_MAX: unacknowledged messages up to the id remain."""
+
+
+async def acknowledge(db: Database, me: Actor, ids: Sequence[int], up_to: int | None) -> Acknowledged:
+    """Acknowledge messages addressed to me at `me.now`: by id, or the unacknowledged ones up to an id (the
+    oldest ACK_MAX of them; read off the index of what is still owed, so the cost is the backlog's, not the
+    history's)."""
     return await db.write(_acknowledge, me, list(ids), up_to)
 
 
-def _acknowledge(tx: Tx, me: Actor, ids: list[int], up_to: int | None) -> tuple[list[int], list[int]]:
-    visible = (
-        "SELECT m.id, r.acked_at FROM messages m LEFT JOIN message_recipients r"
-        " ON r.message_id = m.id AND r.agent_id = :me"
-        f" WHERE (r.agent_id IS NOT NULL OR (m.kind = 'broadcast' AND {dialect.of(tx).differs('m.sender_id', ':me')}))"
-    )
+def _acknowledge(tx: Tx, me: Actor, ids: list[int], up_to: int | None) -> Acknowledged:
+    more = False
     if up_to is not None:
-        rows = tx.execute(visible + " AND m.id <= :up_to", {"me": me.id, "up_to": up_to})
+        owed = tx.execute(OWED_UP_TO, {"me": me.id, "up_to": up_to, "n": ACK_MAX + 1})
+        fresh, already, more = [int(r[0]) for r in owed[:ACK_MAX]], [], len(owed) > ACK_MAX
     else:
+        visible = (
+            "SELECT m.id, r.acked_at FROM messages m LEFT JOIN message_recipients r"
+            " ON r.message_id = m.id AND r.agent_id = :me WHERE (r.agent_id IS NOT NULL OR"
+            f" (m.kind = 'broadcast' AND {dialect.of(tx).differs('m.sender_id', ':me')}))"
+        )
         marks = ",".join(str(int(i)) for i in ids)
         rows = tx.execute(visible + f" AND m.id IN ({marks})", {"me": me.id})
         missing = sorted(set(ids) - {int(r["id"]) for r in rows})
         if missing:
             raise NotFound(f"messages {missing} are not addressed to you; see message_query()")
-    fresh = [int(r["id"]) for r in rows if r["acked_at"] is None]
-    already = [int(r["id"]) for r in rows if r["acked_at"] is not None]
+        fresh = [int(r["id"]) for r in rows if r["acked_at"] is None]
+        already = [int(r["id"]) for r in rows if r["acked_at"] is not None]
     tx.executemany(
         "INSERT INTO message_recipients(agent_id, message_id, read_at, acked_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT(agent_id, message_id) DO UPDATE SET acked_at = excluded.acked_at,"
@@ -424,7 +450,7 @@ def _acknowledge(tx: Tx, me: Actor, ids: list[int], up_to: int | None) -> tuple[
             object_id=fresh[-1],
             data={"ids": fresh[:50], "count": len(fresh)},
         )
-    return sorted(fresh), sorted(already)
+    return Acknowledged(sorted(fresh), sorted(already), more)
 
 
 async def overdue_acks(db: Database, *, now: float) -> int:

@@ -29,3 +29,20 @@ async def test_the_team_unread_counts_equal_each_agents_own(db: Database, clock:
     for me in (ana, bo, cy):
         assert counts.get(me.id, 0) == await inbox.unread_count(db, me.at(clock())), me.name
     assert [counts.get(me.id, 0) for me in (ana, bo, cy)] == [1, 1, 2]
+
+
+async def test_acknowledging_up_to_an_id_takes_what_is_owed_in_bounded_batches(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    sent = [await mail(db, clock, ana, ["bo"]) for _ in range(7)]
+    first = await messages.acknowledge(db, bo.at(clock()), [sent[0]], None)
+    assert (first.fresh, first.already, first.more) == ([sent[0]], [], False)
+    monkeypatch.setattr(messages, "ACK_MAX", 4)
+    batch = await messages.acknowledge(db, bo.at(clock()), [], sent[-1])
+    assert (batch.fresh, batch.already, batch.more) == (sent[1:5], [], True)  # the oldest owed; none listed twice
+    rest = await messages.acknowledge(db, bo.at(clock()), [], sent[-1])
+    assert (rest.fresh, rest.more) == (sent[5:], False)
+    done = await messages.acknowledge(db, bo.at(clock()), [], sent[-1])
+    assert (done.fresh, done.already, done.more) == ([], [], False)
+    assert (await messages.acknowledge(db, bo.at(clock()), sent[:2], None)).already == sent[:2]
