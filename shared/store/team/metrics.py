@@ -16,6 +16,7 @@ middle, within ±12 %), which reads a few rows per tool and hour however many ca
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -216,6 +217,8 @@ def _rank(ordered: Sequence[float], quantile: int) -> float:
     return ordered[max(1, (len(ordered) * quantile + 99) // 100) - 1]
 
 
+SEEN_SHOWN = 12
+"""Tool names a refused tool filter lists (the nearest one is named first)."""
 EXACT_MAX = 10_000
 """Past this many samples in the window, percentiles come from the histogram aggregated in SQL (estimates
 within ±12 %) instead of ranking every sample in Python, so a busy window costs the same as a quiet one."""
@@ -411,8 +414,15 @@ def report(tx: Tx, q: Query, *, now: float, slowest_calls: int) -> Metrics:
     exact = samples_cover(tx, q)
     tools = exact_stats(tx, q) if exact else histogram_stats(tx, q)
     if q.tool is not None and not tools and not ever_called(tx, q.tool):
-        seen = ", ".join(tool_names(tx)) or "none yet"
-        raise NotFound(f"no call of a tool named {q.tool!r} was ever recorded; check the spelling. Tools seen: {seen}")
+        names = tool_names(tx)
+        near = difflib.get_close_matches(q.tool, names, n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]!r}?" if near else "check the spelling."
+        shown = ", ".join(names[:SEEN_SHOWN]) + (
+            f" and {len(names) - SEEN_SHOWN} more" if len(names) > SEEN_SHOWN else ""
+        )
+        raise NotFound(
+            f"no call of a tool named {q.tool[:60]!r} was ever recorded; {hint} Tools seen: {shown or 'none yet'}"
+        )
     return Metrics(
         since=iso(q.since if exact else q.hour_start) or "",
         until=iso(now) or "",

@@ -226,3 +226,17 @@ async def test_a_busy_windows_slowest_calls_walk_the_duration_index(db: Database
         params,
     )
     assert any("COVERING INDEX tool_calls_by_seconds" in str(r[3]) for r in plan), [tuple(r) for r in plan]
+
+
+async def test_a_tool_filter_naming_no_called_tool_names_the_nearest_and_a_short_list(
+    db: Database, clock: FakeClock
+) -> None:
+    ana = await join(db, clock, "ana")
+    for i in range(20):
+        await metrics.record_calls(db, calls(clock, ana.id, f"tool_{i:02}", [0.001]))
+    await metrics.record_calls(db, calls(clock, ana.id, "task_claim", [0.001]))
+    with pytest.raises(metrics.NotFound) as refused:
+        await db.read(metrics.report, window(clock, tool="task_clam"), now=clock(), slowest_calls=5)
+    text = str(refused.value)
+    assert "did you mean 'task_claim'?" in text and text.endswith(f"and {21 - metrics.SEEN_SHOWN} more"), text
+    assert "\n" not in text and len(text) < 300
