@@ -117,14 +117,13 @@ async def read_page(
 ) -> tuple[list[Message], int | None, int]:
     """`page`, marked read when `mark` (of unread_only mail, only what this call marked: a message another
     reader of mine took meanwhile is theirs); the id after which the next page starts (None: no more); and
-    the unread mail left (`unread_count`). One read (the page
-    and the count together, without text) and, when the page shows unread mail to mark, one write that marks
-    it and counts."""
+    the unread mail left (`unread_count`). One read (the page, without text, and the count unless the page
+    has unread mail to mark) and, when it has, one write that marks it and counts what is left."""
     if f.text:
         found, more = await page(db, me, f, limit=limit, after=after)
         left = None
     else:
-        rows, left = await db.read(_page_and_count, me, f, limit, after)
+        rows, left = await db.read(_page_and_count, me, f, limit, after, mark)
         found, more = [to_message(r, me.secret, me.id, me.now) for r in rows[:limit]], len(rows) > limit
     next_after = found[-1].id if more and found else None
     if mark:
@@ -156,8 +155,15 @@ def _page_rows(tx: Tx, me: Actor, f: InboxFilter, limit: int, after: int) -> lis
     return tx.execute(_page_sql(f, params, dialect.of(tx)), params)
 
 
-def _page_and_count(tx: Tx, me: Actor, f: InboxFilter, limit: int, after: int) -> tuple[list[Row], int]:
-    return _page_rows(tx, me, f, limit, after), _unread_count(tx, me)
+def _page_and_count(
+    tx: Tx, me: Actor, f: InboxFilter, limit: int, after: int, mark: bool = False
+) -> tuple[list[Row], int | None]:
+    """The page's rows and the unread count, or None for the count when `mark` finds unread mail on the page:
+    the write that marks it counts what is left (`mark_read_counting`), so it is not counted twice."""
+    rows = _page_rows(tx, me, f, limit, after)
+    if mark and any(r["read_at"] is None for r in rows[:limit]):
+        return rows, None
+    return rows, _unread_count(tx, me)
 
 
 def _searched(tx: Tx, sql: str, params: dict[str, object], bound: int | None) -> list[Row] | None:
