@@ -50,10 +50,17 @@ class Actor:
         return replace(cls.of(settings, id="", name="roundtable", now=now), role="observer")
 
     def at(self, now: float) -> Actor:
-        return replace(self, now=now)
+        return self._with(now=now)
 
     def named(self, name: str) -> Actor:
-        return self if name == self.name else replace(self, name=name)
+        return self if name == self.name else self._with(name=name)
+
+    def _with(self, **fields: Any) -> Actor:
+        """A copy with these fields (of this class, by name) changed. `dataclasses.replace` re-runs `__init__`, 5 µs;
+        copying the fields takes 1 µs, and every call makes several copies."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__, **fields)
+        return new
 
     @property
     def live_after(self) -> float:
