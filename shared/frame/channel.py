@@ -132,9 +132,20 @@ async def _send(rt: Runtime, params: ChannelParams) -> bool:
     return True
 
 
+async def connected(rt: Runtime, session: Any) -> None:
+    """A client finished its handshake: push to it what arrives from now on. The newest message is noted now,
+    not when the push job next looks, so mail that arrives meanwhile is pushed too."""
+    try:
+        rt.channel_after = await rt.db.read(inbox.newest_id)
+    except Exception as exc:  # no database yet (or it failed): the push job notes where to start once it can
+        log.debug("no newest message to push after yet: %s", exc)
+        rt.channel_after = None
+    rt.channel_to = session
+
+
 async def follow(rt: Runtime) -> None:
     """Push each arrival for this agent while a client is connected; for as long as it is let run."""
-    after = await rt.db.read(inbox.newest_id)
+    after = rt.channel_after if rt.channel_after is not None else await rt.db.read(inbox.newest_id)
     last_push = float("-inf")
     async with aclosing(rt.changes.changes()) as changes:
         async for _ in changes:
@@ -145,7 +156,7 @@ async def follow(rt: Runtime) -> None:
                 await anyio.sleep(wait)  # commits meanwhile are folded into the next wake-up, never lost
             me = rt.actor()
             found = await rt.db.read(inbox.arrivals, me, after, SHOWN)
-            after = found.last_id
+            after = rt.channel_after = found.last_id
             if found.count and await _send(rt, render(found, me.now)):
                 last_push = time.monotonic()
                 log.debug("pushed %d message(s) up to %d", found.count, found.last_id)

@@ -53,7 +53,9 @@ def install(mcp: MCPServer[Any], *, channel: bool = False) -> None:
         # Claude Code connects with the initialize handshake; a 2026-07-28 client (no handshake) gets no
         # pushes, so a server it talks to keeps idling while nobody listens or waits.
         if channel and ctx.method == "notifications/initialized":
-            rt.channel_to = ctx.session  # a stdio server has one client: its latest session reaches it
+            from shared.frame import channel as pushes  # the messaging server's alone: loaded where it runs
+
+            await pushes.connected(rt, ctx.session)  # a stdio server has one client: its latest session
         return result
 
     mcp._lowlevel_server.middleware.append(amend)
