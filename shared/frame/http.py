@@ -14,11 +14,18 @@
   deletes the rows of sessions that ended (DELETE), went quiet or whose token was revoked (their open
   requests are cancelled). An agent is online while any of its sessions is live; a vanished client's
   claims lapse and return to the queue as over stdio.
+- Sessions are bounded per token: the SDK's own limit (`max_sessions`, 10,000 per server) is for every token
+  together, so the gate counts the sessions (mcp-session-id) each token opened at each server and refuses a
+  new one past `MAX_SESSIONS_PER_TOKEN` (429) — one agent cannot lock the others out by opening sessions. A
+  session is counted until it is deleted, answered 404 or idle past the SDK's idle timeout. A request naming
+  a session its token did not open is answered 404 by the gate (as the SDK would), before any `sessions` row
+  is written, so made-up session ids cost no write and leave no row.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import uuid
@@ -30,7 +37,8 @@ import anyio
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuthBackend, RequireAuthMiddleware
 from mcp.server.auth.provider import AccessToken
-from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from mcp.server.streamable_http_manager import DEFAULT_SESSION_IDLE_TIMEOUT, StreamableHTTPASGIApp
+from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
@@ -48,6 +56,12 @@ from shared.store.team import tokens
 log = logging.getLogger("roundtable.http")
 
 SESSION_HEADER = b"mcp-session-id"
+PROTOCOL_HEADER = b"mcp-protocol-version"
+MAX_SESSIONS_PER_TOKEN = 64
+"""Open sessions one token may have at one server (a client holds one; reconnects that never DELETE leave
+theirs until the SDK's idle timeout)."""
+SESSION_IDLE = float(DEFAULT_SESSION_IDLE_TIMEOUT)
+"""The SDK's idle timeout for a session, passed to it explicitly so that the gate's count ages as it does."""
 DIRECT = ""
 """The session key of requests that carry no mcp-session-id (2026-07-28 clients, and an initialize)."""
 
@@ -79,6 +93,14 @@ class Live:
     ready: anyio.Event = field(default_factory=anyio.Event)
 
 
+async def _refuse(send: Send, status: int, message: str, code: int) -> None:
+    """A JSON-RPC error with no id, as the SDK's session manager answers a session it does not serve."""
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
 def _holder(access: AccessToken) -> tokens.Holder:
     claims = access.claims or {}
     return tokens.Holder(access.client_id, str(access.subject), str(claims["name"]), claims["role"])
@@ -95,6 +117,10 @@ class Gate:
         self.clock = clock
         self._db: Database | None = None
         self.book: dict[tuple[str, str, str], Live] = {}
+        self.opened: dict[tuple[str, str], dict[str, float]] = {}
+        """(server, token id) → the sessions the SDK opened for that token there → when a request last ended."""
+        self.opening: dict[tuple[str, str], int] = {}
+        """(server, token id) → its requests in flight that may open a session (no mcp-session-id)."""
         self.pid = os.getpid()
 
     @property
@@ -150,6 +176,24 @@ class Gate:
         live.key = key
         self.book.setdefault((live.kind, live.holder.token_id, key), live)
 
+    def _alive(self, kind: str, token_id: str, key: str, last: float, now: float) -> bool:
+        """Whether the SDK still holds this session: a request or stream open, or one within its idle timeout."""
+        live = self.book.get((kind, token_id, key))
+        return (live is not None and live.inflight > 0) or now - last < SESSION_IDLE
+
+    def _sessions_of(self, kind: str, token_id: str, now: float) -> int:
+        """The sessions this token has open at this server, and those it is opening."""
+        mine = self.opened.get((kind, token_id), {})
+        alive = sum(1 for key, last in mine.items() if self._alive(kind, token_id, key, last, now))
+        return alive + self.opening.get((kind, token_id), 0)
+
+    def _forget(self, kind: str, token_id: str, key: str) -> None:
+        mine = self.opened.get((kind, token_id))
+        if mine is not None:
+            mine.pop(key, None)
+            if not mine:
+                del self.opened[(kind, token_id)]
+
     async def _end(self, lives: list[Live]) -> None:
         for live in lives:
             self.book.pop((live.kind, live.holder.token_id, live.key), None)
@@ -173,6 +217,11 @@ class Gate:
             and now - live.last >= self.settings.presence_timeout
         ]
         await self._end(revoked + quiet)
+        gone = {live.holder.token_id for live in revoked}
+        for place, mine in list(self.opened.items()):  # a minute past the SDK's idle timeout, it forgot them too
+            for key, last in list(mine.items()):
+                if place[1] in gone or not self._alive(*place, key, last + 60.0, now):
+                    self._forget(*place, key)
         beats = [(live.row_id, live.holder.agent_id) for live in lives if live not in revoked and live not in quiet]
         await tokens.beat(self.db, beats, now=now)
 
@@ -216,7 +265,26 @@ class Gate:
                 return
             holder = _holder(user.access_token)
             headers: Mapping[bytes, bytes] = dict(scope.get("headers") or [])
-            key = headers.get(SESSION_HEADER, b"").decode("latin-1")[:128]
+            version = headers.get(PROTOCOL_HEADER)
+            # as the SDK routes it: a later protocol version is served without sessions, whatever the header says
+            legacy = version is None or version.decode("latin-1") in HANDSHAKE_PROTOCOL_VERSIONS
+            key = headers.get(SESSION_HEADER, b"").decode("latin-1")[:128] if legacy else DIRECT
+            place = (kind, holder.token_id)
+            now = self.clock()
+            if legacy and key and key not in self.opened.get(place, {}):
+                await _refuse(send, 404, "Session not found", -32600)  # not one this token opened here
+                return
+            opens = legacy and key == DIRECT
+            if opens and self._sessions_of(kind, holder.token_id, now) >= MAX_SESSIONS_PER_TOKEN:
+                await _refuse(
+                    send,
+                    429,
+                    f"{holder.name}'s token already has {MAX_SESSIONS_PER_TOKEN} open sessions at {kind}; end one"
+                    f" (HTTP DELETE with its mcp-session-id) or reuse it; an idle one closes after"
+                    f" {int(SESSION_IDLE // 60)} min",
+                    -32000,
+                )
+                return
             peer = scope.get("client")
             host = str(peer[0]) if peer else ""
             agent = headers.get(b"user-agent", b"").decode("latin-1")[:80]
@@ -225,15 +293,25 @@ class Gate:
                 Actor.of(self.settings, id=holder.agent_id, name=holder.name, session_id=live.row_id),
                 role=holder.role,
             )
-            status, finished = 0, False
+            status, finished, opening = 0, False, opens
+
+            def opened() -> None:
+                nonlocal opening
+                if opening:
+                    opening = False
+                    self.opening[place] -= 1
+                    if not self.opening[place]:
+                        del self.opening[place]
 
             async def watch(message: Message) -> None:
                 nonlocal status, finished
                 if message["type"] == "http.response.start":
                     status = int(message["status"])
-                    if live.key == DIRECT and status < 300:
-                        new = dict(message.get("headers") or []).get(SESSION_HEADER)
-                        if new:
+                    new = dict(message.get("headers") or []).get(SESSION_HEADER) if opens and status < 300 else None
+                    if new:
+                        self.opened.setdefault(place, {})[new.decode("latin-1")] = self.clock()
+                        opened()  # counted as open from now on, no longer as opening
+                        if live.key == DIRECT:
                             self._rekey(live, new.decode("latin-1"))
                 elif message["type"] == "http.response.body" and not message.get("more_body", False):
                     finished = True
@@ -241,6 +319,8 @@ class Gate:
 
             token = CALLER.set(caller)
             live.inflight += 1
+            if opens:
+                self.opening[place] = self.opening.get(place, 0) + 1
             try:
                 with anyio.CancelScope() as cancel:
                     live.scopes.add(cancel)
@@ -249,12 +329,17 @@ class Gate:
                 live.scopes.discard(cancel)
                 live.inflight -= 1
                 live.last = self.clock()
+                opened()
+                if key and key in self.opened.get(place, {}):
+                    self.opened[place][key] = live.last
                 CALLER.reset(token)
             if cancel.cancelled_caught and not finished:  # its token was revoked: end the response cleanly
                 if status == 0:
                     await send({"type": "http.response.start", "status": 401, "headers": []})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-            if scope.get("method") == "DELETE" and 200 <= status < 300:
+            deleted = scope.get("method") == "DELETE" and 200 <= status < 300
+            if deleted or (key and status == 404):  # or the SDK no longer holds it (it expired): its row goes
+                self._forget(kind, holder.token_id, key)
                 await self._end([live])
 
         return serve
@@ -266,7 +351,8 @@ def build_app(servers: Mapping[str, RoundtableServer], gate: Gate, *, host: str 
     managers = []
     for kind, mcp in servers.items():
         mcp.over_http = True
-        mcp.streamable_http_app(streamable_http_path=path_of(kind), host=host)  # builds its session manager
+        # builds its session manager
+        mcp.streamable_http_app(streamable_http_path=path_of(kind), host=host, session_idle_timeout=SESSION_IDLE)
         manager = mcp.session_manager
         managers.append(manager)
         endpoint = RequireAuthMiddleware(gate.endpoint(kind, StreamableHTTPASGIApp(manager)), [], None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from servers import SERVER_KINDS
 from servers.cli.bridge import remote_client
 from servers.cli.launch import PASSED_ON
 from shared.db.place import Place
+from shared.frame.http import MAX_SESSIONS_PER_TOKEN
 from tests.http import ROOT, Served, connect, make_token, make_token_sync, revoke_token, serving
 from tests.notifications import collector, updated_by
 
@@ -360,6 +362,51 @@ async def test_an_inbox_subscriber_over_http_is_told_when_its_mail_arrives(
         await updated_by(ana, "roundtable://inbox", mode, updates, change)
         read = await ana.read_resource("roundtable://inbox")
         assert [m["body"] for m in json.loads(read.contents[0].text)["unread"]] == ["are you there?"]  # type: ignore[union-attr]
+
+
+async def test_one_token_cannot_open_every_session_nor_leave_rows_for_made_up_ones(
+    team: tuple[Served, dict[str, str]],
+) -> None:
+    # The SDK's session limit (10,000 per server) is for all tokens together: one agent's initializes used to
+    # fill it (in about a minute) and every other agent then got 503 until they idled out, 30 minutes later.
+    served, issued = team
+    url = served.url("coordination")
+    base = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    ana = base | {"authorization": f"Bearer {issued['ana']}"}
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+
+    def rows() -> int:
+        with sqlite3.connect(str(served.db)) as db:
+            return int(db.execute("SELECT count(*) FROM sessions").fetchone()[0])
+
+    async with httpx2.AsyncClient() as http:
+        opened = [await http.post(url, json=initialize, headers=ana) for _ in range(MAX_SESSIONS_PER_TOKEN)]
+        assert {o.status_code for o in opened} == {200}
+        refused = await http.post(url, json=initialize, headers=ana)
+        assert refused.status_code == 429, refused.text
+        assert f"{MAX_SESSIONS_PER_TOKEN} open sessions at coordination" in refused.text
+        bo = base | {"authorization": f"Bearer {issued['bo']}"}
+        assert (await http.post(url, json=initialize, headers=bo)).status_code == 200
+        # ending one of hers makes room for one more
+        first = opened[0].headers["mcp-session-id"]
+        assert (await http.delete(url, headers=ana | {"mcp-session-id": first})).status_code < 300
+        assert (await http.post(url, json=initialize, headers=ana)).status_code == 200
+        # a session id she did not open (made up, or ended) is refused before any write: it leaves no row
+        before = rows()
+        for made_up in ["f" * 32, first, "x" * 500]:
+            answer = await http.post(url, json=listing, headers=ana | {"mcp-session-id": made_up})
+            assert answer.status_code == 404, answer.text
+        # nor under a later protocol version, which the SDK serves without sessions whatever the header says
+        later = ana | {"mcp-protocol-version": "2026-07-28"}
+        for n in range(20):
+            await http.post(url, json=listing, headers=later | {"mcp-session-id": f"{n:032x}"})
+        assert rows() <= before + 1
 
 
 async def test_revoking_a_token_ends_its_open_requests_and_its_presence(team: tuple[Served, dict[str, str]]) -> None:
