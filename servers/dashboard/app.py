@@ -10,7 +10,9 @@
   it through DNS rebinding); bound to any other address, every request must carry a token — the `--token`
   given at start or any live `roundtable token` — as a bearer header, or once as `?token=` (which is moved
   into an HttpOnly, SameSite=Strict cookie and dropped from the address). The page loads nothing from
-  elsewhere and its Content-Security-Policy forbids it, with no inline script.
+  elsewhere and its Content-Security-Policy forbids it, with no inline script. A `roundtable token` opens it
+  only when it is an observer's or an admin's (the page shows every agent's mail), and an open stream checks
+  its token again before each message, so a revoked one gets nothing more.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ SECURITY_HEADERS = {
     "cache-control": "no-store",
 }
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "[::1]", "::1"}
+WATCHERS = ("observer", "admin")
+"""The roles whose `roundtable token` opens the dashboard."""
+ADMITTED = "roundtable.dashboard.token"
+"""Where the Door leaves the token it admitted a request with (in the ASGI scope), for the stream to re-check."""
 
 
 def _host_name(host_header: str) -> str:
@@ -131,11 +137,14 @@ class Dashboard:
                 await anyio.sleep(1.0)
 
     async def admits(self, token: str) -> bool:
+        """The --token, or a live token of an observer or an admin. Not a worker's: the page shows every
+        agent's mail, which over MCP an agent reads only of its own."""
         if not token:
             return False
         if self.token is not None and hmac.compare_digest(token.encode(), self.token.encode()):
             return True
-        return await tokens.verify(self.db, token) is not None
+        holder = await tokens.verify(self.db, token)
+        return holder is not None and holder.role in WATCHERS
 
 
 class Door:
@@ -187,6 +196,7 @@ class Door:
             )
             await refused(scope, receive, headed)
             return
+        scope[ADMITTED] = token
         await self.app(scope, receive, headed)
 
 
@@ -257,12 +267,15 @@ def build_app(settings: Settings, *, loopback: bool = True, token: str | None = 
     async def stream(request: Request) -> Response:
         raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id") or ""
         since = int(raw) if raw.isdigit() and len(raw) <= 18 else None
+        admitted = request.scope.get(ADMITTED)
 
         async def body() -> AsyncIterator[str]:
             nonlocal since
             yield "retry: 1000\n\n"
             async with aclosing(dash.watcher.changes()) as changes:
                 async for _ in changes:
+                    if admitted is not None and not await dash.admits(admitted):
+                        return  # its token was revoked: nothing more (the browser's retry then gets 401)
                     current = await views.state(dash.db, settings)
                     found, cursor, gap = await views.feed(dash.db, since)
                     message = {"events": found, "fresh": since is None or gap, "gap": gap, "state": current}

@@ -188,6 +188,41 @@ def test_beyond_loopback_a_request_without_the_token_is_refused(tmp_path: Path, 
         assert _status(dash.url + "api/state") == 200
 
 
+def _token(db: Path, *args: str) -> str:
+    """`roundtable token ARGS` on this team, as a person runs it (a sync test: the browser's loop is running)."""
+    argv = [sys.executable, "-m", "servers.cli", "token", *args, "--db", str(db)]
+    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30).stdout.split()[-1]
+
+
+def test_a_workers_token_does_not_open_it_and_a_revoked_token_stops_its_open_stream(tmp_path: Path) -> None:
+    # The page shows every agent's mail, which over MCP an agent reads only of its own: a worker's token
+    # (any agent on the team) used to open it, and a stream opened before a token was revoked went on
+    # sending the team's state (and new mail) for as long as it stayed open.
+    db = tmp_path / "team.db"
+    with Team(db) as team:
+        team.join("ana", "messaging")
+        team.call("ana", "message_send", to=["ana"], body="only for ana")
+    worker = _token(db, "create", "bo")
+    watcher = _token(db, "create", "watcher", "--role", "observer")
+    admin = _token(db, "create", "root", "--role", "admin")
+    with Dashboard(db, "--host", "0.0.0.0") as dash:
+        base = f"http://{_outward_address()}:{dash.port}"
+        assert _status(base + "/api/mail", {"Authorization": f"Bearer {worker}"}) == 401
+        assert _status(base + "/?token=" + worker) == 401
+        assert _status(base + "/api/mail", {"Authorization": f"Bearer {admin}"}) == 200
+        request = urllib.request.Request(base + "/stream", headers={"Authorization": f"Bearer {watcher}"})
+        with urllib.request.urlopen(request, timeout=10) as stream:
+            while not stream.readline().startswith(b"event: state"):
+                pass
+            _token(db, "revoke", "watcher")  # a commit: the stream wakes, checks its token, and ends
+            assert _status(base + "/api/mail", {"Authorization": f"Bearer {watcher}"}) == 401
+            with Team(db) as team:
+                team.join("ana", "messaging")
+                team.call("ana", "message_send", to=["ana"], body="after the revocation")
+            rest = stream.read()  # returns once the server ends the stream (the timeout fails the test)
+        assert b"event: state" not in rest and b"after the revocation" not in rest
+
+
 def test_a_screenshot_of_the_demo_team_at_work(tmp_path: Path, page: Any) -> None:
     """The README's picture: the demo's team on the page, two of its agents back online and at work on new
     tasks through real servers. Saved with the run; ROUNDTABLE_SCREENSHOT=1 also writes it to
