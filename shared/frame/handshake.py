@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 
+from shared.errors import Unavailable
+
 if TYPE_CHECKING:
     from shared.frame.runtime import Runtime
 
@@ -25,9 +27,10 @@ CHANNEL_CAPABILITY = "claude/channel"
 
 def greeting(rt: Runtime) -> str:
     """The first lines of every server's instructions: who this session is and what to call first."""
-    if rt.me is None:
+    try:
+        me = rt.agent  # over HTTP the request's caller (its token's agent), not the process's `system`
+    except Unavailable:
         return ""
-    me = rt.me
     article = "an" if me.role[:1] in "aeiou" else "a"
     return (
         f"You are {me.name}, {article} {me.role}, on a team of agents sharing one Roundtable database. "

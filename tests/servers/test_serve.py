@@ -51,9 +51,12 @@ def data(result: Any) -> Any:
 async def test_two_agents_with_two_tokens_coordinate(team: tuple[Served, dict[str, str]]) -> None:
     served, issued = team
     url = served.url("coordination")
-    async with connect(url, issued["ana"]) as ana:
+    async with connect(url, issued["ana"]) as ana, connect(url, issued["olga"]) as olga:
         for i in range(12):
             data(await ana.call_tool("task_create", {"title": f"job {i}"}))
+        # each session is greeted as its token's agent, not as the serving process's `system`
+        assert (ana.instructions or "").startswith("You are ana, a worker"), ana.instructions
+        assert (olga.instructions or "").startswith("You are olga, an observer"), olga.instructions
     got: dict[str, list[int]] = {"ana": [], "bo": []}
 
     async def claim_all(name: str, client: Client) -> None:
