@@ -86,7 +86,7 @@ async def test_a_tool_never_called_is_refused_with_the_tools_seen(settings: Sett
         await ana.call_tool("task_list", {})
     async with Client(build_server(settings)) as mon:
         wrong = await mon.call_tool("performance_metrics", {"tool": "task_lsit"})
-        assert wrong.is_error and "check the spelling" in text(wrong) and "task_list" in text(wrong)
+        assert wrong.is_error and "did you mean 'task_list'?" in text(wrong)
         assert [
             t["tool"] for t in data(await mon.call_tool("performance_metrics", {"tool": "task_list"}))["tools"]
         ] == ["task_list"]
