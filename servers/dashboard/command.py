@@ -24,8 +24,11 @@ TOKEN_ENV = "ROUNDTABLE_DASHBOARD_TOKEN"
 
 
 async def _live_tokens(settings: Settings) -> int:
+    """Live tokens that open the dashboard (an observer's or an admin's; not a worker's)."""
+    from servers.dashboard.app import WATCHERS
+
     async with opened(settings) as db:
-        return await tokens.count_live(db)
+        return await tokens.count_live(db, WATCHERS)
 
 
 def url_of(host: str, port: int) -> str:

@@ -203,6 +203,10 @@ def test_a_workers_token_does_not_open_it_and_a_revoked_token_stops_its_open_str
         team.join("ana", "messaging")
         team.call("ana", "message_send", to=["ana"], body="only for ana")
     worker = _token(db, "create", "bo")
+    argv = [sys.executable, "-m", "servers.cli", "dashboard", "--db", str(db), "--host", "0.0.0.0", "--port", "0"]
+    env = {k: v for k, v in os.environ.items() if k != "ROUNDTABLE_DASHBOARD_TOKEN"}
+    refused = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
+    assert refused.returncode == 2 and "without a token" in refused.stderr  # a worker's token opens nothing
     watcher = _token(db, "create", "watcher", "--role", "observer")
     admin = _token(db, "create", "root", "--role", "admin")
     with Dashboard(db, "--host", "0.0.0.0") as dash:

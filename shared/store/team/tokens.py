@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.config import ROLES, Role
@@ -173,8 +174,13 @@ async def live_ids(db: Database, token_ids: list[str]) -> set[str]:
     return {str(r["id"]) for r in rows}
 
 
-async def count_live(db: Database) -> int:
-    return int(await db.scalar("SELECT count(*) FROM tokens WHERE revoked_at IS NULL") or 0)
+async def count_live(db: Database, roles: Sequence[str] | None = None) -> int:
+    """Tokens not revoked (of these roles only, when given)."""
+    if roles is None:
+        return int(await db.scalar("SELECT count(*) FROM tokens WHERE revoked_at IS NULL") or 0)
+    marks = ",".join("?" * len(roles))
+    sql = f"SELECT count(*) FROM tokens WHERE revoked_at IS NULL AND role IN ({marks})"
+    return int(await db.scalar(sql, tuple(roles)) or 0)
 
 
 def _open(tx: Tx, session_id: str, holder: Holder, server: str, pid: int, host: str, client: str, now: float) -> None:
