@@ -205,7 +205,7 @@ def explain(tool_name: str, fields: Sequence[str], exc: ValidationError, model: 
             near = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
             fix = f"did you mean '{near[0]}'?" if near else ""
         takes = ", ".join(fields) or "no arguments"
-        return f"{tool_name} has no '{name}'; {fix + ' ' if fix else ''}(it takes: {takes})"
+        return f"{tool_name} has no '{name}'{'; ' + fix if fix else ''} (it takes: {takes})"
     if kind == "missing":
         return f"{tool_name} needs '{where}'"
     if kind == "literal_error":
