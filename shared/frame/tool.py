@@ -167,6 +167,7 @@ _KINDS: dict[str, str] = {
     "dict_type": "must be an object",
     "model_type": "must be an object",
     "finite_number": "must be a finite number",
+    "string_unicode": "must be valid unicode text",
 }
 
 
@@ -220,7 +221,13 @@ def explain(tool_name: str, fields: Sequence[str], exc: ValidationError, model: 
         unit = "characters" if kind == "string_too_long" else "items"
         return f"{tool_name}: '{where}' is too long: at most {limit} {unit}"
     if kind in ("string_too_short", "too_short"):
+        least = int(ctx.get("min_length", 1))
+        if least > 1:
+            unit = "characters" if kind == "string_too_short" else "items"
+            return f"{tool_name}: '{where}' needs at least {least} {unit}, not {ctx.get('actual_length', len(value))}"
         return f"{tool_name}: '{where}' must not be empty"
+    if kind == "string_pattern_mismatch":
+        return f"{tool_name}: '{where}' must match {ctx.get('pattern', '')}, not {_shown(value)}"
     bounds = {
         "greater_than_equal": "at least",
         "greater_than": "more than",

@@ -96,6 +96,24 @@ async def test_refusals_pydantic_words_for_numbers_nested_keys_and_long_keys_are
         assert long_key.is_error and "\n" not in text(long_key) and len(text(long_key)) < 150, text(long_key)[:300]
 
 
+async def test_a_list_below_its_minimum_and_a_text_off_its_pattern_name_the_rule(tmp_path: Path) -> None:
+    async with client("coordination", tmp_path) as c:
+        one = await c.call_tool("consensus_propose", {"title": "ship?", "options": ["yes"]})
+        assert text(one) == "consensus_propose: 'options' needs at least 2 items, not 1"
+        assert data(await c.call_tool("consensus_list", {"status": "all"}))["proposals"] == []
+        surrogate = await c.call_tool("task_create", {"title": "a\ud800b"})
+        assert text(surrogate) == "task_create: 'title' must be valid unicode text, not 'a\\ud800b'"
+    async with client("knowledge", tmp_path) as c:
+        lone = await c.call_tool("skill_compose", {"name": "both", "description": "d", "skills": ["build"]})
+        assert text(lone) == "skill_compose: 'skills' needs at least 2 items, not 1"
+        unnamed = {"name": "greet", "description": "d", "steps": ["hi"], "parameters": [{"name": "a b"}]}
+        pattern = await c.call_tool("skill_define", unnamed)
+        assert text(pattern) == (
+            "skill_define: 'parameters[0].name' must match ^[A-Za-z_][A-Za-z0-9_]{0,39}$, not 'a b'"
+        )
+        assert data(await c.call_tool("skill_list", {}))["total"] == 0
+
+
 async def test_an_unknown_tool_is_answered_with_the_tools(tmp_path: Path) -> None:
     async with client("coordination", tmp_path) as c:
         result = await c.call_tool("task_craete", {})
