@@ -164,7 +164,7 @@ async def task_update(
         Literal["open", "blocked", "cancelled"] | None,
         Field(),
     ] = None,
-    reason: Annotated[str | None, Field(max_length=500)] = None,
+    reason: Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=500)] = None,
     extend_lease: Annotated[Duration | None, Field(description='e.g. "30m" more from now')] = None,
     priority: Priority | None = None,
     add_depends_on: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50)] = [],  # noqa: B006

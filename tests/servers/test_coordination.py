@@ -101,6 +101,15 @@ async def test_bad_arguments_get_an_error_that_names_the_problem(
         assert not still.is_error and still.structured_content["total"] == 1  # type: ignore[index]
 
 
+async def test_blocking_with_a_blank_reason_is_refused_and_changes_nothing(settings: Settings) -> None:
+    async with Client(build_server(settings)) as client:
+        await client.call_tool("task_create", {"title": "deploy"})
+        blank = await client.call_tool("task_update", {"task_id": 1, "status": "blocked", "reason": "   "})
+        assert blank.is_error and text(blank).startswith("blocking needs a reason"), text(blank)
+        task = (await client.call_tool("task_list", {"task_id": 1})).structured_content["task"]  # type: ignore[index]
+        assert task["status"] == "open" and task["blocked_reason"] is None
+
+
 async def test_observers_can_read_but_not_change_tasks(settings: Settings, as_agent: Any) -> None:
     async with Client(build_server(as_agent("watcher", role="observer"))) as client:
         refused = await client.call_tool("task_create", {"title": "x"})
