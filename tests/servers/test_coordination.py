@@ -110,6 +110,19 @@ async def test_blocking_with_a_blank_reason_is_refused_and_changes_nothing(setti
         assert task["status"] == "open" and task["blocked_reason"] is None
 
 
+async def test_depending_on_a_cancelled_task_is_refused_and_creates_nothing(settings: Settings) -> None:
+    async with Client(build_server(settings)) as client:
+        await client.call_tool("task_create", {"title": "old plan"})
+        await client.call_tool("task_create", {"title": "other"})
+        await client.call_tool("task_update", {"task_id": 1, "status": "cancelled"})
+        made = await client.call_tool("task_create", {"title": "build on it", "depends_on": [1]})
+        assert made.is_error and text(made).startswith("depends_on names tasks that will never be done: 1 (cancelled)")
+        added = await client.call_tool("task_update", {"task_id": 2, "add_depends_on": [1]})
+        assert added.is_error and "will never be done: 1 (cancelled)" in text(added), text(added)
+        listed = (await client.call_tool("task_list", {"status": ["open", "cancelled"]})).structured_content
+        assert [(t["id"], t.get("depends_on")) for t in listed["tasks"]] == [(1, []), (2, [])]  # type: ignore[index]
+
+
 async def test_observers_can_read_but_not_change_tasks(settings: Settings, as_agent: Any) -> None:
     async with Client(build_server(as_agent("watcher", role="observer"))) as client:
         refused = await client.call_tool("task_create", {"title": "x"})

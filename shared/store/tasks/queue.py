@@ -173,17 +173,24 @@ def tell_about_lapse(tx: Tx, actor: Actor, lapse: Lapse, *, now: str, taken_by: 
 
 
 def check_dependencies(tx: Tx, task_id: int | None, depends_on: Sequence[int]) -> None:
-    """Refuse unknown ids, self-dependencies and cycles, naming the offending ids."""
+    """Refuse unknown ids, tasks that ended undone (cancelled, failed), self-dependencies and cycles, naming
+    the offending ids."""
     wanted = sorted(set(depends_on))
     if len(wanted) > MAX_DEPENDENCIES:
         raise InvalidArgument(f"a task may depend on at most {MAX_DEPENDENCIES} tasks; split it up")
     if not wanted:
         return
     marks = ",".join(str(int(i)) for i in wanted)
-    found = {int(r["id"]) for r in tx.execute(f"SELECT id FROM tasks WHERE id IN ({marks})")}
+    found = {int(r["id"]): r["status"] for r in tx.execute(f"SELECT id, status FROM tasks WHERE id IN ({marks})")}
     missing = [i for i in wanted if i not in found]
     if missing:
         raise NotFound(f"depends_on names tasks that do not exist: {missing}; check the ids with task_list()")
+    ended = [f"{i} ({found[i]})" for i in wanted if found[i] in ("cancelled", "failed")]
+    if ended:
+        raise Conflict(
+            f"depends_on names tasks that will never be done: {', '.join(ended)}, so this task would never be"
+            " ready; leave them out, or depend on a new task that does their work"
+        )
     if task_id is None:
         return
     if task_id in wanted:
