@@ -64,13 +64,16 @@ async def message_send(
     correlation_id: Annotated[str | None, Field(max_length=100)] = None,
     expires_in: Expiry = None,
     ack_required: Annotated[bool, Field()] = False,
-    ack_within: Annotated[str, Field(max_length=40)] = "1h",
+    ack_within: Annotated[str | None, Field(max_length=40, description='default "1h"')] = None,
 ) -> SendResult:
     """Send to agents by name, or to a topic's followers (to='topic:<name>'); delivered once to each,
     online or not. For everyone, message_broadcast. Returns the message and who it reached."""
     rt = runtime(ctx)
     sender = rt.require_writer()  # under its current name: the send's rate check reads it (one hop in all)
-    deadline = sender.now + parse_duration(ack_within, field="ack_within", minimum=10, maximum=30 * 86400)
+    if ack_within is not None and not ack_required:
+        raise InvalidArgument("ack_within is the time to acknowledge; add ack_required=true, or leave ack_within out")
+    within = "1h" if ack_within is None else ack_within
+    deadline = sender.now + parse_duration(within, field="ack_within", minimum=10, maximum=30 * 86400)
     out = _outgoing(
         sender,
         subject,

@@ -175,6 +175,7 @@ async def test_sends_beyond_the_rate_limit_say_when_to_try_again(settings: Setti
         ),  # a lone name ("bo") is taken as ["bo"] since issue 14 (tests/servers/test_arguments.py)
         ({"to": ["bo"], "body": "x", "expires_in": "forever"}, "not understood"),
         ({"to": ["bo"], "body": "x", "priority": "asap"}, "priority"),
+        ({"to": ["bo"], "body": "x", "ack_within": "10m"}, "add ack_required=true"),
     ],
 )
 async def test_malformed_messages_are_refused_and_nothing_is_stored(
