@@ -110,6 +110,19 @@ async def test_blocking_with_a_blank_reason_is_refused_and_changes_nothing(setti
         assert task["status"] == "open" and task["blocked_reason"] is None
 
 
+async def test_a_reason_without_a_block_or_cancel_is_refused_instead_of_dropped(settings: Settings) -> None:
+    async with Client(build_server(settings)) as client:
+        await client.call_tool("task_create", {"title": "deploy"})
+        await client.call_tool("task_claim", {"task_id": 1})
+        for change in ({"progress": 50}, {"status": "open"}, {}):
+            refused = await client.call_tool("task_update", {"task_id": 1, "reason": "waiting on CI", **change})
+            assert refused.is_error and text(refused) == (
+                "reason goes with status='blocked' or 'cancelled'; to note progress use note=..."
+            ), text(refused)
+        task = (await client.call_tool("task_list", {"task_id": 1})).structured_content["task"]  # type: ignore[index]
+        assert (task["status"], task["progress"], task["note"]) == ("claimed", 0, None)
+
+
 async def test_depending_on_a_cancelled_task_is_refused_and_creates_nothing(settings: Settings) -> None:
     async with Client(build_server(settings)) as client:
         await client.call_tool("task_create", {"title": "old plan"})

@@ -37,6 +37,8 @@ async def update(db: Database, actor: Actor, task_id: int, change: TaskChange) -
 
 
 def _update(tx: Tx, actor: Actor, task_id: int, change: TaskChange) -> list[str]:
+    if change.reason and change.status not in ("blocked", "cancelled"):
+        raise InvalidArgument("reason goes with status='blocked' or 'cancelled'; to note progress use note=...")
     sweep(tx, actor)
     row = locked_task(tx, task_id)
     if row["status"] in FINAL_STATUSES:
