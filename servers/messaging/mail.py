@@ -235,6 +235,8 @@ async def message_wait(
     if some is waiting. Use instead of polling message_query."""
     rt = runtime(ctx)
     pattern = messages.check_topic(topic, pattern=True) if topic else None
+    if thread is not None:
+        await inbox.require_thread(rt.db, rt.actor(), thread)
     f = inbox.InboxFilter(unread_only=True, topic=pattern, thread=thread)
     limit = rt.settings.max_waits
     if rt.waiting >= limit:

@@ -247,6 +247,10 @@ async def test_waiting_returns_mail_already_there_at_once(settings: Settings, as
         assert waited["arrived"] and [m["body"] for m in waited["messages"]] == ["ready"]
         nothing = data(await bo.call_tool("message_wait", {"timeout": 1, "thread": 1}))
         assert not nothing["arrived"]
+        started = time.monotonic()
+        unknown = await bo.call_tool("message_wait", {"timeout": 5, "thread": 999})
+        assert unknown.is_error and text(unknown).startswith("thread 999 has no message you sent or received")
+        assert time.monotonic() - started < 4  # refused at once, not after waiting out its timeout
 
 
 @pytest.mark.engines("sqlite", "postgresql")

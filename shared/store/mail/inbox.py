@@ -268,16 +268,30 @@ def _mark_read(tx: Tx, me: Actor, ids: list[int]) -> set[int]:
     return {int(r["message_id"]) for r in rows}
 
 
+MY_THREAD = (
+    f"m.thread_id = :thread AND {UNEXPIRED} AND (m.sender_id = :me OR r.agent_id IS NOT NULL OR m.kind = 'broadcast')"
+)
+"""A message of the thread that I sent or received (and can still see)."""
+
+
+def _no_thread(thread_id: int) -> NotFound:
+    return NotFound(f"thread {thread_id} has no message you sent or received; see message_query()")
+
+
 async def thread(db: Database, me: Actor, thread_id: int) -> list[Message]:
     """Every message of a thread I sent or received, in order."""
     rows = await db.fetchall(
-        f"SELECT {COLUMNS} {FROM} WHERE m.thread_id = :thread AND {UNEXPIRED}"
-        " AND (m.sender_id = :me OR r.agent_id IS NOT NULL OR m.kind = 'broadcast') ORDER BY m.id LIMIT 500",
-        me.params(thread=thread_id),
+        f"SELECT {COLUMNS} {FROM} WHERE {MY_THREAD} ORDER BY m.id LIMIT 500", me.params(thread=thread_id)
     )
     if not rows:
-        raise NotFound(f"thread {thread_id} has no message you sent or received; see message_query()")
+        raise _no_thread(thread_id)
     return [to_message(r, me.secret, me.id, me.now) for r in rows]
+
+
+async def require_thread(db: Database, me: Actor, thread_id: int) -> None:
+    """Refuse a thread with no message I sent or received, as `thread` does (message_wait on one)."""
+    if await db.fetchone(f"SELECT 1 {FROM} WHERE {MY_THREAD} LIMIT 1", me.params(thread=thread_id)) is None:
+        raise _no_thread(thread_id)
 
 
 async def sent(db: Database, me: Actor, *, limit: int, after: int) -> tuple[list[Message], bool]:
