@@ -185,6 +185,11 @@ async def event_log(
         raise InvalidArgument("pass since (follow, oldest first) or before (page back, newest first), not both")
     if object_id is not None and object_type is None:
         raise InvalidArgument("object_id needs object_type (e.g. object_type='task', object_id='12')")
+    area = (kind or "").rstrip("*")
+    if area and "." not in area:  # every kind recorded is 'area.what'
+        raise InvalidArgument(
+            f"kind {kind!r} names no event: kinds read 'area.what' (task.claimed), or give a prefix: '{area}.'"
+        )
     if agent and not await events.names_an_actor(rt.db, agent):
         await agents.id_by_name(rt.db, agent)  # neither in the trail nor on the team: refused with the known names
     f = events.EventFilter(agent=agent, kind=kind, object_type=object_type, object_id=object_id)

@@ -217,6 +217,11 @@ async def test_the_event_log_pages_newest_first_follows_and_filters(settings: Se
         assert [e["kind"] for e in one["events"]] == ["task.claimed", "task.created"]
         both = await mon.call_tool("event_log", {"since": 1, "before": 5})
         assert both.is_error and "not both" in text(both)
+        for undotted in ("task", "task*"):  # every kind is 'area.what': this one matched nothing, silently
+            area = await mon.call_tool("event_log", {"kind": undotted})
+            assert area.is_error and text(area) == (
+                f"kind {undotted!r} names no event: kinds read 'area.what' (task.claimed), or give a prefix: 'task.'"
+            ), text(area)
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
