@@ -23,7 +23,16 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import StrictJsonSchema
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from shared.errors import RoundtableError, domain_error
 from shared.frame import schema
@@ -273,10 +282,29 @@ def _takes_list(annotation: Any) -> bool:
     return False
 
 
+def _number_error(annotation: Any) -> str | None:
+    """The error type refusing a boolean for a number argument (int, float, optional or annotated), else None."""
+    if annotation is int or annotation is float:
+        return "int_type" if annotation is int else "float_type"
+    if get_origin(annotation) is Annotated:
+        return _number_error(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        arms = [arm for arm in get_args(annotation) if arm is not type(None)]
+        return _number_error(arms[0]) if len(arms) == 1 else None
+    return None
+
+
 def strict_model(arg_model: type[BaseModel]) -> type[BaseModel]:
-    """The SDK's argument model refusing unknown arguments (additionalProperties false in the schema) and
-    taking a lone value where a list is expected (message_send(to="planner") means to=["planner"])."""
+    """The SDK's argument model refusing unknown arguments (additionalProperties false in the schema) and a
+    boolean for a number (pydantic's lax mode reads true as 1), and taking a lone value where a list is
+    expected (message_send(to="planner") means to=["planner"])."""
     lists = frozenset(name for name, field in arg_model.model_fields.items() if _takes_list(field.annotation))
+    numbers = {n: e for n, field in arg_model.model_fields.items() if (e := _number_error(field.annotation))}
+
+    def no_boolean(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool):
+            raise PydanticCustomError(numbers[str(info.field_name)], "a boolean is not a number")
+        return value
 
     def lone_to_list(cls: type[BaseModel], data: Any) -> Any:
         if isinstance(data, dict) and any(
@@ -292,6 +320,8 @@ def strict_model(arg_model: type[BaseModel]) -> type[BaseModel]:
         "lone_to_list": model_validator(mode="before")(classmethod(lone_to_list)),  # type: ignore[arg-type]
         "__module__": arg_model.__module__,
     }
+    if numbers:
+        namespace["no_boolean"] = field_validator(*numbers, mode="before")(classmethod(no_boolean))
     return type(arg_model.__name__, (arg_model,), namespace)
 
 

@@ -67,6 +67,15 @@ async def test_a_lone_value_where_a_list_is_expected_and_numeric_strings_work(tm
         assert data(await c.call_tool("task_list", {"status": "open", "limit": "5"}))["total"] == 1
         wrong = await c.call_tool("task_list", {"limit": "many"})
         assert text(wrong) == "task_list: 'limit' must be a whole number, not 'many'"
+        boolean = await c.call_tool("task_create", {"title": "y", "max_attempts": True})  # pydantic's lax mode: 1
+        assert text(boolean) == "task_create: 'max_attempts' must be a whole number, not True"
+        assert text(await c.call_tool("task_list", {"limit": False})) == (
+            "task_list: 'limit' must be a whole number, not False"
+        )
+        assert data(await c.call_tool("task_list", {}))["total"] == 1
+    async with client("messaging", tmp_path) as c:
+        seconds = await c.call_tool("message_wait", {"timeout": True})
+        assert text(seconds) == "message_wait: 'timeout' must be a number, not True"
 
 
 async def test_a_refusal_is_its_own_line_without_the_sdk_prefix(tmp_path: Path) -> None:
