@@ -47,6 +47,10 @@ async def test_task_list_shows_the_short_form_and_task_id_the_full_one(settings:
         assert full["task"]["description"] == "all of them" and full["tasks"] == [] and full["total"] == 1
         missing = await c.call_tool("task_list", {"task_id": 99})
         assert missing.is_error and "task 99 does not exist" in text(missing)
+        filtered = await c.call_tool("task_list", {"task_id": 1, "status": ["done"], "mine": True})
+        assert filtered.is_error and text(filtered) == (
+            "task_id reads one task in full; leave out status, mine, or drop task_id to filter the list"
+        )
 
 
 async def test_a_ten_task_list_stays_small(settings: Settings) -> None:
