@@ -50,6 +50,16 @@ def test_serve_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Path)
     assert "refusing to listen on 0.0.0.0" in refused.stderr and "roundtable token create" in refused.stderr
 
 
+def test_a_port_out_of_range_is_refused_in_one_line_without_a_traceback(tmp_path: Path) -> None:
+    # --port 99999 got past argparse's int and ended in bind()'s OverflowError traceback.
+    for port in ("99999", "-5", "http"):
+        refused = roundtable("serve", "--port", port, "--db", str(tmp_path / "t.db"))
+        assert refused.returncode == 2, refused.stderr
+        assert "is not a port: give a number from 0 to 65535" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "t.db").exists()
+
+
 def test_config_url_prints_the_bridge_for_desktop_and_the_http_lines_for_claude_code(tmp_path: Path) -> None:
     no_install = str(tmp_path / "no-tools")  # no persistent install here: the entries run uvx
     desktop = json.loads(
