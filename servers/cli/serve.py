@@ -69,6 +69,14 @@ def serve(settings: Settings, host: str, port: int, out: TextIO = sys.stderr) ->
             "roundtable serve: no tokens yet, so every request gets 401; create one: roundtable token create NAME",
             file=out,
         )
+    from servers.dashboard.command import listen
+
+    try:
+        sock = listen(host, port)  # before the URLs are printed: a port in use is one line, not uvicorn's ERROR
+    except OSError as exc:
+        print(f"roundtable serve: cannot listen on {host}:{port}: {exc.strerror}; pick another --port", file=out)
+        return 2
+    port = sock.getsockname()[1]
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     print(f"roundtable serve: the team in {settings.db}", file=out)
     for kind in SERVER_KINDS:
@@ -81,8 +89,11 @@ def serve(settings: Settings, host: str, port: int, out: TextIO = sys.stderr) ->
         )
     out.flush()
     app = build_app(servers(settings), Gate(settings), host=host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    uvicorn.Server(config).run()
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
 
 

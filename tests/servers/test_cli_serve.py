@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,18 @@ def test_a_port_out_of_range_is_refused_in_one_line_without_a_traceback(tmp_path
         assert "is not a port: give a number from 0 to 65535" in refused.stderr
         assert "Traceback" not in refused.stderr
     assert not (tmp_path / "t.db").exists()
+
+
+def test_a_port_in_use_is_one_line_naming_the_fix_and_no_urls(tmp_path: Path) -> None:
+    # serve printed its four URLs as if it were serving, then uvicorn's "ERROR: [Errno 98] …", exit 3.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = roundtable("serve", "--port", str(port), "--db", str(tmp_path / "t.db"))
+    assert refused.returncode == 2, refused.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use; pick another --port" in refused.stderr
+    assert "/mcp" not in refused.stderr and "ERROR" not in refused.stderr
 
 
 def test_config_url_prints_the_bridge_for_desktop_and_the_http_lines_for_claude_code(tmp_path: Path) -> None:
