@@ -88,10 +88,12 @@ def serve(settings: Settings, host: str, port: int, out: TextIO = sys.stderr) ->
             file=out,
         )
     out.flush()
-    app = build_app(servers(settings), Gate(settings), host=host)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
     try:
+        app = build_app(servers(settings), Gate(settings), host=host)
+        config = uvicorn.Config(app, log_level="warning", lifespan="on")
         uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C while starting, or uvicorn re-raising it after its shutdown: no traceback
+        pass
     finally:
         sock.close()
     return 0

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from servers.cli import clientconfig
@@ -71,6 +75,39 @@ def test_a_port_in_use_is_one_line_naming_the_fix_and_no_urls(tmp_path: Path) ->
     assert refused.returncode == 2, refused.stderr
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use; pick another --port" in refused.stderr
     assert "/mcp" not in refused.stderr and "ERROR" not in refused.stderr
+
+
+def test_ctrl_c_stops_serve_quietly_with_exit_0(tmp_path: Path) -> None:
+    # Ctrl-C, the way the README's `roundtable serve` is stopped, ended in two KeyboardInterrupt tracebacks.
+    argv = [sys.executable, "-m", "servers.cli", "serve", "--port", "0", "--db", str(tmp_path / "t.db")]
+    proc = subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        port = 0
+        for line in proc.stderr:
+            if "/coordination/mcp" in line:
+                port = int(line.rsplit(":", 1)[1].split("/")[0])
+            if "every request needs" in line:
+                break
+        deadline = time.monotonic() + 30
+        while True:  # serving (uvicorn's signal handlers in place) once a request is answered
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/coordination/mcp", timeout=2)
+            except urllib.error.HTTPError as refused:  # 401: no token, but answered
+                assert refused.code == 401
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "serve never answered on its port"
+                time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 def test_config_url_prints_the_bridge_for_desktop_and_the_http_lines_for_claude_code(tmp_path: Path) -> None:
