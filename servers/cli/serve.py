@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TextIO, TypeVar
 
 import anyio
@@ -15,8 +16,8 @@ import anyio
 from servers import SERVER_KINDS
 from servers.cli import SERVE_PORT
 from shared.config import Role, Settings
-from shared.db.connection import Database, explain_open_failure
-from shared.errors import RoundtableError
+from shared.db.connection import FOLDER_FIX, Database, explain_open_failure
+from shared.errors import RoundtableError, Unavailable
 from shared.frame.http import Gate, build_app, is_loopback, path_of
 from shared.frame.runtime import RoundtableServer
 from shared.rules.clock import iso
@@ -99,8 +100,18 @@ def serve(settings: Settings, host: str, port: int, out: TextIO = sys.stderr) ->
     return 0
 
 
-def _with_db(settings: Settings, job: Callable[[Database], Awaitable[T]]) -> T:
+def _with_db(settings: Settings, job: Callable[[Database], Awaitable[T]], *, create: bool = True) -> T:
+    """`job` on the team's database; only `token create` (create=True) makes a new team's file."""
+
     async def run() -> T:
+        place = settings.db
+        if isinstance(place, Path) and place.is_dir():
+            fix = FOLDER_FIX.format(file=place / "roundtable.db")
+            raise Unavailable(f"{place} is a folder, not a database file: {fix}")
+        if isinstance(place, Path) and not create and not place.exists():
+            raise Unavailable(
+                f"there is no Roundtable database at {place}: point --db / ROUNDTABLE_DB at your team's file"
+            )
         settings.ensure_db_folder()
         db = await Database.open(settings.db)
         try:
@@ -124,7 +135,13 @@ def token_create(settings: Settings, name: str, role: Role, out: TextIO = sys.st
 
 
 def token_list(settings: Settings, include_revoked: bool, out: TextIO = sys.stdout) -> int:
-    found: list[tokens.TokenInfo] = _with_db(settings, lambda db: tokens.listing(db, include_revoked=include_revoked))
+    try:
+        found: list[tokens.TokenInfo] = _with_db(
+            settings, lambda db: tokens.listing(db, include_revoked=include_revoked), create=False
+        )
+    except RoundtableError as exc:
+        print(f"roundtable token list: {exc}", file=sys.stderr)
+        return 2
     if not found:
         print("no tokens; create one: roundtable token create NAME [--role worker|observer|admin]", file=out)
         return 0
@@ -138,7 +155,7 @@ def token_list(settings: Settings, include_revoked: bool, out: TextIO = sys.stdo
 
 def token_revoke(settings: Settings, which: str, out: TextIO = sys.stdout) -> int:
     try:
-        ids: list[str] = _with_db(settings, lambda db: tokens.revoke(db, which, now=time.time()))
+        ids: list[str] = _with_db(settings, lambda db: tokens.revoke(db, which, now=time.time()), create=False)
     except RoundtableError as exc:
         print(f"roundtable token revoke: {exc}", file=sys.stderr)
         return 1

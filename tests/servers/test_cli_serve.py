@@ -49,6 +49,19 @@ def test_token_create_prints_the_token_once_and_list_and_revoke_never_show_it(tm
     assert bad.returncode == 2 and "not usable" in bad.stderr
 
 
+def test_token_list_and_revoke_on_a_wrong_path_create_no_file_and_a_folder_is_named(tmp_path: Path) -> None:
+    # A mistyped --db made a new, empty team file there ("no tokens"); a folder ended in a traceback.
+    typo = tmp_path / "tema.db"
+    for action in (("list",), ("revoke", "ana")):
+        refused = roundtable("token", *action, "--db", str(typo))
+        assert refused.returncode in (1, 2) and f"there is no Roundtable database at {typo}" in refused.stderr
+        assert not typo.exists()
+    for action in (("list",), ("create", "ana")):
+        refused = roundtable("token", *action, "--db", str(tmp_path))
+        assert f"{tmp_path} is a folder, not a database file" in refused.stderr
+        assert "Traceback" not in refused.stderr
+
+
 def test_serve_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Path) -> None:
     refused = roundtable("serve", "--host", "0.0.0.0", "--port", str(free_port()), "--db", str(tmp_path / "t.db"))
     assert refused.returncode == 2
