@@ -56,6 +56,18 @@ other install uses it. Give the same client, --scope and project folder.""",
 SERVE_PORT = 8765
 """roundtable serve's default port (servers/cli/serve.py DEFAULT_PORT is this)."""
 
+
+def port_number(text: str) -> int:
+    """A --port value: a TCP port, 0 to 65535 (refused by argparse in one line, not a bind() traceback)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give a number from 0 to 65535 (0 picks a free one)")
+    return port
+
+
 DESCRIPTION = """Roundtable: several AI agents work as one team through four MCP servers over one shared
 database. This command is for people: set it up in a client, watch a demo, look at the team."""
 
@@ -130,12 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dash = with_db(command("dashboard", "a live page of the team for people, in your browser (read-only)"))
     dash.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1; others need a token)")
-    dash.add_argument("--port", type=int, default=8770, help="port (8770; 0 picks a free one)")
+    dash.add_argument("--port", type=port_number, default=8770, help="port (8770; 0 picks a free one)")
     dash.add_argument("--token", help="the token other hosts must give (env ROUNDTABLE_DASHBOARD_TOKEN)")
     dash.add_argument("--open", action="store_true", help="open the page in your web browser")
     srv = with_db(command("serve", "serve the team over streamable HTTP on one port (tokens required)"))
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1; others need a token)")
-    srv.add_argument("--port", type=int, default=SERVE_PORT, help=f"port ({SERVE_PORT})")
+    srv.add_argument("--port", type=port_number, default=SERVE_PORT, help=f"port ({SERVE_PORT})")
     tok = command("token", "tokens for roundtable serve: create, list, revoke")
     tsub = tok.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     tc = with_db(tsub.add_parser("create", help="a token for agent NAME, printed once (only its hash is kept)"))

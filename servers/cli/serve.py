@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TextIO, TypeVar
 
 import anyio
@@ -15,8 +16,8 @@ import anyio
 from servers import SERVER_KINDS
 from servers.cli import SERVE_PORT
 from shared.config import Role, Settings
-from shared.db.connection import Database, explain_open_failure
-from shared.errors import RoundtableError
+from shared.db.connection import FOLDER_FIX, Database, explain_open_failure
+from shared.errors import RoundtableError, Unavailable
 from shared.frame.http import Gate, build_app, is_loopback, path_of
 from shared.frame.runtime import RoundtableServer
 from shared.rules.clock import iso
@@ -69,6 +70,14 @@ def serve(settings: Settings, host: str, port: int, out: TextIO = sys.stderr) ->
             "roundtable serve: no tokens yet, so every request gets 401; create one: roundtable token create NAME",
             file=out,
         )
+    from servers.dashboard.command import listen
+
+    try:
+        sock = listen(host, port)  # before the URLs are printed: a port in use is one line, not uvicorn's ERROR
+    except OSError as exc:
+        print(f"roundtable serve: cannot listen on {host}:{port}: {exc.strerror}; pick another --port", file=out)
+        return 2
+    port = sock.getsockname()[1]
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     print(f"roundtable serve: the team in {settings.db}", file=out)
     for kind in SERVER_KINDS:
@@ -80,14 +89,29 @@ def serve(settings: Settings, host: str, port: int, out: TextIO = sys.stderr) ->
             file=out,
         )
     out.flush()
-    app = build_app(servers(settings), Gate(settings), host=host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    uvicorn.Server(config).run()
+    try:
+        app = build_app(servers(settings), Gate(settings), host=host)
+        config = uvicorn.Config(app, log_level="warning", lifespan="on")
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C while starting, or uvicorn re-raising it after its shutdown: no traceback
+        pass
+    finally:
+        sock.close()
     return 0
 
 
-def _with_db(settings: Settings, job: Callable[[Database], Awaitable[T]]) -> T:
+def _with_db(settings: Settings, job: Callable[[Database], Awaitable[T]], *, create: bool = True) -> T:
+    """`job` on the team's database; only `token create` (create=True) makes a new team's file."""
+
     async def run() -> T:
+        place = settings.db
+        if isinstance(place, Path) and place.is_dir():
+            fix = FOLDER_FIX.format(file=place / "roundtable.db")
+            raise Unavailable(f"{place} is a folder, not a database file: {fix}")
+        if isinstance(place, Path) and not create and not place.exists():
+            raise Unavailable(
+                f"there is no Roundtable database at {place}: point --db / ROUNDTABLE_DB at your team's file"
+            )
         settings.ensure_db_folder()
         db = await Database.open(settings.db)
         try:
@@ -111,7 +135,13 @@ def token_create(settings: Settings, name: str, role: Role, out: TextIO = sys.st
 
 
 def token_list(settings: Settings, include_revoked: bool, out: TextIO = sys.stdout) -> int:
-    found: list[tokens.TokenInfo] = _with_db(settings, lambda db: tokens.listing(db, include_revoked=include_revoked))
+    try:
+        found: list[tokens.TokenInfo] = _with_db(
+            settings, lambda db: tokens.listing(db, include_revoked=include_revoked), create=False
+        )
+    except RoundtableError as exc:
+        print(f"roundtable token list: {exc}", file=sys.stderr)
+        return 2
     if not found:
         print("no tokens; create one: roundtable token create NAME [--role worker|observer|admin]", file=out)
         return 0
@@ -125,7 +155,7 @@ def token_list(settings: Settings, include_revoked: bool, out: TextIO = sys.stdo
 
 def token_revoke(settings: Settings, which: str, out: TextIO = sys.stdout) -> int:
     try:
-        ids: list[str] = _with_db(settings, lambda db: tokens.revoke(db, which, now=time.time()))
+        ids: list[str] = _with_db(settings, lambda db: tokens.revoke(db, which, now=time.time()), create=False)
     except RoundtableError as exc:
         print(f"roundtable token revoke: {exc}", file=sys.stderr)
         return 1

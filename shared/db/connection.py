@@ -547,6 +547,10 @@ def _create_user_only(path: Path) -> None:
     os.close(fd)
 
 
+FOLDER_FIX = "point --db / ROUNDTABLE_DB at the team's file, e.g. {file}"
+"""The fix for a database path that is a folder (`--db .roundtable` for `--db .roundtable/roundtable.db`)."""
+
+
 def explain_open_failure(place: Place, exc: BaseException) -> str:
     """Why the database could not be opened, in terms a person can act on."""
     if isinstance(place, PostgresUrl):
@@ -557,7 +561,9 @@ def explain_open_failure(place: Place, exc: BaseException) -> str:
         read_only_fs = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
     except OSError:
         read_only_fs = False
-    if read_only_fs:
+    if path.is_dir():
+        why = f"{path} is a folder, not a database file; {FOLDER_FIX.format(file=path / 'roundtable.db')}"
+    elif read_only_fs:
         why = f"{folder} is on a read-only file system; remount it writable or set ROUNDTABLE_DB to a writable place"
     elif folder.exists() and not os.access(folder, os.W_OK):
         why = f"the folder {folder} is read-only for this user (SQLite needs to create files beside the database)"

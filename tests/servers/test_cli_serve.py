@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from servers.cli import clientconfig
@@ -44,10 +49,78 @@ def test_token_create_prints_the_token_once_and_list_and_revoke_never_show_it(tm
     assert bad.returncode == 2 and "not usable" in bad.stderr
 
 
+def test_token_list_and_revoke_on_a_wrong_path_create_no_file_and_a_folder_is_named(tmp_path: Path) -> None:
+    # A mistyped --db made a new, empty team file there ("no tokens"); a folder ended in a traceback.
+    typo = tmp_path / "tema.db"
+    for action in (("list",), ("revoke", "ana")):
+        refused = roundtable("token", *action, "--db", str(typo))
+        assert refused.returncode in (1, 2) and f"there is no Roundtable database at {typo}" in refused.stderr
+        assert not typo.exists()
+    for action in (("list",), ("create", "ana")):
+        refused = roundtable("token", *action, "--db", str(tmp_path))
+        assert f"{tmp_path} is a folder, not a database file" in refused.stderr
+        assert "Traceback" not in refused.stderr
+
+
 def test_serve_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Path) -> None:
     refused = roundtable("serve", "--host", "0.0.0.0", "--port", str(free_port()), "--db", str(tmp_path / "t.db"))
     assert refused.returncode == 2
     assert "refusing to listen on 0.0.0.0" in refused.stderr and "roundtable token create" in refused.stderr
+
+
+def test_a_port_out_of_range_is_refused_in_one_line_without_a_traceback(tmp_path: Path) -> None:
+    # --port 99999 got past argparse's int and ended in bind()'s OverflowError traceback.
+    for port in ("99999", "-5", "http"):
+        refused = roundtable("serve", "--port", port, "--db", str(tmp_path / "t.db"))
+        assert refused.returncode == 2, refused.stderr
+        assert "is not a port: give a number from 0 to 65535" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "t.db").exists()
+
+
+def test_a_port_in_use_is_one_line_naming_the_fix_and_no_urls(tmp_path: Path) -> None:
+    # serve printed its four URLs as if it were serving, then uvicorn's "ERROR: [Errno 98] …", exit 3.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = roundtable("serve", "--port", str(port), "--db", str(tmp_path / "t.db"))
+    assert refused.returncode == 2, refused.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use; pick another --port" in refused.stderr
+    assert "/mcp" not in refused.stderr and "ERROR" not in refused.stderr
+
+
+def test_ctrl_c_stops_serve_quietly_with_exit_0(tmp_path: Path) -> None:
+    # Ctrl-C, the way the README's `roundtable serve` is stopped, ended in two KeyboardInterrupt tracebacks.
+    argv = [sys.executable, "-m", "servers.cli", "serve", "--port", "0", "--db", str(tmp_path / "t.db")]
+    proc = subprocess.Popen(argv, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        port = 0
+        for line in proc.stderr:
+            if "/coordination/mcp" in line:
+                port = int(line.rsplit(":", 1)[1].split("/")[0])
+            if "every request needs" in line:
+                break
+        deadline = time.monotonic() + 30
+        while True:  # serving (uvicorn's signal handlers in place) once a request is answered
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/coordination/mcp", timeout=2)
+            except urllib.error.HTTPError as refused:  # 401: no token, but answered
+                assert refused.code == 401
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "serve never answered on its port"
+                time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 def test_config_url_prints_the_bridge_for_desktop_and_the_http_lines_for_claude_code(tmp_path: Path) -> None:

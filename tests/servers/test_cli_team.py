@@ -212,6 +212,18 @@ def test_status_and_tail_on_a_file_that_is_not_a_database_say_so_without_a_trace
     assert errors.count("the file is not a SQLite database") == 2 and "Traceback" not in errors
 
 
+def test_status_and_tail_on_a_folder_say_it_is_a_folder_and_name_the_file(tmp_path: Path, capsys: Any) -> None:
+    # `--db .roundtable` (the folder, not the file in it) was reported as a disk I/O error: "disk full …".
+    folder = tmp_path / ".roundtable"
+    folder.mkdir()
+    settings = Settings(db=folder)
+    assert team.status(settings, as_json=False) == 2
+    assert team.tail(settings, events.EventFilter(), backlog=5, keep_following=False) == 2
+    errors = capsys.readouterr().err
+    assert errors.count(f"{folder} is a folder, not a database file") == 2
+    assert f"e.g. {folder / 'roundtable.db'}" in errors and "disk" not in errors and "Traceback" not in errors
+
+
 def fingerprint(db: Path) -> tuple[str, int, list[tuple[Any, ...]]]:
     """The file's bytes (as a hash), its mtime and its schema_migrations rows, read without writing."""
     with closing(sqlite3.connect(read_only_uri(db), uri=True)) as conn:

@@ -227,6 +227,18 @@ def test_a_workers_token_does_not_open_it_and_a_revoked_token_stops_its_open_str
         assert b"event: state" not in rest and b"after the revocation" not in rest
 
 
+def test_a_port_out_of_range_is_refused_in_one_line_without_a_traceback(tmp_path: Path) -> None:
+    # --port 99999 got past argparse's int and ended in bind()'s OverflowError traceback.
+    db = tmp_path / "team.db"
+    with Team(db) as team:
+        team.join("ana", "coordination")
+    argv = [sys.executable, "-m", "servers.cli", "dashboard", "--db", str(db), "--port", "99999"]
+    refused = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 2
+    assert "'99999' is not a port: give a number from 0 to 65535" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_a_screenshot_of_the_demo_team_at_work(tmp_path: Path, page: Any) -> None:
     """The README's picture: the demo's team on the page, two of its agents back online and at work on new
     tasks through real servers. Saved with the run; ROUNDTABLE_SCREENSHOT=1 also writes it to

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
@@ -81,3 +82,16 @@ async def test_a_file_that_is_not_a_database_gives_a_clear_error_and_the_server_
         assert result.is_error
         assert "not a SQLite database" in text(result)
         assert (await client.list_tools()).tools
+
+
+async def test_a_folder_given_as_the_database_is_named_as_a_folder_with_the_file_to_give(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # `--db .roundtable` for `--db .roundtable/roundtable.db`: the servers said "missing folder or permissions".
+    folder = tmp_path / ".roundtable"
+    folder.mkdir()
+    async with Client(toy_server(replace(settings, db=folder))) as client:
+        result = await client.call_tool("whoami", {})
+        assert result.is_error
+        assert f"{folder} is a folder, not a database file" in text(result)
+        assert f"e.g. {folder / 'roundtable.db'}" in text(result)
