@@ -132,14 +132,22 @@ async def _send(rt: Runtime, params: ChannelParams) -> bool:
     return True
 
 
-async def connected(rt: Runtime, session: Any) -> None:
-    """A client finished its handshake: push to it what arrives from now on. The newest message is noted now,
-    not when the push job next looks, so mail that arrives meanwhile is pushed too."""
+async def note_start(rt: Runtime) -> None:
+    """A client is being answered its `initialize`: note the newest message now, before the answer leaves, so
+    whatever arrives once the client holds that answer is pushed to it (however late the server reads its
+    `notifications/initialized`), and nothing older."""
     try:
         rt.channel_after = await rt.db.read(inbox.newest_id)
-    except Exception as exc:  # no database yet (or it failed): the push job notes where to start once it can
+    except Exception as exc:  # no database yet (or it failed): noted when the handshake ends, or by the push job
         log.debug("no newest message to push after yet: %s", exc)
         rt.channel_after = None
+
+
+async def connected(rt: Runtime, session: Any) -> None:
+    """A client finished its handshake: push to it what arrives after the start noted at its `initialize`
+    (note_start; noted now when that could not be read)."""
+    if rt.channel_after is None:
+        await note_start(rt)
     rt.channel_to = session
 
 

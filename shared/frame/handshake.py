@@ -55,10 +55,13 @@ def install(mcp: MCPServer[Any], *, channel: bool = False) -> None:
                 capabilities.setdefault("experimental", {})[CHANNEL_CAPABILITY] = {}
         # Claude Code connects with the initialize handshake; a 2026-07-28 client (no handshake) gets no
         # pushes, so a server it talks to keeps idling while nobody listens or waits.
-        if channel and ctx.method == "notifications/initialized":
+        if channel and ctx.method in ("initialize", "notifications/initialized"):
             from shared.frame import channel as pushes  # the messaging server's alone: loaded where it runs
 
-            await pushes.connected(rt, ctx.session)  # a stdio server has one client: its latest session
+            if ctx.method == "initialize":
+                await pushes.note_start(rt)  # before the answer leaves: what arrives after it is pushed
+            else:
+                await pushes.connected(rt, ctx.session)  # a stdio server has one client: its latest session
         return result
 
     mcp._lowlevel_server.middleware.append(amend)

@@ -63,8 +63,8 @@ class Runtime:
     channel_to: Any = None
     """The connected client's session, for pushes (shared/frame/channel.py); set by shared/frame/handshake.py."""
     channel_after: int | None = None
-    """The newest message id pushed past (or, when the client connected, the newest there was): pushes go on
-    after it."""
+    """The newest message id pushed past (or, when the client was answered its `initialize`, the newest there
+    was): pushes go on after it."""
     client_named: bool = False  # clientInfo.name recorded for this process's agent
     waiting: int = 0  # message_wait calls of this agent waiting on this server now (at most max_waits)
     recorder: instrument.Recorder = field(default_factory=instrument.Recorder)
