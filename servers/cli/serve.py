@@ -16,7 +16,7 @@ import anyio
 from servers import SERVER_KINDS
 from servers.cli import SERVE_PORT
 from shared.config import Role, Settings
-from shared.db.connection import FOLDER_FIX, Database, explain_open_failure
+from shared.db.connection import Database, explain_open_failure, folder_given
 from shared.errors import RoundtableError, Unavailable
 from shared.frame.http import Gate, build_app, is_loopback, path_of
 from shared.frame.runtime import RoundtableServer
@@ -105,9 +105,8 @@ def _with_db(settings: Settings, job: Callable[[Database], Awaitable[T]], *, cre
 
     async def run() -> T:
         place = settings.db
-        if isinstance(place, Path) and place.is_dir():
-            fix = FOLDER_FIX.format(file=place / "roundtable.db")
-            raise Unavailable(f"{place} is a folder, not a database file: {fix}")
+        if isinstance(place, Path) and (problem := folder_given(place)):
+            raise Unavailable(problem)
         if isinstance(place, Path) and not create and not place.exists():
             raise Unavailable(
                 f"there is no Roundtable database at {place}: point --db / ROUNDTABLE_DB at your team's file"

@@ -21,7 +21,7 @@ import anyio
 from servers.cli.render import paint, table
 from shared.actor import Actor
 from shared.config import Settings
-from shared.db.connection import FOLDER_FIX, Database, latest_version
+from shared.db.connection import Database, folder_given, latest_version
 from shared.db.place import PostgresUrl
 from shared.db.watch import ChangeWatcher
 from shared.errors import RoundtableError, from_sqlite, is_file_problem
@@ -59,8 +59,8 @@ async def opened(settings: Settings) -> AsyncIterator[Database]:
             f"there is no Roundtable database at {path} yet: start a client with the Roundtable "
             "servers, run `roundtable demo --db <path>`, or point --db / ROUNDTABLE_DB at your team's file"
         )
-    if path.is_dir():  # SQLite would call it a disk I/O error, and suggest the disk is full
-        raise NoDatabase(f"{path} is a folder, not a database file: {FOLDER_FIX.format(file=path / 'roundtable.db')}")
+    if problem := folder_given(path):
+        raise NoDatabase(problem)
     try:
         db = await Database.open(path, migrate=False, read_only=True)
         version = await db.schema_version()

@@ -547,8 +547,13 @@ def _create_user_only(path: Path) -> None:
     os.close(fd)
 
 
-FOLDER_FIX = "point --db / ROUNDTABLE_DB at the team's file, e.g. {file}"
-"""The fix for a database path that is a folder (`--db .roundtable` for `--db .roundtable/roundtable.db`)."""
+def folder_given(path: Path) -> str | None:
+    """What is wrong when a database path names a folder (`--db .roundtable` for `--db .roundtable/roundtable.db`:
+    SQLite would call it a disk I/O error and suggest the disk is full), with the fix; None otherwise."""
+    if not path.is_dir():
+        return None
+    fix = f"point --db / ROUNDTABLE_DB at the team's file, e.g. {path / 'roundtable.db'}"
+    return f"{path} is a folder, not a database file; {fix}"
 
 
 def explain_open_failure(place: Place, exc: BaseException) -> str:
@@ -561,8 +566,8 @@ def explain_open_failure(place: Place, exc: BaseException) -> str:
         read_only_fs = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
     except OSError:
         read_only_fs = False
-    if path.is_dir():
-        why = f"{path} is a folder, not a database file; {FOLDER_FIX.format(file=path / 'roundtable.db')}"
+    if folder_problem := folder_given(path):
+        why = folder_problem
     elif read_only_fs:
         why = f"{folder} is on a read-only file system; remount it writable or set ROUNDTABLE_DB to a writable place"
     elif folder.exists() and not os.access(folder, os.W_OK):
