@@ -58,6 +58,12 @@ def _next_for(task: Task) -> str:
         )
     if task.ready:
         return f"Task {task.id} is ready; claim it with task_claim(task_id={task.id}) or let a worker pick it up."
+    if task.stuck_on and task.status in ("open", "blocked"):
+        return (
+            f"Task {task.id} can never become ready: tasks {task.stuck_on} it depends on were cancelled or failed."
+            f" Drop them with task_update(task_id={task.id}, remove_depends_on={task.stuck_on}), or cancel it"
+            f" with task_update(task_id={task.id}, status='cancelled')."
+        )
     if task.waiting_on:
         return f"Task {task.id} becomes ready when tasks {task.waiting_on} are done."
     if task.not_before:
@@ -174,9 +180,11 @@ async def task_update(
     extend_lease: Annotated[Duration | None, Field(description='e.g. "30m" more from now')] = None,
     priority: Priority | None = None,
     add_depends_on: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50)] = [],  # noqa: B006
+    remove_depends_on: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=50)] = [],  # noqa: B006
 ) -> TaskResult:
-    """Change a task you hold: progress, note, extend_lease, priority, add_depends_on; status open
-    releases it, blocked (with a reason) parks it, cancelled drops it. To finish, use task_complete."""
+    """Change a task you hold: progress, note, extend_lease; or one you created: priority,
+    add_depends_on, remove_depends_on. status open releases it, blocked (with a reason) parks it,
+    cancelled drops it. To finish, use task_complete."""
     rt = runtime(ctx)
     me = rt.require_writer()
     change = store.TaskChange(
@@ -187,6 +195,7 @@ async def task_update(
         extend_lease=parse_duration(extend_lease, field="extend_lease", minimum=10) if extend_lease else None,
         priority=PRIORITIES.index(priority) if priority else None,
         add_depends_on=tuple(add_depends_on),
+        remove_depends_on=tuple(remove_depends_on),
     )
     said = await task_changes.update(rt.db, me, task_id, change)
     task = await rt.db.read(task_queries.get, me, task_id)
@@ -214,6 +223,9 @@ async def task_complete(
     step = steps[done.status]
     if done.unblocked:
         step += f" Now ready: tasks {done.unblocked}."
+    if done.stranded:
+        words = store.stranded_words(task_id, done.stranded)
+        step += f" {words[0].upper()}{words[1:]}."
     if done.next_occurrence:
         step += f" Its next occurrence is task {done.next_occurrence}."
     return TaskResult(task=task, next_step=step + " Claim more work with task_claim().")

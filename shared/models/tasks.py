@@ -31,6 +31,9 @@ class Task(BaseModel):
     blocked_reason: str | None
     depends_on: list[int]
     waiting_on: list[int] = Field(description="dependencies not done yet")
+    stuck_on: list[int] = Field(
+        default=[], description="dependencies that were cancelled or failed: it can never be ready while they stay"
+    )
     not_before: str | None
     repeat_every_seconds: float | None
     attempts: int = Field(description="claims that ended in failure or a lapsed lease")

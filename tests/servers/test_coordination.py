@@ -136,6 +136,30 @@ async def test_depending_on_a_cancelled_task_is_refused_and_creates_nothing(sett
         assert [(t["id"], t.get("depends_on")) for t in listed["tasks"]] == [(1, []), (2, [])]  # type: ignore[index]
 
 
+async def test_a_task_stranded_by_a_cancelled_dependency_says_so_and_the_way_out(settings: Settings) -> None:
+    async with Client(build_server(settings)) as client:
+        await client.call_tool("task_create", {"title": "old plan"})
+        await client.call_tool("task_create", {"title": "build on it", "depends_on": [1]})
+        cancelled = await client.call_tool("task_update", {"task_id": 1, "status": "cancelled"})
+        assert "tasks [2] depend on task 1 and can never be ready" in text(cancelled), text(cancelled)
+        shown = (await client.call_tool("task_list", {"task_id": 2})).structured_content
+        assert shown["task"]["stuck_on"] == [1]  # type: ignore[index]
+        touched = await client.call_tool("task_update", {"task_id": 2, "priority": "high"})
+        assert "can never become ready" in text(touched) and "remove_depends_on=[1]" in text(touched), text(touched)
+        refused = await client.call_tool("task_claim", {"task_id": 2})
+        assert refused.is_error and "cancelled or failed, so it can never be claimed" in text(refused)
+        dropped = await client.call_tool("task_update", {"task_id": 2, "remove_depends_on": [1]})
+        assert not dropped.is_error and "no longer depends on [1]" in text(dropped), text(dropped)
+        claimed = (await client.call_tool("task_claim", {})).structured_content
+        assert claimed["task"]["id"] == 2  # type: ignore[index]
+        failing = await client.call_tool("task_create", {"title": "risky", "max_attempts": 1})
+        assert not failing.is_error
+        await client.call_tool("task_create", {"title": "after risky", "depends_on": [3]})
+        await client.call_tool("task_claim", {"task_id": 3})
+        failed = await client.call_tool("task_complete", {"task_id": 3, "success": False, "result": "no"})
+        assert "Tasks [4] depend on task 3 and can never be ready" in text(failed), text(failed)
+
+
 async def test_observers_can_read_but_not_change_tasks(settings: Settings, as_agent: Any) -> None:
     async with Client(build_server(as_agent("watcher", role="observer"))) as client:
         refused = await client.call_tool("task_create", {"title": "x"})

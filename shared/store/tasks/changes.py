@@ -19,8 +19,10 @@ from shared.store.tasks.queue import (
     record,
     require_holder,
     schedule_next,
+    stranded_words,
     sweep,
     tell_creator_it_failed,
+    tell_dependents_it_ended,
 )
 
 MAX_LEASE = 7 * 86400
@@ -83,11 +85,14 @@ def _update(tx: Tx, actor: Actor, task_id: int, change: TaskChange) -> list[str]
             [(task_id, d) for d in change.add_depends_on],
         )
         said.append(f"now depends on {sorted(set(change.add_depends_on))}")
+    if change.remove_depends_on:
+        said.append(_remove_dependencies(tx, row, actor, change))
     if change.status is not None:
         said.append(_status_change(row, actor, change, sets))
     if not said:
         raise InvalidArgument(
-            "nothing to change; pass progress, note, status, extend_lease, priority or add_depends_on"
+            "nothing to change; pass progress, note, status, extend_lease, priority, add_depends_on or"
+            " remove_depends_on"
         )
     if sets:
         sets["updated_at"] = actor.now
@@ -99,7 +104,28 @@ def _update(tx: Tx, actor: Actor, task_id: int, change: TaskChange) -> list[str]
     if kind == "task.released" and row["status"] == "blocked":
         kind = "task.unblocked"
     record(tx, actor, kind, task_id, changes=said)
+    ended = kind == "task.cancelled"
+    if ended and (stranded := tell_dependents_it_ended(tx, actor, task_id, row["title"], "cancelled")):
+        said.append(stranded_words(task_id, stranded))
     return said
+
+
+def _remove_dependencies(tx: Tx, row: Row, actor: Actor, change: TaskChange) -> str:
+    """Delete the named dependency rows (migration 0020 lets go of their unmet count); refuse ids the task does
+    not depend on, naming the ones it does."""
+    task_id = row["id"]
+    if not _may_manage(row, actor):
+        raise Forbidden(f"only task {task_id}'s creator or an admin may change its dependencies")
+    wanted = sorted(set(change.remove_depends_on))
+    if both := sorted(set(wanted) & set(change.add_depends_on)):
+        raise InvalidArgument(f"tasks {both} are in both add_depends_on and remove_depends_on; pass each in one")
+    current = {int(r[0]) for r in tx.execute("SELECT depends_on FROM task_deps WHERE task_id = ?", (task_id,))}
+    if unknown := [i for i in wanted if i not in current]:
+        held = f"it depends on {sorted(current)}" if current else "it has no dependencies"
+        raise InvalidArgument(f"task {task_id} does not depend on {unknown}; {held}")
+    marks = ",".join(str(int(i)) for i in wanted)
+    tx.execute(f"DELETE FROM task_deps WHERE task_id = ? AND depends_on IN ({marks})", (task_id,))
+    return f"no longer depends on {wanted}"
 
 
 def _status_change(row: Row, actor: Actor, change: TaskChange, sets: dict[str, object]) -> str:
@@ -141,6 +167,7 @@ class Completion:
     status: str
     next_occurrence: int | None
     unblocked: list[int]
+    stranded: list[int]
 
 
 async def complete(db: Database, actor: Actor, task_id: int, *, success: bool, result: str) -> Completion:
@@ -174,11 +201,13 @@ def _complete(tx: Tx, actor: Actor, task_id: int, success: bool, result: str) ->
     assert updated is not None
     kind = {"done": "task.completed", "failed": "task.failed", "open": "task.retry"}[status]
     record(tx, actor, kind, task_id, attempts=attempts)
+    stranded: list[int] = []
     if status == "failed":
         tell_creator_it_failed(tx, actor, updated, result or "no result given")
+        stranded = tell_dependents_it_ended(tx, actor, task_id, updated["title"], "failed")
     following = schedule_next(tx, actor, updated) if final else None
     unblocked = _newly_ready_dependents(tx, task_id) if success else []
-    return Completion(status=status, next_occurrence=following, unblocked=unblocked)
+    return Completion(status=status, next_occurrence=following, unblocked=unblocked, stranded=stranded)
 
 
 def _newly_ready_dependents(tx: Tx, task_id: int) -> list[int]:

@@ -46,7 +46,9 @@ def columns(d: Sqlite) -> str:
     (SELECT name FROM agents WHERE id = t.holder) AS holder_name,
     (SELECT {d.json_array_of("d.depends_on")} FROM task_deps d WHERE d.task_id = t.id) AS deps,
     (SELECT {d.json_array_of("d.depends_on")} FROM task_deps d WHERE d.task_id = t.id
-      AND (SELECT dt.status FROM tasks dt WHERE dt.id = d.depends_on) != 'done') AS waiting
+      AND (SELECT dt.status FROM tasks dt WHERE dt.id = d.depends_on) != 'done') AS waiting,
+    (SELECT {d.json_array_of("d.depends_on")} FROM task_deps d WHERE d.task_id = t.id
+      AND (SELECT dt.status FROM tasks dt WHERE dt.id = d.depends_on) IN ('cancelled', 'failed')) AS ended
 """
 
 
@@ -84,6 +86,7 @@ def to_task(row: Row, now: float | None = None) -> Task:
         blocked_reason=row["blocked_reason"],
         depends_on=sorted(json.loads(row["deps"])),
         waiting_on=sorted(json.loads(row["waiting"])),
+        stuck_on=sorted(json.loads(row["ended"])),
         not_before=iso(row["not_before"]),
         repeat_every_seconds=row["repeat_every"],
         attempts=row["attempts"] + (1 if lapsed else 0),

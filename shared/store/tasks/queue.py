@@ -57,6 +57,7 @@ class TaskChange:
     extend_lease: float | None = None
     priority: int | None = None
     add_depends_on: Sequence[int] = field(default_factory=tuple)
+    remove_depends_on: Sequence[int] = field(default_factory=tuple)
 
 
 def record(tx: Tx, actor: Actor, kind: str, task_id: int, **data: object) -> None:
@@ -290,6 +291,53 @@ def tell_creator_it_failed(tx: Tx, actor: Actor, row: Row, why: str) -> None:
         )
 
 
+STRANDED_SHOWN = 10
+"""Dependents named in one notice about a dependency that ended undone; the rest are counted."""
+
+
+def tell_dependents_it_ended(tx: Tx, actor: Actor, task_id: int, title: str, status: str) -> list[int]:
+    """Task `task_id` ended undone (`status`: cancelled or failed), so the unfinished tasks that depend on it can
+    never be ready: a system notice to each of their creators (but `actor`, who is told in the call's answer)
+    naming them and the two ways out. Returns their ids, inside the change's transaction."""
+    rows = tx.execute(
+        "SELECT t.id, t.title, t.created_by FROM task_deps d JOIN tasks t ON t.id = d.task_id"
+        " WHERE d.depends_on = ? AND t.status NOT IN ('done', 'failed', 'cancelled') ORDER BY t.id",
+        (task_id,),
+    )
+    by_creator: dict[str, list[Row]] = {}
+    for row in rows:
+        by_creator.setdefault(str(row["created_by"]), []).append(row)
+    for creator, theirs in by_creator.items():
+        if creator == actor.id:
+            continue
+        shown = ", ".join(f"{r['id']} ({r['title']})" for r in theirs[:STRANDED_SHOWN])
+        more = f" and {len(theirs) - STRANDED_SHOWN} more" if len(theirs) > STRANDED_SHOWN else ""
+        first = theirs[0]["id"]
+        messages.post_notice(
+            tx,
+            actor,
+            recipients=[creator],
+            subject=f"Task {task_id} {status}: {len(theirs)} of your tasks depend on it",
+            body=(
+                f"Task {task_id} ({title}) was {status}, so your tasks that depend on it can never become ready:"
+                f" {shown}{more}. Drop the dependency with task_update(task_id={first},"
+                f" remove_depends_on=[{task_id}]), or cancel the task with task_update(task_id={first},"
+                " status='cancelled')."
+            ),
+            ref_type="task",
+            ref_id=task_id,
+        )
+    return [int(r["id"]) for r in rows]
+
+
+def stranded_words(task_id: int, stranded: Sequence[int]) -> str:
+    """What the caller who ended task `task_id` undone is told about the tasks that depended on it."""
+    return (
+        f"tasks {list(stranded)} depend on task {task_id} and can never be ready now (their creators were told);"
+        f" drop the dependency with task_update(task_id={stranded[0]}, remove_depends_on=[{task_id}]) or cancel them"
+    )
+
+
 def sweep(tx: Tx, actor: Actor) -> list[int]:
     """Return lapsed claims to the queue (or fail them on their last attempt), recording why and telling
     the holder and the creator. Idempotent: each lapsed claim is swept by exactly one transaction — the
@@ -320,6 +368,7 @@ def sweep(tx: Tx, actor: Actor) -> list[int]:
         tell_about_lapse(tx, actor, lapse, now=row["status"])
         if row["status"] == "failed":
             schedule_next(tx, actor, row)
+            tell_dependents_it_ended(tx, actor, int(row["id"]), str(row["title"]), "failed")
     return [int(r["id"]) for r in rows]
 
 
@@ -541,6 +590,12 @@ def _explain_unclaimable(tx: Tx, actor: Actor, task_id: int) -> Task:
         raise Conflict(f"task {task_id} is {task.status}; {pick}")
     if task.status == "blocked":
         raise Conflict(f"task {task_id} is blocked: {task.blocked_reason}; unblock it with task_update first")
+    if task.stuck_on:
+        raise Conflict(
+            f"task {task_id} depends on tasks {task.stuck_on}, which were cancelled or failed, so it can never be"
+            f" claimed; its creator can drop them with task_update(task_id={task_id},"
+            f" remove_depends_on={task.stuck_on}), or {pick}"
+        )
     if task.waiting_on:
         raise Conflict(f"task {task_id} waits on tasks {task.waiting_on}, not done yet; {pick}")
     if task.not_before is not None and task.not_before > (iso(actor.now) or ""):

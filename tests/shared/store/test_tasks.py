@@ -95,6 +95,82 @@ async def test_dependencies_hold_a_task_back_until_they_are_done(db: Database, c
     assert (await db.read(task_queries.get, view(ana, clock), second)).ready
 
 
+async def test_a_dependency_ended_undone_strands_its_dependents_until_it_is_dropped(
+    db: Database, clock: FakeClock
+) -> None:
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    base = await new(db, clock, ana, "base")
+    other = await new(db, clock, ana, "other")
+    built = await new(db, clock, bo, "built on it", depends_on=[base, other])
+    said = await task_changes.update(db, view(ana, clock), base, store.TaskChange(status="cancelled"))
+    assert any(f"tasks [{built}] depend on task {base} and can never be ready" in s for s in said), said
+    [(subject, body)] = await notices_to(db, clock, bo)
+    assert subject == f"Task {base} cancelled: 1 of your tasks depend on it"
+    assert f"{built} (built on it)" in body and f"remove_depends_on=[{base}]" in body
+    assert await notices_to(db, clock, ana) == []  # ana did it and was told in the answer
+    stuck = await db.read(task_queries.get, view(bo, clock), built)
+    assert (stuck.stuck_on, stuck.waiting_on, stuck.ready) == ([base], [base, other], False)
+    with pytest.raises(Conflict, match=rf"depends on tasks \[{base}\], which were cancelled or failed"):
+        await store.claim(db, view(bo, clock), built, None)
+
+    with pytest.raises(Forbidden, match="creator or an admin"):
+        await task_changes.update(db, view(ana, clock), built, store.TaskChange(remove_depends_on=[base]))
+    with pytest.raises(InvalidArgument, match=rf"does not depend on \[{built}\]; it depends on \[{base}, {other}\]"):
+        await task_changes.update(db, view(bo, clock), built, store.TaskChange(remove_depends_on=[built]))
+    with pytest.raises(InvalidArgument, match="in both add_depends_on and remove_depends_on"):
+        await task_changes.update(
+            db, view(bo, clock), built, store.TaskChange(add_depends_on=[other], remove_depends_on=[other])
+        )
+    said = await task_changes.update(db, view(bo, clock), built, store.TaskChange(remove_depends_on=[base, base]))
+    assert said == [f"no longer depends on [{base}]"]
+    still = await db.read(task_queries.get, view(bo, clock), built)
+    assert (still.depends_on, still.stuck_on, still.ready) == ([other], [], False)
+    await store.claim(db, view(ana, clock), other, None)
+    done = await task_changes.complete(db, view(ana, clock), other, success=True, result="")
+    assert done.unblocked == [built]
+    assert await store.claim(db, view(bo, clock), None, None) == built  # the queue's own count let go of base
+
+
+async def test_removing_the_last_unmet_dependency_puts_the_task_in_the_queue_at_once(
+    db: Database, clock: FakeClock
+) -> None:
+    ana = await join(db, clock, "ana")
+    first = await new(db, clock, ana, "first")
+    second = await new(db, clock, ana, "second", depends_on=[first])
+    await task_changes.update(db, view(ana, clock), second, store.TaskChange(remove_depends_on=[first]))
+    assert (await db.read(task_queries.get, view(ana, clock), second)).ready
+    await store.claim(db, view(ana, clock), first, None)
+    assert await store.claim(db, view(ana, clock), None, None) == second
+    # a done dependency removed leaves the count alone (it was never counted)
+    third = await new(db, clock, ana, "third", depends_on=[first])
+    await task_changes.complete(db, view(ana, clock), first, success=True, result="")
+    await task_changes.update(db, view(ana, clock), third, store.TaskChange(remove_depends_on=[first]))
+    unmet = await db.scalar(f"SELECT unmet_deps FROM tasks WHERE id = {third}")
+    assert unmet == 0 and await store.claim(db, view(ana, clock), None, None) == third
+
+
+async def test_a_dependency_that_fails_for_good_tells_the_dependents_creators(db: Database, clock: FakeClock) -> None:
+    ana, bo, cy = await join(db, clock, "ana"), await join(db, clock, "bo"), await join(db, clock, "cy")
+    flaky = await new(db, clock, ana, "flaky", max_attempts=1)
+    lapses = await new(db, clock, ana, "lapses", max_attempts=1)
+    after_flaky = await new(db, clock, cy, "after flaky", depends_on=[flaky])
+    after_lapse = await new(db, clock, cy, "after lapse", depends_on=[lapses])
+    await store.claim(db, view(bo, clock), flaky, None)
+    done = await task_changes.complete(db, view(bo, clock), flaky, success=False, result="broken")
+    assert (done.status, done.stranded) == ("failed", [after_flaky])
+    await store.claim(db, view(bo, clock), lapses, 10.0)
+    clock.advance(11)
+    await beat(db, clock, ana, bo, cy)
+    assert await store.sweep_lapsed(db, view(ana, clock)) == [lapses]
+    told = await notices_to(db, clock, cy)
+    assert [s for s, _ in told] == [
+        f"Task {flaky} failed: 1 of your tasks depend on it",
+        f"Task {lapses} failed: 1 of your tasks depend on it",
+    ]
+    assert f"{after_lapse} (after lapse)" in told[1][1]
+    assert (await db.read(task_queries.get, view(cy, clock), after_lapse)).stuck_on == [lapses]
+
+
 async def test_unknown_dependencies_and_cycles_are_refused(db: Database, clock: FakeClock) -> None:
     ana = await join(db, clock, "ana")
     with pytest.raises(NotFound, match=r"\[404\]"):
