@@ -56,7 +56,7 @@ def serve(settings: Settings, host: str, port: int, out: TextIO = sys.stderr) ->
         print(f"roundtable serve: {exc}", file=out)
         return 1
     except Exception as exc:
-        print(f"roundtable serve: {explain_open_failure(settings.db, exc)}", file=out)
+        print(f"roundtable serve: {explain_open_failure(settings.db, exc, retrying=False)}", file=out)
         return 1
     if live == 0 and not is_loopback(host):
         print(

@@ -445,10 +445,15 @@ async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
     with a busy timeout of 0, the event loop's side: `_run` sets the 10 s one around each job on the thread.
     check_same_thread is off because jobs also run on the event loop's thread, never two at once (`_here`)."""
     if read_only:
-        conn = await aiosqlite.connect(read_only_uri(path), isolation_level=None, uri=True, check_same_thread=False)
+        pending = aiosqlite.connect(read_only_uri(path), isolation_level=None, uri=True, check_same_thread=False)
     else:
         _create_user_only(path)
-        conn = await aiosqlite.connect(str(path), isolation_level=None, check_same_thread=False)
+        pending = aiosqlite.connect(str(path), isolation_level=None, check_same_thread=False)
+    try:
+        conn = await pending
+    except BaseException:
+        await _worker_stopped(pending)
+        raise
     try:
         conn.row_factory = sqlite3.Row
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -547,6 +552,16 @@ def _create_user_only(path: Path) -> None:
     os.close(fd)
 
 
+async def _worker_stopped(pending: aiosqlite.Connection) -> None:
+    """Wait for the worker thread of a connection that failed to open. aiosqlite queues its stop without waiting,
+    so a command that gives up at once (serve, status, token) closed its event loop first and the thread printed
+    "RuntimeError: Event loop is closed" tracebacks under the one-line reason."""
+    thread = getattr(pending, "_thread", None)  # aiosqlite 0.22 keeps its worker here; absent: nothing to wait
+    if thread is not None and thread.is_alive():
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            await anyio.to_thread.run_sync(thread.join, abandon_on_cancel=True)
+
+
 def folder_given(path: Path) -> str | None:
     """What is wrong when a database path names a folder (`--db .roundtable` for `--db .roundtable/roundtable.db`:
     SQLite would call it a disk I/O error and suggest the disk is full), with the fix; None otherwise."""
@@ -556,10 +571,12 @@ def folder_given(path: Path) -> str | None:
     return f"{path} is a folder, not a database file; {fix}"
 
 
-def explain_open_failure(place: Place, exc: BaseException) -> str:
-    """Why the database could not be opened, in terms a person can act on."""
+def explain_open_failure(place: Place, exc: BaseException, *, retrying: bool = True) -> str:
+    """Why the database could not be opened, in terms a person can act on; `retrying` says a server goes on
+    trying (an MCP server does; a command that gives up on the first failure passes False)."""
+    then = " The server keeps retrying." if retrying else ""
     if isinstance(place, PostgresUrl):
-        return f"Cannot open the shared database {place.shown}: {exc}. The server keeps retrying."
+        return f"Cannot open the shared database {place.shown}: {exc}.{then}"
     path = place
     folder = path.parent
     try:
@@ -578,7 +595,7 @@ def explain_open_failure(place: Place, exc: BaseException) -> str:
         return str(from_sqlite(exc))
     else:
         why = f"{exc}; fix the path or its permissions, or set ROUNDTABLE_DB"
-    return f"Cannot open the shared database {path}: {why}. The server keeps retrying."
+    return f"Cannot open the shared database {path}: {why}.{then}"
 
 
 def read_only_uri(path: Path) -> str:

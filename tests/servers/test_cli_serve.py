@@ -137,3 +137,18 @@ def test_config_url_prints_the_bridge_for_desktop_and_the_http_lines_for_claude_
         ' --header "Authorization: Bearer $ROUNDTABLE_TOKEN"'
     ) in code
     assert code.count("claude mcp add") == 4
+
+
+def test_serve_that_cannot_open_the_database_says_why_in_one_line_and_exits(tmp_path: Path) -> None:
+    # serve gives up at once, yet its line ended "The server keeps retrying." (the MCP servers' words), and
+    # aiosqlite's worker thread printed "Event loop is closed" tracebacks under it
+    (tmp_path / "a-file").write_text("")
+    for db, why in (
+        (tmp_path / "a-file" / "sub" / "team.db", "Not a directory"),
+        (tmp_path / "a-file" / "team.db", "cannot be opened"),
+    ):
+        refused = roundtable("serve", "--port", str(free_port()), "--db", str(db))
+        assert refused.returncode == 1, refused.stderr
+        [line] = refused.stderr.strip().splitlines()
+        assert line.startswith("roundtable serve: ") and why in line, line
+        assert "retrying" not in line
