@@ -238,7 +238,7 @@ async def consensus_vote(
 async def consensus_list(
     ctx: Context[Any, Any],
     proposal_id: Annotated[int | None, Field(ge=1, le=2**62)] = None,
-    status: Annotated[Literal["open", "closed", "all"], Field()] = "open",
+    status: Annotated[Literal["open", "closed", "all"] | None, Field(description="default: open")] = None,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> ProposalList:
     """Proposals, those awaiting your vote first; proposal_id shows one in full: tally, votes with
@@ -246,6 +246,10 @@ async def consensus_list(
     rt = runtime(ctx)
     me = rt.actor()
     if proposal_id is not None:
+        if status is not None:
+            raise InvalidArgument(
+                "proposal_id reads one proposal in full; leave out status, or drop proposal_id to filter the list"
+            )
         await closing.settle_if_due(rt.db, proposal_id, me)
         p = await queries.get(rt.db, proposal_id, me)
         if p.awaiting_your_vote:
@@ -255,15 +259,16 @@ async def consensus_list(
         else:
             step = f"It closed at {p.closed_at} as {p.status}{f' ({p.outcome})' if p.outcome else ''}."
         return ProposalList(proposal=p, proposals=[], next_step=step)
+    which = status or "open"
     await closing.close_due(rt.db, me)
-    found = await queries.summaries(rt.db, me, status, limit)
+    found = await queries.summaries(rt.db, me, which, limit)
     awaiting = [p.id for p in found if p.awaiting_your_vote]
     if awaiting:
         step = f"Proposals {awaiting} await your vote; read one with consensus_list(proposal_id={awaiting[0]})."
     elif found:
         step = "Nothing awaits your vote. consensus_list(proposal_id=N) shows a proposal in full."
     else:
-        step = f"No {'' if status == 'all' else status + ' '}proposals. Ask the team something with consensus_propose."
+        step = f"No {'' if which == 'all' else which + ' '}proposals. Ask the team something with consensus_propose."
     return ProposalList(proposal=None, proposals=found, next_step=step)
 
 
