@@ -17,6 +17,7 @@ from shared.frame.jobs import every
 from shared.frame.runtime import Runtime, runtime
 from shared.frame.tool import tool
 from shared.models.consensus import Proposal, ProposalKind, ProposalList, ProposeResult, SandboxResult, VoteResult
+from shared.rules import visible
 from shared.rules.clock import iso
 from shared.rules.timeparse import parse_when
 from shared.rules.voting import Rule
@@ -142,7 +143,7 @@ async def consensus_propose(
     me = await rt.writer()
     details = {"change": change.strip(), "why": why.strip(), "expected_effect": expected_effect.strip()}
     if kind == "decision":
-        given = [name for name, value in details.items() if value]
+        given = [name for name, value in details.items() if not visible.shows_nothing(value)]
         if given:
             verb = "belongs" if len(given) == 1 else "belong"
             raise InvalidArgument(f'{", ".join(given)} {verb} to an improvement; add kind="improvement"')
@@ -157,7 +158,7 @@ async def consensus_propose(
             role=role,
         )
         return await _propose(rt, me, spec)
-    missing = [name for name, value in details.items() if not value]
+    missing = [name for name, value in details.items() if visible.shows_nothing(value)]
     if missing:
         raise InvalidArgument(
             f"an improvement needs {', '.join(missing)}: what to change, why, and the expected effect"
