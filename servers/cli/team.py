@@ -24,15 +24,18 @@ from shared.config import Settings
 from shared.db.connection import Database, folder_given, latest_version
 from shared.db.place import PostgresUrl
 from shared.db.watch import ChangeWatcher
-from shared.errors import RoundtableError, from_sqlite, is_file_problem
+from shared.errors import NotFound, RoundtableError, from_sqlite, is_file_problem
 from shared.models.monitoring import Event, TeamSummary
+from shared.rules import names
 from shared.rules.counts import shown
 from shared.store import events
-from shared.store.team import health, summary
+from shared.store.team import agents, health, summary
 
 HEALTH_STYLE = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}
 PRESENCE_STYLE = {"online": "green", "idle": "yellow", "offline": "dim"}
 BATCH = 200
+NAMES_SHOWN = 10
+"""Known agents named when `tail --agent` names nobody; `roundtable status` lists them all."""
 
 
 class NoDatabase(Exception):
@@ -190,9 +193,25 @@ async def watch(watcher: ChangeWatcher, db: Database) -> None:
         await watcher.watch_round(db.watch_seconds)
 
 
+async def check_agent(db: Database, name: str) -> None:
+    """`tail --agent NAME`: a name neither in the trail nor on the team is refused with the known names (an agent
+    on the team with no events yet is followed: its first one comes)."""
+    if await events.names_an_actor(db, name):
+        return
+    try:
+        await agents.id_by_name(db, name)
+    except NotFound:
+        known = await db.read(agents.known_names, NAMES_SHOWN + 1)
+        if len(known) > NAMES_SHOWN:
+            known = [*known[:NAMES_SHOWN], "… (roundtable status lists them all)"]
+        raise names.unknown("agent", [name], known) from None
+
+
 async def follow(settings: Settings, f: events.EventFilter, *, backlog: int, keep_following: bool, out: TextIO) -> None:
     """Print the last `backlog` events, then (when following) every new one as it is committed."""
     async with opened(settings) as db:
+        if f.agent:
+            await check_agent(db, f.agent)
         # Where following starts is fixed before the backlog is read: whatever commits meanwhile comes next
         # (the watcher's first wake-up is at once, and reads everything after this cursor).
         cursor = await events.latest_id(db)

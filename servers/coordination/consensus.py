@@ -17,6 +17,7 @@ from shared.frame.jobs import every
 from shared.frame.runtime import Runtime, runtime
 from shared.frame.tool import tool
 from shared.models.consensus import Proposal, ProposalKind, ProposalList, ProposeResult, SandboxResult, VoteResult
+from shared.rules import visible
 from shared.rules.clock import iso
 from shared.rules.timeparse import parse_when
 from shared.rules.voting import Rule
@@ -142,7 +143,7 @@ async def consensus_propose(
     me = await rt.writer()
     details = {"change": change.strip(), "why": why.strip(), "expected_effect": expected_effect.strip()}
     if kind == "decision":
-        given = [name for name, value in details.items() if value]
+        given = [name for name, value in details.items() if not visible.shows_nothing(value)]
         if given:
             verb = "belongs" if len(given) == 1 else "belong"
             raise InvalidArgument(f'{", ".join(given)} {verb} to an improvement; add kind="improvement"')
@@ -157,7 +158,7 @@ async def consensus_propose(
             role=role,
         )
         return await _propose(rt, me, spec)
-    missing = [name for name, value in details.items() if not value]
+    missing = [name for name, value in details.items() if visible.shows_nothing(value)]
     if missing:
         raise InvalidArgument(
             f"an improvement needs {', '.join(missing)}: what to change, why, and the expected effect"
@@ -238,7 +239,7 @@ async def consensus_vote(
 async def consensus_list(
     ctx: Context[Any, Any],
     proposal_id: Annotated[int | None, Field(ge=1, le=2**62)] = None,
-    status: Annotated[Literal["open", "closed", "all"], Field()] = "open",
+    status: Annotated[Literal["open", "closed", "all"] | None, Field(description="default: open")] = None,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> ProposalList:
     """Proposals, those awaiting your vote first; proposal_id shows one in full: tally, votes with
@@ -246,6 +247,10 @@ async def consensus_list(
     rt = runtime(ctx)
     me = rt.actor()
     if proposal_id is not None:
+        if status is not None:
+            raise InvalidArgument(
+                "proposal_id reads one proposal in full; leave out status, or drop proposal_id to filter the list"
+            )
         await closing.settle_if_due(rt.db, proposal_id, me)
         p = await queries.get(rt.db, proposal_id, me)
         if p.awaiting_your_vote:
@@ -255,15 +260,16 @@ async def consensus_list(
         else:
             step = f"It closed at {p.closed_at} as {p.status}{f' ({p.outcome})' if p.outcome else ''}."
         return ProposalList(proposal=p, proposals=[], next_step=step)
+    which = status or "open"
     await closing.close_due(rt.db, me)
-    found = await queries.summaries(rt.db, me, status, limit)
+    found = await queries.summaries(rt.db, me, which, limit)
     awaiting = [p.id for p in found if p.awaiting_your_vote]
     if awaiting:
         step = f"Proposals {awaiting} await your vote; read one with consensus_list(proposal_id={awaiting[0]})."
     elif found:
         step = "Nothing awaits your vote. consensus_list(proposal_id=N) shows a proposal in full."
     else:
-        step = f"No {'' if status == 'all' else status + ' '}proposals. Ask the team something with consensus_propose."
+        step = f"No {'' if which == 'all' else which + ' '}proposals. Ask the team something with consensus_propose."
     return ProposalList(proposal=None, proposals=found, next_step=step)
 
 

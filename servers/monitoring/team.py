@@ -11,12 +11,12 @@ import logging
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from shared.errors import InvalidArgument
 from shared.frame import instrument
 from shared.frame.runtime import Runtime, runtime
-from shared.frame.tool import tool
+from shared.frame.tool import id_text, tool
 from shared.models.monitoring import AgentStatusPage, EventPage, Health, Metrics, RegisterResult
 from shared.rules.timeparse import parse_duration
 from shared.store import events, retention
@@ -173,7 +173,7 @@ async def event_log(
     agent: Annotated[str | None, Field(max_length=100)] = None,
     kind: Annotated[str | None, Field(max_length=60)] = None,
     object_type: Annotated[str | None, Field(max_length=40)] = None,
-    object_id: Annotated[str | None, Field(max_length=100)] = None,
+    object_id: Annotated[str | None, Field(max_length=100), BeforeValidator(id_text)] = None,
     since: Annotated[int | None, Field(ge=0, le=2**62)] = None,
     before: Annotated[int | None, Field(ge=1, le=2**62)] = None,
     limit: Annotated[int, Field(ge=1, le=200)] = 50,

@@ -177,7 +177,18 @@ _KINDS: dict[str, str] = {
     "model_type": "must be an object",
     "finite_number": "must be a finite number",
     "string_unicode": "must be valid unicode text",
+    "id_type": "must be text or a whole number",
 }
+
+
+def id_text(value: Any) -> Any:
+    """For a text argument naming an id (`BeforeValidator(id_text)`, after its Field): a whole number is taken as
+    its text (12 is '12'), text and None pass on, anything else is refused in one line."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if value is None or isinstance(value, str):
+        return value
+    raise PydanticCustomError("id_type", "an id is text or a whole number")
 
 
 def _where(loc: tuple[Any, ...]) -> str:

@@ -162,3 +162,39 @@ async def test_message_send_to_one_name_given_as_a_string(tmp_path: Path) -> Non
     async with client("messaging", tmp_path) as c:
         sent = data(await c.call_tool("message_send", {"to": "planner", "body": "hi"}))
         assert sent["delivered_to"] == ["planner"]
+
+
+INVISIBLE = "\u200b \u200c\u200d\u2060\ufeff\u00ad\t"  # zero-width space, joiners, word joiner, BOM, soft hyphen
+
+
+async def test_required_text_of_invisible_characters_only_is_refused_in_one_line(tmp_path: Path) -> None:
+    async with client("coordination", tmp_path) as c:
+        for title in ("\u200b", INVISIBLE):
+            task = await c.call_tool("task_create", {"title": title})
+            assert task.is_error and text(task) == "title has no visible characters; give it words"
+        vote = await c.call_tool("consensus_propose", {"title": INVISIBLE})
+        assert text(vote) == "title has no visible characters; give it words"
+        option = await c.call_tool("consensus_propose", {"title": "ship?", "options": ["yes", "\u2060"]})
+        assert text(option) == "option 2 has no visible characters; give each option words"
+        idea = {"title": "t", "kind": "improvement", "change": "c", "why": "\ufeff", "expected_effect": "e"}
+        assert "an improvement needs why" in text(await c.call_tool("consensus_propose", idea))
+        coder = data(await c.call_tool("task_create", {"title": "\u200bthe \U0001f469\u200d\U0001f4bb task"}))
+        assert coder["task"]["title"] == "\u200bthe \U0001f469\u200d\U0001f4bb task"  # visible among them: kept
+        assert data(await c.call_tool("task_list", {}))["total"] == 1
+    async with client("messaging", tmp_path) as c:
+        mail = await c.call_tool("message_send", {"to": "ana", "body": INVISIBLE})
+        assert text(mail) == "body has no visible characters; say something"
+    async with client("knowledge", tmp_path) as c:
+        entry = await c.call_tool("knowledge_add", {"title": "\u200d", "body": "b"})
+        assert text(entry) == "title has no visible characters; give the entry a short, specific title"
+        body = await c.call_tool("knowledge_add", {"title": "t", "body": INVISIBLE})
+        assert text(body) == "body has no visible characters; write what you learned"
+        lesson = {"title": "t", "context": "c", "tried": "t", "outcome": "success", "lesson": "\u200b\u200b"}
+        assert text(await c.call_tool("experience_share", lesson)) == (
+            "lesson has no visible characters; an experience needs context, what was tried and the lesson"
+        )
+        skill = await c.call_tool("skill_define", {"name": "greet", "description": INVISIBLE, "steps": ["hi"]})
+        assert text(skill) == "description has no visible characters; say what the skill achieves and when to use it"
+        step = await c.call_tool("skill_define", {"name": "greet", "description": "d", "steps": ["hi", "\u200b"]})
+        assert text(step) == "step 2 has no visible characters; write what to do in it, or leave it out"
+        assert data(await c.call_tool("knowledge_query", {}))["total"] == 0

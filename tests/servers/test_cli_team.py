@@ -31,6 +31,7 @@ from shared.store import events
 from shared.store.tasks import queue as tasks
 from tests.agents import join
 from tests.conftest import FakeClock
+from tests.direct import direct
 from tests.stdio import ROOT
 
 
@@ -99,6 +100,42 @@ def test_tail_prints_the_latest_events_oldest_first_and_filters_by_kind(db_url: 
     assert done.returncode == 0, done.stderr
     kinds = [line.split()[2] for line in done.stdout.splitlines()]
     assert kinds == ["task.created", "task.created", "task.claimed"]
+
+
+@pytest.mark.engines("sqlite", "postgresql")
+def test_tail_of_an_agent_nobody_has_says_so_with_the_known_names(db_url: str) -> None:
+    seed(db_url)
+    done = roundtable("tail", "--db", db_url, "--agent", "nobody", "--no-follow")  # following, refused the same
+    assert done.returncode == 2 and done.stdout == ""
+    line, rest = done.stderr.split("\n", 1)
+    assert rest == "" and line.startswith("roundtable tail: no agent is named 'nobody'; known agents: ")
+    assert sorted(line.rsplit(": ", 1)[1].split(", ")) == ["ana", "bo"]
+    with direct(db_url) as conn:  # bo is on the team with nothing in the trail (pruned): followed, not refused
+        conn.execute("DELETE FROM events WHERE agent_name = ?", ("bo",))
+    quiet = roundtable("tail", "--db", db_url, "--agent", "BO", "--no-follow")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+
+
+def test_tail_of_an_unknown_agent_names_ten_and_points_to_status(tmp_path: Path, capsys: Any) -> None:
+    db_path = tmp_path / "team.db"
+
+    async def crowd() -> None:
+        clock = FakeClock(time.time())
+        db = await Database.open(parse_place(str(db_path)))
+        try:
+            for n in range(12):
+                clock.advance(1)
+                await join(db, clock, f"worker-{n}")
+        finally:
+            await db.close()
+
+    anyio.run(crowd)
+    wanted = events.EventFilter(agent="worker-99")
+    assert team.tail(Settings(db=db_path), wanted, backlog=5, keep_following=False) == 2
+    shown = ", ".join(f"worker-{n}" for n in range(11, 1, -1))  # the ten seen last, newest first
+    assert capsys.readouterr().err == (
+        f"roundtable tail: no agent is named 'worker-99'; known agents: {shown}, … (roundtable status lists them all)\n"
+    )
 
 
 def read_until(proc: subprocess.Popen[str], needle: str, seconds: float = 30) -> str:

@@ -149,6 +149,23 @@ async def test_votes_after_the_deadline_are_refused(settings: Settings, as_agent
         assert missing.is_error and "proposal 999 does not exist" in text(missing)
 
 
+async def test_a_status_with_proposal_id_is_refused_and_the_list_defaults_to_open(settings: Settings) -> None:
+    async with Client(build_server(settings)) as ana:
+        pid = data(await ana.call_tool("consensus_propose", {"title": "ship it?"}))["proposal"]["id"]
+        both = await ana.call_tool("consensus_list", {"proposal_id": pid, "status": "closed"})
+        assert both.is_error and text(both) == (
+            "proposal_id reads one proposal in full; leave out status, or drop proposal_id to filter the list"
+        )
+        assert [p["id"] for p in data(await ana.call_tool("consensus_list", {}))["proposals"]] == [pid]
+        assert data(await ana.call_tool("consensus_list", {"status": "closed"}))["proposals"] == []
+        listed = {t.name: t for t in (await ana.list_tools()).tools}["consensus_list"].input_schema
+    assert listed["properties"]["status"] == {
+        "enum": ["open", "closed", "all"],
+        "type": "string",
+        "description": "default: open",
+    }
+
+
 async def test_a_read_closes_a_proposal_whose_deadline_passed(settings: Settings, clock: FakeClock) -> None:
     async with Client(build_server(settings, clock=clock)) as ana:
         pid = data(await ana.call_tool("consensus_propose", {"title": "x", "deadline": "1h"}))["proposal"]["id"]

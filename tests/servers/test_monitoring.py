@@ -215,6 +215,13 @@ async def test_the_event_log_pages_newest_first_follows_and_filters(settings: Se
         assert tail["events"] == [] and tail["next_cursor"] == follow["next_cursor"]
         one = data(await mon.call_tool("event_log", {"object_type": "task", "object_id": "2", "agent": "ana"}))
         assert [e["kind"] for e in one["events"]] == ["task.claimed", "task.created"]
+        number = data(await mon.call_tool("event_log", {"object_type": "task", "object_id": 2}))
+        assert number["events"] == one["events"]  # an id given as a number is the text of that id
+        for wrong in (2.5, True, [2]):
+            refused = await mon.call_tool("event_log", {"object_type": "task", "object_id": wrong})
+            assert refused.is_error and text(refused) == (
+                f"event_log: 'object_id' must be text or a whole number, not {wrong!r}"
+            ), text(refused)
         both = await mon.call_tool("event_log", {"since": 1, "before": 5})
         assert both.is_error and "not both" in text(both)
         for undotted in ("task", "task*"):  # every kind is 'area.what': this one matched nothing, silently

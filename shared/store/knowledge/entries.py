@@ -19,6 +19,7 @@ from shared.actor import Actor
 from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.models.knowledge import AnyKind, Duplicate, Entry, EntryDetail, EntrySummary, Outcome
+from shared.rules import visible
 from shared.rules.clock import iso
 from shared.store import events, quotas
 from shared.store.knowledge import dialect
@@ -82,12 +83,10 @@ def check_kind(kind: str) -> str:
 
 def _check(new: NewEntry) -> tuple[str, str, list[str]]:
     title = " ".join(new.title.split())
-    if not title:
-        raise InvalidArgument("title is empty; give the entry a short, specific title")
+    visible.require("title", title, "give the entry a short, specific title")
     if len(title) > TITLE_MAX:
         raise InvalidArgument(f"title is {len(title)} characters; the limit is {TITLE_MAX}")
-    if not new.body.strip():
-        raise InvalidArgument("body is empty; write what you learned")
+    visible.require("body", new.body, "write what you learned")
     size = len(new.body.encode())
     if size > BODY_MAX:
         raise InvalidArgument(f"body is {size} bytes; the limit is {BODY_MAX} bytes (64 KiB). Split it into entries")
@@ -238,8 +237,7 @@ async def share_experience(db: Database, author: Actor, e: Experience) -> tuple[
     Returns the entry, the announcement's message id and the followers it reached; a retry of an experience
     already shared returns that entry, no new announcement (None) and nobody reached."""
     for name, value in (("context", e.context), ("tried", e.tried), ("lesson", e.lesson)):
-        if not value.strip():
-            raise InvalidArgument(f"{name} is empty; an experience needs context, what was tried and the lesson")
+        visible.require(name, value, "an experience needs context, what was tried and the lesson")
         if len(value) > EXPERIENCE_FIELD_MAX:
             raise InvalidArgument(f"{name} is {len(value)} characters; the limit is {EXPERIENCE_FIELD_MAX}")
     if e.outcome not in OUTCOMES:

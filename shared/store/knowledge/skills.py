@@ -20,7 +20,7 @@ from shared.actor import Actor
 from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.models.knowledge import Skill, SkillParameter, SkillRun
-from shared.rules import templates
+from shared.rules import templates, visible
 from shared.rules.clock import iso
 from shared.rules.quoting import like_contains
 from shared.store import events, quotas
@@ -65,8 +65,7 @@ def _check_steps(steps: Sequence[str], declared: set[str]) -> list[str]:
     if len(steps) > STEPS_MAX:
         raise InvalidArgument(f"{len(steps)} steps; the limit is {STEPS_MAX}")
     for number, step in enumerate(steps, 1):
-        if not step.strip():
-            raise InvalidArgument(f"step {number} is empty")
+        visible.require(f"step {number}", step, "write what to do in it, or leave it out")
         if len(step) > STEP_MAX:
             raise InvalidArgument(f"step {number} is {len(step)} characters; the limit is {STEP_MAX}")
         unknown = [p for p in templates.placeholders(step) if p not in declared]
@@ -80,8 +79,7 @@ def _check_steps(steps: Sequence[str], declared: set[str]) -> list[str]:
 
 def _check_description(description: str) -> str:
     value = description.strip()
-    if not value:
-        raise InvalidArgument("description is empty; say what the skill achieves and when to use it")
+    visible.require("description", value, "say what the skill achieves and when to use it")
     if len(value) > DESCRIPTION_MAX:
         raise InvalidArgument(f"description is {len(value)} characters; the limit is {DESCRIPTION_MAX}")
     return value

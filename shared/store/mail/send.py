@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from shared.actor import Actor
 from shared.db.connection import Database, Tx
 from shared.errors import InvalidArgument, NotFound, RateLimited
-from shared.rules import signing
+from shared.rules import signing, visible
 from shared.rules.clock import iso
 from shared.store import events
 from shared.store.mail import dialect, inbox, search
@@ -55,8 +55,7 @@ def check_text(subject: str, body: str) -> None:
             f"body is {size} bytes; the limit is {BODY_MAX} bytes (64 KiB). Put large content in knowledge_add "
             "and send its id instead"
         )
-    if not body.strip():
-        raise InvalidArgument("body is empty; say something")
+    visible.require("body", body, "say something")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Any
 from shared.actor import Actor
 from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from shared.rules import visible
 from shared.rules.clock import iso
 from shared.rules.voting import ABSTAIN, Decision, Rule
 from shared.store import events, quotas
@@ -53,8 +54,8 @@ class Cast:
 def check_options(options: Sequence[str]) -> tuple[str, ...]:
     """2-10 distinct options (case-insensitively), none of them the reserved word 'abstain'."""
     cleaned = tuple(" ".join(o.split()) for o in options)
-    if any(not o for o in cleaned):
-        raise InvalidArgument("options must not be empty strings")
+    for number, option in enumerate(cleaned, 1):
+        visible.require(f"option {number}", option, "give each option words")
     if len({o.lower() for o in cleaned}) != len(cleaned):
         raise InvalidArgument(f"options must be distinct (ignoring case): {list(cleaned)}")
     if not MIN_OPTIONS <= len(cleaned) <= MAX_OPTIONS:
@@ -164,6 +165,7 @@ def _propose(tx: Tx, spec: NewProposal, options: tuple[str, ...], actor: Actor) 
 
 async def propose(db: Database, spec: NewProposal, actor: Actor) -> tuple[int, list[str]]:
     """Open a proposal, fix its electorate and ask each elector to vote. Returns (id, elector names)."""
+    visible.require("title", spec.title, "give it words")
     options = check_options(spec.options)
     return await db.write(_propose, spec, options, actor)
 

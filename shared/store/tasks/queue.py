@@ -22,6 +22,7 @@ from shared.actor import Actor
 from shared.db.connection import Database, Row, Tx, locks_its_rows
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.models.tasks import FINAL_STATUSES, Task
+from shared.rules import visible
 from shared.rules.clock import iso, relative
 from shared.store import events, quotas
 from shared.store.mail import send as messages
@@ -211,6 +212,7 @@ def check_dependencies(tx: Tx, task_id: int | None, depends_on: Sequence[int]) -
 
 async def create(db: Database, actor: Actor, spec: NewTask) -> int:
     """Insert a task with its dependencies; tell the assignee. Returns the new id."""
+    visible.require("title", spec.title, "give it words")
     return await db.write(_create, actor, spec)
 
 

@@ -126,7 +126,7 @@ async def test_options_and_quorum_are_checked_against_the_electorate(db: Databas
         (("yes", "abstain"), "'abstain' is always available"),
         (("only",), "give 2 to 10 options"),
         (tuple("abcdefghijk"), "give 2 to 10 options"),
-        (("a", "  "), "must not be empty"),
+        (("a", "  "), "option 2 is empty; give each option words"),
     ]:
         with pytest.raises(InvalidArgument, match=message):
             await propose(db, clock, ana, options=options)
