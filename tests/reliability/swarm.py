@@ -24,9 +24,10 @@ WORDS = ["alpha", "build", "deploy", "cache", "schema", "retry", "lease", "index
 ALLOWED_ERRORS = {
     # A claim lapses when its holder missed heartbeats (a busy machine, or a killed process): the holder is
     # told so. Votes race with the close of their proposal. Both are answers, not failures.
-    # After several hand-overs the error names the current holder instead.
+    # After several hand-overs the error names the current holder instead, or (to a creator releasing a task
+    # two holders on, which the one remembered previous holder no longer names) says it is already open.
     "task_complete": ("lapsed", "you do not hold", "is already", "only its holder"),
-    "task_update": ("lapsed", "you do not hold", "cannot change", "only its holder"),
+    "task_update": ("lapsed", "you do not hold", "cannot change", "only its holder", "is already open"),
     "consensus_vote": ("is closed", "too late"),
     # Proposals whose voters were killed stay open until their deadline, so a busy proposer can reach the
     # per-agent cap on open proposals; the cap's answer is the product working, not a failure.
