@@ -48,6 +48,7 @@ def _task(t: Task) -> dict[str, Any]:
         "lease_expires_at": t.lease_expires_at,
         "depends_on": t.depends_on,
         "waiting_on": t.waiting_on,
+        "stuck_on": t.stuck_on,
         "tags": t.tags,
         "attempts": t.attempts,
         "max_attempts": t.max_attempts,

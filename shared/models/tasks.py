@@ -61,6 +61,7 @@ class TaskLine(BaseModel):
     tags: list[str] = []
     depends_on: list[int] = []
     waiting_on: list[int] = []
+    stuck_on: list[int] = []
 
     @classmethod
     def of(cls, task: Task) -> TaskLine:

@@ -144,6 +144,8 @@ async def test_a_task_stranded_by_a_cancelled_dependency_says_so_and_the_way_out
         assert "tasks [2] depend on task 1 and can never be ready" in text(cancelled), text(cancelled)
         shown = (await client.call_tool("task_list", {"task_id": 2})).structured_content
         assert shown["task"]["stuck_on"] == [1]  # type: ignore[index]
+        listed = (await client.call_tool("task_list", {})).structured_content
+        assert [(t["id"], t.get("stuck_on")) for t in listed["tasks"]] == [(2, [1])]  # type: ignore[index]
         touched = await client.call_tool("task_update", {"task_id": 2, "priority": "high"})
         assert "can never become ready" in text(touched) and "remove_depends_on=[1]" in text(touched), text(touched)
         refused = await client.call_tool("task_claim", {"task_id": 2})

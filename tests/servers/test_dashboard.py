@@ -95,6 +95,9 @@ def test_the_page_shows_the_team_real_servers_made_and_follows_it_live(tmp_path:
             expect_text(page, "#hits", "Migrations")
             assert page.locator(f"[data-column=open] [data-task='{second}']").count() == 1
 
+            team.call("ana", "task_update", task_id=first, status="cancelled", reason="plan changed")
+            expect_text(page, f"[data-column=open] [data-task='{second}']", f"never ready: #{first} ended undone")
+
 
 def test_hostile_names_and_text_are_shown_as_text(tmp_path: Path, page: Any) -> None:
     db = tmp_path / "team.db"

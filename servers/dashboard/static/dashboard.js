@@ -88,9 +88,11 @@ function card(task, health) {
   const flags = [];
   if (lapsed) flags.push(el("span", { class: "flag lapsed" }, "⚠ lapsed"));
   if (stuck) flags.push(el("span", { class: "flag stuck" }, "⏳ stuck"));
+  const dead = task.stuck_on || [];
+  if (dead.length) flags.push(el("span", { class: "flag dead" }, `✖ never ready: ${dead.map((d) => `#${d}`).join(", ")} ended undone`));
   if (task.status === "blocked" && task.blocked_reason) flags.push(el("span", { class: "flag" }, `blocked: ${task.blocked_reason}`));
   const who = task.holder ? `held by ${task.holder}` : task.assignee ? `for ${task.assignee}` : "";
-  return el("li", { class: `card prio-${task.priority}${lapsed || stuck ? " alert" : ""}` },
+  return el("li", { class: `card prio-${task.priority}${lapsed || stuck || dead.length ? " alert" : ""}` },
     el("button", { type: "button", class: "card-button", "data-task": task.id },
       el("span", { class: "title" }, `#${task.id} ${task.title}`),
       el("span", { class: "meta" },

@@ -116,6 +116,7 @@ def to_line(row: Row, now: float | None = None) -> TaskLine:
         tags=json.loads(row["tags"]),
         depends_on=sorted(json.loads(row["deps"])),
         waiting_on=sorted(json.loads(row["waiting"])),
+        stuck_on=sorted(json.loads(row["ended"])),
     )
 
 

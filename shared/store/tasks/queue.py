@@ -297,10 +297,13 @@ STRANDED_SHOWN = 10
 """Dependents named in one notice about a dependency that ended undone; the rest are counted."""
 
 
-def tell_dependents_it_ended(tx: Tx, actor: Actor, task_id: int, title: str, status: str) -> list[int]:
+def tell_dependents_it_ended(
+    tx: Tx, actor: Actor, task_id: int, title: str, status: str, *, answered: bool = True
+) -> list[int]:
     """Task `task_id` ended undone (`status`: cancelled or failed), so the unfinished tasks that depend on it can
-    never be ready: a system notice to each of their creators (but `actor`, who is told in the call's answer)
-    naming them and the two ways out. Returns their ids, inside the change's transaction."""
+    never be ready: a system notice to each of their creators naming them and the two ways out — but not to
+    `actor` when the call's answer tells it (`answered`; a sweep's answer is about something else). Returns
+    their ids, inside the change's transaction."""
     rows = tx.execute(
         "SELECT t.id, t.title, t.created_by FROM task_deps d JOIN tasks t ON t.id = d.task_id"
         " WHERE d.depends_on = ? AND t.status NOT IN ('done', 'failed', 'cancelled') ORDER BY t.id",
@@ -310,7 +313,7 @@ def tell_dependents_it_ended(tx: Tx, actor: Actor, task_id: int, title: str, sta
     for row in rows:
         by_creator.setdefault(str(row["created_by"]), []).append(row)
     for creator, theirs in by_creator.items():
-        if creator == actor.id:
+        if answered and creator == actor.id:
             continue
         shown = ", ".join(f"{r['id']} ({r['title']})" for r in theirs[:STRANDED_SHOWN])
         more = f" and {len(theirs) - STRANDED_SHOWN} more" if len(theirs) > STRANDED_SHOWN else ""
@@ -370,7 +373,7 @@ def sweep(tx: Tx, actor: Actor) -> list[int]:
         tell_about_lapse(tx, actor, lapse, now=row["status"])
         if row["status"] == "failed":
             schedule_next(tx, actor, row)
-            tell_dependents_it_ended(tx, actor, int(row["id"]), str(row["title"]), "failed")
+            tell_dependents_it_ended(tx, actor, int(row["id"]), str(row["title"]), "failed", answered=False)
     return [int(r["id"]) for r in rows]
 
 
