@@ -236,6 +236,8 @@ def explain(tool_name: str, fields: Sequence[str], exc: ValidationError, model: 
         return f"{tool_name}: '{where}' must be one of {ctx.get('expected', '')}, not {_shown(value)}"
     if kind in _KINDS:
         return f"{tool_name}: '{where}' {_KINDS[kind]}, not {_shown(value)}"
+    if kind == "string_nul":  # a NUL character: PostgreSQL cannot store one, and no tool means it
+        return f"{tool_name}: '{where}{ctx.get('at', '')}' must not contain a NUL character (\\x00); remove it"
     if kind in ("string_too_long", "too_long"):
         limit = ctx.get("max_length")
         unit = "characters" if kind == "string_too_long" else "items"
@@ -305,10 +307,36 @@ def _number_error(annotation: Any) -> str | None:
     return None
 
 
+def _nul_at(value: Any, at: str = "") -> str | None:
+    """Where in an argument's value a text holds a NUL character ('' for the value itself, '[2]', '.who'), or
+    None: in the text itself, a list's items, an object's keys and values, a model's fields."""
+    if isinstance(value, str):
+        return at if "\x00" in value else None
+    if isinstance(value, list | tuple):
+        items: Iterable[tuple[str, Any]] = ((f"{at}[{i}]", v) for i, v in enumerate(value))
+    elif isinstance(value, dict):
+        items = ((f"{at}.{_short(k)}", v) for k, v in value.items())
+        if any(isinstance(k, str) and "\x00" in k for k in value):
+            return at
+    elif isinstance(value, BaseModel):
+        items = ((f"{at}.{name}", getattr(value, name)) for name in type(value).model_fields)
+    else:
+        return None
+    return next((found for where, v in items if (found := _nul_at(v, where)) is not None), None)
+
+
+def _no_nul(cls: type[BaseModel], value: Any) -> Any:
+    """Refuse a NUL character anywhere in an argument's text: SQLite would keep it and PostgreSQL cannot (a
+    text field cannot hold 0x00, and the call failed as a bare "Error executing tool"), so both refuse it."""
+    if (at := _nul_at(value)) is not None:
+        raise PydanticCustomError("string_nul", "text must not contain a NUL character", {"at": at})
+    return value
+
+
 def strict_model(arg_model: type[BaseModel]) -> type[BaseModel]:
-    """The SDK's argument model refusing unknown arguments (additionalProperties false in the schema) and a
-    boolean for a number (pydantic's lax mode reads true as 1), and taking a lone value where a list is
-    expected (message_send(to="planner") means to=["planner"])."""
+    """The SDK's argument model refusing unknown arguments (additionalProperties false in the schema), a
+    boolean for a number (pydantic's lax mode reads true as 1) and a NUL character in any text, and taking a
+    lone value where a list is expected (message_send(to="planner") means to=["planner"])."""
     lists = frozenset(name for name, field in arg_model.model_fields.items() if _takes_list(field.annotation))
     numbers = {n: e for n, field in arg_model.model_fields.items() if (e := _number_error(field.annotation))}
 
@@ -329,6 +357,7 @@ def strict_model(arg_model: type[BaseModel]) -> type[BaseModel]:
         # schema is never generated: the listed one is the SDK's, see _make_strict).
         "model_config": ConfigDict(**{**arg_model.model_config, "extra": "forbid", "defer_build": True}),
         "lone_to_list": model_validator(mode="before")(classmethod(lone_to_list)),  # type: ignore[arg-type]
+        "no_nul": field_validator("*", mode="after")(classmethod(_no_nul)),
         "__module__": arg_model.__module__,
     }
     if numbers:

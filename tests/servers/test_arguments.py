@@ -198,3 +198,48 @@ async def test_required_text_of_invisible_characters_only_is_refused_in_one_line
         step = await c.call_tool("skill_define", {"name": "greet", "description": "d", "steps": ["hi", "\u200b"]})
         assert text(step) == "step 2 has no visible characters; write what to do in it, or leave it out"
         assert data(await c.call_tool("knowledge_query", {}))["total"] == 0
+
+
+@pytest.mark.engines("sqlite", "postgresql")
+async def test_a_nul_character_in_any_text_is_refused_in_one_line_on_both_engines(settings: Settings) -> None:
+    """PostgreSQL cannot store 0x00 in text (the call failed as a bare 'Error executing tool'); SQLite kept it."""
+    nul = "a\x00b"
+    calls = {
+        "coordination": [
+            ("task_create", {"title": nul}, "'title'"),
+            ("task_create", {"title": "x", "tags": ["ok", nul]}, "'tags[1]'"),
+            ("task_list", {"text": nul}, "'text'"),
+            ("consensus_propose", {"title": nul}, "'title'"),
+        ],
+        "messaging": [
+            ("message_send", {"to": ["ana"], "body": nul}, "'body'"),
+            ("message_query", {"sender": nul}, "'sender'"),
+        ],
+        "knowledge": [
+            ("knowledge_add", {"title": "t", "body": nul}, "'body'"),
+            ("skill_list", {"text": nul}, "'text'"),
+            ("skill_execute", {"name": "greet", "arguments": {"who": nul}}, "'arguments.who'"),
+        ],
+        "monitoring": [
+            ("agent_register", {"activity": nul}, "'activity'"),
+            ("event_log", {"object_type": nul}, "'object_type'"),
+            ("agent_status", {"name": nul}, "'name'"),
+        ],
+    }
+    for kind, tries in calls.items():
+        module = importlib.import_module(f"servers.{kind}")
+        async with Client(module.build_server(settings)) as c:
+            for name, arguments, where in tries:
+                result = await c.call_tool(name, arguments)
+                assert result.is_error and text(result) == (
+                    f"{name}: {where} must not contain a NUL character (\\x00); remove it"
+                ), (name, text(result))
+            assert not (await c.call_tool("start_here", {})).is_error  # the server answers on
+    async with Client(importlib.import_module("servers.coordination").build_server(settings)) as c:
+        assert data(await c.call_tool("task_list", {}))["total"] == 0  # nothing was written
+    async with Client(importlib.import_module("servers.knowledge").build_server(settings)) as c:
+        who = {"name": "who", "default": nul}
+        nested = {"name": "greet", "description": "d", "steps": ["hi {who}"], "parameters": [who]}
+        assert text(await c.call_tool("skill_define", nested)) == (
+            "skill_define: 'parameters[0].default' must not contain a NUL character (\\x00); remove it"
+        )
