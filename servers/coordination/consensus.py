@@ -246,11 +246,7 @@ async def consensus_list(
     reasons, evidence, outcome."""
     rt = runtime(ctx)
     me = rt.actor()
-    if proposal_id is not None:
-        if status is not None:
-            raise InvalidArgument(
-                "proposal_id reads one proposal in full; leave out status, or drop proposal_id to filter the list"
-            )
+    if proposal_id is not None:  # with status or limit, refused by the argument check (MODES, shared/frame/tool.py)
         await closing.settle_if_due(rt.db, proposal_id, me)
         p = await queries.get(rt.db, proposal_id, me)
         if p.awaiting_your_vote:

@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from pydantic import Field, StringConstraints
 
-from shared.errors import InvalidArgument
 from shared.frame.jobs import every
 from shared.frame.runtime import Runtime, runtime
 from shared.frame.tool import tool
@@ -127,12 +126,7 @@ async def task_list(
     """List tasks in short form, highest priority then oldest (default: unfinished ones);
     ready_only: what you could claim now; task_id: one task in full. Returns tasks, total, next_cursor."""
     rt = runtime(ctx)
-    if task_id is not None:
-        others = {"status": status, "ready_only": ready_only, "mine": mine, "assignee": assignee, "tag": tag}
-        if given := [name for name, value in {**others, "text": text, "cursor": cursor}.items() if value]:
-            raise InvalidArgument(
-                f"task_id reads one task in full; leave out {', '.join(given)}, or drop task_id to filter the list"
-            )
+    if task_id is not None:  # with filters, refused by the argument check (MODES in shared/frame/tool.py)
         return TaskPage(
             tasks=[], task=await rt.db.read(task_queries.get, rt.actor(), task_id), total=1, next_cursor=None
         )

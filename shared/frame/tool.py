@@ -15,6 +15,7 @@ import inspect
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, ParamSpec, TypeVar, Union, get_args, get_origin
 
@@ -162,6 +163,43 @@ VALUE_INTENTS: dict[tuple[str, str, str], str] = {
 }
 """Known values that belong to another tool: (tool, argument, value) → the whole answer."""
 
+
+@dataclass(frozen=True)
+class Mode:
+    """An argument that switches a tool into a mode where other arguments do nothing: given together, they are
+    refused (never dropped) with `<argument> <does>; leave out <them>, or <otherwise>`."""
+
+    does: str
+    otherwise: str
+    ignores: tuple[str, ...]
+    agrees: tuple[tuple[str, Any], ...] = ()
+    """An ignored argument's value saying what the mode does anyway (else its default agrees)."""
+
+
+MODES: dict[tuple[str, str], Mode] = {
+    ("task_list", "task_id"): Mode(
+        "reads one task in full",
+        "drop task_id to filter the list",
+        ("status", "ready_only", "mine", "assignee", "tag", "text", "limit", "cursor"),
+    ),
+    ("consensus_list", "proposal_id"): Mode(
+        "reads one proposal in full", "drop proposal_id to filter the list", ("status", "limit")
+    ),
+    ("message_query", "thread"): Mode(
+        "reads that whole thread, read or not",
+        "drop thread to filter your mail",
+        ("unread_only", "sender", "topic", "since", "text", "sent", "limit", "cursor"),
+        agrees=(("unread_only", False),),
+    ),
+    ("message_query", "sent"): Mode(
+        "lists the mail you sent with who read and acknowledged it",
+        "drop sent to filter your inbox",
+        ("unread_only", "sender", "topic", "since", "text"),
+        agrees=(("unread_only", False),),
+    ),
+}
+"""(tool, argument) → the mode it switches on when given (not null, not false) and what that mode ignores."""
+
 _KINDS: dict[str, str] = {
     "int_parsing": "must be a whole number",
     "int_type": "must be a whole number",
@@ -236,6 +274,8 @@ def explain(tool_name: str, fields: Sequence[str], exc: ValidationError, model: 
         return f"{tool_name}: '{where}' must be one of {ctx.get('expected', '')}, not {_shown(value)}"
     if kind in _KINDS:
         return f"{tool_name}: '{where}' {_KINDS[kind]}, not {_shown(value)}"
+    if kind == "mode_ignores":
+        return str(ctx.get("message", ""))
     if kind == "string_nul":  # a NUL character: PostgreSQL cannot store one, and no tool means it
         return f"{tool_name}: '{where}{ctx.get('at', '')}' must not contain a NUL character (\\x00); remove it"
     if kind in ("string_too_long", "too_long"):
@@ -333,10 +373,38 @@ def _no_nul(cls: type[BaseModel], value: Any) -> Any:
     return value
 
 
-def strict_model(arg_model: type[BaseModel]) -> type[BaseModel]:
+def _mode_check(tool_name: str, arg_model: type[BaseModel]) -> Callable[[BaseModel], BaseModel] | None:
+    """The after-validator refusing arguments that a mode of `tool_name` (MODES) would ignore, or None."""
+    modes = [(arg, mode) for (name, arg), mode in MODES.items() if name == tool_name]
+    if not modes:
+        return None
+    defaults = {n: f.default for n, f in arg_model.model_fields.items()}
+
+    def check(self: BaseModel) -> BaseModel:
+        for arg, mode in modes:
+            if getattr(self, arg) in (None, False):
+                continue
+            agrees = dict(mode.agrees)
+            given = [
+                n
+                for n in mode.ignores
+                if n in self.model_fields_set
+                and (value := getattr(self, n)) not in (None, "", [], {})
+                and value != agrees.get(n, defaults[n])
+            ]
+            if given:
+                message = f"{arg} {mode.does}; leave out {', '.join(given)}, or {mode.otherwise}"
+                raise PydanticCustomError("mode_ignores", "{message}", {"message": message})
+        return self
+
+    return check
+
+
+def strict_model(arg_model: type[BaseModel], tool_name: str = "") -> type[BaseModel]:
     """The SDK's argument model refusing unknown arguments (additionalProperties false in the schema), a
-    boolean for a number (pydantic's lax mode reads true as 1) and a NUL character in any text, and taking a
-    lone value where a list is expected (message_send(to="planner") means to=["planner"])."""
+    boolean for a number (pydantic's lax mode reads true as 1), a NUL character in any text and arguments a mode
+    of the tool would ignore (MODES), and taking a lone value where a list is expected (message_send(to="planner")
+    means to=["planner"])."""
     lists = frozenset(name for name, field in arg_model.model_fields.items() if _takes_list(field.annotation))
     numbers = {n: e for n, field in arg_model.model_fields.items() if (e := _number_error(field.annotation))}
 
@@ -360,6 +428,8 @@ def strict_model(arg_model: type[BaseModel]) -> type[BaseModel]:
         "no_nul": field_validator("*", mode="after")(classmethod(_no_nul)),
         "__module__": arg_model.__module__,
     }
+    if (check := _mode_check(tool_name, arg_model)) is not None:
+        namespace["no_ignored"] = model_validator(mode="after")(check)
     if numbers:
         namespace["no_boolean"] = field_validator(*numbers, mode="before")(classmethod(no_boolean))
     return type(arg_model.__name__, (arg_model,), namespace)
@@ -428,7 +498,7 @@ def _make_strict(mcp: MCPServer[Any], name: str, returns: type[BaseModel] | None
     tools: dict[str, Tool] = mcp._tool_manager._tools
     registered = tools[name]
     metadata = registered.fn_metadata.model_copy()
-    metadata.arg_model = strict_model(registered.fn_metadata.arg_model)  # type: ignore[assignment]
+    metadata.arg_model = strict_model(registered.fn_metadata.arg_model, name)  # type: ignore[assignment]
     fields = {field: getattr(registered, field) for field in Tool.model_fields}
     if returns is not None:  # registered unstructured: the model and its schema are set here (add_tools)
         metadata.output_model = returns

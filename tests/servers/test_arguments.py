@@ -243,3 +243,36 @@ async def test_a_nul_character_in_any_text_is_refused_in_one_line_on_both_engine
         assert text(await c.call_tool("skill_define", nested)) == (
             "skill_define: 'parameters[0].default' must not contain a NUL character (\\x00); remove it"
         )
+
+
+async def test_an_argument_a_mode_would_ignore_is_refused_and_a_default_or_agreeing_value_is_not(
+    tmp_path: Path,
+) -> None:
+    async with client("coordination", tmp_path) as c:
+        await c.call_tool("task_create", {"title": "x"})
+        limit = await c.call_tool("task_list", {"task_id": 1, "limit": 5})  # was dropped: the one task came back
+        assert text(limit) == "task_id reads one task in full; leave out limit, or drop task_id to filter the list"
+        defaults = {"task_id": 1, "limit": 20, "ready_only": False, "status": [], "text": ""}  # a client's defaults
+        assert data(await c.call_tool("task_list", defaults))["task"]["id"] == 1
+        await c.call_tool("consensus_propose", {"title": "ship?", "voters": ["ana"]})
+        assert text(await c.call_tool("consensus_list", {"proposal_id": 1, "limit": 3})) == (
+            "proposal_id reads one proposal in full; leave out limit, or drop proposal_id to filter the list"
+        )
+    async with client("messaging", tmp_path) as c:
+        await c.call_tool("message_send", {"to": ["ana"], "body": "hi"})
+        thread = await c.call_tool("message_query", {"thread": 2, "text": "nothing like it", "limit": 1})
+        assert text(thread) == (
+            "thread reads that whole thread, read or not; leave out text, limit, or drop thread to filter your mail"
+        )
+        unread = await c.call_tool("message_query", {"thread": 2, "unread_only": True})
+        assert "leave out unread_only" in text(unread)
+        whole = data(await c.call_tool("message_query", {"thread": 2, "unread_only": False, "mark_read": False}))
+        assert [m["body"] for m in whole["messages"]] == ["hi"]
+        sent = await c.call_tool("message_query", {"sent": True, "sender": "ana", "since": "1h"})
+        assert text(sent) == (
+            "sent lists the mail you sent with who read and acknowledged it; leave out sender, since, or drop sent"
+            " to filter your inbox"
+        )
+        mine = data(await c.call_tool("message_query", {"sent": True, "unread_only": False, "limit": 5}))
+        assert [m["body"] for m in mine["messages"]] == ["hi"]
+        assert len(data(await c.call_tool("message_query", {}))["messages"]) == 2  # the refusals marked none read
