@@ -123,6 +123,30 @@ async def test_a_reason_without_a_block_or_cancel_is_refused_instead_of_dropped(
         assert (task["status"], task["progress"], task["note"]) == ("claimed", 0, None)
 
 
+async def test_a_lease_or_progress_that_the_status_change_would_undo_is_refused_not_reported_saved(
+    settings: Settings,
+) -> None:
+    """Both were written and then overwritten by the release, while the answer said 'Saved: progress 50%'."""
+    async with Client(build_server(settings)) as client:
+        await client.call_tool("task_create", {"title": "deploy"})
+        await client.call_tool("task_claim", {"task_id": 1})
+        for status in ("open", "blocked", "cancelled"):
+            change = {"task_id": 1, "status": status, "extend_lease": "1h", "reason": "r" if status != "open" else None}
+            refused = await client.call_tool("task_update", change)
+            assert text(refused) == f"extend_lease keeps your claim and status='{status}' gives it up; pass one of them"
+        released = await client.call_tool("task_update", {"task_id": 1, "status": "open", "progress": 50})
+        assert text(released) == (
+            "status='open' gives the task back with its progress reset to 0; leave out progress, or drop status"
+            " to report progress and keep it"
+        )
+        task = (await client.call_tool("task_list", {"task_id": 1})).structured_content["task"]  # type: ignore[index]
+        assert (task["status"], task["progress"]) == ("claimed", 0)
+        blocked = await client.call_tool(
+            "task_update", {"task_id": 1, "status": "blocked", "reason": "CI", "progress": 40}
+        )
+        assert not blocked.is_error and blocked.structured_content["task"]["progress"] == 40  # type: ignore[index]
+
+
 async def test_depending_on_a_cancelled_task_is_refused_and_creates_nothing(settings: Settings) -> None:
     async with Client(build_server(settings)) as client:
         await client.call_tool("task_create", {"title": "old plan"})

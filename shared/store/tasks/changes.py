@@ -41,6 +41,15 @@ async def update(db: Database, actor: Actor, task_id: int, change: TaskChange) -
 def _update(tx: Tx, actor: Actor, task_id: int, change: TaskChange) -> list[str]:
     if change.reason and change.status not in ("blocked", "cancelled"):
         raise InvalidArgument("reason goes with status='blocked' or 'cancelled'; to note progress use note=...")
+    if change.extend_lease is not None and change.status is not None:  # the status gives the claim up: no lease
+        raise InvalidArgument(
+            f"extend_lease keeps your claim and status={change.status!r} gives it up; pass one of them"
+        )
+    if change.progress is not None and change.status == "open":  # a release starts the task over at 0
+        raise InvalidArgument(
+            "status='open' gives the task back with its progress reset to 0; leave out progress, or drop status"
+            " to report progress and keep it"
+        )
     sweep(tx, actor)
     row = locked_task(tx, task_id)
     if row["status"] in FINAL_STATUSES:
