@@ -153,6 +153,10 @@ async def test_skills_are_defined_listed_and_executed_as_tools(settings: Setting
         assert missing.is_error and "needs branch" in text(missing) and "env (optional)" in text(missing)
         hostile = await ana.call_tool("skill_define", {**SHIP, "steps": ["{branch.__class__}"]})
         assert hostile.is_error and "not a placeholder" in text(hostile)
+        both = [{"name": "branch", "required": True, "default": "main"}]  # was saved as optional, required dropped
+        assert text(await ana.call_tool("skill_define", {**SHIP, "parameters": both})) == (
+            "parameter 'branch' has a default, so it is optional; leave out required=true, or drop the default"
+        )
         data(await ana.call_tool("skill_define", {"name": "announce", "description": "tell", "steps": ["say hi"]}))
         composed = data(
             await ana.call_tool(
