@@ -60,7 +60,16 @@ async def test_a_retried_add_returns_the_entry_already_recorded(settings: Settin
         retry = data(await ana.call_tool("knowledge_add", entry))
         assert not first["already_recorded"] and retry["already_recorded"]
         assert retry["entry"]["id"] == first["entry"]["id"] and "nothing new was written" in retry["next_step"]
+        tagged = await ana.call_tool("knowledge_add", {**entry, "tags": ["ci"], "links": ["docs/RELEASE.md"]})
+        assert text(tagged) == (  # was 'already recorded' with the tags and links dropped
+            "you recorded this title and body as entry 1 with other tags and links; to change them, add it again"
+            " with supersedes=1"
+        )
         assert data(await ana.call_tool("knowledge_query", {"text": "release"}))["total"] == 1
+        same = data(await ana.call_tool("knowledge_add", {**entry, "tags": [], "source": ""}))
+        assert same["already_recorded"]  # the same details, given empty
+        fixed = data(await ana.call_tool("knowledge_add", {**entry, "tags": ["ci"], "supersedes": 1}))
+        assert fixed["entry"]["tags"] == ["ci"] and fixed["entry"]["supersedes"] == 1
 
 
 async def test_a_retried_experience_share_is_neither_stored_nor_announced_twice(
