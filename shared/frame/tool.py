@@ -521,3 +521,15 @@ def unknown_tool(mcp: MCPServer[Any], name: str) -> str:
     if getattr(mcp, "toolset", None) is not None and name in toolsets.every_tool():
         hint = f" {name} is not in this server's toolset (ROUNDTABLE_TOOLS or --tools; all lists every tool);"
     return f"Unknown tool: {name};{hint} this server's tools: {', '.join(names)}"
+
+
+RESOURCES_ELSEWHERE = {"roundtable://inbox": "messaging", "roundtable://status": "monitoring"}
+"""A resource only one server serves → that server (the others answer its read with where to find it)."""
+
+
+def unknown_resource(mcp: MCPServer[Any], uri: str) -> str:
+    """The answer to a read of a resource this server does not have: where it is, or this server's resources."""
+    names = sorted(str(r.uri) for r in mcp._resource_manager.list_resources())
+    elsewhere = RESOURCES_ELSEWHERE.get(uri.strip().rstrip("/").lower())
+    hint = f" it is the {elsewhere} server's (roundtable-{elsewhere});" if elsewhere else ""
+    return f"Unknown resource: {_short(uri)};{hint} this server's resources: {', '.join(names) or 'none'}"
