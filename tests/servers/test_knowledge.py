@@ -51,6 +51,10 @@ async def test_what_one_agent_adds_another_finds_with_its_author(settings: Setti
         assert "supersedes=<its id>" in twin["next_step"]
         unknown = await bo.call_tool("knowledge_query", {"text": "nfs", "author": "zed"})
         assert unknown.is_error and "no agent is named 'zed'" in text(unknown)
+        for blank in ("", "  "):  # listed the newest, raw dropped
+            raw = await bo.call_tool("knowledge_query", {"text": blank, "raw": True})
+            assert text(raw) == "raw=true reads text as FTS5 syntax; give text, or leave raw out"
+        assert data(await bo.call_tool("knowledge_query", {"text": "NFS OR SMB", "raw": True}))["total"] == 2
 
 
 async def test_a_retried_add_returns_the_entry_already_recorded(settings: Settings) -> None:
