@@ -67,6 +67,12 @@ def _next_for(task: Task) -> str:
         return f"Task {task.id} becomes ready when tasks {task.waiting_on} are done."
     if task.not_before:
         return f"Task {task.id} is scheduled and becomes ready at {task.not_before}."
+    caps = ", ".join(task.requires)
+    if task.status == "open" and task.assignee:  # not ready for the caller: someone else's, or capabilities lacking
+        needs = f", with {caps} (declared with agent_register(capabilities=[...]))" if caps else ""
+        return f"Task {task.id} is open for {task.assignee}, who alone may claim it{needs}."
+    if task.status == "open" and caps:
+        return f"Task {task.id} is open for an agent with {caps} (declared with agent_register(capabilities=[...]))."
     return f"Task {task.id} is {task.status}."
 
 

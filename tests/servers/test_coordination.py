@@ -191,6 +191,32 @@ async def test_observers_can_read_but_not_change_tasks(settings: Settings, as_ag
         assert not (await client.call_tool("task_list", {})).is_error
 
 
+async def test_a_task_for_an_observer_is_refused_and_one_for_another_says_who_may_claim_it(
+    settings: Settings, as_agent: Any
+) -> None:
+    """Assigned to an observer, it was 'Task 1 is open.': a task nobody could ever claim."""
+    async with (
+        Client(build_server(as_agent("watcher", role="observer"))),
+        Client(build_server(as_agent("bo"))),
+        Client(build_server(settings)) as ana,
+    ):
+        refused = await ana.call_tool("task_create", {"title": "watch it", "assignee": "watcher"})
+        assert text(refused) == (
+            "watcher is an observer (read-only) and cannot claim tasks; assign a worker or an admin, or leave"
+            " assignee out"
+        )
+        assert (await ana.call_tool("task_list", {})).structured_content["total"] == 0  # type: ignore[index]
+        made = await ana.call_tool("task_create", {"title": "train", "assignee": "bo", "requires": ["gpu"]})
+        assert made.structured_content["next_step"] == (  # type: ignore[index]
+            "Task 1 is open for bo, who alone may claim it, with gpu (declared with"
+            " agent_register(capabilities=[...]))."
+        )
+        anyone = await ana.call_tool("task_create", {"title": "render", "requires": ["gpu"]})
+        assert anyone.structured_content["next_step"] == (  # type: ignore[index]
+            "Task 2 is open for an agent with gpu (declared with agent_register(capabilities=[...]))."
+        )
+
+
 async def seed(db_url: str, count: int) -> list[int]:
     db = await Database.open(parse_place(db_url))
     try:

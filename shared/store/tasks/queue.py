@@ -218,6 +218,13 @@ async def create(db: Database, actor: Actor, spec: NewTask) -> int:
 
 def _create(tx: Tx, actor: Actor, spec: NewTask) -> int:
     quotas.open_tasks(tx, actor)
+    if spec.assignee_id is not None:  # an observer never claims: the task could never be taken
+        who = tx.fetchone("SELECT name, role FROM agents WHERE id = ?", (spec.assignee_id,))
+        if who is not None and who["role"] == "observer":
+            raise InvalidArgument(
+                f"{who['name']} is an observer (read-only) and cannot claim tasks; assign a worker or an admin,"
+                " or leave assignee out"
+            )
     check_dependencies(tx, None, spec.depends_on)
     row = tx.fetchone(
         "INSERT INTO tasks(title, description, priority, tags, requires, created_by, assignee, lease_seconds,"
