@@ -190,6 +190,11 @@ async def event_log(
         raise InvalidArgument(
             f"kind {kind!r} names no event: kinds read 'area.what' (task.claimed), or give a prefix: '{area}.'"
         )
+    known = ", ".join(events.OBJECT_TYPES)
+    if area and area.split(".")[0] not in events.OBJECT_TYPES:  # matched nothing, silently
+        raise InvalidArgument(f"kind {kind!r} names no event: a kind's area is one of {known} (task.claimed, task.)")
+    if object_type is not None and object_type not in events.OBJECT_TYPES:
+        raise InvalidArgument(f"object_type {object_type!r} names nothing the trail records; use one of {known}")
     if agent and not await events.names_an_actor(rt.db, agent):
         await agents.id_by_name(rt.db, agent)  # neither in the trail nor on the team: refused with the known names
     f = events.EventFilter(agent=agent, kind=kind, object_type=object_type, object_id=object_id)

@@ -4,7 +4,9 @@ servers at once, presence and pruning, health through the tool, the audit trail,
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import anyio
@@ -20,6 +22,7 @@ from shared.config import Settings
 from shared.db.connection import Database
 from shared.frame.runtime import create_server
 from shared.frame.tool import add_tools, tool
+from shared.store import events
 from shared.store.team import metrics
 from tests.conftest import FakeClock
 from tests.notifications import collector, updated_by
@@ -229,6 +232,20 @@ async def test_the_event_log_pages_newest_first_follows_and_filters(settings: Se
             assert area.is_error and text(area) == (
                 f"kind {undotted!r} names no event: kinds read 'area.what' (task.claimed), or give a prefix: 'task.'"
             ), text(area)
+        known = "agent, knowledge, message, proposal, skill, task, token, topic"
+        for wrong in ("tasks.claimed", "bogus."):  # an area nothing records: it answered {} as if no event matched
+            area = await mon.call_tool("event_log", {"kind": wrong})
+            assert text(area) == f"kind {wrong!r} names no event: a kind's area is one of {known} (task.claimed, task.)"
+        typo = await mon.call_tool("event_log", {"object_type": "tasks", "object_id": "2"})
+        assert text(typo) == f"object_type 'tasks' names nothing the trail records; use one of {known}"
+        assert data(await mon.call_tool("event_log", {"object_type": "proposal"}))["events"] == []  # none yet: fine
+
+
+def test_every_object_type_the_store_records_is_one_event_log_takes() -> None:
+    """event_log refuses other object types (and kinds of other areas): each one the store writes must be listed."""
+    sources = (Path(__file__).parents[2] / "shared").glob("**/*.py")
+    recorded = {t for f in sources for t in re.findall(r"object_type=\"([a-z_]+)\"", f.read_text())}
+    assert "task" in recorded and recorded <= set(events.OBJECT_TYPES), recorded - set(events.OBJECT_TYPES)
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
