@@ -164,6 +164,10 @@ async def message_query(
                 if ("-" in since or "T" in since)
                 else (me.now - parse_duration(since, field="since", maximum=366 * 86400))
             )
+            if since_ts > me.now:  # mail from the future: nothing could ever match
+                raise InvalidArgument(
+                    f'since={since!r} is in the future; give a past time or how long ago, e.g. since="2h"'
+                )
         pattern = messages.check_topic(topic, pattern=True) if topic else None
         f = inbox.InboxFilter(unread_only=unread_only, sender=sender, topic=pattern, since=since_ts, text=text)
         found, next_after, left = await inbox.read_page(rt.db, me, f, limit=limit, after=after, mark=marking)
