@@ -44,6 +44,13 @@ SWEEP = every(lambda rt: max(rt.settings.presence_timeout / 2, 0.5), sweep_once,
 """The background sweep, twice per presence timeout."""
 
 
+def _lease(rt: Runtime, value: str) -> float:
+    """A lease's seconds: at most a week, and no longer than a claim may last (ROUNDTABLE_MAX_LEASE_AGE), which
+    capped a longer one without a word."""
+    longest = min(task_changes.MAX_LEASE, rt.settings.limits.lease_age)
+    return parse_duration(value, field="lease", minimum=10, maximum=longest)
+
+
 def _words(relative: str | None) -> str:
     return f" ({relative})" if relative else ""
 
@@ -108,9 +115,7 @@ async def task_create(
         if repeat_every
         else None,
         max_attempts=max_attempts,
-        lease_seconds=parse_duration(lease, field="lease", minimum=10, maximum=task_changes.MAX_LEASE)
-        if lease
-        else rt.settings.lease_seconds,
+        lease_seconds=_lease(rt, lease) if lease else rt.settings.lease_seconds,
     )
     task = await rt.db.read(task_queries.get, me, await store.create(rt.db, me, spec))
     return TaskResult(task=task, next_step=_next_for(task))
@@ -159,7 +164,7 @@ async def task_claim(
     claim lasts while you are present, up to its lease. Returns the task and until when it is yours."""
     rt = runtime(ctx)
     me = rt.require_writer()
-    seconds = parse_duration(lease, field="lease", minimum=10, maximum=task_changes.MAX_LEASE) if lease else None
+    seconds = _lease(rt, lease) if lease else None
     task = await store.claim_task(rt.db, me, task_id, seconds)
     if task is None:
         return ClaimResult(claimed=False, task=None, next_step=await store.why_nothing_ready(rt.db, me))

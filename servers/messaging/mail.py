@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Annotated, Any
 
 import anyio
@@ -85,6 +86,13 @@ async def message_send(
         ack_required=ack_required,
         ack_deadline=deadline,
     )
+    if ack_required and ack_within is None and out.expires_at is not None:  # the default hour, within its life
+        out = replace(out, ack_deadline=min(deadline, out.expires_at))
+    elif ack_required and out.expires_at is not None and out.expires_at < deadline:  # gone before it is due
+        raise InvalidArgument(
+            f"the message expires (expires_in={expires_in!r}) before its acknowledgement is due"
+            f" (ack_within={within!r}); give an ack_within shorter than expires_in, or a longer expires_in"
+        )
     message, names = await messages.send_shown(rt.db, sender, to, out)
     step = f"Delivered to {', '.join(names)}." if names else "Nobody subscribes to that topic yet; it was kept."
     if ack_required:

@@ -372,3 +372,16 @@ async def test_every_message_a_call_causes_counts_against_the_send_rate(settings
         refused = await ana_notes.call_tool("experience_share", lesson)
         assert refused.is_error and "ROUNDTABLE_SEND_RATE" in text(refused), text(refused)
         assert not (await ana.call_tool("task_create", {"title": "no notice, no message"})).is_error
+
+
+async def test_a_lease_longer_than_a_claim_may_last_is_refused_not_cut_without_a_word(settings: Settings) -> None:
+    """task_claim(lease="1w") held the task for ROUNDTABLE_MAX_LEASE_AGE (a day) and said only 'in 24 h'."""
+    short = replace(settings, limits=replace(settings.limits, lease_age=3600.0))
+    async with Client(build_server(short)) as client:
+        made = await client.call_tool("task_create", {"title": "deploy", "lease": "2h"})
+        assert text(made) == "lease='2h' is out of range; use at least 10s and at most 1h"
+        await client.call_tool("task_create", {"title": "deploy"})
+        claim = await client.call_tool("task_claim", {"task_id": 1, "lease": "1w"})
+        assert text(claim) == "lease='1w' is out of range; use at least 10s and at most 1h"
+        taken = await client.call_tool("task_claim", {"task_id": 1, "lease": "1h"})
+        assert taken.structured_content["claimed"]  # type: ignore[index]

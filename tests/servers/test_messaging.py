@@ -546,3 +546,15 @@ async def test_since_reads_a_past_time_or_how_long_ago_and_refuses_the_future(se
         assert [m["body"] for m in data(await ana.call_tool("message_query", {"since": past}))["messages"]] == [
             "note to self"
         ]
+
+
+async def test_an_acknowledgement_due_after_the_message_expires_is_refused(settings: Settings) -> None:
+    async with Client(build_server(settings)) as ana:
+        late = {"to": ["ana"], "body": "ship?", "expires_in": "10m", "ack_required": True, "ack_within": "2h"}
+        assert text(await ana.call_tool("message_send", late)) == (
+            "the message expires (expires_in='10m') before its acknowledgement is due (ack_within='2h'); give an"
+            " ack_within shorter than expires_in, or a longer expires_in"
+        )
+        assert data(await ana.call_tool("message_query", {}))["messages"] == []  # nothing was sent
+        sent = data(await ana.call_tool("message_send", {**late, "ack_within": None}))["message"]
+        assert sent["ack_deadline"] == sent["expires_at"]  # the default hour, cut to the message's life
