@@ -385,3 +385,25 @@ async def test_a_lease_longer_than_a_claim_may_last_is_refused_not_cut_without_a
         assert text(claim) == "lease='1w' is out of range; use at least 10s and at most 1h"
         taken = await client.call_tool("task_claim", {"task_id": 1, "lease": "1h"})
         assert taken.structured_content["claimed"]  # type: ignore[index]
+
+
+async def test_completing_another_agents_claim_names_who_may_and_what_an_admin_can_do(
+    settings: Settings, as_agent: Any
+) -> None:
+    """An admin was told 'only its holder or an admin may complete it', and refused again when it tried."""
+    async with (
+        Client(build_server(settings)) as ana,
+        Client(build_server(as_agent("bo"))) as bo,
+        Client(build_server(as_agent("root", role="admin"))) as root,
+    ):
+        await ana.call_tool("task_create", {"title": "deploy"})
+        await ana.call_tool("task_claim", {"task_id": 1})
+        worker = text(await bo.call_tool("task_complete", {"task_id": 1}))
+        assert worker.startswith("task 1 is claimed by ana until ")
+        assert worker.endswith("; only its holder may complete it")
+        admin = text(await root.call_tool("task_complete", {"task_id": 1}))
+        assert admin.endswith(
+            "; only its holder may complete it; as an admin you may release it with task_update(task_id=1,"
+            " status='open')"
+        ), admin
+        assert not (await root.call_tool("task_update", {"task_id": 1, "status": "open"})).is_error

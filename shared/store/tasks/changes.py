@@ -189,7 +189,7 @@ def _complete(tx: Tx, actor: Actor, task_id: int, success: bool, result: str) ->
     row = locked_task(tx, task_id)
     if row["status"] in FINAL_STATUSES:
         raise Conflict(f"task {task_id} is already {row['status']}")
-    require_holder(row, actor, admin=False, action="complete")
+    require_holder(row, actor, admin=False, action="complete", admins_may=False)
     attempts = row["attempts"] + (0 if success else 1)
     final = success or attempts >= row["max_attempts"]
     status = "done" if success else ("failed" if final else "open")
