@@ -108,7 +108,7 @@ async def task_create(
         priority=PRIORITIES.index(priority),
         tags=sorted(set(tags)),
         requires=sorted(set(requires)),
-        assignee_id=await agents.id_by_name(rt.db, assignee.strip()) if assignee else None,
+        assignee_id=await agents.id_by_name(rt.db, assignee) if assignee and assignee.strip() else None,
         depends_on=depends_on,
         not_before=parse_when(not_before, field="not_before", now=me.now) if not_before else None,
         repeat_every=parse_duration(repeat_every, field="repeat_every", minimum=60, maximum=366 * 86400)
@@ -146,7 +146,7 @@ async def task_list(
         statuses=sorted(set(statuses)),
         ready_only=ready_only,
         mine=mine,
-        assignee_id=await agents.id_by_name(rt.db, assignee.strip()) if assignee else None,
+        assignee_id=await agents.id_by_name(rt.db, assignee) if assignee and assignee.strip() else None,
         tag=tag,
         text=text,
     )

@@ -276,3 +276,19 @@ async def test_an_argument_a_mode_would_ignore_is_refused_and_a_default_or_agree
         mine = data(await c.call_tool("message_query", {"sent": True, "unread_only": False, "limit": 5}))
         assert [m["body"] for m in mine["messages"]] == ["hi"]
         assert len(data(await c.call_tool("message_query", {}))["messages"]) == 2  # the refusals marked none read
+
+
+async def test_an_agent_name_with_spaces_around_it_is_that_agent_and_a_blank_one_is_none(tmp_path: Path) -> None:
+    """' bo ' was 'no agent is named ...' in agent_status, matched no event in event_log, and a blank assignee
+    was "no agent is named ''"."""
+    from servers.coordination import build_server
+
+    async with Client(build_server(Settings(db=tmp_path / "rt.db", agent="bo"))):
+        pass  # bo exists
+    async with client("coordination", tmp_path) as c:
+        assert data(await c.call_tool("task_create", {"title": "x", "assignee": " bo "}))["task"]["assignee"] == "bo"
+        assert data(await c.call_tool("task_create", {"title": "y", "assignee": "   "}))["task"]["assignee"] is None
+    async with client("monitoring", tmp_path) as c:
+        assert [a["name"] for a in data(await c.call_tool("agent_status", {"name": "  bo  "}))["agents"]] == ["bo"]
+        joined = data(await c.call_tool("event_log", {"agent": " bo ", "kind": "agent."}))["events"]
+        assert [e["kind"] for e in joined] == ["agent.joined"]
