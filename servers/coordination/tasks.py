@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from shared.frame.jobs import every
 from shared.frame.runtime import Runtime, runtime
-from shared.frame.tool import tool
+from shared.frame.tool import one_item, tool
 from shared.models.tasks import (
     PRIORITIES,
     ClaimResult,
@@ -29,7 +29,7 @@ from shared.store.tasks import queries as task_queries
 from shared.store.tasks import queue as store
 from shared.store.team import agents
 
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), AfterValidator(one_item)]
 TaskId = Annotated[int, Field(ge=1)]
 Duration = Annotated[str, Field(max_length=40)]
 

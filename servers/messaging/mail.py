@@ -12,13 +12,13 @@ from typing import Annotated, Any
 
 import anyio
 from mcp.server.mcpserver import Context
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from shared.actor import Actor
 from shared.errors import InvalidArgument, RateLimited
 from shared.frame.jobs import every
 from shared.frame.runtime import RoundtableServer, Runtime, runtime
-from shared.frame.tool import tool
+from shared.frame.tool import one_item, tool
 from shared.models.messages import AckResult, Inbox, Message, MessagePriority, SendResult, Subscriptions, WaitResult
 from shared.rules import cursor as cursors
 from shared.rules.timeparse import parse_duration, parse_when
@@ -28,7 +28,8 @@ from shared.store.mail import send as messages
 PROGRESS_EVERY = 5.0
 """message_wait reports progress this often (seconds) while it waits."""
 
-Names = Annotated[list[Annotated[str, Field(min_length=1, max_length=106)]], Field(min_length=1, max_length=50)]
+Name = Annotated[str, Field(min_length=1, max_length=106), AfterValidator(one_item)]
+Names = Annotated[list[Name], Field(min_length=1, max_length=50)]
 Subject = Annotated[str, Field(max_length=messages.SUBJECT_MAX)]
 Body = Annotated[str, Field(min_length=1, max_length=messages.BODY_MAX)]
 Pattern = Annotated[str, Field(max_length=100)]  # as a topic in message_query and message_wait

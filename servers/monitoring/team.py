@@ -11,12 +11,12 @@ import logging
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from shared.errors import InvalidArgument
 from shared.frame import instrument
 from shared.frame.runtime import Runtime, runtime
-from shared.frame.tool import id_text, tool
+from shared.frame.tool import id_text, one_item, tool
 from shared.models.monitoring import AgentStatusPage, EventPage, Health, Metrics, RegisterResult
 from shared.rules.timeparse import parse_duration
 from shared.store import events, retention
@@ -30,7 +30,11 @@ INTEGRITY_POLL_SECONDS = 60.0
 
 ServerKind = Literal["coordination", "messaging", "knowledge", "monitoring"]  # servers.SERVER_KINDS (tested)
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=agents.NAME_MAX)]
-Capability = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=agents.CAPABILITY_MAX)]
+Capability = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=agents.CAPABILITY_MAX),
+    AfterValidator(one_item),
+]
 
 
 async def prune(rt: Runtime) -> None:

@@ -229,6 +229,14 @@ def id_text(value: Any) -> Any:
     raise PydanticCustomError("id_type", "an id is text or a whole number")
 
 
+def one_item(value: Any) -> Any:
+    """For a list's item that can never hold a comma (a tag, a capability, an agent's name; `AfterValidator`):
+    "a, b" is two items run together, refused in one line that shows them apart (it was kept as one tag)."""
+    if isinstance(value, str) and "," in value:
+        raise PydanticCustomError("comma_list", "one item, not a list")
+    return value
+
+
 def _where(loc: tuple[Any, ...]) -> str:
     head, *rest = loc or ("arguments",)
     return str(head) + "".join(f"[{part}]" if isinstance(part, int) else f".{_short(part)}" for part in rest)
@@ -274,6 +282,9 @@ def explain(tool_name: str, fields: Sequence[str], exc: ValidationError, model: 
         return f"{tool_name}: '{where}' must be one of {ctx.get('expected', '')}, not {_shown(value)}"
     if kind in _KINDS:
         return f"{tool_name}: '{where}' {_KINDS[kind]}, not {_shown(value)}"
+    if kind == "comma_list":
+        apart = [part.strip() for part in str(value).split(",") if part.strip()]
+        return f"{tool_name}: '{where}' is one item, not a list: give each its own, e.g. {_shown(apart)}"
     if kind == "mode_ignores":
         return str(ctx.get("message", ""))
     if kind == "string_nul":  # a NUL character: PostgreSQL cannot store one, and no tool means it

@@ -292,3 +292,25 @@ async def test_an_agent_name_with_spaces_around_it_is_that_agent_and_a_blank_one
         assert [a["name"] for a in data(await c.call_tool("agent_status", {"name": "  bo  "}))["agents"]] == ["bo"]
         joined = data(await c.call_tool("event_log", {"agent": " bo ", "kind": "agent."}))["events"]
         assert [e["kind"] for e in joined] == ["agent.joined"]
+
+
+async def test_items_run_together_with_commas_are_refused_shown_apart(tmp_path: Path) -> None:
+    """tags="a, b" was kept as the one tag 'a, b' (a lone value is taken as a list of it)."""
+    async with client("coordination", tmp_path) as c:
+        tags = await c.call_tool("task_create", {"title": "x", "tags": "ci, flaky"})
+        assert text(tags) == "task_create: 'tags[0]' is one item, not a list: give each its own, e.g. ['ci', 'flaky']"
+        needs = await c.call_tool("task_create", {"title": "x", "requires": ["gpu,cuda"]})
+        assert text(needs) == (
+            "task_create: 'requires[0]' is one item, not a list: give each its own, e.g. ['gpu', 'cuda']"
+        )
+        assert data(await c.call_tool("task_list", {}))["total"] == 0
+        assert data(await c.call_tool("task_create", {"title": "x", "tags": ["ci", "flaky"]}))["task"]["tags"] == [
+            "ci",
+            "flaky",
+        ]
+    async with client("messaging", tmp_path) as c:
+        to = await c.call_tool("message_send", {"to": "ana, bo", "body": "hi"})
+        assert text(to) == "message_send: 'to[0]' is one item, not a list: give each its own, e.g. ['ana', 'bo']"
+    async with client("monitoring", tmp_path) as c:
+        caps = await c.call_tool("agent_register", {"capabilities": "python, sql"})
+        assert "'capabilities[0]' is one item, not a list" in text(caps)
