@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from pydantic import AfterValidator, Field, StringConstraints
 
+from shared.errors import InvalidArgument
 from shared.frame.jobs import every
 from shared.frame.runtime import Runtime, runtime
 from shared.frame.tool import one_item, tool
@@ -141,6 +142,7 @@ async def task_list(
         return TaskPage(
             tasks=[], task=await rt.db.read(task_queries.get, rt.actor(), task_id), total=1, next_cursor=None
         )
+    _no_contradiction(status or [], ready_only=ready_only, mine=mine)
     statuses = status or ([] if ready_only or mine else ["open", "claimed", "blocked"])
     filters = task_queries.TaskFilter(
         statuses=sorted(set(statuses)),
@@ -152,6 +154,16 @@ async def task_list(
     )
     found, total, next_cursor = await rt.db.read(task_queries.lines, rt.actor(), filters, limit=limit, cursor=cursor)
     return TaskPage(tasks=found, total=total, next_cursor=next_cursor)
+
+
+def _no_contradiction(status: list[TaskStatus], *, ready_only: bool, mine: bool) -> None:
+    """Refuse filters that together match no task ever (the list came back empty, as if none did)."""
+    if mine and ready_only:
+        raise InvalidArgument("mine lists the tasks you hold, none of them ready to claim; pass mine or ready_only")
+    if ready_only and set(status) - {"open"}:
+        raise InvalidArgument("ready_only lists open tasks you could claim now; leave out status, or drop ready_only")
+    if mine and status and "claimed" not in status:
+        raise InvalidArgument("mine lists the tasks you hold (claimed); leave out status, or drop mine")
 
 
 @tool(read_only=False, title="Claim a task")

@@ -314,3 +314,18 @@ async def test_items_run_together_with_commas_are_refused_shown_apart(tmp_path: 
     async with client("monitoring", tmp_path) as c:
         caps = await c.call_tool("agent_register", {"capabilities": "python, sql"})
         assert "'capabilities[0]' is one item, not a list" in text(caps)
+
+
+async def test_task_list_filters_that_together_match_no_task_ever_are_refused(tmp_path: Path) -> None:
+    """mine with ready_only, or ready_only with status=['done'], answered an empty list as if nothing matched."""
+    async with client("coordination", tmp_path) as c:
+        await c.call_tool("task_create", {"title": "x"})
+        await c.call_tool("task_claim", {"task_id": 1})
+        both = await c.call_tool("task_list", {"mine": True, "ready_only": True})
+        assert text(both) == "mine lists the tasks you hold, none of them ready to claim; pass mine or ready_only"
+        done = await c.call_tool("task_list", {"ready_only": True, "status": ["open", "done"]})
+        assert text(done) == "ready_only lists open tasks you could claim now; leave out status, or drop ready_only"
+        held = await c.call_tool("task_list", {"mine": True, "status": ["open"]})
+        assert text(held) == "mine lists the tasks you hold (claimed); leave out status, or drop mine"
+        assert data(await c.call_tool("task_list", {"mine": True, "status": ["claimed"]}))["total"] == 1
+        assert data(await c.call_tool("task_list", {"ready_only": True, "status": ["open"]}))["total"] == 0
