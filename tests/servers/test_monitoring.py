@@ -90,6 +90,11 @@ async def test_a_tool_never_called_is_refused_with_the_tools_seen(settings: Sett
     async with Client(build_server(settings)) as mon:
         wrong = await mon.call_tool("performance_metrics", {"tool": "task_lsit"})
         assert wrong.is_error and "did you mean 'task_list'?" in text(wrong)
+        # a tool of ours not called yet (or its calls not flushed yet by the other process) was "never recorded;
+        # check the spelling": it answers an empty report; a misspelt one is told the name it meant
+        assert data(await mon.call_tool("performance_metrics", {"tool": "skill_compose"}))["tools"] == []
+        shouted = await mon.call_tool("performance_metrics", {"tool": "SKILL_COMPOSE"})
+        assert shouted.is_error and "did you mean 'skill_compose'?" in text(shouted), text(shouted)
         assert [
             t["tool"] for t in data(await mon.call_tool("performance_metrics", {"tool": "task_list"}))["tools"]
         ] == ["task_list"]
