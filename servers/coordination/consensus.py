@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from shared.actor import Actor
 from shared.errors import InvalidArgument
 from shared.frame.jobs import every
 from shared.frame.runtime import Runtime, runtime
-from shared.frame.tool import tool
+from shared.frame.tool import one_item, tool
 from shared.models.consensus import Proposal, ProposalKind, ProposalList, ProposeResult, SandboxResult, VoteResult
 from shared.rules import visible
 from shared.rules.clock import iso
@@ -43,7 +43,9 @@ attach evidence with sandbox_test, which runs an allowed test command in a tempo
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 ProposalId = Annotated[int, Field(ge=1, le=2**62)]
 Option = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
-AgentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+AgentName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(one_item)
+]
 OptionsArg = Annotated[list[Option], Field(min_length=2, max_length=10)]
 RuleArg = Annotated[
     Rule,
@@ -246,11 +248,7 @@ async def consensus_list(
     reasons, evidence, outcome."""
     rt = runtime(ctx)
     me = rt.actor()
-    if proposal_id is not None:
-        if status is not None:
-            raise InvalidArgument(
-                "proposal_id reads one proposal in full; leave out status, or drop proposal_id to filter the list"
-            )
+    if proposal_id is not None:  # with status or limit, refused by the argument check (MODES, shared/frame/tool.py)
         await closing.settle_if_due(rt.db, proposal_id, me)
         p = await queries.get(rt.db, proposal_id, me)
         if p.awaiting_your_vote:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from shared.errors import InvalidArgument
 from shared.frame.jobs import every
 from shared.frame.runtime import Runtime, runtime
-from shared.frame.tool import tool
+from shared.frame.tool import one_item, tool
 from shared.models.tasks import (
     PRIORITIES,
     ClaimResult,
@@ -30,7 +30,7 @@ from shared.store.tasks import queries as task_queries
 from shared.store.tasks import queue as store
 from shared.store.team import agents
 
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), AfterValidator(one_item)]
 TaskId = Annotated[int, Field(ge=1)]
 Duration = Annotated[str, Field(max_length=40)]
 
@@ -43,6 +43,13 @@ async def sweep_once(rt: Runtime) -> None:
 
 SWEEP = every(lambda rt: max(rt.settings.presence_timeout / 2, 0.5), sweep_once, what="sweeping lapsed claims")
 """The background sweep, twice per presence timeout."""
+
+
+def _lease(rt: Runtime, value: str) -> float:
+    """A lease's seconds: at most a week, and no longer than a claim may last (ROUNDTABLE_MAX_LEASE_AGE), which
+    capped a longer one without a word."""
+    longest = min(task_changes.MAX_LEASE, rt.settings.limits.lease_age)
+    return parse_duration(value, field="lease", minimum=10, maximum=longest)
 
 
 def _words(relative: str | None) -> str:
@@ -68,6 +75,12 @@ def _next_for(task: Task) -> str:
         return f"Task {task.id} becomes ready when tasks {task.waiting_on} are done."
     if task.not_before:
         return f"Task {task.id} is scheduled and becomes ready at {task.not_before}."
+    caps = ", ".join(task.requires)
+    if task.status == "open" and task.assignee:  # not ready for the caller: someone else's, or capabilities lacking
+        needs = f", with {caps} (declared with agent_register(capabilities=[...]))" if caps else ""
+        return f"Task {task.id} is open for {task.assignee}, who alone may claim it{needs}."
+    if task.status == "open" and caps:
+        return f"Task {task.id} is open for an agent with {caps} (declared with agent_register(capabilities=[...]))."
     return f"Task {task.id} is {task.status}."
 
 
@@ -96,16 +109,14 @@ async def task_create(
         priority=PRIORITIES.index(priority),
         tags=sorted(set(tags)),
         requires=sorted(set(requires)),
-        assignee_id=await agents.id_by_name(rt.db, assignee.strip()) if assignee else None,
+        assignee_id=await agents.id_by_name(rt.db, assignee) if assignee and assignee.strip() else None,
         depends_on=depends_on,
         not_before=parse_when(not_before, field="not_before", now=me.now) if not_before else None,
         repeat_every=parse_duration(repeat_every, field="repeat_every", minimum=60, maximum=366 * 86400)
         if repeat_every
         else None,
         max_attempts=max_attempts,
-        lease_seconds=parse_duration(lease, field="lease", minimum=10, maximum=task_changes.MAX_LEASE)
-        if lease
-        else rt.settings.lease_seconds,
+        lease_seconds=_lease(rt, lease) if lease else rt.settings.lease_seconds,
     )
     task = await rt.db.read(task_queries.get, me, await store.create(rt.db, me, spec))
     return TaskResult(task=task, next_step=_next_for(task))
@@ -127,26 +138,32 @@ async def task_list(
     """List tasks in short form, highest priority then oldest (default: unfinished ones);
     ready_only: what you could claim now; task_id: one task in full. Returns tasks, total, next_cursor."""
     rt = runtime(ctx)
-    if task_id is not None:
-        others = {"status": status, "ready_only": ready_only, "mine": mine, "assignee": assignee, "tag": tag}
-        if given := [name for name, value in {**others, "text": text, "cursor": cursor}.items() if value]:
-            raise InvalidArgument(
-                f"task_id reads one task in full; leave out {', '.join(given)}, or drop task_id to filter the list"
-            )
+    if task_id is not None:  # with filters, refused by the argument check (MODES in shared/frame/tool.py)
         return TaskPage(
             tasks=[], task=await rt.db.read(task_queries.get, rt.actor(), task_id), total=1, next_cursor=None
         )
+    _no_contradiction(status or [], ready_only=ready_only, mine=mine)
     statuses = status or ([] if ready_only or mine else ["open", "claimed", "blocked"])
     filters = task_queries.TaskFilter(
         statuses=sorted(set(statuses)),
         ready_only=ready_only,
         mine=mine,
-        assignee_id=await agents.id_by_name(rt.db, assignee.strip()) if assignee else None,
+        assignee_id=await agents.id_by_name(rt.db, assignee) if assignee and assignee.strip() else None,
         tag=tag,
         text=text,
     )
     found, total, next_cursor = await rt.db.read(task_queries.lines, rt.actor(), filters, limit=limit, cursor=cursor)
     return TaskPage(tasks=found, total=total, next_cursor=next_cursor)
+
+
+def _no_contradiction(status: list[TaskStatus], *, ready_only: bool, mine: bool) -> None:
+    """Refuse filters that together match no task ever (the list came back empty, as if none did)."""
+    if mine and ready_only:
+        raise InvalidArgument("mine lists the tasks you hold, none of them ready to claim; pass mine or ready_only")
+    if ready_only and set(status) - {"open"}:
+        raise InvalidArgument("ready_only lists open tasks you could claim now; leave out status, or drop ready_only")
+    if mine and status and "claimed" not in status:
+        raise InvalidArgument("mine lists the tasks you hold (claimed); leave out status, or drop mine")
 
 
 @tool(read_only=False, title="Claim a task")
@@ -159,7 +176,7 @@ async def task_claim(
     claim lasts while you are present, up to its lease. Returns the task and until when it is yours."""
     rt = runtime(ctx)
     me = rt.require_writer()
-    seconds = parse_duration(lease, field="lease", minimum=10, maximum=task_changes.MAX_LEASE) if lease else None
+    seconds = _lease(rt, lease) if lease else None
     task = await store.claim_task(rt.db, me, task_id, seconds)
     if task is None:
         return ClaimResult(claimed=False, task=None, next_step=await store.why_nothing_ready(rt.db, me))

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from shared.errors import InvalidArgument
 from shared.frame.runtime import runtime
 from shared.frame.tool import tool
 from shared.models.knowledge import AddResult, AnyKind, EntryDetail, ExperienceResult, Kind, Outcome, QueryResult
@@ -93,6 +94,8 @@ async def knowledge_query(
     (lock: locked); if no entry has every word, entries with any are ranked and the answer says so. Empty
     text lists the newest. Read a hit with knowledge_get."""
     rt = runtime(ctx)
+    if raw and not text.strip():  # with no text the newest are listed: raw would do nothing
+        raise InvalidArgument("raw=true reads text as FTS5 syntax; give text, or leave raw out")
     offset = cursors.offset(cursor, tool="knowledge_query")
     author_id = await agents.id_by_name(rt.db, author.strip()) if author and author.strip() else None
     now = rt.actor().now

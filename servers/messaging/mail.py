@@ -7,17 +7,18 @@ from __future__ import annotations
 import json
 import time
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Annotated, Any
 
 import anyio
 from mcp.server.mcpserver import Context
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from shared.actor import Actor
 from shared.errors import InvalidArgument, RateLimited
 from shared.frame.jobs import every
 from shared.frame.runtime import RoundtableServer, Runtime, runtime
-from shared.frame.tool import tool
+from shared.frame.tool import one_item, tool
 from shared.models.messages import AckResult, Inbox, Message, MessagePriority, SendResult, Subscriptions, WaitResult
 from shared.rules import cursor as cursors
 from shared.rules.timeparse import parse_duration, parse_when
@@ -27,7 +28,8 @@ from shared.store.mail import send as messages
 PROGRESS_EVERY = 5.0
 """message_wait reports progress this often (seconds) while it waits."""
 
-Names = Annotated[list[Annotated[str, Field(min_length=1, max_length=106)]], Field(min_length=1, max_length=50)]
+Name = Annotated[str, Field(min_length=1, max_length=106), AfterValidator(one_item)]
+Names = Annotated[list[Name], Field(min_length=1, max_length=50)]
 Subject = Annotated[str, Field(max_length=messages.SUBJECT_MAX)]
 Body = Annotated[str, Field(min_length=1, max_length=messages.BODY_MAX)]
 Pattern = Annotated[str, Field(max_length=100)]  # as a topic in message_query and message_wait
@@ -85,6 +87,13 @@ async def message_send(
         ack_required=ack_required,
         ack_deadline=deadline,
     )
+    if ack_required and ack_within is None and out.expires_at is not None:  # the default hour, within its life
+        out = replace(out, ack_deadline=min(deadline, out.expires_at))
+    elif ack_required and out.expires_at is not None and out.expires_at < deadline:  # gone before it is due
+        raise InvalidArgument(
+            f"the message expires (expires_in={expires_in!r}) before its acknowledgement is due"
+            f" (ack_within={within!r}); give an ack_within shorter than expires_in, or a longer expires_in"
+        )
     message, names = await messages.send_shown(rt.db, sender, to, out)
     step = f"Delivered to {', '.join(names)}." if names else "Nobody subscribes to that topic yet; it was kept."
     if ack_required:
@@ -164,6 +173,10 @@ async def message_query(
                 if ("-" in since or "T" in since)
                 else (me.now - parse_duration(since, field="since", maximum=366 * 86400))
             )
+            if since_ts > me.now:  # mail from the future: nothing could ever match
+                raise InvalidArgument(
+                    f'since={since!r} is in the future; give a past time or how long ago, e.g. since="2h"'
+                )
         pattern = messages.check_topic(topic, pattern=True) if topic else None
         f = inbox.InboxFilter(unread_only=unread_only, sender=sender, topic=pattern, since=since_ts, text=text)
         found, next_after, left = await inbox.read_page(rt.db, me, f, limit=limit, after=after, mark=marking)

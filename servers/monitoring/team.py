@@ -11,12 +11,12 @@ import logging
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from shared.errors import InvalidArgument
 from shared.frame import instrument
 from shared.frame.runtime import Runtime, runtime
-from shared.frame.tool import id_text, tool
+from shared.frame.tool import id_text, one_item, tool
 from shared.models.monitoring import AgentStatusPage, EventPage, Health, Metrics, RegisterResult
 from shared.rules.timeparse import parse_duration
 from shared.store import events, retention
@@ -30,7 +30,11 @@ INTEGRITY_POLL_SECONDS = 60.0
 
 ServerKind = Literal["coordination", "messaging", "knowledge", "monitoring"]  # servers.SERVER_KINDS (tested)
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=agents.NAME_MAX)]
-Capability = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=agents.CAPABILITY_MAX)]
+Capability = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=agents.CAPABILITY_MAX),
+    AfterValidator(one_item),
+]
 
 
 async def prune(rt: Runtime) -> None:
@@ -107,7 +111,7 @@ async def agent_status(
 ) -> AgentStatusPage:
     """Agents (or one): online, idle or offline, activity, held tasks, unread and overdue mail."""
     rt = runtime(ctx)
-    agent_id = await agents.id_by_name(rt.db, name) if name else None
+    agent_id = await agents.id_by_name(rt.db, name) if name and name.strip() else None
     infos = await presence.agent_infos(rt.db, rt.actor(), agent_id=agent_id)
     counts = {p: sum(1 for a in infos if a.presence == p) for p in ("online", "idle", "offline")}
     if not include_offline:
@@ -161,7 +165,7 @@ async def performance_metrics(
         until=now + 1,
         server=server,
         tool=tool,
-        agent_id=await agents.id_by_name(rt.db, agent) if agent else None,
+        agent_id=await agents.id_by_name(rt.db, agent) if agent and agent.strip() else None,
         by_agent=by_agent,
     )
     return await rt.db.read(metrics.report, q, now=now, slowest_calls=slowest)
@@ -190,6 +194,12 @@ async def event_log(
         raise InvalidArgument(
             f"kind {kind!r} names no event: kinds read 'area.what' (task.claimed), or give a prefix: '{area}.'"
         )
+    known = ", ".join(events.OBJECT_TYPES)
+    if area and area.split(".")[0] not in events.OBJECT_TYPES:  # matched nothing, silently
+        raise InvalidArgument(f"kind {kind!r} names no event: a kind's area is one of {known} (task.claimed, task.)")
+    if object_type is not None and object_type not in events.OBJECT_TYPES:
+        raise InvalidArgument(f"object_type {object_type!r} names nothing the trail records; use one of {known}")
+    agent = agent.strip() if agent else None  # " bo" is bo: it matched no event, silently
     if agent and not await events.names_an_actor(rt.db, agent):
         await agents.id_by_name(rt.db, agent)  # neither in the trail nor on the team: refused with the known names
     f = events.EventFilter(agent=agent, kind=kind, object_type=object_type, object_id=object_id)

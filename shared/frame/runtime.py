@@ -35,7 +35,7 @@ from shared.errors import Forbidden, RoundtableError, Unavailable
 from shared.frame import handshake, identity, instrument, wire
 from shared.frame.jobs import Background, every
 from shared.frame.notify import CountingBus, Notifier
-from shared.frame.tool import unknown_tool
+from shared.frame.tool import unknown_resource, unknown_tool
 from shared.rules.clock import Clock, system_clock
 from shared.store.team import agents
 
@@ -176,11 +176,12 @@ class RoundtableServer(MCPServer[Runtime]):
         2026-07-28 spec retired that code for -32602, invalid params, which the SDK answers there)."""
         try:
             return await super().read_resource(uri, context)
-        except ResourceNotFoundError as exc:
+        except ResourceNotFoundError as exc:  # one line naming where it is, or what there is (shared/frame/tool.py)
+            message = unknown_resource(self, str(uri))
             version = context.protocol_version if context is not None else None
             if version is not None and version not in MODERN_PROTOCOL_VERSIONS:
-                raise MCPError(code=RESOURCE_NOT_FOUND, message=str(exc), data={"uri": str(uri)}) from exc
-            raise
+                raise MCPError(code=RESOURCE_NOT_FOUND, message=message, data={"uri": str(uri)}) from exc
+            raise ResourceNotFoundError(message) from exc
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None = None

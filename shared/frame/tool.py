@@ -15,6 +15,7 @@ import inspect
 import json
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, ParamSpec, TypeVar, Union, get_args, get_origin
 
@@ -162,6 +163,43 @@ VALUE_INTENTS: dict[tuple[str, str, str], str] = {
 }
 """Known values that belong to another tool: (tool, argument, value) → the whole answer."""
 
+
+@dataclass(frozen=True)
+class Mode:
+    """An argument that switches a tool into a mode where other arguments do nothing: given together, they are
+    refused (never dropped) with `<argument> <does>; leave out <them>, or <otherwise>`."""
+
+    does: str
+    otherwise: str
+    ignores: tuple[str, ...]
+    agrees: tuple[tuple[str, Any], ...] = ()
+    """An ignored argument's value saying what the mode does anyway (else its default agrees)."""
+
+
+MODES: dict[tuple[str, str], Mode] = {
+    ("task_list", "task_id"): Mode(
+        "reads one task in full",
+        "drop task_id to filter the list",
+        ("status", "ready_only", "mine", "assignee", "tag", "text", "limit", "cursor"),
+    ),
+    ("consensus_list", "proposal_id"): Mode(
+        "reads one proposal in full", "drop proposal_id to filter the list", ("status", "limit")
+    ),
+    ("message_query", "thread"): Mode(
+        "reads that whole thread, read or not",
+        "drop thread to filter your mail",
+        ("unread_only", "sender", "topic", "since", "text", "sent", "limit", "cursor"),
+        agrees=(("unread_only", False),),
+    ),
+    ("message_query", "sent"): Mode(
+        "lists the mail you sent with who read and acknowledged it",
+        "drop sent to filter your inbox",
+        ("unread_only", "sender", "topic", "since", "text"),
+        agrees=(("unread_only", False),),
+    ),
+}
+"""(tool, argument) → the mode it switches on when given (not null, not false) and what that mode ignores."""
+
 _KINDS: dict[str, str] = {
     "int_parsing": "must be a whole number",
     "int_type": "must be a whole number",
@@ -189,6 +227,14 @@ def id_text(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return value
     raise PydanticCustomError("id_type", "an id is text or a whole number")
+
+
+def one_item(value: Any) -> Any:
+    """For a list's item that can never hold a comma (a tag, a capability, an agent's name; `AfterValidator`):
+    "a, b" is two items run together, refused in one line that shows them apart (it was kept as one tag)."""
+    if isinstance(value, str) and "," in value:
+        raise PydanticCustomError("comma_list", "one item, not a list")
+    return value
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -236,6 +282,13 @@ def explain(tool_name: str, fields: Sequence[str], exc: ValidationError, model: 
         return f"{tool_name}: '{where}' must be one of {ctx.get('expected', '')}, not {_shown(value)}"
     if kind in _KINDS:
         return f"{tool_name}: '{where}' {_KINDS[kind]}, not {_shown(value)}"
+    if kind == "comma_list":
+        apart = [part.strip() for part in str(value).split(",") if part.strip()]
+        return f"{tool_name}: '{where}' is one item, not a list: give each its own, e.g. {_shown(apart)}"
+    if kind == "mode_ignores":
+        return str(ctx.get("message", ""))
+    if kind == "string_nul":  # a NUL character: PostgreSQL cannot store one, and no tool means it
+        return f"{tool_name}: '{where}{ctx.get('at', '')}' must not contain a NUL character (\\x00); remove it"
     if kind in ("string_too_long", "too_long"):
         limit = ctx.get("max_length")
         unit = "characters" if kind == "string_too_long" else "items"
@@ -305,10 +358,64 @@ def _number_error(annotation: Any) -> str | None:
     return None
 
 
-def strict_model(arg_model: type[BaseModel]) -> type[BaseModel]:
-    """The SDK's argument model refusing unknown arguments (additionalProperties false in the schema) and a
-    boolean for a number (pydantic's lax mode reads true as 1), and taking a lone value where a list is
-    expected (message_send(to="planner") means to=["planner"])."""
+def _nul_at(value: Any, at: str = "") -> str | None:
+    """Where in an argument's value a text holds a NUL character ('' for the value itself, '[2]', '.who'), or
+    None: in the text itself, a list's items, an object's keys and values, a model's fields."""
+    if isinstance(value, str):
+        return at if "\x00" in value else None
+    if isinstance(value, list | tuple):
+        items: Iterable[tuple[str, Any]] = ((f"{at}[{i}]", v) for i, v in enumerate(value))
+    elif isinstance(value, dict):
+        items = ((f"{at}.{_short(k)}", v) for k, v in value.items())
+        if any(isinstance(k, str) and "\x00" in k for k in value):
+            return at
+    elif isinstance(value, BaseModel):
+        items = ((f"{at}.{name}", getattr(value, name)) for name in type(value).model_fields)
+    else:
+        return None
+    return next((found for where, v in items if (found := _nul_at(v, where)) is not None), None)
+
+
+def _no_nul(cls: type[BaseModel], value: Any) -> Any:
+    """Refuse a NUL character anywhere in an argument's text: SQLite would keep it and PostgreSQL cannot (a
+    text field cannot hold 0x00, and the call failed as a bare "Error executing tool"), so both refuse it."""
+    if (at := _nul_at(value)) is not None:
+        raise PydanticCustomError("string_nul", "text must not contain a NUL character", {"at": at})
+    return value
+
+
+def _mode_check(tool_name: str, arg_model: type[BaseModel]) -> Callable[[BaseModel], BaseModel] | None:
+    """The after-validator refusing arguments that a mode of `tool_name` (MODES) would ignore, or None."""
+    modes = [(arg, mode) for (name, arg), mode in MODES.items() if name == tool_name]
+    if not modes:
+        return None
+    defaults = {n: f.default for n, f in arg_model.model_fields.items()}
+
+    def check(self: BaseModel) -> BaseModel:
+        for arg, mode in modes:
+            if getattr(self, arg) in (None, False):
+                continue
+            agrees = dict(mode.agrees)
+            given = [
+                n
+                for n in mode.ignores
+                if n in self.model_fields_set
+                and (value := getattr(self, n)) not in (None, "", [], {})
+                and value != agrees.get(n, defaults[n])
+            ]
+            if given:
+                message = f"{arg} {mode.does}; leave out {', '.join(given)}, or {mode.otherwise}"
+                raise PydanticCustomError("mode_ignores", "{message}", {"message": message})
+        return self
+
+    return check
+
+
+def strict_model(arg_model: type[BaseModel], tool_name: str = "") -> type[BaseModel]:
+    """The SDK's argument model refusing unknown arguments (additionalProperties false in the schema), a
+    boolean for a number (pydantic's lax mode reads true as 1), a NUL character in any text and arguments a mode
+    of the tool would ignore (MODES), and taking a lone value where a list is expected (message_send(to="planner")
+    means to=["planner"])."""
     lists = frozenset(name for name, field in arg_model.model_fields.items() if _takes_list(field.annotation))
     numbers = {n: e for n, field in arg_model.model_fields.items() if (e := _number_error(field.annotation))}
 
@@ -329,8 +436,11 @@ def strict_model(arg_model: type[BaseModel]) -> type[BaseModel]:
         # schema is never generated: the listed one is the SDK's, see _make_strict).
         "model_config": ConfigDict(**{**arg_model.model_config, "extra": "forbid", "defer_build": True}),
         "lone_to_list": model_validator(mode="before")(classmethod(lone_to_list)),  # type: ignore[arg-type]
+        "no_nul": field_validator("*", mode="after")(classmethod(_no_nul)),
         "__module__": arg_model.__module__,
     }
+    if (check := _mode_check(tool_name, arg_model)) is not None:
+        namespace["no_ignored"] = model_validator(mode="after")(check)
     if numbers:
         namespace["no_boolean"] = field_validator(*numbers, mode="before")(classmethod(no_boolean))
     return type(arg_model.__name__, (arg_model,), namespace)
@@ -399,7 +509,7 @@ def _make_strict(mcp: MCPServer[Any], name: str, returns: type[BaseModel] | None
     tools: dict[str, Tool] = mcp._tool_manager._tools
     registered = tools[name]
     metadata = registered.fn_metadata.model_copy()
-    metadata.arg_model = strict_model(registered.fn_metadata.arg_model)  # type: ignore[assignment]
+    metadata.arg_model = strict_model(registered.fn_metadata.arg_model, name)  # type: ignore[assignment]
     fields = {field: getattr(registered, field) for field in Tool.model_fields}
     if returns is not None:  # registered unstructured: the model and its schema are set here (add_tools)
         metadata.output_model = returns
@@ -422,3 +532,15 @@ def unknown_tool(mcp: MCPServer[Any], name: str) -> str:
     if getattr(mcp, "toolset", None) is not None and name in toolsets.every_tool():
         hint = f" {name} is not in this server's toolset (ROUNDTABLE_TOOLS or --tools; all lists every tool);"
     return f"Unknown tool: {name};{hint} this server's tools: {', '.join(names)}"
+
+
+RESOURCES_ELSEWHERE = {"roundtable://inbox": "messaging", "roundtable://status": "monitoring"}
+"""A resource only one server serves → that server (the others answer its read with where to find it)."""
+
+
+def unknown_resource(mcp: MCPServer[Any], uri: str) -> str:
+    """The answer to a read of a resource this server does not have: where it is, or this server's resources."""
+    names = sorted(str(r.uri) for r in mcp._resource_manager.list_resources())
+    elsewhere = RESOURCES_ELSEWHERE.get(uri.strip().rstrip("/").lower())
+    hint = f" it is the {elsewhere} server's (roundtable-{elsewhere});" if elsewhere else ""
+    return f"Unknown resource: {_short(uri)};{hint} this server's resources: {', '.join(names) or 'none'}"

@@ -15,6 +15,9 @@ if TYPE_CHECKING:  # the result models load where the trail is read, not when a 
     from shared.models.monitoring import Event, EventPage
 
 
+OBJECT_TYPES = ("agent", "knowledge", "message", "proposal", "skill", "task", "token", "topic")
+"""What the trail records events about: each event's object_type, and the area of its kind ('task.claimed')."""
+
 _encoded = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 """An event's data as stored: compact, keys sorted (one encoder for every event, not one per json.dumps call)."""
 

@@ -198,3 +198,134 @@ async def test_required_text_of_invisible_characters_only_is_refused_in_one_line
         step = await c.call_tool("skill_define", {"name": "greet", "description": "d", "steps": ["hi", "\u200b"]})
         assert text(step) == "step 2 has no visible characters; write what to do in it, or leave it out"
         assert data(await c.call_tool("knowledge_query", {}))["total"] == 0
+
+
+@pytest.mark.engines("sqlite", "postgresql")
+async def test_a_nul_character_in_any_text_is_refused_in_one_line_on_both_engines(settings: Settings) -> None:
+    """PostgreSQL cannot store 0x00 in text (the call failed as a bare 'Error executing tool'); SQLite kept it."""
+    nul = "a\x00b"
+    calls = {
+        "coordination": [
+            ("task_create", {"title": nul}, "'title'"),
+            ("task_create", {"title": "x", "tags": ["ok", nul]}, "'tags[1]'"),
+            ("task_list", {"text": nul}, "'text'"),
+            ("consensus_propose", {"title": nul}, "'title'"),
+        ],
+        "messaging": [
+            ("message_send", {"to": ["ana"], "body": nul}, "'body'"),
+            ("message_query", {"sender": nul}, "'sender'"),
+        ],
+        "knowledge": [
+            ("knowledge_add", {"title": "t", "body": nul}, "'body'"),
+            ("skill_list", {"text": nul}, "'text'"),
+            ("skill_execute", {"name": "greet", "arguments": {"who": nul}}, "'arguments.who'"),
+        ],
+        "monitoring": [
+            ("agent_register", {"activity": nul}, "'activity'"),
+            ("event_log", {"object_type": nul}, "'object_type'"),
+            ("agent_status", {"name": nul}, "'name'"),
+        ],
+    }
+    for kind, tries in calls.items():
+        module = importlib.import_module(f"servers.{kind}")
+        async with Client(module.build_server(settings)) as c:
+            for name, arguments, where in tries:
+                result = await c.call_tool(name, arguments)
+                assert result.is_error and text(result) == (
+                    f"{name}: {where} must not contain a NUL character (\\x00); remove it"
+                ), (name, text(result))
+            assert not (await c.call_tool("start_here", {})).is_error  # the server answers on
+    async with Client(importlib.import_module("servers.coordination").build_server(settings)) as c:
+        assert data(await c.call_tool("task_list", {}))["total"] == 0  # nothing was written
+    async with Client(importlib.import_module("servers.knowledge").build_server(settings)) as c:
+        who = {"name": "who", "default": nul}
+        nested = {"name": "greet", "description": "d", "steps": ["hi {who}"], "parameters": [who]}
+        assert text(await c.call_tool("skill_define", nested)) == (
+            "skill_define: 'parameters[0].default' must not contain a NUL character (\\x00); remove it"
+        )
+
+
+async def test_an_argument_a_mode_would_ignore_is_refused_and_a_default_or_agreeing_value_is_not(
+    tmp_path: Path,
+) -> None:
+    async with client("coordination", tmp_path) as c:
+        await c.call_tool("task_create", {"title": "x"})
+        limit = await c.call_tool("task_list", {"task_id": 1, "limit": 5})  # was dropped: the one task came back
+        assert text(limit) == "task_id reads one task in full; leave out limit, or drop task_id to filter the list"
+        defaults = {"task_id": 1, "limit": 20, "ready_only": False, "status": [], "text": ""}  # a client's defaults
+        assert data(await c.call_tool("task_list", defaults))["task"]["id"] == 1
+        await c.call_tool("consensus_propose", {"title": "ship?", "voters": ["ana"]})
+        assert text(await c.call_tool("consensus_list", {"proposal_id": 1, "limit": 3})) == (
+            "proposal_id reads one proposal in full; leave out limit, or drop proposal_id to filter the list"
+        )
+    async with client("messaging", tmp_path) as c:
+        await c.call_tool("message_send", {"to": ["ana"], "body": "hi"})
+        thread = await c.call_tool("message_query", {"thread": 2, "text": "nothing like it", "limit": 1})
+        assert text(thread) == (
+            "thread reads that whole thread, read or not; leave out text, limit, or drop thread to filter your mail"
+        )
+        unread = await c.call_tool("message_query", {"thread": 2, "unread_only": True})
+        assert "leave out unread_only" in text(unread)
+        whole = data(await c.call_tool("message_query", {"thread": 2, "unread_only": False, "mark_read": False}))
+        assert [m["body"] for m in whole["messages"]] == ["hi"]
+        sent = await c.call_tool("message_query", {"sent": True, "sender": "ana", "since": "1h"})
+        assert text(sent) == (
+            "sent lists the mail you sent with who read and acknowledged it; leave out sender, since, or drop sent"
+            " to filter your inbox"
+        )
+        mine = data(await c.call_tool("message_query", {"sent": True, "unread_only": False, "limit": 5}))
+        assert [m["body"] for m in mine["messages"]] == ["hi"]
+        assert len(data(await c.call_tool("message_query", {}))["messages"]) == 2  # the refusals marked none read
+
+
+async def test_an_agent_name_with_spaces_around_it_is_that_agent_and_a_blank_one_is_none(tmp_path: Path) -> None:
+    """' bo ' was 'no agent is named ...' in agent_status, matched no event in event_log, and a blank assignee
+    was "no agent is named ''"."""
+    from servers.coordination import build_server
+
+    async with Client(build_server(Settings(db=tmp_path / "rt.db", agent="bo"))):
+        pass  # bo exists
+    async with client("coordination", tmp_path) as c:
+        assert data(await c.call_tool("task_create", {"title": "x", "assignee": " bo "}))["task"]["assignee"] == "bo"
+        assert data(await c.call_tool("task_create", {"title": "y", "assignee": "   "}))["task"]["assignee"] is None
+    async with client("monitoring", tmp_path) as c:
+        assert [a["name"] for a in data(await c.call_tool("agent_status", {"name": "  bo  "}))["agents"]] == ["bo"]
+        joined = data(await c.call_tool("event_log", {"agent": " bo ", "kind": "agent."}))["events"]
+        assert [e["kind"] for e in joined] == ["agent.joined"]
+
+
+async def test_items_run_together_with_commas_are_refused_shown_apart(tmp_path: Path) -> None:
+    """tags="a, b" was kept as the one tag 'a, b' (a lone value is taken as a list of it)."""
+    async with client("coordination", tmp_path) as c:
+        tags = await c.call_tool("task_create", {"title": "x", "tags": "ci, flaky"})
+        assert text(tags) == "task_create: 'tags[0]' is one item, not a list: give each its own, e.g. ['ci', 'flaky']"
+        needs = await c.call_tool("task_create", {"title": "x", "requires": ["gpu,cuda"]})
+        assert text(needs) == (
+            "task_create: 'requires[0]' is one item, not a list: give each its own, e.g. ['gpu', 'cuda']"
+        )
+        assert data(await c.call_tool("task_list", {}))["total"] == 0
+        assert data(await c.call_tool("task_create", {"title": "x", "tags": ["ci", "flaky"]}))["task"]["tags"] == [
+            "ci",
+            "flaky",
+        ]
+    async with client("messaging", tmp_path) as c:
+        to = await c.call_tool("message_send", {"to": "ana, bo", "body": "hi"})
+        assert text(to) == "message_send: 'to[0]' is one item, not a list: give each its own, e.g. ['ana', 'bo']"
+    async with client("monitoring", tmp_path) as c:
+        caps = await c.call_tool("agent_register", {"capabilities": "python, sql"})
+        assert "'capabilities[0]' is one item, not a list" in text(caps)
+
+
+async def test_task_list_filters_that_together_match_no_task_ever_are_refused(tmp_path: Path) -> None:
+    """mine with ready_only, or ready_only with status=['done'], answered an empty list as if nothing matched."""
+    async with client("coordination", tmp_path) as c:
+        await c.call_tool("task_create", {"title": "x"})
+        await c.call_tool("task_claim", {"task_id": 1})
+        both = await c.call_tool("task_list", {"mine": True, "ready_only": True})
+        assert text(both) == "mine lists the tasks you hold, none of them ready to claim; pass mine or ready_only"
+        done = await c.call_tool("task_list", {"ready_only": True, "status": ["open", "done"]})
+        assert text(done) == "ready_only lists open tasks you could claim now; leave out status, or drop ready_only"
+        held = await c.call_tool("task_list", {"mine": True, "status": ["open"]})
+        assert text(held) == "mine lists the tasks you hold (claimed); leave out status, or drop mine"
+        assert data(await c.call_tool("task_list", {"mine": True, "status": ["claimed"]}))["total"] == 1
+        assert data(await c.call_tool("task_list", {"ready_only": True, "status": ["open"]}))["total"] == 0

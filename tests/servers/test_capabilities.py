@@ -67,3 +67,23 @@ async def test_what_a_server_advertises_is_what_it_serves_and_every_listed_resou
             assert read.contents, uri
         if caps.prompts is not None:
             await client.list_prompts()
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_an_unknown_resource_is_answered_with_where_it_is_or_the_servers_resources(
+    settings: Settings, mode: str
+) -> None:
+    """It was 'Unknown resource: roundtable://inbox' on the coordination server, with no way on."""
+    build: Any = importlib.import_module("servers.coordination").build_server
+    async with Client(build(settings), mode=mode) as client:  # type: ignore[arg-type]
+        with pytest.raises(MCPError) as elsewhere:
+            await client.read_resource("roundtable://inbox")
+        assert elsewhere.value.error.message == (
+            "Unknown resource: roundtable://inbox; it is the messaging server's (roundtable-messaging);"
+            " this server's resources: roundtable://me"
+        )
+        with pytest.raises(MCPError) as unknown:
+            await client.read_resource("roundtable://" + "x" * 5000)
+        assert unknown.value.error.code == (-32002 if mode == "legacy" else -32602)
+        message = unknown.value.error.message
+        assert message.endswith("; this server's resources: roundtable://me") and len(message) < 150, message

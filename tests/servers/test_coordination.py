@@ -123,6 +123,30 @@ async def test_a_reason_without_a_block_or_cancel_is_refused_instead_of_dropped(
         assert (task["status"], task["progress"], task["note"]) == ("claimed", 0, None)
 
 
+async def test_a_lease_or_progress_that_the_status_change_would_undo_is_refused_not_reported_saved(
+    settings: Settings,
+) -> None:
+    """Both were written and then overwritten by the release, while the answer said 'Saved: progress 50%'."""
+    async with Client(build_server(settings)) as client:
+        await client.call_tool("task_create", {"title": "deploy"})
+        await client.call_tool("task_claim", {"task_id": 1})
+        for status in ("open", "blocked", "cancelled"):
+            change = {"task_id": 1, "status": status, "extend_lease": "1h", "reason": "r" if status != "open" else None}
+            refused = await client.call_tool("task_update", change)
+            assert text(refused) == f"extend_lease keeps your claim and status='{status}' gives it up; pass one of them"
+        released = await client.call_tool("task_update", {"task_id": 1, "status": "open", "progress": 50})
+        assert text(released) == (
+            "status='open' gives the task back with its progress reset to 0; leave out progress, or drop status"
+            " to report progress and keep it"
+        )
+        task = (await client.call_tool("task_list", {"task_id": 1})).structured_content["task"]  # type: ignore[index]
+        assert (task["status"], task["progress"]) == ("claimed", 0)
+        blocked = await client.call_tool(
+            "task_update", {"task_id": 1, "status": "blocked", "reason": "CI", "progress": 40}
+        )
+        assert not blocked.is_error and blocked.structured_content["task"]["progress"] == 40  # type: ignore[index]
+
+
 async def test_depending_on_a_cancelled_task_is_refused_and_creates_nothing(settings: Settings) -> None:
     async with Client(build_server(settings)) as client:
         await client.call_tool("task_create", {"title": "old plan"})
@@ -167,6 +191,32 @@ async def test_observers_can_read_but_not_change_tasks(settings: Settings, as_ag
         refused = await client.call_tool("task_create", {"title": "x"})
         assert refused.is_error and "observer" in text(refused)
         assert not (await client.call_tool("task_list", {})).is_error
+
+
+async def test_a_task_for_an_observer_is_refused_and_one_for_another_says_who_may_claim_it(
+    settings: Settings, as_agent: Any
+) -> None:
+    """Assigned to an observer, it was 'Task 1 is open.': a task nobody could ever claim."""
+    async with (
+        Client(build_server(as_agent("watcher", role="observer"))),
+        Client(build_server(as_agent("bo"))),
+        Client(build_server(settings)) as ana,
+    ):
+        refused = await ana.call_tool("task_create", {"title": "watch it", "assignee": "watcher"})
+        assert text(refused) == (
+            "watcher is an observer (read-only) and cannot claim tasks; assign a worker or an admin, or leave"
+            " assignee out"
+        )
+        assert (await ana.call_tool("task_list", {})).structured_content["total"] == 0  # type: ignore[index]
+        made = await ana.call_tool("task_create", {"title": "train", "assignee": "bo", "requires": ["gpu"]})
+        assert made.structured_content["next_step"] == (  # type: ignore[index]
+            "Task 1 is open for bo, who alone may claim it, with gpu (declared with"
+            " agent_register(capabilities=[...]))."
+        )
+        anyone = await ana.call_tool("task_create", {"title": "render", "requires": ["gpu"]})
+        assert anyone.structured_content["next_step"] == (  # type: ignore[index]
+            "Task 2 is open for an agent with gpu (declared with agent_register(capabilities=[...]))."
+        )
 
 
 async def seed(db_url: str, count: int) -> list[int]:
@@ -324,3 +374,38 @@ async def test_every_message_a_call_causes_counts_against_the_send_rate(settings
         refused = await ana_notes.call_tool("experience_share", lesson)
         assert refused.is_error and "ROUNDTABLE_SEND_RATE" in text(refused), text(refused)
         assert not (await ana.call_tool("task_create", {"title": "no notice, no message"})).is_error
+
+
+async def test_a_lease_longer_than_a_claim_may_last_is_refused_not_cut_without_a_word(settings: Settings) -> None:
+    """task_claim(lease="1w") held the task for ROUNDTABLE_MAX_LEASE_AGE (a day) and said only 'in 24 h'."""
+    short = replace(settings, limits=replace(settings.limits, lease_age=3600.0))
+    async with Client(build_server(short)) as client:
+        made = await client.call_tool("task_create", {"title": "deploy", "lease": "2h"})
+        assert text(made) == "lease='2h' is out of range; use at least 10s and at most 1h"
+        await client.call_tool("task_create", {"title": "deploy"})
+        claim = await client.call_tool("task_claim", {"task_id": 1, "lease": "1w"})
+        assert text(claim) == "lease='1w' is out of range; use at least 10s and at most 1h"
+        taken = await client.call_tool("task_claim", {"task_id": 1, "lease": "1h"})
+        assert taken.structured_content["claimed"]  # type: ignore[index]
+
+
+async def test_completing_another_agents_claim_names_who_may_and_what_an_admin_can_do(
+    settings: Settings, as_agent: Any
+) -> None:
+    """An admin was told 'only its holder or an admin may complete it', and refused again when it tried."""
+    async with (
+        Client(build_server(settings)) as ana,
+        Client(build_server(as_agent("bo"))) as bo,
+        Client(build_server(as_agent("root", role="admin"))) as root,
+    ):
+        await ana.call_tool("task_create", {"title": "deploy"})
+        await ana.call_tool("task_claim", {"task_id": 1})
+        worker = text(await bo.call_tool("task_complete", {"task_id": 1}))
+        assert worker.startswith("task 1 is claimed by ana until ")
+        assert worker.endswith("; only its holder may complete it")
+        admin = text(await root.call_tool("task_complete", {"task_id": 1}))
+        assert admin.endswith(
+            "; only its holder may complete it; as an admin you may release it with task_update(task_id=1,"
+            " status='open')"
+        ), admin
+        assert not (await root.call_tool("task_update", {"task_id": 1, "status": "open"})).is_error

@@ -51,6 +51,10 @@ async def test_what_one_agent_adds_another_finds_with_its_author(settings: Setti
         assert "supersedes=<its id>" in twin["next_step"]
         unknown = await bo.call_tool("knowledge_query", {"text": "nfs", "author": "zed"})
         assert unknown.is_error and "no agent is named 'zed'" in text(unknown)
+        for blank in ("", "  "):  # listed the newest, raw dropped
+            raw = await bo.call_tool("knowledge_query", {"text": blank, "raw": True})
+            assert text(raw) == "raw=true reads text as FTS5 syntax; give text, or leave raw out"
+        assert data(await bo.call_tool("knowledge_query", {"text": "NFS OR SMB", "raw": True}))["total"] == 2
 
 
 async def test_a_retried_add_returns_the_entry_already_recorded(settings: Settings) -> None:
@@ -60,7 +64,16 @@ async def test_a_retried_add_returns_the_entry_already_recorded(settings: Settin
         retry = data(await ana.call_tool("knowledge_add", entry))
         assert not first["already_recorded"] and retry["already_recorded"]
         assert retry["entry"]["id"] == first["entry"]["id"] and "nothing new was written" in retry["next_step"]
+        tagged = await ana.call_tool("knowledge_add", {**entry, "tags": ["ci"], "links": ["docs/RELEASE.md"]})
+        assert text(tagged) == (  # was 'already recorded' with the tags and links dropped
+            "you recorded this title and body as entry 1 with other tags and links; to change them, add it again"
+            " with supersedes=1"
+        )
         assert data(await ana.call_tool("knowledge_query", {"text": "release"}))["total"] == 1
+        same = data(await ana.call_tool("knowledge_add", {**entry, "tags": [], "source": ""}))
+        assert same["already_recorded"]  # the same details, given empty
+        fixed = data(await ana.call_tool("knowledge_add", {**entry, "tags": ["ci"], "supersedes": 1}))
+        assert fixed["entry"]["tags"] == ["ci"] and fixed["entry"]["supersedes"] == 1
 
 
 async def test_a_retried_experience_share_is_neither_stored_nor_announced_twice(
@@ -153,6 +166,10 @@ async def test_skills_are_defined_listed_and_executed_as_tools(settings: Setting
         assert missing.is_error and "needs branch" in text(missing) and "env (optional)" in text(missing)
         hostile = await ana.call_tool("skill_define", {**SHIP, "steps": ["{branch.__class__}"]})
         assert hostile.is_error and "not a placeholder" in text(hostile)
+        both = [{"name": "branch", "required": True, "default": "main"}]  # was saved as optional, required dropped
+        assert text(await ana.call_tool("skill_define", {**SHIP, "parameters": both})) == (
+            "parameter 'branch' has a default, so it is optional; leave out required=true, or drop the default"
+        )
         data(await ana.call_tool("skill_define", {"name": "announce", "description": "tell", "steps": ["say hi"]}))
         composed = data(
             await ana.call_tool(

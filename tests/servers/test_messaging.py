@@ -102,6 +102,7 @@ async def test_a_refused_subscription_change_changes_no_pattern(settings: Settin
             ({"subscribe": ["deploy.*"], "unsubscribe": ["never.followed"]}, never),
             ({"unsubscribe": ["build.*", "never.followed"]}, never),
             ({"subscribe": ["deploy.*", "x" * 100_000]}, "message_subscribe: 'subscribe[1]' is too long: at most 100"),
+            ({"subscribe": ["Deploy.*"], "unsubscribe": ["deploy.*"]}, "'deploy.*' is in both subscribe and"),
         ]:
             refused = await ana.call_tool("message_subscribe", change)
             assert refused.is_error and text(refused).startswith(refusal), (change, text(refused)[:200])
@@ -530,3 +531,30 @@ async def test_a_sent_message_has_no_read_state_of_its_own_and_names_a_pruned_re
         mine = data(await ana.call_tool("message_query", {"sent": True}))["messages"]
     assert [r["agent"] for r in mine[0]["receipts"]] == ["cy"]  # its configured name, never "named:cy"
     assert "named:" not in json.dumps(mine) and mine[0]["read"] is None
+
+
+async def test_since_reads_a_past_time_or_how_long_ago_and_refuses_the_future(settings: Settings) -> None:
+    """A future since (an ISO time within the year ahead) matched nothing and answered an empty inbox."""
+    async with Client(build_server(settings)) as ana:
+        data(await ana.call_tool("message_send", {"to": ["ana"], "body": "note to self"}))
+        ahead = await ana.call_tool("message_query", {"since": "2099-01-01T00:00:00Z"})
+        assert ahead.is_error and "too far ahead" in text(ahead)
+        soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 7 * 86400))
+        future = await ana.call_tool("message_query", {"since": soon})
+        assert text(future) == f'since={soon!r} is in the future; give a past time or how long ago, e.g. since="2h"'
+        past = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+        assert [m["body"] for m in data(await ana.call_tool("message_query", {"since": past}))["messages"]] == [
+            "note to self"
+        ]
+
+
+async def test_an_acknowledgement_due_after_the_message_expires_is_refused(settings: Settings) -> None:
+    async with Client(build_server(settings)) as ana:
+        late = {"to": ["ana"], "body": "ship?", "expires_in": "10m", "ack_required": True, "ack_within": "2h"}
+        assert text(await ana.call_tool("message_send", late)) == (
+            "the message expires (expires_in='10m') before its acknowledgement is due (ack_within='2h'); give an"
+            " ack_within shorter than expires_in, or a longer expires_in"
+        )
+        assert data(await ana.call_tool("message_query", {}))["messages"] == []  # nothing was sent
+        sent = data(await ana.call_tool("message_send", {**late, "ack_within": None}))["message"]
+        assert sent["ack_deadline"] == sent["expires_at"]  # the default hour, cut to the message's life

@@ -4,7 +4,9 @@ servers at once, presence and pruning, health through the tool, the audit trail,
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import anyio
@@ -20,6 +22,7 @@ from shared.config import Settings
 from shared.db.connection import Database
 from shared.frame.runtime import create_server
 from shared.frame.tool import add_tools, tool
+from shared.store import events
 from shared.store.team import metrics
 from tests.conftest import FakeClock
 from tests.notifications import collector, updated_by
@@ -87,6 +90,11 @@ async def test_a_tool_never_called_is_refused_with_the_tools_seen(settings: Sett
     async with Client(build_server(settings)) as mon:
         wrong = await mon.call_tool("performance_metrics", {"tool": "task_lsit"})
         assert wrong.is_error and "did you mean 'task_list'?" in text(wrong)
+        # a tool of ours not called yet (or its calls not flushed yet by the other process) was "never recorded;
+        # check the spelling": it answers an empty report; a misspelt one is told the name it meant
+        assert data(await mon.call_tool("performance_metrics", {"tool": "skill_compose"}))["tools"] == []
+        shouted = await mon.call_tool("performance_metrics", {"tool": "SKILL_COMPOSE"})
+        assert shouted.is_error and "did you mean 'skill_compose'?" in text(shouted), text(shouted)
         assert [
             t["tool"] for t in data(await mon.call_tool("performance_metrics", {"tool": "task_list"}))["tools"]
         ] == ["task_list"]
@@ -229,6 +237,20 @@ async def test_the_event_log_pages_newest_first_follows_and_filters(settings: Se
             assert area.is_error and text(area) == (
                 f"kind {undotted!r} names no event: kinds read 'area.what' (task.claimed), or give a prefix: 'task.'"
             ), text(area)
+        known = "agent, knowledge, message, proposal, skill, task, token, topic"
+        for wrong in ("tasks.claimed", "bogus."):  # an area nothing records: it answered {} as if no event matched
+            area = await mon.call_tool("event_log", {"kind": wrong})
+            assert text(area) == f"kind {wrong!r} names no event: a kind's area is one of {known} (task.claimed, task.)"
+        typo = await mon.call_tool("event_log", {"object_type": "tasks", "object_id": "2"})
+        assert text(typo) == f"object_type 'tasks' names nothing the trail records; use one of {known}"
+        assert data(await mon.call_tool("event_log", {"object_type": "proposal"}))["events"] == []  # none yet: fine
+
+
+def test_every_object_type_the_store_records_is_one_event_log_takes() -> None:
+    """event_log refuses other object types (and kinds of other areas): each one the store writes must be listed."""
+    sources = (Path(__file__).parents[2] / "shared").glob("**/*.py")
+    recorded = {t for f in sources for t in re.findall(r"object_type=\"([a-z_]+)\"", f.read_text())}
+    assert "task" in recorded and recorded <= set(events.OBJECT_TYPES), recorded - set(events.OBJECT_TYPES)
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])

@@ -213,7 +213,24 @@ async def add(db: Database, author: Actor, new: NewEntry) -> tuple[Entry, list[D
 
 def _add(tx: Tx, author: Actor, new: NewEntry) -> tuple[Entry, list[Duplicate], bool]:
     row, duplicates, again = _insert(tx, author, new)
+    if again and (other := _other_details(row, new)):  # a retry with other details: they were dropped
+        raise Conflict(
+            f"you recorded this title and body as entry {row['id']} with other {' and '.join(other)}; to change"
+            f" them, add it again with supersedes={row['id']}"
+        )
     return to_entry(row, author.now), duplicates, again
+
+
+def _other_details(row: Row, new: NewEntry) -> list[str]:
+    """What of `new` (tags, source, links) the entry it repeats holds otherwise."""
+    other = []
+    if sorted(row["tags"].split()) != sorted(check_tags(new.tags)):
+        other.append("tags")
+    if (row["source"] or None) != (new.source or None):
+        other.append("source")
+    if json.loads(row["links"]) != [link.strip() for link in new.links]:
+        other.append("links")
+    return other
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def _check_parameters(parameters: Sequence[SkillParameter]) -> list[SkillParamet
         if p.name in seen:
             raise InvalidArgument(f"parameter {p.name!r} is declared twice; declare each once")
         seen.add(p.name)
-        # A parameter with a default is optional whatever `required` says: the default fills it in.
+        # A parameter with a default is optional (`required` left at its default): the default fills it in.
         clean.append(p.model_copy(update={"required": p.required and p.default is None}))
     return clean
 
@@ -156,6 +156,11 @@ async def define(
     returns it."""
     name = check_name(name)
     description = _check_description(description)
+    for p in parameters:  # required=true given beside a default was silently made optional
+        if p.required and p.default is not None and "required" in p.model_fields_set:
+            raise InvalidArgument(
+                f"parameter {p.name!r} has a default, so it is optional; leave out required=true, or drop the default"
+            )
     params = _check_parameters(parameters)
     clean_steps = _check_steps(steps, {p.name for p in params})
     return await db.write(_save, author, name, description, params, clean_steps, None)

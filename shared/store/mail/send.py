@@ -344,6 +344,8 @@ async def change_subscriptions(db: Database, me: Actor, subscribe: Sequence[str]
     write: every pattern is checked first, and one refused (not valid, not followed, past the limit) changes none."""
     follow = [check_topic(p, pattern=True) for p in subscribe]
     drop = [check_topic(p, pattern=True) for p in unsubscribe]
+    if both := sorted(set(follow) & set(drop)):  # followed, then dropped in the same call: it did nothing
+        raise InvalidArgument(f"{', '.join(map(repr, both))} is in both subscribe and unsubscribe; pass each in one")
     await db.write(_change_subscriptions, me, follow, drop)
 
 

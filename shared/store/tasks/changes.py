@@ -41,6 +41,15 @@ async def update(db: Database, actor: Actor, task_id: int, change: TaskChange) -
 def _update(tx: Tx, actor: Actor, task_id: int, change: TaskChange) -> list[str]:
     if change.reason and change.status not in ("blocked", "cancelled"):
         raise InvalidArgument("reason goes with status='blocked' or 'cancelled'; to note progress use note=...")
+    if change.extend_lease is not None and change.status is not None:  # the status gives the claim up: no lease
+        raise InvalidArgument(
+            f"extend_lease keeps your claim and status={change.status!r} gives it up; pass one of them"
+        )
+    if change.progress is not None and change.status == "open":  # a release starts the task over at 0
+        raise InvalidArgument(
+            "status='open' gives the task back with its progress reset to 0; leave out progress, or drop status"
+            " to report progress and keep it"
+        )
     sweep(tx, actor)
     row = locked_task(tx, task_id)
     if row["status"] in FINAL_STATUSES:
@@ -180,7 +189,7 @@ def _complete(tx: Tx, actor: Actor, task_id: int, success: bool, result: str) ->
     row = locked_task(tx, task_id)
     if row["status"] in FINAL_STATUSES:
         raise Conflict(f"task {task_id} is already {row['status']}")
-    require_holder(row, actor, admin=False, action="complete")
+    require_holder(row, actor, admin=False, action="complete", admins_may=False)
     attempts = row["attempts"] + (0 if success else 1)
     final = success or attempts >= row["max_attempts"]
     status = "done" if success else ("failed" if final else "open")

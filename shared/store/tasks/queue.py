@@ -218,6 +218,13 @@ async def create(db: Database, actor: Actor, spec: NewTask) -> int:
 
 def _create(tx: Tx, actor: Actor, spec: NewTask) -> int:
     quotas.open_tasks(tx, actor)
+    if spec.assignee_id is not None:  # an observer never claims: the task could never be taken
+        who = tx.fetchone("SELECT name, role FROM agents WHERE id = ?", (spec.assignee_id,))
+        if who is not None and who["role"] == "observer":
+            raise InvalidArgument(
+                f"{who['name']} is an observer (read-only) and cannot claim tasks; assign a worker or an admin,"
+                " or leave assignee out"
+            )
     check_dependencies(tx, None, spec.depends_on)
     row = tx.fetchone(
         "INSERT INTO tasks(title, description, priority, tags, requires, created_by, assignee, lease_seconds,"
@@ -645,8 +652,9 @@ def locked_task(tx: Tx, task_id: int) -> Row:
     return row
 
 
-def require_holder(row: Row, actor: Actor, *, admin: bool, action: str) -> None:
-    """Only the current holder (or an admin, where allowed) may act on a claimed task; say why not."""
+def require_holder(row: Row, actor: Actor, *, admin: bool, action: str, admins_may: bool = True) -> None:
+    """Only the current holder (or an admin, where allowed: `admins_may`) may act on a claimed task; say why
+    not."""
     task_id, me = row["id"], actor.id
     if row["status"] == "claimed" and row["holder"] == me:
         return
@@ -664,9 +672,15 @@ def require_holder(row: Row, actor: Actor, *, admin: bool, action: str) -> None:
             f"back to the queue; {now_with}. Stop working on it, or claim it again with task_claim(task_id={task_id})"
         )
     if row["status"] == "claimed":
+        who = "its holder or an admin" if admins_may else "its holder"
+        instead = (  # an admin was told "only its holder or an admin may complete it"
+            f"; as an admin you may release it with task_update(task_id={task_id}, status='open')"
+            if actor.is_admin and not admins_may
+            else ""
+        )
         raise Forbidden(
             f"task {task_id} is claimed by {row['holder_name']} until {iso(row['lease_expires_at'])}"
             f" ({relative(row['lease_expires_at'], actor.now)}); "
-            f"only its holder or an admin may {action} it"
+            f"only {who} may {action} it{instead}"
         )
     raise Conflict(f"you do not hold task {task_id} (it is {row['status']}); claim it first with task_claim")

@@ -221,13 +221,14 @@ def _by_names(tx: Tx, names: Sequence[str]) -> dict[str, tuple[str, str]]:
     wanted = list(dict.fromkeys(names))
     if not wanted:
         return {}
-    marks = ",".join("?" * len(wanted))
-    rows = tx.execute(f"SELECT id, name FROM agents WHERE name IN ({marks})", wanted)
+    keys = list(dict.fromkeys(n.strip() for n in wanted))  # " bo" is bo: it was "no agent is named ' bo'"
+    marks = ",".join("?" * len(keys))
+    rows = tx.execute(f"SELECT id, name FROM agents WHERE name IN ({marks})", keys)
     found = {str(r["name"]).lower(): (str(r["id"]), str(r["name"])) for r in rows}
-    missing = [n for n in wanted if n.lower() not in found]
+    missing = [n for n in wanted if n.strip().lower() not in found]
     if missing:
         raise names_rule.unknown("agent", missing, known_names(tx))
-    return {n: found[n.lower()] for n in wanted}
+    return {n: found[n.strip().lower()] for n in wanted}
 
 
 async def id_by_name(db: Database, name: str) -> str:

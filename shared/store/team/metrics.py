@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.db.connection import Database, Row, Tx
 from shared.errors import NotFound
+from shared.rules import toolsets
 from shared.rules.clock import iso
 from shared.store.team import dialect
 from shared.store.team.dialect import count_if
@@ -413,9 +414,10 @@ def report(tx: Tx, q: Query, *, now: float, slowest_calls: int) -> Metrics:
 
     exact = samples_cover(tx, q)
     tools = exact_stats(tx, q) if exact else histogram_stats(tx, q)
-    if q.tool is not None and not tools and not ever_called(tx, q.tool):
+    known = (*toolsets.every_tool(), *toolsets.ALIASES)  # one of ours not called yet (or not flushed): empty
+    if q.tool is not None and not tools and q.tool not in known and not ever_called(tx, q.tool):
         names = tool_names(tx)
-        near = difflib.get_close_matches(q.tool, names, n=1, cutoff=0.6)
+        near = difflib.get_close_matches(q.tool.lower(), sorted({*names, *known}), n=1, cutoff=0.6)
         hint = f"did you mean {near[0]!r}?" if near else "check the spelling."
         shown = ", ".join(names[:SEEN_SHOWN]) + (
             f" and {len(names) - SEEN_SHOWN} more" if len(names) > SEEN_SHOWN else ""

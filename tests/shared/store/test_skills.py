@@ -63,9 +63,9 @@ async def test_execute_refuses_unknown_and_missing_arguments_with_the_declared_l
     db: Database, clock: FakeClock
 ) -> None:
     ana = await author(db, clock)
-    skill = await skills.define(
-        db, ana, "ship", "ship it", [P("env"), P("who", default="ops", required=True)], ["{env} by {who}"]
-    )
+    with pytest.raises(InvalidArgument, match="'who' has a default, so it is optional; leave out required=true"):
+        await skills.define(db, ana, "ship", "ship it", [P("who", default="ops", required=True)], ["by {who}"])
+    skill = await skills.define(db, ana, "ship", "ship it", [P("env"), P("who", default="ops")], ["{env} by {who}"])
     assert [p.required for p in skill.parameters] == [True, False]  # a default makes it optional
     run = skills.execute(skill, {"env": "prod"})
     assert run.steps == ["prod by ops"] and run.arguments == {"env": "prod", "who": "ops"}
