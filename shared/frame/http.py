@@ -19,7 +19,9 @@
   new one past `MAX_SESSIONS_PER_TOKEN` (429) — one agent cannot lock the others out by opening sessions. A
   session is counted until it is deleted, answered 404 or idle past the SDK's idle timeout. A request naming
   a session its token did not open is answered 404 by the gate (as the SDK would), before any `sessions` row
-  is written, so made-up session ids cost no write and leave no row.
+  is written, so made-up session ids cost no write and leave no row. A request repeating mcp-session-id or
+  mcp-protocol-version is refused (400): the SDK reads the first of them and would otherwise serve a request
+  the gate judged by another (a legacy session opened past the limit, judged as a sessionless 2026 request).
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ log = logging.getLogger("roundtable.http")
 
 SESSION_HEADER = b"mcp-session-id"
 PROTOCOL_HEADER = b"mcp-protocol-version"
+ROUTING_HEADERS = (SESSION_HEADER, PROTOCOL_HEADER)
+"""The headers the gate and the SDK must read alike (which session, which era): a request repeating one is refused."""
 MAX_SESSIONS_PER_TOKEN = 64
 """Open sessions one token may have at one server (a client holds one; reconnects that never DELETE leave
 theirs until the SDK's idle timeout)."""
@@ -264,7 +268,12 @@ class Gate:
                 await app(scope, receive, send)
                 return
             holder = _holder(user.access_token)
-            headers: Mapping[bytes, bytes] = dict(scope.get("headers") or [])
+            raw = scope.get("headers") or []
+            repeated = next((name for name in ROUTING_HEADERS if sum(1 for k, _ in raw if k == name) > 1), None)
+            if repeated is not None:  # the SDK reads the first, a dict the last: one header, or no request
+                await _refuse(send, 400, f"Bad Request: send one {repeated.decode()} header, not several", -32600)
+                return
+            headers: Mapping[bytes, bytes] = dict(raw)
             version = headers.get(PROTOCOL_HEADER)
             # as the SDK routes it: a later protocol version is served without sessions, whatever the header says
             legacy = version is None or version.decode("latin-1") in HANDSHAKE_PROTOCOL_VERSIONS

@@ -412,6 +412,41 @@ async def test_one_token_cannot_open_every_session_nor_leave_rows_for_made_up_on
         assert rows() <= before + 1
 
 
+async def test_a_repeated_protocol_or_session_header_opens_no_session_past_the_limit(
+    team: tuple[Served, dict[str, str]],
+) -> None:
+    # The gate read the last mcp-protocol-version header, the SDK the first: with "2025-11-25" then
+    # "2026-07-28" the gate judged a sessionless 2026 request (no count) while the SDK opened a legacy
+    # session, so one token opened sessions without limit, towards the SDK's 10,000 for every token.
+    served, issued = team
+    url = served.url("coordination")
+    ana = [
+        ("accept", "application/json, text/event-stream"),
+        ("content-type", "application/json"),
+        ("authorization", f"Bearer {issued['ana']}"),
+    ]
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    body = json.dumps(initialize)
+    both = [("mcp-protocol-version", "2025-11-25"), ("mcp-protocol-version", "2026-07-28")]
+    async with httpx2.AsyncClient() as http:
+        for _ in range(MAX_SESSIONS_PER_TOKEN + 4):
+            answer = await http.post(url, content=body, headers=ana + both)
+            assert answer.status_code == 400 and "mcp-session-id" not in answer.headers, answer.text
+            assert "one mcp-protocol-version header" in answer.json()["error"]["message"]
+        mine = (await http.post(url, content=body, headers=ana)).headers["mcp-session-id"]
+        twice = [("mcp-session-id", mine), ("mcp-session-id", mine)]
+        listing = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        assert (await http.post(url, content=listing, headers=ana + twice)).status_code == 400
+        assert (await http.post(url, content=listing, headers=ana + twice[:1])).status_code == 200
+    with sqlite3.connect(str(served.db)) as db:
+        assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
+
+
 async def test_revoking_a_token_ends_its_open_requests_and_its_presence(team: tuple[Served, dict[str, str]]) -> None:
     served, issued = team
     async with connect(served.url("messaging"), issued["bo"]) as bo:
