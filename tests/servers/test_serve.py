@@ -347,6 +347,34 @@ async def test_the_send_rate_is_counted_per_token_as_per_agent_over_stdio(tmp_pa
             assert too_long.is_error
 
 
+async def test_one_agents_waits_use_up_only_its_own_allowance_of_message_waits(tmp_path: Path) -> None:
+    # The count of waiting message_wait calls was one per server process: over HTTP one process serves every
+    # agent, so one token holding ROUNDTABLE_MAX_WAITS waits made every other agent's wait refused, named as
+    # if it were the one waiting too much.
+    db = tmp_path / "waits.db"
+    ana_token, bo_token = await make_token(db, "ana"), await make_token(db, "bo")
+    with serving(db, ROUNDTABLE_MAX_WAITS="2") as served:
+        url = served.url("messaging")
+        async with connect(url, ana_token) as ana, connect(url, bo_token) as bo:
+            refused: list[str] = []
+
+            async def wait() -> None:
+                answer = await ana.call_tool("message_wait", {"timeout": 20})
+                if answer.is_error:
+                    refused.append(answer.content[0].text)  # type: ignore[union-attr]
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(wait)
+                with anyio.fail_after(10):
+                    while not refused:  # two of ana's three are waiting, her third was refused
+                        await anyio.sleep(0.05)
+                assert len(refused) == 1 and refused[0].startswith("ana already has 2 message_wait calls"), refused
+                waited = data(await bo.call_tool("message_wait", {"timeout": 1}))
+                assert waited["arrived"] is False  # bo waited his own second, not refused for ana's
+                tg.cancel_scope.cancel()
+
+
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_an_inbox_subscriber_over_http_is_told_when_its_mail_arrives(
     team: tuple[Served, dict[str, str]], mode: str
