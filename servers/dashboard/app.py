@@ -179,7 +179,9 @@ class Door:
             return
         given = request.query_params.get("token", "")
         if given and request.method == "GET" and await self.dashboard.admits(given):
-            back = RedirectResponse(request.url.remove_query_params("token").path or "/", status_code=303)
+            # to this path on this host: a path of several leading slashes would read as another host
+            # (//evil.example/), an open redirect carrying the dashboard's name
+            back = RedirectResponse("/" + request.url.path.lstrip("/\\"), status_code=303)
             back.set_cookie(COOKIE, given, httponly=True, samesite="strict", secure=request.url.scheme == "https")
             await back(scope, receive, headed)
             return
