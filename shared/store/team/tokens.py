@@ -187,9 +187,9 @@ async def count_live(db: Database, roles: Sequence[str] | None = None) -> int:
 
 def _open(tx: Tx, session_id: str, holder: Holder, server: str, pid: int, host: str, client: str, now: float) -> None:
     tx.execute(
-        "INSERT INTO sessions(id, agent_id, server, pid, host, started_at, heartbeat_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-        (session_id, holder.agent_id, server, pid, host, now, now),
+        "INSERT INTO sessions(id, agent_id, server, pid, host, started_at, heartbeat_at, role)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+        (session_id, holder.agent_id, server, pid, host, now, now, holder.role),
     )
     tx.execute(
         "UPDATE agents SET role = ?, host = ?, client_name = ?, last_seen = ? WHERE id = ?",
