@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from shared.db.place import parse_place
 from shared.store import events
 from shared.store.tasks import queue as tasks
 from tests.agents import join
+from tests.browser import Dashboard
 from tests.conftest import FakeClock
 from tests.direct import direct
 from tests.stdio import ROOT
@@ -90,6 +92,21 @@ def test_status_shows_agents_tasks_and_health(db_url: str) -> None:
     assert {a["name"]: a["claims"] for a in summary["agents"]} == {"ana": 1, "bo": 0}
     assert summary["tasks"] == {"open": 1, "claimed": 1}
     assert summary["health"] in ("healthy", "degraded", "unhealthy")
+
+
+def test_a_postgresql_password_in_the_url_is_shown_to_nobody_who_looks(postgres_url: str) -> None:
+    # Where the team lives is printed by status and shown in the dashboard's header: a URL's
+    # user:password@ was masked, libpq's ?password=… was not, so every observer with the dashboard's token
+    # read the database's password (and with it could write the team's tables past every role).
+    secret = "hunter2-not-for-observers"
+    url = f"{postgres_url}?sslmode=disable&password={secret}"
+    seed(url)
+    done = roundtable("status", "--db", url)
+    assert "sslmode=disable&password=***" in done.stdout and secret not in done.stdout + done.stderr
+    with Dashboard(url) as dash, urllib.request.urlopen(dash.url + "api/state", timeout=10) as answer:
+        state = json.loads(answer.read())
+    assert secret not in json.dumps(state) and state["db"].endswith("sslmode=disable&password=***"), state["db"]
+    assert secret not in dash.banner, dash.banner
 
 
 @pytest.mark.engines("sqlite", "postgresql")
