@@ -30,6 +30,7 @@ from shared.db.connection import Database, latest_version, load_migrations, read
 from shared.db.place import parse_place
 from shared.store import events
 from shared.store.tasks import queue as tasks
+from shared.store.team import agents
 from tests.agents import join
 from tests.browser import Dashboard
 from tests.conftest import FakeClock
@@ -92,6 +93,30 @@ def test_status_shows_agents_tasks_and_health(db_url: str) -> None:
     assert {a["name"]: a["claims"] for a in summary["agents"]} == {"ana": 1, "bo": 0}
     assert summary["tasks"] == {"open": 1, "claimed": 1}
     assert summary["health"] in ("healthy", "degraded", "unhealthy")
+
+
+def test_an_agents_words_cannot_drive_the_operators_terminal(tmp_path: Path) -> None:
+    # An activity (agent_register, any agent) went to `status` as written: ESC sequences cleared the
+    # screen or retitled the window, and U+202E reversed what followed; tail's JSON let C1 and bidi controls by.
+    db = tmp_path / "team.db"
+    hostile = "idle \x1b[2J\x1b]0;pwned\x07 \u202eevil\u202c \x9b31m"
+
+    async def build() -> None:
+        clock = FakeClock(time.time())
+        database = await Database.open(db)
+        try:
+            ana = await join(database, clock, "ana")
+            await agents.update_profile(database, ana.at(clock()), activity=hostile)
+        finally:
+            await database.close()
+
+    anyio.run(build)
+    status = roundtable("status", "--db", str(db)).stdout
+    tail = roundtable("tail", "--db", str(db), "--no-follow").stdout
+    for out in (status, tail):
+        assert not any(c in out for c in "\x1b\x07\u202e\u202c\x9b"), out
+    assert "idle \\x1b[2J\\x1b]0;pwned\\x07 \\u202eevil\\u202c \\x9b31m" in status, status
+    assert "\\u202eevil" in tail, tail
 
 
 def test_a_postgresql_password_in_the_url_is_shown_to_nobody_who_looks(postgres_url: str) -> None:
