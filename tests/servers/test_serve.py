@@ -9,6 +9,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from servers import SERVER_KINDS
 from servers.cli.bridge import remote_client
 from servers.cli.launch import PASSED_ON
 from shared.db.place import Place
-from shared.frame.http import MAX_SESSIONS_PER_TOKEN
+from shared.frame.http import MAX_REQUESTS_PER_TOKEN, MAX_SESSIONS_PER_TOKEN
 from tests.http import ROOT, Served, connect, make_token, make_token_sync, revoke_token, serving
 from tests.notifications import collector, updated_by
 
@@ -473,6 +474,43 @@ async def test_a_repeated_protocol_or_session_header_opens_no_session_past_the_l
         assert (await http.post(url, content=listing, headers=ana + twice[:1])).status_code == 200
     with sqlite3.connect(str(served.db)) as db:
         assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
+
+
+async def test_one_token_cannot_hold_open_requests_without_limit(tmp_path: Path) -> None:
+    # A 2026-07-28 client opens no session, so the session limit never saw it: one token could hold any
+    # number of subscriptions/listen streams open (each a connection and about 80 KB; 540 took 43 MB),
+    # towards the process's file descriptors and memory.
+    db = tmp_path / "streams.db"
+    ana_token, bo_token = await make_token(db, "ana"), await make_token(db, "bo")
+    per_client = 86  # within the HTTP client's connection pool
+    clients = -(-(MAX_REQUESTS_PER_TOKEN + 2) // per_client)
+    with serving(db) as served:
+        url = served.url("monitoring")
+        opened, refused = 0, []
+
+        async def listen(client: Client) -> None:
+            nonlocal opened
+            try:
+                async with client.listen(resources_list_changed=True):
+                    opened += 1
+                    await anyio.sleep_forever()
+            except MCPError as exc:
+                refused.append(str(exc))
+
+        async with AsyncExitStack() as stack:
+            mine = [await stack.enter_async_context(connect(url, ana_token, mode="auto")) for _ in range(clients)]
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            for client in mine:
+                for _ in range(per_client):
+                    tg.start_soon(listen, client)
+            with anyio.fail_after(90):
+                while opened + len(refused) < clients * per_client:
+                    await anyio.sleep(0.1)
+            assert opened == MAX_REQUESTS_PER_TOKEN, (opened, refused[:1])
+            assert f"{MAX_REQUESTS_PER_TOKEN} requests open at monitoring" in refused[0]
+            async with connect(url, bo_token) as bo:  # another token is served meanwhile
+                data(await bo.call_tool("agent_status", {}))
+            tg.cancel_scope.cancel()
 
 
 async def test_revoking_a_token_ends_its_open_requests_and_its_presence(team: tuple[Served, dict[str, str]]) -> None:
