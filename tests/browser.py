@@ -47,11 +47,13 @@ def chromium_path() -> str:
 class Dashboard:
     """`python -m servers.cli dashboard` on a database, as a person starts it; `url` is where it listens."""
 
-    def __init__(self, db: Path, *args: str, port: int = 0) -> None:
+    def __init__(self, db: Path | str, *args: str, port: int = 0) -> None:
         self.db = db
         self.args = args
         self.port = port
         self.url = ""
+        self.banner = ""
+        """What it printed up to its URL."""
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self, timeout: float = 20.0) -> Dashboard:
@@ -70,6 +72,7 @@ class Dashboard:
             seen.append(line)
             found = re.search(r"open (http://\S+?/)", line)
             if found:
+                self.banner = "".join(seen)
                 self.url = found.group(1)
                 self.port = int(self.url.rsplit(":", 1)[1].strip("/"))
                 return self

@@ -22,6 +22,15 @@ def paint(text: str, style: str, stream: TextIO = sys.stdout) -> str:
 
 
 ANSI = re.compile(r"\033\[[0-9;]*m")
+UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+"""Control characters (C0, DEL, C1) and the invisible format characters that move or hide text."""
+
+
+def plain(text: str) -> str:
+    """Text the team wrote (an activity, an event's data) as it may reach a terminal: each control or
+    invisible format character written out (\\x1b, \\u202e), so an agent's words cannot clear the screen,
+    retitle the window or reorder what the operator reads."""
+    return UNSHOWN.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 def width(text: str) -> int:

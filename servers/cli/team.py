@@ -18,7 +18,7 @@ from typing import TextIO
 
 import anyio
 
-from servers.cli.render import paint, table
+from servers.cli.render import paint, plain, table
 from shared.actor import Actor
 from shared.config import Settings
 from shared.db.connection import Database, folder_given, latest_version
@@ -128,7 +128,7 @@ def render_summary(s: TeamSummary, settings: Settings, out: TextIO) -> str:
         lines.append(f"  reasons: {', '.join(s.reasons)} (details: network_health on the monitoring server)")
     lines += ["", paint("Agents", "bold", out)]
     rows = [
-        (a.name, paint(a.presence, PRESENCE_STYLE.get(a.presence, "bold"), out), a.claims, a.activity or "-")
+        (a.name, paint(a.presence, PRESENCE_STYLE.get(a.presence, "bold"), out), a.claims, plain(a.activity or "-"))
         for a in s.agents
     ]
     lines.append(table(["agent", "presence", "claims", "activity"], rows, out))
@@ -166,7 +166,7 @@ def status(settings: Settings, *, as_json: bool, out: TextIO = sys.stdout) -> in
 def render_event(e: Event, out: TextIO) -> str:
     at = e.at[11:19] if len(e.at) >= 19 else e.at
     what = f"{e.object_type} {e.object_id}" if e.object_type else ""
-    data = json.dumps(e.data, ensure_ascii=False, separators=(", ", ": ")) if e.data else ""
+    data = plain(json.dumps(e.data, ensure_ascii=False, separators=(", ", ": "))) if e.data else ""
     if len(data) > 120:
         data = data[:117] + "..."
     return "  ".join(

@@ -23,7 +23,6 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
-from http.cookies import SimpleCookie
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -179,14 +178,17 @@ class Door:
             return
         given = request.query_params.get("token", "")
         if given and request.method == "GET" and await self.dashboard.admits(given):
-            back = RedirectResponse(request.url.remove_query_params("token").path or "/", status_code=303)
+            # to this path on this host: a path of several leading slashes would read as another host
+            # (//evil.example/), an open redirect carrying the dashboard's name
+            back = RedirectResponse("/" + request.url.path.lstrip("/\\"), status_code=303)
             back.set_cookie(COOKIE, given, httponly=True, samesite="strict", secure=request.url.scheme == "https")
             await back(scope, receive, headed)
             return
         auth = request.headers.get("authorization", "")
         bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-        cookie = SimpleCookie(request.headers.get("cookie", "")).get(COOKIE)
-        token = bearer or (cookie.value if cookie else "")
+        # Starlette's parser reads cookies as browsers send them; http.cookies stops at the first cookie it finds
+        # malformed (x="a; …), so any other site's cookie for this host hid this one: a 401 on every request
+        token = bearer or request.cookies.get(COOKIE, "")
         if not await self.dashboard.admits(token):
             refused = PlainTextResponse(
                 "401: this dashboard needs a token; open it once as /?token=<token> (the --token given to "

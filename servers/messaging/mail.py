@@ -251,17 +251,22 @@ async def message_wait(
     if thread is not None:
         await inbox.require_thread(rt.db, rt.actor(), thread)
     f = inbox.InboxFilter(unread_only=True, topic=pattern, thread=thread)
-    limit = rt.settings.max_waits
-    if rt.waiting >= limit:
+    limit, me = rt.settings.max_waits, rt.agent
+    waiting = rt.waiting.get(me.id, 0)
+    if waiting >= limit:
         raise RateLimited(
-            f"{rt.agent.name} already has {rt.waiting} message_wait calls waiting on this server (the limit is "
+            f"{me.name} already has {waiting} message_wait calls waiting on this server (the limit is "
             f"{limit}, ROUNDTABLE_MAX_WAITS); let one return first, or wait on a topic pattern that covers them all"
         )
-    rt.waiting += 1
+    rt.waiting[me.id] = waiting + 1
     try:
         return await _wait(ctx, rt, f, wait_seconds(timeout, progress=_progress_token(ctx) is not None))
     finally:
-        rt.waiting -= 1
+        left = rt.waiting[me.id] - 1
+        if left:
+            rt.waiting[me.id] = left
+        else:
+            del rt.waiting[me.id]
 
 
 async def _wait(ctx: Context[Any, Any], rt: Runtime, f: inbox.InboxFilter, timeout: float) -> WaitResult:  # noqa: ASYNC109

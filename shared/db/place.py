@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 SCHEMES = ("postgresql://", "postgres://")
 
@@ -31,16 +31,26 @@ class PostgresUrl:
 
     @property
     def shown(self) -> str:
-        """The URL with any password replaced by ***."""
+        """The URL with any password replaced by ***: the one after the user name, and libpq's
+        `?password=` parameter (the dashboard shows this to every observer, serve prints it)."""
         parts = urlsplit(self.url)
-        if parts.password is None:
-            return self.url
-        netloc = parts.netloc.rsplit("@", 1)
-        user = netloc[0].split(":", 1)[0]
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+        if parts.password is not None:
+            netloc = parts.netloc.rsplit("@", 1)
+            user = netloc[0].split(":", 1)[0]
+            parts = parts._replace(netloc=f"{user}:***@{netloc[1]}")
+        if parts.query:
+            pieces = parts.query.split("&")
+            hidden = [f"{p.split('=', 1)[0]}=***" if _is_password(p) else p for p in pieces]
+            parts = parts._replace(query="&".join(hidden))
+        return urlunsplit(parts)
 
     def __str__(self) -> str:
         return self.shown
+
+
+def _is_password(piece: str) -> bool:
+    """Whether this `name=value` of a URL's query is libpq's password."""
+    return unquote_plus(piece.split("=", 1)[0]).strip().lower() == "password"
 
 
 Place = Path | PostgresUrl

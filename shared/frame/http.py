@@ -19,7 +19,11 @@
   new one past `MAX_SESSIONS_PER_TOKEN` (429) — one agent cannot lock the others out by opening sessions. A
   session is counted until it is deleted, answered 404 or idle past the SDK's idle timeout. A request naming
   a session its token did not open is answered 404 by the gate (as the SDK would), before any `sessions` row
-  is written, so made-up session ids cost no write and leave no row.
+  is written, so made-up session ids cost no write and leave no row. A request repeating mcp-session-id or
+  mcp-protocol-version is refused (400): the SDK reads the first of them and would otherwise serve a request
+  the gate judged by another (a legacy session opened past the limit, judged as a sessionless 2026 request).
+- Requests are bounded per token too: at most `MAX_REQUESTS_PER_TOKEN` open at once at one server (429 past
+  it), streams included, since a 2026-07-28 client opens no session and the session count never sees it.
 """
 
 from __future__ import annotations
@@ -57,9 +61,14 @@ log = logging.getLogger("roundtable.http")
 
 SESSION_HEADER = b"mcp-session-id"
 PROTOCOL_HEADER = b"mcp-protocol-version"
+ROUTING_HEADERS = (SESSION_HEADER, PROTOCOL_HEADER)
+"""The headers the gate and the SDK must read alike (which session, which era): a request repeating one is refused."""
 MAX_SESSIONS_PER_TOKEN = 64
 """Open sessions one token may have at one server (a client holds one; reconnects that never DELETE leave
 theirs until the SDK's idle timeout)."""
+MAX_REQUESTS_PER_TOKEN = 256
+"""Requests one token may have open at one server at once, streams included: 2026-07-28 clients open no
+sessions, so only this bounds their `subscriptions/listen` streams (each holds a connection and memory)."""
 SESSION_IDLE = float(DEFAULT_SESSION_IDLE_TIMEOUT)
 """The SDK's idle timeout for a session, passed to it explicitly so that the gate's count ages as it does."""
 DIRECT = ""
@@ -121,6 +130,8 @@ class Gate:
         """(server, token id) → the sessions the SDK opened for that token there → when a request last ended."""
         self.opening: dict[tuple[str, str], int] = {}
         """(server, token id) → its requests in flight that may open a session (no mcp-session-id)."""
+        self.requests: dict[tuple[str, str], int] = {}
+        """(server, token id) → its requests in flight (a stream open is one), at most MAX_REQUESTS_PER_TOKEN."""
         self.pid = os.getpid()
 
     @property
@@ -264,7 +275,12 @@ class Gate:
                 await app(scope, receive, send)
                 return
             holder = _holder(user.access_token)
-            headers: Mapping[bytes, bytes] = dict(scope.get("headers") or [])
+            raw = scope.get("headers") or []
+            repeated = next((name for name in ROUTING_HEADERS if sum(1 for k, _ in raw if k == name) > 1), None)
+            if repeated is not None:  # the SDK reads the first, a dict the last: one header, or no request
+                await _refuse(send, 400, f"Bad Request: send one {repeated.decode()} header, not several", -32600)
+                return
+            headers: Mapping[bytes, bytes] = dict(raw)
             version = headers.get(PROTOCOL_HEADER)
             # as the SDK routes it: a later protocol version is served without sessions, whatever the header says
             legacy = version is None or version.decode("latin-1") in HANDSHAKE_PROTOCOL_VERSIONS
@@ -285,62 +301,77 @@ class Gate:
                     -32000,
                 )
                 return
-            peer = scope.get("client")
-            host = str(peer[0]) if peer else ""
-            agent = headers.get(b"user-agent", b"").decode("latin-1")[:80]
-            live = await self._enter(kind, holder, key, agent or "http", host)
-            caller = replace(
-                Actor.of(self.settings, id=holder.agent_id, name=holder.name, session_id=live.row_id),
-                role=holder.role,
-            )
-            status, finished, opening = 0, False, opens
-
-            def opened() -> None:
-                nonlocal opening
-                if opening:
-                    opening = False
-                    self.opening[place] -= 1
-                    if not self.opening[place]:
-                        del self.opening[place]
-
-            async def watch(message: Message) -> None:
-                nonlocal status, finished
-                if message["type"] == "http.response.start":
-                    status = int(message["status"])
-                    new = dict(message.get("headers") or []).get(SESSION_HEADER) if opens and status < 300 else None
-                    if new:
-                        self.opened.setdefault(place, {})[new.decode("latin-1")] = self.clock()
-                        opened()  # counted as open from now on, no longer as opening
-                        if live.key == DIRECT:
-                            self._rekey(live, new.decode("latin-1"))
-                elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                    finished = True
-                await send(message)
-
-            token = CALLER.set(caller)
-            live.inflight += 1
-            if opens:
-                self.opening[place] = self.opening.get(place, 0) + 1
+            if self.requests.get(place, 0) >= MAX_REQUESTS_PER_TOKEN:
+                await _refuse(
+                    send,
+                    429,
+                    f"{holder.name}'s token already has {MAX_REQUESTS_PER_TOKEN} requests open at {kind} (streams,"
+                    " listens and waits count); let some end before opening more",
+                    -32000,
+                )
+                return
+            self.requests[place] = self.requests.get(place, 0) + 1
             try:
-                with anyio.CancelScope() as cancel:
-                    live.scopes.add(cancel)
-                    await app(scope, receive, watch)
+                peer = scope.get("client")
+                host = str(peer[0]) if peer else ""
+                agent = headers.get(b"user-agent", b"").decode("latin-1")[:80]
+                live = await self._enter(kind, holder, key, agent or "http", host)
+                caller = replace(
+                    Actor.of(self.settings, id=holder.agent_id, name=holder.name, session_id=live.row_id),
+                    role=holder.role,
+                )
+                status, finished, opening = 0, False, opens
+
+                def opened() -> None:
+                    nonlocal opening
+                    if opening:
+                        opening = False
+                        self.opening[place] -= 1
+                        if not self.opening[place]:
+                            del self.opening[place]
+
+                async def watch(message: Message) -> None:
+                    nonlocal status, finished
+                    if message["type"] == "http.response.start":
+                        status = int(message["status"])
+                        new = dict(message.get("headers") or []).get(SESSION_HEADER) if opens and status < 300 else None
+                        if new:
+                            self.opened.setdefault(place, {})[new.decode("latin-1")] = self.clock()
+                            opened()  # counted as open from now on, no longer as opening
+                            if live.key == DIRECT:
+                                self._rekey(live, new.decode("latin-1"))
+                    elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                        finished = True
+                    await send(message)
+
+                token = CALLER.set(caller)
+                live.inflight += 1
+                if opens:
+                    self.opening[place] = self.opening.get(place, 0) + 1
+                try:
+                    with anyio.CancelScope() as cancel:
+                        live.scopes.add(cancel)
+                        await app(scope, receive, watch)
+                finally:
+                    live.scopes.discard(cancel)
+                    live.inflight -= 1
+                    live.last = self.clock()
+                    opened()
+                    if key and key in self.opened.get(place, {}):
+                        self.opened[place][key] = live.last
+                    CALLER.reset(token)
+                if cancel.cancelled_caught and not finished:  # its token was revoked: end the response cleanly
+                    if status == 0:
+                        await send({"type": "http.response.start", "status": 401, "headers": []})
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                deleted = scope.get("method") == "DELETE" and 200 <= status < 300
+                if deleted or (key and status == 404):  # or the SDK no longer holds it (it expired): its row goes
+                    self._forget(kind, holder.token_id, key)
+                    await self._end([live])
             finally:
-                live.scopes.discard(cancel)
-                live.inflight -= 1
-                live.last = self.clock()
-                opened()
-                if key and key in self.opened.get(place, {}):
-                    self.opened[place][key] = live.last
-                CALLER.reset(token)
-            if cancel.cancelled_caught and not finished:  # its token was revoked: end the response cleanly
-                if status == 0:
-                    await send({"type": "http.response.start", "status": 401, "headers": []})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-            deleted = scope.get("method") == "DELETE" and 200 <= status < 300
-            if deleted or (key and status == 404):  # or the SDK no longer holds it (it expired): its row goes
-                self._forget(kind, holder.token_id, key)
-                await self._end([live])
+                self.requests[place] -= 1
+                if not self.requests[place]:
+                    del self.requests[place]
 
         return serve
 

@@ -66,7 +66,9 @@ class Runtime:
     """The newest message id pushed past (or, when the client was answered its `initialize`, the newest there
     was): pushes go on after it."""
     client_named: bool = False  # clientInfo.name recorded for this process's agent
-    waiting: int = 0  # message_wait calls of this agent waiting on this server now (at most max_waits)
+    waiting: dict[str, int] = field(default_factory=dict)
+    """Agent id → its message_wait calls waiting on this server now (at most max_waits each). By agent: over
+    HTTP one process serves every agent, and one agent's waits must not use up another's."""
     recorder: instrument.Recorder = field(default_factory=instrument.Recorder)
     _db: Database | None = field(default=None, repr=False)
     changes: ChangeWatcher = field(init=False, repr=False)

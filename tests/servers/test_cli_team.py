@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,9 @@ from shared.db.connection import Database, latest_version, load_migrations, read
 from shared.db.place import parse_place
 from shared.store import events
 from shared.store.tasks import queue as tasks
+from shared.store.team import agents
 from tests.agents import join
+from tests.browser import Dashboard
 from tests.conftest import FakeClock
 from tests.direct import direct
 from tests.stdio import ROOT
@@ -90,6 +93,45 @@ def test_status_shows_agents_tasks_and_health(db_url: str) -> None:
     assert {a["name"]: a["claims"] for a in summary["agents"]} == {"ana": 1, "bo": 0}
     assert summary["tasks"] == {"open": 1, "claimed": 1}
     assert summary["health"] in ("healthy", "degraded", "unhealthy")
+
+
+def test_an_agents_words_cannot_drive_the_operators_terminal(tmp_path: Path) -> None:
+    # An activity (agent_register, any agent) went to `status` as written: ESC sequences cleared the
+    # screen or retitled the window, and U+202E reversed what followed; tail's JSON let C1 and bidi controls by.
+    db = tmp_path / "team.db"
+    hostile = "idle \x1b[2J\x1b]0;pwned\x07 \u202eevil\u202c \x9b31m"
+
+    async def build() -> None:
+        clock = FakeClock(time.time())
+        database = await Database.open(db)
+        try:
+            ana = await join(database, clock, "ana")
+            await agents.update_profile(database, ana.at(clock()), activity=hostile)
+        finally:
+            await database.close()
+
+    anyio.run(build)
+    status = roundtable("status", "--db", str(db)).stdout
+    tail = roundtable("tail", "--db", str(db), "--no-follow").stdout
+    for out in (status, tail):
+        assert not any(c in out for c in "\x1b\x07\u202e\u202c\x9b"), out
+    assert "idle \\x1b[2J\\x1b]0;pwned\\x07 \\u202eevil\\u202c \\x9b31m" in status, status
+    assert "\\u202eevil" in tail, tail
+
+
+def test_a_postgresql_password_in_the_url_is_shown_to_nobody_who_looks(postgres_url: str) -> None:
+    # Where the team lives is printed by status and shown in the dashboard's header: a URL's
+    # user:password@ was masked, libpq's ?password=… was not, so every observer with the dashboard's token
+    # read the database's password (and with it could write the team's tables past every role).
+    secret = "hunter2-not-for-observers"
+    url = f"{postgres_url}?sslmode=disable&password={secret}"
+    seed(url)
+    done = roundtable("status", "--db", url)
+    assert "sslmode=disable&password=***" in done.stdout and secret not in done.stdout + done.stderr
+    with Dashboard(url) as dash, urllib.request.urlopen(dash.url + "api/state", timeout=10) as answer:
+        state = json.loads(answer.read())
+    assert secret not in json.dumps(state) and state["db"].endswith("sslmode=disable&password=***"), state["db"]
+    assert secret not in dash.banner, dash.banner
 
 
 @pytest.mark.engines("sqlite", "postgresql")

@@ -4,6 +4,7 @@ and real stdio servers changing the team while the page is open."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,6 +230,41 @@ def test_a_workers_token_does_not_open_it_and_a_revoked_token_stops_its_open_str
                 team.call("ana", "message_send", to=["ana"], body="after the revocation")
             rest = stream.read()  # returns once the server ends the stream (the timeout fails the test)
         assert b"event: state" not in rest and b"after the revocation" not in rest
+
+
+def _redirect(base: str, target: str) -> tuple[int, str]:
+    """The status and Location of GET `target` sent as is (urllib would follow the redirect, or tidy the path)."""
+    parts = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=5)
+    try:
+        conn.request("GET", target)
+        answer = conn.getresponse()
+        return answer.status, answer.getheader("location") or ""
+    finally:
+        conn.close()
+
+
+def test_the_token_link_leads_only_to_the_dashboard_whatever_other_cookies_there_are(tmp_path: Path, page: Any) -> None:
+    # /?token= answers with a redirect to the same path without the token: for //evil.example/?token=…
+    # that was 'Location: //evil.example/', which a browser reads as another host, so a link on the
+    # dashboard's own address (with any observer's token) led to a page of the sender's choosing.
+    db = tmp_path / "team.db"
+    with Team(db) as team:
+        team.join("ana", "coordination")
+    watcher = _token(db, "create", "watcher", "--role", "observer")
+    with Dashboard(db, "--host", "0.0.0.0") as dash:
+        base = f"http://{_outward_address()}:{dash.port}"
+        for target in ("//evil.example/", "///evil.example/", "/%2F%2Fevil.example/", "/\\evil.example/", "/"):
+            status, location = _redirect(base, f"{target}?token={watcher}")
+            assert status == 303 and location.startswith("/"), (target, location)
+            assert urllib.parse.urljoin(base + "/", location).startswith(base + "/"), (target, location)
+        # another site's cookie for this host, which http.cookies finds malformed, used to hide the dashboard's
+        # (it stopped parsing there): every request of the page was then refused
+        page.context.add_cookies([{"name": "pref", "value": '"unclosed', "url": base + "/"}])
+        page.goto(base + f"//evil.example/?token={watcher}")
+        assert page.url.startswith(base + "/") and "token" not in page.url, page.url
+        page.goto(base + "/")
+        expect_text(page, "#agents", "ana", timeout=10_000)
 
 
 def test_a_port_out_of_range_is_refused_in_one_line_without_a_traceback(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from servers import SERVER_KINDS
 from servers.cli.bridge import remote_client
 from servers.cli.launch import PASSED_ON
 from shared.db.place import Place
-from shared.frame.http import MAX_SESSIONS_PER_TOKEN
+from shared.frame.http import MAX_REQUESTS_PER_TOKEN, MAX_SESSIONS_PER_TOKEN
 from tests.http import ROOT, Served, connect, make_token, make_token_sync, revoke_token, serving
 from tests.notifications import collector, updated_by
 
@@ -347,6 +348,34 @@ async def test_the_send_rate_is_counted_per_token_as_per_agent_over_stdio(tmp_pa
             assert too_long.is_error
 
 
+async def test_one_agents_waits_use_up_only_its_own_allowance_of_message_waits(tmp_path: Path) -> None:
+    # The count of waiting message_wait calls was one per server process: over HTTP one process serves every
+    # agent, so one token holding ROUNDTABLE_MAX_WAITS waits made every other agent's wait refused, named as
+    # if it were the one waiting too much.
+    db = tmp_path / "waits.db"
+    ana_token, bo_token = await make_token(db, "ana"), await make_token(db, "bo")
+    with serving(db, ROUNDTABLE_MAX_WAITS="2") as served:
+        url = served.url("messaging")
+        async with connect(url, ana_token) as ana, connect(url, bo_token) as bo:
+            refused: list[str] = []
+
+            async def wait() -> None:
+                answer = await ana.call_tool("message_wait", {"timeout": 20})
+                if answer.is_error:
+                    refused.append(answer.content[0].text)  # type: ignore[union-attr]
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(3):
+                    tg.start_soon(wait)
+                with anyio.fail_after(10):
+                    while not refused:  # two of ana's three are waiting, her third was refused
+                        await anyio.sleep(0.05)
+                assert len(refused) == 1 and refused[0].startswith("ana already has 2 message_wait calls"), refused
+                waited = data(await bo.call_tool("message_wait", {"timeout": 1}))
+                assert waited["arrived"] is False  # bo waited his own second, not refused for ana's
+                tg.cancel_scope.cancel()
+
+
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_an_inbox_subscriber_over_http_is_told_when_its_mail_arrives(
     team: tuple[Served, dict[str, str]], mode: str
@@ -410,6 +439,78 @@ async def test_one_token_cannot_open_every_session_nor_leave_rows_for_made_up_on
         for n in range(20):
             await http.post(url, json=listing, headers=later | {"mcp-session-id": f"{n:032x}"})
         assert rows() <= before + 1
+
+
+async def test_a_repeated_protocol_or_session_header_opens_no_session_past_the_limit(
+    team: tuple[Served, dict[str, str]],
+) -> None:
+    # The gate read the last mcp-protocol-version header, the SDK the first: with "2025-11-25" then
+    # "2026-07-28" the gate judged a sessionless 2026 request (no count) while the SDK opened a legacy
+    # session, so one token opened sessions without limit, towards the SDK's 10,000 for every token.
+    served, issued = team
+    url = served.url("coordination")
+    ana = [
+        ("accept", "application/json, text/event-stream"),
+        ("content-type", "application/json"),
+        ("authorization", f"Bearer {issued['ana']}"),
+    ]
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    body = json.dumps(initialize)
+    both = [("mcp-protocol-version", "2025-11-25"), ("mcp-protocol-version", "2026-07-28")]
+    async with httpx2.AsyncClient() as http:
+        for _ in range(MAX_SESSIONS_PER_TOKEN + 4):
+            answer = await http.post(url, content=body, headers=ana + both)
+            assert answer.status_code == 400 and "mcp-session-id" not in answer.headers, answer.text
+            assert "one mcp-protocol-version header" in answer.json()["error"]["message"]
+        mine = (await http.post(url, content=body, headers=ana)).headers["mcp-session-id"]
+        twice = [("mcp-session-id", mine), ("mcp-session-id", mine)]
+        listing = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        assert (await http.post(url, content=listing, headers=ana + twice)).status_code == 400
+        assert (await http.post(url, content=listing, headers=ana + twice[:1])).status_code == 200
+    with sqlite3.connect(str(served.db)) as db:
+        assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
+
+
+async def test_one_token_cannot_hold_open_requests_without_limit(tmp_path: Path) -> None:
+    # A 2026-07-28 client opens no session, so the session limit never saw it: one token could hold any
+    # number of subscriptions/listen streams open (each a connection and about 80 KB; 540 took 43 MB),
+    # towards the process's file descriptors and memory.
+    db = tmp_path / "streams.db"
+    ana_token, bo_token = await make_token(db, "ana"), await make_token(db, "bo")
+    per_client = 86  # within the HTTP client's connection pool
+    clients = -(-(MAX_REQUESTS_PER_TOKEN + 2) // per_client)
+    with serving(db) as served:
+        url = served.url("monitoring")
+        opened, refused = 0, []
+
+        async def listen(client: Client) -> None:
+            nonlocal opened
+            try:
+                async with client.listen(resources_list_changed=True):
+                    opened += 1
+                    await anyio.sleep_forever()
+            except MCPError as exc:
+                refused.append(str(exc))
+
+        async with AsyncExitStack() as stack:
+            mine = [await stack.enter_async_context(connect(url, ana_token, mode="auto")) for _ in range(clients)]
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            for client in mine:
+                for _ in range(per_client):
+                    tg.start_soon(listen, client)
+            with anyio.fail_after(90):
+                while opened + len(refused) < clients * per_client:
+                    await anyio.sleep(0.1)
+            assert opened == MAX_REQUESTS_PER_TOKEN, (opened, refused[:1])
+            assert f"{MAX_REQUESTS_PER_TOKEN} requests open at monitoring" in refused[0]
+            async with connect(url, bo_token) as bo:  # another token is served meanwhile
+                data(await bo.call_tool("agent_status", {}))
+            tg.cancel_scope.cancel()
 
 
 async def test_revoking_a_token_ends_its_open_requests_and_its_presence(team: tuple[Served, dict[str, str]]) -> None:

@@ -341,12 +341,14 @@ async def update_profile(
 
 def prune_gone(tx: Tx, at: Actor, *, retention: float) -> list[str]:
     """Remove agents offline for longer than `retention` at `at.now` (their sessions and topic subscriptions
-    go too); returns their names. Never an agent with a live session or a claimed task. Each removal is an
-    `agent.pruned` event, so the history of who was here stays in the audit trail."""
+    go too); returns their names. Never an agent with a live session, a claimed task or a token not revoked
+    (`roundtable serve` speaks for a token's agent by id: pruned, its token could no longer open a session).
+    Each removal is an `agent.pruned` event, so the history of who was here stays in the audit trail."""
     rows = tx.execute(
         "DELETE FROM agents AS a WHERE a.last_seen < :cutoff"
         f" AND NOT {live_session_sql('a.id')}"
         " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.holder = a.id AND t.status = 'claimed')"
+        " AND NOT EXISTS (SELECT 1 FROM tokens k WHERE k.agent_id = a.id AND k.revoked_at IS NULL)"
         " RETURNING id, name, client_name, host, role, created_at, last_seen",
         at.params(cutoff=at.now - retention),
     )

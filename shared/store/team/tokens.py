@@ -150,9 +150,11 @@ async def revoke(db: Database, which: str, *, now: float) -> list[str]:
 
 
 def _holder(tx: Tx, hashed: str) -> Holder | None:
+    """The token's holder; none when its agent is gone (pruned before pruning spared token holders: a session
+    of it could not be opened, every request was a 500)."""
     row = tx.fetchone(
-        "SELECT t.id, t.agent_id, t.role, COALESCE(a.name, t.agent_id) AS name"
-        " FROM tokens t LEFT JOIN agents a ON a.id = t.agent_id WHERE t.hash = ? AND t.revoked_at IS NULL",
+        "SELECT t.id, t.agent_id, t.role, a.name"
+        " FROM tokens t JOIN agents a ON a.id = t.agent_id WHERE t.hash = ? AND t.revoked_at IS NULL",
         (hashed,),
     )
     return None if row is None else Holder(row["id"], row["agent_id"], row["name"], row["role"])
@@ -185,9 +187,9 @@ async def count_live(db: Database, roles: Sequence[str] | None = None) -> int:
 
 def _open(tx: Tx, session_id: str, holder: Holder, server: str, pid: int, host: str, client: str, now: float) -> None:
     tx.execute(
-        "INSERT INTO sessions(id, agent_id, server, pid, host, started_at, heartbeat_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-        (session_id, holder.agent_id, server, pid, host, now, now),
+        "INSERT INTO sessions(id, agent_id, server, pid, host, started_at, heartbeat_at, role)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+        (session_id, holder.agent_id, server, pid, host, now, now, holder.role),
     )
     tx.execute(
         "UPDATE agents SET role = ?, host = ?, client_name = ?, last_seen = ? WHERE id = ?",

@@ -12,7 +12,7 @@ from shared.actor import Actor
 from shared.db.connection import Database
 from shared.errors import Conflict, InvalidArgument
 from shared.store.tasks import queue as task_store
-from shared.store.team import agents, metrics, presence
+from shared.store.team import agents, metrics, presence, tokens
 from tests.agents import join, mail
 from tests.conftest import FakeClock
 
@@ -137,6 +137,22 @@ async def test_agents_gone_longer_than_the_retention_are_pruned_and_their_histor
     event = await db.fetchone("SELECT * FROM events WHERE kind = 'agent.pruned'")
     assert event is not None and event["agent_name"] == "gone" and json.loads(event["data"])["client"] == "test"
     assert await db.scalar("SELECT count(*) FROM events WHERE agent_id = ? AND kind = 'agent.joined'", (gone.id,)) == 1
+
+
+async def test_an_agent_with_a_live_token_is_never_pruned(db: Database, clock: FakeClock) -> None:
+    # A token speaks for its agent by id: a token's agent offline past the retention (made for someone who
+    # had not connected yet, or away for a week) was pruned, and its token then got a bare 500 on every
+    # request from `roundtable serve` (its sessions row could not name the agent).
+    issued = await tokens.create(db, "away", "worker", now=clock())
+    clock.advance(RETENTION + 100)
+    assert await db.write(agents.prune_gone, at(clock), retention=RETENTION) == []
+    holder = await tokens.verify(db, issued.token)
+    assert holder is not None and holder.name == "away"
+    await tokens.revoke(db, issued.token_id, now=clock())
+    assert await db.write(agents.prune_gone, at(clock), retention=RETENTION) == ["away"]
+    # a token whose agent went before this rule (or by hand) is refused (401), not a request that fails
+    await db.write_one("UPDATE tokens SET revoked_at = NULL WHERE id = ?", (issued.token_id,))
+    assert await tokens.verify(db, issued.token) is None
 
 
 async def test_pruning_also_drops_sessions_silent_for_over_a_day_but_keeps_their_agent(

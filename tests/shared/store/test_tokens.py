@@ -11,7 +11,7 @@ import pytest
 from shared.actor import Actor
 from shared.db.connection import Database
 from shared.errors import InvalidArgument, NotFound
-from shared.store.team import presence, tokens
+from shared.store.team import agents, presence, tokens
 from tests.agents import join
 from tests.conftest import FakeClock
 
@@ -85,6 +85,20 @@ async def test_an_http_session_row_makes_its_agent_present_until_closed(db: Data
     assert await ana_presence() != "offline"
     await tokens.close_sessions(db, ["s1"])
     assert await ana_presence() == "offline"
+
+
+async def test_an_http_session_row_carries_its_tokens_role(db: Database, clock: FakeClock) -> None:
+    # The row was written without a role, so it read 'worker' (the column's default): an observer token's
+    # session counted as a worker's when the agent's role was worked out again from its live sessions (a
+    # stdio session of that agent starting or ending), putting an observer in every vote's electorate.
+    ana = await join(db, clock, "ana", role="observer")
+    issued = await tokens.create(db, "ana", "observer", now=clock())
+    holder = await tokens.verify(db, issued.token)
+    assert holder is not None
+    await tokens.open_session(db, "s1", holder, server="messaging", pid=1, host="", client="c", now=clock())
+    assert await db.scalar("SELECT role FROM sessions WHERE id = 's1'") == "observer"
+    await agents.end_session(db, ana.at(clock()))  # ana's stdio session ends: her role is her live sessions'
+    assert await db.scalar("SELECT role FROM agents WHERE id = ?", (ana.id,)) == "observer"
 
 
 async def test_the_tokens_table_refuses_an_unknown_role(db: Database) -> None:
