@@ -226,6 +226,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         sys.exit(hook.main(given[1:]))
     args = build_parser().parse_args(given)
+    try:
+        run(args)
+    except KeyboardInterrupt:  # Ctrl-C in a command without its own answer to it: one line, not a traceback
+        print(f"\nroundtable {args.command}: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def run(args: argparse.Namespace) -> None:
+    """The command `args` names (each ends with sys.exit and its exit status)."""
     if args.command == "demo":
         from servers.cli import demo
 

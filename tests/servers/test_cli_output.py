@@ -15,8 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from servers import SERVER_KINDS
-from servers.cli import build_parser
+from servers.cli import build_parser, main
 from servers.cli.render import ANSI
 from shared import config
 from tests.http import make_token_sync, serving
@@ -141,3 +143,18 @@ def test_connect_ends_cleanly_when_its_stdio_client_goes_away(tmp_path: Path) ->
         stderr = bridge.stderr.read().decode() if bridge.stderr else ""
     assert code == 0 and "Traceback" not in stderr, stderr
     assert time.monotonic() - began < 20
+
+
+def test_ctrl_c_in_a_command_is_one_line_and_exit_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from servers.cli import doctor
+
+    def interrupted(*_: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(doctor, "run", interrupted)  # Ctrl-C while the doctor's servers start
+    with pytest.raises(SystemExit) as ended:
+        main(["doctor", "--db", "team.db"])
+    assert ended.value.code == 130
+    assert capsys.readouterr().err.strip() == "roundtable doctor: interrupted"
