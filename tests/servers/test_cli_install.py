@@ -166,14 +166,21 @@ def test_install_claude_desktop_merges_beside_other_servers_and_uninstall_puts_t
         "globalShortcut": "Ctrl+Space",
         "mcpServers": {
             "filesystem": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]},
-            "roundtable-messaging": {"command": "uvx", "args": ["--from", "old", "roundtable-messaging"]},
+            "roundtable-messaging": {
+                "command": "uvx",
+                "args": ["--from", "old", "roundtable-messaging"],
+                "env": {"ROUNDTABLE_DB": "/old/team.db"},
+            },
         },
     }
-    config.write_text(json.dumps(theirs, indent=4))
+    config.write_text(json.dumps(theirs, indent=4), encoding="utf-8-sig")  # as Windows Notepad saves it
     original = config.read_text()
 
     done = roundtable(env, tmp_path, "install", "claude-desktop", "--db", str(tmp_path / "team.db"))
     assert done.returncode == 0, done.stdout + done.stderr
+    replaced = next(line for line in done.stdout.splitlines() if "roundtable-messaging was already in" in line)
+    assert "ROUNDTABLE_DB=/old/team.db): replaced; uninstall puts it back" in replaced, replaced
+    assert replaced.endswith("to keep its team's file, run this again with --db /old/team.db")
     merged = read(config)
     assert merged["globalShortcut"] == "Ctrl+Space"
     assert merged["mcpServers"]["filesystem"] == theirs["mcpServers"]["filesystem"]
@@ -189,6 +196,29 @@ def test_install_claude_desktop_merges_beside_other_servers_and_uninstall_puts_t
     undone = roundtable(env, tmp_path, "uninstall", "claude-desktop")
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert read(config) == theirs  # the replaced uvx entry is back, the rest untouched
+    assert not tool_folder(env).exists()
+
+
+def test_an_install_stopped_half_way_is_taken_back_by_uninstall(tmp_path: Path) -> None:
+    real = claude_cli()
+    env = user_env(tmp_path, real)
+    here = project(tmp_path)
+    run_claude(env, here, "mcp", "add", "-s", "local", "roundtable-knowledge", "--", "/bin/true")  # theirs
+    failing = tmp_path / "claude"  # the real CLI, whose third `mcp add` fails
+    failing.write_text(
+        '#!/bin/sh\ncase "$*" in *"mcp add -s local roundtable-knowledge"*)'
+        f' echo "error: disk full" >&2; exit 1;; esac\nexec {real} "$@"\n'
+    )
+    failing.chmod(0o755)
+    done = roundtable(env | {"ROUNDTABLE_CLAUDE": str(failing)}, here, "install", "claude-code")
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert "failed: error: disk full; `roundtable uninstall claude-code` takes back what was done" in done.stderr
+    rows = listed(env, here)
+    assert sorted(rows) == ["roundtable-coordination", "roundtable-messaging"], rows  # theirs was removed first
+    undone = roundtable(env, here, "uninstall", "claude-code")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    rows = listed(env, here)
+    assert sorted(rows) == ["roundtable-knowledge"] and "/bin/true" in rows["roundtable-knowledge"], rows
     assert not tool_folder(env).exists()
 
 
@@ -213,7 +243,27 @@ def test_install_refuses_bad_input_with_one_line_and_changes_nothing(tmp_path: P
     env["ROUNDTABLE_CLAUDE"] = "/bin/true"
     done = roundtable(env, tmp_path, "install", "claude-code", "--source", str(tmp_path / "nothing"))
     assert done.returncode == 1 and "no pyproject.toml there" in done.stderr
+    # Every file install would write is checked before anything is installed or registered.
+    here = project(tmp_path)
+    settings = here / ".claude" / "settings.local.json"
+    settings.parent.mkdir()
+    files = {
+        '{"permissions": {},\n  // mine\n}': "has comments (// or /* */), which JSON does not allow",
+        '{"hooks": []}': '"hooks" is not an object',
+        "{}": "is read-only: make it writable (chmod u+w",
+    }
+    for text, said in files.items():
+        settings.write_text(text)
+        settings.chmod(0o444 if text == "{}" else 0o644)
+        done = roundtable(env, here, "install", "claude-code")
+        assert done.returncode == 1 and said in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
+        assert done.stdout == "" and settings.read_text() == text
     assert config.read_text() == '{"mcpServers": {"a": '
+    config.write_text('{"mcpServers": {}}')
+    config.chmod(0o444)  # someone meant it to stay as it is: refused, not replaced behind their back
+    done = roundtable(env, tmp_path, "install", "claude-desktop")
+    assert done.returncode == 1 and "claude_desktop_config.json is read-only" in done.stderr, done.stderr
+    assert config.read_text() == '{"mcpServers": {}}' and list(config.parent.iterdir()) == [config]
     assert not tool_folder(env).exists()
 
 
