@@ -158,3 +158,31 @@ def test_ctrl_c_in_a_command_is_one_line_and_exit_130(
         main(["doctor", "--db", "team.db"])
     assert ended.value.code == 130
     assert capsys.readouterr().err.strip() == "roundtable doctor: interrupted"
+
+
+def test_a_mistyped_command_or_flag_is_one_line_with_the_nearest_and_help(tmp_path: Path) -> None:
+    cases = {
+        ("statsu",): "roundtable: argument COMMAND: invalid choice: 'statsu'",
+        ("status", "--jsno"): "roundtable status: unrecognized arguments: --jsno; did you mean --json?",
+        ("install", "claude"): "did you mean claude-code? roundtable install --help says how to use it",
+        ("token", "create", "ana", "--rloe", "admin"): "roundtable token create: unrecognized arguments: --rloe admin",
+        ("tail", "-n", "x"): "roundtable tail: argument -n/--lines: invalid int value: 'x'; roundtable tail --help",
+    }
+    for args, said in cases.items():
+        done = roundtable(*args, "--db", str(tmp_path / "none.db")) if args[0] != "statsu" else roundtable(*args)
+        assert done.returncode == 2 and done.stdout == "", (args, done.stdout)
+        assert len(done.stderr.splitlines()) == 1 and said in done.stderr, (args, done.stderr)
+    assert "did you mean status?" in roundtable("statsu").stderr
+
+
+def test_help_on_a_narrow_terminal_never_cuts_a_command_or_a_flag_in_two() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "servers.cli", "config", "--help"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env={**os.environ, "COLUMNS": "40"},
+    )  # fmt: skip
+    assert "./.roundtable/roundtable.db" in done.stdout and ".claude/settings.json" in done.stdout, done.stdout
+    top = subprocess.run(
+        [sys.executable, "-m", "servers.cli", "--help"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env={**os.environ, "COLUMNS": "40"},
+    )  # fmt: skip
+    assert "claude-desktop" in top.stdout and "claude-\n" not in top.stdout, top.stdout
