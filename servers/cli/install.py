@@ -164,6 +164,10 @@ def install_and_warm(source: str, client: str) -> tuple[toolenv.ToolEnv, bool]:
     began = time.perf_counter()
     env = toolenv.install(source)
     say(f"{mark(True)} installed in {env.folder} ({time.perf_counter() - began:.1f} s)")
+    links = toolenv.links()
+    if links is not None and not toolenv.on_path(links):  # README's `roundtable status` would be "not found"
+        say(paint(f"! the roundtable command is in {links}, which is not on your PATH:", "yellow"))
+        say(f"  run `uv tool update-shell` and open a new terminal (or call it as {links / 'roundtable'})")
     failed = False
     for kind, result in anyio.run(_warm, env, client):
         if result.ok:

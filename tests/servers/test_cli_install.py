@@ -94,6 +94,9 @@ def test_install_claude_code_connects_all_four_from_cold_and_uninstall_undoes_ex
     assert done.returncode == 0, done.stdout + done.stderr
     for name in NAMES:
         assert f"✓ {name} answers in" in done.stdout
+    links = Path(env["HOME"]) / ".local" / "bin"  # a new user's: not on the PATH yet, so install says how
+    assert f"! the roundtable command is in {links}, which is not on your PATH:" in done.stdout
+    assert "run `uv tool update-shell` and open a new terminal" in done.stdout
     assert "claude --dangerously-load-development-channels server:roundtable-messaging" in done.stdout
     # The "done when": a cold registration through install, every server connected in claude mcp list.
     rows = listed(env, here)
