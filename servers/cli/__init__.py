@@ -339,7 +339,7 @@ def run(args: argparse.Namespace) -> None:
         except ConfigError as exc:
             print(f"roundtable doctor: {exc}", file=sys.stderr)
             sys.exit(2)
-        sys.exit(doctor.run(place))
+        sys.exit(doctor.run(place, given=bool(args.db or os.environ.get("ROUNDTABLE_DB"))))
     if args.command in ("serve", "token"):
         from servers.cli import serve
 

@@ -150,7 +150,7 @@ def test_ctrl_c_in_a_command_is_one_line_and_exit_130(
 ) -> None:
     from servers.cli import doctor
 
-    def interrupted(*_: object) -> int:
+    def interrupted(*_: object, **__: object) -> int:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(doctor, "run", interrupted)  # Ctrl-C while the doctor's servers start
