@@ -66,6 +66,7 @@ def test_status_on_a_terminal_is_coloured_and_its_columns_line_up(tmp_path: Path
     starts = [[m.start() for m in re.finditer(r"(?<=  )\S", row)] for row in rows]
     assert starts[0] == starts[1] == starts[2], rows  # colour codes take no width
     assert "\033[" not in on_a_terminal("status", "--db", str(db), NO_COLOR="1")
+    assert "\033[" in on_a_terminal("status", "--db", str(db), NO_COLOR="")  # set but empty: colour (no-color.org)
 
 
 def test_status_json_says_its_errors_as_json(tmp_path: Path) -> None:
