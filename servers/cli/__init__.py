@@ -306,6 +306,9 @@ def run(args: argparse.Namespace) -> None:
             )
             sys.exit(2)
         db = Path(args.db).expanduser().absolute() if args.db else None
+        if db is not None and (problem := demo.refusal(db)):
+            print(f"roundtable demo: {problem}", file=sys.stderr)
+            sys.exit(2)
         if args.dashboard:
             sys.exit(_demo_with_dashboard(db, args.keep))
         code = demo.run(db, args.keep, default_db=database_path(None))
