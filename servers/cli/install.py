@@ -304,7 +304,11 @@ def want_approval(flag: bool | None) -> bool:
         return flag
     if not sys.stdin.isatty():
         return False
-    answer = input("Approve the four project servers for you now (.claude/settings.local.json)? [Y/n] ")
+    try:
+        answer = input("Approve the four project servers for you now (.claude/settings.local.json)? [Y/n] ")
+    except EOFError:  # Ctrl-D: no answer is no approval
+        say()
+        return False
     return answer.strip().lower() in ("", "y", "yes")
 
 
@@ -353,6 +357,7 @@ def install_claude_code(args: argparse.Namespace) -> int:
     hooks_file = None if args.no_hooks else clients.settings_file(scope, project)
     approvals = clients.approvals_file(project) if scope == "project" and args.approve is not False else None
     check_files(hooks=hooks_file, approvals=approvals)
+    approving = scope == "project" and want_approval(args.approve)  # asked now, not after the install's wait
     wanted = key("claude-code", scope, project)
     records = [r for r in load_records() if not matches(r, wanted)]
     previous = next((r for r in load_records() if matches(r, wanted)), None)
@@ -363,7 +368,7 @@ def install_claude_code(args: argparse.Namespace) -> int:
     undo = f"roundtable uninstall claude-code{'' if scope == 'local' else f' --scope {scope}'}"
     undo += f" --project {shlex.quote(str(project))}" if project != Path.cwd() else ""
     try:
-        _register_all(args, scope, project, db, source, env, record, previous)
+        _register_all(args, scope, project, db, source, env, record, previous, approving)
     except BaseException as exc:  # stopped half way (a failed `claude` call, Ctrl-C): what was done is undoable
         save_records([*records, record])
         if isinstance(exc, Refused):
@@ -389,6 +394,7 @@ def _register_all(
     env: toolenv.ToolEnv,
     record: dict[str, Any],
     previous: dict[str, Any] | None,
+    approving: bool,
 ) -> None:
     """The servers, the hooks and the approvals, each written into `record` once done."""
     register_claude_code(scope, project, db, env, record, previous)
@@ -409,7 +415,7 @@ def _register_all(
     elif previous is not None and previous.get("hooks"):  # an earlier install's hooks stay, and stay undoable
         record["hooks_file"], record["hooks"] = previous["hooks_file"], previous["hooks"]
     if scope == "project":
-        approved_now = approve(project, list(clients.NAMES)) if want_approval(args.approve) else []
+        approved_now = approve(project, list(clients.NAMES)) if approving else []
         record["approved"] = sorted(set(approved_now) | set((previous or {}).get("approved", [])))
         if approved_now or all(clients.approved(project, n) for n in clients.NAMES):
             say(f"{mark(True)} approved for you in {clients.approvals_file(project)} (enabledMcpjsonServers)")

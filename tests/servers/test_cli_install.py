@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from servers import SERVER_KINDS
 from servers.cli import clients
 from tests.clients import claude_cli
@@ -285,3 +287,15 @@ def test_config_blocks_are_paste_safe_and_run_the_persistent_install_when_there_
     assert [e["command"] for e in block.values()] == [str(bin_folder / name) for name in NAMES]
     code = roundtable(env, tmp_path, "config", "claude-code").stdout
     assert f"-- {bin_folder / 'roundtable-knowledge'}" in code and "Pending approval" in code
+
+
+def test_the_approval_question_takes_ctrl_d_as_no(monkeypatch: pytest.MonkeyPatch) -> None:
+    from servers.cli import install
+
+    def no_answer(_: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", no_answer)
+    assert install.want_approval(None) is False
+    assert install.want_approval(True) is True  # --approve asks nothing
