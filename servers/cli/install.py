@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -376,6 +377,8 @@ def install_claude_code(args: argparse.Namespace) -> int:
         raise
     records.append(record)
     save_records(records)
+    if unignored := _tracked_by_git(project, db):
+        say(paint(f"! git would commit the team's file: add {unignored}/ to {project / '.gitignore'}", "yellow"))
     say()
     say('Next: `claude mcp list` shows them connected; in Claude Code, ask: "call start_here on roundtable".')
     say(f"Mail pushed into the session as it arrives (channels, research preview): {clientconfig.CHANNEL_LAUNCH}")
@@ -383,6 +386,25 @@ def install_claude_code(args: argparse.Namespace) -> int:
     if previous is not None:
         say(paint("(installed again: the earlier install's entries were replaced)", "dim"))
     return 0
+
+
+def _tracked_by_git(project: Path, db: str) -> str | None:
+    """The folder of the team's file, relative to the project, when it is in the project's git work tree and
+    not ignored (so `git add .` would commit it); None otherwise, or without git."""
+    path = Path(db) if Path(db).is_absolute() else project / db
+    try:
+        inside = path.resolve().parent.relative_to(project.resolve())
+    except ValueError:
+        return None
+    if not clients.in_git_work_tree(project) or str(inside) == ".":
+        return None
+    try:
+        done = subprocess.run(
+            ["git", "check-ignore", "-q", str(path)], cwd=project, capture_output=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return inside.as_posix() if done.returncode == 1 else None
 
 
 def _register_all(

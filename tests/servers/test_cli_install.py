@@ -99,6 +99,7 @@ def test_install_claude_code_connects_all_four_from_cold_and_uninstall_undoes_ex
     links = Path(env["HOME"]) / ".local" / "bin"  # a new user's: not on the PATH yet, so install says how
     assert f"! the roundtable command is in {links}, which is not on your PATH:" in done.stdout
     assert "run `uv tool update-shell` and open a new terminal" in done.stdout
+    assert f"! git would commit the team's file: add .roundtable/ to {here / '.gitignore'}" in done.stdout
     assert "claude --dangerously-load-development-channels server:roundtable-messaging" in done.stdout
     # The "done when": a cold registration through install, every server connected in claude mcp list.
     rows = listed(env, here)
@@ -127,8 +128,10 @@ def test_project_scope_is_approved_on_request_and_uninstall_removes_the_approval
     env = user_env(tmp_path, claude_cli())
     here = project(tmp_path)
     flags = ["--scope", "project", "--project", str(here)]  # run from elsewhere, as from a checkout
+    (here / ".gitignore").write_text(".roundtable/\n")
     done = roundtable(env, tmp_path, "install", "claude-code", *flags, "--approve")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "git would commit" not in done.stdout  # ignored already: nothing to say
     assert "approved for you in" in done.stdout
     entries = read(here / ".mcp.json")["mcpServers"]
     assert sorted(entries) == sorted(NAMES)
