@@ -494,6 +494,7 @@ def install_claude_desktop(args: argparse.Namespace) -> int:
     db = resolve_db(args.db, "claude-desktop", None, project)
     source = resolve_source(args.source)
     check_files(config=config)
+    app_seen = config.parent.is_dir()  # Claude Desktop makes its folder on its first start
     wanted = key("claude-desktop", None, None)
     previous = next((r for r in load_records() if matches(r, wanted)), None)
     env, before = install_and_warm(source, "claude-desktop")
@@ -523,7 +524,10 @@ def install_claude_desktop(args: argparse.Namespace) -> int:
     }
     save_records([r for r in load_records() if not matches(r, wanted)] + [record])
     say(f"{mark(True)} added {', '.join(entries)} to {config}" + (f" (backup: {copy})" if copy else ""))
-    say(f"  database {db}; other servers in the file were left as they are")
+    say(f"  database {db}" + ("; other servers in the file were left as they are" if copy else ""))
+    if not app_seen:
+        say(paint(f"! Claude Desktop has not run here yet (no {config.parent}): the config waits for it", "yellow"))
+        say("  install it from https://claude.ai/download and start it; it reads the four servers at its start")
     say()
     say('Next: quit and reopen Claude Desktop; ask it: "call start_here on roundtable".')
     say("Undo: roundtable uninstall claude-desktop")

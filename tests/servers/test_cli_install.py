@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -201,10 +202,21 @@ def test_install_claude_desktop_merges_beside_other_servers_and_uninstall_puts_t
     data_folder = Path(env["HOME"]) / ".local" / "share" / "roundtable"  # install made it: user-only, as servers do
     assert stat.S_IMODE(data_folder.stat().st_mode) == 0o700
 
+    assert "other servers in the file were left as they are" in done.stdout
+    assert "Claude Desktop has not run here yet" not in done.stdout
+
     undone = roundtable(env, tmp_path, "uninstall", "claude-desktop")
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert read(config) == theirs  # the replaced uvx entry is back, the rest untouched
     assert not tool_folder(env).exists()
+
+    shutil.rmtree(config.parent)  # no Claude Desktop on this machine (yet)
+    done = roundtable(env, tmp_path, "install", "claude-desktop")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"! Claude Desktop has not run here yet (no {config.parent}): the config waits for it" in done.stdout
+    assert "other servers" not in done.stdout
+    undone = roundtable(env, tmp_path, "uninstall", "claude-desktop")
+    assert undone.returncode == 0 and not config.exists(), undone.stdout + undone.stderr
 
 
 def test_an_install_stopped_half_way_is_taken_back_by_uninstall(tmp_path: Path) -> None:
