@@ -4,8 +4,11 @@ tail, a doctor, configs to paste, the HTTP server and its tokens, the dashboard,
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -76,17 +79,60 @@ install claude-code in your project folder (or claude-desktop), then roundtable 
 not connect. roundtable COMMAND --help says more about each command."""
 
 
+class _Unbroken:
+    """Help text wrapped between words only: a command, flag, path or variable (`claude-desktop`,
+    `ROUNDTABLE_DASHBOARD_TOKEN`) is never cut in two on a narrow terminal, so what the help says can be copied."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        text = " ".join(text.split())
+        return textwrap.wrap(text, max(width, 11), break_long_words=False, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(indent + line for line in self._split_lines(text, width - len(indent)))
+
+
+class Formatter(_Unbroken, argparse.HelpFormatter):
+    pass
+
+
+class RawFormatter(argparse.RawDescriptionHelpFormatter):
+    """A description kept as written (its lists and examples); the flags' help wrapped as Formatter does."""
+
+    _split_lines = _Unbroken._split_lines
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake answered in one line that names the fix (a near choice or flag, and --help),
+    instead of the usage block and a bare error."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        kw.setdefault("formatter_class", Formatter)
+        super().__init__(*args, **kw)
+
+    def error(self, message: str) -> Any:
+        hint = ""
+        if found := re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message):
+            choices = [c.strip().strip("'") for c in found.group(2).split(",")]  # quoted or not, by Python version
+            near = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]}? " if near else ""
+        elif found := re.match(r"unrecognized arguments: (\S+)", message):
+            flags = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+            near = difflib.get_close_matches(found.group(1).split("=")[0], flags, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]}? " if near else ""
+        self.exit(2, f"{self.prog}: {message}; {hint}{self.prog} --help says how to use it\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from servers.cli.clients import SCOPES
     from shared import __version__
 
-    p = argparse.ArgumentParser(prog="roundtable", description=DESCRIPTION, epilog=EPILOG)
+    p = Parser(prog="roundtable", description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, summary: str, description: str | None = None, **kw: Any) -> argparse.ArgumentParser:
         """A subcommand whose own --help begins with what it does (the summary, unless a longer text is given)."""
-        fmt = argparse.RawDescriptionHelpFormatter if description else argparse.HelpFormatter
+        fmt = RawFormatter if description else Formatter
         return sub.add_parser(name, help=summary, description=description or summary[:1].upper() + summary[1:] + ".",
                               formatter_class=fmt, **kw)  # fmt: skip
 
@@ -225,7 +271,30 @@ def main(argv: Sequence[str] | None = None) -> None:
         from servers.cli import hook
 
         sys.exit(hook.main(given[1:]))
-    args = build_parser().parse_args(given)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(given)
+    if extra:  # said by the command they were given to, with its flags (argparse would say it as `roundtable`'s)
+        _subparser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        run(args)
+    except KeyboardInterrupt:  # Ctrl-C in a command without its own answer to it: one line, not a traceback
+        print(f"\nroundtable {args.command}: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def _subparser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command `args` ran, e.g. `roundtable token create`'s."""
+    for name in ("command", "token_command"):
+        chosen = getattr(args, name, None)
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if chosen is None or not actions:
+            break
+        parser = actions[0].choices[chosen]
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
+    """The command `args` names (each ends with sys.exit and its exit status)."""
     if args.command == "demo":
         from servers.cli import demo
 
@@ -237,6 +306,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             sys.exit(2)
         db = Path(args.db).expanduser().absolute() if args.db else None
+        if db is not None and (problem := demo.refusal(db)):
+            print(f"roundtable demo: {problem}", file=sys.stderr)
+            sys.exit(2)
         if args.dashboard:
             sys.exit(_demo_with_dashboard(db, args.keep))
         code = demo.run(db, args.keep, default_db=database_path(None))
@@ -270,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         except ConfigError as exc:
             print(f"roundtable doctor: {exc}", file=sys.stderr)
             sys.exit(2)
-        sys.exit(doctor.run(place))
+        sys.exit(doctor.run(place, given=bool(args.db or os.environ.get("ROUNDTABLE_DB"))))
     if args.command in ("serve", "token"):
         from servers.cli import serve
 

@@ -11,10 +11,12 @@ import functools
 import json
 import math
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,6 +30,7 @@ from servers.cli import scene as scenes
 from servers.cli.launch import last_lines, server_params
 from servers.cli.render import paint
 from servers.cli.scene import Part, Scene, StepFailed
+from shared.db.connection import explain_open_failure, folder_given, read_only_uri
 from shared.frame.channel import Listener
 
 CAST = ("planner", "ana", "bo")
@@ -226,6 +229,22 @@ async def _play_scene(scene: Scene, acts: Sequence[Part] | None) -> tuple[str, l
 def _describe(scene: Scene, failed: StepFailed) -> tuple[str, list[str]]:
     stderr = last_lines(scene.last_server.errlog) if scene.last_server is not None else []
     return f"step {scene.number}: expected {failed.expected}, got {failed.got}", stderr
+
+
+def refusal(db: Path) -> str | None:
+    """Why the demo cannot play on `db` (a folder, a file that is not a database, a place it cannot write),
+    said before twelve servers start only to fail at the first step; None when it can."""
+    if problem := folder_given(db):
+        return problem
+    try:
+        if db.exists():
+            with closing(sqlite3.connect(read_only_uri(db), uri=True, timeout=5)) as conn:
+                conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            return f"{db} is not a SQLite database (another program's file?): give --db a team's file, or a new path"
+        return explain_open_failure(db, exc, retrying=False)
+    return None
 
 
 def run(db: Path | None, keep: bool, default_db: Path | None = None) -> int:

@@ -31,7 +31,7 @@ from servers.cli.launch import server_params
 from servers.cli.render import mark, paint
 from shared.config import default_db_path
 from shared.db.connection import latest_version, read_only_uri
-from shared.db.place import SCHEMES, Place, PostgresUrl, parse_place
+from shared.db.place import SCHEMES, Place, PostgresUrl, parse_place, shown
 
 
 @dataclass
@@ -217,18 +217,26 @@ def check_place(place: Place) -> list[Check]:
     return check_database(place)
 
 
-def run(db: Place) -> int:
+def run(db: Place, *, given: bool = False) -> int:
     """`roundtable doctor`: this machine, then every Roundtable server a client here is configured to run
     (Claude Desktop's config, Claude Code's user/local/project scope for this folder), started as that client
-    starts it; with no client configured, this installation's own servers. Never on the team's file itself."""
+    starts it; with no client configured, this installation's own servers. Never on the team's file itself.
+    `given`: `db` was asked for (--db, ROUNDTABLE_DB): it is checked too, beside the files the clients use."""
     project = Path.cwd()
     entries, unreadable = clients.configured(project)
     checks = [check_python(), check_uv()]
     for problem in unreadable:
         checks.append(Check("client config", False, problem, "fix or move the file; the client cannot read it either"))
-    places = [db] if not entries else list(dict.fromkeys(entry_db(e, project) for e in entries))
+    used = list(dict.fromkeys(entry_db(e, project) for e in entries))
+    places = list(dict.fromkeys([db, *used])) if given or not entries else used
     for team_db in places:
         checks += check_place(team_db)
+    if given and entries and db not in used:
+        theirs = ", ".join(shown(u) for u in used)
+        checks.append(
+            Check("--db", True, f"no client here is configured with {shown(db)} (they use {theirs})",
+                  "to put a client on that team: roundtable install CLIENT --db FILE")
+        )  # fmt: skip
     if entries:
         for where in dict.fromkeys(f"{e.client}: {e.where}" for e in entries):
             client, place = where.split(": ", 1)

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +38,19 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
+def replacing(name: str, where: str, entry: dict[str, Any], db: str) -> None:
+    """Say that an entry of one of our names, set up otherwise, is replaced: what it ran, and the team it was on."""
+    found = entry.get("env")
+    env: dict[str, Any] = found if isinstance(found, dict) else {}
+    runs = " ".join(str(part) for part in [entry.get("command", "?"), *(entry.get("args") or [])])
+    settings = "".join(f", {k}={v}" for k, v in sorted(env.items()) if k.startswith("ROUNDTABLE_"))
+    line = f"! {name} was already in {where} (it ran {runs}{settings}): replaced; uninstall puts it back"
+    old_db = env.get("ROUNDTABLE_DB")
+    if old_db and old_db != db:
+        line += f"; to keep its team's file, run this again with --db {shlex.quote(str(old_db))}"
+    say(paint(line, "yellow"))
+
+
 # What install did, so uninstall can undo exactly that.
 
 
@@ -49,6 +63,16 @@ def load_records() -> list[dict[str, Any]]:
         data = jsonfile.load(record_file())
     except jsonfile.Unreadable:
         return []
+    return _records_in(data)
+
+
+def load_records_strictly() -> list[dict[str, Any]]:
+    """The records, or the one line saying why the file cannot be read (install checks this before it starts:
+    an install it could not write down could not be undone)."""
+    return _records_in(jsonfile.load(record_file()))
+
+
+def _records_in(data: dict[str, Any]) -> list[dict[str, Any]]:
     found = data.get("installs")
     return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
 
@@ -141,6 +165,10 @@ def install_and_warm(source: str, client: str) -> tuple[toolenv.ToolEnv, bool]:
     began = time.perf_counter()
     env = toolenv.install(source)
     say(f"{mark(True)} installed in {env.folder} ({time.perf_counter() - began:.1f} s)")
+    links = toolenv.links()
+    if links is not None and not toolenv.on_path(links):  # README's `roundtable status` would be "not found"
+        say(paint(f"! the roundtable command is in {links}, which is not on your PATH:", "yellow"))
+        say(f"  run `uv tool update-shell` and open a new terminal (or call it as {links / 'roundtable'})")
     failed = False
     for kind, result in anyio.run(_warm, env, client):
         if result.ok:
@@ -168,17 +196,27 @@ def _hook_groups(program: str, db: str) -> dict[str, dict[str, Any]]:
     return {event: groups[0] for event, groups in blocks.items()}
 
 
-def add_hooks(path: Path, groups: dict[str, dict[str, Any]]) -> list[str]:
-    """Merge one hook group per event into the settings file; the commands added (none already there twice)."""
-    data = jsonfile.load(path)
+HOOK_EVENTS = ("SessionStart", "UserPromptSubmit", "Stop")
+
+
+def hooks_of(data: dict[str, Any], path: Path) -> dict[str, list[Any]]:
+    """The settings' "hooks", with a list for each of our events; refused when they are something else."""
     hooks = data.setdefault("hooks", {})
     if not isinstance(hooks, dict):
         raise Refused(f'{path}: "hooks" is not an object; fix it or run with --no-hooks')
+    for event in HOOK_EVENTS:
+        if not isinstance(hooks.setdefault(event, []), list):
+            raise Refused(f'{path}: "hooks.{event}" is not a list; fix it or run with --no-hooks')
+    return hooks
+
+
+def add_hooks(path: Path, groups: dict[str, dict[str, Any]]) -> list[str]:
+    """Merge one hook group per event into the settings file; the commands added (none already there twice)."""
+    data = jsonfile.load(path)
+    hooks = hooks_of(data, path)
     added = []
     for event, group in groups.items():
-        present = hooks.setdefault(event, [])
-        if not isinstance(present, list):
-            raise Refused(f'{path}: "hooks.{event}" is not a list; fix it or run with --no-hooks')
+        present = hooks[event]
         command = group["hooks"][0]["command"]
         if not any(isinstance(g, dict) and command in _group_commands(g) for g in present):
             present.append(group)
@@ -220,13 +258,18 @@ def _save_or_remove(path: Path, data: dict[str, Any]) -> None:
         path.parent.rmdir()  # the .claude folder install made for it
 
 
+def approvals_of(data: dict[str, Any], path: Path) -> list[Any]:
+    enabled = data.setdefault("enabledMcpjsonServers", [])
+    if not isinstance(enabled, list):
+        raise Refused(f'{path}: "enabledMcpjsonServers" is not a list; fix it, or approve in an interactive `claude`')
+    return enabled
+
+
 def approve(project: Path, names: list[str]) -> list[str]:
     """Add `names` to enabledMcpjsonServers in the project's .claude/settings.local.json; the ones added."""
     path = clients.approvals_file(project)
     data = jsonfile.load(path)
-    enabled = data.setdefault("enabledMcpjsonServers", [])
-    if not isinstance(enabled, list):
-        raise Refused(f'{path}: "enabledMcpjsonServers" is not a list; fix it, or approve in an interactive `claude`')
+    enabled = approvals_of(data, path)
     added = [n for n in names if n not in enabled]
     enabled.extend(added)
     jsonfile.save(path, data)
@@ -244,12 +287,29 @@ def unapprove(project: Path, names: list[str]) -> None:
         _save_or_remove(path, data)
 
 
+def check_files(*, hooks: Path | None = None, approvals: Path | None = None, config: Path | None = None) -> None:
+    """Before anything is installed or registered: every file install will write must be readable as what it
+    is and writable, so a bad one stops install with its one line and nothing half done."""
+    if hooks is not None:
+        hooks_of(jsonfile.load(hooks), hooks)
+    if approvals is not None:
+        approvals_of(jsonfile.load(approvals), approvals)
+    for path in (hooks, approvals, config, record_file()):
+        if path is not None:
+            jsonfile.writable(path)
+    load_records_strictly()
+
+
 def want_approval(flag: bool | None) -> bool:
     if flag is not None:
         return flag
     if not sys.stdin.isatty():
         return False
-    answer = input("Approve the four project servers for you now (.claude/settings.local.json)? [Y/n] ")
+    try:
+        answer = input("Approve the four project servers for you now (.claude/settings.local.json)? [Y/n] ")
+    except EOFError:  # Ctrl-D: no answer is no approval
+        say()
+        return False
     return answer.strip().lower() in ("", "y", "yes")
 
 
@@ -260,20 +320,27 @@ def _claude_ok(*args: str, project: Path) -> None:
         raise Refused(f"`claude {' '.join(args[:4])} …` failed: {last[-1]}")
 
 
-def register_claude_code(scope: str, project: Path, db: str, env: toolenv.ToolEnv) -> dict[str, Any]:
+def register_claude_code(
+    scope: str, project: Path, db: str, env: toolenv.ToolEnv, record: dict[str, Any], earlier: dict[str, Any] | None
+) -> None:
     """`claude mcp add` of each server in `scope` (an entry of that name there is replaced, and kept to put
-    back on uninstall); what was done."""
+    back on uninstall), written into `record` as it is done: stopped half way, uninstall undoes that half.
+    Installing again (`earlier`: the record of the install before), what the first install replaced stays
+    what uninstall puts back."""
     previous = clients.claude_code_servers(scope, project)
     replaced = {name: previous[name] for name in clients.NAMES if name in previous}
-    commands = {}
+    record["replaced"] = replaced if earlier is None else earlier.get("replaced", {})
+    record["servers"] = {}
+    if earlier is None:
+        for name, entry in replaced.items():
+            replacing(name, f"{scope} scope", entry, db)
     for kind in SERVER_KINDS:
         name = f"roundtable-{kind}"
         if name in replaced:
             _claude_ok("mcp", "remove", "-s", scope, name, project=project)
         command = server_command(env, kind, shared=scope == "project")
         _claude_ok("mcp", "add", "-s", scope, name, "-e", f"ROUNDTABLE_DB={db}", "--", command, project=project)
-        commands[name] = command
-    return {"servers": commands, "replaced": replaced}
+        record["servers"][name] = command
 
 
 def install_claude_code(args: argparse.Namespace) -> int:
@@ -288,6 +355,10 @@ def install_claude_code(args: argparse.Namespace) -> int:
         )
     db = resolve_db(args.db, "claude-code", scope, project)
     source = resolve_source(args.source)
+    hooks_file = None if args.no_hooks else clients.settings_file(scope, project)
+    approvals = clients.approvals_file(project) if scope == "project" and args.approve is not False else None
+    check_files(hooks=hooks_file, approvals=approvals)
+    approving = scope == "project" and want_approval(args.approve)  # asked now, not after the install's wait
     wanted = key("claude-code", scope, project)
     records = [r for r in load_records() if not matches(r, wanted)]
     previous = next((r for r in load_records() if matches(r, wanted)), None)
@@ -295,9 +366,60 @@ def install_claude_code(args: argparse.Namespace) -> int:
     record: dict[str, Any] = {**wanted, "db": db, "tool": str(env.folder), "tool_was_there": before}
     if previous is not None:  # installing again: what the first install found stays what uninstall restores
         record["tool_was_there"] = previous.get("tool_was_there", before)
-    record |= register_claude_code(scope, project, db, env)
+    undo = f"roundtable uninstall claude-code{'' if scope == 'local' else f' --scope {scope}'}"
+    undo += f" --project {shlex.quote(str(project))}" if project != Path.cwd() else ""
+    try:
+        _register_all(args, scope, project, db, source, env, record, previous, approving)
+    except BaseException as exc:  # stopped half way (a failed `claude` call, Ctrl-C): what was done is undoable
+        save_records([*records, record])
+        if isinstance(exc, Refused):
+            raise Refused(f"{exc}; `{undo}` takes back what was done") from exc
+        raise
+    records.append(record)
+    save_records(records)
+    if unignored := _tracked_by_git(project, db):
+        say(paint(f"! git would commit the team's file: add {unignored}/ to {project / '.gitignore'}", "yellow"))
+    say()
+    say('Next: `claude mcp list` shows them connected; in Claude Code, ask: "call start_here on roundtable".')
+    say(f"Mail pushed into the session as it arrives (channels, research preview): {clientconfig.CHANNEL_LAUNCH}")
+    say(f"Undo: {undo}")
     if previous is not None:
-        record["replaced"] = previous.get("replaced", {})
+        say(paint("(installed again: the earlier install's entries were replaced)", "dim"))
+    return 0
+
+
+def _tracked_by_git(project: Path, db: str) -> str | None:
+    """The folder of the team's file, relative to the project, when it is in the project's git work tree and
+    not ignored (so `git add .` would commit it); None otherwise, or without git."""
+    path = Path(db) if Path(db).is_absolute() else project / db
+    try:
+        inside = path.resolve().parent.relative_to(project.resolve())
+    except ValueError:
+        return None
+    if not clients.in_git_work_tree(project) or str(inside) == ".":
+        return None
+    try:
+        done = subprocess.run(
+            ["git", "check-ignore", "-q", str(path)], cwd=project, capture_output=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return inside.as_posix() if done.returncode == 1 else None
+
+
+def _register_all(
+    args: argparse.Namespace,
+    scope: str,
+    project: Path,
+    db: str,
+    source: str,
+    env: toolenv.ToolEnv,
+    record: dict[str, Any],
+    previous: dict[str, Any] | None,
+    approving: bool,
+) -> None:
+    """The servers, the hooks and the approvals, each written into `record` once done."""
+    register_claude_code(scope, project, db, env, record, previous)
     say(f"{mark(True)} registered {', '.join(clients.NAMES)} with Claude Code ({scope} scope), database {db}")
     if not args.no_hooks:
         path = clients.settings_file(scope, project)
@@ -315,7 +437,7 @@ def install_claude_code(args: argparse.Namespace) -> int:
     elif previous is not None and previous.get("hooks"):  # an earlier install's hooks stay, and stay undoable
         record["hooks_file"], record["hooks"] = previous["hooks_file"], previous["hooks"]
     if scope == "project":
-        approved_now = approve(project, list(clients.NAMES)) if want_approval(args.approve) else []
+        approved_now = approve(project, list(clients.NAMES)) if approving else []
         record["approved"] = sorted(set(approved_now) | set((previous or {}).get("approved", [])))
         if approved_now or all(clients.approved(project, n) for n in clients.NAMES):
             say(f"{mark(True)} approved for you in {clients.approvals_file(project)} (enabledMcpjsonServers)")
@@ -324,16 +446,6 @@ def install_claude_code(args: argparse.Namespace) -> int:
         else:
             say(paint('! project servers show as "Pending approval" in `claude mcp list` until approved:', "yellow"))
             say("  run `claude` here and approve them, or run this again with --approve")
-    records.append(record)
-    save_records(records)
-    say()
-    say('Next: `claude mcp list` shows them connected; in Claude Code, ask: "call start_here on roundtable".')
-    say(f"Mail pushed into the session as it arrives (channels, research preview): {clientconfig.CHANNEL_LAUNCH}")
-    elsewhere = f" --project {shlex.quote(str(project))}" if project != Path.cwd() else ""
-    say(f"Undo: roundtable uninstall claude-code{'' if scope == 'local' else f' --scope {scope}'}{elsewhere}")
-    if previous is not None:
-        say(paint("(installed again: the earlier install's entries were replaced)", "dim"))
-    return 0
 
 
 def uninstall_claude_code(record: dict[str, Any]) -> None:
@@ -341,16 +453,19 @@ def uninstall_claude_code(record: dict[str, Any]) -> None:
     present = clients.claude_code_servers(scope, project) if clients.claude_command() else {}
     if clients.claude_command() is None:
         raise Refused("the Claude Code CLI (`claude`) is not on PATH: uninstall needs it (or set ROUNDTABLE_CLAUDE)")
-    for name, command in (record.get("servers") or {}).items():
-        entry = present.get(name)
-        if entry is None:
+    ours, theirs = record.get("servers") or {}, record.get("replaced") or {}
+    for name in [n for n in clients.NAMES if n in ours or n in theirs]:
+        entry, replaced = present.get(name), theirs.get(name)
+        if entry is not None and name in ours and entry.get("command") == ours[name]:
+            _claude_ok("mcp", "remove", "-s", scope, name, project=project)
+            entry = None
+        elif entry is not None:  # not install's: changed since, or (an install stopped half way) still theirs
+            if replaced is None or entry.get("command") != replaced.get("command"):
+                runs = entry.get("command")
+                say(f"! {name} in {scope} scope was changed since install (it runs {runs}); left as it is")
             continue
-        if entry.get("command") != command:
-            say(f"! {name} in {scope} scope was changed since install (it runs {entry.get('command')}); left as it is")
-            continue
-        _claude_ok("mcp", "remove", "-s", scope, name, project=project)
-        if name in (record.get("replaced") or {}):
-            _claude_ok("mcp", "add-json", "-s", scope, name, json.dumps(record["replaced"][name]), project=project)
+        if replaced is not None:
+            _claude_ok("mcp", "add-json", "-s", scope, name, json.dumps(replaced), project=project)
     say(f"{mark(True)} removed {', '.join(record.get('servers') or {})} from Claude Code ({scope} scope)")
     if record.get("hooks"):
         remove_hooks(Path(record["hooks_file"]), record["hooks"])
@@ -378,6 +493,8 @@ def install_claude_desktop(args: argparse.Namespace) -> int:
         raise Refused(f'{config}: "mcpServers" is not an object; fix it or move the file away')
     db = resolve_db(args.db, "claude-desktop", None, project)
     source = resolve_source(args.source)
+    check_files(config=config)
+    app_seen = config.parent.is_dir()  # Claude Desktop makes its folder on its first start
     wanted = key("claude-desktop", None, None)
     previous = next((r for r in load_records() if matches(r, wanted)), None)
     env, before = install_and_warm(source, "claude-desktop")
@@ -389,6 +506,9 @@ def install_claude_desktop(args: argparse.Namespace) -> int:
         for kind in SERVER_KINDS
     }
     replaced = {name: servers[name] for name in entries if name in servers and servers[name] != entries[name]}
+    if previous is None:
+        for name, entry in replaced.items():
+            replacing(name, str(config), entry if isinstance(entry, dict) else {}, db)
     servers.update(entries)
     jsonfile.save(config, data)
     record: dict[str, Any] = {
@@ -404,7 +524,10 @@ def install_claude_desktop(args: argparse.Namespace) -> int:
     }
     save_records([r for r in load_records() if not matches(r, wanted)] + [record])
     say(f"{mark(True)} added {', '.join(entries)} to {config}" + (f" (backup: {copy})" if copy else ""))
-    say(f"  database {db}; other servers in the file were left as they are")
+    say(f"  database {db}" + ("; other servers in the file were left as they are" if copy else ""))
+    if not app_seen:
+        say(paint(f"! Claude Desktop has not run here yet (no {config.parent}): the config waits for it", "yellow"))
+        say("  install it from https://claude.ai/download and start it; it reads the four servers at its start")
     say()
     say('Next: quit and reopen Claude Desktop; ask it: "call start_here on roundtable".')
     say("Undo: roundtable uninstall claude-desktop")
@@ -448,6 +571,13 @@ def install(args: argparse.Namespace) -> int:
     except (Refused, toolenv.ToolFailed, jsonfile.Unreadable) as exc:
         print(f"roundtable install: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            f"\nroundtable install: interrupted; run it again to finish, or `roundtable uninstall {args.client}`"
+            " (with the same --scope and --project) to take back what was done",
+            file=sys.stderr,
+        )
+        return 130
 
 
 def uninstall(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Terminal output: aligned tables, and colour only when writing to a terminal (and NO_COLOR is unset)."""
+"""Terminal output: aligned tables, and colour only when writing to a terminal (and NO_COLOR is unset or empty,
+as no-color.org defines it)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "
 
 
 def use_colour(stream: TextIO = sys.stdout) -> bool:
-    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 def paint(text: str, style: str, stream: TextIO = sys.stdout) -> str:

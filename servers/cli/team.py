@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
+from pathlib import Path
 from typing import TextIO
 
 import anyio
@@ -42,6 +43,9 @@ class NoDatabase(Exception):
     """There is nothing to show at the path: no file, no Roundtable schema, or one this code cannot read."""
 
 
+PROJECT_DB = ".roundtable/roundtable.db"
+"""A project's team file, from the project folder (servers/cli/clientconfig.py PROJECT_DB, without its ./)."""
+
 UPGRADE_HINT = "start any Roundtable server on it (each brings the schema up to date at start-up)"
 
 
@@ -58,6 +62,12 @@ async def opened(settings: Settings) -> AsyncIterator[Database]:
             yield db
         return
     if not path.exists():
+        project = Path.cwd() / PROJECT_DB
+        if project.is_file():  # in a project `roundtable install claude-code` set up: its team is there
+            raise NoDatabase(
+                f"there is no Roundtable database at {path}; this project's team is in {PROJECT_DB} (where "
+                f"`roundtable install claude-code` puts it): add --db {PROJECT_DB}"
+            )
         raise NoDatabase(
             f"there is no Roundtable database at {path} yet: start a client with the Roundtable "
             "servers, run `roundtable demo --db <path>`, or point --db / ROUNDTABLE_DB at your team's file"

@@ -60,6 +60,18 @@ def location() -> ToolEnv:
     return ToolEnv(Path(done.stdout.strip()) / DISTRIBUTION)
 
 
+def links() -> Path | None:
+    """The folder `uv tool install` links the commands into (`uv tool dir --bin`: ~/.local/bin), if uv says."""
+    done = _uv("tool", "dir", "--bin")
+    return Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None
+
+
+def on_path(folder: Path, path: str | None = None) -> bool:
+    """Whether a shell with this PATH finds the commands in `folder`."""
+    entries = (os.environ.get("PATH", "") if path is None else path).split(os.pathsep)
+    return any(entry and Path(entry).expanduser().absolute() == folder.absolute() for entry in entries)
+
+
 def _last(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "no output"

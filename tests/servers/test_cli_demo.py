@@ -113,3 +113,17 @@ async def test_a_server_that_dies_mid_scene_fails_the_step_instead_of_crashing_t
     outcome = await play(tmp_path / "t.db", out, acts=[Part(plan), Part(lose_a_server)], kinds=("coordination",))
     assert outcome.code == 1
     assert "✗ step 4: expected an answer to task_claim, got " in out.getvalue()
+
+
+def test_the_demo_refuses_a_db_it_cannot_play_on_in_one_line_before_any_server_starts(tmp_path: Path) -> None:
+    other = tmp_path / "notes.txt"
+    other.write_text("not a database\n" * 100)
+    cases = {str(tmp_path): "is a folder, not a database file", str(other): "is not a SQLite database"}
+    for db, said in cases.items():
+        done = subprocess.run(
+            [sys.executable, "-m", "servers.cli", "demo", "--db", db],
+            cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2 and done.stdout == "", done.stdout  # no "servers up", no step
+        assert len(done.stderr.splitlines()) == 1 and said in done.stderr, done.stderr
+    assert other.read_text() == "not a database\n" * 100

@@ -120,6 +120,20 @@ def test_the_doctor_starts_the_commands_the_clients_run_and_says_what_each_clien
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+def test_the_doctor_checks_the_db_it_is_given_beside_the_clients_and_says_none_uses_it(tmp_path: Path) -> None:
+    db = tmp_path / "team.db"
+    seed(db)
+    project = tmp_path / "project"
+    project.mkdir()
+    pending = {"mcpServers": {"roundtable-coordination": {"command": "roundtable-coordination"}}}
+    (project / ".mcp.json").write_text(json.dumps(pending))  # not approved: not started, on the default file
+    done = doctor(db, tmp_path / "tmp", cwd=project)
+    out = done.stdout
+    assert f"{tmp_path} (mode" in out and "integrity" in out and "schema version" in out, out  # the file asked for
+    [line] = [row for row in out.splitlines() if row.startswith("✓ --db")]
+    assert f"no client here is configured with {db} (they use {tmp_path / 'home'}/.local/share" in line, line
+
+
 def test_the_doctor_on_a_postgresql_team_checks_it_and_leaves_it_alone(postgres_url: str, tmp_path: Path) -> None:
     with direct(postgres_url) as conn:
         conn.execute("INSERT INTO agents(id, name, created_at, last_seen) VALUES ('named:ana', 'ana', 1, 1)")

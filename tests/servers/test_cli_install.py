@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from servers import SERVER_KINDS
 from servers.cli import clients
@@ -94,6 +97,10 @@ def test_install_claude_code_connects_all_four_from_cold_and_uninstall_undoes_ex
     assert done.returncode == 0, done.stdout + done.stderr
     for name in NAMES:
         assert f"✓ {name} answers in" in done.stdout
+    links = Path(env["HOME"]) / ".local" / "bin"  # a new user's: not on the PATH yet, so install says how
+    assert f"! the roundtable command is in {links}, which is not on your PATH:" in done.stdout
+    assert "run `uv tool update-shell` and open a new terminal" in done.stdout
+    assert f"! git would commit the team's file: add .roundtable/ to {here / '.gitignore'}" in done.stdout
     assert "claude --dangerously-load-development-channels server:roundtable-messaging" in done.stdout
     # The "done when": a cold registration through install, every server connected in claude mcp list.
     rows = listed(env, here)
@@ -122,8 +129,10 @@ def test_project_scope_is_approved_on_request_and_uninstall_removes_the_approval
     env = user_env(tmp_path, claude_cli())
     here = project(tmp_path)
     flags = ["--scope", "project", "--project", str(here)]  # run from elsewhere, as from a checkout
+    (here / ".gitignore").write_text(".roundtable/\n")
     done = roundtable(env, tmp_path, "install", "claude-code", *flags, "--approve")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "git would commit" not in done.stdout  # ignored already: nothing to say
     assert "approved for you in" in done.stdout
     entries = read(here / ".mcp.json")["mcpServers"]
     assert sorted(entries) == sorted(NAMES)
@@ -166,14 +175,21 @@ def test_install_claude_desktop_merges_beside_other_servers_and_uninstall_puts_t
         "globalShortcut": "Ctrl+Space",
         "mcpServers": {
             "filesystem": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]},
-            "roundtable-messaging": {"command": "uvx", "args": ["--from", "old", "roundtable-messaging"]},
+            "roundtable-messaging": {
+                "command": "uvx",
+                "args": ["--from", "old", "roundtable-messaging"],
+                "env": {"ROUNDTABLE_DB": "/old/team.db"},
+            },
         },
     }
-    config.write_text(json.dumps(theirs, indent=4))
+    config.write_text(json.dumps(theirs, indent=4), encoding="utf-8-sig")  # as Windows Notepad saves it
     original = config.read_text()
 
     done = roundtable(env, tmp_path, "install", "claude-desktop", "--db", str(tmp_path / "team.db"))
     assert done.returncode == 0, done.stdout + done.stderr
+    replaced = next(line for line in done.stdout.splitlines() if "roundtable-messaging was already in" in line)
+    assert "ROUNDTABLE_DB=/old/team.db): replaced; uninstall puts it back" in replaced, replaced
+    assert replaced.endswith("to keep its team's file, run this again with --db /old/team.db")
     merged = read(config)
     assert merged["globalShortcut"] == "Ctrl+Space"
     assert merged["mcpServers"]["filesystem"] == theirs["mcpServers"]["filesystem"]
@@ -186,9 +202,43 @@ def test_install_claude_desktop_merges_beside_other_servers_and_uninstall_puts_t
     data_folder = Path(env["HOME"]) / ".local" / "share" / "roundtable"  # install made it: user-only, as servers do
     assert stat.S_IMODE(data_folder.stat().st_mode) == 0o700
 
+    assert "other servers in the file were left as they are" in done.stdout
+    assert "Claude Desktop has not run here yet" not in done.stdout
+
     undone = roundtable(env, tmp_path, "uninstall", "claude-desktop")
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert read(config) == theirs  # the replaced uvx entry is back, the rest untouched
+    assert not tool_folder(env).exists()
+
+    shutil.rmtree(config.parent)  # no Claude Desktop on this machine (yet)
+    done = roundtable(env, tmp_path, "install", "claude-desktop")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"! Claude Desktop has not run here yet (no {config.parent}): the config waits for it" in done.stdout
+    assert "other servers" not in done.stdout
+    undone = roundtable(env, tmp_path, "uninstall", "claude-desktop")
+    assert undone.returncode == 0 and not config.exists(), undone.stdout + undone.stderr
+
+
+def test_an_install_stopped_half_way_is_taken_back_by_uninstall(tmp_path: Path) -> None:
+    real = claude_cli()
+    env = user_env(tmp_path, real)
+    here = project(tmp_path)
+    run_claude(env, here, "mcp", "add", "-s", "local", "roundtable-knowledge", "--", "/bin/true")  # theirs
+    failing = tmp_path / "claude"  # the real CLI, whose third `mcp add` fails
+    failing.write_text(
+        '#!/bin/sh\ncase "$*" in *"mcp add -s local roundtable-knowledge"*)'
+        f' echo "error: disk full" >&2; exit 1;; esac\nexec {real} "$@"\n'
+    )
+    failing.chmod(0o755)
+    done = roundtable(env | {"ROUNDTABLE_CLAUDE": str(failing)}, here, "install", "claude-code")
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert "failed: error: disk full; `roundtable uninstall claude-code` takes back what was done" in done.stderr
+    rows = listed(env, here)
+    assert sorted(rows) == ["roundtable-coordination", "roundtable-messaging"], rows  # theirs was removed first
+    undone = roundtable(env, here, "uninstall", "claude-code")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    rows = listed(env, here)
+    assert sorted(rows) == ["roundtable-knowledge"] and "/bin/true" in rows["roundtable-knowledge"], rows
     assert not tool_folder(env).exists()
 
 
@@ -213,7 +263,27 @@ def test_install_refuses_bad_input_with_one_line_and_changes_nothing(tmp_path: P
     env["ROUNDTABLE_CLAUDE"] = "/bin/true"
     done = roundtable(env, tmp_path, "install", "claude-code", "--source", str(tmp_path / "nothing"))
     assert done.returncode == 1 and "no pyproject.toml there" in done.stderr
+    # Every file install would write is checked before anything is installed or registered.
+    here = project(tmp_path)
+    settings = here / ".claude" / "settings.local.json"
+    settings.parent.mkdir()
+    files = {
+        '{"permissions": {},\n  // mine\n}': "has comments (// or /* */), which JSON does not allow",
+        '{"hooks": []}': '"hooks" is not an object',
+        "{}": "is read-only: make it writable (chmod u+w",
+    }
+    for text, said in files.items():
+        settings.write_text(text)
+        settings.chmod(0o444 if text == "{}" else 0o644)
+        done = roundtable(env, here, "install", "claude-code")
+        assert done.returncode == 1 and said in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
+        assert done.stdout == "" and settings.read_text() == text
     assert config.read_text() == '{"mcpServers": {"a": '
+    config.write_text('{"mcpServers": {}}')
+    config.chmod(0o444)  # someone meant it to stay as it is: refused, not replaced behind their back
+    done = roundtable(env, tmp_path, "install", "claude-desktop")
+    assert done.returncode == 1 and "claude_desktop_config.json is read-only" in done.stderr, done.stderr
+    assert config.read_text() == '{"mcpServers": {}}' and list(config.parent.iterdir()) == [config]
     assert not tool_folder(env).exists()
 
 
@@ -232,3 +302,15 @@ def test_config_blocks_are_paste_safe_and_run_the_persistent_install_when_there_
     assert [e["command"] for e in block.values()] == [str(bin_folder / name) for name in NAMES]
     code = roundtable(env, tmp_path, "config", "claude-code").stdout
     assert f"-- {bin_folder / 'roundtable-knowledge'}" in code and "Pending approval" in code
+
+
+def test_the_approval_question_takes_ctrl_d_as_no(monkeypatch: pytest.MonkeyPatch) -> None:
+    from servers.cli import install
+
+    def no_answer(_: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", no_answer)
+    assert install.want_approval(None) is False
+    assert install.want_approval(True) is True  # --approve asks nothing

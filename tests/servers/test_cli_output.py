@@ -15,8 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from servers import SERVER_KINDS
-from servers.cli import build_parser
+from servers.cli import build_parser, main
 from servers.cli.render import ANSI
 from shared import config
 from tests.http import make_token_sync, serving
@@ -64,6 +66,7 @@ def test_status_on_a_terminal_is_coloured_and_its_columns_line_up(tmp_path: Path
     starts = [[m.start() for m in re.finditer(r"(?<=  )\S", row)] for row in rows]
     assert starts[0] == starts[1] == starts[2], rows  # colour codes take no width
     assert "\033[" not in on_a_terminal("status", "--db", str(db), NO_COLOR="1")
+    assert "\033[" in on_a_terminal("status", "--db", str(db), NO_COLOR="")  # set but empty: colour (no-color.org)
 
 
 def test_status_json_says_its_errors_as_json(tmp_path: Path) -> None:
@@ -141,3 +144,46 @@ def test_connect_ends_cleanly_when_its_stdio_client_goes_away(tmp_path: Path) ->
         stderr = bridge.stderr.read().decode() if bridge.stderr else ""
     assert code == 0 and "Traceback" not in stderr, stderr
     assert time.monotonic() - began < 20
+
+
+def test_ctrl_c_in_a_command_is_one_line_and_exit_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from servers.cli import doctor
+
+    def interrupted(*_: object, **__: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(doctor, "run", interrupted)  # Ctrl-C while the doctor's servers start
+    with pytest.raises(SystemExit) as ended:
+        main(["doctor", "--db", "team.db"])
+    assert ended.value.code == 130
+    assert capsys.readouterr().err.strip() == "roundtable doctor: interrupted"
+
+
+def test_a_mistyped_command_or_flag_is_one_line_with_the_nearest_and_help(tmp_path: Path) -> None:
+    cases = {
+        ("statsu",): "roundtable: argument COMMAND: invalid choice: 'statsu'",
+        ("status", "--jsno"): "roundtable status: unrecognized arguments: --jsno; did you mean --json?",
+        ("install", "claude"): "did you mean claude-code? roundtable install --help says how to use it",
+        ("token", "create", "ana", "--rloe", "admin"): "roundtable token create: unrecognized arguments: --rloe admin",
+        ("tail", "-n", "x"): "roundtable tail: argument -n/--lines: invalid int value: 'x'; roundtable tail --help",
+    }
+    for args, said in cases.items():
+        done = roundtable(*args, "--db", str(tmp_path / "none.db")) if args[0] != "statsu" else roundtable(*args)
+        assert done.returncode == 2 and done.stdout == "", (args, done.stdout)
+        assert len(done.stderr.splitlines()) == 1 and said in done.stderr, (args, done.stderr)
+    assert "did you mean status?" in roundtable("statsu").stderr
+
+
+def test_help_on_a_narrow_terminal_never_cuts_a_command_or_a_flag_in_two() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "servers.cli", "config", "--help"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env={**os.environ, "COLUMNS": "40"},
+    )  # fmt: skip
+    assert "./.roundtable/roundtable.db" in done.stdout and ".claude/settings.json" in done.stdout, done.stdout
+    top = subprocess.run(
+        [sys.executable, "-m", "servers.cli", "--help"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env={**os.environ, "COLUMNS": "40"},
+    )  # fmt: skip
+    assert "claude-desktop" in top.stdout and "claude-\n" not in top.stdout, top.stdout

@@ -80,6 +80,21 @@ def test_status_on_a_missing_database_says_how_to_get_one(tmp_path: Path) -> Non
     assert not (tmp_path / "nothing.db").exists()
 
 
+def test_status_in_a_project_whose_team_is_in_its_folder_names_the_db_to_give(tmp_path: Path) -> None:
+    project = tmp_path / "my-app"
+    (project / ".roundtable").mkdir(parents=True)
+    seed(project / ".roundtable" / "roundtable.db")  # where `roundtable install claude-code` puts the team
+    for command in ("status", "tail"):
+        done = subprocess.run(
+            [sys.executable, "-m", "servers.cli", command, "--db", str(tmp_path / "default.db")],
+            capture_output=True, text=True, timeout=60, cwd=project,
+            env={**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+        assert "this project's team is in .roundtable/roundtable.db" in done.stderr
+        assert done.stderr.rstrip().endswith("add --db .roundtable/roundtable.db"), done.stderr
+
+
 @pytest.mark.engines("sqlite", "postgresql")
 def test_status_shows_agents_tasks_and_health(db_url: str) -> None:
     db = db_url
