@@ -106,12 +106,20 @@ def test_hostile_names_and_text_are_shown_as_text(tmp_path: Path, page: Any) -> 
         team.call("ana", "task_create", title=HOSTILE)
         team.call("ana", "message_send", to=["ana"], subject=HOSTILE, body=HOSTILE)
         team.call("ana", "consensus_propose", title=HOSTILE, voters=["ana"])
+        team.join("ana", "knowledge")
+        team.call("ana", "knowledge_add", title=f"pwn {HOSTILE}", body=f"pwn {HOSTILE}")
+        team.call("ana", "skill_define", name="pwn", description=HOSTILE, steps=[HOSTILE])
         with Dashboard(db) as dash:
             page.goto(dash.url)
             expect_text(page, "[data-column=open]", "<script>window.pwned=1</script>", timeout=10_000)
             expect_text(page, "#agents", "<img src=x")
             expect_text(page, "#mail", "<script>")
             expect_text(page, "#proposals", "<script>")
+            expect_text(page, "#skills", "<img src=x")
+            page.fill("#q", "pwn")
+            page.click("#search button")
+            expect_text(page, "#hits", "pwn <script>window.pwned=1</script>")
+            expect_text(page, "#hits", 'onerror="window.pwned=2"')
             assert page.evaluate("window.pwned") is None
             assert page.locator("main img").count() == 0
             assert page.locator("main script").count() == 0
