@@ -196,6 +196,9 @@ def test_beyond_loopback_a_request_without_the_token_is_refused(tmp_path: Path, 
     with Dashboard(db) as dash:  # bound to loopback: only loopback Host names (no DNS rebinding)
         assert _status(dash.url, {"Host": "attacker.example"}) == 403
         assert _status(dash.url + "api/state") == 200
+        # '²' is a digit to str.isdigit, not to int(): these were 500s
+        assert _status(dash.url + "api/task/%C2%B2") == 400
+        assert _status(dash.url + "api/mail?before=%C2%B2") == 400
 
 
 def _token(db: Path, *args: str) -> str:
