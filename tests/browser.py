@@ -106,6 +106,7 @@ class Team:
         "consensus_": "coordination",
         "message_": "messaging",
         "knowledge_": "knowledge",
+        "skill_": "knowledge",
     }
 
     def __init__(self, db: Path) -> None:

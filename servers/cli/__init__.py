@@ -189,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     dash = with_db(command("dashboard", "a live page of the team for people, in your browser (read-only)"))
     dash.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1; others need a token)")
     dash.add_argument("--port", type=port_number, default=8770, help="port (8770; 0 picks a free one)")
-    dash.add_argument("--token", help="the token other hosts must give (env ROUNDTABLE_DASHBOARD_TOKEN)")
+    dash.add_argument(
+        "--token", help="the token other hosts must give (env ROUNDTABLE_DASHBOARD_TOKEN; prefer it: flags show in ps)"
+    )
     dash.add_argument("--open", action="store_true", help="open the page in your web browser")
     srv = with_db(command("serve", "serve the team over streamable HTTP on one port (tokens required)"))
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1; others need a token)")

@@ -216,6 +216,12 @@ def _refusal(exc: RoundtableError) -> JSONResponse:
 CURSOR = re.compile(r"^[0-9:a-zA-Z_-]{1,40}$")
 
 
+def _whole(raw: str) -> bool:
+    """A whole number as a parameter may give one: ASCII digits only (str.isdigit also takes '²', which int()
+    refuses: a 500), at most 18 of them."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
 def build_app(settings: Settings, *, loopback: bool = True, token: str | None = None) -> Starlette:
     """The dashboard app for the team in `settings.db` (opened when the app starts)."""
     dash = Dashboard(settings, loopback=loopback, token=token)
@@ -246,7 +252,7 @@ def build_app(settings: Settings, *, loopback: bool = True, token: str | None = 
 
     async def task(request: Request) -> Response:
         raw = request.path_params["task_id"]
-        if not raw.isdigit() or len(raw) > 18:
+        if not _whole(raw):
             return _json({"error": "a task id is a positive whole number"}, 400)
         try:
             return _json(await views.task_detail(dash.db, settings, int(raw)))
@@ -255,7 +261,7 @@ def build_app(settings: Settings, *, loopback: bool = True, token: str | None = 
 
     async def mail(request: Request) -> Response:
         raw = request.query_params.get("before", "")
-        if raw and (not raw.isdigit() or len(raw) > 18):
+        if raw and not _whole(raw):
             return _json({"error": "before: pass the next_before of the previous page"}, 400)
         found = await dash.db.read(views.mail, views.looking(settings), int(raw) if raw else None)
         return _json(found)
@@ -268,7 +274,7 @@ def build_app(settings: Settings, *, loopback: bool = True, token: str | None = 
 
     async def stream(request: Request) -> Response:
         raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id") or ""
-        since = int(raw) if raw.isdigit() and len(raw) <= 18 else None
+        since = int(raw) if _whole(raw) else None
         admitted = request.scope.get(ADMITTED)
 
         async def body() -> AsyncIterator[str]:

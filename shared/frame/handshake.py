@@ -48,14 +48,17 @@ def install(mcp: MCPServer[Any], *, channel: bool = False) -> None:
         rt = ctx.lifespan_context
         if not hasattr(rt, "channel_to"):
             return result
+        # Over HTTP (roundtable serve) one process serves every agent and its push job acts as none of them
+        # (rt.channel_to is one slot, the last client's): it would declare a channel that never pushes.
+        pushing = channel and not rt.over_http
         if ctx.method in ("initialize", "server/discover") and isinstance(result, dict):
             result["instructions"] = greeting(rt) + str(result.get("instructions") or "")
-            if channel:
+            if pushing:
                 capabilities = result.setdefault("capabilities", {})
                 capabilities.setdefault("experimental", {})[CHANNEL_CAPABILITY] = {}
         # Claude Code connects with the initialize handshake; a 2026-07-28 client (no handshake) gets no
         # pushes, so a server it talks to keeps idling while nobody listens or waits.
-        if channel and ctx.method in ("initialize", "notifications/initialized"):
+        if pushing and ctx.method in ("initialize", "notifications/initialized"):
             from shared.frame import channel as pushes  # the messaging server's alone: loaded where it runs
 
             if ctx.method == "initialize":

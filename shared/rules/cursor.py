@@ -19,7 +19,8 @@ def parse(value: str | None, *, parts: int, tool: str) -> tuple[int, ...] | None
     if value is None or value == "":
         return None
     pieces = value.split(":")
-    if len(pieces) != parts or not all(p.isdigit() and len(p) <= 19 for p in pieces):
+    # ASCII digits: str.isdigit also takes '²', which int() refuses (an unexpected error, not this refusal)
+    if len(pieces) != parts or not all(p.isascii() and p.isdigit() and len(p) <= 19 for p in pieces):
         raise InvalidArgument(
             f"cursor {value!r} is not one {tool} returned; pass next_cursor from the previous page, or omit it"
         )

@@ -87,6 +87,7 @@ async def test_two_agents_share_the_queue_through_the_tools(settings: Settings, 
         ("task_complete", {"task_id": 1}, "claim it first"),
         ("task_list", {"limit": 1000}, "limit"),
         ("task_list", {"cursor": "abc"}, "next_cursor"),
+        ("task_list", {"cursor": "²:1"}, "next_cursor"),  # a digit to str.isdigit, not to int()
     ],
 )
 async def test_bad_arguments_get_an_error_that_names_the_problem(

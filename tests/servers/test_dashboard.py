@@ -109,12 +109,20 @@ def test_hostile_names_and_text_are_shown_as_text(tmp_path: Path, page: Any) -> 
         team.call("ana", "task_create", title=HOSTILE)
         team.call("ana", "message_send", to=["ana"], subject=HOSTILE, body=HOSTILE)
         team.call("ana", "consensus_propose", title=HOSTILE, voters=["ana"])
+        team.join("ana", "knowledge")
+        team.call("ana", "knowledge_add", title=f"pwn {HOSTILE}", body=f"pwn {HOSTILE}")
+        team.call("ana", "skill_define", name="pwn", description=HOSTILE, steps=[HOSTILE])
         with Dashboard(db) as dash:
             page.goto(dash.url)
             expect_text(page, "[data-column=open]", "<script>window.pwned=1</script>", timeout=10_000)
             expect_text(page, "#agents", "<img src=x")
             expect_text(page, "#mail", "<script>")
             expect_text(page, "#proposals", "<script>")
+            expect_text(page, "#skills", "<img src=x")
+            page.fill("#q", "pwn")
+            page.click("#search button")
+            expect_text(page, "#hits", "pwn <script>window.pwned=1</script>")
+            expect_text(page, "#hits", 'onerror="window.pwned=2"')
             assert page.evaluate("window.pwned") is None
             assert page.locator("main img").count() == 0
             assert page.locator("main script").count() == 0
@@ -191,6 +199,9 @@ def test_beyond_loopback_a_request_without_the_token_is_refused(tmp_path: Path, 
     with Dashboard(db) as dash:  # bound to loopback: only loopback Host names (no DNS rebinding)
         assert _status(dash.url, {"Host": "attacker.example"}) == 403
         assert _status(dash.url + "api/state") == 200
+        # '²' is a digit to str.isdigit, not to int(): these were 500s
+        assert _status(dash.url + "api/task/%C2%B2") == 400
+        assert _status(dash.url + "api/mail?before=%C2%B2") == 400
 
 
 def _token(db: Path, *args: str) -> str:

@@ -177,6 +177,9 @@ async def test_skills_are_defined_listed_and_executed_as_tools(settings: Setting
             )
         )
         assert composed["skill"]["composed_of"] == ["ship@1", "announce@1"]
+        odd = {"name": "odd", "description": "d", "skills": ["ship@²", "announce"]}  # a digit to isdigit, not int()
+        refused = await ana.call_tool("skill_compose", odd)
+        assert refused.is_error and "'name@3'" in text(refused), text(refused)
         some = data(await ana.call_tool("skill_list", {"text": "then tell", "limit": 1}))
         assert [s["name"] for s in some["skills"]] == ["release"] and some["total"] == 1 and some["next_cursor"] is None
         first = data(await ana.call_tool("skill_list", {"limit": 2}))

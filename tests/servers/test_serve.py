@@ -513,6 +513,28 @@ async def test_one_token_cannot_hold_open_requests_without_limit(tmp_path: Path)
             tg.cancel_scope.cancel()
 
 
+async def test_the_messaging_server_over_http_declares_no_channel_it_cannot_push(
+    team: tuple[Served, dict[str, str]],
+) -> None:
+    # Over serve the messaging server declared Claude Code's claude/channel, but its push job acts as the
+    # process's `system` (no mail of its own) and keeps one slot for the last client to connect, whoever's
+    # it was: a client that took the channel waited for pushes that never came.
+    served, issued = team
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    headers = {"accept": "application/json, text/event-stream", "authorization": f"Bearer {issued['ana']}"}
+    async with httpx2.AsyncClient() as http:
+        answer = await http.post(served.url("messaging"), json=initialize, headers=headers)
+    assert answer.status_code == 200, answer.text
+    result = json.loads(answer.text.split("data: ", 1)[-1]) if "data: " in answer.text else answer.json()
+    assert "claude/channel" not in result["result"]["capabilities"].get("experimental", {}), result
+    assert result["result"]["instructions"].startswith("You are ana, a worker")
+
+
 async def test_revoking_a_token_ends_its_open_requests_and_its_presence(team: tuple[Served, dict[str, str]]) -> None:
     served, issued = team
     async with connect(served.url("messaging"), issued["bo"]) as bo:

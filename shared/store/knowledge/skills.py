@@ -168,7 +168,7 @@ async def define(
 
 def _split_ref(ref: str) -> tuple[str, int | None]:
     name, _, version = ref.strip().partition("@")
-    if version and not version.isdigit():
+    if version and not (version.isascii() and version.isdigit()):
         raise InvalidArgument(f"{ref!r}: write a skill as 'name' (newest version) or 'name@3'")
     return check_name(name), int(version) if version else None
 
