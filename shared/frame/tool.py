@@ -401,6 +401,8 @@ def _mode_check(tool_name: str, arg_model: type[BaseModel]) -> Callable[[BaseMod
     if not modes:
         return None
     defaults = {n: f.default for n, f in arg_model.model_fields.items()}
+    if unknown := sorted({n for arg, mode in modes for n in (arg, *mode.ignores)} - set(defaults)):
+        raise TypeError(f"MODES names arguments {tool_name} does not take: {', '.join(unknown)}")  # at registration
 
     def check(self: BaseModel) -> BaseModel:
         for arg, mode in modes:
