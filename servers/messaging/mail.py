@@ -251,6 +251,15 @@ async def message_wait(
     if thread is not None:
         await inbox.require_thread(rt.db, rt.actor(), thread)
     f = inbox.InboxFilter(unread_only=True, topic=pattern, thread=thread)
+    if (  # following no topic, nothing can arrive on one: the wait ran out its timeout
+        pattern is not None
+        and not await messages.subscriptions(rt.db, rt.actor())
+        and not (await inbox.page(rt.db, rt.actor(), f, limit=1, after=0))[0]
+    ):
+        raise InvalidArgument(
+            f"you follow no topics, so no mail on {topic!r} can arrive; follow it first with"
+            f" message_subscribe(subscribe=[{topic!r}])"
+        )
     limit, me = rt.settings.max_waits, rt.agent
     waiting = rt.waiting.get(me.id, 0)
     if waiting >= limit:

@@ -18,6 +18,7 @@ from shared.frame import instrument
 from shared.frame.runtime import Runtime, runtime
 from shared.frame.tool import id_text, one_item, tool
 from shared.models.monitoring import AgentStatusPage, EventPage, Health, Metrics, RegisterResult
+from shared.rules import toolsets
 from shared.rules.timeparse import parse_duration
 from shared.store import events, retention
 from shared.store.team import agents, health, metrics, presence, summary
@@ -157,6 +158,8 @@ async def performance_metrics(
     """Per tool (optionally per agent) over a window: calls, errors by kind, p50/p95/p99/max
     latency, the slowest calls, and message and task totals."""
     rt = runtime(ctx)
+    if tool and server and (home := toolsets.server_of(tool)) not in (None, server):  # it matched nothing, silently
+        raise InvalidArgument(f"{tool} is a {home} tool, not {server}'s; use server={home!r}, or leave server out")
     await instrument.flush(rt)
     now = rt.now()
     span = parse_duration(window, field="window", minimum=60, maximum=rt.settings.metrics_retention)

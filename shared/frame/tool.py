@@ -261,6 +261,8 @@ def explain(tool_name: str, fields: Sequence[str], exc: ValidationError, model: 
     error = min(errors, key=lambda e: order.get(e["type"], 1))
     kind, ctx, where = error["type"], error.get("ctx") or {}, _where(tuple(error["loc"]))
     value = error.get("input")
+    if "at" in ctx:  # found inside the argument's value (_storable): its place there and the value at it
+        where, value = where + str(ctx["at"]), ctx.get("value")
     if kind == "extra_forbidden" and len(error["loc"]) > 1:  # a key inside an object argument
         inner, takes = _where(tuple(error["loc"][:-1])), _keys_at(model, tuple(error["loc"][:-1]))
         takes = f" (it takes: {takes})" if takes else ""
@@ -288,7 +290,7 @@ def explain(tool_name: str, fields: Sequence[str], exc: ValidationError, model: 
     if kind == "mode_ignores":
         return str(ctx.get("message", ""))
     if kind == "string_nul":  # a NUL character: PostgreSQL cannot store one, and no tool means it
-        return f"{tool_name}: '{where}{ctx.get('at', '')}' must not contain a NUL character (\\x00); remove it"
+        return f"{tool_name}: '{where}' must not contain a NUL character (\\x00); remove it"
     if kind in ("string_too_long", "too_long"):
         limit = ctx.get("max_length")
         unit = "characters" if kind == "string_too_long" else "items"
@@ -358,29 +360,38 @@ def _number_error(annotation: Any) -> str | None:
     return None
 
 
-def _nul_at(value: Any, at: str = "") -> str | None:
-    """Where in an argument's value a text holds a NUL character ('' for the value itself, '[2]', '.who'), or
-    None: in the text itself, a list's items, an object's keys and values, a model's fields."""
+INT64 = 2**63
+"""Whole numbers a database column holds: -2^63 <= n < 2^63."""
+
+
+def _unstorable_at(value: Any, at: str = "") -> tuple[str, str, Any] | None:
+    """Where in an argument's value something no database column holds is ('' for the value itself, '[2]',
+    '.who'), the error type and the value there, or None: a text with a NUL character, a whole number beyond
+    64 bits; in the value itself, a list's items, an object's keys and values, a model's fields."""
     if isinstance(value, str):
-        return at if "\x00" in value else None
+        return (at, "string_nul", value) if "\x00" in value else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return None if -INT64 <= value < INT64 else (at, "int_parsing_size", value)
     if isinstance(value, list | tuple):
         items: Iterable[tuple[str, Any]] = ((f"{at}[{i}]", v) for i, v in enumerate(value))
     elif isinstance(value, dict):
         items = ((f"{at}.{_short(k)}", v) for k, v in value.items())
         if any(isinstance(k, str) and "\x00" in k for k in value):
-            return at
+            return at, "string_nul", value
     elif isinstance(value, BaseModel):
         items = ((f"{at}.{name}", getattr(value, name)) for name in type(value).model_fields)
     else:
         return None
-    return next((found for where, v in items if (found := _nul_at(v, where)) is not None), None)
+    return next((found for where, v in items if (found := _unstorable_at(v, where)) is not None), None)
 
 
-def _no_nul(cls: type[BaseModel], value: Any) -> Any:
-    """Refuse a NUL character anywhere in an argument's text: SQLite would keep it and PostgreSQL cannot (a
-    text field cannot hold 0x00, and the call failed as a bare "Error executing tool"), so both refuse it."""
-    if (at := _nul_at(value)) is not None:
-        raise PydanticCustomError("string_nul", "text must not contain a NUL character", {"at": at})
+def _storable(cls: type[BaseModel], value: Any) -> Any:
+    """Refuse what no database column holds, anywhere in an argument: a NUL character in text (SQLite kept it,
+    PostgreSQL cannot: the call failed as a bare "Error executing tool") and a whole number beyond 64 bits (it
+    was 'a number is too large', naming no argument), so both engines refuse them alike, naming where."""
+    if (found := _unstorable_at(value)) is not None:
+        at, kind, inner = found
+        raise PydanticCustomError(kind, "a value no database column holds", {"at": at, "value": inner})
     return value
 
 
@@ -390,6 +401,8 @@ def _mode_check(tool_name: str, arg_model: type[BaseModel]) -> Callable[[BaseMod
     if not modes:
         return None
     defaults = {n: f.default for n, f in arg_model.model_fields.items()}
+    if unknown := sorted({n for arg, mode in modes for n in (arg, *mode.ignores)} - set(defaults)):
+        raise TypeError(f"MODES names arguments {tool_name} does not take: {', '.join(unknown)}")  # at registration
 
     def check(self: BaseModel) -> BaseModel:
         for arg, mode in modes:
@@ -436,7 +449,7 @@ def strict_model(arg_model: type[BaseModel], tool_name: str = "") -> type[BaseMo
         # schema is never generated: the listed one is the SDK's, see _make_strict).
         "model_config": ConfigDict(**{**arg_model.model_config, "extra": "forbid", "defer_build": True}),
         "lone_to_list": model_validator(mode="before")(classmethod(lone_to_list)),  # type: ignore[arg-type]
-        "no_nul": field_validator("*", mode="after")(classmethod(_no_nul)),
+        "storable": field_validator("*", mode="after")(classmethod(_storable)),
         "__module__": arg_model.__module__,
     }
     if (check := _mode_check(tool_name, arg_model)) is not None:

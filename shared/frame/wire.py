@@ -9,7 +9,8 @@ Three such lines are valid JSON a real client can send:
 - arrays or objects nested deeper than pydantic's parser goes are read by Python's;
 - an integer of more digits than Python converts is read as a float (an argument check then refuses it).
 A line that is still not a JSON-RPC message gets the JSON-RPC error for it (parse error or invalid request)
-with the request's id when one can be read, so the client hears at once what to fix.
+with the request's id when one can be read, so the client hears at once what to fix; so does a tools/call whose
+arguments are not an object (the SDK's answer named nothing).
 """
 
 from __future__ import annotations
@@ -110,6 +111,26 @@ def repaired(exc: Exception) -> SessionMessage | types.JSONRPCError | None:
     return types.JSONRPCError(jsonrpc="2.0", id=request_id, error=error)
 
 
+TOOL_CALL_SHAPE = (
+    'Invalid params: tools/call takes {"name": "<tool>", "arguments": {"<argument>": <value>, ...}}'
+    " (arguments an object of named arguments, or left out)"
+)
+
+
+def misshapen_tool_call(item: Any) -> types.JSONRPCError | None:
+    """The answer to a tools/call whose name is not text or whose arguments are not an object (a list, a
+    string): the SDK refused it as 'Invalid request parameters' with nothing more; None for anything else."""
+    message = getattr(item, "message", None)
+    if not isinstance(message, types.JSONRPCRequest) or message.method != "tools/call":
+        return None
+    params = message.params
+    arguments = params.get("arguments") if isinstance(params, dict) else None
+    if isinstance(params, dict) and isinstance(params.get("name"), str) and isinstance(arguments, dict | None):
+        return None
+    error = types.ErrorData(code=types.INVALID_PARAMS, message=TOOL_CALL_SHAPE)
+    return types.JSONRPCError(jsonrpc="2.0", id=message.id, error=error)
+
+
 class AnsweringReader:
     """The stdio read stream, less the exceptions: each is repaired into its message, or answered on the write
     stream (`repaired`). Everything else passes through untouched, the sender's context included."""
@@ -126,7 +147,10 @@ class AnsweringReader:
         while True:
             item = await self._inner.receive()
             if not isinstance(item, Exception):
-                return item
+                if (refused := misshapen_tool_call(item)) is None:
+                    return item
+                await self._write.send(SessionMessage(refused))
+                continue
             fixed = repaired(item)
             if isinstance(fixed, SessionMessage):
                 return fixed

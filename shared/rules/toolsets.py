@@ -26,6 +26,21 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 """Each group's tools, named as the servers register them (tests/servers/test_surface.py checks this)."""
 
+SERVER_GROUPS: dict[str, tuple[str, ...]] = {
+    "coordination": ("tasks", "consensus"),
+    "messaging": ("messages",),
+    "knowledge": ("knowledge", "skills"),
+    "monitoring": ("team",),
+}
+"""The groups each server registers (tests/servers/test_surface.py checks this)."""
+
+
+def server_of(tool: str) -> str | None:
+    """The one server that has `tool` (an alias: the tool it stands for's), or None (start_here: every one)."""
+    name = ALIASES.get(tool, tool)
+    return next((server for server, groups in SERVER_GROUPS.items() for g in groups if name in GROUPS[g]), None)
+
+
 ALWAYS = ("start_here",)
 
 ALIASES = {"improvement_propose": "consensus_propose"}

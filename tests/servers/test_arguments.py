@@ -329,3 +329,19 @@ async def test_task_list_filters_that_together_match_no_task_ever_are_refused(tm
         assert text(held) == "mine lists the tasks you hold (claimed); leave out status, or drop mine"
         assert data(await c.call_tool("task_list", {"mine": True, "status": ["claimed"]}))["total"] == 1
         assert data(await c.call_tool("task_list", {"ready_only": True, "status": ["open"]}))["total"] == 0
+
+
+@pytest.mark.engines("sqlite", "postgresql")
+async def test_a_whole_number_beyond_64_bits_is_refused_naming_the_argument(settings: Settings) -> None:
+    """It reached the database and came back as 'a number is too large …', naming no argument."""
+    big = 2**63
+    async with Client(importlib.import_module("servers.coordination").build_server(settings)) as c:
+        listed = await c.call_tool("task_list", {"task_id": big})
+        assert text(listed) == f"task_list: 'task_id' must be a whole number below 2^63, not {big}"
+        deps = await c.call_tool("task_create", {"title": "x", "depends_on": [1, big * 2]})
+        assert text(deps) == f"task_create: 'depends_on[1]' must be a whole number below 2^63, not {big * 2}"
+        assert data(await c.call_tool("task_list", {}))["total"] == 0
+        assert "does not exist" in text(await c.call_tool("task_list", {"task_id": big - 1}))
+    async with Client(importlib.import_module("servers.messaging").build_server(settings)) as c:
+        acks = await c.call_tool("message_acknowledge", {"ids": [big]})
+        assert text(acks) == f"message_acknowledge: 'ids[0]' must be a whole number below 2^63, not {big}"

@@ -87,6 +87,11 @@ async def test_a_retried_experience_share_is_neither_stored_nor_announced_twice(
         assert not first["already_recorded"] and first["announced_to"] == ["bo"]
         assert retry["already_recorded"] and retry["entry"]["id"] == first["entry"]["id"]
         assert retry["message_id"] is None and retry["announced_to"] == []
+        tagged = await ana.call_tool("experience_share", {**lesson, "tags": ["ci"]})  # the tags were dropped
+        assert text(tagged) == (
+            "you shared this experience as entry 1 with other tags (none), announced then and kept as shared; share"
+            " it with those tags, or give a new lesson its own title"
+        )
         assert len(data(await bo_mail.call_tool("message_query", {}))["messages"]) == 1
 
 

@@ -558,3 +558,20 @@ async def test_an_acknowledgement_due_after_the_message_expires_is_refused(setti
         assert data(await ana.call_tool("message_query", {}))["messages"] == []  # nothing was sent
         sent = data(await ana.call_tool("message_send", {**late, "ack_within": None}))["message"]
         assert sent["ack_deadline"] == sent["expires_at"]  # the default hour, cut to the message's life
+
+
+async def test_waiting_on_a_topic_while_following_none_is_refused_at_once(settings: Settings, as_agent: Any) -> None:
+    """No mail on a topic reaches an agent who follows no topic: the wait ran out its whole timeout."""
+    async with Client(build_server(settings)) as ana, Client(build_server(as_agent("bo"))) as bo:
+        started = time.monotonic()
+        refused = await bo.call_tool("message_wait", {"topic": "build.*", "timeout": 30})
+        assert text(refused) == (
+            "you follow no topics, so no mail on 'build.*' can arrive; follow it first with"
+            " message_subscribe(subscribe=['build.*'])"
+        )
+        assert time.monotonic() - started < 5
+        data(await bo.call_tool("message_subscribe", {"subscribe": ["build.*"]}))
+        data(await ana.call_tool("message_send", {"to": ["topic:build.done"], "body": "green"}))
+        data(await bo.call_tool("message_subscribe", {"unsubscribe": ["build.*"]}))
+        kept = data(await bo.call_tool("message_wait", {"topic": "build.*", "timeout": 1}))  # unread from before
+        assert [m["body"] for m in kept["messages"]] == ["green"]

@@ -95,6 +95,11 @@ async def test_a_tool_never_called_is_refused_with_the_tools_seen(settings: Sett
         assert data(await mon.call_tool("performance_metrics", {"tool": "skill_compose"}))["tools"] == []
         shouted = await mon.call_tool("performance_metrics", {"tool": "SKILL_COMPOSE"})
         assert shouted.is_error and "did you mean 'skill_compose'?" in text(shouted), text(shouted)
+        elsewhere = await mon.call_tool("performance_metrics", {"tool": "task_list", "server": "messaging"})
+        assert text(elsewhere) == (  # it answered an empty report
+            "task_list is a coordination tool, not messaging's; use server='coordination', or leave server out"
+        )
+        assert not (await mon.call_tool("performance_metrics", {"tool": "start_here", "server": "messaging"})).is_error
         assert [
             t["tool"] for t in data(await mon.call_tool("performance_metrics", {"tool": "task_list"}))["tools"]
         ] == ["task_list"]

@@ -90,6 +90,11 @@ async def test_the_groups_name_every_tool_the_servers_register(settings: Setting
     on = replace(settings, sandbox_allow=("pytest",), sandbox_root=project)  # sandbox_test listed
     registered = set().union(*[await _listed(kind, on) for kind in SERVER_KINDS])
     assert registered == set(toolsets.every_tool())
+    assert set(toolsets.SERVER_GROUPS) == set(SERVER_KINDS)
+    for kind in SERVER_KINDS:  # each server's tools are its groups' (performance_metrics' server check reads them)
+        mine = {t for g in toolsets.SERVER_GROUPS[kind] for t in toolsets.GROUPS[g]}
+        assert await _listed(kind, on) == mine | set(toolsets.ALWAYS), kind
+        assert all(toolsets.server_of(t) == kind for t in mine)
 
 
 async def test_core_lists_the_workers_loop_on_every_server(settings: Settings) -> None:

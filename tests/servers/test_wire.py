@@ -94,3 +94,15 @@ def test_a_line_that_is_not_a_json_rpc_message_gets_its_error_with_its_id(tmp_pa
         assert nonsense["id"] is None and nonsense["error"]["code"] == -32700
         server.send('{"jsonrpc":"2.0","method":5}')  # a broken notification: nothing to answer, nothing breaks
         assert "result" in server.answer(call(9, "task_list", "{}"))
+
+
+def test_a_tool_call_whose_arguments_are_not_an_object_is_told_the_shape(tmp_path: Path) -> None:
+    """The SDK answered these with 'Invalid request parameters' and empty data: nothing to go on."""
+    with talking_to("coordination", tmp_path / "team.db") as server:
+        for n, arguments in enumerate(("[1, 2]", '"task_id=3"', "7"), start=10):
+            refused = server.answer(call(n, "task_list", arguments))
+            assert refused == {"jsonrpc": "2.0", "id": n, "error": {"code": -32602, "message": wire.TOOL_CALL_SHAPE}}
+        unnamed = server.answer('{"jsonrpc":"2.0","id":20,"method":"tools/call","params":{"name":null}}')
+        assert unnamed["error"]["message"] == wire.TOOL_CALL_SHAPE
+        bare = server.answer('{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"task_list"}}')
+        assert "result" in bare and "result" in server.answer(call(22, "task_list", "null"))

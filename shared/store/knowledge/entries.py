@@ -267,6 +267,12 @@ def _share(tx: Tx, author: Actor, e: Experience) -> tuple[Entry, int | None, lis
     new = NewEntry(title=e.title, body=experience_body(e), kind="experience", tags=e.tags, data=data)
     row, _, again = _insert(tx, author, new)
     entry = to_entry(row, author.now)
+    if again and "tags" in _other_details(row, new):  # a retry with other tags: they were dropped
+        shared = ", ".join(entry.tags) or "none"
+        raise Conflict(
+            f"you shared this experience as entry {row['id']} with other tags ({shared}), announced then and kept as"
+            " shared; share it with those tags, or give a new lesson its own title"
+        )
     if again:
         return entry, None, []
     lesson = e.lesson if len(e.lesson) <= 2000 else e.lesson[:2000] + "…"
