@@ -358,6 +358,7 @@ def install_claude_code(args: argparse.Namespace) -> int:
     hooks_file = None if args.no_hooks else clients.settings_file(scope, project)
     approvals = clients.approvals_file(project) if scope == "project" and args.approve is not False else None
     check_files(hooks=hooks_file, approvals=approvals)
+    clients.claude_code_servers(scope, project)  # ~/.claude.json or .mcp.json, read before anything is done
     approving = scope == "project" and want_approval(args.approve)  # asked now, not after the install's wait
     wanted = key("claude-code", scope, project)
     records = [r for r in load_records() if not matches(r, wanted)]

@@ -278,6 +278,12 @@ def test_install_refuses_bad_input_with_one_line_and_changes_nothing(tmp_path: P
         done = roundtable(env, here, "install", "claude-code")
         assert done.returncode == 1 and said in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
         assert done.stdout == "" and settings.read_text() == text
+    settings.chmod(0o644)
+    state = Path(env["HOME"]) / ".claude.json"  # Claude Code's own file, where local scope's servers are
+    state.write_text('{"projects": ')
+    done = roundtable(env, here, "install", "claude-code")
+    assert done.returncode == 1 and f"{state} is not valid JSON" in done.stderr and done.stdout == "", done.stderr
+    state.unlink()
     assert config.read_text() == '{"mcpServers": {"a": '
     config.write_text('{"mcpServers": {}}')
     config.chmod(0o444)  # someone meant it to stay as it is: refused, not replaced behind their back
