@@ -537,10 +537,15 @@ def install_claude_desktop(args: argparse.Namespace) -> int:
 
 def uninstall_claude_desktop(record: dict[str, Any]) -> None:
     config = Path(record["config"])
+    if not config.exists():
+        say(f"{mark(True)} {config} is gone already: nothing to take out of it")
+        return
     data = jsonfile.load(config)
+    jsonfile.writable(config)
     servers = data.get("mcpServers")
     if isinstance(servers, dict):
-        jsonfile.backup(config)
+        if copy := jsonfile.backup(config):
+            say(f"  backup of {config.name} as it was: {copy}")
         for name, entry in (record.get("servers") or {}).items():
             if name not in servers:
                 continue

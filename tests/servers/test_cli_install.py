@@ -208,6 +208,7 @@ def test_install_claude_desktop_merges_beside_other_servers_and_uninstall_puts_t
     undone = roundtable(env, tmp_path, "uninstall", "claude-desktop")
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert read(config) == theirs  # the replaced uvx entry is back, the rest untouched
+    assert "backup of claude_desktop_config.json as it was: " in undone.stdout
     assert not tool_folder(env).exists()
 
     shutil.rmtree(config.parent)  # no Claude Desktop on this machine (yet)
