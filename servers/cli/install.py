@@ -383,6 +383,8 @@ def install_claude_code(args: argparse.Namespace) -> int:
     say()
     say('Next: `claude mcp list` shows them connected; in Claude Code, ask: "call start_here on roundtable".')
     say(f"Mail pushed into the session as it arrives (channels, research preview): {clientconfig.CHANNEL_LAUNCH}")
+    team_file = db if Path(db).is_absolute() else str((project / db).resolve())
+    say(f"Watch the team: roundtable status --db {shlex.quote(team_file)} (or dashboard --db … --open)")
     say(f"Undo: {undo}")
     if previous is not None:
         say(paint("(installed again: the earlier install's entries were replaced)", "dim"))

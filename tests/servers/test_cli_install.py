@@ -101,6 +101,7 @@ def test_install_claude_code_connects_all_four_from_cold_and_uninstall_undoes_ex
     assert f"! the roundtable command is in {links}, which is not on your PATH:" in done.stdout
     assert "run `uv tool update-shell` and open a new terminal" in done.stdout
     assert f"! git would commit the team's file: add .roundtable/ to {here / '.gitignore'}" in done.stdout
+    assert f"Watch the team: roundtable status --db {here / '.roundtable' / 'roundtable.db'} (or" in done.stdout
     assert "claude --dangerously-load-development-channels server:roundtable-messaging" in done.stdout
     # The "done when": a cold registration through install, every server connected in claude mcp list.
     rows = listed(env, here)
