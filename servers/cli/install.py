@@ -590,8 +590,10 @@ def install(args: argparse.Namespace) -> int:
 
 def uninstall(args: argparse.Namespace) -> int:
     scope = args.scope or ("local" if args.client == "claude-code" else None)
-    if args.client == "claude-desktop" and args.scope is not None:
-        print("roundtable uninstall: --scope is for claude-code; drop it", file=sys.stderr)
+    if args.client == "claude-desktop" and (args.scope is not None or args.project is not None):
+        flag = "--scope" if args.scope is not None else "--project"
+        print(f"roundtable uninstall: {flag} is for claude-code; Claude Desktop has one config: drop {flag}",
+              file=sys.stderr)  # fmt: skip
         return 2
     try:
         project = project_folder(args)

@@ -256,6 +256,7 @@ def test_install_refuses_bad_input_with_one_line_and_changes_nothing(tmp_path: P
         ("install", "claude-code"): "Claude Code CLI (`claude`) is not on PATH",
         ("install", "claude-code", "--scope", "local", "--approve"): "--approve is for --scope project",
         ("uninstall", "claude-desktop"): "was not installed in claude-desktop",
+        ("uninstall", "claude-desktop", "--project", str(tmp_path)): "--project is for claude-code",
         ("uninstall", "claude-code", "--project", str(tmp_path / "nowhere")): "is not a folder",
     }
     for args, said in cases.items():
