@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from servers import SERVER_KINDS
-from servers.cli import clients
+from servers.cli import build_parser, clients
 from tests.clients import claude_cli
 from tests.stdio import ROOT
 
@@ -323,3 +323,20 @@ def test_the_approval_question_takes_ctrl_d_as_no(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr("builtins.input", no_answer)
     assert install.want_approval(None) is False
     assert install.want_approval(True) is True  # --approve asks nothing
+
+
+def test_ctrl_c_in_install_says_how_to_finish_or_take_it_back(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from servers.cli import install
+
+    def interrupted(_: object) -> int:
+        raise KeyboardInterrupt  # during the uv install, the warm-up or a `claude mcp add`
+
+    monkeypatch.setattr(install, "install_claude_code", interrupted)
+    args = build_parser().parse_args(["install", "claude-code"])
+    assert install.install(args) == 130
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(
+        "roundtable install: interrupted; run it again to finish, or `roundtable uninstall claude-code`"
+    )
