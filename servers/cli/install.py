@@ -355,11 +355,11 @@ def install_claude_code(args: argparse.Namespace) -> int:
         )
     db = resolve_db(args.db, "claude-code", scope, project)
     source = resolve_source(args.source)
-    hooks_file = None if args.no_hooks else clients.settings_file(scope, project)
-    approvals = clients.approvals_file(project) if scope == "project" and args.approve is not False else None
-    check_files(hooks=hooks_file, approvals=approvals)
+    check_files(hooks=None if args.no_hooks else clients.settings_file(scope, project))
     clients.claude_code_servers(scope, project)  # ~/.claude.json or .mcp.json, read before anything is done
     approving = scope == "project" and want_approval(args.approve)  # asked now, not after the install's wait
+    if approving:
+        check_files(approvals=clients.approvals_file(project))
     wanted = key("claude-code", scope, project)
     records = [r for r in load_records() if not matches(r, wanted)]
     previous = next((r for r in load_records() if matches(r, wanted)), None)
