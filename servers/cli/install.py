@@ -38,6 +38,17 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
+def moved_team(previous: dict[str, Any], db: str) -> None:
+    """Installing again on another database moves the client to another team: say so, and how to stay."""
+    before = previous.get("db")
+    if before and before != db:
+        say(
+            paint(
+                f"! the team's file changed from {before} to {db}; --db {shlex.quote(str(before))} keeps it", "yellow"
+            )
+        )
+
+
 def replacing(name: str, where: str, entry: dict[str, Any], db: str) -> None:
     """Say that an entry of one of our names, set up otherwise, is replaced: what it ran, and the team it was on."""
     found = entry.get("env")
@@ -388,6 +399,7 @@ def install_claude_code(args: argparse.Namespace) -> int:
     say(f"Undo: {undo}")
     if previous is not None:
         say(paint("(installed again: the earlier install's entries were replaced)", "dim"))
+        moved_team(previous, db)
     return 0
 
 
@@ -527,6 +539,8 @@ def install_claude_desktop(args: argparse.Namespace) -> int:
     }
     save_records([r for r in load_records() if not matches(r, wanted)] + [record])
     say(f"{mark(True)} added {', '.join(entries)} to {config}" + (f" (backup: {copy})" if copy else ""))
+    if previous is not None:
+        moved_team(previous, db)
     say(f"  database {db}" + ("; other servers in the file were left as they are" if copy else ""))
     if not app_seen:
         say(paint(f"! Claude Desktop has not run here yet (no {config.parent}): the config waits for it", "yellow"))

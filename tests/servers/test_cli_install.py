@@ -155,6 +155,7 @@ def test_project_scope_is_approved_on_request_and_uninstall_removes_the_approval
     assert brief.returncode == 0 and "Roundtable" in brief.stdout, brief.stdout + brief.stderr
     again = roundtable(env, tmp_path, "install", "claude-code", *flags, "--approve")  # an update, or a teammate
     assert again.returncode == 0, again.stdout + again.stderr
+    assert "the team's file changed" not in again.stdout  # the same team
     hooks = read(here / ".claude" / "settings.json")["hooks"]
     assert {event: len(groups) for event, groups in hooks.items()} == {
         "SessionStart": 1,
@@ -217,6 +218,12 @@ def test_install_claude_desktop_merges_beside_other_servers_and_uninstall_puts_t
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"! Claude Desktop has not run here yet (no {config.parent}): the config waits for it" in done.stdout
     assert "other servers" not in done.stdout
+    again = roundtable(env, tmp_path, "install", "claude-desktop", "--db", str(tmp_path / "other.db"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    default = Path(env["HOME"]) / ".local" / "share" / "roundtable" / "roundtable.db"
+    assert (
+        f"! the team's file changed from {default} to {tmp_path / 'other.db'}; --db {default} keeps it" in again.stdout
+    )
     undone = roundtable(env, tmp_path, "uninstall", "claude-desktop")
     assert undone.returncode == 0 and not config.exists(), undone.stdout + undone.stderr
 
