@@ -615,7 +615,11 @@ def uninstall(args: argparse.Namespace) -> int:
         print(f"roundtable uninstall: {exc}", file=sys.stderr)
         return 2
     wanted = key(args.client, scope, project)
-    records = load_records()
+    try:
+        records = load_records_strictly()  # a damaged record is said as such, not as "was not installed"
+    except jsonfile.Unreadable as exc:
+        print(f"roundtable uninstall: {exc}", file=sys.stderr)
+        return 1
     record = next((r for r in records if matches(r, wanted)), None)
     if record is None:
         where = f" ({scope} scope, {project})" if args.client == "claude-code" else ""

@@ -301,6 +301,12 @@ def test_install_refuses_bad_input_with_one_line_and_changes_nothing(tmp_path: P
     assert done.returncode == 1 and "claude_desktop_config.json is read-only" in done.stderr, done.stderr
     assert config.read_text() == '{"mcpServers": {}}' and list(config.parent.iterdir()) == [config]
     assert not tool_folder(env).exists()
+    records = Path(env["HOME"]) / ".local" / "share" / "roundtable" / "installs.json"
+    records.parent.mkdir(parents=True)
+    records.write_text('{"installs": [')  # install's own record, damaged
+    done = roundtable(env, tmp_path, "uninstall", "claude-desktop")
+    assert done.returncode == 1 and f"{records} is not valid JSON" in done.stderr, done.stderr
+    assert records.read_text() == '{"installs": ['
 
 
 def test_config_blocks_are_paste_safe_and_run_the_persistent_install_when_there_is_one(tmp_path: Path) -> None:
