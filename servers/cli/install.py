@@ -378,6 +378,8 @@ def install_claude_code(args: argparse.Namespace) -> int:
     record: dict[str, Any] = {**wanted, "db": db, "tool": str(env.folder), "tool_was_there": before}
     if previous is not None:  # installing again: what the first install found stays what uninstall restores
         record["tool_was_there"] = previous.get("tool_was_there", before)
+        # and what it added stays recorded until this install has redone it (stopped half way: still undoable)
+        record |= {k: previous[k] for k in ("hooks_file", "hooks", "approved") if k in previous}
     undo = f"roundtable uninstall claude-code{'' if scope == 'local' else f' --scope {scope}'}"
     undo += f" --project {shlex.quote(str(project))}" if project != Path.cwd() else ""
     try:
