@@ -117,6 +117,21 @@ def test_cli_md_names_every_command() -> None:
     assert missing == [], "commands docs/CLI.md does not list"
 
 
+def test_cli_md_names_the_commands_that_take_no_db() -> None:
+    """ "Each command but … takes `--db`": the commands named there are exactly those without the flag."""
+    (sub,) = (a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+
+    def takes_db(parser: argparse.ArgumentParser) -> bool:
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:  # `token`: each of its actions
+            return all(takes_db(p) for p in nested[0].choices.values())
+        return any("--db" in a.option_strings for a in parser._actions)
+
+    without = {name for name, parser in sub.choices.items() if name != "hook" and not takes_db(parser)}
+    [said] = re.findall(r"Each command but (.+?) takes `--db`", " ".join(_text(DOCS / "CLI.md").split()))
+    assert set(re.findall(r"`([a-z]+)`", said)) == without, said
+
+
 def test_every_relative_link_resolves() -> None:
     broken = []
     for page in PAGES:

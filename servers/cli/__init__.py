@@ -274,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         sys.exit(hook.main(given[1:]))
     parser = build_parser()
+    if given and given[0].startswith("-") and given[0].split("=")[0] not in ("-h", "--help", "--version"):
+        parser.error(_before_the_command(parser, given))
     args, extra = parser.parse_known_args(given)
     if extra:  # said by the command they were given to, with its flags (argparse would say it as `roundtable`'s)
         _subparser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
@@ -282,6 +284,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:  # Ctrl-C in a command without its own answer to it: one line, not a traceback
         print(f"\nroundtable {args.command}: interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def _before_the_command(parser: argparse.ArgumentParser, given: list[str]) -> str:
+    """What to say of a flag given before any command: `roundtable --db x status` (a command's flag, which goes
+    after it), or a mistyped `--versoin`."""
+    flag = given[0].split("=")[0]
+    command = next((a for a in given[1:] if a in _commands(parser)), "COMMAND")
+    if flag.startswith("--") and any(flag in a.option_strings for p in _commands(parser).values() for a in p._actions):
+        return f"{flag} goes after the command: roundtable {command} {' '.join(a for a in given if a != command)}"
+    return f"unrecognized arguments: {given[0]}"  # Parser.error adds the nearest of --help, --version
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(actions[0].choices) if actions else {}
 
 
 def _subparser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:

@@ -38,6 +38,17 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
+def moved_team(previous: dict[str, Any], db: str) -> None:
+    """Installing again on another database moves the client to another team: say so, and how to stay."""
+    before = previous.get("db")
+    if before and before != db:
+        say(
+            paint(
+                f"! the team's file changed from {before} to {db}; --db {shlex.quote(str(before))} keeps it", "yellow"
+            )
+        )
+
+
 def replacing(name: str, where: str, entry: dict[str, Any], db: str) -> None:
     """Say that an entry of one of our names, set up otherwise, is replaced: what it ran, and the team it was on."""
     found = entry.get("env")
@@ -355,10 +366,11 @@ def install_claude_code(args: argparse.Namespace) -> int:
         )
     db = resolve_db(args.db, "claude-code", scope, project)
     source = resolve_source(args.source)
-    hooks_file = None if args.no_hooks else clients.settings_file(scope, project)
-    approvals = clients.approvals_file(project) if scope == "project" and args.approve is not False else None
-    check_files(hooks=hooks_file, approvals=approvals)
+    check_files(hooks=None if args.no_hooks else clients.settings_file(scope, project))
+    clients.claude_code_servers(scope, project)  # ~/.claude.json or .mcp.json, read before anything is done
     approving = scope == "project" and want_approval(args.approve)  # asked now, not after the install's wait
+    if approving:
+        check_files(approvals=clients.approvals_file(project))
     wanted = key("claude-code", scope, project)
     records = [r for r in load_records() if not matches(r, wanted)]
     previous = next((r for r in load_records() if matches(r, wanted)), None)
@@ -366,6 +378,8 @@ def install_claude_code(args: argparse.Namespace) -> int:
     record: dict[str, Any] = {**wanted, "db": db, "tool": str(env.folder), "tool_was_there": before}
     if previous is not None:  # installing again: what the first install found stays what uninstall restores
         record["tool_was_there"] = previous.get("tool_was_there", before)
+        # and what it added stays recorded until this install has redone it (stopped half way: still undoable)
+        record |= {k: previous[k] for k in ("hooks_file", "hooks", "approved") if k in previous}
     undo = f"roundtable uninstall claude-code{'' if scope == 'local' else f' --scope {scope}'}"
     undo += f" --project {shlex.quote(str(project))}" if project != Path.cwd() else ""
     try:
@@ -382,9 +396,12 @@ def install_claude_code(args: argparse.Namespace) -> int:
     say()
     say('Next: `claude mcp list` shows them connected; in Claude Code, ask: "call start_here on roundtable".')
     say(f"Mail pushed into the session as it arrives (channels, research preview): {clientconfig.CHANNEL_LAUNCH}")
+    team_file = db if Path(db).is_absolute() else str((project / db).resolve())
+    say(f"Watch the team: roundtable status --db {shlex.quote(team_file)} (or dashboard --db … --open)")
     say(f"Undo: {undo}")
     if previous is not None:
         say(paint("(installed again: the earlier install's entries were replaced)", "dim"))
+        moved_team(previous, db)
     return 0
 
 
@@ -524,6 +541,8 @@ def install_claude_desktop(args: argparse.Namespace) -> int:
     }
     save_records([r for r in load_records() if not matches(r, wanted)] + [record])
     say(f"{mark(True)} added {', '.join(entries)} to {config}" + (f" (backup: {copy})" if copy else ""))
+    if previous is not None:
+        moved_team(previous, db)
     say(f"  database {db}" + ("; other servers in the file were left as they are" if copy else ""))
     if not app_seen:
         say(paint(f"! Claude Desktop has not run here yet (no {config.parent}): the config waits for it", "yellow"))
@@ -536,10 +555,15 @@ def install_claude_desktop(args: argparse.Namespace) -> int:
 
 def uninstall_claude_desktop(record: dict[str, Any]) -> None:
     config = Path(record["config"])
+    if not config.exists():
+        say(f"{mark(True)} {config} is gone already: nothing to take out of it")
+        return
     data = jsonfile.load(config)
+    jsonfile.writable(config)
     servers = data.get("mcpServers")
     if isinstance(servers, dict):
-        jsonfile.backup(config)
+        if copy := jsonfile.backup(config):
+            say(f"  backup of {config.name} as it was: {copy}")
         for name, entry in (record.get("servers") or {}).items():
             if name not in servers:
                 continue
@@ -582,8 +606,10 @@ def install(args: argparse.Namespace) -> int:
 
 def uninstall(args: argparse.Namespace) -> int:
     scope = args.scope or ("local" if args.client == "claude-code" else None)
-    if args.client == "claude-desktop" and args.scope is not None:
-        print("roundtable uninstall: --scope is for claude-code; drop it", file=sys.stderr)
+    if args.client == "claude-desktop" and (args.scope is not None or args.project is not None):
+        flag = "--scope" if args.scope is not None else "--project"
+        print(f"roundtable uninstall: {flag} is for claude-code; Claude Desktop has one config: drop {flag}",
+              file=sys.stderr)  # fmt: skip
         return 2
     try:
         project = project_folder(args)
@@ -591,7 +617,11 @@ def uninstall(args: argparse.Namespace) -> int:
         print(f"roundtable uninstall: {exc}", file=sys.stderr)
         return 2
     wanted = key(args.client, scope, project)
-    records = load_records()
+    try:
+        records = load_records_strictly()  # a damaged record is said as such, not as "was not installed"
+    except jsonfile.Unreadable as exc:
+        print(f"roundtable uninstall: {exc}", file=sys.stderr)
+        return 1
     record = next((r for r in records if matches(r, wanted)), None)
     if record is None:
         where = f" ({scope} scope, {project})" if args.client == "claude-code" else ""

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from servers import SERVER_KINDS
-from servers.cli import clients
+from servers.cli import build_parser, clients
 from tests.clients import claude_cli
 from tests.stdio import ROOT
 
@@ -101,6 +101,7 @@ def test_install_claude_code_connects_all_four_from_cold_and_uninstall_undoes_ex
     assert f"! the roundtable command is in {links}, which is not on your PATH:" in done.stdout
     assert "run `uv tool update-shell` and open a new terminal" in done.stdout
     assert f"! git would commit the team's file: add .roundtable/ to {here / '.gitignore'}" in done.stdout
+    assert f"Watch the team: roundtable status --db {here / '.roundtable' / 'roundtable.db'} (or" in done.stdout
     assert "claude --dangerously-load-development-channels server:roundtable-messaging" in done.stdout
     # The "done when": a cold registration through install, every server connected in claude mcp list.
     rows = listed(env, here)
@@ -154,6 +155,7 @@ def test_project_scope_is_approved_on_request_and_uninstall_removes_the_approval
     assert brief.returncode == 0 and "Roundtable" in brief.stdout, brief.stdout + brief.stderr
     again = roundtable(env, tmp_path, "install", "claude-code", *flags, "--approve")  # an update, or a teammate
     assert again.returncode == 0, again.stdout + again.stderr
+    assert "the team's file changed" not in again.stdout  # the same team
     hooks = read(here / ".claude" / "settings.json")["hooks"]
     assert {event: len(groups) for event, groups in hooks.items()} == {
         "SessionStart": 1,
@@ -208,6 +210,7 @@ def test_install_claude_desktop_merges_beside_other_servers_and_uninstall_puts_t
     undone = roundtable(env, tmp_path, "uninstall", "claude-desktop")
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert read(config) == theirs  # the replaced uvx entry is back, the rest untouched
+    assert "backup of claude_desktop_config.json as it was: " in undone.stdout
     assert not tool_folder(env).exists()
 
     shutil.rmtree(config.parent)  # no Claude Desktop on this machine (yet)
@@ -215,6 +218,12 @@ def test_install_claude_desktop_merges_beside_other_servers_and_uninstall_puts_t
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"! Claude Desktop has not run here yet (no {config.parent}): the config waits for it" in done.stdout
     assert "other servers" not in done.stdout
+    again = roundtable(env, tmp_path, "install", "claude-desktop", "--db", str(tmp_path / "other.db"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    default = Path(env["HOME"]) / ".local" / "share" / "roundtable" / "roundtable.db"
+    assert (
+        f"! the team's file changed from {default} to {tmp_path / 'other.db'}; --db {default} keeps it" in again.stdout
+    )
     undone = roundtable(env, tmp_path, "uninstall", "claude-desktop")
     assert undone.returncode == 0 and not config.exists(), undone.stdout + undone.stderr
 
@@ -254,6 +263,7 @@ def test_install_refuses_bad_input_with_one_line_and_changes_nothing(tmp_path: P
         ("install", "claude-code"): "Claude Code CLI (`claude`) is not on PATH",
         ("install", "claude-code", "--scope", "local", "--approve"): "--approve is for --scope project",
         ("uninstall", "claude-desktop"): "was not installed in claude-desktop",
+        ("uninstall", "claude-desktop", "--project", str(tmp_path)): "--project is for claude-code",
         ("uninstall", "claude-code", "--project", str(tmp_path / "nowhere")): "is not a folder",
     }
     for args, said in cases.items():
@@ -278,6 +288,12 @@ def test_install_refuses_bad_input_with_one_line_and_changes_nothing(tmp_path: P
         done = roundtable(env, here, "install", "claude-code")
         assert done.returncode == 1 and said in done.stderr and len(done.stderr.splitlines()) == 1, done.stderr
         assert done.stdout == "" and settings.read_text() == text
+    settings.chmod(0o644)
+    state = Path(env["HOME"]) / ".claude.json"  # Claude Code's own file, where local scope's servers are
+    state.write_text('{"projects": ')
+    done = roundtable(env, here, "install", "claude-code")
+    assert done.returncode == 1 and f"{state} is not valid JSON" in done.stderr and done.stdout == "", done.stderr
+    state.unlink()
     assert config.read_text() == '{"mcpServers": {"a": '
     config.write_text('{"mcpServers": {}}')
     config.chmod(0o444)  # someone meant it to stay as it is: refused, not replaced behind their back
@@ -285,6 +301,12 @@ def test_install_refuses_bad_input_with_one_line_and_changes_nothing(tmp_path: P
     assert done.returncode == 1 and "claude_desktop_config.json is read-only" in done.stderr, done.stderr
     assert config.read_text() == '{"mcpServers": {}}' and list(config.parent.iterdir()) == [config]
     assert not tool_folder(env).exists()
+    records = Path(env["HOME"]) / ".local" / "share" / "roundtable" / "installs.json"
+    records.parent.mkdir(parents=True)
+    records.write_text('{"installs": [')  # install's own record, damaged
+    done = roundtable(env, tmp_path, "uninstall", "claude-desktop")
+    assert done.returncode == 1 and f"{records} is not valid JSON" in done.stderr, done.stderr
+    assert records.read_text() == '{"installs": ['
 
 
 def test_config_blocks_are_paste_safe_and_run_the_persistent_install_when_there_is_one(tmp_path: Path) -> None:
@@ -314,3 +336,20 @@ def test_the_approval_question_takes_ctrl_d_as_no(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr("builtins.input", no_answer)
     assert install.want_approval(None) is False
     assert install.want_approval(True) is True  # --approve asks nothing
+
+
+def test_ctrl_c_in_install_says_how_to_finish_or_take_it_back(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from servers.cli import install
+
+    def interrupted(_: object) -> int:
+        raise KeyboardInterrupt  # during the uv install, the warm-up or a `claude mcp add`
+
+    monkeypatch.setattr(install, "install_claude_code", interrupted)
+    args = build_parser().parse_args(["install", "claude-code"])
+    assert install.install(args) == 130
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(
+        "roundtable install: interrupted; run it again to finish, or `roundtable uninstall claude-code`"
+    )

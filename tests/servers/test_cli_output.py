@@ -174,6 +174,12 @@ def test_a_mistyped_command_or_flag_is_one_line_with_the_nearest_and_help(tmp_pa
         assert done.returncode == 2 and done.stdout == "", (args, done.stdout)
         assert len(done.stderr.splitlines()) == 1 and said in done.stderr, (args, done.stderr)
     assert "did you mean status?" in roundtable("statsu").stderr
+    before = roundtable("--db", "team.db", "status")  # a command's flag before the command
+    assert (
+        before.returncode == 2
+        and "roundtable: --db goes after the command: roundtable status --db team.db;" in before.stderr
+    )
+    assert "did you mean --version?" in roundtable("--versoin").stderr
 
 
 def test_help_on_a_narrow_terminal_never_cuts_a_command_or_a_flag_in_two() -> None:
