@@ -30,6 +30,13 @@ from tests.notifications import collector, updated_by
 pytestmark = pytest.mark.anyio
 
 PRESENCE = "1.5"
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+"""A raw initialize request, for the tests that speak HTTP without a client."""
 
 
 @pytest.fixture
@@ -101,21 +108,15 @@ async def test_requests_without_a_valid_token_get_401_without_an_oauth_challenge
     team: tuple[Served, dict[str, str]],
 ) -> None:
     served, issued = team
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
     headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
     async with httpx2.AsyncClient() as http:
         for kind in SERVER_KINDS:
             for auth in ({}, {"authorization": "Bearer rt_nope_nope"}, {"authorization": "Basic YW5hOmFuYQ=="}):
-                answer = await http.post(served.url(kind), json=initialize, headers=headers | auth)
+                answer = await http.post(served.url(kind), json=INITIALIZE, headers=headers | auth)
                 assert answer.status_code == 401, (kind, auth, answer.text)
                 assert "resource_metadata" not in answer.headers.get("www-authenticate", "")
         ok = await http.post(
-            served.url("monitoring"), json=initialize, headers=headers | {"authorization": f"Bearer {issued['ana']}"}
+            served.url("monitoring"), json=INITIALIZE, headers=headers | {"authorization": f"Bearer {issued['ana']}"}
         )
         assert ok.status_code == 200
         assert (
@@ -129,7 +130,7 @@ async def test_requests_without_a_valid_token_get_401_without_an_oauth_challenge
             await bo.call_tool("task_list", {})
     async with httpx2.AsyncClient() as http:
         answer = await http.post(
-            served.url("coordination"), json=initialize, headers=headers | {"authorization": f"Bearer {issued['bo']}"}
+            served.url("coordination"), json=INITIALIZE, headers=headers | {"authorization": f"Bearer {issued['bo']}"}
         )
         assert answer.status_code == 401
 
@@ -287,21 +288,15 @@ async def test_hostile_http_requests_are_refused_and_the_endpoint_keeps_serving(
     url = served.url("coordination")
     base = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
     ana = base | {"authorization": f"Bearer {issued['ana']}"}
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
     async with httpx2.AsyncClient() as http:
-        opened = await http.post(url, json=initialize, headers=ana)
+        opened = await http.post(url, json=INITIALIZE, headers=ana)
         session = opened.headers["mcp-session-id"]
         # bo cannot use ana's session (the SDK answers as if it did not exist), nor can a forged token
         bo = base | {"authorization": f"Bearer {issued['bo']}", "mcp-session-id": session}
         listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
         assert (await http.post(url, json=listing, headers=bo)).status_code == 404
         huge = base | {"authorization": "Bearer rt_" + "x" * 20_000}
-        assert (await http.post(url, json=initialize, headers=huge)).status_code in (400, 401, 431)
+        assert (await http.post(url, json=INITIALIZE, headers=huge)).status_code in (400, 401, 431)
         for body in (b"{not json", b"[]", b'{"jsonrpc": "2.0"}', b"\x00" * 100):
             answer = await http.post(url, content=body, headers=ana)
             assert 400 <= answer.status_code < 500, (body, answer.status_code, answer.text)
@@ -405,12 +400,6 @@ async def test_one_token_cannot_open_every_session_nor_leave_rows_for_made_up_on
     url = served.url("coordination")
     base = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
     ana = base | {"authorization": f"Bearer {issued['ana']}"}
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
     listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
 
     def rows() -> int:
@@ -418,17 +407,17 @@ async def test_one_token_cannot_open_every_session_nor_leave_rows_for_made_up_on
             return int(db.execute("SELECT count(*) FROM sessions").fetchone()[0])
 
     async with httpx2.AsyncClient() as http:
-        opened = [await http.post(url, json=initialize, headers=ana) for _ in range(MAX_SESSIONS_PER_TOKEN)]
+        opened = [await http.post(url, json=INITIALIZE, headers=ana) for _ in range(MAX_SESSIONS_PER_TOKEN)]
         assert {o.status_code for o in opened} == {200}
-        refused = await http.post(url, json=initialize, headers=ana)
+        refused = await http.post(url, json=INITIALIZE, headers=ana)
         assert refused.status_code == 429, refused.text
         assert f"{MAX_SESSIONS_PER_TOKEN} open sessions at coordination" in refused.text
         bo = base | {"authorization": f"Bearer {issued['bo']}"}
-        assert (await http.post(url, json=initialize, headers=bo)).status_code == 200
+        assert (await http.post(url, json=INITIALIZE, headers=bo)).status_code == 200
         # ending one of hers makes room for one more
         first = opened[0].headers["mcp-session-id"]
         assert (await http.delete(url, headers=ana | {"mcp-session-id": first})).status_code < 300
-        assert (await http.post(url, json=initialize, headers=ana)).status_code == 200
+        assert (await http.post(url, json=INITIALIZE, headers=ana)).status_code == 200
         # a session id she did not open (made up, or ended) is refused before any write: it leaves no row
         before = rows()
         for made_up in ["f" * 32, first, "x" * 500]:
@@ -454,13 +443,7 @@ async def test_a_repeated_protocol_or_session_header_opens_no_session_past_the_l
         ("content-type", "application/json"),
         ("authorization", f"Bearer {issued['ana']}"),
     ]
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
-    body = json.dumps(initialize)
+    body = json.dumps(INITIALIZE)
     both = [("mcp-protocol-version", "2025-11-25"), ("mcp-protocol-version", "2026-07-28")]
     async with httpx2.AsyncClient() as http:
         for _ in range(MAX_SESSIONS_PER_TOKEN + 4):
@@ -520,15 +503,9 @@ async def test_the_messaging_server_over_http_declares_no_channel_it_cannot_push
     # process's `system` (no mail of its own) and keeps one slot for the last client to connect, whoever's
     # it was: a client that took the channel waited for pushes that never came.
     served, issued = team
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-    }
     headers = {"accept": "application/json, text/event-stream", "authorization": f"Bearer {issued['ana']}"}
     async with httpx2.AsyncClient() as http:
-        answer = await http.post(served.url("messaging"), json=initialize, headers=headers)
+        answer = await http.post(served.url("messaging"), json=INITIALIZE, headers=headers)
     assert answer.status_code == 200, answer.text
     result = json.loads(answer.text.split("data: ", 1)[-1]) if "data: " in answer.text else answer.json()
     assert "claude/channel" not in result["result"]["capabilities"].get("experimental", {}), result
