@@ -11,7 +11,8 @@ and reads the answer from stdout (CLIENTS.md; Claude Code's hooks reference):
   notice in the mail); no output at all, and nothing written, when nothing changed.
 - `Stop`: while the agent holds claimed tasks or owes acknowledgements, `{"decision": "block", "reason": …}`
   once per situation — never when `stop_hook_active` is set (Claude Code is already continuing because of a
-  Stop hook), never again for the same claims and acks. Off with `--no-stop` or ROUNDTABLE_HOOK_STOP=off.
+  Stop hook), never again for the same claims and acks (brief.situation: all of them, by id). Off with
+  `--no-stop` or ROUNDTABLE_HOOK_STOP=off.
 
 Without a session_id in the input (not JSON, not an object) only SessionStart answers: what a session was told
 is kept by its id, so news and Stop's question could not be told once.
@@ -316,14 +317,13 @@ def _claim_news(tx: Tx, me: Actor, session: str, seen: dict[str, Any] | None, fa
 def stop_check(conn: Any, me: Actor, session: str) -> Answer | None:
     """Block once while the agent holds claims or owes acknowledgements; None lets Claude Code stop."""
 
-    def look(tx: Tx) -> tuple[dict[str, Any] | None, brief.Facts]:
+    def look(tx: Tx) -> tuple[dict[str, Any] | None, brief.Facts, dict[str, list[int]]]:
         row = tx.fetchone("SELECT * FROM hook_briefs WHERE claude_session = ?", (session,)) if session else None
-        return (dict(row) if row is not None else None), brief.facts(tx, me)
+        return (dict(row) if row is not None else None), brief.facts(tx, me), brief.situation(tx, me)
 
-    seen, facts = _read(conn, look)
+    seen, facts, about = _read(conn, look)
     if facts["role"] == "observer" or not (facts["holding"] or facts["owe_acks"]):
         return None
-    about = {"holding": sorted(t["id"] for t in facts["holding"]), "owe_acks": facts["owe_acks"]}
     if seen is not None and seen["stop_for"] is not None and json.loads(seen["stop_for"]) == about:
         return None  # asked once about exactly this already
     if session:
@@ -337,7 +337,7 @@ def stop_check(conn: Any, me: Actor, session: str) -> Answer | None:
             )
 
         atomic(conn, record)
-    return {"decision": "block", "reason": stop_reason(facts)}
+    return {"decision": "block", "reason": stop_reason(facts, about)}
 
 
 # -- reading and remembering ------------------------------------------------------------------------
@@ -457,10 +457,14 @@ def render_brief(f: brief.Facts) -> str:
     return "\n".join(lines)
 
 
-def stop_reason(f: brief.Facts) -> str:
+def stop_reason(f: brief.Facts, about: dict[str, list[int]] | None = None) -> str:
+    """Why the model should not stop yet; `about` (brief.situation) counts the claims past the few shown."""
     parts = []
     if f["holding"]:
         held = ", ".join(f"task {t['id']} ({one_line(t['title'])}, lease ends {t['lease_ends']})" for t in f["holding"])
+        more = len(about["holding"]) - len(f["holding"]) if about else 0
+        if more > 0:
+            held += f" and {counts.shown(more)} more (task_list(mine=True, status=['claimed']))"
         parts.append(
             f"you still hold {held}: finish with task_complete, hand it back with task_update(status='open'),"
             " or report progress with task_update(note=...)"

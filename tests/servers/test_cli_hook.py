@@ -208,6 +208,35 @@ async def test_without_a_session_id_prompts_get_no_repeated_brief_and_stop_never
         assert f"task {held} port the parser" in context_of(out, "SessionStart")
 
 
+async def test_stop_asks_again_when_what_holds_the_agent_changed_past_the_few_shown_or_at_the_same_count(
+    settings: Settings, as_agent: Any
+) -> None:
+    """A situation is every claim and every owed acknowledgement by id: a sixth claim (the brief shows five) or
+    one owed message acknowledged and another owed (the same count) is a new situation."""
+    db_path = settings.db
+    async with (
+        Client(coordination(settings)) as ana,
+        Client(messaging(settings)) as ana_mail,
+        Client(messaging(as_agent("bo"))) as bo_mail,
+    ):
+        for n in range(6):
+            task = data(await ana.call_tool("task_create", {"title": f"part {n}"}))["task"]["id"]
+            data(await ana.call_tool("task_claim", {"task_id": task}))
+            if n == 4:
+                code, out, err = await hook("Stop", db_path)
+                assert code == 0 and json.loads(out)["decision"] == "block", err
+        _, out, _ = await hook("Stop", db_path)  # the sixth claim: asked again, and told of it
+        assert json.loads(out)["decision"] == "block" and "and 1 more (task_list(" in json.loads(out)["reason"]
+        asks = {"to": ["ana"], "body": "sign off", "ack_required": True}
+        first = data(await bo_mail.call_tool("message_send", asks))["message"]["id"]
+        assert json.loads((await hook("Stop", db_path))[1])["decision"] == "block"
+        assert await hook("Stop", db_path) == (0, "", "")
+        data(await ana_mail.call_tool("message_acknowledge", {"ids": [first]}))
+        data(await bo_mail.call_tool("message_send", asks))  # still one owed, but another one
+        _, out, _ = await hook("Stop", db_path)
+        assert json.loads(out)["decision"] == "block" and "1 acknowledgement" in json.loads(out)["reason"]
+
+
 def test_news_told_by_one_hook_of_a_session_is_not_told_again_by_another(db_path: Path) -> None:
     from servers.cli import hook as cli_hook
     from shared.db.tx import atomic
