@@ -237,6 +237,38 @@ async def test_stop_asks_again_when_what_holds_the_agent_changed_past_the_few_sh
         assert json.loads(out)["decision"] == "block" and "1 acknowledgement" in json.loads(out)["reason"]
 
 
+def test_a_locked_file_still_gives_the_session_its_brief_unrecorded(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holding the write lock past the busy timeout (or a read-only file) is no reason to start the
+    session without a brief: it is read and given, and the next prompt, finding no record, gives it again."""
+    from servers.cli import hook as cli_hook
+
+    settings = Settings(db=db_path, agent="ana")
+    payload = {"session_id": "s"}
+    assert cli_hook.run("Stop", payload, settings) is None  # the file created, ana registered
+    monkeypatch.setattr(cli_hook, "BUSY_TIMEOUT_MS", 50)
+    writer = sqlite3.connect(db_path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        answer = cli_hook.run("SessionStart", payload, settings)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert answer is not None and context_of(json.dumps(answer), "SessionStart").startswith("Roundtable: you are ana")
+    again = cli_hook.run("UserPromptSubmit", payload, settings)
+    assert again is not None and context_of(json.dumps(again), "UserPromptSubmit").startswith("Roundtable: you are")
+
+
+def test_the_context_stays_within_what_claude_code_takes_whole() -> None:
+    from servers.cli import hook as cli_hook
+
+    long = "\n".join(f"- Task {n} (" + "<a" * 100 + ") was assigned to you" for n in range(40))
+    text = context_of(json.dumps(cli_hook.context("UserPromptSubmit", long)), "UserPromptSubmit")
+    assert len(text) <= cli_hook.CONTEXT_MAX and text.endswith("…\n" + cli_hook.FOOTER)
+    assert text.splitlines()[-3].endswith("was assigned to you")  # cut at a line
+
+
 def test_news_told_by_one_hook_of_a_session_is_not_told_again_by_another(db_path: Path) -> None:
     from servers.cli import hook as cli_hook
     from shared.db.tx import atomic
