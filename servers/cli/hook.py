@@ -53,6 +53,7 @@ from typing import Any, NoReturn, TypeVar
 from shared.actor import Actor
 from shared.config import ROLES, ConfigError, Settings, load_settings
 from shared.db.place import Place, PostgresUrl
+from shared.db.shipped import latest_version
 from shared.db.tx import Tx
 from shared.db.tx import atomic as _sqlite_atomic
 from shared.errors import RoundtableError
@@ -184,7 +185,8 @@ class _Server:
 
 
 def _connect_server(place: PostgresUrl) -> Any:
-    """A psycopg connection to a PostgreSQL team, migrated first when its schema is missing or older."""
+    """A psycopg connection to a PostgreSQL team, migrated first when its schema is missing or older (refused,
+    untouched, when newer)."""
     from shared.db import pgsql, postgres
 
     conn = pgsql.connect(place.url)
@@ -192,7 +194,7 @@ def _connect_server(place: PostgresUrl) -> Any:
     found = bool(tx.scalar("SELECT to_regclass('schema_migrations') IS NOT NULL"))
     if (
         not found
-        or int(tx.scalar("SELECT COALESCE(max(version), 0) FROM schema_migrations")) < postgres.latest_version()
+        or int(tx.scalar("SELECT COALESCE(max(version), 0) FROM schema_migrations")) != postgres.latest_version()
     ):
         _migrate(place)
     return _Server(conn)
@@ -219,14 +221,16 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def _current(path: Path) -> bool:
-    """The file exists and has this Roundtable's hook table (migration 0016: every earlier one is applied)."""
+    """The file exists and has this Roundtable's schema version: not older (then it is migrated) and not newer
+    (then Database.open refuses it untouched, as the servers do, and the hook says so in one line)."""
     if not path.exists():
         return False
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as probe:
-            return probe.execute("SELECT 1 FROM sqlite_master WHERE name = 'hook_briefs'").fetchone() is not None
+            version = probe.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
     except sqlite3.Error:
         return False
+    return bool(version == latest_version())
 
 
 def _migrate(path: Place) -> None:

@@ -269,6 +269,20 @@ def test_the_context_stays_within_what_claude_code_takes_whole() -> None:
     assert text.splitlines()[-3].endswith("was assigned to you")  # cut at a line
 
 
+async def test_a_file_of_a_newer_schema_is_refused_untouched_as_the_servers_refuse_it(db_path: Path) -> None:
+    """The hook's table alone (migration 0016) did not make a file this Roundtable's: it wrote into a file of a
+    newer schema, which every server refuses."""
+    assert (await hook("SessionStart", db_path))[0] == 0
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("INSERT INTO schema_migrations VALUES (9999, 'from the future', 0)")
+        conn.execute("DELETE FROM hook_briefs")
+    code, out, err = await hook("SessionStart", db_path, agent="cy")
+    assert (code, out) == (1, "") and "schema version 9999" in err and err.count("\n") == 1
+    with sqlite3.connect(db_path) as conn:  # no brief recorded, no agent registered
+        assert conn.execute("SELECT count(*) FROM hook_briefs").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM agents WHERE name = 'cy'").fetchone() == (0,)
+
+
 def test_news_told_by_one_hook_of_a_session_is_not_told_again_by_another(db_path: Path) -> None:
     from servers.cli import hook as cli_hook
     from shared.db.tx import atomic
