@@ -116,7 +116,7 @@ def main(argv: Sequence[str]) -> int:
         except ConfigError as exc:
             print(f"roundtable hook: {exc}", file=sys.stderr)
             return 1
-        payload = _payload(sys.stdin.read())
+        payload = _payload(sys.stdin.buffer.read())
         stop_off = args.no_stop or os.environ.get("ROUNDTABLE_HOOK_STOP", "").lower() in ("off", "0", "false", "no")
         try:
             answer = run(args.event, payload, settings, stop=not stop_off)
@@ -140,10 +140,13 @@ def in_project(settings: Settings, given: str | None) -> Settings:
     return replace(settings, db=(Path(project) / Path(given)).absolute())
 
 
-def _payload(raw: str) -> dict[str, Any]:
+def _payload(raw: bytes) -> dict[str, Any]:
+    """Claude Code's JSON object; {} for anything else (not UTF-8 is read with replacement characters, so no
+    surrogate reaches SQLite; nesting too deep for the parser is not JSON either)."""
+    text = raw.decode("utf-8", errors="replace")
     try:
-        found = json.loads(raw) if raw.strip() else {}
-    except json.JSONDecodeError:
+        found = json.loads(text) if text.strip() else {}
+    except (ValueError, RecursionError):
         log.warning("the hook input is not JSON; answering as for an empty one")
         return {}
     return found if isinstance(found, dict) else {}
@@ -153,7 +156,8 @@ def run(event: str, payload: dict[str, Any], settings: Settings, *, stop: bool =
     """The answer to `event` with Claude Code's `payload`, for the agent of this client process."""
     if event == "Stop" and (not stop or payload.get("stop_hook_active")):
         return None  # off, or Claude Code is already continuing because of a Stop hook: never loop
-    session = str(payload.get("session_id") or "")
+    session = payload.get("session_id")
+    session = session if isinstance(session, str) else ""
     if not session and event != "SessionStart":
         return None  # no session_id: what was told cannot be kept, so news and Stop's question would repeat
     conn = connect(settings.db) if isinstance(settings.db, Path) else _connect_server(settings.db)
