@@ -104,7 +104,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """Parse, answer, print the answer (only it) on stdout; 0, or 1 with a line on stderr."""
-    logging.basicConfig(stream=sys.stderr, level=os.environ.get("ROUNDTABLE_LOG_LEVEL", "WARNING").upper())
+    level = os.environ.get("ROUNDTABLE_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(stream=sys.stderr, level=level if level in logging.getLevelNamesMapping() else "WARNING")
     out, sys.stdout = sys.stdout, sys.stderr  # nothing but the answer reaches Claude Code's stdout
     try:
         try:
@@ -122,6 +123,11 @@ def main(argv: Sequence[str]) -> int:
             answer = run(args.event, payload, settings, stop=not stop_off)
         except (sqlite3.Error, OSError, RoundtableError) as exc:  # e.g. no free name to register the agent under
             print(f"roundtable hook {args.event}: {settings.db}: {exc}", file=sys.stderr)
+            return 1
+        except Exception as exc:  # the process's edge: Claude Code shows stderr as the hook's error, so one line
+            log.debug("roundtable hook %s failed", args.event, exc_info=True)
+            where = "ROUNDTABLE_LOG_LEVEL=DEBUG shows where"
+            print(f"roundtable hook {args.event}: {type(exc).__name__}: {exc} ({where})", file=sys.stderr)
             return 1
     finally:
         sys.stdout = out

@@ -4,6 +4,7 @@ as the servers of the same client process (with the real Claude Code CLI too, wh
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
@@ -286,6 +287,25 @@ async def test_a_file_of_a_newer_schema_is_refused_untouched_as_the_servers_refu
     with sqlite3.connect(db_path) as conn:  # no brief recorded, no agent registered
         assert conn.execute("SELECT count(*) FROM hook_briefs").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM agents WHERE name = 'cy'").fetchone() == (0,)
+
+
+def test_an_unexpected_failure_is_one_line_not_a_traceback(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from servers.cli import hook as cli_hook
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise KeyError("lease_ends_at")
+
+    monkeypatch.setattr(cli_hook, "run", broken)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((FIXTURES / "Stop.json").read_bytes())))
+    monkeypatch.setenv("ROUNDTABLE_DB", str(db_path))
+    monkeypatch.setenv("ROUNDTABLE_LOG_LEVEL", "loud")  # not a level: warnings, not a traceback of its own
+    assert cli_hook.main(["Stop"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (
+        "roundtable hook Stop: KeyError: 'lease_ends_at' (ROUNDTABLE_LOG_LEVEL=DEBUG shows where)\n"
+    )
 
 
 def test_news_told_by_one_hook_of_a_session_is_not_told_again_by_another(db_path: Path) -> None:
