@@ -366,7 +366,7 @@ def stop_check(conn: Any, me: Actor, session: str) -> Answer | None:
             )
 
         atomic(conn, record)
-    return {"decision": "block", "reason": stop_reason(facts, about)}
+    return {"decision": "block", "reason": stop_reason(facts)}
 
 
 # -- reading and remembering ------------------------------------------------------------------------
@@ -463,6 +463,9 @@ def render_brief(f: brief.Facts) -> str:
             f"task {t['id']} {one_line(t['title'])} ({t['progress']}%, lease ends {t['lease_ends']})"
             for t in f["holding"]
         )
+        if f["holding_count"] > len(f["holding"]):
+            more = counts.shown(f["holding_count"] - len(f["holding"]))
+            held += f"; and {more} more (task_list(mine=True, status=['claimed']))"
         lines.append(f"You hold: {held}.")
     if f["assigned"]:
         waiting = "; ".join(
@@ -486,14 +489,14 @@ def render_brief(f: brief.Facts) -> str:
     return "\n".join(lines)
 
 
-def stop_reason(f: brief.Facts, about: dict[str, list[int]] | None = None) -> str:
-    """Why the model should not stop yet; `about` (brief.situation) counts the claims past the few shown."""
+def stop_reason(f: brief.Facts) -> str:
+    """Why the model should not stop yet (naming the first few claims, and how many more)."""
     parts = []
     if f["holding"]:
         held = ", ".join(f"task {t['id']} ({one_line(t['title'])}, lease ends {t['lease_ends']})" for t in f["holding"])
-        more = len(about["holding"]) - len(f["holding"]) if about else 0
-        if more > 0:
-            held += f" and {counts.shown(more)} more (task_list(mine=True, status=['claimed']))"
+        if f["holding_count"] > len(f["holding"]):
+            more = counts.shown(f["holding_count"] - len(f["holding"]))
+            held += f" and {more} more (task_list(mine=True, status=['claimed']))"
         parts.append(
             f"you still hold {held}: finish with task_complete, hand it back with task_update(status='open'),"
             " or report progress with task_update(note=...)"

@@ -146,6 +146,15 @@ def facts(tx: Tx, me: Actor, *, mail_after: int = 0) -> Facts:
         role=role,
         capabilities=json.loads(agent["capabilities"]) if agent else [],
         holding=holding,
+        holding_count=len(holding)
+        if len(holding) < SHOWN
+        else int(
+            tx.scalar(
+                "SELECT count(*) FROM (SELECT 1 FROM tasks t"
+                f" WHERE t.holder = :me AND t.status = 'claimed' AND NOT {LAPSED} LIMIT :limit) AS s",
+                params,
+            )
+        ),
         assigned=assigned,
         ready_tasks=ready_tasks,
         unread=unread,

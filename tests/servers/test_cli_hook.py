@@ -233,6 +233,9 @@ async def test_stop_asks_again_when_what_holds_the_agent_changed_past_the_few_sh
                 assert code == 0 and json.loads(out)["decision"] == "block", err
         _, out, _ = await hook("Stop", db_path)  # the sixth claim: asked again, and told of it
         assert json.loads(out)["decision"] == "block" and "and 1 more (task_list(" in json.loads(out)["reason"]
+        brief = context_of((await hook("SessionStart", db_path))[1], "SessionStart")
+        assert "; and 1 more (task_list(mine=True" in brief
+        assert data(await ana.call_tool("start_here", {}))["holding_count"] == 6
         asks = {"to": ["ana"], "body": "sign off", "ack_required": True}
         first = data(await bo_mail.call_tool("message_send", asks))["message"]["id"]
         assert json.loads((await hook("Stop", db_path))[1])["decision"] == "block"
