@@ -46,6 +46,8 @@ MIN_GAP = 1.0
 """Seconds between two pushes at least: a burst becomes one push, then one more for what followed."""
 SHOWN = 3
 """A coalesced push shows this many messages."""
+SENDERS_SHOWN = 5
+"""Senders a push names (inbox.arrivals reads one more, to know there are others)."""
 BODY_SHOWN = 600
 """Characters of a message body a push shows (the rest is one message_query away)."""
 
@@ -76,10 +78,11 @@ def render(found: inbox.Arrivals, now: float) -> ChannelParams:
     words cannot pass for ours: the body is quoted line by line, subjects are one line, and no tag of theirs
     survives (Claude Code escapes only `</channel` in the content; rules/untrusted.py)."""
     kinds = {"notice" if m.kind == "system" else "mail" for m in found.first}
+    others = len(found.senders) > SENDERS_SHOWN
     meta = {
         "kind": kinds.pop() if len(kinds) == 1 and found.count <= len(found.first) else "mixed",
         "count": counts.shown(found.count),
-        "senders": ", ".join(found.senders),
+        "senders": ", ".join(found.senders[:SENDERS_SHOWN]) + (" and others" if others else ""),
         "first_id": str(found.first[0].id),
         "last_id": str(found.last_id),
     }

@@ -106,7 +106,7 @@ async def test_another_agents_words_cannot_pass_for_the_push_or_open_tags_in_it(
     assert [line for line in lines if line.startswith("It stays unread")] == [lines[-1]]  # only ours is unquoted
 
 
-def test_a_flood_past_the_count_cap_is_counted_as_people_read_it() -> None:
+def test_a_flood_past_the_count_cap_or_of_many_senders_is_told_as_people_read_it() -> None:
     from shared.models.messages import Message
     from shared.store.mail.inbox import Arrivals
 
@@ -118,3 +118,7 @@ def test_a_flood_past_the_count_cap_is_counted_as_people_read_it() -> None:
     )
     push = render(Arrivals(counts.CAP + 1, 2000, [m], ["ana"]), 1767225600.0)
     assert push.meta["count"] == "1,000+" and push.content.startswith("1,000+ new messages for you")
+    many = render(Arrivals(50, 2000, [m], ["a1", "a2", "a3", "a4", "a5", "a6"]), 1767225600.0)  # six read: more
+    assert (
+        many.meta["senders"] == "a1, a2, a3, a4, a5 and others" and "from a1, a2, a3, a4, a5 and others" in many.content
+    )
