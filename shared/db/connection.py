@@ -22,8 +22,6 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -31,6 +29,8 @@ import aiosqlite
 import anyio
 
 from shared.db.place import Place, PostgresUrl, shown
+from shared.db.shipped import latest_version as latest_version
+from shared.db.shipped import migration_files
 from shared.db.tx import Params as Params
 from shared.db.tx import Row as Row
 from shared.db.tx import Tx as Tx
@@ -611,24 +611,9 @@ def _file_identity(path: str | Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _migration_files(folder: str) -> list[tuple[int, Traversable]]:
-    entries = (resources.files("shared.db") / folder).iterdir()
-    return sorted(
-        ((int(e.name[:4]), e) for e in entries if e.name.endswith(".sql") and e.name[:4].isdigit()),
-        key=lambda found: found[0],
-    )
-
-
-def latest_version(folder: str = "migrations") -> int:
-    """The newest schema version this code ships in shared/db/`folder` (`migrations` for SQLite,
-    `migrations_pg` for PostgreSQL; from the file names, nothing is read)."""
-    files = _migration_files(folder)
-    return files[-1][0] if files else 0
-
-
 def load_migrations(folder: str = "migrations") -> list[tuple[int, str, str]]:
     """The migration files `NNNN_name.sql` shipped in shared/db/`folder`, in order."""
-    found = [(v, e.name[5:-4], e.read_text(encoding="utf-8")) for v, e in _migration_files(folder)]
+    found = [(v, e.name[5:-4], e.read_text(encoding="utf-8")) for v, e in migration_files(folder)]
     versions = [v for v, _, _ in found]
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"duplicate migration numbers in shared/db/{folder}: {versions}")

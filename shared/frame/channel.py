@@ -31,7 +31,9 @@ from pydantic import BaseModel
 from shared.frame.jobs import Background, every
 from shared.frame.notify import GONE
 from shared.models.messages import Message
+from shared.rules import counts
 from shared.rules.clock import relative
+from shared.rules.untrusted import defused, one_line, quoted
 from shared.store.mail import inbox
 
 if TYPE_CHECKING:
@@ -44,6 +46,8 @@ MIN_GAP = 1.0
 """Seconds between two pushes at least: a burst becomes one push, then one more for what followed."""
 SHOWN = 3
 """A coalesced push shows this many messages."""
+SENDERS_SHOWN = 5
+"""Senders a push names (inbox.arrivals reads one more, to know there are others)."""
 BODY_SHOWN = 600
 """Characters of a message body a push shows (the rest is one message_query away)."""
 
@@ -70,12 +74,15 @@ class ChannelNotification(BaseModel):
 
 
 def render(found: inbox.Arrivals, now: float) -> ChannelParams:
-    """The push for `found`: one message in full (up to BODY_SHOWN), or a count and the first few."""
+    """The push for `found`: one message in full (up to BODY_SHOWN), or a count and the first few. Other agents'
+    words cannot pass for ours: the body is quoted line by line, subjects are one line, and no tag of theirs
+    survives (Claude Code escapes only `</channel` in the content; rules/untrusted.py)."""
     kinds = {"notice" if m.kind == "system" else "mail" for m in found.first}
+    others = len(found.senders) > SENDERS_SHOWN
     meta = {
         "kind": kinds.pop() if len(kinds) == 1 and found.count <= len(found.first) else "mixed",
-        "count": str(found.count),
-        "senders": ", ".join(found.senders),
+        "count": counts.shown(found.count),
+        "senders": ", ".join(found.senders[:SENDERS_SHOWN]) + (" and others" if others else ""),
         "first_id": str(found.first[0].id),
         "last_id": str(found.last_id),
     }
@@ -86,22 +93,22 @@ def render(found: inbox.Arrivals, now: float) -> ChannelParams:
         if m.ack_required:
             meta["ack_required"] = "true"
         body = m.body if len(m.body) <= BODY_SHOWN else m.body[:BODY_SHOWN] + " …"
-        content = f"{_headline(m, now)}\n{body}\n\n{_how(m)}"
-        return ChannelParams(content=content, meta=meta)
-    lines = [f"{found.count} new messages for you from {meta['senders']}; the first {len(found.first)}:"]
+        content = f"{_headline(m, now)}\n{quoted(body)}\n\n{_how(m)}"
+        return ChannelParams(content=defused(content), meta=meta)
+    lines = [f"{meta['count']} new messages for you from {meta['senders']}; the first {len(found.first)}:"]
     for m in found.first:
-        snippet = " ".join(m.body.split())[:160]
+        snippet = one_line(m.body)[:160]
         lines.append(f"- {_headline(m, now)} — {snippet}")
     lines.append(f"They stay unread: read them all with message_query() (ids {found.first[0].id}…{found.last_id}).")
-    return ChannelParams(content="\n".join(lines), meta=meta)
+    return ChannelParams(content=defused("\n".join(lines)), meta=meta)
 
 
 def _headline(m: Message, now: float) -> str:
     sent = relative_of(m, now)
     if m.kind == "system":
-        return f"[{m.id}] notice about {m.about or 'the team'}, {sent}: {m.subject}"
+        return f"[{m.id}] notice about {m.about or 'the team'}, {sent}: {one_line(m.subject)}"
     where = f"topic {m.topic}" if m.topic else ("to everyone" if m.kind == "broadcast" else "to you")
-    subject = f": {m.subject}" if m.subject else ""
+    subject = f": {one_line(m.subject)}" if m.subject else ""
     return f"[{m.id}] {m.sender} {where}, {sent}{subject}"
 
 

@@ -44,7 +44,8 @@ class Brief(BaseModel):
     name: str
     role: str
     capabilities: list[str]
-    holding: list[HeldTask] = Field(description="tasks you have claimed")
+    holding: list[HeldTask] = Field(description="tasks you have claimed, the first 5 by lease end")
+    holding_count: int = Field(description="all the tasks you have claimed (1001 means more than 1,000)")
     assigned: list[WaitingTask] = Field(description="tasks assigned to you, not yet claimed")
     ready_tasks: int = Field(description="tasks in the queue you could claim now")
     unread: int = Field(description="unread messages for you in all")

@@ -33,6 +33,26 @@ SOON = 300.0
 """A claim whose lease ends within this many seconds is the next thing to see to."""
 
 
+OWED = (
+    "SELECT m.id FROM message_recipients r JOIN messages m ON m.id = r.message_id"
+    " WHERE r.agent_id = :me AND m.ack_required = 1 AND r.acked_at IS NULL"
+    " AND (m.expires_at IS NULL OR m.expires_at > :now) LIMIT :limit"
+)
+"""The ids of the messages `:me` owes an acknowledgement, at most :limit."""
+
+
+def situation(tx: Tx, me: Actor) -> dict[str, list[int]]:
+    """What `me` is held by, as ids (up to counts.CAP + 1 each): every claim, every acknowledgement owed. The Stop
+    hook asks once per situation; the brief's lists show only the first few."""
+    params = me.params(limit=counts.CAP + 1)
+    held = tx.execute(
+        f"SELECT t.id FROM tasks t WHERE t.holder = :me AND t.status = 'claimed' AND NOT {LAPSED} LIMIT :limit",
+        params,
+    )
+    owed = tx.execute(OWED, params)
+    return {"holding": sorted(int(r["id"]) for r in held), "owe_acks": sorted(int(r["id"]) for r in owed)}
+
+
 async def of(db: Database, me: Actor) -> Brief:
     """`me`'s brief, read in one snapshot."""
     return await db.read(read, me)
@@ -102,14 +122,7 @@ def facts(tx: Tx, me: Actor, *, mail_after: int = 0) -> Facts:
             params,
         )
     ]
-    owe_acks = int(
-        tx.scalar(
-            "SELECT count(*) FROM (SELECT 1 FROM message_recipients r JOIN messages m ON m.id = r.message_id"
-            " WHERE r.agent_id = :me AND m.ack_required = 1 AND r.acked_at IS NULL"
-            " AND (m.expires_at IS NULL OR m.expires_at > :now) LIMIT :limit) AS s",
-            params,
-        )
-    )
+    owe_acks = int(tx.scalar(f"SELECT count(*) FROM ({OWED}) AS s", params))
     votes = [
         dict(
             id=r["id"],
@@ -133,6 +146,15 @@ def facts(tx: Tx, me: Actor, *, mail_after: int = 0) -> Facts:
         role=role,
         capabilities=json.loads(agent["capabilities"]) if agent else [],
         holding=holding,
+        holding_count=len(holding)
+        if len(holding) < SHOWN
+        else int(
+            tx.scalar(
+                "SELECT count(*) FROM (SELECT 1 FROM tasks t"
+                f" WHERE t.holder = :me AND t.status = 'claimed' AND NOT {LAPSED} LIMIT :limit) AS s",
+                params,
+            )
+        ),
         assigned=assigned,
         ready_tasks=ready_tasks,
         unread=unread,
@@ -150,7 +172,10 @@ def next_action(b: Facts, ending_soon: list[int]) -> str:
     unread = b["unread"]
     if b["role"] == "observer":
         if unread:
-            return f"Read your {unread} unread message(s) with message_query(mark_read=false); observers only look."
+            return (
+                f"Read your {counts.shown(unread)} unread message(s) with message_query(mark_read=false);"
+                " observers only look."
+            )
         return "You are an observer: follow the team with agent_status and event_log; you cannot change shared state."
     ending = [t for t in b["holding"] if t["id"] in ending_soon]
     if ending:
@@ -163,7 +188,7 @@ def next_action(b: Facts, ending_soon: list[int]) -> str:
     if b["mail"]:
         first = notices[0] if notices else b["mail"][0]
         who, subject = first["sender"], first["subject"][:80]
-        return f"Read your mail with message_query() ({unread} unread; first: {who}: {subject})."
+        return f"Read your mail with message_query() ({counts.shown(unread)} unread; first: {who}: {subject})."
     if b["votes"]:
         v = b["votes"][0]
         return (
@@ -181,7 +206,7 @@ def next_action(b: Facts, ending_soon: list[int]) -> str:
         t = ready[0]
         return f"Claim task {t['id']} ({t['title']}), assigned to you: task_claim(task_id={t['id']})."
     if unread:
-        return f"Read your {unread} unread topic or broadcast message(s) with message_query()."
+        return f"Read your {counts.shown(unread)} unread topic or broadcast message(s) with message_query()."
     if b["ready_tasks"]:
         return f"{b['ready_tasks']} task(s) are ready for you: take the best with task_claim()."
     return "Nothing waits for you: create work with task_create, or wait for mail with message_wait."

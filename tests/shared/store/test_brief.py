@@ -45,3 +45,11 @@ async def test_an_observer_is_told_it_only_looks(db: Database, clock: FakeClock)
     eve = await join(db, clock, "eve", role="observer")
     b = await brief.of(db, replace(eve, now=clock()))
     assert b.you == "eve, an observer" and "observer" in b.next_action
+
+
+def test_an_unread_count_past_the_cap_is_told_as_people_read_it() -> None:
+    from shared.rules import counts
+
+    b = dict(unread=counts.CAP + 1, role="worker", holding=[], mail=[], votes=[], owe_acks=0, assigned=[])
+    assert "Read your 1,000+ unread" in brief.next_action(b | {"ready_tasks": 0}, [])
+    assert "Read your 1,000+ unread" in brief.next_action(b | {"ready_tasks": 0, "role": "observer"}, [])
