@@ -28,6 +28,17 @@ from shared.errors import InvalidArgument, Unavailable
 
 T = TypeVar("T")
 
+LOCK_TIMEOUT_S = 10
+"""Seconds a statement waits for a lock another session holds (the team lock, a task row) before it is refused:
+SQLite's busy timeout, so a stuck or stopped holder (or a psql session left in an open transaction) costs the
+others a one-line refusal, never a call that waits forever."""
+IDLE_IN_TRANSACTION_S = 30
+"""Seconds one of our sessions may sit in an open transaction between statements before the server ends it
+(our transactions run whole in one call, in milliseconds): a process stopped (SIGSTOP) or hung in the middle of
+a write loses it, and the locks it held, instead of holding the team's writer lock for as long as it is stopped."""
+SESSION_OPTIONS = f"-c lock_timeout={LOCK_TIMEOUT_S}s -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_S}s"
+"""The settings of every session this code opens for the stores (the pool's, the hook's)."""
+
 CHANNEL = "roundtable"
 """The LISTEN/NOTIFY channel every commit that changes the team is announced on (shared/db/postgres.py)."""
 
@@ -143,8 +154,14 @@ def statement_errors() -> Iterator[None]:
             f"Shared database error ({type(exc).__name__}): this write collided with another and was rolled back;"
             " retry it. Nothing was changed by this call."
         ) from exc
+    except psycopg.errors.LockNotAvailable as exc:  # lock_timeout: another session holds what this needs
+        raise Unavailable(
+            f"Shared database busy: another session has held a lock this call needs for over {LOCK_TIMEOUT_S} s"
+            " (a stopped or stuck Roundtable process, or a psql session left in an open transaction: see"
+            " pg_stat_activity); retry in a moment. Nothing was changed by this call."
+        ) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        if isinstance(exc, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable):
+        if isinstance(exc, psycopg.errors.QueryCanceled):
             raise
         raise unavailable(exc) from exc
 
@@ -205,9 +222,9 @@ def configure(conn: psycopg.Connection[Any]) -> None:
 
 
 def connect(url: str, **kwargs: Any) -> psycopg.Connection[Row]:
-    """A plain autocommit connection with PgRow rows and BIGINT ints (the hook's)."""
+    """A plain autocommit connection with PgRow rows, BIGINT ints and the pool's session settings (the hook's)."""
     with statement_errors():
-        conn = psycopg.connect(url, autocommit=True, row_factory=row_factory, **kwargs)
+        conn = psycopg.connect(url, autocommit=True, row_factory=row_factory, options=SESSION_OPTIONS, **kwargs)
     configure(conn)
     return conn
 

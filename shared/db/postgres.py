@@ -43,6 +43,9 @@ CONNECT_TIMEOUT = 10
 LISTEN_ROUND = 5.0
 """The change watcher's round on PostgreSQL: a NOTIFY wakes it at once; the round only bounds how long it
 waits before looking at whether anyone still waits."""
+MIGRATION_WAIT_S = 600
+"""Seconds a starting server waits for the migration lock (another process migrating) or a table a migration
+alters, in place of the stores' short lock_timeout."""
 MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('roundtable.migrations'))"
 
 
@@ -70,7 +73,7 @@ class PostgresDatabase(Database):
         (default_transaction_read_only)."""
         if read_only and migrate:
             raise ValueError("a database opened read-only cannot be migrated; pass migrate=False")
-        options = "-c default_transaction_read_only=on" if read_only else ""
+        options = pgsql.SESSION_OPTIONS + (" -c default_transaction_read_only=on" if read_only else "")
         pool: ConnectionPool[Any] = ConnectionPool(
             place.url,
             min_size=1,
@@ -210,6 +213,8 @@ def _migrate(conn: psycopg.Connection[Any], known: list[tuple[int, str, str]], p
     with pgsql.statement_errors():
         conn.execute("BEGIN")
     try:
+        # migrations may take long on a big database: a starting server waits for another's whole, not lock_timeout
+        conn.execute(f"SET LOCAL lock_timeout = '{MIGRATION_WAIT_S}s'")
         conn.execute(MIGRATION_LOCK)
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -4,6 +4,7 @@ two processes."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -11,9 +12,11 @@ import time
 import anyio
 import pytest
 
+from shared.db import pgsql
 from shared.db.connection import Database, load_migrations
 from shared.db.place import PostgresUrl
 from shared.db.postgres import PostgresDatabase, latest_version
+from shared.errors import Unavailable
 from shared.store.tasks import queue as store
 from tests.agents import join
 from tests.conftest import FakeClock
@@ -177,3 +180,55 @@ async def test_a_commit_notifies_other_processes_and_a_rollback_notifies_nothing
     assert not await watcher.wait_for_change(0.3)
     await writer.close()
     await watcher.close()
+
+
+HOLD_THE_TEAM_LOCK = """
+import anyio, sys, time
+from shared.db.connection import Database
+from shared.db.place import PostgresUrl
+def hold(tx):
+    tx.execute("INSERT INTO events(ts, kind) VALUES (1, 'stopped')")  # the team lock is held from here
+    print("holding", flush=True)
+    time.sleep(3600)  # the test stops this process here, in the middle of its write
+async def main():
+    db = await Database.open(PostgresUrl(sys.argv[1]))
+    await db.write(hold)
+anyio.run(main)
+"""
+
+
+async def test_a_process_stopped_in_the_middle_of_a_write_costs_others_a_one_line_refusal_then_lets_go(
+    postgres_url: str,
+) -> None:
+    """A server SIGSTOPped (or hung) while its write held the team lock made every other write of the team wait
+    for it, for ever: no lock_timeout, no end to its transaction. A write now waits at most the lock timeout and
+    is refused in one line naming the cause, and the server ends the stopped session's transaction (idle in
+    transaction), so the team writes again while the process is still stopped."""
+    proc = await anyio.open_process([sys.executable, "-c", HOLD_THE_TEAM_LOCK, postgres_url])
+    db = await opened(postgres_url)
+    try:
+        assert proc.stdout is not None
+        with anyio.fail_after(60):
+            assert (await proc.stdout.receive()).strip() == b"holding"
+        proc.send_signal(signal.SIGSTOP)
+        began = time.monotonic()
+        with anyio.fail_after(pgsql.LOCK_TIMEOUT_S + 15), pytest.raises(Unavailable) as refused:
+            await db.write(lambda tx: tx.execute("INSERT INTO events(ts, kind) VALUES (2, 'waiting')"))
+        assert time.monotonic() - began >= pgsql.LOCK_TIMEOUT_S - 1
+        assert "\n" not in str(refused.value)
+        assert "another session has held a lock" in str(refused.value)
+        with anyio.fail_after(pgsql.IDLE_IN_TRANSACTION_S + pgsql.LOCK_TIMEOUT_S + 20):
+            while True:  # the stopped session's transaction is ended by the server: writes go through again
+                try:
+                    await db.write(lambda tx: tx.execute("INSERT INTO events(ts, kind) VALUES (3, 'after')"))
+                    break
+                except Unavailable:
+                    pass
+        assert await db.scalar("SELECT count(*) FROM events WHERE kind = 'stopped'") == 0  # rolled back whole
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        with anyio.fail_after(30):
+            await proc.wait()
+        await proc.aclose()
+        await db.close()
