@@ -166,6 +166,22 @@ def statement_errors() -> Iterator[None]:
         raise unavailable(exc) from exc
 
 
+class Stale(Unavailable):
+    """The connection was found lost at BEGIN (the server restarted, or ended the session, since it was last
+    used): nothing of the transaction reached the server, so the call may run again on another connection."""
+
+
+def begin(conn: psycopg.Connection[Any], sql: str = "BEGIN") -> None:
+    """Begin a transaction; Stale when the connection turns out to be lost (a pooled one the server dropped)."""
+    try:
+        with statement_errors():
+            conn.execute(sql)
+    except Unavailable as exc:
+        if conn.closed:
+            raise Stale(str(exc)) from exc.__cause__
+        raise
+
+
 def unavailable(exc: BaseException) -> Unavailable:
     """A PostgreSQL connection problem in terms a person can act on."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -187,8 +203,7 @@ process's token, so it does not wake itself (as SQLite's data_version does not m
 def atomic(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: str, serialize: bool = True) -> T:
     """BEGIN, the team lock (unless `serialize` is off: the body locks the rows it changes itself), the body,
     the notification, COMMIT; ROLLBACK on any exception (nothing is notified then)."""
-    with statement_errors():
-        conn.execute("BEGIN")
+    begin(conn)
     try:
         if serialize:
             with statement_errors():
@@ -206,8 +221,7 @@ def atomic(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: st
 
 def snapshot(conn: psycopg.Connection[Any], body: Callable[[Tx], T]) -> T:
     """Reads that belong together, in one snapshot (REPEATABLE READ, read only), ended before returning."""
-    with statement_errors():
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    begin(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     try:
         return body(PgTx(conn))
     finally:

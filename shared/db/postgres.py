@@ -108,11 +108,18 @@ class PostgresDatabase(Database):
     # -- one function on a pooled connection, on a worker thread ---------------------------------
     async def _run(self, job: Callable[[psycopg.Connection[Any]], T]) -> T:
         def on_thread() -> T:
-            try:
-                with self._pool.connection() as conn:
-                    return job(conn)
-            except PoolTimeout as exc:
-                raise pgsql.unavailable(exc) from exc
+            for attempt in range(POOL_SIZE + 1):
+                try:
+                    with self._pool.connection() as conn:  # a lost connection goes back as BAD: the pool drops it
+                        return job(conn)
+                except pgsql.Stale:
+                    # after a server restart every pooled connection is lost: try the next (a new one in the
+                    # end); nothing of the call reached the server
+                    if attempt == POOL_SIZE:
+                        raise
+                except PoolTimeout as exc:
+                    raise pgsql.unavailable(exc) from exc
+            raise AssertionError("unreachable")
 
         return await anyio.to_thread.run_sync(on_thread)
 
@@ -152,15 +159,22 @@ class PostgresDatabase(Database):
         async with self._listening:
             listener = await self._listen()
             got = False
-            with anyio.move_on_after(seconds):
-                # psycopg's notifies() generator is closed before anything closes its connection (aclosing):
-                # closing the connection under a live generator deadlocks.
-                async with aclosing(listener.notifies()) as arrivals:
-                    async for note in arrivals:
-                        if note.payload != self.origin:
-                            self._notified += 1
-                            got = True
-                            break
+            try:
+                with anyio.move_on_after(seconds):
+                    # psycopg's notifies() generator is closed before anything closes its connection (aclosing):
+                    # closing the connection under a live generator deadlocks.
+                    async with aclosing(listener.notifies()) as arrivals:
+                        async for note in arrivals:
+                            if note.payload != self.origin:
+                                self._notified += 1
+                                got = True
+                                break
+            except psycopg.OperationalError as lost:  # the server restarted or ended the session
+                log.warning("the LISTEN connection was lost (%s); listening again", str(lost).splitlines()[0])
+                await listener.close()
+                self._listener = None
+                self._notified += 1  # what committed meanwhile was not announced: waiters look once
+                return True
             return got
 
     async def _listen(self) -> psycopg.AsyncConnection[Any]:

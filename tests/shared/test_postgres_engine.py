@@ -15,9 +15,10 @@ import pytest
 from shared.db import pgsql
 from shared.db.connection import Database, load_migrations
 from shared.db.place import PostgresUrl
-from shared.db.postgres import PostgresDatabase, latest_version
+from shared.db.postgres import POOL_SIZE, PostgresDatabase, latest_version
 from shared.errors import Unavailable
 from shared.store.tasks import queue as store
+from tests import postgres
 from tests.agents import join
 from tests.conftest import FakeClock
 
@@ -232,3 +233,39 @@ async def test_a_process_stopped_in_the_middle_of_a_write_costs_others_a_one_lin
             await proc.wait()
         await proc.aclose()
         await db.close()
+
+
+async def test_after_the_server_restarts_the_next_calls_work_and_a_waiter_still_wakes(
+    postgres_server: postgres.Postgres, postgres_url: str
+) -> None:
+    """After `pg_ctl restart` every pooled connection was lost, and each answered its next call with "the
+    PostgreSQL server cannot be reached" though the server was back: up to POOL_SIZE failed calls per process.
+    A connection found lost at BEGIN is now dropped and the call runs on another; the LISTEN connection is made
+    again, so a waiter wakes on the next commit of another process."""
+    db, writer = await opened(postgres_url), await opened(postgres_url)
+    try:
+        async with anyio.create_task_group() as tg:  # several pooled connections, each to be lost
+            for _ in range(POOL_SIZE):
+                tg.start_soon(db.read, lambda tx: tx.execute("SELECT pg_sleep(0.2)"))
+        await db.wait_for_change(0.1)  # listening
+        await anyio.to_thread.run_sync(postgres_server.restart)
+        for i in range(POOL_SIZE + 2):
+            await db.write(lambda tx, i=i: tx.execute("INSERT INTO events(ts, kind) VALUES (?, 'after')", (i,)))
+            assert await db.read(lambda tx: tx.execute("SELECT count(*) FROM events WHERE kind = 'after'")) == [
+                (i + 1,)
+            ]
+        with anyio.fail_after(10):  # the lost LISTEN connection: waiters look once, nothing raised
+            assert await db.wait_for_change(5.0)
+        began = time.monotonic()
+        async with anyio.create_task_group() as tg:
+
+            async def commit() -> None:
+                await anyio.sleep(0.3)
+                await writer.write_one("INSERT INTO events(ts, kind) VALUES (1, 'wake')")
+
+            tg.start_soon(commit)
+            assert await db.wait_for_change(10.0)  # listening again: woken by the commit, not by the round
+        assert time.monotonic() - began < 5.0
+    finally:
+        await db.close()
+        await writer.close()
