@@ -10,6 +10,7 @@ import sys
 import time
 
 import anyio
+import psycopg
 import pytest
 
 from shared.db import pgsql
@@ -269,3 +270,32 @@ async def test_after_the_server_restarts_the_next_calls_work_and_a_waiter_still_
     finally:
         await db.close()
         await writer.close()
+
+
+async def test_a_task_row_locked_by_a_psql_session_refuses_its_claim_in_one_line_and_others_still_claim(
+    postgres_url: str, clock: FakeClock
+) -> None:
+    """A psql session left in `BEGIN; SELECT … FROM tasks … FOR UPDATE` held an agent's claim of that task for as
+    long as it stayed open. It is now refused after the lock timeout in one line naming the cause, and a claim
+    of whatever is ready meanwhile skips the locked row and takes another task."""
+    db = await opened(postgres_url)
+    try:
+        ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+        first = await store.create(db, ana, store.NewTask(title="locked by psql"))
+        await store.create(db, ana, store.NewTask(title="free"))
+        holder = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
+        try:
+            await holder.execute("BEGIN")
+            await holder.execute("SELECT id FROM tasks WHERE id = %s FOR UPDATE", (first,))
+            with anyio.fail_after(pgsql.LOCK_TIMEOUT_S + 15):
+                assert await store.claim(db, bo, None, None) not in (None, first)  # skips the locked row
+                with pytest.raises(Unavailable) as refused:
+                    await store.claim(db, ana, first, None)
+            assert "\n" not in str(refused.value)
+            assert "another session has held a lock" in str(refused.value)
+            await holder.execute("ROLLBACK")
+            assert await store.claim(db, ana, first, None) == first
+        finally:
+            await holder.close()
+    finally:
+        await db.close()
