@@ -160,9 +160,13 @@ def statement_errors() -> Iterator[None]:
             " (a stopped or stuck Roundtable process, or a psql session left in an open transaction: see"
             " pg_stat_activity); retry in a moment. Nothing was changed by this call."
         ) from exc
+    except psycopg.errors.QueryCanceled as exc:  # pg_cancel_backend, or a statement_timeout set on the server
+        raise Unavailable(
+            f"Shared database error ({str(exc).strip().splitlines()[0]}): the PostgreSQL server cancelled this"
+            " call's statement (an administrator's pg_cancel_backend, or a statement_timeout set for the"
+            " database or its user); retry it. Nothing was changed by this call."
+        ) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        if isinstance(exc, psycopg.errors.QueryCanceled):
-            raise
         raise unavailable(exc) from exc
 
 

@@ -299,3 +299,38 @@ async def test_a_task_row_locked_by_a_psql_session_refuses_its_claim_in_one_line
             await holder.close()
     finally:
         await db.close()
+
+
+async def test_a_statement_cancelled_by_an_administrator_is_a_one_line_refusal(
+    postgres_server: postgres.Postgres, postgres_url: str
+) -> None:
+    """pg_cancel_backend on a session waiting for the team lock raised psycopg's QueryCanceled out of the store:
+    an internal error with a traceback. It is now a one-line refusal that says what happened, and the
+    connection serves the next call."""
+    db = await opened(postgres_url)
+    holder = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
+    try:
+        await holder.execute("BEGIN")
+        await holder.execute(pgsql.TEAM_LOCK)
+        async with anyio.create_task_group() as tg:
+
+            async def cancel_the_waiter() -> None:
+                with anyio.fail_after(pgsql.LOCK_TIMEOUT_S - 2):
+                    while not postgres_server.sql(
+                        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        f" AND datname = current_database() AND pid <> {holder.info.backend_pid}",
+                        postgres_url.rsplit("/", 1)[1],
+                    ):
+                        await anyio.sleep(0.05)
+
+            tg.start_soon(cancel_the_waiter)
+            with pytest.raises(Unavailable) as refused:
+                await db.write(lambda tx: tx.execute("INSERT INTO events(ts, kind) VALUES (1, 'x')"))
+        assert "\n" not in str(refused.value)
+        assert "cancelled this call's statement" in str(refused.value)
+        await holder.execute("ROLLBACK")
+        await db.write(lambda tx: tx.execute("INSERT INTO events(ts, kind) VALUES (2, 'after')"))
+        assert await db.scalar("SELECT count(*) FROM events") == 1
+    finally:
+        await holder.close()
+        await db.close()
