@@ -239,8 +239,15 @@ def configure(conn: psycopg.Connection[Any]) -> None:
     conn.adapters.register_dumper(int, Int8Dumper)
 
 
+CONNECT_TIMEOUT_S = 10
+"""Seconds `connect` waits for the server's answer (psycopg's own default is 130 s: a hung server held the
+hook past Claude Code's timeout)."""
+
+
 def connect(url: str, **kwargs: Any) -> psycopg.Connection[Row]:
-    """A plain autocommit connection with PgRow rows, BIGINT ints and the pool's session settings (the hook's)."""
+    """A plain autocommit connection with PgRow rows, BIGINT ints and the pool's session settings (the hook's),
+    given up after CONNECT_TIMEOUT_S when the server does not answer."""
+    kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
     with statement_errors():
         conn = psycopg.connect(url, autocommit=True, row_factory=row_factory, options=SESSION_OPTIONS, **kwargs)
     configure(conn)

@@ -78,7 +78,12 @@ class PostgresDatabase(Database):
             place.url,
             min_size=1,
             max_size=POOL_SIZE,
-            kwargs={"autocommit": True, "row_factory": pgsql.row_factory, "options": options},
+            kwargs={
+                "autocommit": True,
+                "row_factory": pgsql.row_factory,
+                "options": options,
+                "connect_timeout": CONNECT_TIMEOUT,
+            },
             timeout=CONNECT_TIMEOUT,
             configure=pgsql.configure,
             open=False,

@@ -5,6 +5,7 @@ two processes."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -334,3 +335,18 @@ async def test_a_statement_cancelled_by_an_administrator_is_a_one_line_refusal(
     finally:
         await holder.close()
         await db.close()
+
+
+def test_connecting_to_a_server_that_never_answers_gives_up_in_one_line() -> None:
+    """The hook's connection (pgsql.connect) had no connect timeout: to a server that accepts and never answers
+    (a stopped or hung PostgreSQL) it waited psycopg's 130 s, past Claude Code's hook timeout. It now gives up
+    after CONNECT_TIMEOUT_S with the one-line Unavailable."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        began = time.monotonic()
+        with pytest.raises(Unavailable) as refused:
+            pgsql.connect(f"postgresql://nobody@127.0.0.1:{silent.getsockname()[1]}/team")
+        assert time.monotonic() - began < pgsql.CONNECT_TIMEOUT_S + 10
+        assert "\n" not in str(refused.value)
+        assert "cannot be reached" in str(refused.value)
