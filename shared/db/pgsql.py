@@ -160,6 +160,13 @@ def statement_errors() -> Iterator[None]:
             " (a stopped or stuck Roundtable process, or a psql session left in an open transaction: see"
             " pg_stat_activity); retry in a moment. Nothing was changed by this call."
         ) from exc
+    except psycopg.errors.IdleInTransactionSessionTimeout as exc:  # this process paused mid-transaction
+        raise Unavailable(
+            f"Shared database error (idle-in-transaction timeout): this process paused for over"
+            f" {IDLE_IN_TRANSACTION_S} s in the middle of a write (stopped, or the machine overloaded), so the"
+            " PostgreSQL server ended its transaction and let go of its locks; retry it. Nothing was changed by"
+            " this call."
+        ) from exc
     except psycopg.errors.QueryCanceled as exc:  # pg_cancel_backend, or a statement_timeout set on the server
         raise Unavailable(
             f"Shared database error ({str(exc).strip().splitlines()[0]}): the PostgreSQL server cancelled this"
