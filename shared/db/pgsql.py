@@ -28,6 +28,17 @@ from shared.errors import InvalidArgument, Unavailable
 
 T = TypeVar("T")
 
+LOCK_TIMEOUT_S = 10
+"""Seconds a statement waits for a lock another session holds (the team lock, a task row) before it is refused:
+SQLite's busy timeout, so a stuck or stopped holder (or a psql session left in an open transaction) costs the
+others a one-line refusal, never a call that waits forever."""
+IDLE_IN_TRANSACTION_S = 30
+"""Seconds one of our sessions may sit in an open transaction between statements before the server ends it
+(our transactions run whole in one call, in milliseconds): a process stopped (SIGSTOP) or hung in the middle of
+a write loses it, and the locks it held, instead of holding the team's writer lock for as long as it is stopped."""
+SESSION_OPTIONS = f"-c lock_timeout={LOCK_TIMEOUT_S}s -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_S}s"
+"""The settings of every session this code opens for the stores (the pool's, the hook's)."""
+
 CHANNEL = "roundtable"
 """The LISTEN/NOTIFY channel every commit that changes the team is announced on (shared/db/postgres.py)."""
 
@@ -143,10 +154,43 @@ def statement_errors() -> Iterator[None]:
             f"Shared database error ({type(exc).__name__}): this write collided with another and was rolled back;"
             " retry it. Nothing was changed by this call."
         ) from exc
+    except psycopg.errors.LockNotAvailable as exc:  # lock_timeout: another session holds what this needs
+        raise Unavailable(
+            f"Shared database busy: another session has held a lock this call needs for over {LOCK_TIMEOUT_S} s"
+            " (a stopped or stuck Roundtable process, or a psql session left in an open transaction: see"
+            " pg_stat_activity); retry in a moment. Nothing was changed by this call."
+        ) from exc
+    except psycopg.errors.IdleInTransactionSessionTimeout as exc:  # this process paused mid-transaction
+        raise Unavailable(
+            f"Shared database error (idle-in-transaction timeout): this process paused for over"
+            f" {IDLE_IN_TRANSACTION_S} s in the middle of a write (stopped, or the machine overloaded), so the"
+            " PostgreSQL server ended its transaction and let go of its locks; retry it. Nothing was changed by"
+            " this call."
+        ) from exc
+    except psycopg.errors.QueryCanceled as exc:  # pg_cancel_backend, or a statement_timeout set on the server
+        raise Unavailable(
+            f"Shared database error ({str(exc).strip().splitlines()[0]}): the PostgreSQL server cancelled this"
+            " call's statement (an administrator's pg_cancel_backend, or a statement_timeout set for the"
+            " database or its user); retry it. Nothing was changed by this call."
+        ) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        if isinstance(exc, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable):
-            raise
         raise unavailable(exc) from exc
+
+
+class Stale(Unavailable):
+    """The connection was found lost at BEGIN (the server restarted, or ended the session, since it was last
+    used): nothing of the transaction reached the server, so the call may run again on another connection."""
+
+
+def begin(conn: psycopg.Connection[Any], sql: str = "BEGIN") -> None:
+    """Begin a transaction; Stale when the connection turns out to be lost (a pooled one the server dropped)."""
+    try:
+        with statement_errors():
+            conn.execute(sql)
+    except Unavailable as exc:
+        if conn.closed:
+            raise Stale(str(exc)) from exc.__cause__
+        raise
 
 
 def unavailable(exc: BaseException) -> Unavailable:
@@ -170,8 +214,7 @@ process's token, so it does not wake itself (as SQLite's data_version does not m
 def atomic(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: str, serialize: bool = True) -> T:
     """BEGIN, the team lock (unless `serialize` is off: the body locks the rows it changes itself), the body,
     the notification, COMMIT; ROLLBACK on any exception (nothing is notified then)."""
-    with statement_errors():
-        conn.execute("BEGIN")
+    begin(conn)
     try:
         if serialize:
             with statement_errors():
@@ -189,8 +232,7 @@ def atomic(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: st
 
 def snapshot(conn: psycopg.Connection[Any], body: Callable[[Tx], T]) -> T:
     """Reads that belong together, in one snapshot (REPEATABLE READ, read only), ended before returning."""
-    with statement_errors():
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    begin(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     try:
         return body(PgTx(conn))
     finally:
@@ -204,10 +246,17 @@ def configure(conn: psycopg.Connection[Any]) -> None:
     conn.adapters.register_dumper(int, Int8Dumper)
 
 
+CONNECT_TIMEOUT_S = 10
+"""Seconds `connect` waits for the server's answer (psycopg's own default is 130 s: a hung server held the
+hook past Claude Code's timeout)."""
+
+
 def connect(url: str, **kwargs: Any) -> psycopg.Connection[Row]:
-    """A plain autocommit connection with PgRow rows and BIGINT ints (the hook's)."""
+    """A plain autocommit connection with PgRow rows, BIGINT ints and the pool's session settings (the hook's),
+    given up after CONNECT_TIMEOUT_S when the server does not answer."""
+    kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
     with statement_errors():
-        conn = psycopg.connect(url, autocommit=True, row_factory=row_factory, **kwargs)
+        conn = psycopg.connect(url, autocommit=True, row_factory=row_factory, options=SESSION_OPTIONS, **kwargs)
     configure(conn)
     return conn
 

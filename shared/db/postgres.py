@@ -43,6 +43,9 @@ CONNECT_TIMEOUT = 10
 LISTEN_ROUND = 5.0
 """The change watcher's round on PostgreSQL: a NOTIFY wakes it at once; the round only bounds how long it
 waits before looking at whether anyone still waits."""
+MIGRATION_WAIT_S = 600
+"""Seconds a starting server waits for the migration lock (another process migrating) or a table a migration
+alters, in place of the stores' short lock_timeout."""
 MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('roundtable.migrations'))"
 
 
@@ -70,12 +73,17 @@ class PostgresDatabase(Database):
         (default_transaction_read_only)."""
         if read_only and migrate:
             raise ValueError("a database opened read-only cannot be migrated; pass migrate=False")
-        options = "-c default_transaction_read_only=on" if read_only else ""
+        options = pgsql.SESSION_OPTIONS + (" -c default_transaction_read_only=on" if read_only else "")
         pool: ConnectionPool[Any] = ConnectionPool(
             place.url,
             min_size=1,
             max_size=POOL_SIZE,
-            kwargs={"autocommit": True, "row_factory": pgsql.row_factory, "options": options},
+            kwargs={
+                "autocommit": True,
+                "row_factory": pgsql.row_factory,
+                "options": options,
+                "connect_timeout": CONNECT_TIMEOUT,
+            },
             timeout=CONNECT_TIMEOUT,
             configure=pgsql.configure,
             open=False,
@@ -105,11 +113,18 @@ class PostgresDatabase(Database):
     # -- one function on a pooled connection, on a worker thread ---------------------------------
     async def _run(self, job: Callable[[psycopg.Connection[Any]], T]) -> T:
         def on_thread() -> T:
-            try:
-                with self._pool.connection() as conn:
-                    return job(conn)
-            except PoolTimeout as exc:
-                raise pgsql.unavailable(exc) from exc
+            for attempt in range(POOL_SIZE + 1):
+                try:
+                    with self._pool.connection() as conn:  # a lost connection goes back as BAD: the pool drops it
+                        return job(conn)
+                except pgsql.Stale:
+                    # after a server restart every pooled connection is lost: try the next (a new one in the
+                    # end); nothing of the call reached the server
+                    if attempt == POOL_SIZE:
+                        raise
+                except PoolTimeout as exc:
+                    raise pgsql.unavailable(exc) from exc
+            raise AssertionError("unreachable")
 
         return await anyio.to_thread.run_sync(on_thread)
 
@@ -149,15 +164,22 @@ class PostgresDatabase(Database):
         async with self._listening:
             listener = await self._listen()
             got = False
-            with anyio.move_on_after(seconds):
-                # psycopg's notifies() generator is closed before anything closes its connection (aclosing):
-                # closing the connection under a live generator deadlocks.
-                async with aclosing(listener.notifies()) as arrivals:
-                    async for note in arrivals:
-                        if note.payload != self.origin:
-                            self._notified += 1
-                            got = True
-                            break
+            try:
+                with anyio.move_on_after(seconds):
+                    # psycopg's notifies() generator is closed before anything closes its connection (aclosing):
+                    # closing the connection under a live generator deadlocks.
+                    async with aclosing(listener.notifies()) as arrivals:
+                        async for note in arrivals:
+                            if note.payload != self.origin:
+                                self._notified += 1
+                                got = True
+                                break
+            except psycopg.OperationalError as lost:  # the server restarted or ended the session
+                log.warning("the LISTEN connection was lost (%s); listening again", str(lost).splitlines()[0])
+                await listener.close()
+                self._listener = None
+                self._notified += 1  # what committed meanwhile was not announced: waiters look once
+                return True
             return got
 
     async def _listen(self) -> psycopg.AsyncConnection[Any]:
@@ -210,6 +232,8 @@ def _migrate(conn: psycopg.Connection[Any], known: list[tuple[int, str, str]], p
     with pgsql.statement_errors():
         conn.execute("BEGIN")
     try:
+        # migrations may take long on a big database: a starting server waits for another's whole, not lock_timeout
+        conn.execute(f"SET LOCAL lock_timeout = '{MIGRATION_WAIT_S}s'")
         conn.execute(MIGRATION_LOCK)
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("

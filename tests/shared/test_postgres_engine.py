@@ -4,17 +4,23 @@ two processes."""
 
 from __future__ import annotations
 
+import signal
+import socket
 import subprocess
 import sys
 import time
 
 import anyio
+import psycopg
 import pytest
 
+from shared.db import pgsql
 from shared.db.connection import Database, load_migrations
 from shared.db.place import PostgresUrl
-from shared.db.postgres import PostgresDatabase, latest_version
+from shared.db.postgres import POOL_SIZE, PostgresDatabase, latest_version
+from shared.errors import Unavailable
 from shared.store.tasks import queue as store
+from tests import postgres
 from tests.agents import join
 from tests.conftest import FakeClock
 
@@ -177,3 +183,186 @@ async def test_a_commit_notifies_other_processes_and_a_rollback_notifies_nothing
     assert not await watcher.wait_for_change(0.3)
     await writer.close()
     await watcher.close()
+
+
+HOLD_THE_TEAM_LOCK = """
+import anyio, sys, time
+from shared.db.connection import Database
+from shared.db.place import PostgresUrl
+def hold(tx):
+    tx.execute("INSERT INTO events(ts, kind) VALUES (1, 'stopped')")  # the team lock is held from here
+    print("holding", flush=True)
+    sys.stdin.readline()  # the test stops this process here, in the middle of its write, and lets it go on
+async def main():
+    db = await Database.open(PostgresUrl(sys.argv[1]))
+    try:
+        await db.write(hold)
+    except Exception as exc:
+        print(type(exc).__name__, str(exc), flush=True)
+    print("next", await db.scalar("SELECT count(*) FROM events WHERE kind = 'after'"), flush=True)
+anyio.run(main)
+"""
+
+
+async def test_a_process_stopped_in_the_middle_of_a_write_costs_others_a_one_line_refusal_then_lets_go(
+    postgres_url: str,
+) -> None:
+    """A server SIGSTOPped (or hung) while its write held the team lock made every other write of the team wait
+    for it, for ever: no lock_timeout, no end to its transaction. A write now waits at most the lock timeout and
+    is refused in one line naming the cause, and the server ends the stopped session's transaction (idle in
+    transaction), so the team writes again while the process is still stopped. Let go on, the stopped process was
+    told psycopg's raw IdleInTransactionSessionTimeout (an internal error); it is told in one line, and its next
+    call works."""
+    proc = await anyio.open_process([sys.executable, "-c", HOLD_THE_TEAM_LOCK, postgres_url])
+    db = await opened(postgres_url)
+    try:
+        assert proc.stdout is not None
+        with anyio.fail_after(60):
+            assert (await proc.stdout.receive()).strip() == b"holding"
+        proc.send_signal(signal.SIGSTOP)
+        began = time.monotonic()
+        with anyio.fail_after(pgsql.LOCK_TIMEOUT_S + 15), pytest.raises(Unavailable) as refused:
+            await db.write(lambda tx: tx.execute("INSERT INTO events(ts, kind) VALUES (2, 'waiting')"))
+        assert time.monotonic() - began >= pgsql.LOCK_TIMEOUT_S - 1
+        assert "\n" not in str(refused.value)
+        assert "another session has held a lock" in str(refused.value)
+        with anyio.fail_after(pgsql.IDLE_IN_TRANSACTION_S + pgsql.LOCK_TIMEOUT_S + 20):
+            while True:  # the stopped session's transaction is ended by the server: writes go through again
+                try:
+                    await db.write(lambda tx: tx.execute("INSERT INTO events(ts, kind) VALUES (3, 'after')"))
+                    break
+                except Unavailable:
+                    pass
+        assert await db.scalar("SELECT count(*) FROM events WHERE kind = 'stopped'") == 0  # rolled back whole
+        proc.send_signal(signal.SIGCONT)  # the stopped process goes on: its write is refused in one line
+        assert proc.stdin is not None
+        await proc.stdin.send(b"\n")
+        with anyio.fail_after(30):
+            told = b""
+            while len([line for line in told.split(b"\n")[:-1] if line]) < 2:  # two whole lines
+                told += await proc.stdout.receive()
+        refusal, after = [line for line in told.decode().splitlines() if line][:2]  # "holding"'s \n may lead
+        assert refusal.startswith("Unavailable ") and "idle" in refusal, told
+        assert after == "next 1"  # and its next call works
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        with anyio.fail_after(30):
+            await proc.wait()
+        await proc.aclose()
+        await db.close()
+
+
+async def test_after_the_server_restarts_the_next_calls_work_and_a_waiter_still_wakes(
+    postgres_server: postgres.Postgres, postgres_url: str
+) -> None:
+    """After `pg_ctl restart` every pooled connection was lost, and each answered its next call with "the
+    PostgreSQL server cannot be reached" though the server was back: up to POOL_SIZE failed calls per process.
+    A connection found lost at BEGIN is now dropped and the call runs on another; the LISTEN connection is made
+    again, so a waiter wakes on the next commit of another process."""
+    db, writer = await opened(postgres_url), await opened(postgres_url)
+    try:
+        async with anyio.create_task_group() as tg:  # several pooled connections, each to be lost
+            for _ in range(POOL_SIZE):
+                tg.start_soon(db.read, lambda tx: tx.execute("SELECT pg_sleep(0.2)"))
+        await db.wait_for_change(0.1)  # listening
+        await anyio.to_thread.run_sync(postgres_server.restart)
+        for i in range(POOL_SIZE + 2):
+            await db.write(lambda tx, i=i: tx.execute("INSERT INTO events(ts, kind) VALUES (?, 'after')", (i,)))
+            assert await db.read(lambda tx: tx.execute("SELECT count(*) FROM events WHERE kind = 'after'")) == [
+                (i + 1,)
+            ]
+        with anyio.fail_after(10):  # the lost LISTEN connection: waiters look once, nothing raised
+            assert await db.wait_for_change(5.0)
+        began = time.monotonic()
+        async with anyio.create_task_group() as tg:
+
+            async def commit() -> None:
+                await anyio.sleep(0.3)
+                await writer.write_one("INSERT INTO events(ts, kind) VALUES (1, 'wake')")
+
+            tg.start_soon(commit)
+            assert await db.wait_for_change(10.0)  # listening again: woken by the commit, not by the round
+        assert time.monotonic() - began < 5.0
+    finally:
+        await db.close()
+        await writer.close()
+
+
+async def test_a_task_row_locked_by_a_psql_session_refuses_its_claim_in_one_line_and_others_still_claim(
+    postgres_url: str, clock: FakeClock
+) -> None:
+    """A psql session left in `BEGIN; SELECT … FROM tasks … FOR UPDATE` held an agent's claim of that task for as
+    long as it stayed open. It is now refused after the lock timeout in one line naming the cause, and a claim
+    of whatever is ready meanwhile skips the locked row and takes another task."""
+    db = await opened(postgres_url)
+    try:
+        ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+        first = await store.create(db, ana, store.NewTask(title="locked by psql"))
+        await store.create(db, ana, store.NewTask(title="free"))
+        holder = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
+        try:
+            await holder.execute("BEGIN")
+            await holder.execute("SELECT id FROM tasks WHERE id = %s FOR UPDATE", (first,))
+            with anyio.fail_after(pgsql.LOCK_TIMEOUT_S + 15):
+                assert await store.claim(db, bo, None, None) not in (None, first)  # skips the locked row
+                with pytest.raises(Unavailable) as refused:
+                    await store.claim(db, ana, first, None)
+            assert "\n" not in str(refused.value)
+            assert "another session has held a lock" in str(refused.value)
+            await holder.execute("ROLLBACK")
+            assert await store.claim(db, ana, first, None) == first
+        finally:
+            await holder.close()
+    finally:
+        await db.close()
+
+
+async def test_a_statement_cancelled_by_an_administrator_is_a_one_line_refusal(
+    postgres_server: postgres.Postgres, postgres_url: str
+) -> None:
+    """pg_cancel_backend on a session waiting for the team lock raised psycopg's QueryCanceled out of the store:
+    an internal error with a traceback. It is now a one-line refusal that says what happened, and the
+    connection serves the next call."""
+    db = await opened(postgres_url)
+    holder = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
+    try:
+        await holder.execute("BEGIN")
+        await holder.execute(pgsql.TEAM_LOCK)
+        async with anyio.create_task_group() as tg:
+
+            async def cancel_the_waiter() -> None:
+                with anyio.fail_after(pgsql.LOCK_TIMEOUT_S - 2):
+                    while not postgres_server.sql(
+                        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        f" AND datname = current_database() AND pid <> {holder.info.backend_pid}",
+                        postgres_url.rsplit("/", 1)[1],
+                    ):
+                        await anyio.sleep(0.05)
+
+            tg.start_soon(cancel_the_waiter)
+            with pytest.raises(Unavailable) as refused:
+                await db.write(lambda tx: tx.execute("INSERT INTO events(ts, kind) VALUES (1, 'x')"))
+        assert "\n" not in str(refused.value)
+        assert "cancelled this call's statement" in str(refused.value)
+        await holder.execute("ROLLBACK")
+        await db.write(lambda tx: tx.execute("INSERT INTO events(ts, kind) VALUES (2, 'after')"))
+        assert await db.scalar("SELECT count(*) FROM events") == 1
+    finally:
+        await holder.close()
+        await db.close()
+
+
+def test_connecting_to_a_server_that_never_answers_gives_up_in_one_line() -> None:
+    """The hook's connection (pgsql.connect) had no connect timeout: to a server that accepts and never answers
+    (a stopped or hung PostgreSQL) it waited psycopg's 130 s, past Claude Code's hook timeout. It now gives up
+    after CONNECT_TIMEOUT_S with the one-line Unavailable."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        began = time.monotonic()
+        with pytest.raises(Unavailable) as refused:
+            pgsql.connect(f"postgresql://nobody@127.0.0.1:{silent.getsockname()[1]}/team")
+        assert time.monotonic() - began < pgsql.CONNECT_TIMEOUT_S + 10
+        assert "\n" not in str(refused.value)
+        assert "cannot be reached" in str(refused.value)
