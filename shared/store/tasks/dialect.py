@@ -30,6 +30,11 @@ class Sqlite:
         return f"json_group_array({expression})"
 
     @staticmethod
+    def json_pair(first: str, second: str) -> str:
+        """The two values as a JSON array of two, to be collected by json_array_of."""
+        return f"json_array({first}, {second})"
+
+    @staticmethod
     def equal_ignoring_case(left: str, right: str) -> str:
         """True when the two texts are equal ignoring case."""
         return f"{left} = {right} COLLATE NOCASE"
@@ -61,6 +66,10 @@ class Postgres(Sqlite):
     @staticmethod
     def json_array_of(expression: str) -> str:
         return f"COALESCE(CAST(json_agg({expression}) AS text), '[]')"
+
+    @staticmethod
+    def json_pair(first: str, second: str) -> str:
+        return f"json_build_array({first}, {second})"
 
     @staticmethod
     def least(*values: str) -> str:

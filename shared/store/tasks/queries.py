@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from shared.actor import Actor
 from shared.db.connection import Row, Tx
 from shared.errors import NotFound
-from shared.models.tasks import PRIORITIES, Task, TaskLine, TaskStatus
+from shared.models.tasks import FINAL_STATUSES, PRIORITIES, Task, TaskLine, TaskStatus
 from shared.rules import counts
 from shared.rules import cursor as cursors
 from shared.rules.clock import iso, relative
@@ -44,12 +44,23 @@ def columns(d: Sqlite) -> str:
     (SELECT name FROM agents WHERE id = t.created_by) AS created_by_name,
     (SELECT name FROM agents WHERE id = t.assignee) AS assignee_name,
     (SELECT name FROM agents WHERE id = t.holder) AS holder_name,
-    (SELECT {d.json_array_of("d.depends_on")} FROM task_deps d WHERE d.task_id = t.id) AS deps,
-    (SELECT {d.json_array_of("d.depends_on")} FROM task_deps d WHERE d.task_id = t.id
-      AND (SELECT dt.status FROM tasks dt WHERE dt.id = d.depends_on) != 'done') AS waiting,
-    (SELECT {d.json_array_of("d.depends_on")} FROM task_deps d WHERE d.task_id = t.id
-      AND (SELECT dt.status FROM tasks dt WHERE dt.id = d.depends_on) IN ('cancelled', 'failed')) AS ended
+    (SELECT {d.json_array_of(d.json_pair("d.depends_on", "dt.status"))} FROM task_deps d
+      JOIN tasks dt ON dt.id = d.depends_on WHERE d.task_id = t.id) AS deps
 """
+
+
+ENDED_UNDONE = frozenset(FINAL_STATUSES) - {"done"}
+"""A dependency's statuses that will never be done: its dependents are stuck on it."""
+
+
+def _dependencies(row: Row) -> dict[str, list[int]]:
+    """The row's dependencies (`deps`: [id, status] pairs) as Task's depends_on, waiting_on and stuck_on."""
+    pairs = sorted(json.loads(row["deps"]))
+    return {
+        "depends_on": [dep for dep, _ in pairs],
+        "waiting_on": [dep for dep, status in pairs if status != "done"],
+        "stuck_on": [dep for dep, status in pairs if status in ENDED_UNDONE],
+    }
 
 
 def _name(name: str | None, agent_id: str) -> str:
@@ -84,9 +95,7 @@ def to_task(row: Row, now: float | None = None) -> Task:
         progress=row["progress"],
         note=row["note"],
         blocked_reason=row["blocked_reason"],
-        depends_on=sorted(json.loads(row["deps"])),
-        waiting_on=sorted(json.loads(row["waiting"])),
-        stuck_on=sorted(json.loads(row["ended"])),
+        **_dependencies(row),
         not_before=iso(row["not_before"]),
         repeat_every_seconds=row["repeat_every"],
         attempts=row["attempts"] + (1 if lapsed else 0),
@@ -114,9 +123,7 @@ def to_line(row: Row, now: float | None = None) -> TaskLine:
         lease_expires_at=iso(lease),
         lease_ends=relative(lease, now) if now is not None else None,
         tags=json.loads(row["tags"]),
-        depends_on=sorted(json.loads(row["deps"])),
-        waiting_on=sorted(json.loads(row["waiting"])),
-        stuck_on=sorted(json.loads(row["ended"])),
+        **_dependencies(row),
     )
 
 
