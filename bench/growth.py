@@ -42,7 +42,7 @@ from pathlib import Path
 from bench import goals
 from bench.common import machine, ms, pct, table
 from shared.actor import Actor
-from shared.db.connection import Database, load_migrations
+from shared.db.connection import PAGE_SIZE, Database, load_migrations
 from shared.store import events
 from shared.store.knowledge import search as knowledge_search
 from shared.store.mail import inbox, send
@@ -291,12 +291,13 @@ CACHE = Path(tempfile.gettempdir()) / "roundtable-bench-growth"
 
 
 def generator_key(live_scales: bool) -> str:
-    """What a seeded file depends on: this module's seeding code and every migration file. A change to
-    either gives a new key, so a cached file is always what seeding now would build."""
+    """What a seeded file depends on: this module's seeding code, every migration file and the page size a new
+    file gets. A change to any gives a new key, so a cached file is always what seeding now would build."""
     digest = hashlib.sha256(inspect.getsource(seed).encode())
     for version, name, sql in load_migrations():
         digest.update(f"{version} {name}\n{sql}".encode())
     digest.update(b"live" if live_scales else b"")
+    digest.update(f"page {PAGE_SIZE}".encode())
     return digest.hexdigest()[:12]
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import anyio
 import anyio.lowlevel
 import pytest
 
-from shared.db.connection import Database, Tx, load_migrations, split_statements
+from shared.db.connection import PAGE_SIZE, Database, Tx, load_migrations, split_statements
 from shared.errors import SchemaTooNew
 
 pytestmark = pytest.mark.anyio
@@ -20,6 +22,21 @@ async def test_connections_use_wal_normal_sync_foreign_keys_and_a_busy_timeout(d
     assert await db.scalar("PRAGMA foreign_keys") == 1
     assert await db.scalar("PRAGMA busy_timeout") >= 5000
     assert await db.scalar("PRAGMA journal_size_limit") > 0
+
+
+async def test_a_new_file_has_small_pages_and_an_older_file_keeps_its_own(db: Database, tmp_path: Path) -> None:
+    assert await db.scalar("PRAGMA page_size") == PAGE_SIZE == 2048
+    older = tmp_path / "older.db"
+    with closing(sqlite3.connect(older)) as conn:  # as a file created before: SQLite's 4 KiB pages, in WAL
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE kept (x)")
+    reopened = await Database.open(older)
+    try:
+        assert await reopened.scalar("PRAGMA page_size") == 4096
+        assert await reopened.schema_version() == load_migrations()[-1][0]
+    finally:
+        await reopened.close()
 
 
 async def test_migrations_applied_twice_change_nothing(db: Database, db_path: Path) -> None:
