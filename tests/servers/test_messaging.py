@@ -103,6 +103,9 @@ async def test_a_refused_subscription_change_changes_no_pattern(settings: Settin
             ({"unsubscribe": ["build.*", "never.followed"]}, never),
             ({"subscribe": ["deploy.*", "x" * 100_000]}, "message_subscribe: 'subscribe[1]' is too long: at most 100"),
             ({"subscribe": ["Deploy.*"], "unsubscribe": ["deploy.*"]}, "'deploy.*' is in both subscribe and"),
+            ({"subscribe": ["deploy..done"]}, "topic 'deploy..done' has an empty part between dots"),
+            ({"subscribe": ["deploy."]}, "topic 'deploy.' has an empty part between dots"),
+            ({"subscribe": ["deploy.**"]}, "topic pattern 'deploy.**': one '*' already matches any characters"),
         ]:
             refused = await ana.call_tool("message_subscribe", change)
             assert refused.is_error and text(refused).startswith(refusal), (change, text(refused)[:200])

@@ -35,13 +35,25 @@ TOPIC = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 PATTERN = re.compile(r"[a-z0-9*][a-z0-9._*-]{0,99}")
 
 
-def check_topic(topic: str, *, pattern: bool = False) -> str:
+def check_topic(topic: str, *, pattern: bool = False, known: bool = False) -> str:
+    """The topic (or topic pattern) as stored: trimmed, lower case, refused in one line when not valid. Dots part
+    a name, so no part is empty ('a..b', 'build.'); '*' already matches any characters, dots included, so a
+    pattern has no '**'. `known`: a pattern already followed (to unsubscribe), checked only by its characters,
+    so one stored before these rules can still be dropped."""
     value = topic.strip().lower()
     rule = PATTERN if pattern else TOPIC
     if not rule.fullmatch(value):
         allowed = "letters, digits, '.', '_', '-'" + (" and '*' wildcards" if pattern else "")
         raise InvalidArgument(
             f"topic {topic!r} is not valid: use {allowed}, e.g. build.done" + (" or build.*" if pattern else "")
+        )
+    if known:
+        return value
+    if "" in value.split("."):
+        raise InvalidArgument(f"topic {topic!r} has an empty part between dots; write it as e.g. build.done")
+    if "**" in value:
+        raise InvalidArgument(
+            f"topic pattern {topic!r}: one '*' already matches any characters, dots included; write e.g. build.*"
         )
     return value
 
@@ -343,7 +355,7 @@ async def change_subscriptions(db: Database, me: Actor, subscribe: Sequence[str]
     """Follow the `subscribe` patterns and stop following the `unsubscribe` ones, as `me` at `me.now`, in one
     write: every pattern is checked first, and one refused (not valid, not followed, past the limit) changes none."""
     follow = [check_topic(p, pattern=True) for p in subscribe]
-    drop = [check_topic(p, pattern=True) for p in unsubscribe]
+    drop = [check_topic(p, pattern=True, known=True) for p in unsubscribe]
     if both := sorted(set(follow) & set(drop)):  # followed, then dropped in the same call: it did nothing
         raise InvalidArgument(f"{', '.join(map(repr, both))} is in both subscribe and unsubscribe; pass each in one")
     await db.write(_change_subscriptions, me, follow, drop)

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from shared.db.connection import Database
+from shared.errors import InvalidArgument
 from shared.store.mail import inbox
 from shared.store.mail import send as messages
 from tests.agents import join, mail
@@ -46,3 +47,14 @@ async def test_acknowledging_up_to_an_id_takes_what_is_owed_in_bounded_batches(
     done = await messages.acknowledge(db, bo.at(clock()), [], sent[-1])
     assert (done.fresh, done.already, done.more) == ([], [], False)
     assert (await messages.acknowledge(db, bo.at(clock()), sent[:2], None)).already == sent[:2]
+
+
+async def test_a_pattern_followed_before_the_stricter_rules_is_still_dropped(db: Database, clock: FakeClock) -> None:
+    ana = await join(db, clock, "ana")
+    await db.write_one(
+        "INSERT INTO topic_subscriptions(agent_id, pattern, created_at) VALUES (?, 'build..**', ?)", (ana.id, clock())
+    )
+    with pytest.raises(InvalidArgument, match="empty part between dots"):
+        await messages.set_subscription(db, ana.at(clock()), "build..**", subscribe=True)
+    await messages.set_subscription(db, ana.at(clock()), "build..**", subscribe=False)
+    assert await messages.subscriptions(db, ana) == []
