@@ -51,6 +51,8 @@ spans the digits after them, so a title of one shows something."""
 
 def pattern(*, keep: Collection[str] = ()) -> re.Pattern[str]:
     """One character of any class in CLASSES but those named in `keep`."""
+    if unknown := set(keep) - set(CLASSES):
+        raise ValueError(f"no class {', '.join(sorted(unknown))} in visible.CLASSES; name one of {', '.join(CLASSES)}")
     return re.compile("[" + "".join(chars for name, chars in CLASSES.items() if name not in keep) + "]")
 
 

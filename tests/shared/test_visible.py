@@ -54,6 +54,11 @@ def test_every_control_and_format_character_is_in_one_class_or_named_as_shown() 
     assert unsorted == [], "add these to a class in visible.CLASSES, or to SHOWN_FORMAT"
 
 
+def test_keeping_a_class_that_is_not_there_is_refused_naming_the_classes() -> None:
+    with pytest.raises(ValueError, match=r"^no class lay-out in visible.CLASSES; name one of layout, control, "):
+        visible.pattern(keep={"lay-out"})
+
+
 EDGES = {
     "\u061c": "direction",
     "\u200e": "direction",
