@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from shared.rules import visible
+
 STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34", "cyan": "36"}
 
 
@@ -23,15 +25,14 @@ def paint(text: str, style: str, stream: TextIO = sys.stdout) -> str:
 
 
 ANSI = re.compile(r"\033\[[0-9;]*m")
-UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-"""Control characters (C0, DEL, C1) and the invisible format characters that move or hide text."""
 
 
 def plain(text: str) -> str:
-    """Text the team wrote (an activity, an event's data) as it may reach a terminal: each control or
-    invisible format character written out (\\x1b, \\u202e), so an agent's words cannot clear the screen,
-    retitle the window or reorder what the operator reads."""
-    return UNSHOWN.sub(lambda m: ascii(m.group())[1:-1], text)
+    """Text the team wrote (an activity, an event's data) as it may reach a terminal: each character that does
+    not show as itself (shared/rules/visible.py, every class: controls, direction marks, zero-width characters,
+    the soft hyphen, separators, tag characters) written out (\\x1b, \\u202e), so an agent's words cannot clear
+    the screen, retitle the window, reorder what the operator reads or hide words in it."""
+    return visible.written_out(text)
 
 
 def width(text: str) -> int:

@@ -261,21 +261,13 @@ async def message_wait(
             f" message_subscribe(subscribe=[{topic!r}])"
         )
     limit, me = rt.settings.max_waits, rt.agent
-    waiting = rt.waiting.get(me.id, 0)
-    if waiting >= limit:
+    if rt.waiting.full(me.id, limit):
         raise RateLimited(
-            f"{me.name} already has {waiting} message_wait calls waiting on this server (the limit is "
+            f"{me.name} already has {rt.waiting[me.id]} message_wait calls waiting on this server (the limit is "
             f"{limit}, ROUNDTABLE_MAX_WAITS); let one return first, or wait on a topic pattern that covers them all"
         )
-    rt.waiting[me.id] = waiting + 1
-    try:
+    with rt.waiting.held(me.id):
         return await _wait(ctx, rt, f, wait_seconds(timeout, progress=_progress_token(ctx) is not None))
-    finally:
-        left = rt.waiting[me.id] - 1
-        if left:
-            rt.waiting[me.id] = left
-        else:
-            del rt.waiting[me.id]
 
 
 async def _wait(ctx: Context[Any, Any], rt: Runtime, f: inbox.InboxFilter, timeout: float) -> WaitResult:  # noqa: ASYNC109

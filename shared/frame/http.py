@@ -34,7 +34,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 
 import anyio
@@ -52,6 +52,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.actor import Actor
 from shared.config import Settings
 from shared.db.connection import Database
+from shared.frame.inflight import InFlight
 from shared.frame.jobs import SURVIVABLE
 from shared.frame.runtime import CALLER, RoundtableServer
 from shared.rules.clock import Clock, system_clock
@@ -102,6 +103,10 @@ class Live:
     ready: anyio.Event = field(default_factory=anyio.Event)
 
 
+def _nothing() -> None:
+    """What a request that opens no session lets go of when one opens."""
+
+
 async def _refuse(send: Send, status: int, message: str, code: int) -> None:
     """A JSON-RPC error with no id, as the SDK's session manager answers a session it does not serve."""
     body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}).encode()
@@ -128,9 +133,9 @@ class Gate:
         self.book: dict[tuple[str, str, str], Live] = {}
         self.opened: dict[tuple[str, str], dict[str, float]] = {}
         """(server, token id) → the sessions the SDK opened for that token there → when a request last ended."""
-        self.opening: dict[tuple[str, str], int] = {}
+        self.opening: InFlight[tuple[str, str]] = InFlight()
         """(server, token id) → its requests in flight that may open a session (no mcp-session-id)."""
-        self.requests: dict[tuple[str, str], int] = {}
+        self.requests: InFlight[tuple[str, str]] = InFlight()
         """(server, token id) → its requests in flight (a stream open is one), at most MAX_REQUESTS_PER_TOKEN."""
         self.pid = os.getpid()
 
@@ -196,7 +201,7 @@ class Gate:
         """The sessions this token has open at this server, and those it is opening."""
         mine = self.opened.get((kind, token_id), {})
         alive = sum(1 for key, last in mine.items() if self._alive(kind, token_id, key, last, now))
-        return alive + self.opening.get((kind, token_id), 0)
+        return alive + self.opening[kind, token_id]
 
     def _forget(self, kind: str, token_id: str, key: str) -> None:
         mine = self.opened.get((kind, token_id))
@@ -301,7 +306,7 @@ class Gate:
                     -32000,
                 )
                 return
-            if self.requests.get(place, 0) >= MAX_REQUESTS_PER_TOKEN:
+            if self.requests.full(place, MAX_REQUESTS_PER_TOKEN):
                 await _refuse(
                     send,
                     429,
@@ -310,8 +315,7 @@ class Gate:
                     -32000,
                 )
                 return
-            self.requests[place] = self.requests.get(place, 0) + 1
-            try:
+            with self.requests.held(place):
                 peer = scope.get("client")
                 host = str(peer[0]) if peer else ""
                 agent = headers.get(b"user-agent", b"").decode("latin-1")[:80]
@@ -320,15 +324,7 @@ class Gate:
                     Actor.of(self.settings, id=holder.agent_id, name=holder.name, session_id=live.row_id),
                     role=holder.role,
                 )
-                status, finished, opening = 0, False, opens
-
-                def opened() -> None:
-                    nonlocal opening
-                    if opening:
-                        opening = False
-                        self.opening[place] -= 1
-                        if not self.opening[place]:
-                            del self.opening[place]
+                status, finished = 0, False
 
                 async def watch(message: Message) -> None:
                     nonlocal status, finished
@@ -346,17 +342,17 @@ class Gate:
 
                 token = CALLER.set(caller)
                 live.inflight += 1
-                if opens:
-                    self.opening[place] = self.opening.get(place, 0) + 1
-                try:
-                    with anyio.CancelScope() as cancel:
+                try:  # `opened` lets go of the opening count (watch calls it when the SDK names the new session)
+                    with (
+                        self.opening.held(place) if opens else nullcontext(_nothing) as opened,
+                        anyio.CancelScope() as cancel,
+                    ):
                         live.scopes.add(cancel)
                         await app(scope, receive, watch)
                 finally:
                     live.scopes.discard(cancel)
                     live.inflight -= 1
                     live.last = self.clock()
-                    opened()
                     if key and key in self.opened.get(place, {}):
                         self.opened[place][key] = live.last
                     CALLER.reset(token)
@@ -368,10 +364,6 @@ class Gate:
                 if deleted or (key and status == 404):  # or the SDK no longer holds it (it expired): its row goes
                     self._forget(kind, holder.token_id, key)
                     await self._end([live])
-            finally:
-                self.requests[place] -= 1
-                if not self.requests[place]:
-                    del self.requests[place]
 
         return serve
 

@@ -33,6 +33,7 @@ from shared.db.connection import Database, explain_open_failure
 from shared.db.watch import POLL_SECONDS, ChangeWatcher
 from shared.errors import Forbidden, RoundtableError, Unavailable
 from shared.frame import handshake, identity, instrument, wire
+from shared.frame.inflight import InFlight
 from shared.frame.jobs import Background, every
 from shared.frame.notify import CountingBus, Notifier
 from shared.frame.tool import unknown_resource, unknown_tool
@@ -66,7 +67,7 @@ class Runtime:
     """The newest message id pushed past (or, when the client was answered its `initialize`, the newest there
     was): pushes go on after it."""
     client_named: bool = False  # clientInfo.name recorded for this process's agent
-    waiting: dict[str, int] = field(default_factory=dict)
+    waiting: InFlight[str] = field(default_factory=InFlight)
     """Agent id → its message_wait calls waiting on this server now (at most max_waits each). By agent: over
     HTTP one process serves every agent, and one agent's waits must not use up another's."""
     recorder: instrument.Recorder = field(default_factory=instrument.Recorder)

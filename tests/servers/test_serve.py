@@ -8,8 +8,8 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,16 @@ INITIALIZE = {
     "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
 }
 """A raw initialize request, for the tests that speak HTTP without a client."""
+LISTING = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+
+
+def bearing(token: str) -> dict[str, str]:
+    """The headers of a raw request with `token`."""
+    return {
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "authorization": f"Bearer {token}",
+    }
 
 
 @pytest.fixture
@@ -56,6 +66,17 @@ def data(result: Any) -> Any:
     return result.structured_content
 
 
+async def claim_all(name: str, client: Client, got: dict[str, list[int]]) -> None:
+    """Claim tasks as `name` until none is ready, the ids into got[name]; each is held by `name` (who acts comes
+    from the token)."""
+    while True:
+        found = data(await client.call_tool("task_claim", {}))
+        if not found["claimed"]:
+            return
+        assert found["task"]["holder"] == name
+        got[name].append(found["task"]["id"])
+
+
 async def test_two_agents_with_two_tokens_coordinate(team: tuple[Served, dict[str, str]]) -> None:
     served, issued = team
     url = served.url("coordination")
@@ -67,18 +88,10 @@ async def test_two_agents_with_two_tokens_coordinate(team: tuple[Served, dict[st
         assert (olga.instructions or "").startswith("You are olga, an observer"), olga.instructions
     got: dict[str, list[int]] = {"ana": [], "bo": []}
 
-    async def claim_all(name: str, client: Client) -> None:
-        while True:
-            found = data(await client.call_tool("task_claim", {}))
-            if not found["claimed"]:
-                return
-            assert found["task"]["holder"] == name  # who acts comes from the token
-            got[name].append(found["task"]["id"])
-
     # Both stay connected until both are done: a client that leaves lets its claims lapse (as over stdio).
     async with connect(url, issued["ana"]) as ana, connect(url, issued["bo"]) as bo, anyio.create_task_group() as tg:
-        tg.start_soon(claim_all, "ana", ana)
-        tg.start_soon(claim_all, "bo", bo)
+        tg.start_soon(claim_all, "ana", ana, got)
+        tg.start_soon(claim_all, "bo", bo, got)
     assert sorted(got["ana"] + got["bo"]) == list(range(1, 13))  # every task once, never twice
     assert not set(got["ana"]) & set(got["bo"])
 
@@ -184,21 +197,13 @@ async def test_two_serve_processes_on_one_database_share_one_team(place: Place, 
                 data(await ana.call_tool("task_create", {"title": f"made on the first {i}"}))
         got: dict[str, list[int]] = {"ana": [], "bo": []}
 
-        async def claim_all(name: str, client: Client) -> None:
-            while True:
-                found = data(await client.call_tool("task_claim", {}))
-                if not found["claimed"]:
-                    return
-                assert found["task"]["holder"] == name
-                got[name].append(found["task"]["id"])
-
         async with (
             connect(first.url("coordination"), ana_token) as ana,
             connect(second.url("coordination"), bo_token) as bo,
             anyio.create_task_group() as tg,
         ):
-            tg.start_soon(claim_all, "ana", ana)
-            tg.start_soon(claim_all, "bo", bo)
+            tg.start_soon(claim_all, "ana", ana, got)
+            tg.start_soon(claim_all, "bo", bo, got)
         assert sorted(got["ana"] + got["bo"]) == list(range(1, 31)) and not set(got["ana"]) & set(got["bo"])
         assert got["ana"] and got["bo"], got  # both machines took part in the race
 
@@ -286,16 +291,14 @@ async def test_hostile_http_requests_are_refused_and_the_endpoint_keeps_serving(
 ) -> None:
     served, issued = team
     url = served.url("coordination")
-    base = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-    ana = base | {"authorization": f"Bearer {issued['ana']}"}
+    ana = bearing(issued["ana"])
     async with httpx2.AsyncClient() as http:
         opened = await http.post(url, json=INITIALIZE, headers=ana)
         session = opened.headers["mcp-session-id"]
         # bo cannot use ana's session (the SDK answers as if it did not exist), nor can a forged token
-        bo = base | {"authorization": f"Bearer {issued['bo']}", "mcp-session-id": session}
-        listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
-        assert (await http.post(url, json=listing, headers=bo)).status_code == 404
-        huge = base | {"authorization": "Bearer rt_" + "x" * 20_000}
+        bo = bearing(issued["bo"]) | {"mcp-session-id": session}
+        assert (await http.post(url, json=LISTING, headers=bo)).status_code == 404
+        huge = bearing("rt_" + "x" * 20_000)
         assert (await http.post(url, json=INITIALIZE, headers=huge)).status_code in (400, 401, 431)
         for body in (b"{not json", b"[]", b'{"jsonrpc": "2.0"}', b"\x00" * 100):
             answer = await http.post(url, content=body, headers=ana)
@@ -328,47 +331,49 @@ async def test_the_bridge_forwards_resource_updates_to_a_subscribed_stdio_client
         assert [m["body"] for m in json.loads(read.contents[0].text)["unread"]] == ["through the bridge"]  # type: ignore[union-attr]
 
 
-async def test_the_send_rate_is_counted_per_token_as_per_agent_over_stdio(tmp_path: Path) -> None:
-    db = tmp_path / "rate.db"
+@asynccontextmanager
+async def ana_and_bo(db: Path, **env: str) -> AsyncIterator[tuple[Client, Client]]:
+    """ana and bo, a token each, connected to the messaging server of a serve process started with `env`."""
     ana_token, bo_token = await make_token(db, "ana"), await make_token(db, "bo")
-    with serving(db, ROUNDTABLE_SEND_RATE="3") as served:
+    with serving(db, **env) as served:
         url = served.url("messaging")
         async with connect(url, ana_token) as ana, connect(url, bo_token) as bo:
-            for i in range(3):
-                data(await ana.call_tool("message_send", {"to": ["bo"], "body": f"note {i}"}))
-            refused = await ana.call_tool("message_send", {"to": ["bo"], "body": "one too many"})
-            assert refused.is_error and "allowance of 3 messages a minute" in refused.content[0].text  # type: ignore[union-attr]
-            data(await bo.call_tool("message_send", {"to": ["ana"], "body": "bo has its own budget"}))
-            too_long = await bo.call_tool("message_send", {"to": ["ana"], "body": "x" * 70_000})
-            assert too_long.is_error
+            yield ana, bo
+
+
+async def test_the_send_rate_is_counted_per_token_as_per_agent_over_stdio(tmp_path: Path) -> None:
+    async with ana_and_bo(tmp_path / "rate.db", ROUNDTABLE_SEND_RATE="3") as (ana, bo):
+        for i in range(3):
+            data(await ana.call_tool("message_send", {"to": ["bo"], "body": f"note {i}"}))
+        refused = await ana.call_tool("message_send", {"to": ["bo"], "body": "one too many"})
+        assert refused.is_error and "allowance of 3 messages a minute" in refused.content[0].text  # type: ignore[union-attr]
+        data(await bo.call_tool("message_send", {"to": ["ana"], "body": "bo has its own budget"}))
+        too_long = await bo.call_tool("message_send", {"to": ["ana"], "body": "x" * 70_000})
+        assert too_long.is_error
 
 
 async def test_one_agents_waits_use_up_only_its_own_allowance_of_message_waits(tmp_path: Path) -> None:
     # The count of waiting message_wait calls was one per server process: over HTTP one process serves every
     # agent, so one token holding ROUNDTABLE_MAX_WAITS waits made every other agent's wait refused, named as
     # if it were the one waiting too much.
-    db = tmp_path / "waits.db"
-    ana_token, bo_token = await make_token(db, "ana"), await make_token(db, "bo")
-    with serving(db, ROUNDTABLE_MAX_WAITS="2") as served:
-        url = served.url("messaging")
-        async with connect(url, ana_token) as ana, connect(url, bo_token) as bo:
-            refused: list[str] = []
+    async with ana_and_bo(tmp_path / "waits.db", ROUNDTABLE_MAX_WAITS="2") as (ana, bo):
+        refused: list[str] = []
 
-            async def wait() -> None:
-                answer = await ana.call_tool("message_wait", {"timeout": 20})
-                if answer.is_error:
-                    refused.append(answer.content[0].text)  # type: ignore[union-attr]
+        async def wait() -> None:
+            answer = await ana.call_tool("message_wait", {"timeout": 20})
+            if answer.is_error:
+                refused.append(answer.content[0].text)  # type: ignore[union-attr]
 
-            async with anyio.create_task_group() as tg:
-                for _ in range(3):
-                    tg.start_soon(wait)
-                with anyio.fail_after(10):
-                    while not refused:  # two of ana's three are waiting, her third was refused
-                        await anyio.sleep(0.05)
-                assert len(refused) == 1 and refused[0].startswith("ana already has 2 message_wait calls"), refused
-                waited = data(await bo.call_tool("message_wait", {"timeout": 1}))
-                assert waited["arrived"] is False  # bo waited his own second, not refused for ana's
-                tg.cancel_scope.cancel()
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(wait)
+            with anyio.fail_after(10):
+                while not refused:  # two of ana's three are waiting, her third was refused
+                    await anyio.sleep(0.05)
+            assert len(refused) == 1 and refused[0].startswith("ana already has 2 message_wait calls"), refused
+            waited = data(await bo.call_tool("message_wait", {"timeout": 1}))
+            assert waited["arrived"] is False  # bo waited his own second, not refused for ana's
+            tg.cancel_scope.cancel()
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
@@ -398,9 +403,7 @@ async def test_one_token_cannot_open_every_session_nor_leave_rows_for_made_up_on
     # fill it (in about a minute) and every other agent then got 503 until they idled out, 30 minutes later.
     served, issued = team
     url = served.url("coordination")
-    base = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
-    ana = base | {"authorization": f"Bearer {issued['ana']}"}
-    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    ana = bearing(issued["ana"])
 
     def rows() -> int:
         with sqlite3.connect(str(served.db)) as db:
@@ -412,8 +415,7 @@ async def test_one_token_cannot_open_every_session_nor_leave_rows_for_made_up_on
         refused = await http.post(url, json=INITIALIZE, headers=ana)
         assert refused.status_code == 429, refused.text
         assert f"{MAX_SESSIONS_PER_TOKEN} open sessions at coordination" in refused.text
-        bo = base | {"authorization": f"Bearer {issued['bo']}"}
-        assert (await http.post(url, json=INITIALIZE, headers=bo)).status_code == 200
+        assert (await http.post(url, json=INITIALIZE, headers=bearing(issued["bo"]))).status_code == 200
         # ending one of hers makes room for one more
         first = opened[0].headers["mcp-session-id"]
         assert (await http.delete(url, headers=ana | {"mcp-session-id": first})).status_code < 300
@@ -421,12 +423,12 @@ async def test_one_token_cannot_open_every_session_nor_leave_rows_for_made_up_on
         # a session id she did not open (made up, or ended) is refused before any write: it leaves no row
         before = rows()
         for made_up in ["f" * 32, first, "x" * 500]:
-            answer = await http.post(url, json=listing, headers=ana | {"mcp-session-id": made_up})
+            answer = await http.post(url, json=LISTING, headers=ana | {"mcp-session-id": made_up})
             assert answer.status_code == 404, answer.text
         # nor under a later protocol version, which the SDK serves without sessions whatever the header says
         later = ana | {"mcp-protocol-version": "2026-07-28"}
         for n in range(20):
-            await http.post(url, json=listing, headers=later | {"mcp-session-id": f"{n:032x}"})
+            await http.post(url, json=LISTING, headers=later | {"mcp-session-id": f"{n:032x}"})
         assert rows() <= before + 1
 
 
@@ -438,11 +440,7 @@ async def test_a_repeated_protocol_or_session_header_opens_no_session_past_the_l
     # session, so one token opened sessions without limit, towards the SDK's 10,000 for every token.
     served, issued = team
     url = served.url("coordination")
-    ana = [
-        ("accept", "application/json, text/event-stream"),
-        ("content-type", "application/json"),
-        ("authorization", f"Bearer {issued['ana']}"),
-    ]
+    ana = list(bearing(issued["ana"]).items())
     body = json.dumps(INITIALIZE)
     both = [("mcp-protocol-version", "2025-11-25"), ("mcp-protocol-version", "2026-07-28")]
     async with httpx2.AsyncClient() as http:
@@ -452,7 +450,7 @@ async def test_a_repeated_protocol_or_session_header_opens_no_session_past_the_l
             assert "one mcp-protocol-version header" in answer.json()["error"]["message"]
         mine = (await http.post(url, content=body, headers=ana)).headers["mcp-session-id"]
         twice = [("mcp-session-id", mine), ("mcp-session-id", mine)]
-        listing = json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        listing = json.dumps(LISTING)
         assert (await http.post(url, content=listing, headers=ana + twice)).status_code == 400
         assert (await http.post(url, content=listing, headers=ana + twice[:1])).status_code == 200
     with sqlite3.connect(str(served.db)) as db:

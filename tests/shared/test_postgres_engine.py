@@ -33,6 +33,21 @@ async def opened(url: str) -> PostgresDatabase:
     return db
 
 
+async def woken_by_a_commit(waiter: Database, writer: Database, kind: str, *, after: float, within: float) -> float:
+    """How long `waiter`'s wait for a change took while `writer` committed an event of `kind` `after` seconds
+    into it; the wait must be woken (within `within` seconds)."""
+    began = time.monotonic()
+    async with anyio.create_task_group() as tg:
+
+        async def commit() -> None:
+            await anyio.sleep(after)
+            await writer.write_one("INSERT INTO events(ts, kind) VALUES (1, ?)", (kind,))
+
+        tg.start_soon(commit)
+        assert await waiter.wait_for_change(within), f"the commit of {kind!r} did not wake the wait"
+    return time.monotonic() - began
+
+
 async def still_open_when_the_claims_then_in_flight_ended(db: Database) -> int:
     """After a claim found nothing: how many of the tasks open then are still open once every transaction in
     flight then has ended. A task open at that moment may be one another claimer had locked and was taking
@@ -167,16 +182,7 @@ async def test_a_commit_notifies_other_processes_and_a_rollback_notifies_nothing
     assert await watcher.scalar("SELECT count(*) FROM events") == 0
 
     before = await watcher.data_version()
-    began = time.perf_counter()
-    async with anyio.create_task_group() as tg:
-
-        async def commit() -> None:
-            await anyio.sleep(0.1)
-            await writer.write_one("INSERT INTO events(ts, kind) VALUES (1, 'y')")
-
-        tg.start_soon(commit)
-        assert await watcher.wait_for_change(5.0)
-    assert time.perf_counter() - began < 2.0
+    assert await woken_by_a_commit(watcher, writer, "y", after=0.1, within=5.0) < 2.0
     assert await watcher.data_version() == before + 1
     # its own commits do not wake a process (as SQLite's data_version does not move for them)
     await watcher.write_one("INSERT INTO events(ts, kind) VALUES (1, 'z')")
@@ -274,16 +280,8 @@ async def test_after_the_server_restarts_the_next_calls_work_and_a_waiter_still_
             ]
         with anyio.fail_after(10):  # the lost LISTEN connection: waiters look once, nothing raised
             assert await db.wait_for_change(5.0)
-        began = time.monotonic()
-        async with anyio.create_task_group() as tg:
-
-            async def commit() -> None:
-                await anyio.sleep(0.3)
-                await writer.write_one("INSERT INTO events(ts, kind) VALUES (1, 'wake')")
-
-            tg.start_soon(commit)
-            assert await db.wait_for_change(10.0)  # listening again: woken by the commit, not by the round
-        assert time.monotonic() - began < 5.0
+        # listening again: woken by the commit, not by the round
+        assert await woken_by_a_commit(db, writer, "wake", after=0.3, within=10.0) < 5.0
     finally:
         await db.close()
         await writer.close()
