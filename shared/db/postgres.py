@@ -160,8 +160,14 @@ class PostgresDatabase(Database):
     async def wait_for_change(self, seconds: float) -> bool:
         """Until a NOTIFY of another process's commit arrives (True), or `seconds` pass (False). The LISTEN
         connection is made at the first wait; the caller then reads the tables (a notification is not durable:
-        what committed before the LISTEN is found by that read, what commits after wakes this)."""
+        what committed before the LISTEN is found by that read, what commits after wakes this). A wait that
+        makes the LISTEN returns True at once, so that read happens now."""
         async with self._listening:
+            if self._listener is None or self._listener.closed:
+                # what committed before the LISTEN was announced to nobody: the waiters look now, not a round
+                # (LISTEN_ROUND) later, as a push of mail committed meanwhile was
+                await self._listen()
+                return True
             listener = await self._listen()
             got = False
             try:

@@ -259,6 +259,22 @@ async def test_a_process_stopped_in_the_middle_of_a_write_costs_others_a_one_lin
         await db.close()
 
 
+async def test_a_commit_made_before_the_first_listen_wakes_the_first_wait_at_once(postgres_url: str) -> None:
+    """The first wait makes the LISTEN connection; a commit before it is announced to nobody, so the waiters are
+    told to look at once (before, they learned of it a round, LISTEN_ROUND = 5 s, later: a channel push of mail
+    committed as the messaging server began to watch was that late)."""
+    writer, watcher = await opened(postgres_url), await opened(postgres_url)
+    try:
+        await writer.write_one("INSERT INTO events(ts, kind) VALUES (1, 'unannounced')")
+        with anyio.fail_after(2):  # far less than the round it asks for
+            assert await watcher.wait_for_change(60.0)
+        assert not await watcher.wait_for_change(0.3)  # listening now: nothing more to look at
+        assert await woken_by_a_commit(watcher, writer, "announced", after=0.1, within=60.0) < 5.0
+    finally:
+        await writer.close()
+        await watcher.close()
+
+
 async def test_after_the_server_restarts_the_next_calls_work_and_a_waiter_still_wakes(
     postgres_server: postgres.Postgres, postgres_url: str
 ) -> None:
@@ -280,6 +296,7 @@ async def test_after_the_server_restarts_the_next_calls_work_and_a_waiter_still_
             ]
         with anyio.fail_after(10):  # the lost LISTEN connection: waiters look once, nothing raised
             assert await db.wait_for_change(5.0)
+            assert await db.wait_for_change(5.0)  # the LISTEN made again: waiters look once more, at once
         # listening again: woken by the commit, not by the round
         assert await woken_by_a_commit(db, writer, "wake", after=0.3, within=10.0) < 5.0
     finally:
