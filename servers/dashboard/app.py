@@ -8,7 +8,9 @@
   every event it missed, up to views.FEED_RESUME_MAX, and a fresh state.
 - Read-only: the file is opened with SQLite's mode=ro (as `roundtable status`), every route is a GET.
 - The door (`Door`): bound to loopback, requests must name a loopback Host (a web page elsewhere cannot reach
-  it through DNS rebinding); bound to any other address, every request must carry a token — the `--token`
+  it through DNS rebinding), and one that came through a proxy (it carries Forwarded, Via, X-Real-IP or an
+  X-Forwarded-* header: shared/frame/http.py `forwarded`) is from anyone, so it needs a token as below; bound
+  to any other address, every request must carry a token — the `--token`
   given at start or any live `roundtable token` — as a bearer header, or once as `?token=` (which is moved
   into an HttpOnly, SameSite=Strict cookie and dropped from the address). The page loads nothing from
   elsewhere and its Content-Security-Policy forbids it, with no inline script. A `roundtable token` opens it
@@ -43,6 +45,7 @@ from shared.db.connection import Database
 from shared.db.wakeup import Wakeup
 from shared.db.watch import POLL_SECONDS, ChangeWatcher
 from shared.errors import NotFound, RoundtableError
+from shared.frame.http import forwarded
 from shared.store.team import tokens
 
 log = logging.getLogger("roundtable.dashboard")
@@ -157,7 +160,8 @@ class Dashboard:
 
 
 class Door:
-    """ASGI middleware: loopback Host names only when bound to loopback; a token on every request otherwise."""
+    """ASGI middleware: loopback Host names only when bound to loopback, and a token for a request through a
+    proxy; a token on every request otherwise."""
 
     def __init__(self, app: ASGIApp, dashboard: Dashboard) -> None:
         self.app = app
@@ -184,14 +188,17 @@ class Door:
                 )
                 await refused(scope, receive, headed)
                 return
-            await self.app(scope, receive, headed)
-            return
+            if not forwarded(scope):
+                await self.app(scope, receive, headed)
+                return
         given = request.query_params.get("token", "")
         if given and request.method == "GET" and await self.dashboard.admits(given) is not None:
             # to this path on this host: a path of several leading slashes would read as another host
             # (//evil.example/), an open redirect carrying the dashboard's name
             back = RedirectResponse("/" + request.url.path.lstrip("/\\"), status_code=303)
-            back.set_cookie(COOKIE, given, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+            # behind a TLS proxy the scheme here is http: its X-Forwarded-Proto makes the cookie Secure too
+            https = "https" in (request.url.scheme, request.headers.get("x-forwarded-proto", "").lower())
+            back.set_cookie(COOKIE, given, httponly=True, samesite="strict", secure=https)
             await back(scope, receive, headed)
             return
         auth = request.headers.get("authorization", "")
@@ -202,8 +209,10 @@ class Door:
         visitor = await self.dashboard.admits(token)
         if visitor is None:
             refused = PlainTextResponse(
-                "401: this dashboard needs a token; open it once as /?token=<token> (the --token given to "
-                "`roundtable dashboard`, or one from `roundtable token create NAME --role observer`)",
+                "401: this dashboard needs a token"
+                + (" for a request through a proxy, even on loopback" if self.dashboard.loopback else "")
+                + "; open it once as /?token=<token> (the --token given to `roundtable dashboard`, or one from"
+                " `roundtable token create NAME --role observer`)",
                 status_code=401,
                 headers={"www-authenticate": "Bearer"},
             )

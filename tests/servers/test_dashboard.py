@@ -243,6 +243,51 @@ def test_a_workers_token_does_not_open_it_and_a_revoked_token_stops_its_open_str
         assert b"event: state" not in rest and b"after the revocation" not in rest
 
 
+def test_on_loopback_a_request_through_a_proxy_needs_a_token(tmp_path: Path) -> None:
+    # Behind a reverse proxy on this machine (nginx: proxy_pass http://127.0.0.1:PORT, which sends
+    # Host: 127.0.0.1:PORT) every visitor from the internet came from loopback and named a loopback host: the
+    # dashboard opened to all of them without a token. A request carrying a header a proxy adds now needs one.
+    db = tmp_path / "team.db"
+    with Team(db) as team:
+        team.join("ana", "messaging")
+        team.call("ana", "message_send", to=["ana"], body="only for the team")
+    with Dashboard(db) as dash:
+        host = {"Host": f"127.0.0.1:{dash.port}"}
+        assert _status(dash.url + "api/mail", host) == 200  # a browser on this machine, as before
+        for header in (
+            {"X-Forwarded-For": "203.0.113.9"},
+            {"X-Real-IP": "203.0.113.9"},
+            {"Forwarded": "for=203.0.113.9;proto=https"},
+            {"X-Forwarded-Host": "team.example.com"},
+            {"X-Forwarded-Proto": "https"},
+            {"Via": "1.1 proxy"},
+        ):
+            for path in ("", "api/mail", "stream", "static/dashboard.js"):
+                assert _status(dash.url + path, host | header) == 401, (path, header)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(
+                urllib.request.Request(dash.url, headers={"X-Forwarded-For": "203.0.113.9"}), timeout=5
+            )
+        assert "needs a token for a request through a proxy" in refused.value.read().decode()
+        watcher = _token(db, "create", "watcher", "--role", "observer")
+        proxied = host | {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+        assert _status(dash.url + "api/mail", proxied | {"Authorization": f"Bearer {watcher}"}) == 200
+        worker = _token(db, "create", "bo")
+        assert _status(dash.url + "api/mail", proxied | {"Authorization": f"Bearer {worker}"}) == 401
+        conn = http.client.HTTPConnection("127.0.0.1", dash.port, timeout=5)
+        try:
+            conn.request("GET", f"/?token={watcher}", headers=proxied)
+            answer = conn.getresponse()
+            assert answer.status == 303 and answer.getheader("location") == "/"
+            assert "secure" in (answer.getheader("set-cookie") or "").lower()  # the proxy spoke https
+        finally:
+            conn.close()
+    with Dashboard(db, "--token", "s3cret-token") as dash:
+        proxied = {"X-Forwarded-For": "203.0.113.9"}
+        assert _status(dash.url + "api/mail", proxied) == 401
+        assert _status(dash.url + "api/mail", proxied | {"Authorization": "Bearer s3cret-token"}) == 200
+
+
 def _redirect(base: str, target: str) -> tuple[int, str]:
     """The status and Location of GET `target` sent as is (urllib would follow the redirect, or tidy the path)."""
     parts = urllib.parse.urlsplit(base)
