@@ -11,8 +11,10 @@
   it through DNS rebinding), and one that came through a proxy (it carries Forwarded, Via, X-Real-IP or an
   X-Forwarded-* header: shared/frame/http.py `forwarded`) is from anyone, so it needs a token as below; bound
   to any other address, every request must carry a token — the `--token`
-  given at start or any live `roundtable token` — as a bearer header, or once as `?token=` (which is moved
-  into an HttpOnly, SameSite=Strict cookie and dropped from the address). The page loads nothing from
+  given at start or any live `roundtable token` — as a bearer header, or once as `?token=` (dropped from the
+  address; the HttpOnly, SameSite=Strict cookie then holds a pass derived from it, never the token, which
+  also opens `roundtable serve`: the token's id and its HMAC under a key this process drew at random, so a
+  pass opens only this dashboard, only while it runs, and only while its token is live). The page loads nothing from
   elsewhere and its Content-Security-Policy forbids it, with no inline script. A `roundtable token` opens it
   only when it is an observer's or an admin's (the page shows every agent's mail), and the open streams'
   tokens are checked again at every change, so a revoked one's stream ends with nothing more sent.
@@ -20,9 +22,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import re
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
@@ -65,6 +69,8 @@ SECURITY_HEADERS = {
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "[::1]", "::1"}
 WATCHERS = ("observer", "admin")
 """The roles whose `roundtable token` opens the dashboard."""
+GIVEN = "-"
+"""The cookie's pass names the --token so (a token id is hex)."""
 ADMITTED = "roundtable.dashboard.token"
 """Where the Door leaves the id of the token it admitted a request with (in the ASGI scope), for the stream to
 re-check; absent for the --token and on loopback."""
@@ -98,6 +104,8 @@ class Dashboard:
         self._db: Database | None = None
         self._watcher: ChangeWatcher | None = None
         self.broadcast = Broadcast(settings, lambda: self.db, lambda: self.watcher)
+        self._key = secrets.token_bytes(32)
+        """Signs the cookie's passes: drawn at start, so a pass ends with the process."""
 
     @property
     def db(self) -> Database:
@@ -158,6 +166,25 @@ class Dashboard:
         holder = await tokens.verify(self.db, token)
         return Visitor(holder.token_id) if holder is not None and holder.role in WATCHERS else None
 
+    def _seal(self, label: str) -> str:
+        return hmac.new(self._key, label.encode(), hashlib.sha256).hexdigest()
+
+    def pass_for(self, visitor: Visitor) -> str:
+        """What the cookie holds for a visitor the token let in: `<token id>.<HMAC of it>` (`-` for the --token).
+        Not the token: another program that reads the cookie cannot use it at `roundtable serve`."""
+        label = visitor.token_id or GIVEN
+        return f"{label}.{self._seal(label)}"
+
+    async def admits_pass(self, value: str) -> Visitor | None:
+        """The visitor a cookie's pass names, while its token is live (one read by id, as `admits`)."""
+        label, _, seal = value.partition(".")
+        if not label or len(label) > 64 or not hmac.compare_digest(seal.encode(), self._seal(label).encode()):
+            return None
+        if label == GIVEN:
+            return Visitor(None) if self.token is not None else None
+        holder = await tokens.holder_of(self.db, label)
+        return Visitor(holder.token_id) if holder is not None and holder.role in WATCHERS else None
+
 
 class Door:
     """ASGI middleware: loopback Host names only when bound to loopback, and a token for a request through a
@@ -192,27 +219,30 @@ class Door:
                 await self.app(scope, receive, headed)
                 return
         given = request.query_params.get("token", "")
-        if given and request.method == "GET" and await self.dashboard.admits(given) is not None:
+        visitor = await self.dashboard.admits(given) if given and request.method == "GET" else None
+        if visitor is not None:
             # to this path on this host: a path of several leading slashes would read as another host
             # (//evil.example/), an open redirect carrying the dashboard's name
             back = RedirectResponse("/" + request.url.path.lstrip("/\\"), status_code=303)
             # behind a TLS proxy the scheme here is http: its X-Forwarded-Proto makes the cookie Secure too
             https = "https" in (request.url.scheme, request.headers.get("x-forwarded-proto", "").lower())
-            back.set_cookie(COOKIE, given, httponly=True, samesite="strict", secure=https)
+            back.set_cookie(COOKIE, self.dashboard.pass_for(visitor), httponly=True, samesite="strict", secure=https)
             await back(scope, receive, headed)
             return
         auth = request.headers.get("authorization", "")
         bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
         # Starlette's parser reads cookies as browsers send them; http.cookies stops at the first cookie it finds
         # malformed (x="a; …), so any other site's cookie for this host hid this one: a 401 on every request
-        token = bearer or request.cookies.get(COOKIE, "")
-        visitor = await self.dashboard.admits(token)
+        if bearer:
+            visitor = await self.dashboard.admits(bearer)
+        else:
+            visitor = await self.dashboard.admits_pass(request.cookies.get(COOKIE, ""))
         if visitor is None:
             refused = PlainTextResponse(
                 "401: this dashboard needs a token"
                 + (" for a request through a proxy, even on loopback" if self.dashboard.loopback else "")
-                + "; open it once as /?token=<token> (the --token given to `roundtable dashboard`, or one from"
-                " `roundtable token create NAME --role observer`)",
+                + "; open it once as /?token=<token>, and again after the dashboard restarts (the --token given to"
+                " `roundtable dashboard`, or one from `roundtable token create NAME --role observer`)",
                 status_code=401,
                 headers={"www-authenticate": "Bearer"},
             )

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.browser import Dashboard, Team, browser
+from tests.http import serving
 from tests.stdio import ROOT
 
 LIVE = 2_000
@@ -288,16 +289,95 @@ def test_on_loopback_a_request_through_a_proxy_needs_a_token(tmp_path: Path) -> 
         assert _status(dash.url + "api/mail", proxied | {"Authorization": "Bearer s3cret-token"}) == 200
 
 
-def _redirect(base: str, target: str) -> tuple[int, str]:
-    """The status and Location of GET `target` sent as is (urllib would follow the redirect, or tidy the path)."""
+def _cookie_from(base: str, token: str) -> str:
+    """The dashboard's cookie as `GET /?token=…` sets it."""
+    status, _, cookie = _visit(base, f"/?token={token}")
+    assert status == 303, status
+    found = re.search(r"roundtable_dashboard=([^;]*)", cookie)
+    assert found, cookie
+    return found.group(1)
+
+
+def _visit(base: str, target: str, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """The status, Location and Set-Cookie of GET `target` sent as is."""
     parts = urllib.parse.urlsplit(base)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=5)
     try:
-        conn.request("GET", target)
+        conn.request("GET", target, headers=headers or {})
         answer = conn.getresponse()
-        return answer.status, answer.getheader("location") or ""
+        return answer.status, answer.getheader("location") or "", answer.getheader("set-cookie") or ""
     finally:
         conn.close()
+
+
+def test_the_cookie_holds_a_pass_that_is_no_token_and_ends_with_its_token(tmp_path: Path) -> None:
+    # The cookie held the raw bearer token, which also opens the MCP endpoints of `roundtable serve`: any
+    # program that read the browser's cookies had the agent's token. It now holds the token's id and an HMAC
+    # of it under a key drawn by the dashboard process: it opens that dashboard only, while its token is live.
+    db = tmp_path / "team.db"
+    with Team(db) as team:
+        team.join("ana", "messaging")
+        team.call("ana", "message_send", to=["ana"], body="only for the team")
+    watcher = _token(db, "create", "watcher", "--role", "observer")
+    token_id, secret = watcher.split("_", 2)[1:]
+    with Dashboard(db, "--host", "0.0.0.0") as dash, serving(db, logs=tmp_path) as served:
+        base = f"http://{_outward_address()}:{dash.port}"
+        cookie = _cookie_from(base, watcher)
+        assert watcher not in cookie and secret not in cookie and cookie.startswith(f"{token_id}.")
+        assert _status(base + "/api/mail", {"Cookie": f"roundtable_dashboard={cookie}"}) == 200
+        for forged in (watcher, f"{token_id}.{'0' * 64}", f"-.{cookie.split('.')[1]}", cookie + "0", ""):
+            assert _status(base + "/api/mail", {"Cookie": f"roundtable_dashboard={forged}"}) == 401, forged
+        mcp = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        initialize = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            }
+        ).encode()
+
+        def at_serve(bearer: str) -> int:
+            request = urllib.request.Request(
+                served.url("coordination"), data=initialize, headers=mcp | {"Authorization": f"Bearer {bearer}"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    return int(answer.status)
+            except urllib.error.HTTPError as exc:
+                return int(exc.code)
+
+        assert at_serve(watcher) == 200 and at_serve(cookie) == 401  # the cookie is no token there
+        with Dashboard(db, "--host", "0.0.0.0") as other:  # another dashboard process: its own key
+            assert (
+                _status(
+                    f"http://{_outward_address()}:{other.port}/api/mail", {"Cookie": f"roundtable_dashboard={cookie}"}
+                )
+                == 401
+            )
+        request = urllib.request.Request(base + "/stream", headers={"Cookie": f"roundtable_dashboard={cookie}"})
+        with urllib.request.urlopen(request, timeout=10) as stream:
+            while not stream.readline().startswith(b"event: state"):
+                pass
+            _token(db, "revoke", "watcher")
+            assert _status(base + "/api/mail", {"Cookie": f"roundtable_dashboard={cookie}"}) == 401
+            rest = stream.read()  # returns once the server ends the stream (the timeout fails the test)
+        assert b"event: state" not in rest
+    with Dashboard(db, "--host", "0.0.0.0", "--token", "s3cret-token") as dash:
+        base = f"http://{_outward_address()}:{dash.port}"
+        cookie = _cookie_from(base, "s3cret-token")
+        assert "s3cret" not in cookie
+        assert _status(base + "/api/mail", {"Cookie": f"roundtable_dashboard={cookie}"}) == 200
+
+
+def _redirect(base: str, target: str) -> tuple[int, str]:
+    """The status and Location of GET `target` sent as is (urllib would follow the redirect, or tidy the path)."""
+    status, location, _ = _visit(base, target)
+    return status, location
 
 
 def test_the_token_link_leads_only_to_the_dashboard_whatever_other_cookies_there_are(tmp_path: Path, page: Any) -> None:
