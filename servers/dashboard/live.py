@@ -83,6 +83,7 @@ class Broadcast:
         self._buffer: list[tuple[int, str]] = []
         self._floor = 0
         self._cursor: int | None = None
+        self._failures = 0
         self.computed = 0
         """How many states were computed (for tests and benchmarks)."""
 
@@ -94,9 +95,14 @@ class Broadcast:
                 await self._someone.wait()
             with anyio.CancelScope() as scope:
                 self._scope = scope
-                async with anyio.create_task_group() as tg:
-                    await tg.start(self._follow)  # watching from before the first computation: no commit unseen
-                    await self._publish()
+                try:
+                    async with anyio.create_task_group() as tg:
+                        await tg.start(self._follow)  # watching from before the first computation: no commit unseen
+                        await self._publish()
+                except Exception:  # the watcher's first look failed (the database unavailable): again shortly
+                    log.exception("following the team's changes failed; trying again in %.0f s", RETRY_SECONDS)
+                    self._fail()
+                    await anyio.sleep(RETRY_SECONDS)
             self._scope = None
 
     async def _follow(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -118,9 +124,9 @@ class Broadcast:
             self._begun += 1
             try:
                 snapshot = await self._compute(self._begun, frozenset(self._holders))
-            except Exception:  # a stream waits for the next one: log it, and try again shortly
+            except Exception:  # the waiting streams end (their browsers retry); computed again shortly
                 log.exception("computing the dashboard's state failed; trying again in %.0f s", RETRY_SECONDS)
-                self._wanted = True
+                self._fail()
                 await anyio.sleep(RETRY_SECONDS)
                 continue
             self.latest = snapshot
@@ -146,6 +152,14 @@ class Broadcast:
         self.computed += 1
         return Snapshot(number, _compact(state), tuple(self._buffer), self._floor, cursor, checked, live)
 
+    def _fail(self) -> None:
+        """A computation failed: the streams waiting for one end, as a stream that failed itself did before
+        (the page shows it is reconnecting, and its browser's retry asks again)."""
+        self._wanted = True
+        self._failures += 1
+        self._published.set()
+        self._published = anyio.Event()
+
     # -- the streams ----------------------------------------------------------------------------------
 
     def _enter(self, holder: str | None) -> None:
@@ -164,9 +178,13 @@ class Broadcast:
         if not self._streams and self._scope is not None:
             self._scope.cancel()  # nobody watches: stop following the watcher
 
-    async def _at_least(self, number: int) -> Snapshot:
+    async def _at_least(self, number: int) -> Snapshot | None:
+        """The newest snapshot once it is `number` or later; None when a computation failed meanwhile."""
+        failures = self._failures
         while self.latest is None or self.latest.number < number:
             await self._published.wait()
+            if self._failures != failures:
+                return None
         return self.latest
 
     async def messages(self, since: int | None, holder: str | None) -> AsyncGenerator[str, None]:
@@ -178,6 +196,8 @@ class Broadcast:
             need = self._begun + 1  # computed after this stream arrived
             while True:
                 snapshot = await self._at_least(need)
+                if snapshot is None:
+                    return  # no state to send: the stream ends and the browser retries
                 need = snapshot.number + 1
                 if holder is not None and holder in snapshot.checked and holder not in snapshot.live:
                     return  # its token was revoked: nothing more (the browser's retry then gets 401)
