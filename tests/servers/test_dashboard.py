@@ -155,6 +155,39 @@ def test_a_reconnect_misses_no_event(tmp_path: Path, page: Any) -> None:
             dash.stop()
 
 
+def test_twenty_open_pages_are_sent_the_same_update(tmp_path: Path) -> None:
+    # every open stream computed the team's state on its own after each commit (its own `now`, its own
+    # reads): twenty pages cost twenty computations per commit. One computation now serves every stream.
+    db = tmp_path / "team.db"
+    with Team(db) as team:
+        team.join("ana", "coordination")
+        team.call("ana", "task_create", title="before anyone watched")
+    with Dashboard(db) as dash, contextlib.ExitStack() as stack:
+        streams = [stack.enter_context(urllib.request.urlopen(dash.url + "stream", timeout=20)) for _ in range(20)]
+
+        def next_state(stream: Any) -> bytes:
+            while not stream.readline().startswith(b"event: state"):
+                pass
+            data: bytes = stream.readline()
+            return data
+
+        for stream in streams:
+            next_state(stream)
+        with contextlib.closing(sqlite3.connect(db)) as conn, conn:  # one commit by another process
+            conn.execute(
+                "INSERT INTO events(ts, agent_id, agent_name, kind, object_type, object_id, data)"
+                " VALUES (?, NULL, 'ana', 'task.progress', 'task', '1', '{\"progress\":40}')",
+                (time.time(),),
+            )
+        updates = []
+        for stream in streams:
+            update = next_state(stream)
+            while b"task.progress" not in update:
+                update = next_state(stream)
+            updates.append(update)
+        assert len(set(updates)) == 1  # byte for byte: one state (one `now`), the same events
+
+
 def _outward_address() -> str:
     """An address of this machine that is not loopback (falls back to 127.0.0.1 when it has none)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
