@@ -33,6 +33,7 @@ GOALS: tuple[Goal, ...] = (
     Goal("growth.p50", "growth: every call ≤ 20 ms p50 at the largest size run", "growth"),
     Goal("growth.flat_1m", "growth: every call at 1,000,000 within 2x of 1,000", "growth", full_only=True),
     Goal("growth.p50_1m", "growth: every call ≤ 20 ms p50 at 1,000,000", "growth", full_only=True),
+    Goal("dashboard.viewers", "dashboard CPU per commit with 20 open streams ≤ 2x with 1 (interleaved)", "dashboard"),
     *(Goal(f"startup.{k}", f"cold start of roundtable-{k} ≤ 1.15x a bare MCPServer", "startup") for k in SERVER_KINDS),
 )
 _KEYS = {g.key for g in GOALS}

@@ -18,7 +18,7 @@ from servers.cli import SERVE_PORT
 from shared.config import Role, Settings
 from shared.db.connection import Database, explain_open_failure, folder_given
 from shared.errors import RoundtableError, Unavailable
-from shared.frame.http import Gate, build_app, is_loopback, path_of
+from shared.frame.http import Gate, build_app, is_loopback, path_of, proxy_headers
 from shared.frame.runtime import RoundtableServer
 from shared.rules.clock import iso
 from shared.store.team import tokens
@@ -91,7 +91,7 @@ def serve(settings: Settings, host: str, port: int, out: TextIO = sys.stderr) ->
     out.flush()
     try:
         app = build_app(servers(settings), Gate(settings), host=host)
-        config = uvicorn.Config(app, log_level="warning", lifespan="on")
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", proxy_headers=proxy_headers())
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # Ctrl-C while starting, or uvicorn re-raising it after its shutdown: no traceback
         pass

@@ -3,26 +3,33 @@
 - Live: `/stream` sends the whole first page of every panel (views.state) and the audit events since the
   last one sent, at once and again after every commit by any process — woken by the one change watcher
   (shared/db/watch.py, with the post-commit wake-up of shared/db/wakeup.py), never a timer of its own.
-  Each message's SSE id is the newest audit event id it carries, so a browser that reconnects (it sends
-  Last-Event-ID) gets every event it missed, up to views.FEED_RESUME_MAX, and a fresh state.
+  The state is computed once per change for every open stream (live.py, `Broadcast`). Each message's SSE
+  id is the newest audit event id it carries, so a browser that reconnects (it sends Last-Event-ID) gets
+  every event it missed, up to views.FEED_RESUME_MAX, and a fresh state.
 - Read-only: the file is opened with SQLite's mode=ro (as `roundtable status`), every route is a GET.
 - The door (`Door`): bound to loopback, requests must name a loopback Host (a web page elsewhere cannot reach
-  it through DNS rebinding); bound to any other address, every request must carry a token — the `--token`
-  given at start or any live `roundtable token` — as a bearer header, or once as `?token=` (which is moved
-  into an HttpOnly, SameSite=Strict cookie and dropped from the address). The page loads nothing from
+  it through DNS rebinding), and one that came through a proxy (it carries Forwarded, Via, X-Real-IP or an
+  X-Forwarded-* header: shared/frame/http.py `forwarded`) is from anyone, so it needs a token as below; bound
+  to any other address, every request must carry a token — the `--token`
+  given at start or any live `roundtable token` — as a bearer header, or once as `?token=` (dropped from the
+  address; the HttpOnly, SameSite=Strict cookie then holds a pass derived from it, never the token, which
+  also opens `roundtable serve`: the token's id and its HMAC under a key this process drew at random, so a
+  pass opens only this dashboard, only while it runs, and only while its token is live). The page loads nothing from
   elsewhere and its Content-Security-Policy forbids it, with no inline script. A `roundtable token` opens it
-  only when it is an observer's or an admin's (the page shows every agent's mail), and an open stream checks
-  its token again before each message, so a revoked one gets nothing more.
+  only when it is an observer's or an admin's (the page shows every agent's mail), and the open streams'
+  tokens are checked again at every change, so a revoked one's stream ends with nothing more sent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import json
 import logging
 import re
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,19 +43,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from servers.cli.team import opened
 from servers.dashboard import views
+from servers.dashboard.live import Broadcast
 from shared.config import Settings
 from shared.db.connection import Database
 from shared.db.wakeup import Wakeup
 from shared.db.watch import POLL_SECONDS, ChangeWatcher
 from shared.errors import NotFound, RoundtableError
+from shared.frame.http import forwarded
 from shared.store.team import tokens
 
 log = logging.getLogger("roundtable.dashboard")
 
 COOKIE = "roundtable_dashboard"
 STATIC = {"dashboard.js": "text/javascript", "dashboard.css": "text/css", "index.html": "text/html"}
-COALESCE_SECONDS = 0.15
-"""After sending a state, wait this long before the next: a burst of commits becomes one message."""
 SECURITY_HEADERS = {
     "content-security-policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self';"
@@ -62,8 +69,18 @@ SECURITY_HEADERS = {
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "[::1]", "::1"}
 WATCHERS = ("observer", "admin")
 """The roles whose `roundtable token` opens the dashboard."""
+GIVEN = "-"
+"""The cookie's pass names the --token so (a token id is hex)."""
 ADMITTED = "roundtable.dashboard.token"
-"""Where the Door leaves the token it admitted a request with (in the ASGI scope), for the stream to re-check."""
+"""Where the Door leaves the id of the token it admitted a request with (in the ASGI scope), for the stream to
+re-check; absent for the --token and on loopback."""
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Whom a token let in: a `roundtable token` (its id), or the --token given at start (None)."""
+
+    token_id: str | None
 
 
 def _host_name(host_header: str) -> str:
@@ -86,6 +103,9 @@ class Dashboard:
         self.token = token or None
         self._db: Database | None = None
         self._watcher: ChangeWatcher | None = None
+        self.broadcast = Broadcast(settings, lambda: self.db, lambda: self.watcher)
+        self._key = secrets.token_bytes(32)
+        """Signs the cookie's passes: drawn at start, so a pass ends with the process."""
 
     @property
     def db(self) -> Database:
@@ -116,6 +136,7 @@ class Dashboard:
             try:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._watch)
+                    tg.start_soon(self.broadcast.run)
                     try:
                         yield
                     finally:
@@ -135,19 +156,39 @@ class Dashboard:
                 log.warning("watching for changes failed: %s", exc)
                 await anyio.sleep(1.0)
 
-    async def admits(self, token: str) -> bool:
+    async def admits(self, token: str) -> Visitor | None:
         """The --token, or a live token of an observer or an admin. Not a worker's: the page shows every
         agent's mail, which over MCP an agent reads only of its own."""
         if not token:
-            return False
+            return None
         if self.token is not None and hmac.compare_digest(token.encode(), self.token.encode()):
-            return True
+            return Visitor(None)
         holder = await tokens.verify(self.db, token)
-        return holder is not None and holder.role in WATCHERS
+        return Visitor(holder.token_id) if holder is not None and holder.role in WATCHERS else None
+
+    def _seal(self, label: str) -> str:
+        return hmac.new(self._key, label.encode(), hashlib.sha256).hexdigest()
+
+    def pass_for(self, visitor: Visitor) -> str:
+        """What the cookie holds for a visitor the token let in: `<token id>.<HMAC of it>` (`-` for the --token).
+        Not the token: another program that reads the cookie cannot use it at `roundtable serve`."""
+        label = visitor.token_id or GIVEN
+        return f"{label}.{self._seal(label)}"
+
+    async def admits_pass(self, value: str) -> Visitor | None:
+        """The visitor a cookie's pass names, while its token is live (one read by id, as `admits`)."""
+        label, _, seal = value.partition(".")
+        if not label or len(label) > 64 or not hmac.compare_digest(seal.encode(), self._seal(label).encode()):
+            return None
+        if label == GIVEN:
+            return Visitor(None) if self.token is not None else None
+        holder = await tokens.holder_of(self.db, label)
+        return Visitor(holder.token_id) if holder is not None and holder.role in WATCHERS else None
 
 
 class Door:
-    """ASGI middleware: loopback Host names only when bound to loopback; a token on every request otherwise."""
+    """ASGI middleware: loopback Host names only when bound to loopback, and a token for a request through a
+    proxy; a token on every request otherwise."""
 
     def __init__(self, app: ASGIApp, dashboard: Dashboard) -> None:
         self.app = app
@@ -174,31 +215,41 @@ class Door:
                 )
                 await refused(scope, receive, headed)
                 return
-            await self.app(scope, receive, headed)
-            return
+            if not forwarded(scope):
+                await self.app(scope, receive, headed)
+                return
         given = request.query_params.get("token", "")
-        if given and request.method == "GET" and await self.dashboard.admits(given):
+        visitor = await self.dashboard.admits(given) if given and request.method == "GET" else None
+        if visitor is not None:
             # to this path on this host: a path of several leading slashes would read as another host
             # (//evil.example/), an open redirect carrying the dashboard's name
             back = RedirectResponse("/" + request.url.path.lstrip("/\\"), status_code=303)
-            back.set_cookie(COOKIE, given, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+            # behind a TLS proxy the scheme here is http: its X-Forwarded-Proto makes the cookie Secure too
+            https = "https" in (request.url.scheme, request.headers.get("x-forwarded-proto", "").lower())
+            back.set_cookie(COOKIE, self.dashboard.pass_for(visitor), httponly=True, samesite="strict", secure=https)
             await back(scope, receive, headed)
             return
         auth = request.headers.get("authorization", "")
         bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
         # Starlette's parser reads cookies as browsers send them; http.cookies stops at the first cookie it finds
         # malformed (x="a; …), so any other site's cookie for this host hid this one: a 401 on every request
-        token = bearer or request.cookies.get(COOKIE, "")
-        if not await self.dashboard.admits(token):
+        if bearer:
+            visitor = await self.dashboard.admits(bearer)
+        else:
+            visitor = await self.dashboard.admits_pass(request.cookies.get(COOKIE, ""))
+        if visitor is None:
             refused = PlainTextResponse(
-                "401: this dashboard needs a token; open it once as /?token=<token> (the --token given to "
-                "`roundtable dashboard`, or one from `roundtable token create NAME --role observer`)",
+                "401: this dashboard needs a token"
+                + (" for a request through a proxy, even on loopback" if self.dashboard.loopback else "")
+                + "; open it once as /?token=<token>, and again after the dashboard restarts (the --token given to"
+                " `roundtable dashboard`, or one from `roundtable token create NAME --role observer`)",
                 status_code=401,
                 headers={"www-authenticate": "Bearer"},
             )
             await refused(scope, receive, headed)
             return
-        scope[ADMITTED] = token
+        if visitor.token_id is not None:
+            scope[ADMITTED] = visitor.token_id
         await self.app(scope, receive, headed)
 
 
@@ -275,21 +326,13 @@ def build_app(settings: Settings, *, loopback: bool = True, token: str | None = 
     async def stream(request: Request) -> Response:
         raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id") or ""
         since = int(raw) if _whole(raw) else None
-        admitted = request.scope.get(ADMITTED)
+        holder = request.scope.get(ADMITTED)
 
         async def body() -> AsyncIterator[str]:
-            nonlocal since
             yield "retry: 1000\n\n"
-            async with aclosing(dash.watcher.changes()) as changes:
-                async for _ in changes:
-                    if admitted is not None and not await dash.admits(admitted):
-                        return  # its token was revoked: nothing more (the browser's retry then gets 401)
-                    current = await views.state(dash.db, settings)
-                    found, cursor, gap = await views.feed(dash.db, since)
-                    message = {"events": found, "fresh": since is None or gap, "gap": gap, "state": current}
-                    since = cursor
-                    yield f"id: {cursor}\nevent: state\ndata: {json.dumps(message, separators=(',', ':'))}\n\n"
-                    await anyio.sleep(COALESCE_SECONDS)
+            async with aclosing(dash.broadcast.messages(since, holder)) as messages:
+                async for message in messages:
+                    yield message
 
         return StreamingResponse(body(), media_type="text/event-stream", headers={"x-accel-buffering": "no"})
 

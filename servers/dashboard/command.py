@@ -16,7 +16,7 @@ from servers.cli.team import NoDatabase, opened
 from shared.config import Settings
 from shared.db.connection import Database
 from shared.errors import RoundtableError
-from shared.frame.http import is_loopback
+from shared.frame.http import is_loopback, proxy_headers
 from shared.store.team import tokens
 
 DEFAULT_PORT = 8770
@@ -88,7 +88,9 @@ def run(
         print("  put TLS in front of this port (a reverse proxy): the token travels with every request", file=out)
     print("  read-only; Ctrl-C to stop", file=out, flush=True)
     app = build_app(settings, loopback=loopback, token=token)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1, proxy_headers=proxy_headers()
+    )
     server = uvicorn.Server(config)
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
@@ -120,7 +122,9 @@ def alongside(settings: Settings, play: Callable[[], int], *, port: int = 0, out
         print(f"roundtable demo: cannot listen on 127.0.0.1:{port}: {exc.strerror}", file=out)
         return 2
     url = url_of("127.0.0.1", sock.getsockname()[1])
-    config = uvicorn.Config(build_app(settings), log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+    config = uvicorn.Config(
+        build_app(settings), log_level="warning", lifespan="on", timeout_graceful_shutdown=1, proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -80,6 +80,26 @@ def path_of(kind: str) -> str:
     return f"/{kind}/mcp"
 
 
+FORWARDING = (b"forwarded", b"via", b"x-real-ip")
+"""Headers a proxy adds (as any X-Forwarded-* header): a request carrying one came through a proxy, whose
+visitors may be anyone, though the connection is from loopback (nginx's `proxy_pass http://127.0.0.1:PORT`
+also sends `Host: 127.0.0.1:PORT`)."""
+TRUSTED_PROXIES = "FORWARDED_ALLOW_IPS"
+"""uvicorn's setting: the proxies whose X-Forwarded-For and X-Forwarded-Proto it takes as the client's
+address and scheme. Its default trusts any loopback peer, so that any local process could claim any address;
+here uvicorn reads those headers only when this is set."""
+
+
+def forwarded(scope: Scope) -> bool:
+    """Whether the request carries a header a proxy adds (Forwarded, Via, X-Real-IP, any X-Forwarded-*)."""
+    return any(name in FORWARDING or name.startswith(b"x-forwarded-") for name, _ in scope.get("headers") or ())
+
+
+def proxy_headers() -> bool:
+    """uvicorn's `proxy_headers`: on only when FORWARDED_ALLOW_IPS names the proxies to trust."""
+    return bool(os.environ.get(TRUSTED_PROXIES, "").strip())
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.browser import Dashboard, Team, browser
+from tests.http import serving
 from tests.stdio import ROOT
 
 LIVE = 2_000
@@ -154,6 +155,39 @@ def test_a_reconnect_misses_no_event(tmp_path: Path, page: Any) -> None:
             dash.stop()
 
 
+def test_twenty_open_pages_are_sent_the_same_update(tmp_path: Path) -> None:
+    # every open stream computed the team's state on its own after each commit (its own `now`, its own
+    # reads): twenty pages cost twenty computations per commit. One computation now serves every stream.
+    db = tmp_path / "team.db"
+    with Team(db) as team:
+        team.join("ana", "coordination")
+        team.call("ana", "task_create", title="before anyone watched")
+    with Dashboard(db) as dash, contextlib.ExitStack() as stack:
+        streams = [stack.enter_context(urllib.request.urlopen(dash.url + "stream", timeout=20)) for _ in range(20)]
+
+        def next_state(stream: Any) -> bytes:
+            while not stream.readline().startswith(b"event: state"):
+                pass
+            data: bytes = stream.readline()
+            return data
+
+        for stream in streams:
+            next_state(stream)
+        with contextlib.closing(sqlite3.connect(db)) as conn, conn:  # one commit by another process
+            conn.execute(
+                "INSERT INTO events(ts, agent_id, agent_name, kind, object_type, object_id, data)"
+                " VALUES (?, NULL, 'ana', 'task.progress', 'task', '1', '{\"progress\":40}')",
+                (time.time(),),
+            )
+        updates = []
+        for stream in streams:
+            update = next_state(stream)
+            while b"task.progress" not in update:
+                update = next_state(stream)
+            updates.append(update)
+        assert len(set(updates)) == 1  # byte for byte: one state (one `now`), the same events
+
+
 def _outward_address() -> str:
     """An address of this machine that is not loopback (falls back to 127.0.0.1 when it has none)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -243,16 +277,140 @@ def test_a_workers_token_does_not_open_it_and_a_revoked_token_stops_its_open_str
         assert b"event: state" not in rest and b"after the revocation" not in rest
 
 
-def _redirect(base: str, target: str) -> tuple[int, str]:
-    """The status and Location of GET `target` sent as is (urllib would follow the redirect, or tidy the path)."""
+def test_on_loopback_a_request_through_a_proxy_needs_a_token(tmp_path: Path) -> None:
+    # Behind a reverse proxy on this machine (nginx: proxy_pass http://127.0.0.1:PORT, which sends
+    # Host: 127.0.0.1:PORT) every visitor from the internet came from loopback and named a loopback host: the
+    # dashboard opened to all of them without a token. A request carrying a header a proxy adds now needs one.
+    db = tmp_path / "team.db"
+    with Team(db) as team:
+        team.join("ana", "messaging")
+        team.call("ana", "message_send", to=["ana"], body="only for the team")
+    with Dashboard(db) as dash:
+        host = {"Host": f"127.0.0.1:{dash.port}"}
+        assert _status(dash.url + "api/mail", host) == 200  # a browser on this machine, as before
+        for header in (
+            {"X-Forwarded-For": "203.0.113.9"},
+            {"X-Real-IP": "203.0.113.9"},
+            {"Forwarded": "for=203.0.113.9;proto=https"},
+            {"X-Forwarded-Host": "team.example.com"},
+            {"X-Forwarded-Proto": "https"},
+            {"Via": "1.1 proxy"},
+        ):
+            for path in ("", "api/mail", "stream", "static/dashboard.js"):
+                assert _status(dash.url + path, host | header) == 401, (path, header)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(
+                urllib.request.Request(dash.url, headers={"X-Forwarded-For": "203.0.113.9"}), timeout=5
+            )
+        assert "needs a token for a request through a proxy" in refused.value.read().decode()
+        watcher = _token(db, "create", "watcher", "--role", "observer")
+        proxied = host | {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+        assert _status(dash.url + "api/mail", proxied | {"Authorization": f"Bearer {watcher}"}) == 200
+        worker = _token(db, "create", "bo")
+        assert _status(dash.url + "api/mail", proxied | {"Authorization": f"Bearer {worker}"}) == 401
+        conn = http.client.HTTPConnection("127.0.0.1", dash.port, timeout=5)
+        try:
+            conn.request("GET", f"/?token={watcher}", headers=proxied)
+            answer = conn.getresponse()
+            assert answer.status == 303 and answer.getheader("location") == "/"
+            assert "secure" in (answer.getheader("set-cookie") or "").lower()  # the proxy spoke https
+        finally:
+            conn.close()
+    with Dashboard(db, "--token", "s3cret-token") as dash:
+        proxied = {"X-Forwarded-For": "203.0.113.9"}
+        assert _status(dash.url + "api/mail", proxied) == 401
+        assert _status(dash.url + "api/mail", proxied | {"Authorization": "Bearer s3cret-token"}) == 200
+
+
+def _cookie_from(base: str, token: str) -> str:
+    """The dashboard's cookie as `GET /?token=…` sets it."""
+    status, _, cookie = _visit(base, f"/?token={token}")
+    assert status == 303, status
+    found = re.search(r"roundtable_dashboard=([^;]*)", cookie)
+    assert found, cookie
+    return found.group(1)
+
+
+def _visit(base: str, target: str, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """The status, Location and Set-Cookie of GET `target` sent as is."""
     parts = urllib.parse.urlsplit(base)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=5)
     try:
-        conn.request("GET", target)
+        conn.request("GET", target, headers=headers or {})
         answer = conn.getresponse()
-        return answer.status, answer.getheader("location") or ""
+        return answer.status, answer.getheader("location") or "", answer.getheader("set-cookie") or ""
     finally:
         conn.close()
+
+
+def test_the_cookie_holds_a_pass_that_is_no_token_and_ends_with_its_token(tmp_path: Path) -> None:
+    # The cookie held the raw bearer token, which also opens the MCP endpoints of `roundtable serve`: any
+    # program that read the browser's cookies had the agent's token. It now holds the token's id and an HMAC
+    # of it under a key drawn by the dashboard process: it opens that dashboard only, while its token is live.
+    db = tmp_path / "team.db"
+    with Team(db) as team:
+        team.join("ana", "messaging")
+        team.call("ana", "message_send", to=["ana"], body="only for the team")
+    watcher = _token(db, "create", "watcher", "--role", "observer")
+    token_id, secret = watcher.split("_", 2)[1:]
+    with Dashboard(db, "--host", "0.0.0.0") as dash, serving(db, logs=tmp_path) as served:
+        base = f"http://{_outward_address()}:{dash.port}"
+        cookie = _cookie_from(base, watcher)
+        assert watcher not in cookie and secret not in cookie and cookie.startswith(f"{token_id}.")
+        assert _status(base + "/api/mail", {"Cookie": f"roundtable_dashboard={cookie}"}) == 200
+        for forged in (watcher, f"{token_id}.{'0' * 64}", f"-.{cookie.split('.')[1]}", cookie + "0", ""):
+            assert _status(base + "/api/mail", {"Cookie": f"roundtable_dashboard={forged}"}) == 401, forged
+        mcp = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        initialize = json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "t", "version": "1"},
+                },
+            }
+        ).encode()
+
+        def at_serve(bearer: str) -> int:
+            request = urllib.request.Request(
+                served.url("coordination"), data=initialize, headers=mcp | {"Authorization": f"Bearer {bearer}"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    return int(answer.status)
+            except urllib.error.HTTPError as exc:
+                return int(exc.code)
+
+        assert at_serve(watcher) == 200 and at_serve(cookie) == 401  # the cookie is no token there
+        with Dashboard(db, "--host", "0.0.0.0") as other:  # another dashboard process: its own key
+            assert (
+                _status(
+                    f"http://{_outward_address()}:{other.port}/api/mail", {"Cookie": f"roundtable_dashboard={cookie}"}
+                )
+                == 401
+            )
+        request = urllib.request.Request(base + "/stream", headers={"Cookie": f"roundtable_dashboard={cookie}"})
+        with urllib.request.urlopen(request, timeout=10) as stream:
+            while not stream.readline().startswith(b"event: state"):
+                pass
+            _token(db, "revoke", "watcher")
+            assert _status(base + "/api/mail", {"Cookie": f"roundtable_dashboard={cookie}"}) == 401
+            rest = stream.read()  # returns once the server ends the stream (the timeout fails the test)
+        assert b"event: state" not in rest
+    with Dashboard(db, "--host", "0.0.0.0", "--token", "s3cret-token") as dash:
+        base = f"http://{_outward_address()}:{dash.port}"
+        cookie = _cookie_from(base, "s3cret-token")
+        assert "s3cret" not in cookie
+        assert _status(base + "/api/mail", {"Cookie": f"roundtable_dashboard={cookie}"}) == 200
+
+
+def _redirect(base: str, target: str) -> tuple[int, str]:
+    """The status and Location of GET `target` sent as is (urllib would follow the redirect, or tidy the path)."""
+    status, location, _ = _visit(base, target)
+    return status, location
 
 
 def test_the_token_link_leads_only_to_the_dashboard_whatever_other_cookies_there_are(tmp_path: Path, page: Any) -> None:

@@ -531,3 +531,32 @@ async def test_revoking_a_token_ends_its_open_requests_and_its_presence(team: tu
     async with connect(served.url("monitoring"), issued["ana"]) as ana:
         agents = {a["name"]: a for a in data(await ana.call_tool("agent_status", {}))["agents"]}
         assert agents["bo"]["presence"] == "offline"
+
+
+async def test_a_forwarded_address_is_taken_only_from_proxies_named_in_forwarded_allow_ips(tmp_path: Path) -> None:
+    # uvicorn trusts X-Forwarded-For from any loopback peer by default: any local process (or anyone through a
+    # proxy on this machine that passes the header on) could give its session any address it liked.
+    db = tmp_path / "team.db"
+    token = await make_token(db, "ana")
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "authorization": f"Bearer {token}",
+        "x-forwarded-for": "203.0.113.9",
+    }
+
+    async def host_of_a_new_session(served: Served) -> str:
+        async with httpx2.AsyncClient() as http:
+            answer = await http.post(served.url("coordination"), json=INITIALIZE, headers=headers)
+            assert answer.status_code == 200, answer.text
+            refused = await http.post(
+                served.url("coordination"), json=INITIALIZE, headers=headers | {"authorization": ""}
+            )
+            assert refused.status_code == 401  # through a proxy as directly: a token on every request
+        with sqlite3.connect(str(db)) as conn:
+            return str(conn.execute("SELECT host FROM sessions ORDER BY started_at DESC").fetchone()[0])
+
+    with serving(db) as served:
+        assert await host_of_a_new_session(served) == "127.0.0.1"
+    with serving(db, FORWARDED_ALLOW_IPS="127.0.0.1") as served:
+        assert await host_of_a_new_session(served) == "203.0.113.9"

@@ -149,13 +149,13 @@ async def revoke(db: Database, which: str, *, now: float) -> list[str]:
     return await db.write(cancel)
 
 
-def _holder(tx: Tx, hashed: str) -> Holder | None:
+def _holder(tx: Tx, column: str, value: str) -> Holder | None:
     """The token's holder; none when its agent is gone (pruned before pruning spared token holders: a session
     of it could not be opened, every request was a 500)."""
     row = tx.fetchone(
         "SELECT t.id, t.agent_id, t.role, a.name"
-        " FROM tokens t JOIN agents a ON a.id = t.agent_id WHERE t.hash = ? AND t.revoked_at IS NULL",
-        (hashed,),
+        f" FROM tokens t JOIN agents a ON a.id = t.agent_id WHERE t.{column} = ? AND t.revoked_at IS NULL",
+        (value,),
     )
     return None if row is None else Holder(row["id"], row["agent_id"], row["name"], row["role"])
 
@@ -164,7 +164,15 @@ async def verify(db: Database, token: str) -> Holder | None:
     """Who this token speaks for, or None when it is unknown or revoked (one indexed read)."""
     if not token.startswith(PREFIX) or len(token) > 200:
         return None
-    return await db.read(_holder, digest(token))
+    return await db.read(_holder, "hash", digest(token))
+
+
+async def holder_of(db: Database, token_id: str) -> Holder | None:
+    """Who the token with this id speaks for, or None when there is none or it was revoked (one read by the
+    primary key): for a value derived from a token that was verified before, such as the dashboard's cookie."""
+    if len(token_id) > 64:
+        return None
+    return await db.read(_holder, "id", token_id)
 
 
 async def live_ids(db: Database, token_ids: list[str]) -> set[str]:

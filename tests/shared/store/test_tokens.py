@@ -31,6 +31,18 @@ async def test_a_token_is_shown_once_and_only_its_hash_is_kept(db: Database, clo
     assert await tokens.verify(db, "rt_" + "a" * 500) is None
 
 
+async def test_a_token_is_found_by_its_id_only_while_it_is_live(db: Database, clock: FakeClock) -> None:
+    # what the dashboard's cookie names (a pass derived from a token verified before, not the token)
+    issued = await tokens.create(db, "olga", "observer", now=clock())
+    assert await tokens.holder_of(db, issued.token_id) == tokens.Holder(
+        issued.token_id, "named:olga", "olga", "observer"
+    )
+    assert await tokens.holder_of(db, "ffffffff") is None
+    assert await tokens.holder_of(db, "f" * 500) is None
+    await tokens.revoke(db, issued.token_id, now=clock())
+    assert await tokens.holder_of(db, issued.token_id) is None
+
+
 async def test_a_token_for_an_existing_agent_speaks_for_it_and_survives_a_rename(
     db: Database, clock: FakeClock
 ) -> None:
