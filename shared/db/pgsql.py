@@ -39,6 +39,9 @@ a write loses it, and the locks it held, instead of holding the team's writer lo
 SESSION_OPTIONS = f"-c lock_timeout={LOCK_TIMEOUT_S}s -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_S}s"
 """The settings of every session this code opens for the stores (the pool's, the hook's)."""
 
+POOL_CONNECTIONS = 8
+"""Connections one process's pool keeps at most (shared/db/postgres.py POOL_SIZE); its LISTEN connection is one more."""
+
 CHANNEL = "roundtable"
 """The LISTEN/NOTIFY channel every commit that changes the team is announced on (shared/db/postgres.py)."""
 
@@ -193,13 +196,49 @@ def begin(conn: psycopg.Connection[Any], sql: str = "BEGIN") -> None:
         raise
 
 
+FULL = ("too many clients already", "remaining connection slots are reserved", "too many connections for")
+"""What the server says when it refuses a connection for want of a slot (SQLSTATE 53300, which psycopg does not
+carry on a failed connect): max_connections reached, the last slots kept for superusers, or a role's or a
+database's CONNECTION LIMIT reached."""
+
+
 def unavailable(exc: BaseException) -> Unavailable:
     """A PostgreSQL connection problem in terms a person can act on."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if any(said in first for said in FULL):
+        return Unavailable(
+            f"Shared database error ({_reason(first)}): {full_fix(first)}. Nothing was changed by this call."
+        )
     return Unavailable(
         f"Shared database error ({first}): the PostgreSQL server cannot be reached or refused the connection; "
         "check that it runs and that ROUNDTABLE_DB's URL, user and password are right (roundtable doctor). "
         "Nothing was changed by this call."
+    )
+
+
+def _reason(first: str) -> str:
+    """The server's own words of a failed connect ("FATAL:  sorry, too many clients already"), without the address."""
+    return " ".join(first.rsplit(" failed: ", 1)[-1].split())
+
+
+def full_fix(first: str) -> str:
+    """What to do about a server out of connection slots (FULL), by which limit it named."""
+    if "connections for role" in first or "connections for database" in first:
+        which = "role" if "for role" in first else "database"
+        return (
+            f"the PostgreSQL server refused a new connection: that {which}'s CONNECTION LIMIT is reached; run fewer"
+            f" Roundtable processes (each holds up to {POOL_CONNECTIONS + 1} connections), or raise it as a superuser"
+            f" (ALTER {which.upper()} … CONNECTION LIMIT …)"
+        )
+    if "reserved" in first:
+        slots = "all its connection slots but those it keeps for superusers (superuser_reserved_connections) are"
+    else:
+        slots = "all its connection slots (max_connections) are"
+    return (
+        f"the PostgreSQL server refused a new connection: {slots} in use;"
+        f" run fewer processes on it (each Roundtable process holds up to {POOL_CONNECTIONS + 1} connections:"
+        " roundtable doctor counts them), or raise max_connections in postgresql.conf and restart the server (or"
+        " put PgBouncer in front)"
     )
 
 

@@ -4,11 +4,15 @@ two processes."""
 
 from __future__ import annotations
 
+import io
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import anyio
 import psycopg
@@ -381,3 +385,86 @@ def test_connecting_to_a_server_that_never_answers_gives_up_in_one_line() -> Non
         assert time.monotonic() - began < pgsql.CONNECT_TIMEOUT_S + 10
         assert "\n" not in str(refused.value)
         assert "cannot be reached" in str(refused.value)
+
+
+def _fill(url: str) -> list[psycopg.Connection[Any]]:
+    """Connections to `url` until the server refuses one: every slot it has is taken."""
+    held: list[psycopg.Connection[Any]] = []
+    while True:
+        try:
+            held.append(psycopg.connect(url, autocommit=True, connect_timeout=10))
+        except psycopg.OperationalError as full:
+            assert "too many clients" in str(full), full
+            return held
+
+
+def test_a_server_out_of_connection_slots_is_named_with_the_fix_not_called_unreachable(
+    postgres_server: postgres.Postgres, tmp_path: Path
+) -> None:
+    """A PostgreSQL server at max_connections ("sorry, too many clients already") was reported as "cannot be
+    reached … check that it runs and the URL, user and password": at start (servers, serve, `roundtable status`,
+    the doctor) and, through psycopg_pool's PoolTimeout, to a running process whose pool needed one more
+    connection. Each now says the server refused for want of slots, with the fix (fewer processes, or raise
+    max_connections); a pool whose own connections are all busy says that instead."""
+    from servers.cli import serve
+    from servers.cli.doctor_postgres import check_postgres
+    from shared.config import Settings
+
+    tiny = "-c max_connections=6 -c superuser_reserved_connections=2 -c max_wal_senders=0"
+    with postgres.running(tiny) as server:
+        url = server.url(server.create("team"))
+        server.sql("CREATE ROLE plain LOGIN; GRANT ALL ON SCHEMA public TO plain", "team")
+        db = anyio.run(opened, url)  # migrated; its pool holds one connection
+        held = _fill(url)
+        try:
+            holding, released = threading.Event(), threading.Event()
+
+            def hold(tx: Any) -> None:
+                holding.set()
+                released.wait(20)
+
+            async def while_the_pool_needs_another() -> str:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(db.write, hold)  # the pool's one connection, held
+                    try:
+                        assert await anyio.to_thread.run_sync(holding.wait, 30)
+                        with pytest.raises(Unavailable) as refused:
+                            await db.fetchall("SELECT 1")  # needs a second: the server has no slot left
+                    finally:
+                        released.set()
+                return str(refused.value)
+
+            said = anyio.run(while_the_pool_needs_another)
+            assert "too many clients already" in said and "max_connections" in said and "fewer" in said, said
+            assert "cannot be reached" not in said and "\n" not in said, said
+
+            with pytest.raises(Unavailable) as at_start:
+                anyio.run(opened, url)
+            said = str(at_start.value)
+            assert "too many clients already" in said and "max_connections" in said, said
+            assert "cannot be reached" not in said and "\n" not in said, said
+
+            status = subprocess.run(
+                [sys.executable, "-m", "servers.cli", "status", "--db", url], capture_output=True, text=True, timeout=60
+            )
+            assert status.returncode == 2, status
+            assert status.stderr.count("\n") == 1 and "too many clients already" in status.stderr, status.stderr
+            assert "max_connections" in status.stderr, status.stderr
+
+            out = io.StringIO()
+            assert serve.serve(Settings(db=PostgresUrl(url)), "127.0.0.1", 0, out=out) == 1
+            assert "too many clients already" in out.getvalue() and "max_connections" in out.getvalue(), out.getvalue()
+
+            doctor = check_postgres(PostgresUrl(url))
+            assert not doctor[0].ok and "max_connections" in doctor[0].fix, doctor
+
+            held.pop().close()  # one slot free, but it is kept for superusers
+            plain = url.replace(f"{postgres.USER}@", "plain@")
+            with pytest.raises(Unavailable) as reserved:
+                anyio.run(opened, plain)
+            said = str(reserved.value)
+            assert "remaining connection slots are reserved" in said and "max_connections" in said, said
+        finally:
+            for conn in held:
+                conn.close()
+            anyio.run(db.close)
