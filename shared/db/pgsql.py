@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -250,17 +251,66 @@ NOTIFY = f"SELECT pg_notify('{CHANNEL}', %s)"
 process's token, so it does not wake itself (as SQLite's data_version does not move for its own commits)."""
 
 
+ROW_WAIT_MS = 100
+"""Once a write holds the team lock, how long one of its statements may wait for a lock another session holds (a
+task row). Whoever locks rows without the team lock (a claim, a one-statement write) holds them for milliseconds;
+past this the write lets the team lock go and tries again (`atomic`), so a row held from outside (a psql session's
+FOR UPDATE left open) never holds every other write of the team behind it."""
+UNDER_THE_TEAM_LOCK = f"{TEAM_LOCK}; SET LOCAL lock_timeout = '{ROW_WAIT_MS}ms'"
+"""The team lock, waited for up to LOCK_TIMEOUT_S, then the short wait for anything else (one round trip)."""
+NOTIFY_UNDER_THE_TEAM_LOCK = f"SELECT pg_notify('{CHANNEL}', %s), set_config('lock_timeout', '{LOCK_TIMEOUT_S}s', true)"
+"""NOTIFY, and the usual lock wait back for the COMMIT: a notifying commit queues for the server's notification
+lock behind the other notifying commits (claims' too), which the short wait must not refuse."""
+
+
+class _RowBusy(Exception):
+    """A statement under the team lock waited ROW_WAIT_MS for a lock another session holds; rolled back."""
+
+
 def atomic(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: str, serialize: bool = True) -> T:
     """BEGIN, the team lock (unless `serialize` is off: the body locks the rows it changes itself), the body,
-    the notification, COMMIT; ROLLBACK on any exception (nothing is notified then)."""
+    the notification, COMMIT; ROLLBACK on any exception (nothing is notified then).
+
+    Under the team lock a statement waits at most ROW_WAIT_MS for a lock another session holds: the write is then
+    rolled back, which lets the team lock go, and runs again a moment later, for up to LOCK_TIMEOUT_S in all, then
+    is refused in one line. The other writes of the team go on meanwhile. (Taking the rows before the team lock
+    would need to know them before the body runs; NOWAIT would refuse a write whenever a claim held its task for a
+    millisecond.) Nothing of a rolled-back attempt stays: the body runs again from the start."""
+    if not serialize:
+        return _attempt(conn, body, origin=origin, serialize=False)
+    deadline = time.monotonic() + LOCK_TIMEOUT_S
+    pause = 0.02
+    while True:
+        try:
+            return _attempt(conn, body, origin=origin, serialize=True)
+        except _RowBusy as busy:
+            if time.monotonic() + pause >= deadline:
+                raise Unavailable(
+                    f"Shared database busy: another session has held a row this write needs for over {LOCK_TIMEOUT_S}"
+                    " s (a psql session or another client left in an open transaction, or a stuck process: see"
+                    " pg_stat_activity, state 'idle in transaction'); the team's other writes went on meanwhile."
+                    " Retry in a moment, or end that session. Nothing was changed by this call."
+                ) from busy.__cause__
+            time.sleep(pause)  # outside any transaction: the team lock is free for the others meanwhile
+            pause = min(pause * 2, 0.5)
+
+
+def _attempt(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: str, serialize: bool) -> T:
     begin(conn)
+    locked = False
     try:
         if serialize:
             with statement_errors():
-                conn.execute(TEAM_LOCK)
-        result = body(PgTx(conn))
+                conn.execute(UNDER_THE_TEAM_LOCK)
+            locked = True
+        try:
+            result = body(PgTx(conn))
+        except Unavailable as exc:
+            if locked and isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+                raise _RowBusy() from exc.__cause__
+            raise
         with statement_errors():
-            conn.execute(NOTIFY, (origin,))
+            conn.execute(NOTIFY_UNDER_THE_TEAM_LOCK if locked else NOTIFY, (origin,))
             conn.execute("COMMIT")
     except BaseException:
         if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:

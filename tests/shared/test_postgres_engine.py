@@ -468,3 +468,56 @@ def test_a_server_out_of_connection_slots_is_named_with_the_fix_not_called_unrea
             for conn in held:
                 conn.close()
             anyio.run(db.close)
+
+
+async def test_a_row_held_from_outside_keeps_only_the_write_that_needs_it_waiting_not_the_team(
+    postgres_url: str, clock: FakeClock
+) -> None:
+    """A psql session left in `BEGIN; SELECT … FROM tasks WHERE id = 1 FOR UPDATE` made a write needing that row
+    wait up to the lock timeout while it held the team's writer lock, so every other write of the team (any agent,
+    any process) waited behind it and was refused with it. Under the team lock a row is now waited for only
+    ROW_WAIT_MS, then the write lets the team lock go and tries again: another agent's unrelated write goes
+    through while the blocked one still waits, and the blocked one is refused in one line after the lock timeout;
+    once the session ends it goes through."""
+    from shared.store.tasks import changes
+
+    ana_db, bo_db = await opened(postgres_url), await opened(postgres_url)  # two processes' pools
+    holder = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
+    try:
+        ana, bo = await join(ana_db, clock, "ana"), await join(bo_db, clock, "bo")
+        task = await store.create(ana_db, ana, store.NewTask(title="held by psql"))
+        assert await store.claim(ana_db, ana, task, None) == task
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT * FROM tasks WHERE id = %s FOR UPDATE", (task,))
+        ended = anyio.Event()
+        refusal = ""
+
+        async def ana_completes() -> None:
+            nonlocal refusal
+            try:
+                await changes.complete(ana_db, ana, task, success=True, result="done")
+            except Unavailable as exc:
+                refusal = str(exc)
+            ended.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ana_completes)
+            with anyio.fail_after(pgsql.LOCK_TIMEOUT_S - 2):  # ana's write is waiting for the row
+                while not await bo_db.scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    f" AND wait_event_type = 'Lock' AND pid <> {holder.info.backend_pid}"
+                ):
+                    await anyio.sleep(0.005)
+            unrelated = await store.create(bo_db, bo, store.NewTask(title="unrelated"))
+            assert not ended.is_set()  # bo's write went through while ana's still waited, not after it was refused
+            with anyio.fail_after(pgsql.LOCK_TIMEOUT_S + 15):
+                await ended.wait()
+        assert "another session has held a row this write needs" in refusal and "\n" not in refusal, refusal
+        assert await bo_db.scalar("SELECT status FROM tasks WHERE id = ?", (unrelated,)) == "open"
+        await holder.execute("ROLLBACK")
+        await changes.complete(ana_db, ana, task, success=True, result="done")
+        assert await bo_db.scalar("SELECT status FROM tasks WHERE id = ?", (task,)) == "done"
+    finally:
+        await holder.close()
+        await ana_db.close()
+        await bo_db.close()
