@@ -521,3 +521,32 @@ async def test_a_row_held_from_outside_keeps_only_the_write_that_needs_it_waitin
         await holder.close()
         await ana_db.close()
         await bo_db.close()
+
+
+async def test_a_process_whose_pooled_connections_are_all_busy_says_so_not_unreachable(postgres_url: str) -> None:
+    """A call that waited 10 s for one of its process's pooled connections while all of them served other calls
+    was told "the PostgreSQL server cannot be reached" (psycopg_pool's PoolTimeout); it is told they were busy."""
+    db = await opened(postgres_url)
+    holding, released = threading.Semaphore(0), threading.Event()
+
+    def hold(tx: Any) -> None:
+        holding.release()
+        released.wait(25)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for _ in range(POOL_SIZE):
+                tg.start_soon(db.read, hold)
+            try:
+                for _ in range(POOL_SIZE):
+                    assert await anyio.to_thread.run_sync(holding.acquire, True, 30)
+                with pytest.raises(Unavailable) as refused:
+                    await db.fetchall("SELECT 1")
+            finally:
+                released.set()
+        said = str(refused.value)
+        assert f"all {POOL_SIZE} of this process's connections" in said and "cannot be reached" not in said, said
+        assert "\n" not in said
+        assert await db.scalar("SELECT 1") == 1
+    finally:
+        await db.close()
