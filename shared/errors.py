@@ -83,6 +83,14 @@ def from_sqlite(exc: sqlite3.Error) -> Unavailable:
     return Unavailable(f"Shared database error ({exc}): {hint}. Nothing was changed by this call.")
 
 
+def held_by(exc: sqlite3.Error, holder: str, fix: str) -> Unavailable:
+    """A write that waited the busy timeout out, with who holds the write lock (shared/db/holders.py) and the fix."""
+    return Unavailable(
+        f"Shared database error ({exc}): the write lock is held by {holder} and was not let go within 10 s; "
+        f"{fix}. Nothing was changed by this call."
+    )
+
+
 def domain_error(exc: RoundtableError | sqlite3.Error) -> RoundtableError:
     """What the caller is told: a domain error as it is, a problem with the file named with its fix. An
     sqlite3 error that is a bug in our SQL is re-raised, to be logged and reported as an internal error."""

@@ -131,8 +131,9 @@ def _run(argv: list[str], folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def running() -> Iterator[Postgres]:
-    """A fresh PostgreSQL cluster on a free loopback port for the duration of the block; Unavailable if it cannot be."""
+def running(settings: str = "") -> Iterator[Postgres]:
+    """A fresh PostgreSQL cluster on a free loopback port for the duration of the block; Unavailable if it cannot be.
+    `settings` are more `-c name=value` options for the server (after ours, so they win)."""
     bindir = find_bindir()
     folder = Path(tempfile.mkdtemp(prefix="rt-pg-"))
     try:
@@ -152,7 +153,7 @@ def running() -> Iterator[Postgres]:
             server.port = _free_port()
             options = (
                 f"-c listen_addresses=127.0.0.1 -p {server.port} -k {folder} -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 {settings}"
             )
             try:
                 _run(

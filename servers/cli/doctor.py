@@ -30,8 +30,10 @@ from servers.cli import clients, probe
 from servers.cli.launch import server_params
 from servers.cli.render import mark, paint
 from shared.config import default_db_path
+from shared.db import holders
 from shared.db.connection import latest_version, read_only_uri
 from shared.db.place import SCHEMES, Place, PostgresUrl, parse_place, shown
+from shared.db.tx import Tx
 
 
 @dataclass
@@ -87,6 +89,7 @@ def check_database(db: Path) -> list[Check]:
         with closing(sqlite3.connect(read_only_uri(db), uri=True, timeout=5)) as conn:
             quick = conn.execute("PRAGMA quick_check").fetchone()[0]
             version = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+            writer = holders.holder(Tx(conn), db)
     except sqlite3.Error as exc:
         checks.append(
             Check("database file", False, f"{db}: {exc}", "move the file away or set ROUNDTABLE_DB to another path")
@@ -103,6 +106,10 @@ def check_database(db: Path) -> list[Check]:
             "upgrade Roundtable: uvx --refresh --from <source> roundtable-coordination" if newer else "",
         )
     )
+    if writer is not None:  # held now (Linux's /proc/locks): a stopped holder locks every write out
+        checks.append(
+            Check("write lock", not writer.stopped, f"held by {writer.shown()}", writer.fix() if writer.stopped else "")
+        )
     return checks
 
 

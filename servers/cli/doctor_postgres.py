@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from servers.cli.doctor import Check
+from shared.db import pgsql
 from shared.db.place import PostgresUrl
 from shared.db.postgres import POOL_SIZE, latest_version
 
@@ -143,6 +144,8 @@ def _first_line(exc: BaseException) -> str:
 
 def _connection_fix(exc: BaseException, user: str, database: str) -> str:
     said = str(exc)
+    if any(full in said for full in pgsql.FULL):
+        return pgsql.full_fix(said).split(": ", 1)[1]
     if "does not exist" in said and "database" in said:
         return f"create it, e.g. psql -c 'CREATE DATABASE {database} OWNER {user}' (as a superuser)"
     if "role" in said and "does not exist" in said:

@@ -9,6 +9,7 @@ from the one change watcher (shared/db/watch.py).
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import sys
 import time
@@ -109,7 +110,9 @@ async def opened(settings: Settings) -> AsyncIterator[Database]:
 
 @asynccontextmanager
 async def _opened_server(place: PostgresUrl) -> AsyncIterator[Database]:
-    """A PostgreSQL team, opened for looking (read-only sessions), with the same refusals as a file's."""
+    """A PostgreSQL team, opened for looking (read-only sessions), with the same refusals as a file's. The
+    pool's own warnings of each failed connection attempt are not printed: the one refusal line says why."""
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     db = await Database.open(place, migrate=False, read_only=True)
     try:
         version, latest = await db.schema_version(), db.latest_version()

@@ -28,6 +28,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import aiosqlite
 import anyio
 
+from shared.db import holders
 from shared.db.place import Place, PostgresUrl, shown
 from shared.db.shipped import latest_version as latest_version
 from shared.db.shipped import migration_files
@@ -38,7 +39,7 @@ from shared.db.tx import atomic as _atomic
 from shared.db.tx import locks_its_rows as locks_its_rows
 from shared.db.wakeup import Wakeup
 from shared.db.watch import POLL_SECONDS
-from shared.errors import InvalidArgument, SchemaTooNew, from_sqlite
+from shared.errors import InvalidArgument, SchemaTooNew, Unavailable, from_sqlite, held_by
 
 log = logging.getLogger(__name__)
 
@@ -276,21 +277,26 @@ class SqliteDatabase(Database):
                 raise anyio.get_cancelled_exc_class()()
             return _atomic(conn, lambda tx: fn(tx, *args, **kwargs))
 
-        async with self._lock:
-            if self.sidecars_changed():
-                await self._rejoin()
-            raw = self._here()
-            if raw is not None and _begin_if_free(raw):
-                # Begun here with the lock free: the rest has no await, so it commits or rolls back whole.
-                self.inline_runs += 1
-                with _numbers_sqlite_holds():
-                    result = _atomic(raw, lambda tx: fn(tx, *args, **kwargs), begun=True)
-            else:
-                try:
-                    result = await self._run(job)
-                except BaseException:
-                    abandoned = True
-                    raise
+        try:
+            async with self._lock:
+                if self.sidecars_changed():
+                    await self._rejoin()
+                raw = self._here()
+                if raw is not None and _begin_if_free(raw):
+                    # Begun here with the lock free: the rest has no await, so it commits or rolls back whole.
+                    self.inline_runs += 1
+                    with _numbers_sqlite_holds():
+                        result = _atomic(raw, lambda tx: fn(tx, *args, **kwargs), begun=True)
+                else:
+                    try:
+                        result = await self._run(job)
+                    except BaseException:
+                        abandoned = True
+                        raise
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+            raise await self._busy_refusal(exc) from exc
         self._committed()
         return result
 
@@ -324,12 +330,29 @@ class SqliteDatabase(Database):
 
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         """A single-statement write (its own transaction, one hop), e.g. UPDATE … RETURNING."""
-        async with self._lock:
-            if self.sidecars_changed():
-                await self._rejoin()
-            rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        try:
+            async with self._lock:
+                if self.sidecars_changed():
+                    await self._rejoin()
+                rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+            raise await self._busy_refusal(exc) from exc
         self._committed()
         return rows
+
+    async def _busy_refusal(self, exc: sqlite3.OperationalError) -> Unavailable:
+        """A write that waited the busy timeout out: the usual one-line refusal, naming the process that holds
+        the write lock, its agent and whether it is stopped, where /proc/locks tells (Linux; shared/db/holders.py).
+        Read only now, after the wait: a write that gets the lock pays nothing for it."""
+        try:
+            found = await self.read(holders.holder, self.path)
+        except sqlite3.Error:
+            found = None
+        if found is None:
+            return from_sqlite(exc)
+        return held_by(exc, found.shown(), found.fix())
 
     def _committed(self) -> None:
         """After a commit: push a wake-up to the other processes' change watchers."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -38,6 +39,9 @@ IDLE_IN_TRANSACTION_S = 30
 a write loses it, and the locks it held, instead of holding the team's writer lock for as long as it is stopped."""
 SESSION_OPTIONS = f"-c lock_timeout={LOCK_TIMEOUT_S}s -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_S}s"
 """The settings of every session this code opens for the stores (the pool's, the hook's)."""
+
+POOL_CONNECTIONS = 8
+"""Connections one process's pool keeps at most (shared/db/postgres.py POOL_SIZE); its LISTEN connection is one more."""
 
 CHANNEL = "roundtable"
 """The LISTEN/NOTIFY channel every commit that changes the team is announced on (shared/db/postgres.py)."""
@@ -193,13 +197,49 @@ def begin(conn: psycopg.Connection[Any], sql: str = "BEGIN") -> None:
         raise
 
 
+FULL = ("too many clients already", "remaining connection slots are reserved", "too many connections for")
+"""What the server says when it refuses a connection for want of a slot (SQLSTATE 53300, which psycopg does not
+carry on a failed connect): max_connections reached, the last slots kept for superusers, or a role's or a
+database's CONNECTION LIMIT reached."""
+
+
 def unavailable(exc: BaseException) -> Unavailable:
     """A PostgreSQL connection problem in terms a person can act on."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if any(said in first for said in FULL):
+        return Unavailable(
+            f"Shared database error ({_reason(first)}): {full_fix(first)}. Nothing was changed by this call."
+        )
     return Unavailable(
         f"Shared database error ({first}): the PostgreSQL server cannot be reached or refused the connection; "
         "check that it runs and that ROUNDTABLE_DB's URL, user and password are right (roundtable doctor). "
         "Nothing was changed by this call."
+    )
+
+
+def _reason(first: str) -> str:
+    """The server's own words of a failed connect ("FATAL:  sorry, too many clients already"), without the address."""
+    return " ".join(first.rsplit(" failed: ", 1)[-1].split())
+
+
+def full_fix(first: str) -> str:
+    """What to do about a server out of connection slots (FULL), by which limit it named."""
+    if "connections for role" in first or "connections for database" in first:
+        which = "role" if "for role" in first else "database"
+        return (
+            f"the PostgreSQL server refused a new connection: that {which}'s CONNECTION LIMIT is reached; run fewer"
+            f" Roundtable processes (each holds up to {POOL_CONNECTIONS + 1} connections), or raise it as a superuser"
+            f" (ALTER {which.upper()} … CONNECTION LIMIT …)"
+        )
+    if "reserved" in first:
+        slots = "all its connection slots but those it keeps for superusers (superuser_reserved_connections) are"
+    else:
+        slots = "all its connection slots (max_connections) are"
+    return (
+        f"the PostgreSQL server refused a new connection: {slots} in use;"
+        f" run fewer processes on it (each Roundtable process holds up to {POOL_CONNECTIONS + 1} connections:"
+        " roundtable doctor counts them), or raise max_connections in postgresql.conf and restart the server (or"
+        " put PgBouncer in front)"
     )
 
 
@@ -211,17 +251,66 @@ NOTIFY = f"SELECT pg_notify('{CHANNEL}', %s)"
 process's token, so it does not wake itself (as SQLite's data_version does not move for its own commits)."""
 
 
+ROW_WAIT_MS = 100
+"""Once a write holds the team lock, how long one of its statements may wait for a lock another session holds (a
+task row). Whoever locks rows without the team lock (a claim, a one-statement write) holds them for milliseconds;
+past this the write lets the team lock go and tries again (`atomic`), so a row held from outside (a psql session's
+FOR UPDATE left open) never holds every other write of the team behind it."""
+UNDER_THE_TEAM_LOCK = f"{TEAM_LOCK}; SET LOCAL lock_timeout = '{ROW_WAIT_MS}ms'"
+"""The team lock, waited for up to LOCK_TIMEOUT_S, then the short wait for anything else (one round trip)."""
+NOTIFY_UNDER_THE_TEAM_LOCK = f"SELECT pg_notify('{CHANNEL}', %s), set_config('lock_timeout', '{LOCK_TIMEOUT_S}s', true)"
+"""NOTIFY, and the usual lock wait back for the COMMIT: a notifying commit queues for the server's notification
+lock behind the other notifying commits (claims' too), which the short wait must not refuse."""
+
+
+class _RowBusy(Exception):
+    """A statement under the team lock waited ROW_WAIT_MS for a lock another session holds; rolled back."""
+
+
 def atomic(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: str, serialize: bool = True) -> T:
     """BEGIN, the team lock (unless `serialize` is off: the body locks the rows it changes itself), the body,
-    the notification, COMMIT; ROLLBACK on any exception (nothing is notified then)."""
+    the notification, COMMIT; ROLLBACK on any exception (nothing is notified then).
+
+    Under the team lock a statement waits at most ROW_WAIT_MS for a lock another session holds: the write is then
+    rolled back, which lets the team lock go, and runs again a moment later, for up to LOCK_TIMEOUT_S in all, then
+    is refused in one line. The other writes of the team go on meanwhile. (Taking the rows before the team lock
+    would need to know them before the body runs; NOWAIT would refuse a write whenever a claim held its task for a
+    millisecond.) Nothing of a rolled-back attempt stays: the body runs again from the start."""
+    if not serialize:
+        return _attempt(conn, body, origin=origin, serialize=False)
+    deadline = time.monotonic() + LOCK_TIMEOUT_S
+    pause = 0.02
+    while True:
+        try:
+            return _attempt(conn, body, origin=origin, serialize=True)
+        except _RowBusy as busy:
+            if time.monotonic() + pause >= deadline:
+                raise Unavailable(
+                    f"Shared database busy: another session has held a row this write needs for over {LOCK_TIMEOUT_S}"
+                    " s (a psql session or another client left in an open transaction, or a stuck process: see"
+                    " pg_stat_activity, state 'idle in transaction'); the team's other writes went on meanwhile."
+                    " Retry in a moment, or end that session. Nothing was changed by this call."
+                ) from busy.__cause__
+            time.sleep(pause)  # outside any transaction: the team lock is free for the others meanwhile
+            pause = min(pause * 2, 0.5)
+
+
+def _attempt(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: str, serialize: bool) -> T:
     begin(conn)
+    locked = False
     try:
         if serialize:
             with statement_errors():
-                conn.execute(TEAM_LOCK)
-        result = body(PgTx(conn))
+                conn.execute(UNDER_THE_TEAM_LOCK)
+            locked = True
+        try:
+            result = body(PgTx(conn))
+        except Unavailable as exc:
+            if locked and isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+                raise _RowBusy() from exc.__cause__
+            raise
         with statement_errors():
-            conn.execute(NOTIFY, (origin,))
+            conn.execute(NOTIFY_UNDER_THE_TEAM_LOCK if locked else NOTIFY, (origin,))
             conn.execute("COMMIT")
     except BaseException:
         if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:

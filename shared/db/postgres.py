@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-POOL_SIZE = 8
+POOL_SIZE = pgsql.POOL_CONNECTIONS
 """Connections one process keeps at most (the stores' calls run on worker threads, one connection each)."""
 CONNECT_TIMEOUT = 10
 """Seconds to wait for the server (connecting) or for a free pooled connection."""
@@ -123,10 +123,27 @@ class PostgresDatabase(Database):
                     if attempt == POOL_SIZE:
                         raise
                 except PoolTimeout as exc:
-                    raise pgsql.unavailable(exc) from exc
+                    raise self._no_connection(exc) from exc
             raise AssertionError("unreachable")
 
         return await anyio.to_thread.run_sync(on_thread)
+
+    def _no_connection(self, exc: PoolTimeout) -> Unavailable:
+        """Why no pooled connection came within CONNECT_TIMEOUT (the pool's error says only "timeout"): every one
+        of this process's connections was busy, or the pool could not open another, for the reason one direct
+        attempt is told (the server out of connection slots, down, or refusing this user)."""
+        stats = self._pool.get_stats()
+        if stats.get("pool_size", 0) >= POOL_SIZE and not stats.get("pool_available", 0):
+            return Unavailable(
+                f"Shared database busy: all {POOL_SIZE} of this process's connections to the PostgreSQL server were"
+                f" in use by its other calls for {CONNECT_TIMEOUT} s; retry in a moment. Nothing was changed by this"
+                " call."
+            )
+        try:
+            psycopg.connect(self.place.url, connect_timeout=CONNECT_TIMEOUT).close()
+        except psycopg.Error as direct:
+            return pgsql.unavailable(direct)
+        return pgsql.unavailable(exc)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return await self._run(lambda conn: pgsql.PgTx(conn).execute(sql, params))

@@ -25,8 +25,9 @@ import anyio
 import psycopg
 from psycopg import sql
 
+from shared.db import holders
 from shared.db.connection import Database, read_only_uri
-from shared.db.pgsql import TEAM_LOCK
+from shared.db.pgsql import CONNECT_TIMEOUT_S, LOCK_TIMEOUT_S, TEAM_LOCK
 from shared.db.place import PostgresUrl
 from shared.errors import InvalidArgument
 
@@ -37,6 +38,10 @@ SKIPPED = {
 }
 """Tables of the file that are not copied, and why."""
 BATCH = 2_000
+LOCK_WAIT_S = LOCK_TIMEOUT_S
+"""Seconds the copy waits for a lock another process holds, then gives up in one line: the file's (SQLite's busy
+timeout: a process holding it exclusively), or, in the target, the team's writer lock or a table another session
+has in use (TRUNCATE for --replace, pausing triggers). The stores' lock timeout (shared/db/pgsql.py)."""
 
 
 @dataclass(frozen=True)
@@ -64,10 +69,18 @@ def snapshot(path: Path) -> Iterator[sqlite3.Connection]:
     with tempfile.TemporaryDirectory(prefix="roundtable-copy-") as folder:
         copy = Path(folder) / "snapshot.db"
         try:
-            with closing(sqlite3.connect(read_only_uri(path), uri=True, timeout=10)) as source:
+            with closing(sqlite3.connect(read_only_uri(path), uri=True, timeout=LOCK_WAIT_S)) as source:
                 source.execute("SELECT count(*) FROM sqlite_master").fetchone()
                 with closing(sqlite3.connect(copy)) as target:
                     source.backup(target)
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
+                raise CopyRefused(
+                    f"{path} cannot be read as a SQLite database ({exc}); is it the team's file?"
+                ) from None
+            found = holders.holder(None, path)
+            who = f"by {found.shown()}; {found.fix()}" if found else "by another process; retry when it lets go"
+            raise CopyRefused(f"{path} stayed locked for over {LOCK_WAIT_S} s {who}") from None
         except sqlite3.DatabaseError as exc:
             raise CopyRefused(f"{path} cannot be read as a SQLite database ({exc}); is it the team's file?") from None
         anyio.run(_migrate, copy)
@@ -97,8 +110,22 @@ def copy_team(source_file: Path, target: PostgresUrl, *, replace: bool = False) 
     with snapshot(source_file) as source:
         tables = team_tables(source)
         anyio.run(_migrate, target)
-        with psycopg.connect(target.url, autocommit=False) as conn:  # commits at the end, or rolls back whole
-            return _copy(source, conn, tables, replace=replace, target=target)
+        try:
+            # commits at the end, or rolls back whole; a lock it waits for is waited for LOCK_WAIT_S at most
+            with psycopg.connect(
+                target.url,
+                autocommit=False,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                options=f"-c lock_timeout={LOCK_WAIT_S}s",
+            ) as conn:
+                return _copy(source, conn, tables, replace=replace, target=target)
+        except psycopg.errors.LockNotAvailable:
+            raise CopyFailed(
+                f"another session of {target.shown} held a lock the copy needs for over {LOCK_WAIT_S} s (a Roundtable"
+                " server writing there holds the team's writer lock, a reader or a psql session left in an open"
+                " transaction holds the tables: see pg_stat_activity); stop the servers on the target or end that"
+                " session, then copy again"
+            ) from None
 
 
 def _copy(

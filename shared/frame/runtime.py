@@ -291,6 +291,10 @@ async def _open(rt: Runtime) -> None:
         await db.close()
         _failed(rt, explain_open_failure(rt.settings.db, exc))
         return
+    except RoundtableError as exc:  # the write lock held past the busy timeout (its holder named)
+        await db.close()
+        _failed(rt, str(exc))
+        return
     except BaseException:
         await db.close()
         raise
@@ -393,7 +397,7 @@ def create_server(
                     try:
                         if rt.me is not None and not rt.over_http:
                             await agents.end_session(rt._db, rt.me)
-                    except sqlite3.Error as exc:
+                    except (sqlite3.Error, RoundtableError) as exc:
                         log.warning("could not end session cleanly: %s", exc)
                     await rt._db.close()
 

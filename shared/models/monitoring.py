@@ -82,6 +82,11 @@ class DatabaseInfo(BaseModel):
     size_bytes: int
     wal_bytes: int
     free_disk_bytes: int | None = Field(description="null on PostgreSQL (the server's disk is not visible here)")
+    stopped_writer: str | None = Field(
+        default=None,
+        description="the process holding the file's write lock while stopped (Linux), named with its agent; null"
+        " when none is",
+    )
 
 
 class WorkInfo(BaseModel):

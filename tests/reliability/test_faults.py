@@ -4,8 +4,10 @@ and nothing already committed is lost."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -303,3 +305,77 @@ async def test_a_heartbeat_rejoins_after_the_wal_and_shm_are_deleted_even_withou
                     await anyio.sleep(0.05)
             with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
                 assert conn.execute("SELECT title FROM tasks").fetchall() == [("kept",)]
+
+
+HOLD_THE_WRITE_LOCK = """
+import asyncio, os, socket, sqlite3, sys, time
+from pathlib import Path
+from shared.db.connection import Database
+from shared.store.team import agents
+
+async def register() -> None:
+    db = await Database.open(Path(sys.argv[1]))
+    await agents.register_session(
+        db, key="named:bob", explicit_name="bob", default_base="bob", client_name="test", host=socket.gethostname(),
+        role="worker", server="coordination", pid=os.getpid(), now=time.time(),
+    )
+    await db.close()
+
+asyncio.run(register())
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("INSERT INTO events(ts, kind) VALUES (1, 'held')")
+print("holding", flush=True)
+sys.stdin.readline()
+conn.execute("COMMIT")
+print("committed", flush=True)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="names the holder from Linux's /proc/locks")
+async def test_a_process_stopped_holding_the_write_lock_is_named_with_its_agent_and_the_fix(db_path: Path) -> None:
+    """A process SIGSTOPped while it held the file's write lock locked every write out while it stayed stopped;
+    each write was refused after the 10 s busy timeout with "another process held the write lock … retry", and
+    neither that line nor network_health nor `roundtable doctor` said who. Now the refusal, health (an unhealthy
+    write_lock_stopped reason) and the doctor name the process, its agent and that it is stopped, with
+    `kill -CONT`; let go on, it commits and the team writes again."""
+    from servers.cli import doctor
+
+    with anyio.fail_after(90):
+        async with (
+            Client(server_params("coordination", db_path, "ana")) as ana,
+            Client(server_params("monitoring", db_path, "ana")) as monitoring,
+        ):
+            assert not (await ana.call_tool("task_create", {"title": "before"})).is_error
+            holder = await anyio.open_process([sys.executable, "-c", HOLD_THE_WRITE_LOCK, str(db_path)])
+            try:
+                assert holder.stdout is not None and holder.stdin is not None
+                assert (await holder.stdout.receive()).strip() == b"holding"
+                holder.send_signal(signal.SIGSTOP)
+                pid = holder.pid
+                named = [f"process {pid} (agent 'bob', roundtable-coordination, stopped", f"kill -CONT {pid}"]
+                health = await monitoring.call_tool("network_health", {})
+                reasons = health.structured_content["reasons"]  # type: ignore[index]
+                stopped = [r for r in reasons if r["code"] == "write_lock_stopped"]
+                assert stopped and stopped[0]["severity"] == "unhealthy", reasons
+                assert all(word in stopped[0]["message"] for word in named), stopped
+                refused = await ana.call_tool("task_create", {"title": "while stopped"})
+                refused_with_the_fix(refused, "write lock is held by", *named)
+                lock = next(c for c in doctor.check_database(db_path) if c.name == "write lock")
+                assert not lock.ok and named[0] in lock.detail and named[1] in lock.fix, lock
+                holder.send_signal(signal.SIGCONT)
+                await holder.stdin.send(b"\n")
+                said = b""
+                while b"committed" not in said:
+                    said += await holder.stdout.receive()
+                assert not (await ana.call_tool("task_create", {"title": "after"})).is_error
+                health = await monitoring.call_tool("network_health", {})
+                reasons = health.structured_content["reasons"]  # type: ignore[index]
+                assert not [r for r in reasons if r["code"] == "write_lock_stopped"], reasons
+            finally:
+                with contextlib.suppress(ProcessLookupError):  # (gone already when it committed)
+                    holder.send_signal(signal.SIGCONT)
+                    holder.kill()
+                await holder.wait()
+                await holder.aclose()
+    assert count_tasks(db_path) == 2

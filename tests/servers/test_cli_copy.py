@@ -14,6 +14,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import anyio
 import psycopg
 import pytest
 from mcp import Client
@@ -208,3 +209,56 @@ async def test_an_unreachable_target_is_one_line_naming_it(tmp_path: Path) -> No
     assert done.returncode == 1 and time.monotonic() - started < 30
     [line] = done.stderr.splitlines()
     assert "cannot be reached" in line and "Nothing was changed" in line, line
+
+
+HOLD_THE_FILE = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+conn.execute("BEGIN EXCLUSIVE")
+print("holding", flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="names the holder from Linux's /proc/locks")
+def test_a_file_another_process_holds_exclusively_is_waited_for_a_stated_time_then_one_line(tmp_path: Path) -> None:
+    """The file's snapshot waited SQLite's busy timeout for a process holding the file exclusively, then called it
+    "cannot be read as a SQLite database … is it the team's file?". It says it waited 10 s and who holds it."""
+    db = tmp_path / "team.db"
+
+    async def made() -> None:
+        await (await Database.open(db)).close()
+
+    anyio.run(made)
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_FILE, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+            done = roundtable_copy("--from", str(db), "--to", "postgresql://nobody@127.0.0.1:1/team")
+        finally:
+            holder.kill()
+    assert done.returncode == 1, done
+    [line] = done.stderr.splitlines()
+    assert "stayed locked for over 10 s" in line and f"process {holder.pid} (python" in line, line
+    assert "nothing was copied" in line, line
+
+
+async def test_a_target_whose_team_lock_another_session_holds_is_waited_for_a_stated_time_then_one_line(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The copy's connection had no lock timeout: a session holding the team's writer lock on the target (a server
+    mid-write, a psql session left in an open transaction) made `roundtable copy` wait as long as it stayed. It
+    gives up after 10 s in one line naming the cause, and copies once the session has ended."""
+    db = tmp_path / "team.db"
+    await (await Database.open(db)).close()
+    with psycopg.connect(postgres_url, autocommit=True) as holder:
+        holder.execute("BEGIN")
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext('roundtable'))")
+        done = roundtable_copy("--from", str(db), "--to", postgres_url)
+        assert done.returncode == 1, done
+        [line] = done.stderr.splitlines()
+        assert "held a lock the copy needs for over 10 s" in line and "pg_stat_activity" in line, line
+        holder.execute("ROLLBACK")
+    assert roundtable_copy("--from", str(db), "--to", postgres_url).returncode == 0

@@ -4,11 +4,15 @@ two processes."""
 
 from __future__ import annotations
 
+import io
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import anyio
 import psycopg
@@ -381,3 +385,168 @@ def test_connecting_to_a_server_that_never_answers_gives_up_in_one_line() -> Non
         assert time.monotonic() - began < pgsql.CONNECT_TIMEOUT_S + 10
         assert "\n" not in str(refused.value)
         assert "cannot be reached" in str(refused.value)
+
+
+def _fill(url: str) -> list[psycopg.Connection[Any]]:
+    """Connections to `url` until the server refuses one: every slot it has is taken."""
+    held: list[psycopg.Connection[Any]] = []
+    while True:
+        try:
+            held.append(psycopg.connect(url, autocommit=True, connect_timeout=10))
+        except psycopg.OperationalError as full:
+            assert "too many clients" in str(full), full
+            return held
+
+
+def test_a_server_out_of_connection_slots_is_named_with_the_fix_not_called_unreachable(
+    postgres_server: postgres.Postgres, tmp_path: Path
+) -> None:
+    """A PostgreSQL server at max_connections ("sorry, too many clients already") was reported as "cannot be
+    reached … check that it runs and the URL, user and password": at start (servers, serve, `roundtable status`,
+    the doctor) and, through psycopg_pool's PoolTimeout, to a running process whose pool needed one more
+    connection. Each now says the server refused for want of slots, with the fix (fewer processes, or raise
+    max_connections); a pool whose own connections are all busy says that instead."""
+    from servers.cli import serve
+    from servers.cli.doctor_postgres import check_postgres
+    from shared.config import Settings
+
+    tiny = "-c max_connections=6 -c superuser_reserved_connections=2 -c max_wal_senders=0"
+    with postgres.running(tiny) as server:
+        url = server.url(server.create("team"))
+        server.sql("CREATE ROLE plain LOGIN; GRANT ALL ON SCHEMA public TO plain", "team")
+        db = anyio.run(opened, url)  # migrated; its pool holds one connection
+        held = _fill(url)
+        try:
+            holding, released = threading.Event(), threading.Event()
+
+            def hold(tx: Any) -> None:
+                holding.set()
+                released.wait(20)
+
+            async def while_the_pool_needs_another() -> str:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(db.write, hold)  # the pool's one connection, held
+                    try:
+                        assert await anyio.to_thread.run_sync(holding.wait, 30)
+                        with pytest.raises(Unavailable) as refused:
+                            await db.fetchall("SELECT 1")  # needs a second: the server has no slot left
+                    finally:
+                        released.set()
+                return str(refused.value)
+
+            said = anyio.run(while_the_pool_needs_another)
+            assert "too many clients already" in said and "max_connections" in said and "fewer" in said, said
+            assert "cannot be reached" not in said and "\n" not in said, said
+
+            with pytest.raises(Unavailable) as at_start:
+                anyio.run(opened, url)
+            said = str(at_start.value)
+            assert "too many clients already" in said and "max_connections" in said, said
+            assert "cannot be reached" not in said and "\n" not in said, said
+
+            status = subprocess.run(
+                [sys.executable, "-m", "servers.cli", "status", "--db", url], capture_output=True, text=True, timeout=60
+            )
+            assert status.returncode == 2, status
+            assert status.stderr.count("\n") == 1 and "too many clients already" in status.stderr, status.stderr
+            assert "max_connections" in status.stderr, status.stderr
+
+            out = io.StringIO()
+            assert serve.serve(Settings(db=PostgresUrl(url)), "127.0.0.1", 0, out=out) == 1
+            assert "too many clients already" in out.getvalue() and "max_connections" in out.getvalue(), out.getvalue()
+
+            doctor = check_postgres(PostgresUrl(url))
+            assert not doctor[0].ok and "max_connections" in doctor[0].fix, doctor
+
+            held.pop().close()  # one slot free, but it is kept for superusers
+            plain = url.replace(f"{postgres.USER}@", "plain@")
+            with pytest.raises(Unavailable) as reserved:
+                anyio.run(opened, plain)
+            said = str(reserved.value)
+            assert "remaining connection slots are reserved" in said and "max_connections" in said, said
+        finally:
+            for conn in held:
+                conn.close()
+            anyio.run(db.close)
+
+
+async def test_a_row_held_from_outside_keeps_only_the_write_that_needs_it_waiting_not_the_team(
+    postgres_url: str, clock: FakeClock
+) -> None:
+    """A psql session left in `BEGIN; SELECT … FROM tasks WHERE id = 1 FOR UPDATE` made a write needing that row
+    wait up to the lock timeout while it held the team's writer lock, so every other write of the team (any agent,
+    any process) waited behind it and was refused with it. Under the team lock a row is now waited for only
+    ROW_WAIT_MS, then the write lets the team lock go and tries again: another agent's unrelated write goes
+    through while the blocked one still waits, and the blocked one is refused in one line after the lock timeout;
+    once the session ends it goes through."""
+    from shared.store.tasks import changes
+
+    ana_db, bo_db = await opened(postgres_url), await opened(postgres_url)  # two processes' pools
+    holder = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
+    try:
+        ana, bo = await join(ana_db, clock, "ana"), await join(bo_db, clock, "bo")
+        task = await store.create(ana_db, ana, store.NewTask(title="held by psql"))
+        assert await store.claim(ana_db, ana, task, None) == task
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT * FROM tasks WHERE id = %s FOR UPDATE", (task,))
+        ended = anyio.Event()
+        refusal = ""
+
+        async def ana_completes() -> None:
+            nonlocal refusal
+            try:
+                await changes.complete(ana_db, ana, task, success=True, result="done")
+            except Unavailable as exc:
+                refusal = str(exc)
+            ended.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ana_completes)
+            with anyio.fail_after(pgsql.LOCK_TIMEOUT_S - 2):  # ana's write is waiting for the row
+                while not await bo_db.scalar(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    f" AND wait_event_type = 'Lock' AND pid <> {holder.info.backend_pid}"
+                ):
+                    await anyio.sleep(0.005)
+            unrelated = await store.create(bo_db, bo, store.NewTask(title="unrelated"))
+            assert not ended.is_set()  # bo's write went through while ana's still waited, not after it was refused
+            with anyio.fail_after(pgsql.LOCK_TIMEOUT_S + 15):
+                await ended.wait()
+        assert "another session has held a row this write needs" in refusal and "\n" not in refusal, refusal
+        assert await bo_db.scalar("SELECT status FROM tasks WHERE id = ?", (unrelated,)) == "open"
+        await holder.execute("ROLLBACK")
+        await changes.complete(ana_db, ana, task, success=True, result="done")
+        assert await bo_db.scalar("SELECT status FROM tasks WHERE id = ?", (task,)) == "done"
+    finally:
+        await holder.close()
+        await ana_db.close()
+        await bo_db.close()
+
+
+async def test_a_process_whose_pooled_connections_are_all_busy_says_so_not_unreachable(postgres_url: str) -> None:
+    """A call that waited 10 s for one of its process's pooled connections while all of them served other calls
+    was told "the PostgreSQL server cannot be reached" (psycopg_pool's PoolTimeout); it is told they were busy."""
+    db = await opened(postgres_url)
+    holding, released = threading.Semaphore(0), threading.Event()
+
+    def hold(tx: Any) -> None:
+        holding.release()
+        released.wait(25)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for _ in range(POOL_SIZE):
+                tg.start_soon(db.read, hold)
+            try:
+                for _ in range(POOL_SIZE):
+                    assert await anyio.to_thread.run_sync(holding.acquire, True, 30)
+                with pytest.raises(Unavailable) as refused:
+                    await db.fetchall("SELECT 1")
+            finally:
+                released.set()
+        said = str(refused.value)
+        assert f"all {POOL_SIZE} of this process's connections" in said and "cannot be reached" not in said, said
+        assert "\n" not in said
+        assert await db.scalar("SELECT 1") == 1
+    finally:
+        await db.close()

@@ -4,8 +4,8 @@ failing check a reason with a stable code and a sentence naming the fix. Every f
 database, the file system or this process, at the time of the call.
 
 Reason codes (documented in the README): integrity, schema_mismatch, disk_full, disk_low, wal_large,
-no_agents_online, stuck_tasks, lapsed_leases, overdue_acks, proposals_past_deadline, internal_errors,
-and database_unavailable (from `unavailable`).
+write_lock_stopped, no_agents_online, stuck_tasks, lapsed_leases, overdue_acks, proposals_past_deadline,
+internal_errors, and database_unavailable (from `unavailable`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import shutil
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +23,7 @@ import anyio.to_thread
 from shared import __version__
 from shared.actor import Actor
 from shared.config import Settings
+from shared.db import holders
 from shared.db.connection import Database, Tx
 from shared.models.monitoring import DatabaseInfo, Health, HealthReason, HealthStatus, ProcessInfo, WorkInfo
 from shared.rules import counts
@@ -162,7 +163,19 @@ async def database_info(db: Database, *, integrity: bool, now: float | None = No
         size_bytes=await db.size_bytes() or 0,
         wal_bytes=_size(Path(db.shown + "-wal")),
         free_disk_bytes=shutil.disk_usage(Path(db.shown).parent).free,
+        stopped_writer=await stopped_writer(db),
     )
+
+
+async def stopped_writer(db: Database) -> str | None:
+    """The process holding the file's write lock, named, when it is stopped (every write then waits the busy
+    timeout out and is refused); None when the lock is free, its holder runs, or /proc/locks cannot tell."""
+    if not isinstance(db.place, Path):
+        return None
+    found = holders.holder(None, db.place)  # /proc alone: the sessions are read only for a stopped holder
+    if found is None or not found.stopped:
+        return None
+    return replace(found, agents=await db.read(holders.sessions_of, found.pid)).shown()
 
 
 def _work(tx: Tx, at: Actor, limits: Limits, overdue_acks: int) -> WorkInfo:
@@ -247,6 +260,14 @@ def reasons(d: DatabaseInfo, w: WorkInfo, limits: Limits) -> list[HealthReason]:
             f"the write-ahead log is {d.wal_bytes / MIB:.0f} MiB (over {limits.wal_large_bytes // MIB} MiB): a "
             "long-running reader blocks checkpoints; close tools that keep the file open (sqlite3 shells, "
             "browsers), or restart the clients",
+        )
+    if d.stopped_writer:
+        pid = d.stopped_writer.split()[1]
+        add(
+            "write_lock_stopped",
+            f"the write lock is held by {d.stopped_writer}: every write waits 10 s and is refused while it "
+            f"stays stopped; `kill -CONT {pid}` to let it go on, or end it",
+            "unhealthy",
         )
     if w.agents_known and not w.agents_online:
         add(
