@@ -72,6 +72,15 @@ class ChangeWatcher:
             self._changed = anyio.Event()
         self._last = version
 
+    def nudge(self) -> None:
+        """Wake every waiter now, as a commit by another process would: for a change this process knows of
+        and its own connection does not show (a newcomer to look for; over HTTP, another agent's commit made
+        here). Nudges made while the waiters were busy are folded into one wake-up, as commits are."""
+        if self._waiters:
+            self._seq += 1
+            self._changed.set()
+            self._changed = anyio.Event()
+
     async def watch_round(self, seconds: float = POLL_SECONDS) -> None:
         """One round of the background watch: wait `seconds`, or less when another process announces a
         commit (only while someone waits), then poll. On SQLite a round is POLL_SECONDS (the datagram is a

@@ -361,7 +361,7 @@ def create_server(
     """An MCPServer for one Roundtable server kind with the shared lifespan installed; its instructions
     begin with who the agent is (shared/frame/handshake.py), and with `channel` it declares Claude Code's
     `claude/channel` capability (shared/frame/channel.py pushes)."""
-    bus = CountingBus()
+    bus = CountingBus(whose=CALLER.get)  # over HTTP each subscription is its caller's
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
@@ -380,9 +380,11 @@ def create_server(
                     tg.start_soon(task, rt)
                 if isinstance(server, RoundtableServer):
                     server.runtime = rt
+                bus.on_join = rt.changes.nudge  # a watcher already following looks for the newcomer at once
                 try:
                     yield rt
                 finally:
+                    bus.on_join = None
                     tg.cancel_scope.cancel()
                     if isinstance(server, RoundtableServer):
                         server.runtime = None

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import sys
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -17,7 +18,7 @@ import anyio
 import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from servers import SERVER_KINDS
 from servers.cli.bridge import remote_client
@@ -394,6 +395,64 @@ async def test_an_inbox_subscriber_over_http_is_told_when_its_mail_arrives(
         await updated_by(ana, "roundtable://inbox", mode, updates, change)
         read = await ana.read_resource("roundtable://inbox")
         assert [m["body"] for m in json.loads(read.contents[0].text)["unread"]] == ["are you there?"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_an_inbox_subscriber_over_http_is_told_of_its_own_mail_alone(
+    team: tuple[Served, dict[str, str]], mode: str
+) -> None:
+    # One serve process watches every agent's inbox: it told each subscriber whenever anyone's unread mail
+    # changed, so ana learnt when olga was sent mail. Each subscription is now judged by its own agent.
+    served, issued = team
+    url = served.url("messaging")
+    ana_got: list[str] = []
+    olga_got: list[str] = []
+    async with (
+        remote_client(
+            url, issued["ana"], mode=mode, message_handler=collector(ana_got if mode == "legacy" else [])
+        ) as ana,
+        remote_client(url, issued["olga"], message_handler=collector(olga_got)) as olga,
+        connect(url, issued["bo"]) as bo,
+        anyio.create_task_group() as tg,
+    ):
+        if mode == "legacy":
+            await subscribed(ana, INBOX)
+        else:
+            tg.start_soon(listening, ana, INBOX, ana_got)
+        await arrival(ana_got, 1)  # the level trigger on subscribing: "read it now"
+        await subscribed(olga, INBOX)
+        await arrival(olga_got, 1)
+        for n, to in enumerate(["olga", "ana", "olga"]):  # olga's mail before and after ana's is her witness:
+            data(await bo.call_tool("message_send", {"to": [to], "body": f"for {to}"}))  # looked at, published
+            await arrival(olga_got if to == "olga" else ana_got, 2 + n // 2)
+        assert ana_got == [INBOX, INBOX]  # subscribing, and her own mail: not olga's
+        read = await ana.read_resource(INBOX)
+        assert [m["body"] for m in json.loads(read.contents[0].text)["unread"]] == ["for ana"]  # type: ignore[union-attr]
+        tg.cancel_scope.cancel()
+
+
+INBOX = "roundtable://inbox"
+
+
+async def subscribed(client: Client, uri: str) -> None:
+    """`client` subscribed to `uri` as an older client does (resources/subscribe)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        await client.subscribe_resource(uri)
+
+
+async def listening(client: Client, uri: str, into: list[str]) -> None:
+    """`client` listening for `uri` as a 2026-07-28 client does (subscriptions/listen), its updates into `into`."""
+    async with client.listen(resource_subscriptions=[uri]) as sub:
+        async for event in sub:
+            into.append(str(event.uri))  # type: ignore[union-attr]
+
+
+async def arrival(updates: list[str], count: int) -> None:
+    """Until `updates` holds `count` (bounded)."""
+    with anyio.fail_after(10):
+        while len(updates) < count:
+            await anyio.sleep(0.02)
 
 
 async def test_one_token_cannot_open_every_session_nor_leave_rows_for_made_up_ones(
