@@ -7,7 +7,8 @@ SQLite bumps `PRAGMA data_version` on this connection whenever *another* connect
 costs microseconds). One poll per process serves every waiter — resource notifications, `message_wait`,
 `roundtable tail` — and it polls only while someone waits: with nobody waiting a round sleeps until someone
 starts to, so an idle server process is not woken at all. A commit made through this process's own
-connection does not move it: code that commits and wants listeners told publishes directly.
+connection does not move it: code that commits and wants listeners told calls `nudge` (over HTTP every
+commit does, through `Database.on_commit`: one process serves every agent there).
 
 Other processes push a wake-up after each commit (shared/db/wakeup.py, a datagram to each process's
 socket beside the database): `watch_round` waits for one, or POLL_SECONDS at most, and then polls, so a

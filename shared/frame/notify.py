@@ -9,7 +9,8 @@
   `notifications/prompts/list_changed` on its connection (capability `prompts.listChanged`).
 A watcher follows the process's one change watcher (`rt.changes`, shared/db/watch.py) only while
 someone listens, and publishes when a fingerprint (e.g. my unread count and newest id, or the newest
-skill) changes. Changes this process commits itself do not wake it: the code making them publishes directly.
+skill) changes. Over stdio, changes this process commits itself do not wake it (they are its own agent's);
+over HTTP they do (`Database.on_commit`: there they are every agent's).
 
 Every subscription remembers whose it is: the caller of the request that made it (`runtime.CALLER`, over
 HTTP its token's agent; None over stdio, where the process's agent is the only one). A resource that reads

@@ -269,6 +269,9 @@ async def _open(rt: Runtime) -> None:
         return
     if rt.over_http:  # who acts comes from each request's token; the process itself registers no agent
         rt.me = replace(Actor.of(rt.settings, id="", name="system"), role="observer")
+        # one agent's commit here is another's news (mail, a notice): wake this process's waiters and watchers
+        # too, whose connection does not show its own commits
+        db.on_commit = rt.changes.nudge
         rt._db, rt.failure = db, None
         log.info("%s server over HTTP on %s", rt.server, rt.settings.db)
         return

@@ -377,6 +377,37 @@ async def test_one_agents_waits_use_up_only_its_own_allowance_of_message_waits(t
             tg.cancel_scope.cancel()
 
 
+async def test_mail_sent_through_the_serve_process_wakes_a_subscriber_and_a_wait_there(tmp_path: Path) -> None:
+    # A commit does not move its own connection's data_version: the serve process's messaging server missed
+    # mail sent through itself until another connection committed (the gate's heartbeat, every third of the
+    # presence timeout: here 200 s, past the bounds below).
+    db = tmp_path / "here.db"
+    ana_token, bo_token = await make_token(db, "ana"), await make_token(db, "bo")
+    updates: list[str] = []
+    with serving(db, ROUNDTABLE_PRESENCE_TIMEOUT="600") as served:
+        url = served.url("messaging")
+        async with (
+            remote_client(url, bo_token, message_handler=collector(updates)) as bo,
+            connect(url, ana_token) as ana,
+        ):
+            await subscribed(bo, INBOX)
+            await arrival(updates, 1)  # the level trigger on subscribing
+            data(await ana.call_tool("message_send", {"to": ["bo"], "body": "first"}))
+            await arrival(updates, 2)
+            assert [m["body"] for m in data(await bo.call_tool("message_query", {}))["messages"]] == ["first"]
+            waited: dict[str, Any] = {}
+
+            async def wait() -> None:
+                waited.update(data(await bo.call_tool("message_wait", {"timeout": 20})))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait)
+                await anyio.sleep(0.5)  # bo is waiting (if not yet, his wait finds the mail at once)
+                data(await ana.call_tool("message_send", {"to": ["bo"], "body": "second"}))
+            assert waited["arrived"] is True, waited
+            assert [m["body"] for m in waited["messages"]] == ["second"]
+
+
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_an_inbox_subscriber_over_http_is_told_when_its_mail_arrives(
     team: tuple[Served, dict[str, str]], mode: str
