@@ -24,6 +24,8 @@ from servers import SERVER_KINDS
 from servers.cli.bridge import remote_client
 from servers.cli.launch import PASSED_ON
 from shared.db.place import Place
+from shared.frame.channel import CHANNEL_CAPABILITY_NOTE, ChannelParams, Listener
+from shared.frame.handshake import CHANNEL_CAPABILITY
 from shared.frame.http import MAX_REQUESTS_PER_TOKEN, MAX_SESSIONS_PER_TOKEN
 from tests.http import ROOT, Served, connect, make_token, make_token_sync, revoke_token, serving
 from tests.notifications import collector, updated_by
@@ -584,20 +586,45 @@ async def test_one_token_cannot_hold_open_requests_without_limit(tmp_path: Path)
             tg.cancel_scope.cancel()
 
 
-async def test_the_messaging_server_over_http_declares_no_channel_it_cannot_push(
+async def test_over_http_each_claude_code_channel_session_is_pushed_its_own_agents_mail(
     team: tuple[Served, dict[str, str]],
 ) -> None:
-    # Over serve the messaging server declared Claude Code's claude/channel, but its push job acts as the
-    # process's `system` (no mail of its own) and keeps one slot for the last client to connect, whoever's
-    # it was: a client that took the channel waited for pushes that never came.
+    # Over serve the messaging server declared no claude/channel: its push state was one slot (the last
+    # client's session) acted on as the process's `system`, so a Claude Code session over HTTP got no pushes.
+    # Each HTTP session now has its own, as its token's agent, pushed on the session's own stream.
     served, issued = team
-    headers = {"accept": "application/json, text/event-stream", "authorization": f"Bearer {issued['ana']}"}
-    async with httpx2.AsyncClient() as http:
-        answer = await http.post(served.url("messaging"), json=INITIALIZE, headers=headers)
-    assert answer.status_code == 200, answer.text
-    result = json.loads(answer.text.split("data: ", 1)[-1]) if "data: " in answer.text else answer.json()
-    assert "claude/channel" not in result["result"]["capabilities"].get("experimental", {}), result
-    assert result["result"]["instructions"].startswith("You are ana, a worker")
+    url = served.url("messaging")
+    ana_hears, ana_again, bo_hears = Listener(), Listener(), Listener()
+    async with (
+        connect(url, issued["ana"], extensions=[ana_hears.extension()]) as ana,
+        connect(url, issued["ana"], extensions=[ana_again.extension()]),  # a second window of ana's
+        connect(url, issued["bo"], extensions=[bo_hears.extension()]) as bo,
+    ):
+        caps = ana.server_capabilities
+        assert caps.experimental is not None and CHANNEL_CAPABILITY in caps.experimental
+        assert CHANNEL_CAPABILITY_NOTE in (ana.instructions or "")
+        for_ana = data(await bo.call_tool("message_send", {"to": ["ana"], "subject": "lunch?", "body": "at noon"}))
+        for_bo = data(await ana.call_tool("message_send", {"to": ["bo"], "body": "review job 3"}))
+        pushed = await heard(ana_hears, 1)
+        assert pushed.meta["first_id"] == pushed.meta["last_id"] == str(for_ana["message"]["id"])
+        assert pushed.meta["senders"] == "bo" and "lunch?" in pushed.content and "at noon" in pushed.content
+        assert (await heard(ana_again, 1)).meta["first_id"] == str(for_ana["message"]["id"])
+        pushed = await heard(bo_hears, 1)  # bo's first push is his own mail, not ana's
+        assert pushed.meta["first_id"] == pushed.meta["last_id"] == str(for_bo["message"]["id"])
+        assert pushed.meta["senders"] == "ana"
+        everyone = data(await bo.call_tool("message_broadcast", {"body": "standup in 5"}))
+        pushed = await heard(ana_hears, 2)  # ana's second is bo's broadcast: her own send was never pushed
+        assert pushed.meta["first_id"] == str(everyone["message"]["id"]) and pushed.meta["senders"] == "bo"
+        unread = data(await ana.call_tool("message_query", {"mark_read": False}))["messages"]
+        assert {m["body"] for m in unread} == {"at noon", "standup in 5"}  # pushing marked nothing read
+
+
+async def heard(listener: Listener, count: int) -> ChannelParams:
+    """The `count`th push `listener` heard, once it has (bounded: a behaviour, not a latency)."""
+    with anyio.fail_after(10):
+        while len(listener.pushes) < count:
+            await listener.arrived.wait()
+    return listener.pushes[count - 1]
 
 
 async def test_revoking_a_token_ends_its_open_requests_and_its_presence(team: tuple[Served, dict[str, str]]) -> None:
