@@ -17,8 +17,11 @@ closed) — and never the agent's own sends.
 - Clients that do not know the method ignore the notification (JSON-RPC notifications need no answer).
 - Each client connection has its own push state (`Push`, in `Runtime.channel`): over stdio the one client,
   over `roundtable serve` each HTTP session, as its token's agent, pushed on that session's standalone
-  stream (`Connection.notify`, outside any request). A client of the 2026-07-28 era makes no handshake and
-  has no such stream: it gets no pushes.
+  stream (`Connection.notify`, outside any request: the HTTP GET stream its client keeps open). The SDK
+  drops what is sent while a session has no GET stream open (before its client opens it, while it
+  reconnects; nothing says whether one is open but its transport's private book), so such a push is lost and
+  its mail stays unread, as for the SDK's resource updates. A client of the 2026-07-28 era makes no handshake
+  and has no such stream: it gets no pushes.
 """
 
 from __future__ import annotations
