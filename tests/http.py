@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 from mcp import Client
@@ -73,13 +74,14 @@ async def revoke_token(db_path: Place, which: str) -> None:
 
 @asynccontextmanager
 async def connect(
-    url: str, token: str | None, *, mode: str = "legacy", terminate_on_close: bool = True
+    url: str, token: str | None, *, mode: str = "legacy", terminate_on_close: bool = True, extensions: Any = ()
 ) -> AsyncIterator[Client]:
-    """The SDK client over streamable HTTP, sending `Authorization: Bearer <token>` (none for None)."""
+    """The SDK client over streamable HTTP, sending `Authorization: Bearer <token>` (none for None), with these
+    client `extensions` (e.g. a channel Listener's)."""
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     http = create_mcp_http_client(headers=headers)
     transport = streamable_http_client(url, http_client=http, terminate_on_close=terminate_on_close)
-    async with http, Client(transport, mode=mode) as client:  # type: ignore[arg-type]
+    async with http, Client(transport, mode=mode, extensions=list(extensions)) as client:  # type: ignore[arg-type]
         yield client
 
 

@@ -186,4 +186,10 @@ def claude_code_remote(base: str) -> str:
             f"claude mcp add --transport http roundtable-{kind} {shlex.quote(url)}"
             ' --header "Authorization: Bearer $ROUNDTABLE_TOKEN"'
         )
+    lines += [
+        "",
+        "# Mail pushed into the session as it arrives (Claude Code channels, research preview, v2.1.80+):",
+        "# start Claude Code with the messaging server as a channel:",
+        CHANNEL_LAUNCH,
+    ]
     return "\n".join(lines)

@@ -16,7 +16,7 @@ from servers import orientation
 from servers.messaging import mail
 from shared.config import Settings
 from shared.frame import channel
-from shared.frame.notify import advertise, serve_legacy_subscriptions, watcher
+from shared.frame.notify import advertise, agents_watcher, serve_legacy_subscriptions
 from shared.frame.runtime import Runtime, create_server, run_main
 from shared.frame.tool import add_tools
 from shared.rules.clock import Clock, system_clock
@@ -42,7 +42,7 @@ def build_server(settings: Settings, clock: Clock = system_clock) -> MCPServer[R
         settings,
         instructions=INSTRUCTIONS,
         clock=clock,
-        background=[watcher(INBOX_URI, mail.unread_fingerprint), channel.PUSH, mail.INDEXING],
+        background=[agents_watcher(INBOX_URI, mail.unread_fingerprint), channel.PUSH, mail.INDEXING],
         channel=True,
     )
     serve_legacy_subscriptions(mcp)

@@ -317,14 +317,10 @@ async def _take_mail(rt: Runtime, f: inbox.InboxFilter) -> list[Message]:
 TOOLS = (message_send, message_broadcast, message_subscribe, message_query, message_acknowledge, message_wait)
 
 
-async def unread_fingerprint(rt: Runtime) -> tuple[int, int]:
-    """What the inbox resource shows changes exactly when this does (its watcher compares it).
-
-    Over HTTP one process serves every agent, and its watcher runs as none of them: it publishes when any
-    agent's unread mail changes, and each subscriber re-reads its own inbox."""
-    if rt.over_http:
-        return await inbox.team_unread_fingerprint(rt.db)
-    return await inbox.unread_fingerprint(rt.db, rt.actor())
+async def unread_fingerprint(rt: Runtime, who: Actor | None) -> tuple[int, int]:
+    """What the inbox resource shows `who` (a subscriber; None over stdio: this process's agent) changes
+    exactly when this does (its watcher compares it, for each agent subscribed)."""
+    return await inbox.unread_fingerprint(rt.db, (who or rt.agent).at(rt.clock()))
 
 
 async def unread_mail(server: RoundtableServer) -> str:

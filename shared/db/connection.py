@@ -69,6 +69,9 @@ class Database:
     rejoined = 0
     watch_seconds = POLL_SECONDS
     """How long one round of the change watcher waits for a commit elsewhere before it looks anyway."""
+    on_commit: Callable[[], None] | None = None
+    """Called after each commit made through this connection, which its own change watcher never sees (over
+    HTTP the runtime sets it: one process serves every agent, so its commits are other agents' news)."""
 
     @classmethod
     async def open(cls, place: Place, *, migrate: bool = True, read_only: bool = False) -> Database:
@@ -355,9 +358,11 @@ class SqliteDatabase(Database):
         return held_by(exc, found.shown(), found.fix())
 
     def _committed(self) -> None:
-        """After a commit: push a wake-up to the other processes' change watchers."""
+        """After a commit: push a wake-up to the other processes' change watchers (and this one's, on_commit)."""
         if self.wakeup is not None:
             self.wakeup.notify()
+        if self.on_commit is not None:
+            self.on_commit()
 
     # -- the file under us ----------------------------------------------------------------------
     def file_changed(self) -> bool:

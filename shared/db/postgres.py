@@ -155,9 +155,12 @@ class PostgresDatabase(Database):
         """Run `fn(tx, …)` as one write transaction on a worker thread: begun, it commits or rolls back whole
         there whatever happens to the caller (a cancelled caller leaves nothing open)."""
         serialize = not getattr(fn, "locks_its_rows", False)
-        return await self._run(
+        result = await self._run(
             lambda conn: pgsql.atomic(conn, lambda tx: fn(tx, *args, **kwargs), origin=self.origin, serialize=serialize)
         )
+        if self.on_commit is not None:  # this process's own NOTIFY does not wake its watcher
+            self.on_commit()
+        return result
 
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         """A single-statement write, without the team lock: one statement is atomic, and an UPDATE … WHERE

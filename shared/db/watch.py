@@ -7,7 +7,8 @@ SQLite bumps `PRAGMA data_version` on this connection whenever *another* connect
 costs microseconds). One poll per process serves every waiter — resource notifications, `message_wait`,
 `roundtable tail` — and it polls only while someone waits: with nobody waiting a round sleeps until someone
 starts to, so an idle server process is not woken at all. A commit made through this process's own
-connection does not move it: code that commits and wants listeners told publishes directly.
+connection does not move it: code that commits and wants listeners told calls `nudge` (over HTTP every
+commit does, through `Database.on_commit`: one process serves every agent there).
 
 Other processes push a wake-up after each commit (shared/db/wakeup.py, a datagram to each process's
 socket beside the database): `watch_round` waits for one, or POLL_SECONDS at most, and then polls, so a
@@ -71,6 +72,15 @@ class ChangeWatcher:
             self._changed.set()
             self._changed = anyio.Event()
         self._last = version
+
+    def nudge(self) -> None:
+        """Wake every waiter now, as a commit by another process would: for a change this process knows of
+        and its own connection does not show (a newcomer to look for; over HTTP, another agent's commit made
+        here). Nudges made while the waiters were busy are folded into one wake-up, as commits are."""
+        if self._waiters:
+            self._seq += 1
+            self._changed.set()
+            self._changed = anyio.Event()
 
     async def watch_round(self, seconds: float = POLL_SECONDS) -> None:
         """One round of the background watch: wait `seconds`, or less when another process announces a

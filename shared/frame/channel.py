@@ -1,7 +1,8 @@
 """Push into a running Claude Code session: the messaging server is a Claude Code *channel*.
 
-Claude Code (v2.1.80+, research preview) takes `notifications/claude/channel` from a stdio server that
-declares the experimental capability `claude/channel` (shared/frame/handshake.py declares it) and shows
+Claude Code (v2.1.80+, research preview) takes `notifications/claude/channel` from a server that declares
+the experimental capability `claude/channel` (shared/frame/handshake.py declares it; Claude Code itself
+declares nothing for it, and registers the channel by the server's name at launch, stdio or HTTP) and shows
 the model `<channel source="roundtable-messaging" kind=… count=… …>content</channel>`, also when the
 session was idle. What is pushed is what is addressed to this agent — direct and topic mail, broadcasts,
 system notices (a task assigned to you, a vote requested, your claim lapsed or was taken over, a proposal
@@ -14,6 +15,13 @@ closed) — and never the agent's own sends.
 - Nothing is marked read: the model still reads with message_query and acknowledges with
   message_acknowledge. Mail read before its push went out is not pushed.
 - Clients that do not know the method ignore the notification (JSON-RPC notifications need no answer).
+- Each client connection has its own push state (`Push`, in `Runtime.channel`): over stdio the one client,
+  over `roundtable serve` each HTTP session, as its token's agent, pushed on that session's standalone
+  stream (`Connection.notify`, outside any request: the HTTP GET stream its client keeps open). The SDK
+  drops what is sent while a session has no GET stream open (before its client opens it, while it
+  reconnects; nothing says whether one is open but its transport's private book), so such a push is lost and
+  its mail stays unread, as for the SDK's resource updates. A client of the 2026-07-28 era makes no handshake
+  and has no such stream: it gets no pushes.
 """
 
 from __future__ import annotations
@@ -22,14 +30,15 @@ import logging
 import time
 from collections.abc import Sequence
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, Literal, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from mcp.types import ServerNotification
+from mcp.server.connection import Connection
 from pydantic import BaseModel
 
 from shared.frame.jobs import Background, every
-from shared.frame.notify import GONE
+from shared.frame.notify import key_of
 from shared.models.messages import Message
 from shared.rules import counts
 from shared.rules.clock import relative
@@ -37,6 +46,7 @@ from shared.rules.untrusted import defused, one_line, quoted
 from shared.store.mail import inbox
 
 if TYPE_CHECKING:
+    from shared.actor import Actor
     from shared.frame.runtime import Runtime
 
 log = logging.getLogger("roundtable.channel")
@@ -66,11 +76,6 @@ your user's.
 class ChannelParams(BaseModel):
     content: str
     meta: dict[str, str]
-
-
-class ChannelNotification(BaseModel):
-    method: Literal["notifications/claude/channel"] = "notifications/claude/channel"
-    params: ChannelParams
 
 
 def render(found: inbox.Arrivals, now: float) -> ChannelParams:
@@ -126,59 +131,87 @@ def _how(m: Message) -> str:
     return "; ".join(steps) + "."
 
 
-async def _send(rt: Runtime, params: ChannelParams) -> bool:
-    session = rt.channel_to
-    if session is None:
-        return False
-    notification = cast(ServerNotification, ChannelNotification(params=params))
-    try:
-        await session.send_notification(notification)
-    except GONE:
-        rt.channel_to = None  # that client went away
-        return False
-    return True
+@dataclass(eq=False)
+class Push:
+    """One client connection the channel pushes to: whose mail (None: the process's own agent, over stdio),
+    past which message, and whether its handshake ended (pushes start at `notifications/initialized`)."""
+
+    who: Actor | None
+    after: int | None = None
+    live: bool = False
 
 
-async def note_start(rt: Runtime) -> None:
-    """A client is being answered its `initialize`: note the newest message now, before the answer leaves, so
-    whatever arrives once the client holds that answer is pushed to it (however late the server reads its
-    `notifications/initialized`), and nothing older."""
+def _book(rt: Runtime, connection: Connection, who: Actor | None) -> Push:
+    """The push state of `connection`, made at its first sight and forgotten when it closes."""
+    push = rt.channel.get(connection)
+    if push is None:
+        push = rt.channel[connection] = Push(who)
+        connection.exit_stack.callback(rt.channel.pop, connection, None)
+    return push
+
+
+async def note_start(rt: Runtime, connection: Connection, who: Actor | None) -> None:
+    """`connection`'s client (acting as `who`) is being answered its `initialize`: note the newest message now,
+    before the answer leaves, so whatever arrives once the client holds that answer is pushed to it (however
+    late the server reads its `notifications/initialized`), and nothing older."""
+    push = _book(rt, connection, who)
     try:
-        rt.channel_after = await rt.db.read(inbox.newest_id)
+        push.after = await rt.db.read(inbox.newest_id)
     except Exception as exc:  # no database yet (or it failed): noted when the handshake ends, or by the push job
         log.debug("no newest message to push after yet: %s", exc)
-        rt.channel_after = None
+        push.after = None
 
 
-async def connected(rt: Runtime, session: Any) -> None:
-    """A client finished its handshake: push to it what arrives after the start noted at its `initialize`
-    (note_start; noted now when that could not be read)."""
-    if rt.channel_after is None:
-        await note_start(rt)
-    rt.channel_to = session
+async def connected(rt: Runtime, connection: Connection, who: Actor | None) -> None:
+    """`connection`'s client finished its handshake: push to it what arrives after the start noted at its
+    `initialize` (note_start; noted now when that could not be read)."""
+    push = _book(rt, connection, who)
+    if push.after is None:
+        await note_start(rt, connection, who)
+    push.live = True
+
+
+def _live(rt: Runtime) -> list[tuple[Connection, Push]]:
+    return [(connection, push) for connection, push in list(rt.channel.items()) if push.live]
 
 
 async def follow(rt: Runtime) -> None:
-    """Push each arrival for this agent while a client is connected; for as long as it is let run."""
-    after = rt.channel_after if rt.channel_after is not None else await rt.db.read(inbox.newest_id)
+    """Push each arrival to the agent of each connected client, while any is; for as long as it is let run.
+
+    Each round reads the arrivals once per agent (and start: clients of one agent that connected at different
+    moments start apart until their first round), however many clients it has connected."""
     last_push = float("-inf")
     async with aclosing(rt.changes.changes()) as changes:
         async for _ in changes:
-            if rt.channel_to is None:
+            if not _live(rt):
                 return
             wait = last_push + MIN_GAP - time.monotonic()
             if wait > 0:
                 await anyio.sleep(wait)  # commits meanwhile are folded into the next wake-up, never lost
-            me = rt.actor()
-            found = await rt.db.read(inbox.arrivals, me, after, SHOWN)
-            after = rt.channel_after = found.last_id
-            if found.count and await _send(rt, render(found, me.now)):
+            groups: dict[tuple[str, int], list[tuple[Connection, Push]]] = {}
+            for connection, push in _live(rt):
+                if push.after is None:
+                    push.after = await rt.db.read(inbox.newest_id)
+                groups.setdefault((key_of(push.who), push.after), []).append((connection, push))
+            pushed = 0
+            for (_, after), clients in groups.items():
+                me = (clients[0][1].who or rt.agent).at(rt.clock())
+                found = await rt.db.read(inbox.arrivals, me, after, SHOWN)
+                for _, push in clients:
+                    push.after = found.last_id
+                if not found.count:
+                    continue
+                params = render(found, me.now).model_dump()
+                for connection, _ in clients:
+                    await connection.notify(METHOD, params)  # best effort: a client gone meanwhile is dropped
+                pushed += 1
+                log.debug("pushed %d message(s) up to %d to %s", found.count, found.last_id, me.name)
+            if pushed:
                 last_push = time.monotonic()
-                log.debug("pushed %d message(s) up to %d", found.count, found.last_id)
 
 
 async def _round(rt: Runtime) -> None:
-    if rt.channel_to is not None:
+    if _live(rt):
         await follow(rt)
 
 

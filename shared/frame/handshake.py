@@ -6,7 +6,8 @@ pushes (shared/frame/channel.py).
 The instructions and capabilities of an initialize result are fixed by the SDK before the lifespan has
 registered the agent, so a server middleware (the low-level server's `middleware` list, reached through
 `_lowlevel_server`, private: this is the one place) amends the `initialize` and `server/discover` results
-on their way out. The same middleware notes each connected client's session for the channel.
+on their way out. The same middleware notes each connected client's connection for the channel, as the
+request's caller (over HTTP its token's agent).
 """
 
 from __future__ import annotations
@@ -46,25 +47,27 @@ def install(mcp: MCPServer[Any], *, channel: bool = False) -> None:
     async def amend(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
         result = await call_next(ctx)
         rt = ctx.lifespan_context
-        if not hasattr(rt, "channel_to"):
+        if not hasattr(rt, "channel"):
             return result
-        # Over HTTP (roundtable serve) one process serves every agent and its push job acts as none of them
-        # (rt.channel_to is one slot, the last client's): it would declare a channel that never pushes.
-        pushing = channel and not rt.over_http
         if ctx.method in ("initialize", "server/discover") and isinstance(result, dict):
             result["instructions"] = greeting(rt) + str(result.get("instructions") or "")
-            if pushing:
+            if channel:
                 capabilities = result.setdefault("capabilities", {})
                 capabilities.setdefault("experimental", {})[CHANNEL_CAPABILITY] = {}
-        # Claude Code connects with the initialize handshake; a 2026-07-28 client (no handshake) gets no
-        # pushes, so a server it talks to keeps idling while nobody listens or waits.
-        if pushing and ctx.method in ("initialize", "notifications/initialized"):
+        # Claude Code connects with the initialize handshake; a 2026-07-28 client (no handshake, no stream of
+        # its own outside a request) gets no pushes, so a server it talks to keeps idling while nobody listens.
+        if channel and ctx.method in ("initialize", "notifications/initialized"):
             from shared.frame import channel as pushes  # the messaging server's alone: loaded where it runs
+            from shared.frame.notify import connection_of
+            from shared.frame.runtime import CALLER
 
+            # each connection's own push state: over stdio the one client, over HTTP (roundtable serve) each
+            # session, as its token's agent (CALLER), pushed on the session's own stream
+            connection, who = connection_of(ctx), CALLER.get()
             if ctx.method == "initialize":
-                await pushes.note_start(rt)  # before the answer leaves: what arrives after it is pushed
+                await pushes.note_start(rt, connection, who)  # before the answer leaves: what arrives after is pushed
             else:
-                await pushes.connected(rt, ctx.session)  # a stdio server has one client: its latest session
+                await pushes.connected(rt, connection, who)
         return result
 
     mcp._lowlevel_server.middleware.append(amend)

@@ -9,21 +9,30 @@
   `notifications/prompts/list_changed` on its connection (capability `prompts.listChanged`).
 A watcher follows the process's one change watcher (`rt.changes`, shared/db/watch.py) only while
 someone listens, and publishes when a fingerprint (e.g. my unread count and newest id, or the newest
-skill) changes. Changes this process commits itself do not wake it: the code making them publishes directly.
+skill) changes. Over stdio, changes this process commits itself do not wake it (they are its own agent's);
+over HTTP they do (`Database.on_commit`: there they are every agent's).
+
+Every subscription remembers whose it is: the caller of the request that made it (`runtime.CALLER`, over
+HTTP its token's agent; None over stdio, where the process's agent is the only one). A resource that reads
+differently per agent (the inbox) is watched per agent (`agents_watcher`): one fingerprint per change for
+each agent listening, and its update goes to that agent's listeners alone, so over `roundtable serve` one
+agent learns nothing of another's mail, not even when it came.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable
+import logging
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 from mcp.server.connection import Connection
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions
 from mcp.server.mcpserver import MCPServer
-from mcp.server.subscriptions import InMemorySubscriptionBus, PromptsListChanged, ResourceUpdated, ServerEvent
+from mcp.server.subscriptions import PromptsListChanged, ResourceUpdated, ServerEvent
 from mcp.types import (
     EmptyResult,
     PromptsCapability,
@@ -39,39 +48,76 @@ from shared.db.watch import Doorbell
 from shared.frame.jobs import Background, every
 
 if TYPE_CHECKING:
+    from shared.actor import Actor
     from shared.frame.runtime import Runtime
 
+log = logging.getLogger("roundtable.notify")
 
-class CountingBus(InMemorySubscriptionBus):
-    """The in-process bus, counting its listeners so the watchers can sleep while nobody listens, and waking
-    them (`joined`) when someone starts to: on the bus, or through an older client's subscription."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.listeners = 0
+Whose = Callable[[], "Actor | None"]
+"""Who sends the request being served (over HTTP its token's agent, `runtime.CALLER`; over stdio None)."""
+OWN = ""
+"""The key of a subscription made with no caller named: over stdio, the process's own agent."""
+
+
+def key_of(who: Actor | None) -> str:
+    """Whose a subscription is, as one string: the subscribing agent's id, or OWN."""
+    return who.id if who is not None else OWN
+
+
+def _no_caller() -> Actor | None:
+    return None
+
+
+class CountingBus:
+    """The in-process subscription bus (the SDK's SubscriptionBus, in place of its InMemorySubscriptionBus),
+    knowing whose each listen stream is and counting them: `whose()` is read when a stream subscribes (inside
+    its `subscriptions/listen` request, so over HTTP the caller). `publish(event, to=keys)` reaches only the
+    streams of those agents, so one agent's inbox update goes to that agent's streams alone. It wakes the
+    watchers (`joined`) when someone starts to listen: on the bus, or through an older client's subscription."""
+
+    def __init__(self, whose: Whose = _no_caller) -> None:
+        self.whose = whose
+        self.streams: dict[object, tuple[Actor | None, Callable[[ServerEvent], None]]] = {}
+        self.on_join: Callable[[], None] | None = None
+        """Set by the running lifespan: wakes the watchers already following changes (a newcomer is looked for)."""
         self._arrival = Doorbell()
 
+    @property
+    def listeners(self) -> int:
+        return len(self.streams)
+
     def joined(self) -> None:
-        """Someone started to listen: wake the watchers sleeping in `until_someone_joins`."""
+        """Someone started to listen: wake the watchers sleeping in `until_someone_joins`, and those following."""
         self._arrival.ring()
+        if self.on_join is not None:
+            self.on_join()
 
     async def until_someone_joins(self) -> None:
         await self._arrival.wait()
 
     def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
-        unsubscribe = super().subscribe(listener)
-        self.listeners += 1
+        token = object()
+        self.streams[token] = (self.whose(), listener)
         self.joined()
-        done = False
 
-        def once() -> None:
-            nonlocal done
-            if not done:
-                done = True
-                self.listeners -= 1
-                unsubscribe()
+        def unsubscribe() -> None:
+            self.streams.pop(token, None)
 
-        return once
+        return unsubscribe
+
+    async def publish(self, event: ServerEvent, to: Collection[str] | None = None) -> None:
+        """Deliver `event` to every stream, or (`to`) to the streams of those agents (keys, `key_of`) only.
+        A raising listener is logged and skipped, as the SDK's bus does; ends with a checkpoint so that the
+        streams drain between a burst's events."""
+        for who, listener in list(self.streams.values()):
+            if to is not None and key_of(who) not in to:
+                continue
+            try:
+                listener(event)
+            except Exception:  # fan-out boundary: one bad listener must not starve the others
+                log.exception("subscription listener raised; continuing")
+        await anyio.lowlevel.checkpoint()
 
 
 GONE = (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError)
@@ -92,7 +138,8 @@ def connection_of(ctx: ServerRequestContext[Any]) -> Connection:
 class Notifier:
     def __init__(self, bus: CountingBus) -> None:
         self.bus = bus
-        self.legacy: dict[str, set[Connection]] = {}
+        self.legacy: dict[str, dict[Connection, Actor | None]] = {}
+        """URI → the connections of older clients subscribed to it → who subscribed (bus.whose() then)."""
         self.prompt_sessions: set[Connection] = set()  # the connections of older clients that listed prompts
         self._tracked: set[Connection] = set()
 
@@ -105,20 +152,31 @@ class Notifier:
 
     def forget(self, connection: Connection) -> None:
         for subscribers in self.legacy.values():
-            subscribers.discard(connection)
+            subscribers.pop(connection, None)
         self.prompt_sessions.discard(connection)
         self._tracked.discard(connection)
 
     def listening(self, uri: str) -> bool:
         return self.bus.listeners > 0 or bool(self.legacy.get(uri))
 
-    async def publish(self, uri: str) -> None:
-        await self.bus.publish(ResourceUpdated(uri=uri))
-        for connection in list(self.legacy.get(uri, ())):
+    def subscribers(self, uri: str) -> dict[str, Actor | None]:
+        """The agents listening for `uri`, once each (key_of → who): the subscribers of older clients, and every
+        listen stream's (a stream's filter is the SDK's to read, so a stream counts for every URI)."""
+        found = {key_of(who): who for who, _ in list(self.bus.streams.values())}
+        for who in self.legacy.get(uri, {}).values():
+            found.setdefault(key_of(who), who)
+        return found
+
+    async def publish(self, uri: str, to: Collection[str] | None = None) -> None:
+        """Tell the listeners of `uri` it changed: every one, or (`to`) those of these agents only."""
+        await self.bus.publish(ResourceUpdated(uri=uri), to)
+        for connection, who in list(self.legacy.get(uri, {}).items()):
+            if to is not None and key_of(who) not in to:
+                continue
             try:
                 await connection.send_resource_updated(uri)
             except GONE:
-                self.legacy[uri].discard(connection)  # that client went away
+                self.legacy[uri].pop(connection, None)  # that client went away
 
     def listening_to_prompts(self) -> bool:
         return self.bus.listeners > 0 or bool(self.prompt_sessions)
@@ -130,9 +188,12 @@ class Notifier:
             self.bus.joined()
 
     def subscribed(self, uri: str, connection: Connection) -> None:
-        """An older client subscribed to `uri` (resources/subscribe) on `connection`."""
-        self.legacy.setdefault(uri, set()).add(self.track(connection))
+        """An older client subscribed to `uri` (resources/subscribe) on `connection`, as the request's caller."""
+        self.legacy.setdefault(uri, {})[self.track(connection)] = self.bus.whose()
         self.bus.joined()
+
+    def unsubscribed(self, uri: str, connection: Connection) -> None:
+        self.legacy.get(uri, {}).pop(connection, None)
 
     async def prompts_changed(self) -> None:
         await self.bus.publish(PromptsListChanged())
@@ -155,7 +216,7 @@ def serve_legacy_subscriptions(mcp: MCPServer[Any]) -> None:
         return EmptyResult()
 
     async def unsubscribe(ctx: ServerRequestContext[Runtime], params: UnsubscribeRequestParams) -> EmptyResult:
-        ctx.lifespan_context.notifier.legacy.get(str(params.uri), set()).discard(connection_of(ctx))
+        ctx.lifespan_context.notifier.unsubscribed(str(params.uri), connection_of(ctx))
         return EmptyResult()
 
     lowlevel = mcp._lowlevel_server
@@ -202,29 +263,58 @@ def advertise(mcp: MCPServer[Any], *, resources: bool, subscribe: bool, prompts:
 
 
 Watch = Background
+Fingerprints = Callable[["Runtime"], Awaitable[dict[str, Hashable]]]
+"""Whose listeners to tell (key_of, or EVERYONE) → what they are told about, as it is now."""
+EVERYONE = "*"
+"""The one key of a watcher whose resource is the same for every listener (the team's status, the prompts)."""
 
 
 def watcher(uri: str, fingerprint: Callable[[Runtime], Awaitable[Hashable]], interval: float = 0.1) -> Watch:
-    """A background task publishing `uri` updates whenever `fingerprint(rt)` changes while anyone listens.
+    """A background task publishing `uri` updates whenever `fingerprint(rt)` changes while anyone listens: a
+    resource that reads the same for every agent (the team's status).
 
     It looks at the fingerprint after each commit by another process, at most once per `interval` seconds,
     and while anyone listens checks every `interval` seconds whether they still do; while nobody listens it
     sleeps until someone subscribes. When listening starts it publishes once at once (a level trigger: "read
     it now"), so nothing that arrived between the subscription and the first look is missed.
     """
+
+    async def everyone(rt: Runtime) -> dict[str, Hashable]:
+        return {EVERYONE: await fingerprint(rt)}
+
     return _watch(
-        uri, lambda rt: rt.notifier.listening(uri), lambda rt: rt.notifier.publish(uri), fingerprint, interval
+        uri, lambda rt: rt.notifier.listening(uri), lambda rt, _: rt.notifier.publish(uri), everyone, interval
+    )
+
+
+def agents_watcher(
+    uri: str, fingerprint: Callable[[Runtime, Actor | None], Awaitable[Hashable]], interval: float = 0.1
+) -> Watch:
+    """`watcher` for a resource that reads differently for each agent (the inbox): each subscription is judged
+    by the agent that made it (None over stdio: the process's own). One `fingerprint(rt, who)` per change for
+    each agent listening, however many sessions it has; an update goes to that agent's listeners alone, when
+    its own fingerprint moved, and to an agent that starts to listen at once (the level trigger, per agent)."""
+
+    async def each(rt: Runtime) -> dict[str, Hashable]:
+        return {key: await fingerprint(rt, who) for key, who in rt.notifier.subscribers(uri).items()}
+
+    return _watch(
+        uri, lambda rt: rt.notifier.listening(uri), lambda rt, keys: rt.notifier.publish(uri, keys), each, interval
     )
 
 
 def prompts_watcher(fingerprint: Callable[[Runtime], Awaitable[Hashable]], interval: float = 0.1) -> Watch:
     """A background task sending prompts list-changed whenever `fingerprint(rt)` changes while anyone
     listens (looking and checking for listeners as `watcher` does)."""
+
+    async def everyone(rt: Runtime) -> dict[str, Hashable]:
+        return {EVERYONE: await fingerprint(rt)}
+
     return _watch(
         "the prompt list",
         lambda rt: rt.notifier.listening_to_prompts(),
-        lambda rt: rt.notifier.prompts_changed(),
-        fingerprint,
+        lambda rt, _: rt.notifier.prompts_changed(),
+        everyone,
         interval,
     )
 
@@ -232,21 +322,24 @@ def prompts_watcher(fingerprint: Callable[[Runtime], Awaitable[Hashable]], inter
 def _watch(
     what: str,
     listening: Callable[[Runtime], bool],
-    publish: Callable[[Runtime], Awaitable[None]],
-    fingerprint: Callable[[Runtime], Awaitable[Hashable]],
+    publish: Callable[[Runtime, set[str]], Awaitable[None]],
+    fingerprints: Fingerprints,
     interval: float,
 ) -> Watch:
     async def watch(rt: Runtime) -> None:
-        last: list[Hashable] = []  # the fingerprint last published; empty: publish at the next look
+        last: dict[str, Hashable] = {}  # key → the fingerprint last published; a key not here is told at its first look
 
         async def follow() -> None:
-            """Look at once and after every change, publish what moved; for as long as it is let run."""
+            """Look at once and after every change (and every newcomer), publish what moved; for as long as it
+            is let run."""
             async with aclosing(rt.changes.changes()) as changes:
                 async for _ in changes:
-                    current = await fingerprint(rt)
-                    if not last or current != last[0]:
-                        await publish(rt)
-                    last[:] = [current]
+                    current = await fingerprints(rt)
+                    moved = {key for key, now in current.items() if key not in last or last[key] != now}
+                    if moved:
+                        await publish(rt, moved)
+                    last.clear()
+                    last.update(current)  # whoever stopped listening is forgotten: told at once when back
                     await anyio.sleep(interval)
 
         async def one_round(rt: Runtime) -> None:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -40,6 +40,11 @@ from shared.frame.tool import unknown_resource, unknown_tool
 from shared.rules.clock import Clock, system_clock
 from shared.store.team import agents
 
+if TYPE_CHECKING:
+    from mcp.server.connection import Connection
+
+    from shared.frame.channel import Push
+
 log = logging.getLogger("roundtable")
 RESOURCE_NOT_FOUND = -32002
 """JSON-RPC code for an unknown resource (MCP spec up to 2025-11-25)."""
@@ -61,11 +66,9 @@ class Runtime:
     me: Actor | None = None
     over_http: bool = False
     failure: str | None = None
-    channel_to: Any = None
-    """The connected client's session, for pushes (shared/frame/channel.py); set by shared/frame/handshake.py."""
-    channel_after: int | None = None
-    """The newest message id pushed past (or, when the client was answered its `initialize`, the newest there
-    was): pushes go on after it."""
+    channel: dict[Connection, Push] = field(default_factory=dict)
+    """The client connections the channel pushes to (shared/frame/channel.py), each with whose mail and past
+    which message; noted by shared/frame/handshake.py: over stdio the one client, over HTTP each session's."""
     client_named: bool = False  # clientInfo.name recorded for this process's agent
     waiting: InFlight[str] = field(default_factory=InFlight)
     """Agent id → its message_wait calls waiting on this server now (at most max_waits each). By agent: over
@@ -269,6 +272,9 @@ async def _open(rt: Runtime) -> None:
         return
     if rt.over_http:  # who acts comes from each request's token; the process itself registers no agent
         rt.me = replace(Actor.of(rt.settings, id="", name="system"), role="observer")
+        # one agent's commit here is another's news (mail, a notice): wake this process's waiters and watchers
+        # too, whose connection does not show its own commits
+        db.on_commit = rt.changes.nudge
         rt._db, rt.failure = db, None
         log.info("%s server over HTTP on %s", rt.server, rt.settings.db)
         return
@@ -365,7 +371,7 @@ def create_server(
     """An MCPServer for one Roundtable server kind with the shared lifespan installed; its instructions
     begin with who the agent is (shared/frame/handshake.py), and with `channel` it declares Claude Code's
     `claude/channel` capability (shared/frame/channel.py pushes)."""
-    bus = CountingBus()
+    bus = CountingBus(whose=CALLER.get)  # over HTTP each subscription is its caller's
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
@@ -384,9 +390,11 @@ def create_server(
                     tg.start_soon(task, rt)
                 if isinstance(server, RoundtableServer):
                     server.runtime = rt
+                bus.on_join = rt.changes.nudge  # a watcher already following looks for the newcomer at once
                 try:
                     yield rt
                 finally:
+                    bus.on_join = None
                     tg.cancel_scope.cancel()
                     if isinstance(server, RoundtableServer):
                         server.runtime = None

@@ -137,6 +137,7 @@ def test_config_url_prints_the_bridge_for_desktop_and_the_http_lines_for_claude_
         ' --header "Authorization: Bearer $ROUNDTABLE_TOKEN"'
     ) in code
     assert code.count("claude mcp add") == 4
+    assert clientconfig.CHANNEL_LAUNCH in code  # serve's messaging server is a channel too
 
 
 def test_serve_that_cannot_open_the_database_says_why_in_one_line_and_exits(tmp_path: Path) -> None:

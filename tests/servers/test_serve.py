@@ -8,6 +8,7 @@ import os
 import sqlite3
 import sys
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -17,12 +18,14 @@ import anyio
 import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
 from servers import SERVER_KINDS
 from servers.cli.bridge import remote_client
 from servers.cli.launch import PASSED_ON
 from shared.db.place import Place
+from shared.frame.channel import CHANNEL_CAPABILITY_NOTE, ChannelParams, Listener
+from shared.frame.handshake import CHANNEL_CAPABILITY
 from shared.frame.http import MAX_REQUESTS_PER_TOKEN, MAX_SESSIONS_PER_TOKEN
 from tests.http import ROOT, Served, connect, make_token, make_token_sync, revoke_token, serving
 from tests.notifications import collector, updated_by
@@ -376,6 +379,40 @@ async def test_one_agents_waits_use_up_only_its_own_allowance_of_message_waits(t
             tg.cancel_scope.cancel()
 
 
+@pytest.mark.engines("sqlite", "postgresql")
+async def test_mail_sent_through_the_serve_process_wakes_a_subscriber_and_a_wait_there(
+    place: Place, tmp_path: Path
+) -> None:
+    # A commit does not move its own connection's data_version (nor is a process's own NOTIFY its news): the
+    # serve process's messaging server missed mail sent through itself until another connection committed
+    # (on SQLite the gate's heartbeat, every third of the presence timeout: here 200 s, past the bounds below;
+    # on PostgreSQL another commit came within seconds, so there this runs the path but cannot tell it apart).
+    ana_token, bo_token = await make_token(place, "ana"), await make_token(place, "bo")
+    updates: list[str] = []
+    with serving(place, logs=tmp_path, ROUNDTABLE_PRESENCE_TIMEOUT="600") as served:
+        url = served.url("messaging")
+        async with (
+            remote_client(url, bo_token, message_handler=collector(updates)) as bo,
+            connect(url, ana_token) as ana,
+        ):
+            await subscribed(bo, INBOX)
+            await arrival(updates, 1)  # the level trigger on subscribing
+            data(await ana.call_tool("message_send", {"to": ["bo"], "body": "first"}))
+            await arrival(updates, 2)
+            assert [m["body"] for m in data(await bo.call_tool("message_query", {}))["messages"]] == ["first"]
+            waited: dict[str, Any] = {}
+
+            async def wait() -> None:
+                waited.update(data(await bo.call_tool("message_wait", {"timeout": 20})))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait)
+                await anyio.sleep(0.5)  # bo is waiting (if not yet, his wait finds the mail at once)
+                data(await ana.call_tool("message_send", {"to": ["bo"], "body": "second"}))
+            assert waited["arrived"] is True, waited
+            assert [m["body"] for m in waited["messages"]] == ["second"]
+
+
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_an_inbox_subscriber_over_http_is_told_when_its_mail_arrives(
     team: tuple[Served, dict[str, str]], mode: str
@@ -394,6 +431,64 @@ async def test_an_inbox_subscriber_over_http_is_told_when_its_mail_arrives(
         await updated_by(ana, "roundtable://inbox", mode, updates, change)
         read = await ana.read_resource("roundtable://inbox")
         assert [m["body"] for m in json.loads(read.contents[0].text)["unread"]] == ["are you there?"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_an_inbox_subscriber_over_http_is_told_of_its_own_mail_alone(
+    team: tuple[Served, dict[str, str]], mode: str
+) -> None:
+    # One serve process watches every agent's inbox: it told each subscriber whenever anyone's unread mail
+    # changed, so ana learnt when olga was sent mail. Each subscription is now judged by its own agent.
+    served, issued = team
+    url = served.url("messaging")
+    ana_got: list[str] = []
+    olga_got: list[str] = []
+    async with (
+        remote_client(
+            url, issued["ana"], mode=mode, message_handler=collector(ana_got if mode == "legacy" else [])
+        ) as ana,
+        remote_client(url, issued["olga"], message_handler=collector(olga_got)) as olga,
+        connect(url, issued["bo"]) as bo,
+        anyio.create_task_group() as tg,
+    ):
+        if mode == "legacy":
+            await subscribed(ana, INBOX)
+        else:
+            tg.start_soon(listening, ana, INBOX, ana_got)
+        await arrival(ana_got, 1)  # the level trigger on subscribing: "read it now"
+        await subscribed(olga, INBOX)
+        await arrival(olga_got, 1)
+        for n, to in enumerate(["olga", "ana", "olga"]):  # olga's mail before and after ana's is her witness:
+            data(await bo.call_tool("message_send", {"to": [to], "body": f"for {to}"}))  # looked at, published
+            await arrival(olga_got if to == "olga" else ana_got, 2 + n // 2)
+        assert ana_got == [INBOX, INBOX]  # subscribing, and her own mail: not olga's
+        read = await ana.read_resource(INBOX)
+        assert [m["body"] for m in json.loads(read.contents[0].text)["unread"]] == ["for ana"]  # type: ignore[union-attr]
+        tg.cancel_scope.cancel()
+
+
+INBOX = "roundtable://inbox"
+
+
+async def subscribed(client: Client, uri: str) -> None:
+    """`client` subscribed to `uri` as an older client does (resources/subscribe)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        await client.subscribe_resource(uri)
+
+
+async def listening(client: Client, uri: str, into: list[str]) -> None:
+    """`client` listening for `uri` as a 2026-07-28 client does (subscriptions/listen), its updates into `into`."""
+    async with client.listen(resource_subscriptions=[uri]) as sub:
+        async for event in sub:
+            into.append(str(event.uri))  # type: ignore[union-attr]
+
+
+async def arrival(updates: list[str], count: int) -> None:
+    """Until `updates` holds `count` (bounded)."""
+    with anyio.fail_after(10):
+        while len(updates) < count:
+            await anyio.sleep(0.02)
 
 
 async def test_one_token_cannot_open_every_session_nor_leave_rows_for_made_up_ones(
@@ -494,20 +589,45 @@ async def test_one_token_cannot_hold_open_requests_without_limit(tmp_path: Path)
             tg.cancel_scope.cancel()
 
 
-async def test_the_messaging_server_over_http_declares_no_channel_it_cannot_push(
+async def test_over_http_each_claude_code_channel_session_is_pushed_its_own_agents_mail(
     team: tuple[Served, dict[str, str]],
 ) -> None:
-    # Over serve the messaging server declared Claude Code's claude/channel, but its push job acts as the
-    # process's `system` (no mail of its own) and keeps one slot for the last client to connect, whoever's
-    # it was: a client that took the channel waited for pushes that never came.
+    # Over serve the messaging server declared no claude/channel: its push state was one slot (the last
+    # client's session) acted on as the process's `system`, so a Claude Code session over HTTP got no pushes.
+    # Each HTTP session now has its own, as its token's agent, pushed on the session's own stream.
     served, issued = team
-    headers = {"accept": "application/json, text/event-stream", "authorization": f"Bearer {issued['ana']}"}
-    async with httpx2.AsyncClient() as http:
-        answer = await http.post(served.url("messaging"), json=INITIALIZE, headers=headers)
-    assert answer.status_code == 200, answer.text
-    result = json.loads(answer.text.split("data: ", 1)[-1]) if "data: " in answer.text else answer.json()
-    assert "claude/channel" not in result["result"]["capabilities"].get("experimental", {}), result
-    assert result["result"]["instructions"].startswith("You are ana, a worker")
+    url = served.url("messaging")
+    ana_hears, ana_again, bo_hears = Listener(), Listener(), Listener()
+    async with (
+        connect(url, issued["ana"], extensions=[ana_hears.extension()]) as ana,
+        connect(url, issued["ana"], extensions=[ana_again.extension()]),  # a second window of ana's
+        connect(url, issued["bo"], extensions=[bo_hears.extension()]) as bo,
+    ):
+        caps = ana.server_capabilities
+        assert caps.experimental is not None and CHANNEL_CAPABILITY in caps.experimental
+        assert CHANNEL_CAPABILITY_NOTE in (ana.instructions or "")
+        for_ana = data(await bo.call_tool("message_send", {"to": ["ana"], "subject": "lunch?", "body": "at noon"}))
+        for_bo = data(await ana.call_tool("message_send", {"to": ["bo"], "body": "review job 3"}))
+        pushed = await heard(ana_hears, 1)
+        assert pushed.meta["first_id"] == pushed.meta["last_id"] == str(for_ana["message"]["id"])
+        assert pushed.meta["senders"] == "bo" and "lunch?" in pushed.content and "at noon" in pushed.content
+        assert (await heard(ana_again, 1)).meta["first_id"] == str(for_ana["message"]["id"])
+        pushed = await heard(bo_hears, 1)  # bo's first push is his own mail, not ana's
+        assert pushed.meta["first_id"] == pushed.meta["last_id"] == str(for_bo["message"]["id"])
+        assert pushed.meta["senders"] == "ana"
+        everyone = data(await bo.call_tool("message_broadcast", {"body": "standup in 5"}))
+        pushed = await heard(ana_hears, 2)  # ana's second is bo's broadcast: her own send was never pushed
+        assert pushed.meta["first_id"] == str(everyone["message"]["id"]) and pushed.meta["senders"] == "bo"
+        unread = data(await ana.call_tool("message_query", {"mark_read": False}))["messages"]
+        assert {m["body"] for m in unread} == {"at noon", "standup in 5"}  # pushing marked nothing read
+
+
+async def heard(listener: Listener, count: int) -> ChannelParams:
+    """The `count`th push `listener` heard, once it has (bounded: a behaviour, not a latency)."""
+    with anyio.fail_after(10):
+        while len(listener.pushes) < count:
+            await listener.arrived.wait()
+    return listener.pushes[count - 1]
 
 
 async def test_revoking_a_token_ends_its_open_requests_and_its_presence(team: tuple[Served, dict[str, str]]) -> None:

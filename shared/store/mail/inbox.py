@@ -221,16 +221,6 @@ async def unread_fingerprint(db: Database, me: Actor) -> tuple[int, int]:
     return (int(row[0]), int(row[1] or 0)) if row else (0, 0)
 
 
-async def team_unread_fingerprint(db: Database) -> tuple[int, int]:
-    """(unread deliveries, newest message id) over every agent: changes whenever any agent's inbox gains
-    or reads mail. One `roundtable serve` process serves every agent's inbox subscription with one watcher."""
-    row = await db.fetchone(
-        "SELECT (SELECT count(*) FROM message_recipients WHERE read_at IS NULL), (SELECT COALESCE(max(id), 0)"
-        " FROM messages)"
-    )
-    return (int(row[0]), int(row[1])) if row else (0, 0)
-
-
 async def mark_read(db: Database, me: Actor, ids: Sequence[int]) -> set[int]:
     """Mark messages read at `me.now`; returns the ids this call marked (those that were unread until now).
 
