@@ -527,6 +527,28 @@ async def test_one_token_cannot_open_every_session_nor_leave_rows_for_made_up_on
         assert rows() <= before + 1
 
 
+async def test_initializes_sent_at_once_open_no_session_past_the_limit(team: tuple[Served, dict[str, str]]) -> None:
+    # The gate checked a token's open and opening sessions, then opened the new one's row (a write, an await)
+    # and only then counted it as opening: initializes that arrived together all passed the check while the
+    # first one's row was written, and one token opened past MAX_SESSIONS_PER_TOKEN. A request is now counted as
+    # opening from its check on.
+    served, issued = team
+    url = served.url("coordination")
+    ana = bearing(issued["ana"])
+    answers: list[int] = []
+    async with httpx2.AsyncClient(limits=httpx2.Limits(max_connections=None)) as http:
+
+        async def initialize() -> None:
+            answers.append((await http.post(url, json=INITIALIZE, headers=ana, timeout=60)).status_code)
+
+        for _ in range(3):  # waves, each of more than the limit at once
+            async with anyio.create_task_group() as tg:
+                for _ in range(MAX_SESSIONS_PER_TOKEN + 16):
+                    tg.start_soon(initialize)
+    assert set(answers) <= {200, 429}, answers
+    assert answers.count(200) == MAX_SESSIONS_PER_TOKEN, answers.count(200)
+
+
 async def test_a_repeated_protocol_or_session_header_opens_no_session_past_the_limit(
     team: tuple[Served, dict[str, str]],
 ) -> None:
