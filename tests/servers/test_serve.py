@@ -470,6 +470,36 @@ async def test_an_inbox_subscriber_over_http_is_told_of_its_own_mail_alone(
 INBOX = "roundtable://inbox"
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_an_agents_second_window_subscribing_to_its_inbox_is_told_at_once(
+    team: tuple[Served, dict[str, str]], mode: str
+) -> None:
+    # The inbox watcher told an agent at once when it started to listen (the level trigger: "read it now", for
+    # mail that came between its read and its subscription), but judged that per agent: a second window of an
+    # agent already listening was told nothing until its mail next changed. Each subscription of an agent now
+    # moves what the watcher compares for it.
+    served, issued = team
+    url = served.url("messaging")
+    first: list[str] = []
+    second: list[str] = []
+    async with (
+        remote_client(url, issued["ana"], message_handler=collector(first)) as one,
+        remote_client(
+            url, issued["ana"], mode=mode, message_handler=collector(second if mode == "legacy" else [])
+        ) as two,
+        anyio.create_task_group() as tg,
+    ):
+        await subscribed(one, INBOX)
+        await arrival(first, 1)
+        if mode == "legacy":
+            await subscribed(two, INBOX)
+        else:
+            tg.start_soon(listening, two, INBOX, second)
+        await arrival(second, 1)  # no mail came: the level trigger of its own subscription
+        assert second == [INBOX]
+        tg.cancel_scope.cancel()
+
+
 async def subscribed(client: Client, uri: str) -> None:
     """`client` subscribed to `uri` as an older client does (resources/subscribe)."""
     with warnings.catch_warnings():
