@@ -284,11 +284,13 @@ def watcher(uri: str, fingerprint: Callable[[Runtime], Awaitable[Hashable]], int
     It looks at the fingerprint after each commit by another process, at most once per `interval` seconds,
     and while anyone listens checks every `interval` seconds whether they still do; while nobody listens it
     sleeps until someone subscribes. When listening starts it publishes once at once (a level trigger: "read
-    it now"), so nothing that arrived between the subscription and the first look is missed.
+    it now"), so nothing that arrived between the subscription and the first look is missed; so it does when
+    one more subscription comes while others listen (`CountingBus.joins`; those get a spurious re-read).
     """
 
     async def everyone(rt: Runtime) -> dict[str, Hashable]:
-        return {EVERYONE: await fingerprint(rt)}
+        # with every subscription made so far: one more (another agent's, over serve) is told at once too
+        return {EVERYONE: (await fingerprint(rt), rt.notifier.bus.joins.total())}
 
     return _watch(
         uri, lambda rt: rt.notifier.listening(uri), lambda rt, _: rt.notifier.publish(uri), everyone, interval

@@ -468,6 +468,7 @@ async def test_an_inbox_subscriber_over_http_is_told_of_its_own_mail_alone(
 
 
 INBOX = "roundtable://inbox"
+STATUS = "roundtable://status"
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
@@ -498,6 +499,26 @@ async def test_an_agents_second_window_subscribing_to_its_inbox_is_told_at_once(
         await arrival(second, 1)  # no mail came: the level trigger of its own subscription
         assert second == [INBOX]
         tg.cancel_scope.cancel()
+
+
+async def test_a_second_agent_subscribing_to_the_team_status_is_told_at_once(
+    team: tuple[Served, dict[str, str]],
+) -> None:
+    # The team-wide watchers (roundtable://status) compared one fingerprint and nothing of who listens: over
+    # serve a second agent subscribing while another listened got no "read it now" until the team next changed.
+    served, issued = team
+    url = served.url("monitoring")
+    ana_got: list[str] = []
+    bo_got: list[str] = []
+    async with (
+        remote_client(url, issued["ana"], message_handler=collector(ana_got)) as ana,
+        remote_client(url, issued["bo"], message_handler=collector(bo_got)) as bo,
+    ):
+        await subscribed(ana, STATUS)
+        await arrival(ana_got, 1)
+        await subscribed(bo, STATUS)
+        await arrival(bo_got, 1)  # nothing changed in the team: the level trigger of bo's own subscription
+        assert bo_got == [STATUS]
 
 
 async def subscribed(client: Client, uri: str) -> None:
