@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
@@ -451,10 +452,7 @@ async def test_an_inbox_subscriber_over_http_is_told_of_its_own_mail_alone(
         connect(url, issued["bo"]) as bo,
         anyio.create_task_group() as tg,
     ):
-        if mode == "legacy":
-            await subscribed(ana, INBOX)
-        else:
-            tg.start_soon(listening, ana, INBOX, ana_got)
+        await subscribed_in(mode, ana, INBOX, ana_got, tg)
         await arrival(ana_got, 1)  # the level trigger on subscribing: "read it now"
         await subscribed(olga, INBOX)
         await arrival(olga_got, 1)
@@ -492,10 +490,7 @@ async def test_an_agents_second_window_subscribing_to_its_inbox_is_told_at_once(
     ):
         await subscribed(one, INBOX)
         await arrival(first, 1)
-        if mode == "legacy":
-            await subscribed(two, INBOX)
-        else:
-            tg.start_soon(listening, two, INBOX, second)
+        await subscribed_in(mode, two, INBOX, second, tg)
         await arrival(second, 1)  # no mail came: the level trigger of its own subscription
         assert second == [INBOX]
         tg.cancel_scope.cancel()
@@ -526,6 +521,15 @@ async def subscribed(client: Client, uri: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MCPDeprecationWarning)
         await client.subscribe_resource(uri)
+
+
+async def subscribed_in(mode: str, client: Client, uri: str, into: list[str], tg: anyio.abc.TaskGroup) -> None:
+    """`client` subscribed to `uri` as a client of `mode` does: resources/subscribe ("legacy", its updates reach
+    its message handler) or a listen stream in `tg` (its updates into `into`)."""
+    if mode == "legacy":
+        await subscribed(client, uri)
+    else:
+        tg.start_soon(listening, client, uri, into)
 
 
 async def listening(client: Client, uri: str, into: list[str]) -> None:
