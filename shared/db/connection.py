@@ -105,6 +105,10 @@ class Database:
         raise NotImplementedError
 
     async def write(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn(tx, *args, **kwargs)` as one write transaction and return what it returned. On PostgreSQL
+        `fn` may run more than once (shared/db/pgsql.py `atomic`: an attempt that waited ROW_WAIT_MS for a row is
+        rolled back and run again), so it does nothing but its SQL through `tx`: it changes none of its
+        arguments and no state of the process, and tells no one; the caller does that with what it returned."""
         raise NotImplementedError
 
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:

@@ -253,9 +253,10 @@ process's token, so it does not wake itself (as SQLite's data_version does not m
 
 ROW_WAIT_MS = 100
 """Once a write holds the team lock, how long one of its statements may wait for a lock another session holds (a
-task row). Whoever locks rows without the team lock (a claim, a one-statement write) holds them for milliseconds;
-past this the write lets the team lock go and tries again (`atomic`), so a row held from outside (a psql session's
-FOR UPDATE left open) never holds every other write of the team behind it."""
+task row, or a table a CREATE INDEX or VACUUM FULL has). Whoever locks rows without the team lock (a claim, a
+one-statement write) holds them for milliseconds; past this the write lets the team lock go and tries again
+(`atomic`), so a row or table held from outside (a psql session's FOR UPDATE left open) never holds every other
+write of the team behind it."""
 UNDER_THE_TEAM_LOCK = f"{TEAM_LOCK}; SET LOCAL lock_timeout = '{ROW_WAIT_MS}ms'"
 """The team lock, waited for up to LOCK_TIMEOUT_S, then the short wait for anything else (one round trip)."""
 NOTIFY_UNDER_THE_TEAM_LOCK = f"SELECT pg_notify('{CHANNEL}', %s), set_config('lock_timeout', '{LOCK_TIMEOUT_S}s', true)"
@@ -264,7 +265,8 @@ lock behind the other notifying commits (claims' too), which the short wait must
 
 
 class _RowBusy(Exception):
-    """A statement under the team lock waited ROW_WAIT_MS for a lock another session holds; rolled back."""
+    """A statement under the team lock waited ROW_WAIT_MS for a lock another session holds (a row's, or a
+    table's); rolled back."""
 
 
 def atomic(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: str, serialize: bool = True) -> T:
@@ -286,10 +288,11 @@ def atomic(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: st
         except _RowBusy as busy:
             if time.monotonic() + pause >= deadline:
                 raise Unavailable(
-                    f"Shared database busy: another session has held a row this write needs for over {LOCK_TIMEOUT_S}"
-                    " s (a psql session or another client left in an open transaction, or a stuck process: see"
-                    " pg_stat_activity, state 'idle in transaction'); the team's other writes went on meanwhile."
-                    " Retry in a moment, or end that session. Nothing was changed by this call."
+                    "Shared database busy: another session has held a row or a table this write needs for over"
+                    f" {LOCK_TIMEOUT_S} s (a psql session or another client left in an open transaction, a CREATE"
+                    " INDEX, VACUUM FULL or ALTER TABLE under way, or a stuck process: see pg_stat_activity and"
+                    " pg_locks); the team's other writes went on meanwhile. Retry in a moment, or end that"
+                    " session. Nothing was changed by this call."
                 ) from busy.__cause__
             time.sleep(pause)  # outside any transaction: the team lock is free for the others meanwhile
             pause = min(pause * 2, 0.5)

@@ -335,7 +335,12 @@ class Gate:
                     -32000,
                 )
                 return
-            with self.requests.held(place):
+            # an opening is counted from its check on, before the await that writes its row: initializes that
+            # arrive together each see the others (`opened` lets go of it once the SDK names the session)
+            with (
+                self.requests.held(place),
+                self.opening.held(place) if opens else nullcontext(_nothing) as opened,
+            ):
                 peer = scope.get("client")
                 host = str(peer[0]) if peer else ""
                 agent = headers.get(b"user-agent", b"").decode("latin-1")[:80]
@@ -362,11 +367,8 @@ class Gate:
 
                 token = CALLER.set(caller)
                 live.inflight += 1
-                try:  # `opened` lets go of the opening count (watch calls it when the SDK names the new session)
-                    with (
-                        self.opening.held(place) if opens else nullcontext(_nothing) as opened,
-                        anyio.CancelScope() as cancel,
-                    ):
+                try:
+                    with anyio.CancelScope() as cancel:
                         live.scopes.add(cancel)
                         await app(scope, receive, watch)
                 finally:

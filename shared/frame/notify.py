@@ -22,6 +22,7 @@ agent learns nothing of another's mail, not even when it came.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Hashable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,9 @@ class CountingBus:
         self.streams: dict[object, tuple[Actor | None, Callable[[ServerEvent], None]]] = {}
         self.on_join: Callable[[], None] | None = None
         """Set by the running lifespan: wakes the watchers already following changes (a newcomer is looked for)."""
+        self.joins: Counter[str] = Counter()
+        """Per agent (key_of), how many subscriptions it has made, here or through an older client's: a number
+        that moves when one more of its sessions starts to listen, which `agents_watcher` tells at once."""
         self._arrival = Doorbell()
 
     @property
@@ -98,7 +102,9 @@ class CountingBus:
 
     def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
         token = object()
-        self.streams[token] = (self.whose(), listener)
+        who = self.whose()
+        self.streams[token] = (who, listener)
+        self.joins[key_of(who)] += 1
         self.joined()
 
         def unsubscribe() -> None:
@@ -189,7 +195,9 @@ class Notifier:
 
     def subscribed(self, uri: str, connection: Connection) -> None:
         """An older client subscribed to `uri` (resources/subscribe) on `connection`, as the request's caller."""
-        self.legacy.setdefault(uri, {})[self.track(connection)] = self.bus.whose()
+        who = self.bus.whose()
+        self.legacy.setdefault(uri, {})[self.track(connection)] = who
+        self.bus.joins[key_of(who)] += 1
         self.bus.joined()
 
     def unsubscribed(self, uri: str, connection: Connection) -> None:
@@ -276,11 +284,13 @@ def watcher(uri: str, fingerprint: Callable[[Runtime], Awaitable[Hashable]], int
     It looks at the fingerprint after each commit by another process, at most once per `interval` seconds,
     and while anyone listens checks every `interval` seconds whether they still do; while nobody listens it
     sleeps until someone subscribes. When listening starts it publishes once at once (a level trigger: "read
-    it now"), so nothing that arrived between the subscription and the first look is missed.
+    it now"), so nothing that arrived between the subscription and the first look is missed; so it does when
+    one more subscription comes while others listen (`CountingBus.joins`; those get a spurious re-read).
     """
 
     async def everyone(rt: Runtime) -> dict[str, Hashable]:
-        return {EVERYONE: await fingerprint(rt)}
+        # with every subscription made so far: one more (another agent's, over serve) is told at once too
+        return {EVERYONE: (await fingerprint(rt), rt.notifier.bus.joins.total())}
 
     return _watch(
         uri, lambda rt: rt.notifier.listening(uri), lambda rt, _: rt.notifier.publish(uri), everyone, interval
@@ -293,10 +303,12 @@ def agents_watcher(
     """`watcher` for a resource that reads differently for each agent (the inbox): each subscription is judged
     by the agent that made it (None over stdio: the process's own). One `fingerprint(rt, who)` per change for
     each agent listening, however many sessions it has; an update goes to that agent's listeners alone, when
-    its own fingerprint moved, and to an agent that starts to listen at once (the level trigger, per agent)."""
+    its own fingerprint moved, and at once when one more of its sessions starts to listen (the level trigger:
+    its first subscription's, and another window's while one listens; `CountingBus.joins`)."""
 
     async def each(rt: Runtime) -> dict[str, Hashable]:
-        return {key: await fingerprint(rt, who) for key, who in rt.notifier.subscribers(uri).items()}
+        joins = rt.notifier.bus.joins
+        return {key: (await fingerprint(rt, who), joins[key]) for key, who in rt.notifier.subscribers(uri).items()}
 
     return _watch(
         uri, lambda rt: rt.notifier.listening(uri), lambda rt, keys: rt.notifier.publish(uri, keys), each, interval

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
@@ -451,10 +452,7 @@ async def test_an_inbox_subscriber_over_http_is_told_of_its_own_mail_alone(
         connect(url, issued["bo"]) as bo,
         anyio.create_task_group() as tg,
     ):
-        if mode == "legacy":
-            await subscribed(ana, INBOX)
-        else:
-            tg.start_soon(listening, ana, INBOX, ana_got)
+        await subscribed_in(mode, ana, INBOX, ana_got, tg)
         await arrival(ana_got, 1)  # the level trigger on subscribing: "read it now"
         await subscribed(olga, INBOX)
         await arrival(olga_got, 1)
@@ -468,6 +466,54 @@ async def test_an_inbox_subscriber_over_http_is_told_of_its_own_mail_alone(
 
 
 INBOX = "roundtable://inbox"
+STATUS = "roundtable://status"
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_an_agents_second_window_subscribing_to_its_inbox_is_told_at_once(
+    team: tuple[Served, dict[str, str]], mode: str
+) -> None:
+    # The inbox watcher told an agent at once when it started to listen (the level trigger: "read it now", for
+    # mail that came between its read and its subscription), but judged that per agent: a second window of an
+    # agent already listening was told nothing until its mail next changed. Each subscription of an agent now
+    # moves what the watcher compares for it.
+    served, issued = team
+    url = served.url("messaging")
+    first: list[str] = []
+    second: list[str] = []
+    async with (
+        remote_client(url, issued["ana"], message_handler=collector(first)) as one,
+        remote_client(
+            url, issued["ana"], mode=mode, message_handler=collector(second if mode == "legacy" else [])
+        ) as two,
+        anyio.create_task_group() as tg,
+    ):
+        await subscribed(one, INBOX)
+        await arrival(first, 1)
+        await subscribed_in(mode, two, INBOX, second, tg)
+        await arrival(second, 1)  # no mail came: the level trigger of its own subscription
+        assert second == [INBOX]
+        tg.cancel_scope.cancel()
+
+
+async def test_a_second_agent_subscribing_to_the_team_status_is_told_at_once(
+    team: tuple[Served, dict[str, str]],
+) -> None:
+    # The team-wide watchers (roundtable://status) compared one fingerprint and nothing of who listens: over
+    # serve a second agent subscribing while another listened got no "read it now" until the team next changed.
+    served, issued = team
+    url = served.url("monitoring")
+    ana_got: list[str] = []
+    bo_got: list[str] = []
+    async with (
+        remote_client(url, issued["ana"], message_handler=collector(ana_got)) as ana,
+        remote_client(url, issued["bo"], message_handler=collector(bo_got)) as bo,
+    ):
+        await subscribed(ana, STATUS)
+        await arrival(ana_got, 1)
+        await subscribed(bo, STATUS)
+        await arrival(bo_got, 1)  # nothing changed in the team: the level trigger of bo's own subscription
+        assert bo_got == [STATUS]
 
 
 async def subscribed(client: Client, uri: str) -> None:
@@ -475,6 +521,15 @@ async def subscribed(client: Client, uri: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MCPDeprecationWarning)
         await client.subscribe_resource(uri)
+
+
+async def subscribed_in(mode: str, client: Client, uri: str, into: list[str], tg: anyio.abc.TaskGroup) -> None:
+    """`client` subscribed to `uri` as a client of `mode` does: resources/subscribe ("legacy", its updates reach
+    its message handler) or a listen stream in `tg` (its updates into `into`)."""
+    if mode == "legacy":
+        await subscribed(client, uri)
+    else:
+        tg.start_soon(listening, client, uri, into)
 
 
 async def listening(client: Client, uri: str, into: list[str]) -> None:
@@ -525,6 +580,28 @@ async def test_one_token_cannot_open_every_session_nor_leave_rows_for_made_up_on
         for n in range(20):
             await http.post(url, json=LISTING, headers=later | {"mcp-session-id": f"{n:032x}"})
         assert rows() <= before + 1
+
+
+async def test_initializes_sent_at_once_open_no_session_past_the_limit(team: tuple[Served, dict[str, str]]) -> None:
+    # The gate checked a token's open and opening sessions, then opened the new one's row (a write, an await)
+    # and only then counted it as opening: initializes that arrived together all passed the check while the
+    # first one's row was written, and one token opened past MAX_SESSIONS_PER_TOKEN. A request is now counted as
+    # opening from its check on.
+    served, issued = team
+    url = served.url("coordination")
+    ana = bearing(issued["ana"])
+    answers: list[int] = []
+    async with httpx2.AsyncClient(limits=httpx2.Limits(max_connections=None)) as http:
+
+        async def initialize() -> None:
+            answers.append((await http.post(url, json=INITIALIZE, headers=ana, timeout=60)).status_code)
+
+        for _ in range(3):  # waves, each of more than the limit at once
+            async with anyio.create_task_group() as tg:
+                for _ in range(MAX_SESSIONS_PER_TOKEN + 16):
+                    tg.start_soon(initialize)
+    assert set(answers) <= {200, 429}, answers
+    assert answers.count(200) == MAX_SESSIONS_PER_TOKEN, answers.count(200)
 
 
 async def test_a_repeated_protocol_or_session_header_opens_no_session_past_the_limit(

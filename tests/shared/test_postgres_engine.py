@@ -512,7 +512,7 @@ async def test_a_row_held_from_outside_keeps_only_the_write_that_needs_it_waitin
             assert not ended.is_set()  # bo's write went through while ana's still waited, not after it was refused
             with anyio.fail_after(pgsql.LOCK_TIMEOUT_S + 15):
                 await ended.wait()
-        assert "another session has held a row this write needs" in refusal and "\n" not in refusal, refusal
+        assert "another session has held a row or a table this write needs" in refusal and "\n" not in refusal, refusal
         assert await bo_db.scalar("SELECT status FROM tasks WHERE id = ?", (unrelated,)) == "open"
         await holder.execute("ROLLBACK")
         await changes.complete(ana_db, ana, task, success=True, result="done")
@@ -521,6 +521,81 @@ async def test_a_row_held_from_outside_keeps_only_the_write_that_needs_it_waitin
         await holder.close()
         await ana_db.close()
         await bo_db.close()
+
+
+async def test_a_write_that_waited_for_a_row_and_ran_again_commits_once_when_the_row_is_let_go(
+    postgres_url: str, clock: FakeClock
+) -> None:
+    """The row wait's other end, which the refusal test above does not reach: a write that let the team lock go
+    and ran again while a psql session held its row goes through once that session ends, with what it wrote
+    there once: one task.failed event and one notice to the creator, though its function ran more than once."""
+    from shared.store.tasks import changes
+
+    bo_db, ana_db = await opened(postgres_url), await opened(postgres_url)
+    holder = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
+    try:
+        bo, ana = await join(bo_db, clock, "bo"), await join(ana_db, clock, "ana")
+        task = await store.create(bo_db, bo, store.NewTask(title="held, then let go", max_attempts=1))
+        assert await store.claim(ana_db, ana, task, None) == task
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT * FROM tasks WHERE id = %s FOR UPDATE", (task,))
+        waiting = (
+            "SELECT pid, xact_start FROM pg_stat_activity WHERE datname = current_database()"
+            f" AND wait_event_type = 'Lock' AND pid <> {holder.info.backend_pid}"
+        )
+        async with anyio.create_task_group() as tg:
+            done: list[changes.Completion] = []
+
+            async def ana_gives_up() -> None:
+                done.append(await changes.complete(ana_db, ana, task, success=False, result="no luck"))
+
+            tg.start_soon(ana_gives_up)
+            with anyio.fail_after(pgsql.LOCK_TIMEOUT_S - 2):  # waiting, then waiting again in a later attempt
+                seen: set[tuple[int, Any]] = set()
+                while len(seen) < 2:
+                    seen.update((int(r[0]), r[1]) for r in await bo_db.fetchall(waiting))
+                    await anyio.sleep(0.005)
+            assert len({pid for pid, _ in seen}) == 1, seen  # one connection, two transactions: it ran again
+            assert not done
+            await holder.execute("ROLLBACK")
+        assert done[0].status == "failed"
+        assert await bo_db.scalar("SELECT status FROM tasks WHERE id = ?", (task,)) == "failed"
+        events = await bo_db.scalar(
+            "SELECT count(*) FROM events WHERE kind = 'task.failed' AND object_id = ?", (str(task),)
+        )
+        notices = await bo_db.scalar(
+            "SELECT count(*) FROM messages WHERE ref_type = 'task' AND ref_id = ? AND subject LIKE 'Task % failed: %'",
+            (str(task),),
+        )
+        assert (events, notices) == (1, 1)
+    finally:
+        await holder.close()
+        await ana_db.close()
+        await bo_db.close()
+
+
+async def test_a_write_kept_out_of_a_table_by_another_session_is_told_so_not_of_a_row(
+    postgres_url: str, clock: FakeClock
+) -> None:
+    """The short wait under the team lock is for any lock, and a table is locked from outside too: a CREATE
+    INDEX (SHARE), VACUUM FULL, ALTER TABLE or roundtable copy --replace's TRUNCATE (ACCESS EXCLUSIVE) under way,
+    or a psql LOCK TABLE. The write that ran again for the lock timeout was then refused as waiting for a row a
+    psql session left in an open transaction held; it is told of a row or a table, and of those holders too."""
+    db = await opened(postgres_url)
+    holder = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
+    try:
+        ana = await join(db, clock, "ana")
+        await holder.execute("BEGIN")
+        await holder.execute("LOCK TABLE tasks IN SHARE MODE")  # what CREATE INDEX takes: reads go on, writes wait
+        with pytest.raises(Unavailable) as refused:
+            await store.create(db, ana, store.NewTask(title="while an index is built"))
+        said = str(refused.value)
+        assert "a row or a table this write needs" in said and "CREATE INDEX" in said and "\n" not in said, said
+        await holder.execute("ROLLBACK")
+        assert await store.create(db, ana, store.NewTask(title="after")) > 0
+    finally:
+        await holder.close()
+        await db.close()
 
 
 async def test_a_process_whose_pooled_connections_are_all_busy_says_so_not_unreachable(postgres_url: str) -> None:
