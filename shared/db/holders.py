@@ -84,11 +84,21 @@ def write_lock_pid(path: Path, locks: str | None = None) -> int | None:
             wanted.append((f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}", st.st_ino, first, last))
     found = list(_write_locks(locks, wanted))
     # The device as the kernel names it can differ from stat's on stacked file systems (overlayfs): the
-    # device and inode first, the inode alone (within that byte range) when nothing matched both.
+    # device and inode first; the inode alone (within that byte range) only for a process that has this very
+    # file open (another file system's file may have the same inode number: small and sequential on tmpfs).
     for pid, device, inode in found:
         if any(device == d and inode == i for d, i, _, _ in wanted):
             return pid
-    return found[0][0] if found else None
+    return next((pid for pid, _, _ in found if _has_open(pid, (f"{path}-shm", str(path)))), None)
+
+
+def _has_open(pid: int, names: tuple[str, ...]) -> bool:
+    """Whether process `pid` has one of the files `names` open (False where /proc/PID/fd cannot be read)."""
+    wanted = {os.path.realpath(n) for n in names}
+    try:
+        return any(os.readlink(fd) in wanted for fd in (PROC / str(pid) / "fd").iterdir())
+    except OSError:
+        return False
 
 
 def _write_locks(locks: str, wanted: list[tuple[str, int, int, int]]) -> Iterable[tuple[int, str, int]]:

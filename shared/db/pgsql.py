@@ -281,10 +281,10 @@ def atomic(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: st
     if not serialize:
         return _attempt(conn, body, origin=origin, serialize=False)
     deadline = time.monotonic() + LOCK_TIMEOUT_S
-    pause = 0.02
+    pause, left = 0.02, None
     while True:
         try:
-            return _attempt(conn, body, origin=origin, serialize=True)
+            return _attempt(conn, body, origin=origin, serialize=True, team_wait=left)
         except _RowBusy as busy:
             if time.monotonic() + pause >= deadline:
                 raise Unavailable(
@@ -296,14 +296,26 @@ def atomic(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: st
                 ) from busy.__cause__
             time.sleep(pause)  # outside any transaction: the team lock is free for the others meanwhile
             pause = min(pause * 2, 0.5)
+            left = deadline - time.monotonic()
 
 
-def _attempt(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: str, serialize: bool) -> T:
+def _attempt(
+    conn: psycopg.Connection[Any],
+    body: Callable[[Tx], T],
+    *,
+    origin: str,
+    serialize: bool,
+    team_wait: float | None = None,
+) -> T:
+    """One try of `atomic`; `team_wait`: on a retry, the seconds left of the whole wait, the most the team lock is
+    waited for this time (the first try waits the session's LOCK_TIMEOUT_S)."""
     begin(conn)
     locked = False
     try:
         if serialize:
             with statement_errors():
+                if team_wait is not None:
+                    conn.execute(f"SET LOCAL lock_timeout = '{max(int(team_wait * 1000), 1)}ms'")
                 conn.execute(UNDER_THE_TEAM_LOCK)
             locked = True
         try:
