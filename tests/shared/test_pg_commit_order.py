@@ -25,6 +25,7 @@ from shared.db.connection import Database
 from shared.db.place import PostgresUrl
 from shared.store import events
 from shared.store.mail import inbox
+from shared.store.tasks import changes
 from shared.store.tasks import queue as store
 from tests.agents import join, mail
 from tests.conftest import FakeClock
@@ -36,9 +37,10 @@ LATCH = 734_001
 
 
 @asynccontextmanager
-async def latch(url: str, table: str, when: str) -> AsyncIterator[Latch]:
-    """A trigger AFTER INSERT ON `table` for rows matching `when`, which waits for a lock this block holds: the
-    inserting transaction stops right after its row (and its id) is in, until `release` (or the block's end)."""
+async def latch(url: str, table: str, when: str, *, event: str = "INSERT") -> AsyncIterator[Latch]:
+    """A trigger AFTER INSERT (or `event`) ON `table` for rows matching `when`, which waits for a lock this block
+    holds: the writing transaction stops right after its row (and its id) is in, until `release` (or the block's
+    end)."""
     holder = await psycopg.AsyncConnection.connect(url, autocommit=True)
     try:
         await holder.execute(
@@ -46,7 +48,7 @@ async def latch(url: str, table: str, when: str) -> AsyncIterator[Latch]:
             f" $$ BEGIN PERFORM pg_advisory_xact_lock_shared({LATCH}); RETURN NULL; END $$"
         )
         await holder.execute(
-            f"CREATE TRIGGER test_latch AFTER INSERT ON {table} FOR EACH ROW WHEN ({when})"
+            f"CREATE TRIGGER test_latch AFTER {event} ON {table} FOR EACH ROW WHEN ({when})"
             " EXECUTE FUNCTION test_latch()"
         )
         await holder.execute(f"SELECT pg_advisory_lock({LATCH})")
@@ -192,4 +194,48 @@ async def test_a_takeover_notice_is_pushed_though_later_mail_committed_first(
     assert sorted(kinds) == ["direct", "system", "system"], kinds
     assert pushed == unread, f"cy was pushed {pushed} of its mail {unread}: a notice committed late was skipped"
     for db in (claimer_db, writer_db, reader_db):
+        await db.close()
+
+
+async def test_a_claim_waiting_for_the_team_lock_and_a_write_under_it_waiting_for_the_claimed_task_both_go_through(
+    postgres_url: str, clock: FakeClock
+) -> None:
+    """The claim holds its task's row when it asks for the team lock (to record task.claimed); a write holding the
+    team lock may be waiting for that row meanwhile. The write lets go after ROW_WAIT_MS and runs again: both
+    commit, neither is refused."""
+    claimer_db, writer_db = [await opened(postgres_url) for _ in range(2)]
+    ana = await join(writer_db, clock, "ana")
+    bo = await join(writer_db, clock, "bo")
+    task = await store.create(writer_db, ana, store.NewTask(title="wanted twice"))
+    row_wait = (
+        "SELECT count(*) FROM pg_locks WHERE locktype IN ('transactionid', 'tuple') AND NOT granted"
+        " AND pid <> pg_backend_pid()"
+    )
+    claimed: list[int | None] = []
+    updated: list[list[str]] = []
+    async with (
+        latch(postgres_url, "tasks", "OLD.status = 'open' AND NEW.status = 'claimed'", event="UPDATE") as latched,
+        anyio.create_task_group() as tg,
+    ):
+
+        async def claim() -> None:
+            claimed.append(await store.claim(claimer_db, bo, task, None))
+
+        async def update() -> None:  # the creator's change of priority, under the team lock, on the task's row
+            updated.append(await changes.update(writer_db, ana, task, store.TaskChange(priority=3)))
+
+        tg.start_soon(claim)
+        await latched.stopped()  # the claim holds the task's row (taken, not yet recorded)
+        tg.start_soon(update)
+        with anyio.fail_after(8):  # the write, holding the team lock, waits for the row (each try ROW_WAIT_MS)
+            while not await writer_db.scalar(row_wait):
+                await anyio.sleep(0.005)
+        await latched.release()  # the claim goes on to record task.claimed: it asks for the team lock
+    assert claimed == [task]
+    assert updated and updated[0]
+    row = await writer_db.fetchone("SELECT status, holder, priority FROM tasks WHERE id = ?", (task,))
+    assert row is not None and (row["status"], row["holder"], row["priority"]) == ("claimed", bo.id, 3)
+    kinds = [str(r[0]) for r in await writer_db.fetchall("SELECT kind FROM events ORDER BY id")]
+    assert "task.claimed" in kinds
+    for db in (claimer_db, writer_db):
         await db.close()
