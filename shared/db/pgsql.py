@@ -117,15 +117,42 @@ def _bound(params: Params) -> Params:
     return [int(v) if isinstance(v, bool) else v for v in params]
 
 
+_DRAWS_IDS = re.compile(r"\bINSERT\s+INTO\b|\bnextval\s*\(", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def draws_ids(sql: str) -> bool:
+    """Whether a statement may draw a new row's id from a sequence (an INSERT, an explicit nextval). A false
+    "yes" (the words inside a literal) only takes the team lock a statement early."""
+    return _DRAWS_IDS.search(sql) is not None
+
+
 class PgTx(Tx):
-    """The statements of one transaction on a psycopg connection, with Tx's methods and answers."""
+    """The statements of one transaction on a psycopg connection, with Tx's methods and answers.
+
+    `ids_in_commit_order`: the transaction began without the team lock (a `locks_its_rows` write); it takes the
+    lock before its first statement that draws an id (`draws_ids`) and holds it to its COMMIT, as every other
+    write does from its start. So on PostgreSQL, as on SQLite, every new row's id is drawn by the one writer
+    holding the team lock, and rows commit in the order of their ids: a follower that has seen id N will never
+    see a row below N commit later (docs/ARCHITECTURE.md, "PostgreSQL")."""
 
     engine = "postgresql"
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:  # deliberately not Tx.__init__ (no sqlite3)
-        self._pg = conn
+    def __init__(self, conn: psycopg.Connection[Any], *, ids_in_commit_order: bool = False) -> None:
+        self._pg = conn  # deliberately not Tx.__init__ (no sqlite3)
+        self._lock_before_ids = ids_in_commit_order
+        self.took_team_lock = False
+        """Whether this transaction took the team lock itself, before drawing its first id."""
+
+    def _before(self, sql: str) -> None:
+        if self._lock_before_ids and draws_ids(sql):
+            with statement_errors():
+                self._pg.execute(UNDER_THE_TEAM_LOCK)
+            self._lock_before_ids = False
+            self.took_team_lock = True
 
     def execute(self, sql: str, params: Params = ()) -> list[Row]:
+        self._before(sql)
         with statement_errors():
             cur = self._pg.execute(translate(sql), _bound(params))
             return cur.fetchall() if cur.description is not None else []
@@ -138,6 +165,7 @@ class PgTx(Tx):
         batch = [_bound(p) for p in params]
         if not batch:
             return
+        self._before(sql)
         with statement_errors(), self._pg.cursor() as cur:
             cur.executemany(translate(sql), batch)
 
@@ -270,21 +298,20 @@ class _RowBusy(Exception):
 
 
 def atomic(conn: psycopg.Connection[Any], body: Callable[[Tx], T], *, origin: str, serialize: bool = True) -> T:
-    """BEGIN, the team lock (unless `serialize` is off: the body locks the rows it changes itself), the body,
-    the notification, COMMIT; ROLLBACK on any exception (nothing is notified then).
+    """BEGIN, the team lock (unless `serialize` is off: the body locks the rows it changes itself, and takes the
+    team lock only before it draws an id: PgTx's `ids_in_commit_order`), the body, the notification, COMMIT;
+    ROLLBACK on any exception (nothing is notified then).
 
     Under the team lock a statement waits at most ROW_WAIT_MS for a lock another session holds: the write is then
     rolled back, which lets the team lock go, and runs again a moment later, for up to LOCK_TIMEOUT_S in all, then
     is refused in one line. The other writes of the team go on meanwhile. (Taking the rows before the team lock
     would need to know them before the body runs; NOWAIT would refuse a write whenever a claim held its task for a
     millisecond.) Nothing of a rolled-back attempt stays: the body runs again from the start."""
-    if not serialize:
-        return _attempt(conn, body, origin=origin, serialize=False)
     deadline = time.monotonic() + LOCK_TIMEOUT_S
     pause, left = 0.02, None
     while True:
         try:
-            return _attempt(conn, body, origin=origin, serialize=True, team_wait=left)
+            return _attempt(conn, body, origin=origin, serialize=serialize, team_wait=left)
         except _RowBusy as busy:
             if time.monotonic() + pause >= deadline:
                 raise Unavailable(
@@ -311,6 +338,7 @@ def _attempt(
     waited for this time (the first try waits the session's LOCK_TIMEOUT_S)."""
     begin(conn)
     locked = False
+    tx = PgTx(conn, ids_in_commit_order=not serialize)
     try:
         if serialize:
             with statement_errors():
@@ -319,11 +347,12 @@ def _attempt(
                 conn.execute(UNDER_THE_TEAM_LOCK)
             locked = True
         try:
-            result = body(PgTx(conn))
+            result = body(tx)
         except Unavailable as exc:
-            if locked and isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+            if (locked or tx.took_team_lock) and isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
                 raise _RowBusy() from exc.__cause__
             raise
+        locked = locked or tx.took_team_lock
         with statement_errors():
             conn.execute(NOTIFY_UNDER_THE_TEAM_LOCK if locked else NOTIFY, (origin,))
             conn.execute("COMMIT")

@@ -4,7 +4,8 @@ change watcher, and the PostgreSQL migrations (shared/db/migrations_pg/) applied
 The stores' functions run unchanged: `write(fn)` runs the plain function `fn(tx)` on a worker thread, on a
 pooled connection, inside BEGIN … COMMIT at READ COMMITTED. It takes the team's writer lock first
 (`pg_advisory_xact_lock`, what SQLite's single writer gives every write) unless `fn` is marked
-`locks_its_rows` (the claim: its rows are taken with FOR UPDATE SKIP LOCKED). It ends with
+`locks_its_rows` (the claim: its rows are taken with FOR UPDATE SKIP LOCKED; it takes the team lock only before
+it draws a new row's id, so rows commit in the order of their ids). It ends with
 `pg_notify('roundtable', <this process>)`, delivered to every listener at COMMIT and never on rollback.
 `read(fn)` runs in one REPEATABLE READ READ ONLY snapshot. See docs/ARCHITECTURE.md, "PostgreSQL".
 """
@@ -164,7 +165,8 @@ class PostgresDatabase(Database):
 
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         """A single-statement write, without the team lock: one statement is atomic, and an UPDATE … WHERE
-        re-checks its condition on each row it changes (the newest version, at READ COMMITTED)."""
+        re-checks its condition on each row it changes (the newest version, at READ COMMITTED). An INSERT takes
+        the team lock first, as every statement drawing an id does (pgsql.PgTx)."""
 
         @locks_its_rows
         def one(tx: Tx) -> list[Row]:

@@ -17,7 +17,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 def locks_its_rows(fn: F) -> F:
     """Mark a write function that locks the rows it changes itself (`SELECT … FOR UPDATE [SKIP LOCKED]`, or an
     UPDATE that re-checks its condition on the row), so on PostgreSQL it runs without the team's writer lock
-    (shared/db/pgsql.py TEAM_LOCK). SQLite serializes every write anyway; the mark changes nothing there."""
+    (shared/db/pgsql.py TEAM_LOCK) until it draws a new row's id (its event, a notice): it takes the lock then, so
+    ids are drawn and committed in one order (pgsql.PgTx). SQLite serializes every write anyway; the mark changes
+    nothing there."""
     fn.locks_its_rows = True  # type: ignore[attr-defined]
     return fn
 
