@@ -21,7 +21,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -284,28 +284,36 @@ class SqliteDatabase(Database):
                 raise anyio.get_cancelled_exc_class()()
             return _atomic(conn, lambda tx: fn(tx, *args, **kwargs))
 
+        async with self._writing():
+            raw = self._here()
+            if raw is not None and _begin_if_free(raw):
+                # Begun here with the lock free: the rest has no await, so it commits or rolls back whole.
+                self.inline_runs += 1
+                with _numbers_sqlite_holds():
+                    result = _atomic(raw, lambda tx: fn(tx, *args, **kwargs), begun=True)
+            else:
+                try:
+                    result = await self._run(job)
+                except BaseException:
+                    abandoned = True
+                    raise
+        self._committed()
+        return result
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        """This process's turn for one write: its lock, with the -wal/-shm rejoined first if they changed. A
+        write that waited the busy timeout out is refused naming the lock's holder (`_busy_refusal`), once the
+        turn is over."""
         try:
             async with self._lock:
                 if self.sidecars_changed():
                     await self._rejoin()
-                raw = self._here()
-                if raw is not None and _begin_if_free(raw):
-                    # Begun here with the lock free: the rest has no await, so it commits or rolls back whole.
-                    self.inline_runs += 1
-                    with _numbers_sqlite_holds():
-                        result = _atomic(raw, lambda tx: fn(tx, *args, **kwargs), begun=True)
-                else:
-                    try:
-                        result = await self._run(job)
-                    except BaseException:
-                        abandoned = True
-                        raise
+                yield
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
                 raise
             raise await self._busy_refusal(exc) from exc
-        self._committed()
-        return result
 
     async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run `job` with the raw sqlite3 connection on aiosqlite's thread, as one queued call.
@@ -337,15 +345,8 @@ class SqliteDatabase(Database):
 
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         """A single-statement write (its own transaction, one hop), e.g. UPDATE … RETURNING."""
-        try:
-            async with self._lock:
-                if self.sidecars_changed():
-                    await self._rejoin()
-                rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
-        except sqlite3.OperationalError as exc:
-            if not _busy(exc):
-                raise
-            raise await self._busy_refusal(exc) from exc
+        async with self._writing():
+            rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
         self._committed()
         return rows
 
