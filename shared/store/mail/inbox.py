@@ -289,15 +289,19 @@ async def sent(db: Database, me: Actor, *, limit: int, after: int) -> tuple[list
     return await db.read(sent_page, me, limit, after)
 
 
+SENT_PAGE = (
+    f"SELECT {COLUMNS} {SENDERS_VIEW} WHERE m.sender_id = :me AND m.id > :after AND {UNEXPIRED}"
+    " ORDER BY m.id LIMIT :limit"
+)
+"""My sent messages after the cursor, in id order: a seek on messages_by_sender (sender_id, id), whatever else
+I sent before (migration 0022)."""
+
+
 def sent_page(tx: Tx, me: Actor, limit: int, after: int) -> tuple[list[Message], bool]:
     """`sent` inside a transaction (also the write that sent the message, to show it to its sender)."""
     from shared.models.messages import Receipt
 
-    rows = tx.execute(
-        f"SELECT {COLUMNS} {SENDERS_VIEW} WHERE m.sender_id = :me AND m.id > :after AND {UNEXPIRED}"
-        " ORDER BY m.id LIMIT :limit",
-        me.params(after=after, limit=limit + 1),
-    )
+    rows = tx.execute(SENT_PAGE, me.params(after=after, limit=limit + 1))
     found = [to_message(r, me.secret, me.id, me.now) for r in rows[:limit]]
     if found:
         marks = ",".join(str(m.id) for m in found)

@@ -191,11 +191,12 @@ def _store_queries() -> list[tuple[str, dict[str, object], str]]:
         ("SELECT id FROM events WHERE kind = 'task.created' ORDER BY id DESC LIMIT 5", {}, "events_by_kind"),
         ("SELECT id FROM messages INDEXED BY messages_by_time WHERE created_at < 5 ORDER BY created_at", {}, "by_time"),
         (messages.OWED_UP_TO, {"me": "x", "up_to": 10, "n": 5}, "message_recipients_owing"),
+        (inbox.SENT_PAGE, params, "messages_by_sender (sender_id=? AND id>?)"),
     ]
 
 
 @pytest.mark.engines("sqlite")
-@pytest.mark.parametrize("case", range(5))
+@pytest.mark.parametrize("case", range(6))
 async def test_hot_queries_use_their_indexes_without_statistics(db: Database, case: int) -> None:
     sql, params, index = _store_queries()[case]
     plan = " ".join(str(r[3]) for r in await db.fetchall("EXPLAIN QUERY PLAN " + sql, params))
