@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
 
@@ -23,3 +24,26 @@ def by_engine(sqlite: D, postgres: D) -> Callable[[HasEngine], D]:
         return postgres if where.engine == "postgresql" else sqlite
 
     return of
+
+
+def id_list(ids: Iterable[int]) -> str:
+    """The value to bind for an `each_id` parameter: the ids as one JSON array (both engines)."""
+    return json.dumps([int(i) for i in ids])
+
+
+class SqliteIds:
+    """A list of ids bound as one parameter, so a statement's text is the same whatever the ids: its prepared
+    form is reused (Python's sqlite3 caches statements by their text; a statement with the ids written into
+    it was prepared again on every call, 150 µs for the receipts of message_send)."""
+
+    @staticmethod
+    def each_id(ids: str) -> str:
+        """The rows (one integer `value` column) of the id list bound as `ids` (see `id_list`), for
+        `column IN (each_id(...))`: each id is one index seek."""
+        return f"SELECT value FROM json_each({ids})"
+
+
+class PostgresIds(SqliteIds):
+    @staticmethod
+    def each_id(ids: str) -> str:
+        return f"SELECT CAST(j.value AS BIGINT) AS value FROM json_array_elements_text(CAST({ids} AS json)) AS j(value)"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from shared.db.dialects import by_engine
+from shared.db.dialects import PostgresIds, SqliteIds, by_engine, id_list
 from shared.db.tx import Tx
 from shared.rules.quoting import LIKE_ESCAPE
 
@@ -24,7 +24,13 @@ QueryError = sqlite3.OperationalError
 them apart). PostgreSQL's websearch_to_tsquery raises nothing of the kind."""
 
 
-class Sqlite:
+def page_ids(ids: list[int]) -> dict[str, object]:
+    """The parameters `marked` and `common_rank` read: the page's (or the candidates') ids, bound as a list and as
+    their span, so the statements' text never changes (each is prepared once)."""
+    return {"ids": id_list(ids), "lo": min(ids), "hi": max(ids)}
+
+
+class Sqlite(SqliteIds):
     """SQLite's forms (FTS5)."""
 
     TEXT_INDEX = "knowledge_fts f JOIN knowledge k ON k.id = f.rowid"
@@ -40,23 +46,22 @@ class Sqlite:
         """The entries matching the query bound to `param` (quoting.quote_words, or raw)."""
         return f"knowledge_fts MATCH {param}"
 
-    @staticmethod
-    def marked(ids: list[int]) -> str:
-        """The statement giving, for the entries `ids` that match the query bound to `?`, their `id`, `title`
-        with the matched words between ** and **, and about 24 words of the body around the matches as
-        `snippet`, marked the same way.
+    @classmethod
+    def marked(cls) -> str:
+        """The statement giving, for the entries bound as `page_ids` that match the query bound to `:q`, their
+        `id`, `title` with the matched words between ** and **, and about 24 words of the body around the matches
+        as `snippet`, marked the same way.
 
         FTS5 answers `rowid IN (…)` beside MATCH by walking every match and testing each rowid, so its cost
         grew with how many entries match (5 ms for 10,000). The page's ids are among the newest RANK_CAP
         matches, so the statement reads the matches between the smallest and largest id (a rowid range FTS5
         seeks to: at most RANK_CAP of them) and `+rowid IN` (an expression, not handed to FTS5) keeps the
         page's, before highlight and snippet are computed."""
-        marks = ",".join(str(i) for i in ids)
         return (
             "SELECT rowid AS id, highlight(knowledge_fts, 0, '**', '**') AS title,"
             " snippet(knowledge_fts, 1, '**', '**', '…', 24) AS snippet"
-            f" FROM knowledge_fts WHERE knowledge_fts MATCH ? AND rowid BETWEEN {min(ids)} AND {max(ids)}"
-            f" AND +rowid IN ({marks})"
+            " FROM knowledge_fts WHERE knowledge_fts MATCH :q AND rowid BETWEEN :lo AND :hi"
+            f" AND +rowid IN ({cls.each_id(':ids')})"
         )
 
     WEIGHTS = (10.0, 1.0, 5.0)
@@ -90,20 +95,19 @@ class Sqlite:
                 found.append(n * span / max(int(ends[1]) - int(oldest) + 1, 1))
         return found
 
-    @staticmethod
-    def common_rank(ids: list[int]) -> str:
-        """The statement ranking the entries `ids` that match the query bound to `:q` without bm25's weight of
-        each phrase (search._page_of_common_words): bm25's formula (k1 = 1.2, b = 0.75) over each entry's
+    @classmethod
+    def common_rank(cls) -> str:
+        """The statement ranking the entries bound as `page_ids` that match the query bound to `:q` without bm25's
+        weight of each phrase (search._page_of_common_words): bm25's formula (k1 = 1.2, b = 0.75) over each entry's
         matched phrases — counted in each column by highlight and weighted as RANK weighs the columns —
         and its length relative to the average of `ids`; best first, `:limit` from `:offset`, as `id` and
         `score` (larger is better). The rows are read as the rowid range of `marked`: at most RANK_CAP."""
-        marks = ",".join(str(i) for i in ids)
         title, body, tags = (f"highlight(knowledge_fts, {c}, char(1), '')" for c in range(3))
         found = (f"(length({c}) - length(replace({c}, char(1), '')))" for c in ("t", "b", "g"))
         freq = " + ".join(f"{w} * {f}" for w, f in zip(Sqlite.WEIGHTS, found, strict=True))
         return (
             f"WITH h AS MATERIALIZED (SELECT rowid AS id, {title} AS t, {body} AS b, {tags} AS g FROM knowledge_fts"
-            f" WHERE knowledge_fts MATCH :q AND rowid BETWEEN {min(ids)} AND {max(ids)} AND +rowid IN ({marks})),"
+            f" WHERE knowledge_fts MATCH :q AND rowid BETWEEN :lo AND :hi AND +rowid IN ({cls.each_id(':ids')})),"
             f" f AS (SELECT id, {freq} AS freq, length(t) + length(b) + length(g) AS size FROM h),"
             " s AS (SELECT id, freq * 2.2 / (freq + 1.2 * (0.25 + 0.75 * size / max(avg(size) OVER (), 1)))"
             " AS score FROM f)"
@@ -138,7 +142,7 @@ QUERY = "websearch_to_tsquery('english', " + WORDS.format("{}") + ")"
 HEADLINE = "StartSel=**, StopSel=**"
 
 
-class Postgres(Sqlite):
+class Postgres(PostgresIds, Sqlite):
     """PostgreSQL's forms (tsvector, ts_rank_cd, ts_headline)."""
 
     TEXT_INDEX = "knowledge k"
@@ -150,14 +154,13 @@ class Postgres(Sqlite):
     def matches(param: str) -> str:
         return f"k.search @@ {QUERY.format(param)}"
 
-    @staticmethod
-    def marked(ids: list[int]) -> str:
-        marks = ",".join(str(i) for i in ids)
+    @classmethod
+    def marked(cls) -> str:
         return (
             f"SELECT k.id, ts_headline('english', k.title, q.q, '{HEADLINE}, HighlightAll=true') AS title,"
             f" ts_headline('english', k.body, q.q, '{HEADLINE}, MaxWords=24, MinWords=12, MaxFragments=1,"
             " FragmentDelimiter=…') AS snippet"
-            f" FROM knowledge k, {QUERY.format('?')} AS q(q) WHERE k.search @@ q.q AND k.id IN ({marks})"
+            f" FROM knowledge k, {QUERY.format(':q')} AS q(q) WHERE k.search @@ q.q AND k.id IN ({cls.each_id(':ids')})"
         )
 
     @staticmethod

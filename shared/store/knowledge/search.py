@@ -168,7 +168,7 @@ def _page_of_common_words(
     total, lower_bound = _total(tx, source, params, len(ids))
     if not ids:
         return [], total, lower_bound, 0
-    ranked = tx.execute(dialect.of(tx).common_rank(ids), params)
+    ranked = tx.execute(dialect.of(tx).common_rank(), {**params, **dialect.page_ids(ids)})
     scores: dict[int, float | None] = {int(r["id"]): round(float(r["score"]), 6) for r in ranked}
     return _hits(tx, scores, query, now), total, lower_bound, len(ids)
 
@@ -185,15 +185,17 @@ def _hits(tx: Tx, scores: dict[int, float | None], query: str, now: float) -> li
     ids = list(scores)
     if not ids:
         return []
-    marks = ",".join(str(i) for i in ids)
+    d = dialect.of(tx)
+    page = dialect.page_ids(ids)
     rows = tx.execute(
         "SELECT k.id, k.kind, k.title, k.tags, k.created_at, k.superseded_by,"
         " COALESCE(a.name, k.author_name) AS author, substr(k.body, 1, 240) AS opening FROM "
-        f"{FROM} WHERE k.id IN ({marks})"
+        f"{FROM} WHERE k.id IN ({d.each_id(':ids')})",
+        page,
     )
     marked: dict[int, tuple[str, str]] = {}
     if query:
-        for r in tx.execute(dialect.of(tx).marked(ids), (query,)):
+        for r in tx.execute(d.marked(), {**page, "q": query}):
             marked[int(r["id"])] = (r["title"], r["snippet"])
     by_id = {int(r["id"]): r for r in rows}
     hits = []

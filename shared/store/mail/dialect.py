@@ -7,15 +7,8 @@ SQL, so an engine supplies these forms, not the queries around them.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
-
-from shared.db.dialects import by_engine
-
-
-def id_list(ids: Iterable[int]) -> str:
-    """The value to bind for an `each_id` parameter (both engines)."""
-    return json.dumps(list(ids))
+from shared.db.dialects import PostgresIds, SqliteIds, by_engine
+from shared.db.dialects import id_list as id_list
 
 
 def same_name(column: str, name: str) -> str:
@@ -24,7 +17,7 @@ def same_name(column: str, name: str) -> str:
     return f"{column} = {name} COLLATE NOCASE"
 
 
-class Sqlite:
+class Sqlite(SqliteIds):
     """SQLite's forms: FTS5, GLOB, IS NOT, json_each."""
 
     same_name = staticmethod(same_name)
@@ -53,13 +46,8 @@ class Sqlite:
         """`left` and `right` are not the same value, NULL counting as a value (NULL differs from 'x')."""
         return f"{left} IS NOT {right}"
 
-    @staticmethod
-    def each_id(ids: str) -> str:
-        """The rows (one integer `value` column) of the id list bound as `ids` (see `id_list`)."""
-        return f"SELECT value FROM json_each({ids})"
 
-
-class Postgres(Sqlite):
+class Postgres(PostgresIds, Sqlite):
     """PostgreSQL's forms: the messages.search tsvector (the same quoted words read as websearch syntax), LIKE
     with '*' made '%' (and LIKE's own wildcards escaped), IS DISTINCT FROM, json_array_elements_text."""
 
@@ -79,10 +67,6 @@ class Postgres(Sqlite):
     @staticmethod
     def differs(left: str, right: str) -> str:
         return f"{left} IS DISTINCT FROM {right}"
-
-    @staticmethod
-    def each_id(ids: str) -> str:
-        return f"SELECT CAST(j.value AS BIGINT) AS value FROM json_array_elements_text(CAST({ids} AS json)) AS j(value)"
 
 
 SQLITE = Sqlite()

@@ -304,11 +304,12 @@ def sent_page(tx: Tx, me: Actor, limit: int, after: int) -> tuple[list[Message],
     rows = tx.execute(SENT_PAGE, me.params(after=after, limit=limit + 1))
     found = [to_message(r, me.secret, me.id, me.now) for r in rows[:limit]]
     if found:
-        marks = ",".join(str(m.id) for m in found)
+        d = dialect.of(tx)
         receipts = tx.execute(
             "SELECT r.message_id, r.agent_id, a.name, r.read_at, r.acked_at"
             " FROM message_recipients r LEFT JOIN agents a ON a.id = r.agent_id"
-            f" WHERE r.message_id IN ({marks}) ORDER BY a.name",
+            f" WHERE r.message_id IN ({d.each_id(':ids')}) ORDER BY a.name",
+            {"ids": d.id_list(m.id for m in found)},
         )
         by_id: dict[int, list[Receipt]] = {}
         for r in receipts:

@@ -8,6 +8,7 @@ from shared.actor import Actor
 from shared.db.connection import Tx
 from shared.models.dashboard import MailItem, MailPage, MailRecipient
 from shared.rules.clock import iso
+from shared.store.mail import dialect
 from shared.store.mail.inbox import OVERDUE_ACK, UNEXPIRED
 from shared.store.team.live import shown_name
 
@@ -41,8 +42,8 @@ def page(tx: Tx, at: Actor, *, limit: int = 30, before: int | None = None) -> Ma
             f" CASE WHEN {OVERDUE_ACK} THEN 1 ELSE 0 END AS overdue"
             " FROM message_recipients r JOIN messages m ON m.id = r.message_id"
             " LEFT JOIN agents a ON a.id = r.agent_id"
-            f" WHERE r.message_id IN ({','.join(str(i) for i in people)}) ORDER BY r.message_id, a.name",
-            at.params(),
+            f" WHERE r.message_id IN ({dialect.of(tx).each_id(':ids')}) ORDER BY r.message_id, a.name",
+            at.params(ids=dialect.id_list(people)),
         ):
             mid = int(r["message_id"])
             t = tallies[mid]

@@ -440,8 +440,8 @@ def _acknowledge(tx: Tx, me: Actor, ids: list[int], up_to: int | None) -> Acknow
             " ON r.message_id = m.id AND r.agent_id = :me WHERE (r.agent_id IS NOT NULL OR"
             f" (m.kind = 'broadcast' AND {dialect.of(tx).differs('m.sender_id', ':me')}))"
         )
-        marks = ",".join(str(int(i)) for i in ids)
-        rows = tx.execute(visible + f" AND m.id IN ({marks})", {"me": me.id})
+        d = dialect.of(tx)
+        rows = tx.execute(visible + f" AND m.id IN ({d.each_id(':ids')})", {"me": me.id, "ids": d.id_list(ids)})
         missing = sorted(set(ids) - {int(r["id"]) for r in rows})
         if missing:
             raise NotFound(f"messages {missing} are not addressed to you; see message_query()")

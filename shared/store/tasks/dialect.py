@@ -7,11 +7,11 @@ common to SQLite and PostgreSQL. The seam is described in docs/ARCHITECTURE.md.
 
 from __future__ import annotations
 
-from shared.db.dialects import by_engine
+from shared.db.dialects import PostgresIds, SqliteIds, by_engine
 from shared.rules.quoting import LIKE_ESCAPE
 
 
-class Sqlite:
+class Sqlite(SqliteIds):
     """SQLite's forms (JSON1, COLLATE NOCASE, LIKE that ignores ASCII case)."""
 
     FOR_THE_TAKE = ""
@@ -50,7 +50,7 @@ class Sqlite:
         return f"{column} LIKE {pattern} ESCAPE '{LIKE_ESCAPE}'"
 
 
-class Postgres(Sqlite):
+class Postgres(PostgresIds, Sqlite):
     """PostgreSQL's forms: JSON arrays through json_array_elements_text, ILIKE, the ICU collation `nocase`
     (made by shared/db/migrations_pg/0016_schema.sql), and row locks for the take at READ COMMITTED."""
 

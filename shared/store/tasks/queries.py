@@ -135,17 +135,6 @@ def get(tx: Tx, actor: Actor, task_id: int) -> Task:
     return to_task(row, actor.now)
 
 
-def get_many(tx: Tx, actor: Actor, ids: Sequence[int]) -> list[Task]:
-    """The tasks of these ids that exist, by id."""
-    if not ids:
-        return []
-    marks = ",".join(str(int(i)) for i in ids)
-    rows = tx.execute(
-        f"SELECT {columns(dialect.of(tx))} FROM tasks t WHERE t.id IN ({marks}) ORDER BY t.id", actor.params()
-    )
-    return [to_task(r, actor.now) for r in rows]
-
-
 TOTAL_CAP = counts.CAP
 """A page's total counts up to TOTAL_CAP + 1 matching tasks (1,001 reads as "1,000 or more"), never all history."""
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from shared.actor import Actor
 from shared.db.connection import Database, Row, Tx, locks_its_rows
+from shared.db.dialects import id_list
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.models.tasks import FINAL_STATUSES, Task
 from shared.rules import visible
@@ -182,8 +183,11 @@ def check_dependencies(tx: Tx, task_id: int | None, depends_on: Sequence[int]) -
         raise InvalidArgument(f"a task may depend on at most {MAX_DEPENDENCIES} tasks; split it up")
     if not wanted:
         return
-    marks = ",".join(str(int(i)) for i in wanted)
-    found = {int(r["id"]): r["status"] for r in tx.execute(f"SELECT id, status FROM tasks WHERE id IN ({marks})")}
+    each = dialect.of(tx).each_id(":ids")
+    found = {
+        int(r["id"]): r["status"]
+        for r in tx.execute(f"SELECT id, status FROM tasks WHERE id IN ({each})", {"ids": id_list(wanted)})
+    }
     missing = [i for i in wanted if i not in found]
     if missing:
         raise NotFound(f"depends_on names tasks that do not exist: {missing}; check the ids with task_list()")
@@ -206,7 +210,7 @@ def check_dependencies(tx: Tx, task_id: int | None, depends_on: Sequence[int]) -
     if cycle is not None:
         raise InvalidArgument(
             f"adding {wanted} to task {task_id}'s dependencies would make a cycle (one of them already waits on "
-            f"task {task_id}); remove that dependency instead ({marks} → {task_id})"
+            f"task {task_id}); remove that dependency instead ({','.join(map(str, wanted))} → {task_id})"
         )
 
 
@@ -362,7 +366,7 @@ def sweep(tx: Tx, actor: Actor) -> list[int]:
     }
     if not lapses:
         return []
-    marks = ",".join(str(i) for i in lapses)
+    params["ids"] = id_list(lapses)
     rows = tx.execute(
         "UPDATE tasks AS t SET"
         " status = CASE WHEN t.attempts + 1 >= t.max_attempts THEN 'failed' ELSE 'open' END,"
@@ -371,7 +375,7 @@ def sweep(tx: Tx, actor: Actor) -> list[int]:
         " completed_at = CASE WHEN t.attempts + 1 >= t.max_attempts THEN :now END,"
         " result = CASE WHEN t.attempts + 1 >= t.max_attempts"
         "   THEN 'gave up: the claim lapsed on the last attempt' ELSE t.result END"
-        f" WHERE t.id IN ({marks}) AND {LAPSED} RETURNING *",
+        f" WHERE t.id IN ({dialect.of(tx).each_id(':ids')}) AND {LAPSED} RETURNING *",
         params,
     )
     for row in rows:

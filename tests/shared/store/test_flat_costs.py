@@ -203,6 +203,40 @@ async def test_hot_queries_use_their_indexes_without_statistics(db: Database, ca
     assert index in plan and "TEMP B-TREE" not in plan, plan
 
 
+@pytest.mark.engines("sqlite")
+async def test_sends_acknowledgements_and_searches_repeat_their_statements_whatever_the_ids(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statements of message_send (with its receipts), message_acknowledge and knowledge_query read the
+    same whatever ids they are about, so each is prepared once (sqlite3 caches statements by their text; one
+    with the ids written into it was prepared again on every call)."""
+    from shared.db.tx import Tx
+    from shared.store.knowledge import entries
+    from shared.store.knowledge import search as knowledge_search
+
+    ana, bo = await join(db, clock, "ana"), await join(db, clock, "bo")
+    for word in ("alpha", "beta"):
+        for i in range(3):
+            new = entries.NewEntry(title=f"{word} {i}", body=f"about {word} number {i}")
+            await entries.add(db, ana.at(clock()), new)
+    seen: list[str] = []
+    execute, fetchone = Tx.execute, Tx.fetchone
+    monkeypatch.setattr(Tx, "execute", lambda tx, sql, params=(): seen.append(sql) or execute(tx, sql, params))
+    monkeypatch.setattr(Tx, "fetchone", lambda tx, sql, params=(): seen.append(sql) or fetchone(tx, sql, params))
+
+    async def one_round(word: str) -> set[str]:
+        seen.clear()
+        out = messages.Outgoing(subject="", body=f"about {word}")
+        message, _ = await messages.send_shown(db, replace(ana, now=clock(), per_minute=1000), ["bo"], out)
+        assert [r.agent for r in message.receipts] == ["bo"]
+        await messages.acknowledge(db, bo.at(clock()), [message.id], None)
+        found = await knowledge_search.search(db, knowledge_search.Search(text=word), now=clock())
+        assert {h.title for h in found.hits} == {f"{word} {i}" for i in range(3)}
+        return set(seen)
+
+    assert await one_round("alpha") == await one_round("beta")
+
+
 async def test_agent_status_lists_ten_claims_and_counts_the_rest(db: Database, clock: FakeClock) -> None:
     from shared.store.team import presence, summary
 
