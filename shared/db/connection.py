@@ -282,7 +282,8 @@ class SqliteDatabase(Database):
         def job(conn: sqlite3.Connection) -> T:
             if abandoned:  # the caller went away before its turn came: write nothing
                 raise anyio.get_cancelled_exc_class()()
-            return _atomic(conn, lambda tx: fn(tx, *args, **kwargs))
+            _begin_waiting(conn, self.path)
+            return _atomic(conn, lambda tx: fn(tx, *args, **kwargs), begun=True)
 
         async with self._writing():
             raw = self._here()
@@ -345,8 +346,13 @@ class SqliteDatabase(Database):
 
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         """A single-statement write (its own transaction, one hop), e.g. UPDATE … RETURNING."""
+
+        def job(conn: sqlite3.Connection) -> list[Row]:
+            _begin_waiting(conn, self.path)
+            return _atomic(conn, lambda tx: tx.execute(sql, params), begun=True)
+
         async with self._writing():
-            rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+            rows = await self._run(job)
         self._committed()
         return rows
 
@@ -472,6 +478,35 @@ def _begin_if_free(conn: sqlite3.Connection) -> bool:
             raise
         return False
     return True
+
+
+WAIT_SLICE_MS = 1_000
+"""A write waits for the file's write lock in slices of this long, looking at the lock's holder between them."""
+
+
+def _begin_waiting(conn: sqlite3.Connection, path: Path) -> None:
+    """BEGIN IMMEDIATE on the connection's thread, waiting up to the busy timeout (BUSY_TIMEOUT_MS) for the
+    write lock in slices of WAIT_SLICE_MS. Between slices the lock's holder is looked up (holders.py, Linux's
+    /proc/locks; nothing elsewhere): a process that is stopped (SIGSTOP, Ctrl-Z, a debugger) will not let go
+    while it stays stopped, so the wait ends there, busy, and the refusal naming it (`_busy_refusal`) comes after
+    one slice instead of the whole timeout. A write that gets the lock within the first slice looks up
+    nothing."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    try:
+        while True:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            conn.execute(f"PRAGMA busy_timeout = {max(min(WAIT_SLICE_MS, left_ms), 0)}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or left_ms <= WAIT_SLICE_MS:
+                    raise
+                pid = holders.write_lock_pid(path)
+                if pid is not None and holders.process(pid)[0] in holders.STOPPED:
+                    raise
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:

@@ -31,6 +31,8 @@ STATES = {
     "D": "waiting on the disk",
     "Z": "ended but not yet reaped by its parent",
 }
+STOPPED = ("T", "t")
+"""The states of a process that keeps its locks until it is let go on (SIGCONT) or ended."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Holder:
 
     @property
     def stopped(self) -> bool:
-        return self.state in ("T", "t")
+        return self.state in STOPPED
 
     def shown(self) -> str:
         """'process 4242 (agent 'bob', roundtable-coordination, stopped: SIGSTOP or Ctrl-Z)'."""

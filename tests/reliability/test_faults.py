@@ -20,6 +20,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from shared.db import connection
 from shared.db.connection import Database
 from tests.results import text
 from tests.stdio import server_params
@@ -338,7 +339,8 @@ async def test_a_process_stopped_holding_the_write_lock_is_named_with_its_agent_
     each write was refused after the 10 s busy timeout with "another process held the write lock … retry", and
     neither that line nor network_health nor `roundtable doctor` said who. Now the refusal, health (an unhealthy
     write_lock_stopped reason) and the doctor name the process, its agent and that it is stopped, with
-    `kill -CONT`; let go on, it commits and the team writes again."""
+    `kill -CONT`, and a write is refused after the first slice of its wait, not the whole timeout; let go on,
+    it commits and the team writes again."""
     from servers.cli import doctor
 
     with anyio.fail_after(90):
@@ -359,7 +361,10 @@ async def test_a_process_stopped_holding_the_write_lock_is_named_with_its_agent_
                 stopped = [r for r in reasons if r["code"] == "write_lock_stopped"]
                 assert stopped and stopped[0]["severity"] == "unhealthy", reasons
                 assert all(word in stopped[0]["message"] for word in named), stopped
-                refused = await ana.call_tool("task_create", {"title": "while stopped"})
+                # refused once the first slice of the wait (1 s) sees the holder stopped, not after the whole
+                # busy timeout (10 s): a stopped process will not let go
+                with anyio.fail_after(connection.BUSY_TIMEOUT_MS / 1000 - 2):
+                    refused = await ana.call_tool("task_create", {"title": "while stopped"})
                 refused_with_the_fix(refused, "write lock is held by", *named)
                 lock = next(c for c in doctor.check_database(db_path) if c.name == "write lock")
                 assert not lock.ok and named[0] in lock.detail and named[1] in lock.fix, lock
