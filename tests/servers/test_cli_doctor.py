@@ -132,6 +132,8 @@ def test_the_doctor_checks_the_db_it_is_given_beside_the_clients_and_says_none_u
     assert f"{tmp_path} (mode" in out and "integrity" in out and "schema version" in out, out  # the file asked for
     [line] = [row for row in out.splitlines() if row.startswith("✓ --db")]
     assert f"no client here is configured with {db} (they use {tmp_path / 'home'}/.local/share" in line, line
+    fix = out.splitlines()[out.splitlines().index(line) + 1].strip()
+    assert fix == f"fix: to put a client on that team: roundtable install CLIENT --db {db}", fix  # the very command
 
 
 def test_the_doctor_on_a_postgresql_team_checks_it_and_leaves_it_alone(postgres_url: str, tmp_path: Path) -> None:
