@@ -251,7 +251,7 @@ def _demo_with_dashboard(db: Path | None, keep: bool) -> int:
     path = db if db is not None else Path(folder or ".") / "roundtable.db"
     try:
         settings = load_settings(argparse.Namespace(db=str(path)))
-        return dashboard.alongside(settings, lambda: demo.run(path, keep, default_db=database_path(None)))
+        return dashboard.alongside(settings, lambda: demo.run(db, keep, default_db=database_path(None), made=folder))
     finally:
         if folder is not None and not keep:
             shutil.rmtree(folder, ignore_errors=True)
