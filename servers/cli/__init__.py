@@ -257,6 +257,16 @@ def _demo_with_dashboard(db: Path | None, keep: bool) -> int:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _command_here() -> str:
+    """How a person runs `roundtable` from here: in a checkout not installed yet it is only `uv run`'s (the
+    README's first command), not on the PATH."""
+    from servers.cli import clientconfig
+
+    if installed_bin() is None and clientconfig.source_spec() == str(clientconfig.CHECKOUT):
+        return "uv run --no-dev roundtable"
+    return "roundtable"
+
+
 def quiet_on_closed_pipe() -> None:
     """`roundtable status | head -1`: end quietly when the reader goes away, as Unix tools do, instead of a
     BrokenPipeError traceback. Only for commands that start no child processes (a server's closed pipe must
@@ -332,8 +342,9 @@ def run(args: argparse.Namespace) -> None:
             sys.exit(_demo_with_dashboard(db, args.keep))
         code = demo.run(db, args.keep, default_db=database_path(None))
         if code == 0:
-            print("tip: roundtable demo --dashboard plays it while a page in your browser shows the team live")
-            print("next: roundtable install claude-code --project <your project folder> sets it up in Claude Code")
+            here = _command_here()
+            print(f"tip: {here} demo --dashboard plays it while a page in your browser shows the team live")
+            print(f"next: {here} install claude-code --project <your project folder> sets it up in Claude Code")
         sys.exit(code)
     if args.command in ("status", "tail", "config", "token"):
         quiet_on_closed_pipe()
