@@ -260,11 +260,16 @@ def _demo_with_dashboard(db: Path | None, keep: bool) -> int:
 def _command_here() -> str:
     """How a person runs `roundtable` from here: in a checkout not installed yet it is only `uv run`'s (the
     README's first command), not on the PATH."""
+    import shlex
+
     from servers.cli import clientconfig
 
-    if installed_bin() is None and clientconfig.source_spec() == str(clientconfig.CHECKOUT):
+    checkout = clientconfig.CHECKOUT
+    if installed_bin() is not None or clientconfig.source_spec() != str(checkout):
+        return "roundtable"
+    if Path.cwd().resolve() == checkout:
         return "uv run --no-dev roundtable"
-    return "roundtable"
+    return f"uv run --no-dev --project {shlex.quote(str(checkout))} roundtable"  # run from another folder
 
 
 def quiet_on_closed_pipe() -> None:
