@@ -251,10 +251,25 @@ def _demo_with_dashboard(db: Path | None, keep: bool) -> int:
     path = db if db is not None else Path(folder or ".") / "roundtable.db"
     try:
         settings = load_settings(argparse.Namespace(db=str(path)))
-        return dashboard.alongside(settings, lambda: demo.run(path, keep, default_db=database_path(None)))
+        return dashboard.alongside(settings, lambda: demo.run(db, keep, default_db=database_path(None), made=folder))
     finally:
         if folder is not None and not keep:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _command_here() -> str:
+    """How a person runs `roundtable` from here: in a checkout not installed yet it is only `uv run`'s (the
+    README's first command), not on the PATH."""
+    import shlex
+
+    from servers.cli import clientconfig
+
+    checkout = clientconfig.CHECKOUT
+    if installed_bin() is not None or clientconfig.source_spec() != str(checkout):
+        return "roundtable"
+    if Path.cwd().resolve() == checkout:
+        return "uv run --no-dev roundtable"
+    return f"uv run --no-dev --project {shlex.quote(str(checkout))} roundtable"  # run from another folder
 
 
 def quiet_on_closed_pipe() -> None:
@@ -332,8 +347,9 @@ def run(args: argparse.Namespace) -> None:
             sys.exit(_demo_with_dashboard(db, args.keep))
         code = demo.run(db, args.keep, default_db=database_path(None))
         if code == 0:
-            print("tip: roundtable demo --dashboard plays it while a page in your browser shows the team live")
-            print("next: roundtable install claude-code --project <your project folder> sets it up in Claude Code")
+            here = _command_here()
+            print(f"tip: {here} demo --dashboard plays it while a page in your browser shows the team live")
+            print(f"next: {here} install claude-code --project <your project folder> sets it up in Claude Code")
         sys.exit(code)
     if args.command in ("status", "tail", "config", "token"):
         quiet_on_closed_pipe()

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import httpx2
 from mcp import Client
 from mcp.client.client import ConnectMode
 from mcp.client.session import MessageHandlerFnT
@@ -257,6 +258,50 @@ def main(url: str, token: str) -> int:
     try:
         anyio.run(run, url, token)
     except Exception as exc:  # the client sees the bridge end; say why on stderr, where clients log it
-        print(f"roundtable connect: {url}: {exc}", file=sys.stderr)
+        print(f"roundtable connect: {url}: {anyio.run(why, url, token, exc)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The exception under the task groups' (the SDK's transport runs in one): "unhandled errors in a
+    TaskGroup" says nothing of the cause."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+async def why(url: str, token: str, exc: BaseException) -> str:
+    """What went wrong, in one line with the fix. The SDK reports a refused request only as "Server returned an
+    error response" (401) or "Not Found" (404): the status is asked again with one plain initialize."""
+    leaf = _leaf(exc)
+    if isinstance(leaf, httpx2.TransportError):
+        if "ssl" in str(leaf).lower() and url.lower().startswith("https://"):
+            return (
+                f"TLS failed ({leaf}): roundtable serve itself speaks plain HTTP; use http:// for it, or https:// "
+                "for the TLS proxy in front of it"
+            )
+        cause = str(leaf) or type(leaf).__name__
+        return f"cannot reach it ({cause}): is roundtable serve running there, at that host and port?"
+    info = {"name": "roundtable connect", "version": __version__}
+    params = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": info}
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"}
+    try:
+        async with httpx2.AsyncClient(timeout=10) as http:
+            status = (await http.post(url, json=hello, headers=headers)).status_code
+    except httpx2.HTTPError:
+        status = None
+    if status == 401:
+        return (
+            "the token was refused (mistyped, or revoked): get a new one from the team's host (roundtable token "
+            "create NAME there) and give it as ROUNDTABLE_TOKEN"
+        )
+    if status == 404:
+        return (
+            "no Roundtable endpoint at that path: give one server's URL, BASE/coordination/mcp, /messaging/mcp, "
+            "/knowledge/mcp or /monitoring/mcp (roundtable config claude-desktop --url BASE prints all four)"
+        )
+    if status == 429:
+        return "this token has too many open sessions or requests there: close its other clients, or wait, then retry"
+    return f"{leaf}" + (f" (HTTP {status})" if status is not None and status >= 400 else "")

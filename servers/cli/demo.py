@@ -247,10 +247,12 @@ def refusal(db: Path) -> str | None:
     return None
 
 
-def run(db: Path | None, keep: bool, default_db: Path | None = None) -> int:
-    """The `roundtable demo` command: a fresh temporary database unless `db` is given."""
+def run(db: Path | None, keep: bool, default_db: Path | None = None, *, made: Path | None = None) -> int:
+    """The `roundtable demo` command: a fresh temporary database unless `db` is given. `made`: the temporary
+    folder the caller made for it (`demo --dashboard` shows the file before the demo starts), which the caller
+    removes; this says it is a fresh file all the same, and where it is kept."""
     out = sys.stdout
-    folder = None if db is not None else Path(tempfile.mkdtemp(prefix="roundtable-demo-"))
+    folder = made if made is not None else None if db is not None else Path(tempfile.mkdtemp(prefix="roundtable-demo-"))
     path = db if db is not None else Path(folder or ".") / "roundtable.db"
     print(paint("Roundtable demo", "bold", out) + f" — {', '.join(CAST)} work as one team through real servers")
     if db is None:
@@ -265,7 +267,7 @@ def run(db: Path | None, keep: bool, default_db: Path | None = None) -> int:
         print(paint("\ninterrupted; the servers were stopped", "yellow", out))
         outcome = Outcome(130, 0, 0.0)
     finally:
-        if folder is not None and not keep:
+        if folder is not None and made is None and not keep:
             shutil.rmtree(folder, ignore_errors=True)
     if outcome.code == 0:
         print(paint(f"\n✓ all {outcome.steps} steps did what they said, in {outcome.seconds:.1f} s", "green", out))

@@ -13,6 +13,7 @@ migrate this file's contents. Without a readable file the servers start on a new
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sqlite3
 import stat
@@ -242,7 +243,7 @@ def run(db: Place, *, given: bool = False) -> int:
         theirs = ", ".join(shown(u) for u in used)
         checks.append(
             Check("--db", True, f"no client here is configured with {shown(db)} (they use {theirs})",
-                  "to put a client on that team: roundtable install CLIENT --db FILE")
+                  f"to put a client on that team: roundtable install CLIENT --db {shlex.quote(shown(db))}")
         )  # fmt: skip
     if entries:
         for where in dict.fromkeys(f"{e.client}: {e.where}" for e in entries):

@@ -28,6 +28,7 @@ from servers import SERVER_KINDS
 from servers.cli import clientconfig, clients, jsonfile, probe, toolenv
 from servers.cli.render import mark, paint
 from shared.config import default_db_path
+from shared.db.place import SCHEMES, PostgresUrl
 
 
 class Refused(Exception):
@@ -42,11 +43,8 @@ def moved_team(previous: dict[str, Any], db: str) -> None:
     """Installing again on another database moves the client to another team: say so, and how to stay."""
     before = previous.get("db")
     if before and before != db:
-        say(
-            paint(
-                f"! the team's file changed from {before} to {db}; --db {shlex.quote(str(before))} keeps it", "yellow"
-            )
-        )
+        keep = f"--db {shlex.quote(shown_db(str(before)))} keeps it"
+        say(paint(f"! the team's file changed from {shown_db(str(before))} to {shown_db(db)}; {keep}", "yellow"))
 
 
 def replacing(name: str, where: str, entry: dict[str, Any], db: str) -> None:
@@ -127,12 +125,27 @@ def resolve_db(raw: str | None, client: str, scope: str | None, project: Path) -
         if client == "claude-code" and scope == "local":
             return str(project / ".roundtable" / "roundtable.db")
         return str(default_db_path(os.environ))
+    if is_url(raw):  # a PostgreSQL team: the servers get the URL as it is, never a file path made of it
+        try:
+            return PostgresUrl(raw.strip()).url
+        except ValueError as exc:
+            raise Refused(f"--db {exc}") from None
     path = Path(raw).expanduser()
     if path.exists() and path.is_dir():
         raise Refused(f"--db {raw} is a folder: give the database file's path, e.g. {path / 'roundtable.db'}")
     if client == "claude-code" and scope == "project" and not path.is_absolute():
         return raw
     return str(path.absolute())
+
+
+def is_url(db: str) -> bool:
+    """Whether the team's database is a PostgreSQL URL rather than a file."""
+    return db.strip().lower().startswith(SCHEMES)
+
+
+def shown_db(db: str) -> str:
+    """The team's database as install prints it: a URL without its password."""
+    return PostgresUrl(db).shown if is_url(db) else db
 
 
 def resolve_source(raw: str | None) -> str:
@@ -396,7 +409,7 @@ def install_claude_code(args: argparse.Namespace) -> int:
     say()
     say('Next: `claude mcp list` shows them connected; in Claude Code, ask: "call start_here on roundtable".')
     say(f"Mail pushed into the session as it arrives (channels, research preview): {clientconfig.CHANNEL_LAUNCH}")
-    team_file = db if Path(db).is_absolute() else str((project / db).resolve())
+    team_file = shown_db(db) if is_url(db) or Path(db).is_absolute() else str((project / db).resolve())
     say(f"Watch the team: roundtable status --db {shlex.quote(team_file)} (or dashboard --db … --open)")
     say(f"Undo: {undo}")
     if previous is not None:
@@ -408,6 +421,8 @@ def install_claude_code(args: argparse.Namespace) -> int:
 def _tracked_by_git(project: Path, db: str) -> str | None:
     """The folder of the team's file, relative to the project, when it is in the project's git work tree and
     not ignored (so `git add .` would commit it); None otherwise, or without git."""
+    if is_url(db):
+        return None
     path = Path(db) if Path(db).is_absolute() else project / db
     try:
         inside = path.resolve().parent.relative_to(project.resolve())
@@ -437,7 +452,7 @@ def _register_all(
 ) -> None:
     """The servers, the hooks and the approvals, each written into `record` once done."""
     register_claude_code(scope, project, db, env, record, previous)
-    say(f"{mark(True)} registered {', '.join(clients.NAMES)} with Claude Code ({scope} scope), database {db}")
+    say(f"{mark(True)} registered {', '.join(clients.NAMES)} with Claude Code ({scope} scope), database {shown_db(db)}")
     if not args.no_hooks:
         path = clients.settings_file(scope, project)
         program = clientconfig.hook_program(source, env.bin, shared=scope == "project")
@@ -543,7 +558,7 @@ def install_claude_desktop(args: argparse.Namespace) -> int:
     say(f"{mark(True)} added {', '.join(entries)} to {config}" + (f" (backup: {copy})" if copy else ""))
     if previous is not None:
         moved_team(previous, db)
-    say(f"  database {db}" + ("; other servers in the file were left as they are" if copy else ""))
+    say(f"  database {shown_db(db)}" + ("; other servers in the file were left as they are" if copy else ""))
     if not app_seen:
         say(paint(f"! Claude Desktop has not run here yet (no {config.parent}): the config waits for it", "yellow"))
         say("  install it from https://claude.ai/download and start it; it reads the four servers at its start")

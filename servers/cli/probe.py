@@ -64,7 +64,8 @@ def known_cause(stderr: list[str], command: str) -> tuple[str, str] | None:
     if "certificate" in text and any(h in text for h in CERTIFICATE_HINTS):
         return (
             f"certificate error while fetching packages: {last}",
-            "set SSL_CERT_FILE (or UV_NATIVE_TLS=1) in the entry's env, or `roundtable install` (no network at launch)",
+            "set SSL_CERT_FILE (or UV_SYSTEM_CERTS=1; UV_NATIVE_TLS=1 in older uv) in the entry's env, or"
+            " `roundtable install` (no network at launch)",
         )
     if command.endswith(("uvx", "uvx.exe")) and any(h in text for h in NETWORK_HINTS):
         return (

@@ -102,7 +102,7 @@ def install(source: str) -> ToolEnv:
     if done.returncode != 0:
         hint = _last(done.stderr)
         if "certificate" in done.stderr.lower():
-            hint += " (behind a proxy with its own CA: set SSL_CERT_FILE, or UV_NATIVE_TLS=1, and retry)"
+            hint += " (behind a proxy with its own CA: set SSL_CERT_FILE, or UV_SYSTEM_CERTS=1, and retry)"
         raise ToolFailed(f"`uv tool install {source}` failed: {hint}")
     env = location()
     if not env.exists():

@@ -46,6 +46,16 @@ def test_the_demo_plays_every_step_and_exits_zero(tmp_path: Path) -> None:
     assert "ana's client got notifications/claude/channel after" in out and "is still unread" in out
     assert "[roundtable hook SessionStart]" in out and 'the brief: "Roundtable: you are ana, a worker' in out
     assert done.stderr == ""  # the servers' own output never reaches the terminal
+    # run from this checkout with nothing installed yet, `roundtable` is uv run's: the next step says so
+    assert "tip: uv run --no-dev roundtable demo --dashboard plays it" in out
+    assert "next: uv run --no-dev roundtable install claude-code --project <your project folder> sets" in out
+    elsewhere = subprocess.run(
+        [sys.executable, "-m", "servers.cli", "demo", "--db", str(tmp_path / "team.db")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
+    assert f"next: uv run --no-dev --project {ROOT} roundtable install claude-code" in elsewhere.stdout  # as run
     assert list(tmp_path.glob("roundtable-demo-*")) == []  # the temporary database is gone
 
 

@@ -120,6 +120,34 @@ def test_the_doctor_starts_the_commands_the_clients_run_and_says_what_each_clien
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+def test_a_uvx_entry_failing_on_a_certificate_is_told_the_settings_todays_uv_reads(tmp_path: Path) -> None:
+    """uv behind a company CA: the doctor names SSL_CERT_FILE and UV_SYSTEM_CERTS, what uv's own hint and the
+    README's Troubleshooting say (UV_NATIVE_TLS only for older uv)."""
+    uvx = tmp_path / "bin" / "uvx"
+    uvx.parent.mkdir()
+    uvx.write_text(
+        "#!/bin/sh\necho 'error: Request failed after 3 retries' >&2\n"
+        "echo '  Caused by: invalid peer certificate: UnknownIssuer' >&2\n"
+        "echo '  hint: Consider enabling use of system TLS certificates with the `--system-certs` flag' >&2\nexit 2\n"
+    )
+    uvx.chmod(0o755)
+    desktop = tmp_path / "home" / ".config" / "Claude" / "claude_desktop_config.json"
+    desktop.parent.mkdir(parents=True)
+    entry = {"command": str(uvx), "args": ["--from", "/src", "roundtable-coordination"]}
+    desktop.write_text(json.dumps({"mcpServers": {"roundtable-coordination": entry}}))
+    db = tmp_path / "team.db"
+    seed(db)
+    done = doctor(db, tmp_path / "tmp")
+    lines = done.stdout.splitlines()
+    [row] = [i for i, line in enumerate(lines) if line.startswith("✗ desktop roundtable-coordination")]
+    assert "certificate error while fetching packages" in lines[row], done.stdout
+    assert (
+        lines[row + 1]
+        .split("fix: ", 1)[1]
+        .startswith("set SSL_CERT_FILE (or UV_SYSTEM_CERTS=1; UV_NATIVE_TLS=1 in older uv) in the entry's env")
+    ), done.stdout
+
+
 def test_the_doctor_checks_the_db_it_is_given_beside_the_clients_and_says_none_uses_it(tmp_path: Path) -> None:
     db = tmp_path / "team.db"
     seed(db)
@@ -132,6 +160,8 @@ def test_the_doctor_checks_the_db_it_is_given_beside_the_clients_and_says_none_u
     assert f"{tmp_path} (mode" in out and "integrity" in out and "schema version" in out, out  # the file asked for
     [line] = [row for row in out.splitlines() if row.startswith("✓ --db")]
     assert f"no client here is configured with {db} (they use {tmp_path / 'home'}/.local/share" in line, line
+    fix = out.splitlines()[out.splitlines().index(line) + 1].strip()
+    assert fix == f"fix: to put a client on that team: roundtable install CLIENT --db {db}", fix  # the very command
 
 
 def test_the_doctor_on_a_postgresql_team_checks_it_and_leaves_it_alone(postgres_url: str, tmp_path: Path) -> None:

@@ -353,3 +353,33 @@ def test_ctrl_c_in_install_says_how_to_finish_or_take_it_back(
     assert line.startswith(
         "roundtable install: interrupted; run it again to finish, or `roundtable uninstall claude-code`"
     )
+
+
+def test_install_on_a_postgresql_url_gives_the_servers_and_hooks_that_url_not_a_file_made_of_it(
+    tmp_path: Path,
+) -> None:
+    env = user_env(tmp_path, claude_cli())
+    here = project(tmp_path)
+    nameless = roundtable(env, here, "install", "claude-code", "--db", "postgresql://team@db.example.com")
+    assert nameless.returncode == 1 and len(nameless.stderr.splitlines()) == 1, nameless.stderr
+    assert "--db postgresql://team@db.example.com names no database" in nameless.stderr
+    assert not tool_folder(env).exists()  # refused before anything was installed
+
+    url = "postgresql://team:s3cret@db.example.com/team?sslmode=require"
+    done = roundtable(env, here, "install", "claude-code", "--db", url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "database postgresql://team:***@db.example.com/team?sslmode=require" in done.stdout
+    assert "s3cret" not in done.stdout + done.stderr  # printed without its password
+    assert "git would commit" not in done.stdout
+    assert "Watch the team: roundtable status --db 'postgresql://team:***@db.example.com/team?sslmode=require'" in (
+        done.stdout
+    )
+    assert sorted(p.name for p in here.iterdir()) == [".claude", ".git"]  # no folder named postgresql:
+    servers = read(Path(env["HOME"]) / ".claude.json")["projects"][str(here)]["mcpServers"]
+    assert {servers[name]["env"]["ROUNDTABLE_DB"] for name in NAMES} == {url}
+    hooks = read(here / ".claude" / "settings.local.json")["hooks"]
+    assert hooks["SessionStart"][0]["hooks"][0]["command"].endswith(f" hook SessionStart --db '{url}'")
+
+    undone = roundtable(env, here, "uninstall", "claude-code")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert not tool_folder(env).exists()

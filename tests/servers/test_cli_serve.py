@@ -13,8 +13,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import anyio
+
 from servers.cli import clientconfig
 from servers.cli.launch import free_port
+from tests.http import make_token, serving
 from tests.stdio import ROOT
 
 
@@ -153,3 +156,31 @@ def test_serve_that_cannot_open_the_database_says_why_in_one_line_and_exits(tmp_
         [line] = refused.stderr.strip().splitlines()
         assert line.startswith("roundtable serve: ") and why in line, line
         assert "retrying" not in line
+
+
+def test_connect_that_cannot_get_through_says_why_with_the_fix(tmp_path: Path) -> None:
+    """`roundtable connect`, Claude Desktop's bridge, said "unhandled errors in a TaskGroup (1 sub-exception)"
+    for a revoked token, a wrong path and a server that is not running alike."""
+    db = tmp_path / "team.db"
+    hello = '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
+    hello += '"capabilities":{},"clientInfo":{"name":"desktop","version":"1"}}}\n'
+
+    def connect(url: str, token: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "servers.cli", "connect", url],
+            input=hello, capture_output=True, text=True, cwd=ROOT, timeout=60,
+            env={**os.environ, "ROUNDTABLE_TOKEN": token},
+        )  # fmt: skip
+        assert done.returncode == 1 and done.stdout == "", done.stdout + done.stderr
+        [line] = done.stderr.splitlines()
+        assert line.startswith(f"roundtable connect: {url}: ") and "TaskGroup" not in line, line
+        return line
+
+    token = anyio.run(make_token, db, "ana")
+    with serving(db) as served:
+        assert "the token was refused (mistyped, or revoked)" in connect(served.url("coordination"), "rt_wrong")
+        base = served.url("coordination").removesuffix("/coordination/mcp")
+        wrong = connect(f"{base}/coordinaton/mcp", token)
+        assert "no Roundtable endpoint at that path" in wrong and "config claude-desktop --url BASE" in wrong
+    gone = connect(served.url("coordination"), token)  # serve stopped
+    assert "cannot reach it" in gone and "is roundtable serve running there" in gone

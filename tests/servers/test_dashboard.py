@@ -513,3 +513,36 @@ def test_demo_with_the_dashboard_shows_the_demo_team_while_it_plays(tmp_path: Pa
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_demo_with_the_dashboard_on_a_fresh_file_says_so_and_keep_prints_where_it_is(tmp_path: Path) -> None:
+    """`roundtable demo --dashboard --keep` with no --db: a fresh temporary file, not a team the demo joins, and
+    kept (its path printed) when the dashboard is stopped."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYTHONPATH")}
+    env |= {"BROWSER": "true", "TMPDIR": str(tmp_path), "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "servers.cli", "demo", "--dashboard", "--keep"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        for line in proc.stderr:
+            if "keeps showing the team" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+        out = proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    [folder] = list(tmp_path.glob("roundtable-demo-*"))
+    db = folder / "roundtable.db"
+    assert f"database: a fresh temporary file, {db}" in out and "join that team" not in out, out
+    assert "✓ all " in out and f"database kept: {db}" in out and db.is_file(), out
