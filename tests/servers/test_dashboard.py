@@ -476,16 +476,30 @@ def test_a_screenshot_of_the_demo_team_at_work(tmp_path: Path, page: Any) -> Non
         shutil.copy(shot, ROOT / "docs" / "dashboard.png")
 
 
-def test_demo_with_the_dashboard_shows_the_demo_team_while_it_plays(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYTHONPATH")} | {"BROWSER": "true"}
+@contextlib.contextmanager
+def demo_with_the_dashboard(*args: str, **env: str) -> Iterator[subprocess.Popen[str]]:
+    """`roundtable demo --dashboard ARGS` running (a browser that opens nothing), ended and reaped after."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYTHONPATH")} | {"BROWSER": "true"} | env
     proc = subprocess.Popen(
-        [sys.executable, "-m", "servers.cli", "demo", "--dashboard", "--db", str(tmp_path / "demo.db")],
+        [sys.executable, "-m", "servers.cli", "demo", "--dashboard", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
     try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_demo_with_the_dashboard_shows_the_demo_team_while_it_plays(tmp_path: Path) -> None:
+    with demo_with_the_dashboard("--db", str(tmp_path / "demo.db")) as proc:
         assert proc.stderr is not None
         url = ""
         for line in proc.stderr:
@@ -506,28 +520,12 @@ def test_demo_with_the_dashboard_shows_the_demo_team_while_it_plays(tmp_path: Pa
                 break
         proc.send_signal(signal.SIGINT)
         assert proc.wait(20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def test_demo_with_the_dashboard_on_a_fresh_file_says_so_and_keep_prints_where_it_is(tmp_path: Path) -> None:
     """`roundtable demo --dashboard --keep` with no --db: a fresh temporary file, not a team the demo joins, and
     kept (its path printed) when the dashboard is stopped."""
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYTHONPATH")}
-    env |= {"BROWSER": "true", "TMPDIR": str(tmp_path), "NO_COLOR": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "servers.cli", "demo", "--dashboard", "--keep"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
+    with demo_with_the_dashboard("--keep", TMPDIR=str(tmp_path), NO_COLOR="1") as proc:
         assert proc.stderr is not None and proc.stdout is not None
         for line in proc.stderr:
             if "keeps showing the team" in line:
@@ -535,13 +533,6 @@ def test_demo_with_the_dashboard_on_a_fresh_file_says_so_and_keep_prints_where_i
         proc.send_signal(signal.SIGINT)
         assert proc.wait(20) == 0
         out = proc.stdout.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
     [folder] = list(tmp_path.glob("roundtable-demo-*"))
     db = folder / "roundtable.db"
     assert f"database: a fresh temporary file, {db}" in out and "join that team" not in out, out
