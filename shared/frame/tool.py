@@ -349,10 +349,11 @@ def _takes_list(annotation: Any) -> bool:
 
 
 def _number_error(annotation: Any) -> str | None:
-    """The error type refusing a boolean for a number argument (int, float, optional or annotated), else None."""
+    """The error type refusing a boolean for a number argument (int, float, optional or annotated) or for an item
+    of a list of numbers, else None."""
     if annotation is int or annotation is float:
         return "int_type" if annotation is int else "float_type"
-    if get_origin(annotation) is Annotated:
+    if get_origin(annotation) in (Annotated, list):
         return _number_error(get_args(annotation)[0])
     if get_origin(annotation) in (Union, UnionType):
         arms = [arm for arm in get_args(annotation) if arm is not type(None)]
@@ -426,15 +427,20 @@ def _mode_check(tool_name: str, arg_model: type[BaseModel]) -> Callable[[BaseMod
 
 def strict_model(arg_model: type[BaseModel], tool_name: str = "") -> type[BaseModel]:
     """The SDK's argument model refusing unknown arguments (additionalProperties false in the schema), a
-    boolean for a number (pydantic's lax mode reads true as 1), a NUL character in any text and arguments a mode
-    of the tool would ignore (MODES), and taking a lone value where a list is expected (message_send(to="planner")
-    means to=["planner"])."""
+    boolean for a number or a list's number (pydantic's lax mode reads true as 1), a NUL character in any text
+    and arguments a mode of the tool would ignore (MODES), and taking a lone value where a list is expected
+    (message_send(to="planner") means to=["planner"])."""
     lists = frozenset(name for name, field in arg_model.model_fields.items() if _takes_list(field.annotation))
     numbers = {n: e for n, field in arg_model.model_fields.items() if (e := _number_error(field.annotation))}
 
     def no_boolean(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+        kind = numbers[str(info.field_name)]
         if isinstance(value, bool):
-            raise PydanticCustomError(numbers[str(info.field_name)], "a boolean is not a number")
+            raise PydanticCustomError(kind, "a boolean is not a number")
+        if isinstance(value, list):  # a list of numbers: depends_on=[true] was task 1, ids=true acknowledged 1
+            for i, item in enumerate(value):
+                if isinstance(item, bool):
+                    raise PydanticCustomError(kind, "a boolean is not a number", {"at": f"[{i}]", "value": item})
         return value
 
     def lone_to_list(cls: type[BaseModel], data: Any) -> Any:

@@ -345,3 +345,23 @@ async def test_a_whole_number_beyond_64_bits_is_refused_naming_the_argument(sett
     async with Client(importlib.import_module("servers.messaging").build_server(settings)) as c:
         acks = await c.call_tool("message_acknowledge", {"ids": [big]})
         assert text(acks) == f"message_acknowledge: 'ids[0]' must be a whole number below 2^63, not {big}"
+
+
+async def test_a_boolean_in_a_list_of_numbers_is_refused_not_read_as_1(tmp_path: Path) -> None:
+    """depends_on=true made the task depend on task 1, ids=[true] acknowledged message 1 (pydantic's lax mode)."""
+    async with client("coordination", tmp_path) as c:
+        await c.call_tool("task_create", {"title": "first"})
+        lone = await c.call_tool("task_create", {"title": "x", "depends_on": True})
+        assert text(lone) == "task_create: 'depends_on[0]' must be a whole number, not True"
+        later = await c.call_tool("task_create", {"title": "x", "depends_on": [1, False]})
+        assert text(later) == "task_create: 'depends_on[1]' must be a whole number, not False"
+        assert data(await c.call_tool("task_list", {}))["total"] == 1
+        await c.call_tool("task_claim", {"task_id": 1})
+        drop = await c.call_tool("task_update", {"task_id": 1, "remove_depends_on": [True]})
+        assert text(drop) == "task_update: 'remove_depends_on[0]' must be a whole number, not True"
+        assert data(await c.call_tool("task_create", {"title": "y", "depends_on": ["1"]}))["task"]["depends_on"] == [1]
+    async with client("messaging", tmp_path) as c:
+        await c.call_tool("message_send", {"to": ["ana"], "body": "hi", "ack_required": True})
+        ack = await c.call_tool("message_acknowledge", {"ids": True})
+        assert text(ack) == "message_acknowledge: 'ids[0]' must be a whole number, not True"
+        assert data(await c.call_tool("start_here", {}))["owe_acks"] == 1  # nothing was acknowledged
