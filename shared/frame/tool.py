@@ -37,7 +37,7 @@ from pydantic_core import PydanticCustomError
 
 from shared.errors import RoundtableError, domain_error
 from shared.frame import schema
-from shared.rules import toolsets
+from shared.rules import quoting, toolsets
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -243,14 +243,12 @@ def _where(loc: tuple[Any, ...]) -> str:
 
 
 def _short(part: Any) -> str:
-    """A key of an object argument as shown in a refusal: a long one cut, so the answer stays one short line."""
-    text = str(part)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A key of an object argument (a tool's, a resource's name) as shown in a refusal: a long one cut."""
+    return quoting.cut(str(part))
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return quoting.cut(repr(value))
 
 
 def explain(tool_name: str, fields: Sequence[str], exc: ValidationError, model: type[BaseModel] | None = None) -> str:
@@ -550,7 +548,7 @@ def unknown_tool(mcp: MCPServer[Any], name: str) -> str:
     hint = f" did you mean {near[0]}?" if near else ""
     if getattr(mcp, "toolset", None) is not None and name in toolsets.every_tool():
         hint = f" {name} is not in this server's toolset (ROUNDTABLE_TOOLS or --tools; all lists every tool);"
-    return f"Unknown tool: {name};{hint} this server's tools: {', '.join(names)}"
+    return f"Unknown tool: {_short(name)};{hint} this server's tools: {', '.join(names)}"
 
 
 RESOURCES_ELSEWHERE = {"roundtable://inbox": "messaging", "roundtable://status": "monitoring"}

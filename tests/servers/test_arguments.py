@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 
 from servers import SERVER_KINDS
 from shared.config import Settings
@@ -365,3 +365,22 @@ async def test_a_boolean_in_a_list_of_numbers_is_refused_not_read_as_1(tmp_path:
         ack = await c.call_tool("message_acknowledge", {"ids": True})
         assert text(ack) == "message_acknowledge: 'ids[0]' must be a whole number, not True"
         assert data(await c.call_tool("start_here", {}))["owe_acks"] == 1  # nothing was acknowledged
+
+
+async def test_a_refusal_never_echoes_a_huge_name_back(tmp_path: Path) -> None:
+    """A 100 KB tool name came back whole in 'Unknown tool: …', a 100 KB prompt name or argument in the
+    prompts/get refusal: the answer is cut to one short line."""
+    huge = "x" * 100_000
+    async with client("coordination", tmp_path) as c:
+        unknown = await c.call_tool(huge, {})
+        assert unknown.is_error and text(unknown).startswith("Unknown tool: xxx") and len(text(unknown)) < 300
+        assert not (await c.call_tool("start_here", {})).is_error
+    async with client("knowledge", tmp_path) as c:
+        greet = {"name": "greet", "description": "d", "steps": ["hi {who}"], "parameters": [{"name": "who"}]}
+        data(await c.call_tool("skill_define", greet))
+        with pytest.raises(MCPError) as name:
+            await c.get_prompt(huge, {})
+        assert name.value.error.message.startswith("skill name 'xxx") and len(name.value.error.message) < 200
+        with pytest.raises(MCPError) as key:
+            await c.get_prompt("greet", {"who": "bo", huge: "x"})
+        assert "has no parameter 'xxx" in key.value.error.message and len(key.value.error.message) < 200
