@@ -243,7 +243,9 @@ async def test_the_event_log_pages_newest_first_follows_and_filters(settings: Se
                 f"kind {undotted!r} names no event: kinds read 'area.what' (task.claimed), or give a prefix: 'task.'"
             ), text(area)
         known = "agent, knowledge, message, proposal, skill, task, token, topic"
-        for wrong in ("tasks.claimed", "bogus."):  # an area nothing records: it answered {} as if no event matched
+        # an area nothing records: it answered {} as if no event matched; 'bogus' and 'a\nb' (a two-line answer)
+        # were told to give the prefix 'bogus.', itself refused
+        for wrong in ("tasks.claimed", "bogus.", "bogus", "line1\nline2", "   "):
             area = await mon.call_tool("event_log", {"kind": wrong})
             assert text(area) == f"kind {wrong!r} names no event: a kind's area is one of {known} (task.claimed, task.)"
         typo = await mon.call_tool("event_log", {"object_type": "tasks", "object_id": "2"})
