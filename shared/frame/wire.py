@@ -10,7 +10,8 @@ Three such lines are valid JSON a real client can send:
 - an integer of more digits than Python converts is read as a float (an argument check then refuses it).
 A line that is still not a JSON-RPC message gets the JSON-RPC error for it (parse error or invalid request)
 with the request's id when one can be read, so the client hears at once what to fix; so does a tools/call whose
-arguments are not an object (the SDK's answer named nothing).
+arguments are not an object (the SDK's answer named nothing), and a request whose id is not text or a whole
+number (the SDK's reader read it as a notification, which nothing answers).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import anyio
 from mcp import types
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
+
+from shared.rules import quoting
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +134,23 @@ def misshapen_tool_call(item: Any) -> types.JSONRPCError | None:
     return types.JSONRPCError(jsonrpc="2.0", id=message.id, error=error)
 
 
+NO_ID = (
+    "Invalid request: {method} is a request: give it an id, text or a whole number (a line without one is a"
+    " notification, which gets no answer)"
+)
+
+
+def idless_request(item: Any) -> types.JSONRPCError | None:
+    """The answer to a request sent without a usable id (1.5, null, an object, true): the SDK's reader took it for
+    a notification, dropping the id, and the server ignored it, so the client waited for its timeout. Every MCP
+    notification's method begins 'notifications/'; None for those and for anything else."""
+    message = getattr(item, "message", None)
+    if not isinstance(message, types.JSONRPCNotification) or message.method.startswith("notifications/"):
+        return None
+    error = types.ErrorData(code=types.INVALID_REQUEST, message=NO_ID.format(method=quoting.cut(message.method)))
+    return types.JSONRPCError(jsonrpc="2.0", id=None, error=error)
+
+
 class AnsweringReader:
     """The stdio read stream, less the exceptions: each is repaired into its message, or answered on the write
     stream (`repaired`). Everything else passes through untouched, the sender's context included."""
@@ -147,7 +167,7 @@ class AnsweringReader:
         while True:
             item = await self._inner.receive()
             if not isinstance(item, Exception):
-                if (refused := misshapen_tool_call(item)) is None:
+                if (refused := misshapen_tool_call(item) or idless_request(item)) is None:
                     return item
                 await self._write.send(SessionMessage(refused))
                 continue

@@ -106,3 +106,19 @@ def test_a_tool_call_whose_arguments_are_not_an_object_is_told_the_shape(tmp_pat
         assert unnamed["error"]["message"] == wire.TOOL_CALL_SHAPE
         bare = server.answer('{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"task_list"}}')
         assert "result" in bare and "result" in server.answer(call(22, "task_list", "null"))
+
+
+def test_a_request_whose_id_is_not_text_or_a_whole_number_is_answered(tmp_path: Path) -> None:
+    """The SDK's reader took {"id": 1.5, "method": "tools/list"} for a notification (dropping the id) and nothing
+    answered it: the client waited for its timeout."""
+    with talking_to("coordination", tmp_path / "team.db") as server:
+        for odd in ("1.5", "null", "true", '{"n":1}', "[3]"):
+            refused = server.answer(f'{{"jsonrpc":"2.0","id":{odd},"method":"tools/list"}}')
+            assert refused["id"] is None and refused["error"] == {
+                "code": -32600,
+                "message": wire.NO_ID.format(method="tools/list"),
+            }, (odd, refused)
+        idless = server.answer('{"jsonrpc":"2.0","method":"tools/call","params":{"name":"task_list"}}')
+        assert "tools/call is a request: give it an id" in idless["error"]["message"]
+        server.send('{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99}}')  # no answer
+        assert server.answer(call(30, "task_list", "{}"))["id"] == 30
