@@ -9,8 +9,9 @@ Three such lines are valid JSON a real client can send:
 - arrays or objects nested deeper than pydantic's parser goes are read by Python's;
 - an integer of more digits than Python converts is read as a float (an argument check then refuses it).
 A line that is still not a JSON-RPC message gets the JSON-RPC error for it (parse error or invalid request)
-with the request's id when one can be read, so the client hears at once what to fix; so does a tools/call whose
-arguments are not an object (the SDK's answer named nothing), and a request whose id is not text or a whole
+with the request's id when one can be read, so the client hears at once what to fix; so does a request whose
+params are not the shape its method takes (a tools/call whose arguments are not an object, a resources/read
+without a uri: the SDK's answer named nothing), and a request whose id is not text or a whole
 number (the SDK's reader read it as a notification, which nothing answers).
 """
 
@@ -118,19 +119,41 @@ TOOL_CALL_SHAPE = (
     'Invalid params: tools/call takes {"name": "<tool>", "arguments": {"<argument>": <value>, ...}}'
     " (arguments an object of named arguments, or left out)"
 )
+RESOURCE_READ_SHAPE = 'Invalid params: resources/read takes {"uri": "<uri>"}, e.g. {"uri": "roundtable://me"}'
+PROMPT_GET_SHAPE = (
+    'Invalid params: prompts/get takes {"name": "<prompt>", "arguments": {"<argument>": "<text>", ...}}'
+    " (every argument's value text; arguments an object, or left out)"
+)
 
 
-def misshapen_tool_call(item: Any) -> types.JSONRPCError | None:
-    """The answer to a tools/call whose name is not text or whose arguments are not an object (a list, a
-    string): the SDK refused it as 'Invalid request parameters' with nothing more; None for anything else."""
+def _text_values(value: Any) -> bool:
+    return value is None or (isinstance(value, dict) and all(isinstance(v, str) for v in value.values()))
+
+
+SHAPES: dict[str, tuple[Any, str]] = {
+    "tools/call": (
+        lambda p: isinstance(p.get("name"), str) and isinstance(p.get("arguments"), dict | None),
+        TOOL_CALL_SHAPE,
+    ),
+    "resources/read": (lambda p: isinstance(p.get("uri"), str), RESOURCE_READ_SHAPE),
+    "prompts/get": (lambda p: isinstance(p.get("name"), str) and _text_values(p.get("arguments")), PROMPT_GET_SHAPE),
+}
+"""A method → whether its params have the shape it takes, and the answer naming that shape when not."""
+
+
+def misshapen(item: Any) -> types.JSONRPCError | None:
+    """The answer to a request whose params are not the shape its method takes (SHAPES): a tools/call whose name
+    is not text or whose arguments are not an object, a resources/read without a text uri, a prompts/get whose
+    argument is a number or null. The SDK refused each as 'Invalid request parameters' with nothing more; None
+    for anything else."""
     message = getattr(item, "message", None)
-    if not isinstance(message, types.JSONRPCRequest) or message.method != "tools/call":
+    if not isinstance(message, types.JSONRPCRequest) or message.method not in SHAPES:
         return None
+    takes, shape = SHAPES[message.method]
     params = message.params
-    arguments = params.get("arguments") if isinstance(params, dict) else None
-    if isinstance(params, dict) and isinstance(params.get("name"), str) and isinstance(arguments, dict | None):
+    if isinstance(params, dict) and takes(params):
         return None
-    error = types.ErrorData(code=types.INVALID_PARAMS, message=TOOL_CALL_SHAPE)
+    error = types.ErrorData(code=types.INVALID_PARAMS, message=shape)
     return types.JSONRPCError(jsonrpc="2.0", id=message.id, error=error)
 
 
@@ -167,7 +190,7 @@ class AnsweringReader:
         while True:
             item = await self._inner.receive()
             if not isinstance(item, Exception):
-                if (refused := misshapen_tool_call(item) or idless_request(item)) is None:
+                if (refused := misshapen(item) or idless_request(item)) is None:
                     return item
                 await self._write.send(SessionMessage(refused))
                 continue

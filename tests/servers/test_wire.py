@@ -122,3 +122,18 @@ def test_a_request_whose_id_is_not_text_or_a_whole_number_is_answered(tmp_path: 
         assert "tools/call is a request: give it an id" in idless["error"]["message"]
         server.send('{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99}}')  # no answer
         assert server.answer(call(30, "task_list", "{}"))["id"] == 30
+
+
+def test_a_resource_read_or_prompt_get_of_the_wrong_shape_is_told_the_shape(tmp_path: Path) -> None:
+    """Like a tools/call's, these were 'Invalid request parameters' with empty data."""
+    with talking_to("knowledge", tmp_path / "team.db") as server:
+        for n, params in enumerate(("{}", '{"uri":5}', '{"uri":null}'), start=40):
+            refused = server.answer(f'{{"jsonrpc":"2.0","id":{n},"method":"resources/read","params":{params}}}')
+            assert refused["error"] == {"code": -32602, "message": wire.RESOURCE_READ_SHAPE}, refused
+        for n, params in enumerate(('{"arguments":{}}', '{"name":"ship","arguments":{"branch":5}}'), start=50):
+            refused = server.answer(f'{{"jsonrpc":"2.0","id":{n},"method":"prompts/get","params":{params}}}')
+            assert refused["error"] == {"code": -32602, "message": wire.PROMPT_GET_SHAPE}, refused
+        unknown = server.answer('{"jsonrpc":"2.0","id":60,"method":"prompts/get","params":{"name":"ship"}}')
+        assert unknown["error"]["message"].startswith("there is no skill named 'ship'"), unknown
+        read = server.answer('{"jsonrpc":"2.0","id":61,"method":"resources/read","params":{"uri":"roundtable://me"}}')
+        assert "contents" in read["result"]
