@@ -292,6 +292,17 @@ async def test_an_agent_name_with_spaces_around_it_is_that_agent_and_a_blank_one
         assert [a["name"] for a in data(await c.call_tool("agent_status", {"name": "  bo  "}))["agents"]] == ["bo"]
         joined = data(await c.call_tool("event_log", {"agent": " bo ", "kind": "agent."}))["events"]
         assert [e["kind"] for e in joined] == ["agent.joined"]
+    async with Client(build_server(Settings(db=tmp_path / "rt.db", agent="bo"))) as bo:
+        await bo.call_tool("task_create", {"title": "z", "assignee": "ana"})  # a notice from the system
+    async with client("messaging", tmp_path) as c:
+        await c.call_tool("message_send", {"to": ["ana"], "body": "to myself"})
+        for blank in ("", "   "):  # sender="" answered an empty inbox, "   " no agent named '   '
+            mail = data(await c.call_tool("message_query", {"sender": blank, "mark_read": False}))["messages"]
+            assert [m["sender"] for m in mail] == ["system", "ana"], (blank, mail)
+        mine = data(await c.call_tool("message_query", {"sender": " ana ", "mark_read": False}))["messages"]
+        assert [m["body"] for m in mine] == ["to myself"]
+        notices = data(await c.call_tool("message_query", {"sender": " System ", "mark_read": False}))["messages"]
+        assert [m["sender"] for m in notices] == ["system"]
 
 
 async def test_items_run_together_with_commas_are_refused_shown_apart(tmp_path: Path) -> None:
