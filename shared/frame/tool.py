@@ -268,11 +268,11 @@ def explain(tool_name: str, fields: Sequence[str], exc: ValidationError, model: 
     if kind == "extra_forbidden":
         name = str(error["loc"][0])
         fix = INTENTS.get((tool_name, name))
-        if fix is None:
+        if fix is None and len(name) <= 100:  # a name far longer than any argument's is near none of them
             near = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
             fix = f"did you mean '{near[0]}'?" if near else ""
         takes = ", ".join(fields) or "no arguments"
-        return f"{tool_name} has no '{name}'{'; ' + fix if fix else ''} (it takes: {takes})"
+        return f"{tool_name} has no '{_short(name)}'{'; ' + fix if fix else ''} (it takes: {takes})"
     if kind == "missing":
         return f"{tool_name} needs '{where}'"
     if kind == "literal_error":

@@ -379,12 +379,14 @@ async def test_a_boolean_in_a_list_of_numbers_is_refused_not_read_as_1(tmp_path:
 
 
 async def test_a_refusal_never_echoes_a_huge_name_back(tmp_path: Path) -> None:
-    """A 100 KB tool name came back whole in 'Unknown tool: …', a 100 KB prompt name or argument in the
-    prompts/get refusal: the answer is cut to one short line."""
+    """A 100 KB tool name came back whole in 'Unknown tool: …' (an argument's name in 'task_list has no …'), a
+    100 KB prompt name or argument in the prompts/get refusal: the answer is cut to one short line."""
     huge = "x" * 100_000
     async with client("coordination", tmp_path) as c:
         unknown = await c.call_tool(huge, {})
         assert unknown.is_error and text(unknown).startswith("Unknown tool: xxx") and len(text(unknown)) < 300
+        argument = await c.call_tool("task_list", {huge: 1})  # an unknown argument's name came back whole too
+        assert text(argument).startswith("task_list has no 'xxx") and len(text(argument)) < 200, text(argument)[:300]
         assert not (await c.call_tool("start_here", {})).is_error
     async with client("knowledge", tmp_path) as c:
         greet = {"name": "greet", "description": "d", "steps": ["hi {who}"], "parameters": [{"name": "who"}]}
