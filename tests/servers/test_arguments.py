@@ -397,3 +397,21 @@ async def test_a_refusal_never_echoes_a_huge_name_back(tmp_path: Path) -> None:
         with pytest.raises(MCPError) as key:
             await c.get_prompt("greet", {"who": "bo", huge: "x"})
         assert "has no parameter 'xxx" in key.value.error.message and len(key.value.error.message) < 200
+
+
+async def test_a_refusal_naming_many_values_names_a_few_and_counts_the_rest(tmp_path: Path) -> None:
+    """500 unknown ids came back as a 10 KB answer, 50 unknown names of 100 characters as 5 KB."""
+    async with client("messaging", tmp_path) as c:
+        ids = list(range(10**12, 10**12 + 500))
+        acks = await c.call_tool("message_acknowledge", {"ids": ids})
+        assert text(acks) == (
+            f"messages [{', '.join(map(str, ids[:10]))} and 490 more] are not addressed to you; see message_query()"
+        )
+        names = [f"{i:02d}" + "y" * 98 for i in range(50)]
+        mail = await c.call_tool("message_send", {"to": names, "body": "hi"})
+        assert text(mail).startswith("no agent is named '00yyy") and " and 45 more; known agents: ana" in text(mail)
+        assert len(text(mail)) < 400, len(text(mail))
+    async with client("coordination", tmp_path) as c:
+        deps = await c.call_tool("task_create", {"title": "x", "depends_on": list(range(10**12, 10**12 + 50))})
+        assert "and 40 more]; check the ids with task_list()" in text(deps) and len(text(deps)) < 300
+        assert data(await c.call_tool("task_list", {}))["total"] == 0

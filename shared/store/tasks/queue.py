@@ -22,7 +22,7 @@ from shared.actor import Actor
 from shared.db.connection import Database, Row, Tx, locks_its_rows
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.models.tasks import FINAL_STATUSES, Task
-from shared.rules import visible
+from shared.rules import quoting, visible
 from shared.rules.clock import iso, relative
 from shared.store import events, quotas
 from shared.store.mail import send as messages
@@ -186,7 +186,9 @@ def check_dependencies(tx: Tx, task_id: int | None, depends_on: Sequence[int]) -
     found = {int(r["id"]): r["status"] for r in tx.execute(f"SELECT id, status FROM tasks WHERE id IN ({marks})")}
     missing = [i for i in wanted if i not in found]
     if missing:
-        raise NotFound(f"depends_on names tasks that do not exist: {missing}; check the ids with task_list()")
+        raise NotFound(
+            f"depends_on names tasks that do not exist: [{quoting.few(missing)}]; check the ids with task_list()"
+        )
     ended = [f"{i} ({found[i]})" for i in wanted if found[i] in ("cancelled", "failed")]
     if ended:
         raise Conflict(
