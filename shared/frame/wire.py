@@ -90,6 +90,9 @@ def repaired(exc: Exception) -> SessionMessage | types.JSONRPCError | None:
     line, parsed = _refused(exc)
     if line is None and parsed is None:
         return None
+    if line is not None and not line.strip():  # a blank line is no message: it got a parse error with id null
+        log.info("skipped a blank line from the client")
+        return None
     if line is not None:
         try:
             parsed = json.loads(line, parse_int=_int_or_float)

@@ -93,6 +93,8 @@ def test_a_line_that_is_not_a_json_rpc_message_gets_its_error_with_its_id(tmp_pa
         nonsense = server.answer("hello")
         assert nonsense["id"] is None and nonsense["error"]["code"] == -32700
         server.send('{"jsonrpc":"2.0","method":5}')  # a broken notification: nothing to answer, nothing breaks
+        for blank in ("", "   ", "\r"):  # no message at all: each got a parse error with id null
+            server.send(blank)
         assert "result" in server.answer(call(9, "task_list", "{}"))
 
 
