@@ -128,12 +128,29 @@ PROMPT_GET_SHAPE = (
     " (every argument's value text; arguments an object, or left out)"
 )
 
+INITIALIZE_SHAPE = (
+    'Invalid params: initialize takes {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo":'
+    ' {"name": "<client>", "version": "<version>"}}'
+)
+
 
 def _text_values(value: Any) -> bool:
     return value is None or (isinstance(value, dict) and all(isinstance(v, str) for v in value.values()))
 
 
+def _introduces(params: dict[str, Any]) -> bool:
+    client = params.get("clientInfo")
+    return (
+        isinstance(params.get("protocolVersion"), str)
+        and isinstance(params.get("capabilities"), dict)
+        and isinstance(client, dict)
+        and isinstance(client.get("name"), str)
+        and isinstance(client.get("version"), str)
+    )
+
+
 SHAPES: dict[str, tuple[Any, str]] = {
+    "initialize": (_introduces, INITIALIZE_SHAPE),
     "tools/call": (
         lambda p: isinstance(p.get("name"), str) and isinstance(p.get("arguments"), dict | None),
         TOOL_CALL_SHAPE,

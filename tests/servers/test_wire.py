@@ -126,6 +126,23 @@ def test_a_request_whose_id_is_not_text_or_a_whole_number_is_answered(tmp_path: 
         assert server.answer(call(30, "task_list", "{}"))["id"] == 30
 
 
+def test_an_initialize_of_the_wrong_shape_is_told_the_shape(tmp_path: Path) -> None:
+    """protocolVersion 5 or a clientInfo without a version was 'Invalid request parameters', naming nothing."""
+    params = server_params("coordination", tmp_path / "team.db", "ana")
+    with subprocess.Popen(
+        [params.command, *params.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=params.env
+    ) as proc:
+        lines = Lines(proc)
+        for n, wrong in enumerate(({"protocolVersion": 5}, {"clientInfo": {"name": "raw"}}, {"capabilities": []})):
+            hello = {**HELLO, "id": n + 70, "params": {**HELLO["params"], **wrong}}  # type: ignore[dict-item]
+            refused = lines.answer(json.dumps(hello))
+            assert refused["id"] == n + 70 and refused["error"] == {"code": -32602, "message": wire.INITIALIZE_SHAPE}
+        assert "result" in lines.answer(json.dumps(HELLO))
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=20)
+
+
 def test_a_resource_read_or_prompt_get_of_the_wrong_shape_is_told_the_shape(tmp_path: Path) -> None:
     """Like a tools/call's, these were 'Invalid request parameters' with empty data."""
     with talking_to("knowledge", tmp_path / "team.db") as server:
