@@ -346,6 +346,16 @@ def _takes_list(annotation: Any) -> bool:
     return False
 
 
+def _takes_none(annotation: Any) -> bool:
+    if annotation is None or annotation is type(None):
+        return True
+    if get_origin(annotation) is Annotated:
+        return _takes_none(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_takes_none(arm) for arm in get_args(annotation))
+    return False
+
+
 def _number_error(annotation: Any) -> str | None:
     """The error type refusing a boolean for a number argument (int, float, optional or annotated) or for an item
     of a list of numbers, else None."""
@@ -426,9 +436,14 @@ def _mode_check(tool_name: str, arg_model: type[BaseModel]) -> Callable[[BaseMod
 def strict_model(arg_model: type[BaseModel], tool_name: str = "") -> type[BaseModel]:
     """The SDK's argument model refusing unknown arguments (additionalProperties false in the schema), a
     boolean for a number or a list's number (pydantic's lax mode reads true as 1), a NUL character in any text
-    and arguments a mode of the tool would ignore (MODES), and taking a lone value where a list is expected
-    (message_send(to="planner") means to=["planner"])."""
+    and arguments a mode of the tool would ignore (MODES), taking a lone value where a list is expected
+    (message_send(to="planner") means to=["planner"]) and null for an optional argument as left out."""
     lists = frozenset(name for name, field in arg_model.model_fields.items() if _takes_list(field.annotation))
+    defaulted = frozenset(
+        name
+        for name, field in arg_model.model_fields.items()
+        if not field.is_required() and not _takes_none(field.annotation)
+    )
     numbers = {n: e for n, field in arg_model.model_fields.items() if (e := _number_error(field.annotation))}
 
     def no_boolean(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
@@ -441,18 +456,26 @@ def strict_model(arg_model: type[BaseModel], tool_name: str = "") -> type[BaseMo
                     raise PydanticCustomError(kind, "a boolean is not a number", {"at": f"[{i}]", "value": item})
         return value
 
-    def lone_to_list(cls: type[BaseModel], data: Any) -> Any:
+    def as_meant(cls: type[BaseModel], data: Any) -> Any:
+        """null for an optional argument that takes no null is that argument left out (models send null for "no
+        value": it was "'limit' must be a whole number, not None"), and a lone value where a list is expected is
+        a list of it."""
         if isinstance(data, dict) and any(
-            k in lists and v is not None and not isinstance(v, list) for k, v in data.items()
+            (k in lists and v is not None and not isinstance(v, list)) or (v is None and k in defaulted)
+            for k, v in data.items()
         ):
-            return {k: [v] if k in lists and v is not None and not isinstance(v, list) else v for k, v in data.items()}
+            return {
+                k: [v] if k in lists and v is not None and not isinstance(v, list) else v
+                for k, v in data.items()
+                if not (v is None and k in defaulted)
+            }
         return data
 
     namespace = {
         # defer_build: its validator is built on the tool's first call, not at start-up for every tool (its
         # schema is never generated: the listed one is the SDK's, see _make_strict).
         "model_config": ConfigDict(**{**arg_model.model_config, "extra": "forbid", "defer_build": True}),
-        "lone_to_list": model_validator(mode="before")(classmethod(lone_to_list)),  # type: ignore[arg-type]
+        "as_meant": model_validator(mode="before")(classmethod(as_meant)),  # type: ignore[arg-type]
         "storable": field_validator("*", mode="after")(classmethod(_storable)),
         "__module__": arg_model.__module__,
     }

@@ -415,3 +415,19 @@ async def test_a_refusal_naming_many_values_names_a_few_and_counts_the_rest(tmp_
         deps = await c.call_tool("task_create", {"title": "x", "depends_on": list(range(10**12, 10**12 + 50))})
         assert "and 40 more]; check the ids with task_list()" in text(deps) and len(text(deps)) < 300
         assert data(await c.call_tool("task_list", {}))["total"] == 0
+
+
+async def test_null_for_an_optional_argument_is_that_argument_left_out(tmp_path: Path) -> None:
+    """Models send null for "no value": it was "task_list: 'limit' must be a whole number, not None"."""
+    async with client("coordination", tmp_path) as c:
+        nulls = {"title": "x", "description": None, "priority": None, "tags": None, "max_attempts": None}
+        made = data(await c.call_tool("task_create", nulls))["task"]
+        assert (made["priority"], made["tags"], made["max_attempts"]) == ("normal", [], 3)
+        listed = data(await c.call_tool("task_list", {"limit": None, "ready_only": None, "status": None}))
+        assert listed["total"] == 1
+        required = await c.call_tool("task_create", {"title": None})
+        assert text(required) == "task_create: 'title' must be text, not None"
+        mode = await c.call_tool("task_list", {"task_id": 1, "limit": None})  # left out: the mode is not crossed
+        assert data(mode)["task"]["id"] == 1
+    async with client("messaging", tmp_path) as c:
+        assert data(await c.call_tool("message_query", {"unread_only": None, "mark_read": None}))["unread_left"] == 0
