@@ -431,3 +431,15 @@ async def test_null_for_an_optional_argument_is_that_argument_left_out(tmp_path:
         assert data(mode)["task"]["id"] == 1
     async with client("messaging", tmp_path) as c:
         assert data(await c.call_tool("message_query", {"unread_only": None, "mark_read": None}))["unread_left"] == 0
+
+
+async def test_task_list_tag_and_text_with_spaces_around_them_are_that_tag_and_text(tmp_path: Path) -> None:
+    """tag=' ci ' matched no task tagged 'ci' (tags are stripped on write), text='   ' only text holding three
+    spaces: both answered total 0 as if nothing matched."""
+    async with client("coordination", tmp_path) as c:
+        await c.call_tool("task_create", {"title": "the flaky one", "tags": [" ci "]})  # stored as 'ci'
+        await c.call_tool("task_create", {"title": "another"})
+        tagged = data(await c.call_tool("task_list", {"tag": " ci "}))
+        assert [t["title"] for t in tagged["tasks"]] == ["the flaky one"]
+        assert data(await c.call_tool("task_list", {"text": " flaky  "}))["total"] == 1
+        assert data(await c.call_tool("task_list", {"tag": "  ", "text": "   "}))["total"] == 2  # blank: no filter
