@@ -158,6 +158,7 @@ async def performance_metrics(
     """Per tool (optionally per agent) over a window: calls, errors by kind, p50/p95/p99/max
     latency, the slowest calls, and message and task totals."""
     rt = runtime(ctx)
+    tool = (tool or "").strip() or None  # as agent: a blank one is none (it was "no call of a tool named ...")
     if tool and server and (home := toolsets.server_of(tool)) not in (None, server):  # it matched nothing, silently
         raise InvalidArgument(f"{tool} is a {home} tool, not {server}'s; use server={home!r}, or leave server out")
     await instrument.flush(rt)

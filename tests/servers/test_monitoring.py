@@ -103,6 +103,11 @@ async def test_a_tool_never_called_is_refused_with_the_tools_seen(settings: Sett
         assert [
             t["tool"] for t in data(await mon.call_tool("performance_metrics", {"tool": "task_list"}))["tools"]
         ] == ["task_list"]
+        # tool=' task_list ' and tool='' were "no call of a tool named ... was ever recorded"
+        padded = data(await mon.call_tool("performance_metrics", {"tool": " task_list "}))["tools"]
+        assert [t["tool"] for t in padded] == ["task_list"]
+        everything = data(await mon.call_tool("performance_metrics", {"tool": "", "server": "coordination"}))
+        assert "task_list" in [t["tool"] for t in everything["tools"]]
 
 
 async def test_percentiles_come_from_the_histogram_once_calls_of_the_window_were_rolled_up(
