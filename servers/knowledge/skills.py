@@ -85,7 +85,12 @@ async def skill_list(
     offset = cursors.offset(cursor, tool="skill_list")
     found, total = await rt.db.read(store.page, text=text, limit=limit, offset=offset)
     more = str(offset + len(found)) if offset + len(found) < total else None
-    step = "Run one with skill_execute(name, arguments)." if found else "No skills found; save one with skill_define."
+    if found:
+        step = "Run one with skill_execute(name, arguments)."
+    elif total:  # a cursor past the end: it said "No skills found; save one" beside a total of them
+        step = f"No skills past cursor {offset}: the {total} matching are on earlier pages; omit cursor to start over."
+    else:
+        step = "No skills found; save one with skill_define."
     return SkillList(skills=found, total=total, next_cursor=more, next_step=step)
 
 

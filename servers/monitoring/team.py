@@ -158,6 +158,7 @@ async def performance_metrics(
     """Per tool (optionally per agent) over a window: calls, errors by kind, p50/p95/p99/max
     latency, the slowest calls, and message and task totals."""
     rt = runtime(ctx)
+    tool = (tool or "").strip() or None  # as agent: a blank one is none (it was "no call of a tool named ...")
     if tool and server and (home := toolsets.server_of(tool)) not in (None, server):  # it matched nothing, silently
         raise InvalidArgument(f"{tool} is a {home} tool, not {server}'s; use server={home!r}, or leave server out")
     await instrument.flush(rt)
@@ -193,13 +194,14 @@ async def event_log(
     if object_id is not None and object_type is None:
         raise InvalidArgument("object_id needs object_type (e.g. object_type='task', object_id='12')")
     area = (kind or "").rstrip("*")
+    known = ", ".join(events.OBJECT_TYPES)
+    # The area first: kind='abc' was told to give the prefix 'abc.', itself refused (and 'a\nb' got a two-line answer)
+    if area and area.split(".")[0] not in events.OBJECT_TYPES:  # matched nothing, silently
+        raise InvalidArgument(f"kind {kind!r} names no event: a kind's area is one of {known} (task.claimed, task.)")
     if area and "." not in area:  # every kind recorded is 'area.what'
         raise InvalidArgument(
             f"kind {kind!r} names no event: kinds read 'area.what' (task.claimed), or give a prefix: '{area}.'"
         )
-    known = ", ".join(events.OBJECT_TYPES)
-    if area and area.split(".")[0] not in events.OBJECT_TYPES:  # matched nothing, silently
-        raise InvalidArgument(f"kind {kind!r} names no event: a kind's area is one of {known} (task.claimed, task.)")
     if object_type is not None and object_type not in events.OBJECT_TYPES:
         raise InvalidArgument(f"object_type {object_type!r} names nothing the trail records; use one of {known}")
     agent = agent.strip() if agent else None  # " bo" is bo: it matched no event, silently

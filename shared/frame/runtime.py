@@ -22,7 +22,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolResult, InputRequiredResult
+from mcp.types import INVALID_PARAMS, CallToolResult, InputRequiredResult
 from mcp.types import Tool as MCPTool
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -37,6 +37,7 @@ from shared.frame.inflight import InFlight
 from shared.frame.jobs import Background, every
 from shared.frame.notify import CountingBus, Notifier
 from shared.frame.tool import unknown_resource, unknown_tool
+from shared.rules import quoting
 from shared.rules.clock import Clock, system_clock
 from shared.store.team import agents
 
@@ -179,15 +180,18 @@ class RoundtableServer(MCPServer[Runtime]):
 
     async def read_resource(self, uri: Any, context: Context[Runtime, Any] | None = None) -> Any:
         """An unknown resource is the spec's "resource not found": -32002 up to protocol 2025-11-25 (the
-        2026-07-28 spec retired that code for -32602, invalid params, which the SDK answers there)."""
+        2026-07-28 spec retired that code for -32602, invalid params), its message and data cut short."""
         try:
             return await super().read_resource(uri, context)
         except ResourceNotFoundError as exc:  # one line naming where it is, or what there is (shared/frame/tool.py)
             message = unknown_resource(self, str(uri))
             version = context.protocol_version if context is not None else None
-            if version is not None and version not in MODERN_PROTOCOL_VERSIONS:
-                raise MCPError(code=RESOURCE_NOT_FOUND, message=message, data={"uri": str(uri)}) from exc
-            raise ResourceNotFoundError(message) from exc
+            code = RESOURCE_NOT_FOUND if version is not None and version not in MODERN_PROTOCOL_VERSIONS else None
+            if context is None:
+                raise ResourceNotFoundError(message) from exc
+            # The SDK's answer carries the URI as data, whole (a 100 KB one too): it is cut here, as in the message.
+            data = {"uri": quoting.cut(str(uri), 1000)}
+            raise MCPError(code=code or INVALID_PARAMS, message=message, data=data) from exc
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Runtime, Any] | None = None

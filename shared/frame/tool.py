@@ -37,7 +37,7 @@ from pydantic_core import PydanticCustomError
 
 from shared.errors import RoundtableError, domain_error
 from shared.frame import schema
-from shared.rules import toolsets
+from shared.rules import quoting, toolsets
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -243,14 +243,12 @@ def _where(loc: tuple[Any, ...]) -> str:
 
 
 def _short(part: Any) -> str:
-    """A key of an object argument as shown in a refusal: a long one cut, so the answer stays one short line."""
-    text = str(part)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A key of an object argument (a tool's, a resource's name) as shown in a refusal: a long one cut."""
+    return quoting.cut(str(part))
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return quoting.cut(repr(value))
 
 
 def explain(tool_name: str, fields: Sequence[str], exc: ValidationError, model: type[BaseModel] | None = None) -> str:
@@ -270,11 +268,11 @@ def explain(tool_name: str, fields: Sequence[str], exc: ValidationError, model: 
     if kind == "extra_forbidden":
         name = str(error["loc"][0])
         fix = INTENTS.get((tool_name, name))
-        if fix is None:
+        if fix is None and len(name) <= 100:  # a name far longer than any argument's is near none of them
             near = difflib.get_close_matches(name, fields, n=1, cutoff=0.6)
             fix = f"did you mean '{near[0]}'?" if near else ""
         takes = ", ".join(fields) or "no arguments"
-        return f"{tool_name} has no '{name}'{'; ' + fix if fix else ''} (it takes: {takes})"
+        return f"{tool_name} has no '{_short(name)}'{'; ' + fix if fix else ''} (it takes: {takes})"
     if kind == "missing":
         return f"{tool_name} needs '{where}'"
     if kind == "literal_error":
@@ -348,11 +346,22 @@ def _takes_list(annotation: Any) -> bool:
     return False
 
 
+def _takes_none(annotation: Any) -> bool:
+    if annotation is None or annotation is type(None):
+        return True
+    if get_origin(annotation) is Annotated:
+        return _takes_none(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_takes_none(arm) for arm in get_args(annotation))
+    return False
+
+
 def _number_error(annotation: Any) -> str | None:
-    """The error type refusing a boolean for a number argument (int, float, optional or annotated), else None."""
+    """The error type refusing a boolean for a number argument (int, float, optional or annotated) or for an item
+    of a list of numbers, else None."""
     if annotation is int or annotation is float:
         return "int_type" if annotation is int else "float_type"
-    if get_origin(annotation) is Annotated:
+    if get_origin(annotation) in (Annotated, list):
         return _number_error(get_args(annotation)[0])
     if get_origin(annotation) in (Union, UnionType):
         arms = [arm for arm in get_args(annotation) if arm is not type(None)]
@@ -426,29 +435,47 @@ def _mode_check(tool_name: str, arg_model: type[BaseModel]) -> Callable[[BaseMod
 
 def strict_model(arg_model: type[BaseModel], tool_name: str = "") -> type[BaseModel]:
     """The SDK's argument model refusing unknown arguments (additionalProperties false in the schema), a
-    boolean for a number (pydantic's lax mode reads true as 1), a NUL character in any text and arguments a mode
-    of the tool would ignore (MODES), and taking a lone value where a list is expected (message_send(to="planner")
-    means to=["planner"])."""
+    boolean for a number or a list's number (pydantic's lax mode reads true as 1), a NUL character in any text
+    and arguments a mode of the tool would ignore (MODES), taking a lone value where a list is expected
+    (message_send(to="planner") means to=["planner"]) and null for an optional argument as left out."""
     lists = frozenset(name for name, field in arg_model.model_fields.items() if _takes_list(field.annotation))
+    defaulted = frozenset(
+        name
+        for name, field in arg_model.model_fields.items()
+        if not field.is_required() and not _takes_none(field.annotation)
+    )
     numbers = {n: e for n, field in arg_model.model_fields.items() if (e := _number_error(field.annotation))}
 
     def no_boolean(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+        kind = numbers[str(info.field_name)]
         if isinstance(value, bool):
-            raise PydanticCustomError(numbers[str(info.field_name)], "a boolean is not a number")
+            raise PydanticCustomError(kind, "a boolean is not a number")
+        if isinstance(value, list):  # a list of numbers: depends_on=[true] was task 1, ids=true acknowledged 1
+            for i, item in enumerate(value):
+                if isinstance(item, bool):
+                    raise PydanticCustomError(kind, "a boolean is not a number", {"at": f"[{i}]", "value": item})
         return value
 
-    def lone_to_list(cls: type[BaseModel], data: Any) -> Any:
+    def as_meant(cls: type[BaseModel], data: Any) -> Any:
+        """null for an optional argument that takes no null is that argument left out (models send null for "no
+        value": it was "'limit' must be a whole number, not None"), and a lone value where a list is expected is
+        a list of it."""
         if isinstance(data, dict) and any(
-            k in lists and v is not None and not isinstance(v, list) for k, v in data.items()
+            (k in lists and v is not None and not isinstance(v, list)) or (v is None and k in defaulted)
+            for k, v in data.items()
         ):
-            return {k: [v] if k in lists and v is not None and not isinstance(v, list) else v for k, v in data.items()}
+            return {
+                k: [v] if k in lists and v is not None and not isinstance(v, list) else v
+                for k, v in data.items()
+                if not (v is None and k in defaulted)
+            }
         return data
 
     namespace = {
         # defer_build: its validator is built on the tool's first call, not at start-up for every tool (its
         # schema is never generated: the listed one is the SDK's, see _make_strict).
         "model_config": ConfigDict(**{**arg_model.model_config, "extra": "forbid", "defer_build": True}),
-        "lone_to_list": model_validator(mode="before")(classmethod(lone_to_list)),  # type: ignore[arg-type]
+        "as_meant": model_validator(mode="before")(classmethod(as_meant)),  # type: ignore[arg-type]
         "storable": field_validator("*", mode="after")(classmethod(_storable)),
         "__module__": arg_model.__module__,
     }
@@ -544,7 +571,7 @@ def unknown_tool(mcp: MCPServer[Any], name: str) -> str:
     hint = f" did you mean {near[0]}?" if near else ""
     if getattr(mcp, "toolset", None) is not None and name in toolsets.every_tool():
         hint = f" {name} is not in this server's toolset (ROUNDTABLE_TOOLS or --tools; all lists every tool);"
-    return f"Unknown tool: {name};{hint} this server's tools: {', '.join(names)}"
+    return f"Unknown tool: {_short(name)};{hint} this server's tools: {', '.join(names)}"
 
 
 RESOURCES_ELSEWHERE = {"roundtable://inbox": "messaging", "roundtable://status": "monitoring"}

@@ -9,8 +9,10 @@ Three such lines are valid JSON a real client can send:
 - arrays or objects nested deeper than pydantic's parser goes are read by Python's;
 - an integer of more digits than Python converts is read as a float (an argument check then refuses it).
 A line that is still not a JSON-RPC message gets the JSON-RPC error for it (parse error or invalid request)
-with the request's id when one can be read, so the client hears at once what to fix; so does a tools/call whose
-arguments are not an object (the SDK's answer named nothing).
+with the request's id when one can be read, so the client hears at once what to fix; so does a request whose
+params are not the shape its method takes (a tools/call whose arguments are not an object, a resources/read
+without a uri: the SDK's answer named nothing), and a request whose id is not text or a whole
+number (the SDK's reader read it as a notification, which nothing answers).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import anyio
 from mcp import types
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
+
+from shared.rules import quoting
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +90,9 @@ def repaired(exc: Exception) -> SessionMessage | types.JSONRPCError | None:
     line, parsed = _refused(exc)
     if line is None and parsed is None:
         return None
+    if line is not None and not line.strip():  # a blank line is no message: it got a parse error with id null
+        log.info("skipped a blank line from the client")
+        return None
     if line is not None:
         try:
             parsed = json.loads(line, parse_int=_int_or_float)
@@ -115,20 +122,76 @@ TOOL_CALL_SHAPE = (
     'Invalid params: tools/call takes {"name": "<tool>", "arguments": {"<argument>": <value>, ...}}'
     " (arguments an object of named arguments, or left out)"
 )
+RESOURCE_READ_SHAPE = 'Invalid params: resources/read takes {"uri": "<uri>"}, e.g. {"uri": "roundtable://me"}'
+PROMPT_GET_SHAPE = (
+    'Invalid params: prompts/get takes {"name": "<prompt>", "arguments": {"<argument>": "<text>", ...}}'
+    " (every argument's value text; arguments an object, or left out)"
+)
+
+INITIALIZE_SHAPE = (
+    'Invalid params: initialize takes {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo":'
+    ' {"name": "<client>", "version": "<version>"}}'
+)
 
 
-def misshapen_tool_call(item: Any) -> types.JSONRPCError | None:
-    """The answer to a tools/call whose name is not text or whose arguments are not an object (a list, a
-    string): the SDK refused it as 'Invalid request parameters' with nothing more; None for anything else."""
+def _text_values(value: Any) -> bool:
+    return value is None or (isinstance(value, dict) and all(isinstance(v, str) for v in value.values()))
+
+
+def _introduces(params: dict[str, Any]) -> bool:
+    client = params.get("clientInfo")
+    return (
+        isinstance(params.get("protocolVersion"), str)
+        and isinstance(params.get("capabilities"), dict)
+        and isinstance(client, dict)
+        and isinstance(client.get("name"), str)
+        and isinstance(client.get("version"), str)
+    )
+
+
+SHAPES: dict[str, tuple[Any, str]] = {
+    "initialize": (_introduces, INITIALIZE_SHAPE),
+    "tools/call": (
+        lambda p: isinstance(p.get("name"), str) and isinstance(p.get("arguments"), dict | None),
+        TOOL_CALL_SHAPE,
+    ),
+    "resources/read": (lambda p: isinstance(p.get("uri"), str), RESOURCE_READ_SHAPE),
+    "prompts/get": (lambda p: isinstance(p.get("name"), str) and _text_values(p.get("arguments")), PROMPT_GET_SHAPE),
+}
+"""A method → whether its params have the shape it takes, and the answer naming that shape when not."""
+
+
+def misshapen(item: Any) -> types.JSONRPCError | None:
+    """The answer to a request whose params are not the shape its method takes (SHAPES): a tools/call whose name
+    is not text or whose arguments are not an object, a resources/read without a text uri, a prompts/get whose
+    argument is a number or null. The SDK refused each as 'Invalid request parameters' with nothing more; None
+    for anything else."""
     message = getattr(item, "message", None)
-    if not isinstance(message, types.JSONRPCRequest) or message.method != "tools/call":
+    if not isinstance(message, types.JSONRPCRequest) or message.method not in SHAPES:
         return None
+    takes, shape = SHAPES[message.method]
     params = message.params
-    arguments = params.get("arguments") if isinstance(params, dict) else None
-    if isinstance(params, dict) and isinstance(params.get("name"), str) and isinstance(arguments, dict | None):
+    if isinstance(params, dict) and takes(params):
         return None
-    error = types.ErrorData(code=types.INVALID_PARAMS, message=TOOL_CALL_SHAPE)
+    error = types.ErrorData(code=types.INVALID_PARAMS, message=shape)
     return types.JSONRPCError(jsonrpc="2.0", id=message.id, error=error)
+
+
+NO_ID = (
+    "Invalid request: {method} is a request: give it an id, text or a whole number (a line without one is a"
+    " notification, which gets no answer)"
+)
+
+
+def idless_request(item: Any) -> types.JSONRPCError | None:
+    """The answer to a request sent without a usable id (1.5, null, an object, true): the SDK's reader took it for
+    a notification, dropping the id, and the server ignored it, so the client waited for its timeout. Every MCP
+    notification's method begins 'notifications/'; None for those and for anything else."""
+    message = getattr(item, "message", None)
+    if not isinstance(message, types.JSONRPCNotification) or message.method.startswith("notifications/"):
+        return None
+    error = types.ErrorData(code=types.INVALID_REQUEST, message=NO_ID.format(method=quoting.cut(message.method)))
+    return types.JSONRPCError(jsonrpc="2.0", id=None, error=error)
 
 
 class AnsweringReader:
@@ -147,7 +210,7 @@ class AnsweringReader:
         while True:
             item = await self._inner.receive()
             if not isinstance(item, Exception):
-                if (refused := misshapen_tool_call(item)) is None:
+                if (refused := misshapen(item) or idless_request(item)) is None:
                     return item
                 await self._write.send(SessionMessage(refused))
                 continue

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from shared.errors import InvalidArgument, NotFound
+from shared.rules import quoting
 
 NAME_MAX = 64
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -29,4 +30,4 @@ def check_agent_name(name: str) -> str:
 def unknown(what: str, missing: Sequence[str], known: Sequence[str]) -> NotFound:
     """E.g. "no agent is named 'bob'; known agents: ana, bo" (newest first, as `known` is given)."""
     listed = ", ".join(known) or "none yet"
-    return NotFound(f"no {what} is named {', '.join(map(repr, missing))}; known {what}s: {listed}")
+    return NotFound(f"no {what} is named {quoting.few(missing, 5)}; known {what}s: {listed}")

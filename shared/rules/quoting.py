@@ -1,9 +1,24 @@
-"""User text inside queries: the one place that turns words into FTS5 syntax (mail and knowledge search) and
-into LIKE patterns (task and skill filters)."""
+"""User text inside queries and answers: the one place that turns words into FTS5 syntax (mail and knowledge
+search) and into LIKE patterns (task and skill filters), and cuts a value echoed in a refusal (`cut`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from shared.errors import InvalidArgument
+
+
+def cut(text: str, limit: int = 40) -> str:
+    """`text` as a refusal shows it: a long one cut to `limit` characters, so an answer to a 100 KB name or key
+    stays one short line instead of echoing it back."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def few(values: Sequence[object], limit: int = 10) -> str:
+    """Values a refusal names, as the model wrote them (repr), at most `limit` of them, each cut: "1, 2 and 498
+    more". 500 unknown ids were a 10 KB answer, 50 unknown names of 100 characters 5 KB."""
+    shown = ", ".join(cut(repr(v)) for v in values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
 def quote_words(text: str, *, limit: int = 20) -> str:

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 
 from servers import SERVER_KINDS
 from shared.config import Settings
@@ -292,6 +292,17 @@ async def test_an_agent_name_with_spaces_around_it_is_that_agent_and_a_blank_one
         assert [a["name"] for a in data(await c.call_tool("agent_status", {"name": "  bo  "}))["agents"]] == ["bo"]
         joined = data(await c.call_tool("event_log", {"agent": " bo ", "kind": "agent."}))["events"]
         assert [e["kind"] for e in joined] == ["agent.joined"]
+    async with Client(build_server(Settings(db=tmp_path / "rt.db", agent="bo"))) as bo:
+        await bo.call_tool("task_create", {"title": "z", "assignee": "ana"})  # a notice from the system
+    async with client("messaging", tmp_path) as c:
+        await c.call_tool("message_send", {"to": ["ana"], "body": "to myself"})
+        for blank in ("", "   "):  # sender="" answered an empty inbox, "   " no agent named '   '
+            mail = data(await c.call_tool("message_query", {"sender": blank, "mark_read": False}))["messages"]
+            assert [m["sender"] for m in mail] == ["system", "ana"], (blank, mail)
+        mine = data(await c.call_tool("message_query", {"sender": " ana ", "mark_read": False}))["messages"]
+        assert [m["body"] for m in mine] == ["to myself"]
+        notices = data(await c.call_tool("message_query", {"sender": " System ", "mark_read": False}))["messages"]
+        assert [m["sender"] for m in notices] == ["system"]
 
 
 async def test_items_run_together_with_commas_are_refused_shown_apart(tmp_path: Path) -> None:
@@ -345,3 +356,90 @@ async def test_a_whole_number_beyond_64_bits_is_refused_naming_the_argument(sett
     async with Client(importlib.import_module("servers.messaging").build_server(settings)) as c:
         acks = await c.call_tool("message_acknowledge", {"ids": [big]})
         assert text(acks) == f"message_acknowledge: 'ids[0]' must be a whole number below 2^63, not {big}"
+
+
+async def test_a_boolean_in_a_list_of_numbers_is_refused_not_read_as_1(tmp_path: Path) -> None:
+    """depends_on=true made the task depend on task 1, ids=[true] acknowledged message 1 (pydantic's lax mode)."""
+    async with client("coordination", tmp_path) as c:
+        await c.call_tool("task_create", {"title": "first"})
+        lone = await c.call_tool("task_create", {"title": "x", "depends_on": True})
+        assert text(lone) == "task_create: 'depends_on[0]' must be a whole number, not True"
+        later = await c.call_tool("task_create", {"title": "x", "depends_on": [1, False]})
+        assert text(later) == "task_create: 'depends_on[1]' must be a whole number, not False"
+        assert data(await c.call_tool("task_list", {}))["total"] == 1
+        await c.call_tool("task_claim", {"task_id": 1})
+        drop = await c.call_tool("task_update", {"task_id": 1, "remove_depends_on": [True]})
+        assert text(drop) == "task_update: 'remove_depends_on[0]' must be a whole number, not True"
+        assert data(await c.call_tool("task_create", {"title": "y", "depends_on": ["1"]}))["task"]["depends_on"] == [1]
+    async with client("messaging", tmp_path) as c:
+        await c.call_tool("message_send", {"to": ["ana"], "body": "hi", "ack_required": True})
+        ack = await c.call_tool("message_acknowledge", {"ids": True})
+        assert text(ack) == "message_acknowledge: 'ids[0]' must be a whole number, not True"
+        assert data(await c.call_tool("start_here", {}))["owe_acks"] == 1  # nothing was acknowledged
+
+
+async def test_a_refusal_never_echoes_a_huge_name_back(tmp_path: Path) -> None:
+    """A 100 KB tool name came back whole in 'Unknown tool: …' (an argument's name in 'task_list has no …'), a
+    100 KB prompt name or argument in the prompts/get refusal: the answer is cut to one short line."""
+    huge = "x" * 100_000
+    async with client("coordination", tmp_path) as c:
+        unknown = await c.call_tool(huge, {})
+        assert unknown.is_error and text(unknown).startswith("Unknown tool: xxx") and len(text(unknown)) < 300
+        argument = await c.call_tool("task_list", {huge: 1})  # an unknown argument's name came back whole too
+        assert text(argument).startswith("task_list has no 'xxx") and len(text(argument)) < 200, text(argument)[:300]
+        assert not (await c.call_tool("start_here", {})).is_error
+    async with client("knowledge", tmp_path) as c:
+        greet = {"name": "greet", "description": "d", "steps": ["hi {who}"], "parameters": [{"name": "who"}]}
+        data(await c.call_tool("skill_define", greet))
+        with pytest.raises(MCPError) as name:
+            await c.get_prompt(huge, {})
+        assert name.value.error.message.startswith("skill name 'xxx") and len(name.value.error.message) < 200
+        with pytest.raises(MCPError) as key:
+            await c.get_prompt("greet", {"who": "bo", huge: "x"})
+        assert "has no parameter 'xxx" in key.value.error.message and len(key.value.error.message) < 200
+
+
+async def test_a_refusal_naming_many_values_names_a_few_and_counts_the_rest(tmp_path: Path) -> None:
+    """500 unknown ids came back as a 10 KB answer, 50 unknown names of 100 characters as 5 KB."""
+    async with client("messaging", tmp_path) as c:
+        ids = list(range(10**12, 10**12 + 500))
+        acks = await c.call_tool("message_acknowledge", {"ids": ids})
+        assert text(acks) == (
+            f"messages [{', '.join(map(str, ids[:10]))} and 490 more] are not addressed to you; see message_query()"
+        )
+        names = [f"{i:02d}" + "y" * 98 for i in range(50)]
+        mail = await c.call_tool("message_send", {"to": names, "body": "hi"})
+        assert text(mail).startswith("no agent is named '00yyy") and " and 45 more; known agents: ana" in text(mail)
+        assert len(text(mail)) < 400, len(text(mail))
+    async with client("coordination", tmp_path) as c:
+        deps = await c.call_tool("task_create", {"title": "x", "depends_on": list(range(10**12, 10**12 + 50))})
+        assert "and 40 more]; check the ids with task_list()" in text(deps) and len(text(deps)) < 300
+        assert data(await c.call_tool("task_list", {}))["total"] == 0
+
+
+async def test_null_for_an_optional_argument_is_that_argument_left_out(tmp_path: Path) -> None:
+    """Models send null for "no value": it was "task_list: 'limit' must be a whole number, not None"."""
+    async with client("coordination", tmp_path) as c:
+        nulls = {"title": "x", "description": None, "priority": None, "tags": None, "max_attempts": None}
+        made = data(await c.call_tool("task_create", nulls))["task"]
+        assert (made["priority"], made["tags"], made["max_attempts"]) == ("normal", [], 3)
+        listed = data(await c.call_tool("task_list", {"limit": None, "ready_only": None, "status": None}))
+        assert listed["total"] == 1
+        required = await c.call_tool("task_create", {"title": None})
+        assert text(required) == "task_create: 'title' must be text, not None"
+        mode = await c.call_tool("task_list", {"task_id": 1, "limit": None})  # left out: the mode is not crossed
+        assert data(mode)["task"]["id"] == 1
+    async with client("messaging", tmp_path) as c:
+        assert data(await c.call_tool("message_query", {"unread_only": None, "mark_read": None}))["unread_left"] == 0
+
+
+async def test_task_list_tag_and_text_with_spaces_around_them_are_that_tag_and_text(tmp_path: Path) -> None:
+    """tag=' ci ' matched no task tagged 'ci' (tags are stripped on write), text='   ' only text holding three
+    spaces: both answered total 0 as if nothing matched."""
+    async with client("coordination", tmp_path) as c:
+        await c.call_tool("task_create", {"title": "the flaky one", "tags": [" ci "]})  # stored as 'ci'
+        await c.call_tool("task_create", {"title": "another"})
+        tagged = data(await c.call_tool("task_list", {"tag": " ci "}))
+        assert [t["title"] for t in tagged["tasks"]] == ["the flaky one"]
+        assert data(await c.call_tool("task_list", {"text": " flaky  "}))["total"] == 1
+        assert data(await c.call_tool("task_list", {"tag": "  ", "text": "   "}))["total"] == 2  # blank: no filter

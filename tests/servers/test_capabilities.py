@@ -87,3 +87,6 @@ async def test_an_unknown_resource_is_answered_with_where_it_is_or_the_servers_r
         assert unknown.value.error.code == (-32002 if mode == "legacy" else -32602)
         message = unknown.value.error.message
         assert message.endswith("; this server's resources: roundtable://me") and len(message) < 150, message
+        with pytest.raises(MCPError) as huge:  # its data echoed the whole URI back (a 100 KB one too)
+            await client.read_resource("roundtable://" + "x" * 100_000)
+        assert len(str(huge.value.error.data)) < 1100 and len(huge.value.error.message) < 150

@@ -189,6 +189,10 @@ async def test_skills_are_defined_listed_and_executed_as_tools(settings: Setting
         assert [s["name"] for s in some["skills"]] == ["release"] and some["total"] == 1 and some["next_cursor"] is None
         first = data(await ana.call_tool("skill_list", {"limit": 2}))
         assert first["total"] == 3 and first["next_cursor"] == "2"
+        past = data(await ana.call_tool("skill_list", {"cursor": "9"}))  # it said "No skills found; save one"
+        assert past["skills"] == [] and past["next_step"] == (
+            "No skills past cursor 9: the 3 matching are on earlier pages; omit cursor to start over."
+        )
 
 
 async def test_skills_appear_as_prompts_and_render_with_arguments(settings: Settings, as_agent: Any) -> None:

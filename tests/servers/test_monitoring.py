@@ -103,6 +103,11 @@ async def test_a_tool_never_called_is_refused_with_the_tools_seen(settings: Sett
         assert [
             t["tool"] for t in data(await mon.call_tool("performance_metrics", {"tool": "task_list"}))["tools"]
         ] == ["task_list"]
+        # tool=' task_list ' and tool='' were "no call of a tool named ... was ever recorded"
+        padded = data(await mon.call_tool("performance_metrics", {"tool": " task_list "}))["tools"]
+        assert [t["tool"] for t in padded] == ["task_list"]
+        everything = data(await mon.call_tool("performance_metrics", {"tool": "", "server": "coordination"}))
+        assert "task_list" in [t["tool"] for t in everything["tools"]]
 
 
 async def test_percentiles_come_from_the_histogram_once_calls_of_the_window_were_rolled_up(
@@ -243,7 +248,9 @@ async def test_the_event_log_pages_newest_first_follows_and_filters(settings: Se
                 f"kind {undotted!r} names no event: kinds read 'area.what' (task.claimed), or give a prefix: 'task.'"
             ), text(area)
         known = "agent, knowledge, message, proposal, skill, task, token, topic"
-        for wrong in ("tasks.claimed", "bogus."):  # an area nothing records: it answered {} as if no event matched
+        # an area nothing records: it answered {} as if no event matched; 'bogus' and 'a\nb' (a two-line answer)
+        # were told to give the prefix 'bogus.', itself refused
+        for wrong in ("tasks.claimed", "bogus.", "bogus", "line1\nline2", "   "):
             area = await mon.call_tool("event_log", {"kind": wrong})
             assert text(area) == f"kind {wrong!r} names no event: a kind's area is one of {known} (task.claimed, task.)"
         typo = await mon.call_tool("event_log", {"object_type": "tasks", "object_id": "2"})

@@ -93,6 +93,8 @@ def test_a_line_that_is_not_a_json_rpc_message_gets_its_error_with_its_id(tmp_pa
         nonsense = server.answer("hello")
         assert nonsense["id"] is None and nonsense["error"]["code"] == -32700
         server.send('{"jsonrpc":"2.0","method":5}')  # a broken notification: nothing to answer, nothing breaks
+        for blank in ("", "   ", "\r"):  # no message at all: each got a parse error with id null
+            server.send(blank)
         assert "result" in server.answer(call(9, "task_list", "{}"))
 
 
@@ -106,3 +108,51 @@ def test_a_tool_call_whose_arguments_are_not_an_object_is_told_the_shape(tmp_pat
         assert unnamed["error"]["message"] == wire.TOOL_CALL_SHAPE
         bare = server.answer('{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"task_list"}}')
         assert "result" in bare and "result" in server.answer(call(22, "task_list", "null"))
+
+
+def test_a_request_whose_id_is_not_text_or_a_whole_number_is_answered(tmp_path: Path) -> None:
+    """The SDK's reader took {"id": 1.5, "method": "tools/list"} for a notification (dropping the id) and nothing
+    answered it: the client waited for its timeout."""
+    with talking_to("coordination", tmp_path / "team.db") as server:
+        for odd in ("1.5", "null", "true", '{"n":1}', "[3]"):
+            refused = server.answer(f'{{"jsonrpc":"2.0","id":{odd},"method":"tools/list"}}')
+            assert refused["id"] is None and refused["error"] == {
+                "code": -32600,
+                "message": wire.NO_ID.format(method="tools/list"),
+            }, (odd, refused)
+        idless = server.answer('{"jsonrpc":"2.0","method":"tools/call","params":{"name":"task_list"}}')
+        assert "tools/call is a request: give it an id" in idless["error"]["message"]
+        server.send('{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99}}')  # no answer
+        assert server.answer(call(30, "task_list", "{}"))["id"] == 30
+
+
+def test_an_initialize_of_the_wrong_shape_is_told_the_shape(tmp_path: Path) -> None:
+    """protocolVersion 5 or a clientInfo without a version was 'Invalid request parameters', naming nothing."""
+    params = server_params("coordination", tmp_path / "team.db", "ana")
+    with subprocess.Popen(
+        [params.command, *params.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=params.env
+    ) as proc:
+        lines = Lines(proc)
+        for n, wrong in enumerate(({"protocolVersion": 5}, {"clientInfo": {"name": "raw"}}, {"capabilities": []})):
+            hello = {**HELLO, "id": n + 70, "params": {**HELLO["params"], **wrong}}  # type: ignore[dict-item]
+            refused = lines.answer(json.dumps(hello))
+            assert refused["id"] == n + 70 and refused["error"] == {"code": -32602, "message": wire.INITIALIZE_SHAPE}
+        assert "result" in lines.answer(json.dumps(HELLO))
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=20)
+
+
+def test_a_resource_read_or_prompt_get_of_the_wrong_shape_is_told_the_shape(tmp_path: Path) -> None:
+    """Like a tools/call's, these were 'Invalid request parameters' with empty data."""
+    with talking_to("knowledge", tmp_path / "team.db") as server:
+        for n, params in enumerate(("{}", '{"uri":5}', '{"uri":null}'), start=40):
+            refused = server.answer(f'{{"jsonrpc":"2.0","id":{n},"method":"resources/read","params":{params}}}')
+            assert refused["error"] == {"code": -32602, "message": wire.RESOURCE_READ_SHAPE}, refused
+        for n, params in enumerate(('{"arguments":{}}', '{"name":"ship","arguments":{"branch":5}}'), start=50):
+            refused = server.answer(f'{{"jsonrpc":"2.0","id":{n},"method":"prompts/get","params":{params}}}')
+            assert refused["error"] == {"code": -32602, "message": wire.PROMPT_GET_SHAPE}, refused
+        unknown = server.answer('{"jsonrpc":"2.0","id":60,"method":"prompts/get","params":{"name":"ship"}}')
+        assert unknown["error"]["message"].startswith("there is no skill named 'ship'"), unknown
+        read = server.answer('{"jsonrpc":"2.0","id":61,"method":"resources/read","params":{"uri":"roundtable://me"}}')
+        assert "contents" in read["result"]

@@ -20,7 +20,7 @@ from shared.actor import Actor
 from shared.db.connection import Database, Row, Tx
 from shared.errors import Conflict, InvalidArgument, NotFound
 from shared.models.knowledge import Skill, SkillParameter, SkillRun
-from shared.rules import templates, visible
+from shared.rules import quoting, templates, visible
 from shared.rules.clock import iso
 from shared.rules.quoting import like_contains
 from shared.store import events, quotas
@@ -40,7 +40,8 @@ def check_name(name: str) -> str:
     value = name.strip().lower()
     if not NAME.fullmatch(value):
         raise InvalidArgument(
-            f"skill name {name!r} is not valid: use 1-64 lower-case letters, digits, '-' or '_', e.g. release-checklist"
+            f"skill name {quoting.cut(repr(name))} is not valid: use 1-64 lower-case letters, digits, '-' or '_',"
+            " e.g. release-checklist"
         )
     return value
 
@@ -275,7 +276,8 @@ def execute(skill: Skill, arguments: Mapping[str, str]) -> SkillRun:
     listing = ", ".join(f"{p.name}{'' if p.required else ' (optional)'}" for p in skill.parameters) or "none"
     unknown = sorted(set(arguments) - set(declared))
     if unknown:
-        raise InvalidArgument(f"skill {skill.name!r} has no parameter {unknown[0]!r}; its parameters: {listing}")
+        named = quoting.cut(repr(unknown[0]))
+        raise InvalidArgument(f"skill {skill.name!r} has no parameter {named}; its parameters: {listing}")
     missing = [p.name for p in skill.parameters if p.required and p.name not in arguments]
     if missing:
         raise InvalidArgument(f"skill {skill.name!r} needs {', '.join(missing)}; its parameters: {listing}")

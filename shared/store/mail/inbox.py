@@ -137,10 +137,14 @@ async def read_page(
 
 def _resolved(tx: Tx, f: InboxFilter) -> InboxFilter:
     """The filter with its sender's name as the id of the one agent that has it now (a name once used by
-    someone else is not theirs)."""
-    if f.sender and f.sender.lower() != "system":
-        return replace(f, sender=agents.ids_by_names(tx, [f.sender])[f.sender])
-    return f
+    someone else is not theirs). A blank name is no sender filter: sender="" matched no mail at all, and
+    answered an empty inbox with the unread mail waiting."""
+    name = (f.sender or "").strip()
+    if not name:
+        return f if f.sender is None else replace(f, sender=None)
+    if name.lower() == "system":
+        return replace(f, sender="system")
+    return replace(f, sender=agents.ids_by_names(tx, [name])[name])
 
 
 def _page_sql(f: InboxFilter, params: dict[str, object], d: dialect.Sqlite) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from shared.actor import Actor
 from shared.db.connection import Database, Tx
 from shared.errors import InvalidArgument, NotFound, RateLimited
-from shared.rules import signing, visible
+from shared.rules import quoting, signing, visible
 from shared.rules.clock import iso
 from shared.store import events
 from shared.store.mail import dialect, inbox, search
@@ -444,7 +444,7 @@ def _acknowledge(tx: Tx, me: Actor, ids: list[int], up_to: int | None) -> Acknow
         rows = tx.execute(visible + f" AND m.id IN ({d.each_id(':ids')})", {"me": me.id, "ids": d.id_list(ids)})
         missing = sorted(set(ids) - {int(r["id"]) for r in rows})
         if missing:
-            raise NotFound(f"messages {missing} are not addressed to you; see message_query()")
+            raise NotFound(f"messages [{quoting.few(missing)}] are not addressed to you; see message_query()")
         fresh = [int(r["id"]) for r in rows if r["acked_at"] is None]
         already = [int(r["id"]) for r in rows if r["acked_at"] is not None]
     tx.executemany(

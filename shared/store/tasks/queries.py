@@ -197,15 +197,17 @@ def _page(
     if filters.assignee_id is not None:
         where.append("t.assignee = :assignee")
         params["assignee"] = filters.assignee_id
-    if filters.tag:
+    # Stripped as tags are on write, a blank one no filter: tag=' ci ' matched no task tagged 'ci', text='  '
+    # only descriptions holding two spaces, both answered as if nothing matched
+    if tag_given := (filters.tag or "").strip():
         tag = d.equal_ignoring_case("g.value", ":tag")
         where.append(f"EXISTS (SELECT 1 FROM {d.json_values('t.tags', 'g')} WHERE {tag})")
-        params["tag"] = filters.tag
-    if filters.text:
+        params["tag"] = tag_given
+    if text_given := (filters.text or "").strip():
         title = d.contains_ignoring_case("t.title", ":text")
         description = d.contains_ignoring_case("t.description", ":text")
         where.append(f"({title} OR {description})")
-        params["text"] = like_contains(filters.text)
+        params["text"] = like_contains(text_given)
     condition = " AND ".join(where)
     if stored is not None:  # tasks_by_status serves each stored status in queue order
         narrowed = f"t.status IN ({','.join(repr(s) for s in sorted(stored))}) AND {condition}"

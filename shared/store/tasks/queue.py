@@ -23,7 +23,7 @@ from shared.db.connection import Database, Row, Tx, locks_its_rows
 from shared.db.dialects import id_list
 from shared.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from shared.models.tasks import FINAL_STATUSES, Task
-from shared.rules import visible
+from shared.rules import quoting, visible
 from shared.rules.clock import iso, relative
 from shared.store import events, quotas
 from shared.store.mail import send as messages
@@ -190,7 +190,9 @@ def check_dependencies(tx: Tx, task_id: int | None, depends_on: Sequence[int]) -
     }
     missing = [i for i in wanted if i not in found]
     if missing:
-        raise NotFound(f"depends_on names tasks that do not exist: {missing}; check the ids with task_list()")
+        raise NotFound(
+            f"depends_on names tasks that do not exist: [{quoting.few(missing)}]; check the ids with task_list()"
+        )
     ended = [f"{i} ({found[i]})" for i in wanted if found[i] in ("cancelled", "failed")]
     if ended:
         raise Conflict(
