@@ -379,3 +379,39 @@ async def test_a_process_stopped_holding_the_write_lock_is_named_with_its_agent_
                 await holder.wait()
                 await holder.aclose()
     assert count_tasks(db_path) == 2
+
+
+async def test_a_team_stopped_past_the_presence_timeout_keeps_its_claims_when_it_goes_on(db_path: Path) -> None:
+    """The machine asleep (every server process stopped) longer than the presence timeout: whichever process ran
+    first when it woke saw every other agent's last heartbeat older than the timeout, and its sweep or its next
+    claim took their claims (an attempt counted against each task), while those agents went on working. The
+    process's own heartbeats were stopped too, so it now judges presence as of its last one (shared/rules/pulse.py)
+    until the others have had a presence timeout to heartbeat again."""
+    from tests.stdio import server_pid
+
+    slow = {"ROUNDTABLE_PRESENCE_TIMEOUT": "3"}  # heartbeats every second
+    with anyio.fail_after(60):
+        async with (
+            Client(server_params("coordination", db_path, "ana", **slow)) as ana,
+            Client(server_params("coordination", db_path, "bo", **slow)) as bo,
+        ):
+            held = (await ana.call_tool("task_create", {"title": "ana's"})).structured_content["task"]["id"]  # type: ignore[index]
+            free = (await ana.call_tool("task_create", {"title": "free"})).structured_content["task"]["id"]  # type: ignore[index]
+            assert not (await ana.call_tool("task_claim", {"task_id": held})).is_error
+            pids = [server_pid("coordination", name) for name in ("ana", "bo")]
+            assert all(pids), pids
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)  # type: ignore[arg-type]
+            try:
+                await anyio.sleep(7)  # asleep: more than the presence timeout and a heartbeat
+                os.kill(pids[1], signal.SIGCONT)  # type: ignore[arg-type]  # bo runs first when it wakes
+                taken = await bo.call_tool("task_claim", {})
+                assert not taken.is_error and taken.structured_content["task"]["id"] == free, text(taken)  # type: ignore[index]
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)  # type: ignore[arg-type]
+            done = await ana.call_tool("task_complete", {"task_id": held, "result": "finished"})
+            assert not done.is_error, text(done)
+    with closing(sqlite3.connect(db_path)) as conn:
+        lapsed = conn.execute("SELECT count(*) FROM events WHERE kind = 'task.lease_lapsed'").fetchone()
+    assert lapsed == (0,)
