@@ -380,6 +380,8 @@ class SqliteDatabase(Database):
         creating tasks while the files were deleted: acknowledged tasks missing, integrity_check failing)."""
         if self.sidecars_changed():
             raise _SidecarsMoved
+        if self.file_changed():  # followed on the heartbeat (runtime): restored from an open copy, or reconnected
+            raise Unavailable(FILE_MOVED)
 
     async def _busy_refusal(self, exc: sqlite3.OperationalError) -> Unavailable:
         """A write that waited the busy timeout out: the usual one-line refusal, naming the process that holds
@@ -487,11 +489,19 @@ class SqliteDatabase(Database):
             target.close()
         try:
             os.link(temporary, self.path)
-            return True
         except FileExistsError:
             return False
         finally:
             temporary.unlink(missing_ok=True)
+        # The -wal/-shm beside the path are still the deleted file's, shared by every connection opened before the
+        # deletion: the restored file's connections must not join them. The last of the deleted file's connections
+        # to close would fold the restored file's frames into the deleted one and remove them (writes into the
+        # deleted file are refused meanwhile: `_same_sidecars`). Unlinked, the restored file gets its own.
+        if _sidecar_identities(self._files) == self._sidecars:
+            for name in self._files[1:]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name)
+        return True
 
     # -- schema --------------------------------------------------------------------------------
     async def migrate(self) -> int:
@@ -519,6 +529,10 @@ KEPT_MOVING = (
 )
 
 
+FILE_MOVED = (
+    "the database file was deleted or replaced under this server; it is being restored from the open copy or "
+    "followed: retry in a moment. Nothing was changed by this call."
+)
 NOT_SAVED = (
     "the database's -wal/-shm files were deleted; the commits still in the deleted -wal could not all be saved into "
     "the file within 10 s (another process is reading or saving them); retry in a moment. Nothing was changed by "
