@@ -27,6 +27,10 @@ class Actor:
     per_minute: int = 60
     secret: str | None = field(default=None, repr=False)
     limits: Limits = field(default_factory=Limits)
+    judged_at: float | None = None
+    """When presence is judged as of, if not `now`: the runtime's Pulse (shared/rules/pulse.py) sets it while
+    its process's own heartbeats could not land, so a gap the whole team was in never makes live agents look
+    departed."""
 
     @classmethod
     def of(cls, settings: Settings, *, id: str, name: str, session_id: str = "", now: float = 0.0) -> Actor:
@@ -50,7 +54,11 @@ class Actor:
         return replace(cls.of(settings, id="", name="roundtable", now=now), role="observer")
 
     def at(self, now: float) -> Actor:
-        return self._with(now=now)
+        return self._with(now=now, judged_at=None)
+
+    def judged(self, at: float) -> Actor:
+        """This actor judging presence as of `at` (shared/rules/pulse.py), its other times still `now`."""
+        return self if at >= self.now else self._with(judged_at=at)
 
     def named(self, name: str) -> Actor:
         return self if name == self.name else self._with(name=name)
@@ -65,7 +73,8 @@ class Actor:
     @property
     def live_after(self) -> float:
         """Sessions that heartbeated at or after this time are alive."""
-        return self.now - self.presence_timeout
+        judged = self.now if self.judged_at is None else min(self.now, self.judged_at)
+        return judged - self.presence_timeout
 
     @property
     def active_after(self) -> float:

@@ -279,25 +279,36 @@ class SqliteDatabase(Database):
 
         abandoned = False
 
+        def body(tx: Tx) -> T:
+            self._same_sidecars()
+            return fn(tx, *args, **kwargs)
+
         def job(conn: sqlite3.Connection) -> T:
             if abandoned:  # the caller went away before its turn came: write nothing
                 raise anyio.get_cancelled_exc_class()()
             _begin_waiting(conn, self.path)
-            return _atomic(conn, lambda tx: fn(tx, *args, **kwargs), begun=True)
+            return _atomic(conn, body, begun=True)
 
-        async with self._writing():
-            raw = self._here()
-            if raw is not None and _begin_if_free(raw):
-                # Begun here with the lock free: the rest has no await, so it commits or rolls back whole.
-                self.inline_runs += 1
-                with _numbers_sqlite_holds():
-                    result = _atomic(raw, lambda tx: fn(tx, *args, **kwargs), begun=True)
-            else:
-                try:
-                    result = await self._run(job)
-                except BaseException:
-                    abandoned = True
-                    raise
+        for turn in range(REJOINS):
+            try:
+                async with self._writing():
+                    raw = self._here()
+                    if raw is not None and _begin_if_free(raw):
+                        # Begun here with the lock free: the rest has no await, so it commits or rolls back whole.
+                        self.inline_runs += 1
+                        with _numbers_sqlite_holds():
+                            result = _atomic(raw, body, begun=True)
+                    else:
+                        try:
+                            result = await self._run(job)
+                        except BaseException:
+                            abandoned = True
+                            raise
+                break
+            except _SidecarsMoved:  # rolled back: the next turn rejoins the files first, and runs it again
+                abandoned = False
+                if turn == REJOINS - 1:
+                    raise Unavailable(KEPT_MOVING) from None
         self._committed()
         return result
 
@@ -347,14 +358,35 @@ class SqliteDatabase(Database):
     async def write_one(self, sql: str, params: Params = ()) -> list[Row]:
         """A single-statement write (its own transaction, one hop), e.g. UPDATE … RETURNING."""
 
+        def body(tx: Tx) -> list[Row]:
+            self._same_sidecars()
+            return tx.execute(sql, params)
+
         def job(conn: sqlite3.Connection) -> list[Row]:
             _begin_waiting(conn, self.path)
-            return _atomic(conn, lambda tx: tx.execute(sql, params), begun=True)
+            return _atomic(conn, body, begun=True)
 
-        async with self._writing():
-            rows = await self._run(job)
+        for turn in range(REJOINS):
+            try:
+                async with self._writing():
+                    rows = await self._run(job)
+                break
+            except _SidecarsMoved:
+                if turn == REJOINS - 1:
+                    raise Unavailable(KEPT_MOVING) from None
         self._committed()
         return rows
+
+    def _same_sidecars(self) -> None:
+        """Inside a write, once BEGIN IMMEDIATE holds the write lock: refuse to go on (_SidecarsMoved, rolled back)
+        when the -wal/-shm were deleted or replaced since `_writing` looked. A write that waited for the lock
+        across the deletion would commit into the deleted -wal after another process saved it into the file and
+        reconnected; folding that commit in later, over the new -wal's, lost it and damaged the file (6 servers
+        creating tasks while the files were deleted: acknowledged tasks missing, integrity_check failing)."""
+        if self.sidecars_changed():
+            raise _SidecarsMoved
+        if self.file_changed():  # followed on the heartbeat (runtime): restored from an open copy, or reconnected
+            raise Unavailable(FILE_MOVED)
 
     async def _busy_refusal(self, exc: sqlite3.OperationalError) -> Unavailable:
         """A write that waited the busy timeout out: the usual one-line refusal, naming the process that holds
@@ -401,18 +433,37 @@ class SqliteDatabase(Database):
             return True
 
     async def _rejoin(self) -> None:
-        """Under the lock: checkpoint the old -wal into the file (it holds commits already acknowledged), close,
-        and connect again (SQLite makes new -wal/-shm files or joins those others made)."""
-        checkpoint = await self.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
-        if checkpoint and checkpoint[0][0]:
-            log.warning("%s: the -wal was deleted and a reader kept part of it from the file", self.path)
+        """Under the lock: checkpoint the old -wal into the file (it holds commits already acknowledged) until all of
+        it is there, close, and connect again (SQLite makes new -wal/-shm files or joins those others made).
+
+        Only a whole checkpoint lets this process write on: every process that opened the file before the deletion
+        rejoins at about the same time, and a checkpoint that meets another's (SQLite answers busy at once, with no
+        busy wait) or a reader's leaves frames behind. Connecting then, this process wrote over a file those frames
+        were still being copied into, and the frames folded in later went over its commits: acknowledged writes
+        lost, the file damaged. A rejoin that cannot finish within the busy timeout is refused and tried again by
+        the next write or heartbeat; a connection closed by one whose reconnect failed is connected again."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while self._conn._connection is not None:  # (None: closed by a rejoin that could not reconnect)
+            checkpoint = await self.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+            if not (checkpoint and checkpoint[0][0]):
+                break
+            if time.monotonic() > deadline:
+                raise Unavailable(NOT_SAVED)
+            await anyio.sleep(0.01)
         # Close before connecting again: a second connection of this process to the same file would share the
         # old connection's (deleted) -shm. Closing does not delete the new -wal that others may have made: SQLite
         # deletes it only when no other connection holds the file, and then the path names none of theirs.
         self._rejoining = anyio.Event()
         try:
             await self._conn.close()  # (the thread ends with it: nothing of ours is left queued)
-            self._conn = await _connect(self.path, read_only=self.read_only)
+            while True:
+                try:
+                    self._conn = await _connect(self.path, read_only=self.read_only)
+                    break
+                except sqlite3.Error:
+                    if time.monotonic() > deadline:
+                        raise
+                    await anyio.sleep(0.05)
         finally:
             self._rejoining.set()
             self._rejoining = None
@@ -443,11 +494,19 @@ class SqliteDatabase(Database):
             target.close()
         try:
             os.link(temporary, self.path)
-            return True
         except FileExistsError:
             return False
         finally:
             temporary.unlink(missing_ok=True)
+        # The -wal/-shm beside the path are still the deleted file's, shared by every connection opened before the
+        # deletion: the restored file's connections must not join them. The last of the deleted file's connections
+        # to close would fold the restored file's frames into the deleted one and remove them (writes into the
+        # deleted file are refused meanwhile: `_same_sidecars`). Unlinked, the restored file gets its own.
+        if _sidecar_identities(self._files) == self._sidecars:
+            for name in self._files[1:]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name)
+        return True
 
     # -- schema --------------------------------------------------------------------------------
     async def migrate(self) -> int:
@@ -465,6 +524,29 @@ class SqliteDatabase(Database):
         if await self.scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") is None:
             return 0
         return int(await self.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") or 0)
+
+
+REJOINS = 5
+"""Turns a write takes when it finds the -wal/-shm changed under it each time (rejoining before each)."""
+KEPT_MOVING = (
+    "the database's -wal/-shm files were deleted or replaced again and again while this write waited its turn; "
+    "stop whatever is deleting them, then retry. Nothing was changed by this call."
+)
+
+
+FILE_MOVED = (
+    "the database file was deleted or replaced under this server; it is being restored from the open copy or "
+    "followed: retry in a moment. Nothing was changed by this call."
+)
+NOT_SAVED = (
+    "the database's -wal/-shm files were deleted; the commits still in the deleted -wal could not all be saved into "
+    "the file within 10 s (another process is reading or saving them); retry in a moment. Nothing was changed by "
+    "this call."
+)
+
+
+class _SidecarsMoved(Exception):
+    """Raised inside a write whose -wal/-shm changed after `_writing` looked: rolled back, rejoined, run again."""
 
 
 def _begin_if_free(conn: sqlite3.Connection) -> bool:

@@ -39,6 +39,7 @@ from shared.frame.notify import CountingBus, Notifier
 from shared.frame.tool import unknown_resource, unknown_tool
 from shared.rules import quoting
 from shared.rules.clock import Clock, system_clock
+from shared.rules.pulse import Pulse
 from shared.store.team import agents
 
 if TYPE_CHECKING:
@@ -77,9 +78,12 @@ class Runtime:
     recorder: instrument.Recorder = field(default_factory=instrument.Recorder)
     _db: Database | None = field(default=None, repr=False)
     changes: ChangeWatcher = field(init=False, repr=False)
+    pulse: Pulse = field(init=False, repr=False)
+    """This process's own heartbeats: the time presence is judged as of (shared/rules/pulse.py)."""
 
     def __post_init__(self) -> None:
         self.changes = ChangeWatcher(lambda: self.db.data_version(), self._wait_for_wakeup)
+        self.pulse = Pulse(self.settings.heartbeat_interval, self.settings.presence_timeout)
 
     async def _wait_for_wakeup(self, seconds: float) -> bool:
         """Until another process's commit is announced to this one's database, or `seconds` pass."""
@@ -116,8 +120,10 @@ class Runtime:
         return self.clock()
 
     def actor(self) -> Actor:
-        """The caller now: who it is, the time, and the settings that judge it. Built once per call."""
-        return self.agent.at(self.clock())
+        """The caller now: who it is, the time, and the settings that judge it, presence judged as of this
+        process's pulse (shared/rules/pulse.py). Built once per call."""
+        now = self.clock()
+        return self.agent.at(now).judged(self.pulse.judged_at(now))
 
     def require_writer(self) -> Actor:
         """The caller now, if it may change shared state; observers are refused with the fix."""
@@ -309,6 +315,7 @@ async def _open(rt: Runtime) -> None:
         await db.close()
         raise
     rt.me = Actor.of(rt.settings, id=registered.id, name=registered.name, session_id=registered.session_id)
+    rt.pulse.beat(registered.now, rt.now())  # registering wrote the session's first heartbeat
     rt._db, rt.failure = db, None
     log.info("%s server for agent %s on %s", rt.server, rt.me.name, rt.settings.db)
 
@@ -338,7 +345,9 @@ async def _keep_alive(rt: Runtime) -> None:
         await rt._db.rejoin()  # when its -wal/-shm were deleted: saves their commits into the file, reconnects
     if rt.over_http:
         return  # HTTP sessions are heartbeated by the serve process's session book (shared/frame/http.py)
-    await agents.heartbeat(rt.db, rt.agent, server=rt.server, pid=os.getpid(), host=_HOST, now=rt.now())
+    now = rt.now()
+    await agents.heartbeat(rt.db, rt.agent, server=rt.server, pid=os.getpid(), host=_HOST, now=now)
+    rt.pulse.beat(now, rt.now())
 
 
 async def _watch_changes(rt: Runtime) -> None:
