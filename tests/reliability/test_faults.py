@@ -12,7 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -298,15 +298,11 @@ async def test_deleting_the_wal_and_shm_under_running_servers_loses_no_acknowled
     assert titles == set(acknowledged)
 
 
-async def test_deleting_the_wal_and_shm_under_servers_writing_at_once_loses_nothing_and_damages_nothing(
-    db_path: Path,
-) -> None:
-    """Six servers creating tasks as fast as they can while the -wal/-shm are deleted, three times: every process
-    rejoined at about the same time, and a checkpoint that met another's was answered busy at once and left frames
-    of the deleted -wal behind; the process connected to the new files anyway and wrote on, and the frames
-    folded in later went over its commits. Acknowledged tasks went missing, integrity_check failed ("row … missing
-    from index"), and a server whose reconnect failed answered every later call with an internal error. A rejoin
-    now saves the whole deleted -wal first (shared/db/connection.py `_rejoin`)."""
+async def _writing_through(
+    db_path: Path, writers: int, fault: Callable[[], Awaitable[None]], **env: str
+) -> tuple[list[str], list[str]]:
+    """`writers` coordination servers creating tasks as fast as they can while `fault()` runs (once all are up);
+    the titles they were told were created, and the refusals they were given."""
     acknowledged: list[str] = []
     refused: list[str] = []
     ready = 0
@@ -314,7 +310,7 @@ async def test_deleting_the_wal_and_shm_under_servers_writing_at_once_loses_noth
 
     async def writer(name: str) -> None:
         nonlocal ready
-        async with Client(server_params("coordination", db_path, name, ROUNDTABLE_MAX_OPEN_TASKS="100000")) as c:
+        async with Client(server_params("coordination", db_path, name, ROUNDTABLE_MAX_OPEN_TASKS="100000", **env)) as c:
             ready += 1
             i = 0
             while not stop.is_set():
@@ -326,20 +322,41 @@ async def test_deleting_the_wal_and_shm_under_servers_writing_at_once_loses_noth
 
     with anyio.fail_after(90):
         async with anyio.create_task_group() as tg:
-            for k in range(6):
+            for k in range(writers):
                 tg.start_soon(writer, f"w{k}")
-            while ready < 6:
+            while ready < writers:
                 await anyio.sleep(0.05)
-            for _ in range(3):
-                await anyio.sleep(1)
-                for path in sidecars(db_path):
-                    path.unlink(missing_ok=True)
-            await anyio.sleep(1)
+            await fault()
             stop.set()
-    assert not refused, refused[:3]
+    return acknowledged, refused
+
+
+def _titles_of_an_intact_file(db_path: Path) -> set[str]:
     with closing(sqlite3.connect(db_path)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        titles = {r[0] for r in conn.execute("SELECT title FROM tasks")}
+        return {r[0] for r in conn.execute("SELECT title FROM tasks")}
+
+
+async def test_deleting_the_wal_and_shm_under_servers_writing_at_once_loses_nothing_and_damages_nothing(
+    db_path: Path,
+) -> None:
+    """Six servers creating tasks as fast as they can while the -wal/-shm are deleted, three times: every process
+    rejoined at about the same time, and a checkpoint that met another's was answered busy at once and left frames
+    of the deleted -wal behind; the process connected to the new files anyway and wrote on, and the frames
+    folded in later went over its commits. Acknowledged tasks went missing, integrity_check failed ("row … missing
+    from index"), and a server whose reconnect failed answered every later call with an internal error. A rejoin
+    now saves the whole deleted -wal first (shared/db/connection.py `_rejoin`)."""
+
+    async def delete_the_sidecars() -> None:
+        for _ in range(3):
+            await anyio.sleep(1)
+            for path in sidecars(db_path):
+                path.unlink(missing_ok=True)
+        await anyio.sleep(1)
+
+    acknowledged, refused = await _writing_through(db_path, 6, delete_the_sidecars)
+    assert not refused, refused[:3]
+    titles = _titles_of_an_intact_file(db_path)
     assert len(acknowledged) > 100 and titles == set(acknowledged), set(acknowledged) - titles
 
 
@@ -351,38 +368,16 @@ async def test_deleting_the_database_under_servers_writing_at_once_loses_nothing
     which shares the -wal/-shm beside it with the deleted file's connections; those commits were lost, and frames
     written against two files damaged the restored one. A write now refuses, with "retry", once the path names
     another file or none, until its server has followed the file."""
-    slower = {"ROUNDTABLE_PRESENCE_TIMEOUT": "1.5"}  # noticed on heartbeats every 0.5 s: writes go on in between
-    acknowledged: list[str] = []
-    ready = 0
-    stop = anyio.Event()
 
-    async def writer(name: str) -> None:
-        nonlocal ready
-        async with Client(
-            server_params("coordination", db_path, name, ROUNDTABLE_MAX_OPEN_TASKS="100000", **slower)
-        ) as c:
-            ready += 1
-            i = 0
-            while not stop.is_set():
-                result = await c.call_tool("task_create", {"title": f"{name} {i}"})
-                if not result.is_error:
-                    acknowledged.append(f"{name} {i}")
-                i += 1
+    async def delete_the_file() -> None:
+        for _ in range(3):
+            await anyio.sleep(1.5)
+            db_path.unlink()
+        await anyio.sleep(2)
 
-    with anyio.fail_after(90):
-        async with anyio.create_task_group() as tg:
-            for k in range(4):
-                tg.start_soon(writer, f"w{k}")
-            while ready < 4:
-                await anyio.sleep(0.05)
-            for _ in range(3):
-                await anyio.sleep(1.5)
-                db_path.unlink()
-            await anyio.sleep(2)
-            stop.set()
-    with closing(sqlite3.connect(db_path)) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        titles = {r[0] for r in conn.execute("SELECT title FROM tasks")}
+    # noticed on heartbeats every 0.5 s: writes go on in between
+    acknowledged, _ = await _writing_through(db_path, 4, delete_the_file, ROUNDTABLE_PRESENCE_TIMEOUT="1.5")
+    titles = _titles_of_an_intact_file(db_path)
     assert len(acknowledged) > 100 and set(acknowledged) <= titles, set(acknowledged) - titles
 
 
